@@ -1,0 +1,111 @@
+/** Located problems in rule text. The front door returns these; it never throws. */
+
+export interface Span {
+  /** 0-based character offset of the first character. */
+  readonly offset: number;
+  /** Number of characters (at least 1 for display). */
+  readonly length: number;
+  /** 1-based line and column. */
+  readonly line: number;
+  readonly col: number;
+}
+
+export type DiagnosticCode =
+  | 'lex'
+  | 'syntax'
+  | 'unknown-name'
+  | 'arity'
+  | 'not-scalar'
+  | 'bad-argument'
+  | 'bad-prev'
+  | 'duplicate'
+  | 'reserved-name'
+  | 'cycle'
+  | 'limit'
+  | 'number'
+  | 'range'
+  | 'no-gradient'
+  | 'unknown-param'
+  | 'empty'
+  | 'internal';
+
+export interface Diagnostic {
+  readonly code: DiagnosticCode;
+  readonly severity: 'error' | 'warning';
+  readonly message: string;
+  readonly span: Span;
+  /** Name of the source: a file name or `<arg>`. */
+  readonly source: string;
+}
+
+/** Maps offsets to line/column for one source text. */
+export class SourceText {
+  private readonly lineStarts: number[] = [0];
+
+  constructor(
+    readonly name: string,
+    readonly text: string,
+  ) {
+    for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 10) this.lineStarts.push(i + 1);
+  }
+
+  span(offset: number, length = 1): Span {
+    const o = Math.max(0, Math.min(offset, this.text.length));
+    let lo = 0;
+    let hi = this.lineStarts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if ((this.lineStarts[mid] as number) <= o) lo = mid;
+      else hi = mid - 1;
+    }
+    return { offset: o, length: Math.max(1, length), line: lo + 1, col: o - (this.lineStarts[lo] as number) + 1 };
+  }
+
+  lineText(line: number): string {
+    const start = this.lineStarts[line - 1] ?? this.text.length;
+    const next = this.lineStarts[line];
+    return this.text.slice(start, next === undefined ? undefined : next - 1).replace(/\r$/, '');
+  }
+}
+
+/** `<source>:<line>:<col>: error: <message>`, the line, and a caret under the column. */
+export function formatDiagnostic(d: Diagnostic, src: SourceText): string {
+  const text = src.lineText(d.span.line).replace(/\t/g, ' ');
+  const width = Math.max(1, Math.min(d.span.length, text.length - d.span.col + 1));
+  const caret = `${' '.repeat(d.span.col - 1)}^${'~'.repeat(Math.max(0, width - 1))}`;
+  return `${d.source}:${d.span.line}:${d.span.col}: ${d.severity}: ${d.message}\n${text}\n${caret}`;
+}
+
+/** Levenshtein distance, for "did you mean" suggestions. */
+export function editDistance(a: string, b: string): number {
+  const prev = new Array<number>(b.length + 1);
+  for (let j = 0; j <= b.length; j++) prev[j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    let diag = prev[0] as number;
+    prev[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const up = prev[j] as number;
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      prev[j] = Math.min(up + 1, (prev[j - 1] as number) + 1, diag + cost);
+      diag = up;
+    }
+  }
+  return prev[b.length] as number;
+}
+
+/** The nearest known name, if it is near enough to be a plausible typo. */
+export function nearest(name: string, known: Iterable<string>): string | undefined {
+  let best: string | undefined;
+  let bestD = Number.POSITIVE_INFINITY;
+  const lower = name.toLowerCase();
+  for (const k of known) {
+    const d = editDistance(lower, k.toLowerCase());
+    if (d < bestD || (d === bestD && best !== undefined && k < best)) {
+      best = k;
+      bestD = d;
+    }
+  }
+  if (best === undefined) return undefined;
+  const limit = Math.max(1, Math.floor(Math.max(name.length, best.length) / 3));
+  return bestD <= limit && bestD < name.length ? best : undefined;
+}

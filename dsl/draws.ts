@@ -1,0 +1,28 @@
+/**
+ * Seeded random draws for stochastic primitives (noise, anoise, drop). Every back end takes
+ * its draws from this one source, in the same order (per step: occurrence, then element),
+ * so a rule with noise gives the same trajectory everywhere for a given seed.
+ */
+import seedrandom from 'seedrandom';
+
+export class DrawSource {
+  private readonly rng: seedrandom.PRNG;
+
+  constructor(readonly seed: number) {
+    this.rng = seedrandom.alea(`nos:${seed}`);
+  }
+
+  /** Fill with independent standard normal (Box-Muller) or uniform [0, 1) draws. */
+  fill(kind: 'normal' | 'uniform', out: Float64Array | Float32Array): void {
+    const rng = this.rng;
+    if (kind === 'uniform') {
+      for (let i = 0; i < out.length; i++) out[i] = rng();
+      return;
+    }
+    for (let i = 0; i < out.length; i++) {
+      const u1 = 1 - rng();
+      const u2 = rng();
+      out[i] = Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
+    }
+  }
+}
