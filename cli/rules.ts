@@ -1,0 +1,136 @@
+/** `nos check`, `nos rules`, `nos trace`. */
+import { readFileSync } from 'node:fs';
+import { BindError, type CheckedRule, compileRules, formatDiagnostics, library, lookupRule, printNode } from '../dsl/index.js';
+import { type Dtype, traceInterp } from '../dsl/interp.js';
+import { LIBRARY_DOCS } from '../dsl/library.js';
+import { flag, has, numberFlag, type ParsedArgs, parseArgs, setFlags, UsageError } from './args.js';
+import type { Io } from './io.js';
+
+function readText(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UsageError(code === 'ENOENT' ? `${path}: no such file` : `${path}: cannot read (${code ?? String(e)})`);
+  }
+}
+
+function ruleJson(r: CheckedRule): { name: string | null; params: Record<string, number>; text: string; hash: string } {
+  return { name: r.name ?? null, params: Object.fromEntries(r.params.map((p) => [p.name, p.default])), text: r.canonical, hash: r.hash };
+}
+
+export function checkCommand(argv: readonly string[], io: Io): number {
+  const args = parseArgs(argv, { file: { type: 'string' }, json: { type: 'bool' } });
+  const file = flag(args, 'file');
+  if (file !== undefined && args.positionals.length > 0) throw new UsageError('give rule text or --file, not both');
+  if (file === undefined && args.positionals.length === 0) throw new UsageError('nothing to check: give rule text, e.g. nos check "sign(g) * g", or --file F.nos');
+  const text = file !== undefined ? readText(file) : args.positionals.join(' ');
+  const result = compileRules(text, file ?? '<arg>');
+  if (has(args, 'json')) {
+    io.out(
+      JSON.stringify({
+        ok: result.ok,
+        rules: result.ok ? result.rules.map(ruleJson) : [],
+        diagnostics: result.diagnostics.map((d) => ({ code: d.code, severity: d.severity, message: d.message, source: d.source, line: d.span.line, col: d.span.col })),
+      }),
+    );
+  } else if (result.ok) {
+    for (const r of result.rules) io.out(r.canonical);
+  } else io.err(formatDiagnostics(result));
+  return result.ok ? 0 : 1;
+}
+
+export function rulesCommand(argv: readonly string[], io: Io): number {
+  const args = parseArgs(argv, { json: { type: 'bool' } });
+  if (args.positionals.length > 0) throw new UsageError(`unexpected argument '${args.positionals[0]}'`);
+  const rules = [...library().values()];
+  if (has(args, 'json')) {
+    io.out(JSON.stringify(rules.map((r) => ({ name: r.name, params: ruleJson(r).params, text: r.canonical, doc: LIBRARY_DOCS[r.name ?? ''] ?? '' }))));
+    return 0;
+  }
+  for (const r of rules) {
+    const params = r.params.map((p) => `${p.name}=${p.default}`).join(', ');
+    io.out(`${r.name}${params ? `  (${params})` : ''}  -- ${LIBRARY_DOCS[r.name ?? ''] ?? ''}`);
+    io.out(`    d = ${printNode(r.expr)}`);
+  }
+  return 0;
+}
+
+/** A rule from `--rule`: a built-in name, rule text, or the path of a .nos file (its last rule). */
+export function ruleFromArgs(args: ParsedArgs): CheckedRule {
+  const spec = flag(args, 'rule');
+  if (spec === undefined) throw new UsageError('--rule is required (a built-in name such as adam, or rule text)');
+  const found = /\.nos$/.test(spec.trim()) ? lookupRule(readText(spec.trim()), spec.trim()) : lookupRule(spec);
+  if (!found.ok) throw new UsageError(`invalid rule\n${found.message}`);
+  return found.rule;
+}
+
+export interface TraceFile {
+  w0: number[];
+  grads: number[][];
+}
+
+function isFiniteArray(x: unknown): x is number[] {
+  return Array.isArray(x) && x.every((v) => typeof v === 'number' && Number.isFinite(v));
+}
+
+export function readTraceInput(path: string): TraceFile {
+  const text = readText(path);
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (e) {
+    throw new UsageError(`${path}: not valid JSON (${e instanceof Error ? e.message : String(e)})`);
+  }
+  if (data === null || typeof data !== 'object') throw new UsageError(`${path}: expected an object {"w0": [...], "grads": [[...], ...]}`);
+  const { w0, grads } = data as { w0?: unknown; grads?: unknown };
+  if (!isFiniteArray(w0) || w0.length === 0) throw new UsageError(`${path}: "w0" must be a non-empty array of finite numbers`);
+  if (!Array.isArray(grads)) throw new UsageError(`${path}: "grads" must be an array of gradient vectors`);
+  grads.forEach((row: unknown, i) => {
+    if (!isFiniteArray(row)) throw new UsageError(`${path}: grads[${i}] must be an array of finite numbers`);
+    if (row.length !== w0.length) throw new UsageError(`${path}: grads[${i}] has ${row.length} numbers but w0 has ${w0.length}`);
+  });
+  return { w0, grads: grads as number[][] };
+}
+
+const BACKENDS = ['interp'] as const;
+
+export function traceCommand(argv: readonly string[], io: Io): number {
+  const args = parseArgs(argv, {
+    rule: { type: 'string' },
+    lr: { type: 'string' },
+    input: { type: 'string' },
+    set: { type: 'list' },
+    seed: { type: 'string' },
+    backend: { type: 'string' },
+    dtype: { type: 'string' },
+    json: { type: 'bool' },
+  });
+  if (args.positionals.length > 0) throw new UsageError(`unexpected argument '${args.positionals[0]}'`);
+  const rule = ruleFromArgs(args);
+  const lr = numberFlag(args, 'lr');
+  if (lr === undefined) throw new UsageError('--lr is required');
+  const inputPath = flag(args, 'input');
+  if (inputPath === undefined) throw new UsageError('--input F.json is required ({"w0": [...], "grads": [[...], ...]})');
+  const input = readTraceInput(inputPath);
+  const seed = numberFlag(args, 'seed') ?? 0;
+  const backend = flag(args, 'backend') ?? 'interp';
+  if (!(BACKENDS as readonly string[]).includes(backend)) {
+    throw new UsageError(`back end '${backend}' is not available in this build (available: ${BACKENDS.join(', ')})`);
+  }
+  const dtype = flag(args, 'dtype') ?? 'float32';
+  if (dtype !== 'float32' && dtype !== 'float64') throw new UsageError(`--dtype must be float32 or float64, got '${dtype}'`);
+  let weights: number[][];
+  try {
+    weights = traceInterp(rule, input, lr, { params: setFlags(args), seed, dtype: dtype as Dtype });
+  } catch (e) {
+    if (e instanceof BindError) throw new UsageError(e.message);
+    throw e;
+  }
+  if (has(args, 'json')) io.out(JSON.stringify({ weights }));
+  else {
+    io.err(`rule: ${rule.canonical}\nback end: ${backend} (${dtype}), lr ${lr}`);
+    weights.forEach((row, i) => io.out(`step ${String(i + 1).padStart(4)}: ${row.map((x) => x.toPrecision(8)).join(' ')}`));
+  }
+  return 0;
+}
