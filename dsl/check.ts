@@ -27,6 +27,8 @@ export const LIMITS = {
   nodes: 4096,
   /** Depth of a rule after expansion. */
   depth: 200,
+  /** Rules referring to rules referring to rules... */
+  ruleNesting: 8,
 } as const;
 
 export interface RuleParam {
@@ -75,6 +77,7 @@ export class Checker {
   readonly problems: Problem[] = [];
   private readonly entries = new Map<string, Entry>();
   private nodeBudget = 0;
+  private nesting = 0;
 
   constructor(
     defs: readonly RuleDef[],
@@ -82,15 +85,20 @@ export class Checker {
   ) {
     for (const def of defs) {
       if (def.name === undefined) continue;
-      if (this.entries.has(def.name)) this.error('duplicate', `rule '${def.name}' is defined twice`, def.nameRange);
-      else if (library.has(def.name)) this.error('duplicate', `'${def.name}' is a built-in rule; choose another name`, def.nameRange);
-      else if (RESERVED.has(def.name)) this.error('reserved-name', `'${def.name}' is a built-in name; choose another name for the rule`, def.nameRange);
+      if (this.entries.has(def.name)) this.report('duplicate', `rule '${def.name}' is defined twice`, def.nameRange);
+      else if (library.has(def.name)) this.report('duplicate', `'${def.name}' is a built-in rule; choose another name`, def.nameRange);
+      else if (RESERVED.has(def.name)) this.report('reserved-name', `'${def.name}' is a built-in name; choose another name for the rule`, def.nameRange);
       else this.entries.set(def.name, { def, state: 'todo' });
     }
   }
 
-  private error(code: DiagnosticCode, message: string, range: Range): never {
+  private report(code: DiagnosticCode, message: string, range: Range): void {
     this.problems.push({ code, severity: 'error', message, range });
+  }
+
+  /** Report and abandon the rule being checked. */
+  private error(code: DiagnosticCode, message: string, range: Range): never {
+    this.report(code, message, range);
     throw new CheckError(message);
   }
 
@@ -128,8 +136,13 @@ export class Checker {
     if (entry.state === 'done') return entry.checked;
     if (entry.state === 'failed') return undefined;
     if (entry.state === 'busy') this.error('cycle', `rule '${name}' refers to itself (directly or through other rules)`, at);
+    if (++this.nesting > LIMITS.ruleNesting) {
+      this.nesting--;
+      this.error('limit', `rules refer to other rules more than ${LIMITS.ruleNesting} levels deep`, at);
+    }
     entry.state = 'busy';
     const r = this.tryCheck(entry.def);
+    this.nesting--;
     entry.state = r ? 'done' : 'failed';
     if (r) entry.checked = r;
     return r;

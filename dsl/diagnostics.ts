@@ -76,21 +76,23 @@ export function formatDiagnostic(d: Diagnostic, src: SourceText): string {
   return `${d.source}:${d.span.line}:${d.span.col}: ${d.severity}: ${d.message}\n${text}\n${caret}`;
 }
 
-/** Levenshtein distance, for "did you mean" suggestions. */
+/** Edit distance with adjacent transpositions (optimal string alignment), for "did you mean". */
 export function editDistance(a: string, b: string): number {
-  const prev = new Array<number>(b.length + 1);
-  for (let j = 0; j <= b.length; j++) prev[j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0] as number;
-    prev[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const up = prev[j] as number;
+  const rows = a.length + 1;
+  const cols = b.length + 1;
+  const d = new Array<number>(rows * cols).fill(0);
+  const at = (i: number, j: number): number => d[i * cols + j] as number;
+  for (let i = 0; i < rows; i++) d[i * cols] = i;
+  for (let j = 0; j < cols; j++) d[j] = j;
+  for (let i = 1; i < rows; i++) {
+    for (let j = 1; j < cols; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      prev[j] = Math.min(up + 1, (prev[j - 1] as number) + 1, diag + cost);
-      diag = up;
+      let v = Math.min(at(i - 1, j) + 1, at(i, j - 1) + 1, at(i - 1, j - 1) + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, at(i - 2, j - 2) + 1);
+      d[i * cols + j] = v;
     }
   }
-  return prev[b.length] as number;
+  return at(a.length, b.length);
 }
 
 /** The nearest known name, if it is near enough to be a plausible typo. */

@@ -335,8 +335,8 @@ export const LIMITS = {
   sourceChars: 200_000,
   /** Tokens in one source text. */
   tokens: 20_000,
-  /** Bracket nesting. */
-  nesting: 64,
+  /** Nesting of brackets, unary minus and ^ chains (each is a level of recursion). */
+  nesting: 100,
   /** Largest magnitude of a number literal. */
   maxNumber: 1e30,
 } as const;
@@ -368,9 +368,14 @@ export function parseSource(text: string): ParseResult {
     const ch = text.slice(e.offset, e.offset + e.length);
     problems.push({ code: 'lex', message: `unexpected character '${ch.slice(0, 1)}'`, offset: e.offset, length: 1 });
   }
-  let depth = 0;
+  // Estimate the recursion the parser needs: brackets, runs of unary minus, chains of ^.
+  const chains: number[] = [];
+  let chain = 0;
+  let prevType: TokenType | undefined;
+  let reported = false;
   for (const tok of lexed.tokens) {
-    if (tok.tokenType === Identifier && tok.image.includes('_')) {
+    const type = tok.tokenType;
+    if (type === Identifier && tok.image.includes('_')) {
       problems.push({
         code: 'lex',
         message: `'${tok.image}': names cannot contain underscores (saved tfjs configs camel-case them); write '${tok.image.replace(/_+(.)?/g, (_m, c: string | undefined) => (c ?? '').toUpperCase())}'`,
@@ -378,18 +383,28 @@ export function parseSource(text: string): ParseResult {
         length: tok.image.length,
       });
     }
-    if (tok.tokenType === NumberLit) {
+    if (type === NumberLit) {
       const v = Number(tok.image);
       if (!Number.isFinite(v) || Math.abs(v) > LIMITS.maxNumber) {
         problems.push({ code: 'limit', message: `number ${tok.image} is too large (limit ${LIMITS.maxNumber})`, offset: tok.startOffset, length: tok.image.length });
       }
     }
-    if (tok.tokenType === LParen || tok.tokenType === LBrace) {
-      depth++;
-      if (depth === LIMITS.nesting + 1) {
-        problems.push({ code: 'limit', message: `brackets nest deeper than ${LIMITS.nesting}`, offset: tok.startOffset, length: 1 });
-      }
-    } else if (tok.tokenType === RParen || tok.tokenType === RBrace) depth--;
+    const unaryMinus = type === Minus && (prevType === undefined || OPENERS.has(prevType));
+    if (type === LParen || type === LBrace) {
+      chains.push(chain + 1);
+      chain = 0;
+    } else if (type === RParen || type === RBrace) {
+      // A bracketed group is a primary: the chain it sat in goes on after it.
+      chain = Math.max(0, (chains.pop() ?? 1) - 1);
+    }
+    else if (type === Caret || unaryMinus) chain++;
+    else if (type !== NumberLit && type !== Identifier && type !== HyphenName && type !== At) chain = 0;
+    const level = chains.reduce((a, b) => a + b, 0) + chain;
+    if (level > LIMITS.nesting && !reported) {
+      reported = true;
+      problems.push({ code: 'limit', message: `the expression nests deeper than ${LIMITS.nesting} levels (brackets, unary minus, ^)`, offset: tok.startOffset, length: 1 });
+    }
+    prevType = type;
   }
   if (lexed.tokens.length > LIMITS.tokens) {
     problems.push({ code: 'limit', message: `source has ${lexed.tokens.length} tokens; the limit is ${LIMITS.tokens}`, offset: 0, length: 1 });
