@@ -2,13 +2,14 @@
 import { nearest } from '../dsl/diagnostics.js';
 import { UsageError } from './args.js';
 import { type Io, processIo } from './io.js';
-import { checkCommand, rulesCommand, traceCommand } from './rules.js';
+import { checkCommand, primitivesCommand, rulesCommand, traceCommand } from './rules.js';
 
 type Command = (argv: readonly string[], io: Io) => number | Promise<number>;
 
 const COMMANDS: Record<string, { run: Command; help: string }> = {
   check: { run: checkCommand, help: 'check <rule text> | --file F.nos   parse and check rules, print their canonical form' },
   rules: { run: rulesCommand, help: 'rules [--json]                     the built-in rule library' },
+  primitives: { run: primitivesCommand, help: 'primitives [--json]                the language: values, functions, NOS short names' },
   trace: { run: traceCommand, help: 'trace --rule R --lr X --input F.json [--set k=v] [--seed S] [--json]   apply a rule to a gradient stream' },
 };
 

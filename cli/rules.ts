@@ -4,6 +4,8 @@ import { BindError, type CheckedRule, compileRules, formatDiagnostics, library, 
 import { type Dtype, traceInterp } from '../dsl/interp.js';
 import { LIBRARY_DOCS } from '../dsl/library.js';
 import { flag, has, numberFlag, type ParsedArgs, parseArgs, setFlags, UsageError } from './args.js';
+import { NOS_SPACE } from '../primitives/nos-space.js';
+import { ALIASES, CONTEXT_PARAMS, LEAVES, PRIMITIVES } from '../primitives/registry.js';
 import type { Io } from './io.js';
 
 function readText(path: string): string {
@@ -53,6 +55,35 @@ export function rulesCommand(argv: readonly string[], io: Io): number {
     io.out(`${r.name}${params ? `  (${params})` : ''}  -- ${LIBRARY_DOCS[r.name ?? ''] ?? ''}`);
     io.out(`    d = ${printNode(r.expr)}`);
   }
+  return 0;
+}
+
+export function primitivesCommand(argv: readonly string[], io: Io): number {
+  const args = parseArgs(argv, { json: { type: 'bool' } });
+  if (args.positionals.length > 0) throw new UsageError(`unexpected argument '${args.positionals[0]}'`);
+  const prims = PRIMITIVES.map((p) => ({
+    name: p.name,
+    category: p.category,
+    args: p.argNames.map((n, i) => ({ name: n, kind: p.argKinds[i] })),
+    operator: p.operator?.symbol ?? null,
+    doc: p.doc,
+  }));
+  if (has(args, 'json')) {
+    io.out(JSON.stringify({ primitives: prims, leaves: LEAVES, aliases: ALIASES, space: NOS_SPACE }));
+    return 0;
+  }
+  io.out('values:');
+  for (const l of LEAVES) io.out(`  ${l.name.padEnd(22)} ${l.doc}`);
+  for (const [name, p] of CONTEXT_PARAMS) io.out(`  ${name.padEnd(22)} ${p.doc} (default ${p.default})`);
+  io.out('  e, pi                  constants');
+  io.out('functions and operators:');
+  for (const p of prims) {
+    const sig = p.operator ? p.doc : p.args.length === 0 ? p.name : `${p.name}(${p.args.map((a) => (a.kind === 'scalar' ? `${a.name}:scalar` : a.name)).join(', ')})`;
+    io.out(`  ${sig.padEnd(22)} ${p.operator ? '' : p.doc}`.trimEnd());
+  }
+  io.out('  prev(s)                the value of a stateful expression s before this step');
+  io.out('NOS short names:');
+  for (const a of ALIASES) io.out(`  ${a.name.padEnd(22)} ${a.text}  -- ${a.doc}`);
   return 0;
 }
 
@@ -130,7 +161,9 @@ export function traceCommand(argv: readonly string[], io: Io): number {
   if (has(args, 'json')) io.out(JSON.stringify({ weights }));
   else {
     io.err(`rule: ${rule.canonical}\nback end: ${backend} (${dtype}), lr ${lr}`);
-    weights.forEach((row, i) => io.out(`step ${String(i + 1).padStart(4)}: ${row.map((x) => x.toPrecision(8)).join(' ')}`));
+    weights.forEach((row, i) => {
+      io.out(`step ${String(i + 1).padStart(4)}: ${row.map((x) => x.toPrecision(8)).join(' ')}`);
+    });
   }
   return 0;
 }

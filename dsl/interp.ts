@@ -122,7 +122,9 @@ export class Interpreter {
     const n = this.options.size;
     if (w.length !== n || g.length !== n) throw new Error(`expected vectors of length ${n}, got w ${w.length} and g ${g.length}`);
     const t = ++this.t;
-    this.program.draws.forEach((kind, j) => this.drawSource.fill(kind, this.drawBuffers[j] as Float64Array));
+    this.program.draws.forEach((kind, j) => {
+      this.drawSource.fill(kind, this.drawBuffers[j] as Float64Array);
+    });
     const round = this.dtype === 'float32' ? Math.fround : (x: number) => x;
     const nslots = this.program.slots.length;
     const fresh = new Float64Array(nslots);

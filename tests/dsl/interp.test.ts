@@ -88,7 +88,7 @@ describe('interpreter semantics', () => {
     const zero = new Float64Array(n);
     const stats = (text: string, steps: number) => {
       const it = new Interpreter(rule(text), { size: n, dtype: 'float64', seed: 9 });
-      let d = new Float64Array(n);
+      let d: Float64Array = new Float64Array(n);
       for (let s = 0; s < steps; s++) d = it.direction(zero, new Float64Array(n).fill(1));
       const mean = d.reduce((a, b) => a + b, 0) / n;
       const variance = d.reduce((a, b) => a + (b - mean) ** 2, 0) / n;

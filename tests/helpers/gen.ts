@@ -10,7 +10,7 @@ export const pick = <T>(r: Rng, xs: readonly T[]): T => xs[Math.floor(r() * xs.l
 const R = { start: 0, end: 0 };
 const NAMES = ['g', 'w', 't', 'm', 'v', 'beta', 'x1', 'adam', 'powersign-ld', 'eps'];
 const FUNCS = ['exp', 'ema', 'clip', 'min', 'lerp', 'foo', 'adam', 'addsign-cd'];
-const NUMS = [0, 1, 2, 0.5, 1e-8, 2.5e10, 123, 0.999, 3.14159];
+const NUMS = [0, 1, 2, 0.5, 1e-8, 2.5e10, 123, 0.999, 3.25];
 
 export function genExpr(r: Rng, depth: number): Expr {
   const leafOnly = depth <= 0;
