@@ -1,7 +1,8 @@
 /** `nos check`, `nos rules`, `nos trace`. */
 import { readFileSync } from 'node:fs';
 import { BindError, type CheckedRule, compileRules, formatDiagnostics, library, lookupRule, printNode } from '../dsl/index.js';
-import { type Dtype, traceInterp } from '../dsl/interp.js';
+import { type BackendName, type CompiledRule, compileRule, traceCompiled } from '../dsl/compile/index.js';
+import type { Dtype } from '../dsl/interp.js';
 import { LIBRARY_DOCS } from '../dsl/library.js';
 import { flag, has, numberFlag, type ParsedArgs, parseArgs, setFlags, UsageError } from './args.js';
 import { NOS_SPACE } from '../primitives/nos-space.js';
@@ -124,9 +125,9 @@ export function readTraceInput(path: string): TraceFile {
   return { w0, grads: grads as number[][] };
 }
 
-const BACKENDS = ['interp'] as const;
+const BACKENDS = ['js', 'tf', 'interp'] as const;
 
-export function traceCommand(argv: readonly string[], io: Io): number {
+export async function traceCommand(argv: readonly string[], io: Io): Promise<number> {
   const args = parseArgs(argv, {
     rule: { type: 'string' },
     lr: { type: 'string' },
@@ -145,22 +146,31 @@ export function traceCommand(argv: readonly string[], io: Io): number {
   if (inputPath === undefined) throw new UsageError('--input F.json is required ({"w0": [...], "grads": [[...], ...]})');
   const input = readTraceInput(inputPath);
   const seed = numberFlag(args, 'seed') ?? 0;
-  const backend = flag(args, 'backend') ?? 'interp';
+  const backend = flag(args, 'backend') ?? 'js';
   if (!(BACKENDS as readonly string[]).includes(backend)) {
     throw new UsageError(`back end '${backend}' is not available in this build (available: ${BACKENDS.join(', ')})`);
   }
   const dtype = flag(args, 'dtype') ?? 'float32';
   if (dtype !== 'float32' && dtype !== 'float64') throw new UsageError(`--dtype must be float32 or float64, got '${dtype}'`);
-  let weights: number[][];
+  if (backend === 'tf') {
+    if (dtype !== 'float32') throw new UsageError('the tf back end computes in float32 only');
+    const { initTf } = await import('../dsl/compile/tf-backend.js');
+    await import('../dsl/compile/tf-kernel.js');
+    const choice = await initTf();
+    io.err(`tfjs backend: ${choice.name}`);
+  }
+  let compiled: CompiledRule;
   try {
-    weights = traceInterp(rule, input, lr, { params: setFlags(args), seed, dtype: dtype as Dtype });
+    compiled = compileRule(rule, { backend: backend as BackendName, params: setFlags(args), dtype: dtype as Dtype });
   } catch (e) {
     if (e instanceof BindError) throw new UsageError(e.message);
     throw e;
   }
+  if (compiled.fallbackReason) io.err(`note: ${compiled.fallbackReason}; using the interpreter`);
+  const weights = traceCompiled(compiled, input, lr, { seed, dtype: dtype as Dtype });
   if (has(args, 'json')) io.out(JSON.stringify({ weights }));
   else {
-    io.err(`rule: ${rule.canonical}\nback end: ${backend} (${dtype}), lr ${lr}`);
+    io.err(`rule: ${rule.canonical}\nback end: ${compiled.backend} (${dtype}), lr ${lr}`);
     weights.forEach((row, i) => {
       io.out(`step ${String(i + 1).padStart(4)}: ${row.map((x) => x.toPrecision(8)).join(' ')}`);
     });

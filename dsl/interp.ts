@@ -97,6 +97,11 @@ export interface InterpreterOptions {
   readonly params?: Readonly<Record<string, number>>;
   readonly seed?: number;
   readonly dtype?: Dtype;
+  /**
+   * Round every intermediate to float32 as well, as float32 hardware (and the tf back end)
+   * computes. Default false: intermediates are float64, as the fused kernels compute.
+   */
+  readonly float32Intermediates?: boolean;
 }
 
 export class Interpreter {
@@ -126,6 +131,7 @@ export class Interpreter {
       this.drawSource.fill(kind, this.drawBuffers[j] as Float64Array);
     });
     const round = this.dtype === 'float32' ? Math.fround : (x: number) => x;
+    const mid = this.options.float32Intermediates ? Math.fround : (x: number) => x;
     const nslots = this.program.slots.length;
     const fresh = new Float64Array(nslots);
     const done = new Uint8Array(nslots);
@@ -136,7 +142,7 @@ export class Interpreter {
     const ev = (x: ExecNode): number => {
       switch (x.k) {
         case 'const':
-          return x.v;
+          return mid(x.v);
         case 'leaf':
           return x.name === 'g' ? (g[i] as number) : x.name === 'w' ? (w[i] as number) : t;
         case 'prev':
@@ -152,9 +158,9 @@ export class Interpreter {
           return v;
         }
         case 'draw':
-          return x.prim.ref(x.args.map(ev), ctx, (drawBuffers[x.draw] as Float64Array)[i] as number);
+          return mid(x.prim.ref(x.args.map(ev), ctx, mid((drawBuffers[x.draw] as Float64Array)[i] as number)));
         case 'op':
-          return x.prim.ref(x.args.map(ev), ctx, 0);
+          return mid(x.prim.ref(x.args.map(ev), ctx, 0));
       }
     };
     for (i = 0; i < n; i++) {
@@ -183,7 +189,7 @@ export function traceInterp(
   rule: Pick<CheckedRule, 'params' | 'expr'>,
   input: TraceInput,
   lr: number,
-  options: { params?: Readonly<Record<string, number>>; seed?: number; dtype?: Dtype } = {},
+  options: { params?: Readonly<Record<string, number>>; seed?: number; dtype?: Dtype; float32Intermediates?: boolean } = {},
 ): number[][] {
   const dtype = options.dtype ?? 'float32';
   const n = input.w0.length;

@@ -72,7 +72,7 @@ function printUncached(n: Node): string {
         if (p.name === 'pow') return `${wrap(a, precOf(a) <= PREC.pow)}^${wrap(b, precOf(b) < PREC.neg)}`;
         return `${wrap(a, precOf(a) < prec)} ${p.operator.symbol} ${wrap(b, precOf(b) <= prec)}`;
       }
-      return `${p.name}(${n.args.map(printNode).join(', ')})`;
+      return p.arity === 0 ? p.name : `${p.name}(${n.args.map(printNode).join(', ')})`;
     }
   }
 }

@@ -1,0 +1,111 @@
+/**
+ * Compile a checked rule for a back end, with a cache keyed by the rule's hash. A back end
+ * that cannot compile a rule raises `UnsupportedError`; `compileRule` then falls back to the
+ * interpreter and says so in the result.
+ */
+import { bindParams, type CheckedRule, ruleHash } from '../check.js';
+import { buildProgram, type Dtype, Interpreter, type Program, type Vec } from '../interp.js';
+import { generateKernel, type GeneratedKernel, JsKernel, UnsupportedError } from './js.js';
+
+export { UnsupportedError } from './js.js';
+
+export type BackendName = 'interp' | 'js' | 'tf';
+
+/** A rule bound to a vector size, holding its state: `w <- w - lr * d_t` per call. */
+export interface VectorKernel {
+  readonly backend: BackendName;
+  /** Updates applied so far. */
+  readonly t: number;
+  step(w: Vec, g: Vec, lr: number): void;
+}
+
+export interface CompiledRule {
+  /** The back end asked for. */
+  readonly requested: BackendName;
+  /** The back end that runs the rule (the interpreter when the requested one could not). */
+  readonly backend: BackendName;
+  readonly fallbackReason?: string;
+  readonly hash: string;
+  readonly program: Program;
+  readonly kernel?: GeneratedKernel;
+  /** A fresh kernel (new state) for vectors of this size. */
+  create(size: number, seed?: number): VectorKernel;
+}
+
+export interface CompileOptions {
+  readonly backend?: BackendName;
+  readonly params?: Readonly<Record<string, number>>;
+  readonly dtype?: Dtype;
+}
+
+const cache = new Map<string, CompiledRule>();
+export const cacheStats = { hits: 0, misses: 0 };
+
+/** Factory for the tf back end, installed by `./tf-kernel.js` (kept out of this module so the dsl does not load tfjs). */
+export type TfFactory = (program: Program, size: number, seed: number) => VectorKernel;
+let tfFactory: TfFactory | undefined;
+export function registerTfBackend(factory: TfFactory): void {
+  tfFactory = factory;
+}
+
+export function compileRule(rule: Pick<CheckedRule, 'params' | 'expr'>, options: CompileOptions = {}): CompiledRule {
+  const requested = options.backend ?? 'js';
+  const dtype = options.dtype ?? 'float32';
+  const params = options.params ?? {};
+  const hash = ruleHash(rule, params);
+  const key = `${hash}|${requested}|${dtype}`;
+  const hit = cache.get(key);
+  if (hit) {
+    cacheStats.hits++;
+    return hit;
+  }
+  cacheStats.misses++;
+  const program = buildProgram(bindParams(rule, params));
+  const interpreterFactory = (size: number, seed = 0): VectorKernel => {
+    const it = new Interpreter(rule, { size, params, seed, dtype });
+    return {
+      backend: 'interp',
+      get t() {
+        return it.t;
+      },
+      step: (w, g, lr) => it.step(w, g, lr),
+    };
+  };
+  let result: CompiledRule;
+  const fallback = (reason: string): CompiledRule => ({ requested, backend: 'interp', fallbackReason: reason, hash, program, create: interpreterFactory });
+  if (requested === 'interp') result = { requested, backend: 'interp', hash, program, create: interpreterFactory };
+  else if (requested === 'js') {
+    try {
+      const kernel = generateKernel(program, dtype);
+      result = { requested, backend: 'js', hash, program, kernel, create: (size, seed = 0) => new JsKernel(program, kernel, size, seed, dtype) };
+    } catch (e) {
+      if (!(e instanceof UnsupportedError)) throw e;
+      result = fallback(e.message);
+    }
+  } else {
+    const factory = tfFactory;
+    if (factory === undefined) result = fallback("the tf back end is not loaded (import 'dsl/compile/tf-kernel.js')");
+    else if (dtype !== 'float32') result = fallback('the tf back end computes in float32 only');
+    else result = { requested, backend: 'tf', hash, program, create: (size, seed = 0) => factory(program, size, seed) };
+  }
+  cache.set(key, result);
+  return result;
+}
+
+/** Weights after each step, on the chosen back end. */
+export function traceCompiled(
+  compiled: CompiledRule,
+  input: { readonly w0: readonly number[]; readonly grads: readonly (readonly number[])[] },
+  lr: number,
+  options: { seed?: number; dtype?: Dtype } = {},
+): number[][] {
+  const dtype = options.dtype ?? 'float32';
+  const kernel = compiled.create(input.w0.length, options.seed ?? 0);
+  const w = dtype === 'float32' ? Float32Array.from(input.w0) : Float64Array.from(input.w0);
+  const out: number[][] = [];
+  for (const row of input.grads) {
+    kernel.step(w, dtype === 'float32' ? Float32Array.from(row) : Float64Array.from(row), lr);
+    out.push(Array.from(w));
+  }
+  return out;
+}

@@ -1,0 +1,187 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { cacheStats, compileRule, traceCompiled, UnsupportedError } from '../../dsl/compile/index.js';
+import { checkSource, generateKernel, JS_PRIMITIVES } from '../../dsl/compile/js.js';
+import { TF_PRIMITIVES } from '../../dsl/compile/tf.js';
+import { compileRules, library } from '../../dsl/index.js';
+import { buildProgram, type ExecNode, traceInterp } from '../../dsl/interp.js';
+import { PRIMITIVES } from '../../primitives/registry.js';
+import { genNosRule, rng } from '../helpers/gen.js';
+import { torchGolden } from '../helpers/reference.js';
+import { tfReady } from '../helpers/tf.js';
+
+const rule = (text: string) => {
+  const r = compileRules(text);
+  if (!r.ok) throw new Error(r.diagnostics.map((d) => d.message).join('\n'));
+  return r.rules[0]!;
+};
+
+/** A stream with big, tiny, zero and sign-flipping gradients. */
+function stream(seed: number, n: number, steps: number) {
+  const r = rng(seed);
+  const w0 = Array.from({ length: n }, () => (r() - 0.5) * 4);
+  const grads = Array.from({ length: steps }, (_, s) =>
+    Array.from({ length: n }, (_, i) => (i % 7 === 3 && s % 2 === 0 ? 0 : (r() - 0.5) * 10 ** Math.floor(r() * 4 - 2))),
+  );
+  return { w0, grads };
+}
+
+/**
+ * Same values, NaN where NaN, same infinities; finite values within rel * (1 + |x|), plus,
+ * where given, slack[i][j]: how far the rule itself moves when its intermediates are
+ * rounded to float32 (an ill-conditioned rule earns a wider band, and only there).
+ */
+function close(a: number[][], b: number[][], rel: number, slack?: number[][]): string | undefined {
+  for (let i = 0; i < a.length; i++) {
+    for (let j = 0; j < (a[i] as number[]).length; j++) {
+      const x = a[i]![j]!;
+      const y = b[i]![j]!;
+      if (Number.isNaN(x) || Number.isNaN(y)) {
+        if (Number.isNaN(x) !== Number.isNaN(y)) return `step ${i} [${j}]: ${x} vs ${y}`;
+      } else if (!Number.isFinite(x) || !Number.isFinite(y)) {
+        if (x !== y) return `step ${i} [${j}]: ${x} vs ${y}`;
+      } else if (Math.abs(x - y) > rel * (1 + Math.abs(x)) + 4 * (slack?.[i]?.[j] ?? 0)) return `step ${i} [${j}]: ${x} vs ${y}`;
+    }
+  }
+  return undefined;
+}
+
+describe('compiled back ends == reference interpreter', () => {
+  beforeAll(async () => {
+    expect((await tfReady).name).toBe('wasm');
+  });
+
+  it('every registry primitive has a fused-JS and a tf implementation', () => {
+    const names = PRIMITIVES.map((p) => p.name).sort();
+    expect([...JS_PRIMITIVES].sort()).toEqual(names);
+    expect([...TF_PRIMITIVES].sort()).toEqual(names);
+  });
+
+  const golden = torchGolden();
+  for (const [name, r] of library()) {
+    it(`${name}: fused JS is bit-exact, tf ops within float32 tolerance`, () => {
+      const params: Record<string, number> = name.includes('-') ? { T: 12 } : {};
+      const ref = traceInterp(r, golden, 0.01, { params });
+      const js = compileRule(r, { backend: 'js', params });
+      expect(js.backend).toBe('js');
+      expect(js.kernel?.source).toContain('for (let i = 0; i < n; i++)');
+      expect(traceCompiled(js, golden, 0.01)).toEqual(ref);
+      const tf = compileRule(r, { backend: 'tf', params });
+      expect(tf.backend).toBe('tf');
+      expect(close(ref, traceCompiled(tf, golden, 0.01), 2e-5)).toBeUndefined();
+    });
+  }
+
+  it('agrees on 150 random rules from the NOS search space over 12 steps', () => {
+    const r = rng(21);
+    let compiled = 0;
+    const mismatches: string[] = [];
+    let illConditioned = 0;
+    for (let i = 0; i < 150; i++) {
+      const text = genNosRule(r, 1 + Math.floor(r() * 3));
+      const c = compileRules(text);
+      if (!c.ok) continue;
+      const rr = c.rules[0]!;
+      const input = stream(i, 9, 12);
+      const ref = traceInterp(rr, input, 0.01, { seed: i });
+      const js = compileRule(rr, { backend: 'js' });
+      expect(js.backend).toBe('js');
+      expect(close(ref, traceCompiled(js, input, 0.01, { seed: i }), 0), text).toBeUndefined();
+      const tf = compileRule(rr, { backend: 'tf' });
+      expect(tf.backend).toBe('tf');
+      // tf computes every op in float32: compare with the interpreter rounding the same way,
+      // within the rule's own float32 sensitivity (|float64 - float32 intermediates|).
+      const ref32 = traceInterp(rr, input, 0.01, { seed: i, float32Intermediates: true });
+      const slack = ref.map((row, s) => row.map((x, j) => Math.abs(x - ref32[s]![j]!) || 0));
+      if (close(ref, ref32, 1e-4)) illConditioned++;
+      const problem = close(ref32, traceCompiled(tf, input, 0.01, { seed: i }), 1e-4, slack);
+      if (problem) mismatches.push(`${text}: ${problem}`);
+      compiled++;
+    }
+    expect(compiled).toBeGreaterThan(100);
+    expect(mismatches).toEqual([]);
+    // The slack is the exception, not the rule.
+    expect(illConditioned).toBeLessThan(compiled / 10);
+  });
+
+  it('NaN and Inf behave the same in all three', () => {
+    const input = {
+      w0: [1, 2, 3, 4, 5, 6],
+      grads: [
+        [Number.NaN, 1, Number.POSITIVE_INFINITY, -1, 0, Number.NEGATIVE_INFINITY],
+        [1, Number.NaN, 1, Number.POSITIVE_INFINITY, 0, 1],
+        [0, 0, 0, 0, 0, 0],
+      ],
+    };
+    for (const text of ['sign(g) * g', 'max(g, m)', 'min(g, 0) + runmax(g)', 'clip(g, 1e-3)', 'g / (sqrt(v) + 1e-8)', 'log(g) * g', 'exp(g) - g^2', 'adam', 'lion']) {
+      const rr = rule(text);
+      const ref = traceInterp(rr, input, 0.1);
+      expect(traceCompiled(compileRule(rr, { backend: 'js' }), input, 0.1), text).toEqual(ref);
+      expect(close(ref, traceCompiled(compileRule(rr, { backend: 'tf' }), input, 0.1), 1e-5), text).toBeUndefined();
+    }
+  });
+
+  it('seeded noise gives the same draws on every back end', () => {
+    const input = stream(5, 16, 6);
+    const rr = rule('g + noise * drop(m, 0.3) + anoise');
+    const ref = traceInterp(rr, input, 0.1, { seed: 77 });
+    expect(traceCompiled(compileRule(rr, { backend: 'js' }), input, 0.1, { seed: 77 })).toEqual(ref);
+    expect(close(ref, traceCompiled(compileRule(rr, { backend: 'tf' }), input, 0.1, { seed: 77 }), 1e-5)).toBeUndefined();
+    expect(traceCompiled(compileRule(rr, { backend: 'js' }), input, 0.1, { seed: 78 })).not.toEqual(ref);
+  });
+
+  it('float64 kernels match the float64 interpreter exactly', () => {
+    const rr = library().get('adam')!;
+    const js = compileRule(rr, { backend: 'js', dtype: 'float64' });
+    expect(traceCompiled(js, golden, 0.01, { dtype: 'float64' })).toEqual(traceInterp(rr, golden, 0.01, { dtype: 'float64' }));
+  });
+});
+
+describe('fused kernel generation', () => {
+  it('hoists scalar work out of the loop and shares equal subexpressions', () => {
+    const k = generateKernel(buildProgram(rule('m / (1 - 0.9^t) + m * sign(g) * sign(g)').expr));
+    const [before, loop] = k.source.split('for (let i');
+    expect(before).toContain('H.pow(');
+    expect(loop).not.toContain('H.pow(');
+    expect(loop?.match(/H\.sign\(/g)).toHaveLength(1);
+    expect(loop?.match(/H\.fround\(/g)).toHaveLength(1); // one state slot
+  });
+
+  it('never splices rule text into the source: numbers come in through K', () => {
+    const hostile = rule('rule r(alert = 1e-7, constructor1 = 0.123456789) = alert * g + constructor1 * sign(m) - 31337 * w');
+    const compiled = compileRule(hostile, { backend: 'js' });
+    const src = compiled.kernel!.source;
+    for (const bad of ['alert', 'constructor', '31337', '0.123456789', '1e-7', 'ema']) expect(src).not.toContain(bad);
+    expect([...compiled.kernel!.constants]).toEqual(expect.arrayContaining([1e-7, 0.123456789, 31337, 0.9]));
+  });
+
+  it('checkSource rejects anything outside the generated alphabet', () => {
+    expect(() => checkSource('const v1 = gi * c0;')).not.toThrow();
+    for (const evil of ['process.exit(1)', 'const v1 = "x";', 'require', 'v1 = 1e-7', 'globalThis', '`x`']) {
+      expect(() => checkSource(evil), evil).toThrow(/unexpected/);
+    }
+  });
+
+  it('raises a typed UnsupportedError for a primitive it has no template for', () => {
+    const program = buildProgram(rule('exp(g)').expr);
+    const root = program.root as ExecNode & { k: 'op' };
+    const mystery = { ...program, root: { ...root, prim: { ...root.prim, name: 'mystery' } } };
+    expect(() => generateKernel(mystery)).toThrow(UnsupportedError);
+  });
+
+  it('falls back to the interpreter when a back end cannot run the rule, and says why', () => {
+    const c = compileRule(rule('sign(g) * 3'), { backend: 'tf', dtype: 'float64' });
+    expect(c.backend).toBe('interp');
+    expect(c.requested).toBe('tf');
+    expect(c.fallbackReason).toMatch(/float32/);
+    expect(traceCompiled(c, { w0: [1], grads: [[2]] }, 0.5, { dtype: 'float64' })).toEqual([[-0.5]]);
+  });
+
+  it('caches compiled rules by hash: written differently, compiled once', () => {
+    const before = { ...cacheStats };
+    const a = compileRule(rule('sign(g) * sign(m) * g * 0.25'), { backend: 'js' });
+    const b = compileRule(rule('sign(ema(g, 0.9)) * sign(g) * g * 0.25'), { backend: 'js' });
+    expect(b).toBe(a);
+    expect(cacheStats.hits).toBe(before.hits + 1);
+    expect(compileRule(rule('sign(g) * sign(m) * g * 0.25'), { backend: 'js', params: {} })).toBe(a);
+  });
+});
