@@ -77,6 +77,8 @@ export class Checker {
   readonly problems: Problem[] = [];
   private readonly entries = new Map<string, Entry>();
   private nodeBudget = 0;
+  /** Definitions that reuse a built-in rule's name: allowed only if they define the same rule. */
+  private readonly restated: RuleDef[] = [];
   private nesting = 0;
 
   constructor(
@@ -86,7 +88,7 @@ export class Checker {
     for (const def of defs) {
       if (def.name === undefined) continue;
       if (this.entries.has(def.name)) this.report('duplicate', `rule '${def.name}' is defined twice`, def.nameRange);
-      else if (library.has(def.name)) this.report('duplicate', `'${def.name}' is a built-in rule; choose another name`, def.nameRange);
+      else if (library.has(def.name)) this.restated.push(def);
       else if (RESERVED.has(def.name)) this.report('reserved-name', `'${def.name}' is a built-in name; choose another name for the rule`, def.nameRange);
       else this.entries.set(def.name, { def, state: 'todo' });
     }
@@ -109,6 +111,14 @@ export class Checker {
       if (def.name === undefined) {
         const r = this.tryCheck(def);
         if (r) out.push(r);
+        continue;
+      }
+      if (this.restated.includes(def)) {
+        const r = this.tryCheck(def);
+        const builtin = this.library.get(def.name);
+        if (r && builtin && r.canonical !== builtin.canonical) {
+          this.report('duplicate', `'${def.name}' is a built-in rule with a different definition; choose another name`, def.nameRange);
+        } else if (r) out.push(r);
         continue;
       }
       const entry = this.entries.get(def.name);

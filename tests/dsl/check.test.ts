@@ -46,8 +46,7 @@ describe('checker', () => {
 
   it('canonical text is a fixed point: checking it again gives the same text and hash', () => {
     const r = rng(7);
-    const rename = (text: string) => text.replace(/^rule [^(=\s]+/, 'rule copy');
-    const texts = [...[...library().values()].map((x) => rename(x.canonical)), ...Array.from({ length: 300 }, () => genNosRule(r, 1 + Math.floor(r() * 3)))];
+    const texts = [...[...library().values()].map((x) => x.canonical), ...Array.from({ length: 300 }, () => genNosRule(r, 1 + Math.floor(r() * 3)))];
     for (const text of texts) {
       const a = compileRules(text);
       if (!a.ok) {
@@ -91,7 +90,7 @@ describe('checker', () => {
     ['exp(x = 1)', 'bad-argument', 1, 5, /positional/],
     ['powersign-ld', 'unknown-name', 1, 1, /write @powersign-ld/],
     ['rule a(k = 1, k = 2) = g', 'duplicate', 1, 15, /declared twice/],
-    ['rule adam = g', 'duplicate', 1, 6, /built-in rule/],
+    ['rule adam = g', 'duplicate', 1, 6, /built-in rule with a different definition/],
     ['rule r(g = 1) = g', 'reserved-name', 1, 8, /built-in name/],
     ['rule r(k = zz) = g', 'bad-argument', 1, 8, /must be a number/],
     ['rule a = b\nrule b = a * g', 'cycle', 2, 10, /refers to itself/],
