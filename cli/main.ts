@@ -1,6 +1,7 @@
 /** The `nos` command line. Wires the parts together; nothing else imports it. */
 import { nearest } from '../dsl/diagnostics.js';
 import { UsageError } from './args.js';
+import { exportCommand } from './export.js';
 import { type Io, processIo } from './io.js';
 import { checkCommand, primitivesCommand, rulesCommand, traceCommand } from './rules.js';
 
@@ -9,6 +10,10 @@ type Command = (argv: readonly string[], io: Io) => number | Promise<number>;
 const COMMANDS: Record<string, { run: Command; help: string }> = {
   check: { run: checkCommand, help: 'check <rule text> | --file F.nos   parse and check rules, print their canonical form' },
   rules: { run: rulesCommand, help: 'rules [--json]                     the built-in rule library' },
+  export: {
+    run: exportCommand,
+    help: 'export --rule R --format tfjs|ts|pytorch [--set k=v] [--out F]   a rule as a ready-to-use optimizer',
+  },
   primitives: { run: primitivesCommand, help: 'primitives [--json]                the language: values, functions, NOS short names' },
   trace: { run: traceCommand, help: 'trace --rule R --lr X --input F.json [--set k=v] [--seed S] [--json]   apply a rule to a gradient stream' },
 };

@@ -1,0 +1,56 @@
+/** `nos export`: a rule as a tfjs config, a standalone TypeScript module, or a PyTorch optimizer. */
+import { writeFileSync } from 'node:fs';
+import { BindError, bindParams, type CheckedRule } from '../dsl/index.js';
+import { emitPyTorch } from '../search-results/export/pytorch.js';
+import { emitTypeScript } from '../search-results/export/ts.js';
+import { flag, numberFlag, parseArgs, setFlags, UsageError } from './args.js';
+import type { Io } from './io.js';
+import { ruleFromArgs } from './rules.js';
+
+/** The rule with some hyperparameter defaults replaced (validated like --set in trace). */
+export function withDefaults(rule: CheckedRule, overrides: Readonly<Record<string, number>>): CheckedRule {
+  try {
+    bindParams(rule, overrides);
+  } catch (e) {
+    if (e instanceof BindError) throw new UsageError(e.message);
+    throw e;
+  }
+  return { ...rule, params: rule.params.map((p) => ({ name: p.name, default: overrides[p.name] ?? p.default })) };
+}
+
+export function exportCommand(argv: readonly string[], io: Io): number {
+  const args = parseArgs(argv, {
+    rule: { type: 'string' },
+    run: { type: 'string' },
+    rank: { type: 'string' },
+    format: { type: 'string' },
+    out: { type: 'string' },
+    set: { type: 'list' },
+    lr: { type: 'string' },
+    seed: { type: 'string' },
+  });
+  if (args.positionals.length > 0) throw new UsageError(`unexpected argument '${args.positionals[0]}'`);
+  const format = flag(args, 'format');
+  if (format === undefined) throw new UsageError('--format is required: tfjs, ts or pytorch');
+  if (!['tfjs', 'ts', 'pytorch'].includes(format)) throw new UsageError(`unknown --format '${format}': use tfjs, ts or pytorch`);
+  if (flag(args, 'run') !== undefined) throw new UsageError('--run needs the results store, which this build does not have yet; export with --rule');
+  const rule = withDefaults(ruleFromArgs(args), setFlags(args));
+  let text: string;
+  if (format === 'tfjs') {
+    const lr = numberFlag(args, 'lr') ?? 0.001;
+    const params = Object.fromEntries(rule.params.map((p) => [p.name, p.default]));
+    text = JSON.stringify({ className: 'RuleOptimizer', config: { rule: rule.canonical, learningRate: lr, params, seed: numberFlag(args, 'seed') ?? 0 } }, null, 2);
+  } else if (format === 'ts') text = emitTypeScript(rule);
+  else text = emitPyTorch(rule);
+  const out = flag(args, 'out');
+  if (out === undefined) io.out(text);
+  else {
+    try {
+      writeFileSync(out, text.endsWith('\n') ? text : `${text}\n`);
+    } catch (e) {
+      throw new UsageError(`${out}: cannot write (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+    }
+    io.err(`wrote ${out}`);
+  }
+  return 0;
+}

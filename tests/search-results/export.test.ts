@@ -1,0 +1,216 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import * as tf from '@tensorflow/tfjs';
+import ts from 'typescript';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { type CheckedRule, compileRules, library } from '../../dsl/index.js';
+import { traceInterp } from '../../dsl/interp.js';
+import { planRule } from '../../search-results/export/plan.js';
+import { emitPyTorch, pyArgName } from '../../search-results/export/pytorch.js';
+import { emitTypeScript } from '../../search-results/export/ts.js';
+import { nos } from '../helpers/cli.js';
+import { genNosRule, rng } from '../helpers/gen.js';
+import { torchGolden } from '../helpers/reference.js';
+import { scratchDir } from '../helpers/scratch.js';
+import { tfReady } from '../helpers/tf.js';
+
+const golden = torchGolden();
+
+/** Built-ins with T pinned for the decay variants, plus deterministic random rules. */
+function subjects(): { id: string; rule: CheckedRule; params: Record<string, number> }[] {
+  const out = [...library()].map(([name, rule]) => ({ id: name, rule, params: name.includes('-') ? { T: 10 } : ({} as Record<string, number>) }));
+  const r = rng(99);
+  let k = 0;
+  while (k < 12) {
+    const text = genNosRule(r, 2);
+    if (/noise|drop/.test(text)) continue;
+    const c = compileRules(`rule random${k} = ${text}`);
+    if (!c.ok) continue;
+    out.push({ id: `random${k}`, rule: c.rules[0]!, params: {} });
+    k++;
+  }
+  return out;
+}
+
+function maxRel(a: number[][], b: number[][]): number {
+  let m = 0;
+  a.forEach((row, i) => {
+    row.forEach((x, j) => {
+      const y = b[i]![j]!;
+      if (Number.isNaN(x) && Number.isNaN(y)) return;
+      m = Math.max(m, x === y ? 0 : Math.abs(x - y) / (1 + Math.abs(x)));
+    });
+  });
+  return m;
+}
+
+/** Interpreter with float32 intermediates and its float32 sensitivity, per element. */
+function reference(rule: CheckedRule, params: Record<string, number>, lr: number) {
+  const ref32 = traceInterp(rule, golden, lr, { params, float32Intermediates: true });
+  const ref64 = traceInterp(rule, golden, lr, { params });
+  return { ref32, wellConditioned: maxRel(ref32, ref64) < 1e-5 };
+}
+
+describe('export --format ts', () => {
+  beforeAll(async () => {
+    await tfReady;
+  });
+
+  it('emits modules that type-check under strict settings and match the interpreter', async () => {
+    const dir = scratchDir('export-ts');
+    const items = subjects();
+    const files = items.map((s) => {
+      const file = join(dir, `${s.id}.ts`);
+      writeFileSync(file, emitTypeScript(s.rule, { source: 'test' }));
+      return file;
+    });
+    const program = ts.createProgram(files, {
+      strict: true,
+      noUncheckedIndexedAccess: true,
+      noImplicitOverride: true,
+      target: ts.ScriptTarget.ES2022,
+      module: ts.ModuleKind.NodeNext,
+      moduleResolution: ts.ModuleResolutionKind.NodeNext,
+      skipLibCheck: true,
+      noEmit: true,
+    });
+    const diags = ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+    expect(diags).toEqual([]);
+    let compared = 0;
+    for (const [i, s] of items.entries()) {
+      const js = ts.transpileModule(readFileSync(files[i]!, 'utf8'), { compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022 } }).outputText;
+      const mjs = join(dir, `${s.id}.mjs`);
+      writeFileSync(mjs, js);
+      const mod = (await import(pathToFileURL(mjs).href)) as Record<string, new (o: Record<string, number>) => tf.Optimizer>;
+      const [clsName, Cls] = Object.entries(mod).find(([k]) => k.endsWith('Optimizer'))!;
+      expect(clsName).not.toContain('_');
+      const opt = new Cls({ learningRate: 0.01, ...s.params });
+      const v = tf.variable(tf.tensor1d(golden.w0));
+      const got: number[][] = [];
+      for (const g of golden.grads) {
+        const gt = tf.tensor1d(g);
+        opt.applyGradients({ [v.name]: gt });
+        gt.dispose();
+        got.push(Array.from(v.dataSync()));
+      }
+      const { ref32, wellConditioned } = reference(s.rule, s.params, 0.01);
+      if (wellConditioned) {
+        expect(maxRel(ref32, got), s.id).toBeLessThan(1e-4);
+        compared++;
+      }
+      // Config round trip through tfjs serialization.
+      expect((opt.getConfig() as { learningRate: number }).learningRate).toBe(0.01);
+      opt.dispose();
+      v.dispose();
+    }
+    // Every built-in and most random rules are well conditioned in float32.
+    expect(compared).toBeGreaterThan(items.length - 5);
+  });
+});
+
+describe('export --format pytorch', () => {
+  it('emits torch.optim.Optimizer subclasses that match the interpreter to 1e-5 (Debian python3-torch)', () => {
+    const torchCheck = spawnSync('/usr/bin/python3', ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
+    expect(torchCheck.status, `python3-torch is needed (apt-get install python3-torch): ${torchCheck.stderr}`).toBe(0);
+    const dir = scratchDir('export-pytorch');
+    const items = subjects();
+    for (const s of items) writeFileSync(join(dir, `${s.id}.py`), emitPyTorch(s.rule, { source: 'test' }));
+    const driver = join(dir, 'driver.py');
+    writeFileSync(
+      driver,
+      `import importlib.util, json, math, sys
+import torch
+spec = json.load(open(sys.argv[1]))
+out = {}
+for item in spec["items"]:
+    s = importlib.util.spec_from_file_location(item["id"], item["file"])
+    m = importlib.util.module_from_spec(s)
+    s.loader.exec_module(m)
+    cls = [getattr(m, k) for k in dir(m) if k.endswith("Optimizer") and k != "Optimizer"][0]
+    p = torch.nn.Parameter(torch.tensor(spec["w0"], dtype=torch.float32))
+    opt = cls([p], lr=spec["lr"], **item["params"])
+    traj = []
+    for g in spec["grads"]:
+        p.grad = torch.tensor(g, dtype=torch.float32)
+        opt.step()
+        traj.append([x if math.isfinite(x) else str(x) for x in p.detach().tolist()])
+    out[item["id"]] = traj
+print(json.dumps(out))
+`,
+    );
+    const specFile = join(dir, 'spec.json');
+    writeFileSync(
+      specFile,
+      JSON.stringify({
+        w0: golden.w0,
+        grads: golden.grads,
+        lr: 0.01,
+        items: items.map((s) => ({ id: s.id, file: join(dir, `${s.id}.py`), params: Object.fromEntries(Object.entries(s.params).map(([k, v]) => [pyArgName(k), v])) })),
+      }),
+    );
+    let compared = 0;
+    const raw = JSON.parse(execFileSync('/usr/bin/python3', [driver, specFile], { encoding: 'utf8', maxBuffer: 64 << 20 })) as Record<string, (number | string)[][]>;
+    const num = (x: number | string): number => (typeof x === 'number' ? x : x === 'inf' ? Number.POSITIVE_INFINITY : x === '-inf' ? Number.NEGATIVE_INFINITY : Number.NaN);
+    const result = Object.fromEntries(Object.entries(raw).map(([k, traj]) => [k, traj.map((row) => row.map(num))]));
+    for (const s of items) {
+      const { ref32, wellConditioned } = reference(s.rule, s.params, 0.01);
+      const got = result[s.id]!;
+      if (wellConditioned || library().has(s.id)) {
+        expect(maxRel(ref32, got), s.id).toBeLessThan(1e-5);
+        compared++;
+      }
+    }
+    expect(compared).toBeGreaterThan(items.length - 5);
+  });
+
+  it('renames hyperparameters that would clash with Python or the optimizer API', () => {
+    const r = compileRules('rule clash(lambda = 0.5, lr = 2) = lambda * lr * g').rules[0]!;
+    const py = emitPyTorch(r);
+    expect(py).toContain('def __init__(self, params, lr, lambda_=0.5, lr_=2, seed=0)');
+    expect(planRule(r).params.map((p) => pyArgName(p.name))).toEqual(['lambda_', 'lr_']);
+  });
+});
+
+describe('nos export', () => {
+  it('prints the tfjs config that RuleOptimizer.fromConfig accepts', async () => {
+    const r = await nos('export', '--rule', 'powersign', '--format', 'tfjs', '--lr', '0.02', '--set', 'beta=0.8');
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout) as { className: string; config: { rule: string; learningRate: number; params: Record<string, number> } };
+    expect(doc.className).toBe('RuleOptimizer');
+    expect(doc.config.learningRate).toBe(0.02);
+    expect(doc.config.params).toEqual({ base: Math.E, beta: 0.8 });
+    const { RuleOptimizer } = await import('../../search-results/export/optimizer.js');
+    const opt = RuleOptimizer.fromConfig(RuleOptimizer, doc.config) as InstanceType<typeof RuleOptimizer>;
+    expect(opt.rule.hash).toBe(library().get('powersign')!.hash);
+    expect(opt.params).toEqual({ base: Math.E, beta: 0.8 });
+  });
+
+  it('writes ts and pytorch files with --out, with the equations and provenance in the doc comment', async () => {
+    const dir = scratchDir('export-cli');
+    const out = join(dir, 'lion.py');
+    const r = await nos('export', '--rule', 'lion', '--format', 'pytorch', '--out', out);
+    expect(r.code, r.stderr).toBe(0);
+    const py = readFileSync(out, 'utf8');
+    expect(py).toContain('class LionOptimizer(torch.optim.Optimizer)');
+    expect(py).toContain('d_t = sign((1 - beta1) * g + beta1 * prev(ema(g, beta2))) + w * wd');
+    const tsOut = await nos('export', '--rule', 'powersign-cd', '--format', 'ts');
+    expect(tsOut.stdout).toContain('export class PowersignCdOptimizer extends tf.Optimizer');
+    expect(tsOut.stdout).toContain('Provenance: built-in; rule hash');
+  });
+
+  it('reports user errors', async () => {
+    for (const [argv, msg] of [
+      [['export', '--rule', 'adam'], /--format is required/],
+      [['export', '--rule', 'adam', '--format', 'onnx'], /unknown --format/],
+      [['export', '--rule', 'adam', '--format', 'ts', '--set', 'beta=1'], /unknown hyperparameter/],
+      [['export', '--run', 'x', '--rank', '1', '--format', 'ts'], /results store/],
+      [['export', '--rule', 'g +', '--format', 'ts'], /expected an expression/],
+    ] as [string[], RegExp][]) {
+      const r = await nos(...argv);
+      expect(r.code, argv.join(' ')).toBe(1);
+      expect(r.stderr).toMatch(msg);
+    }
+  });
+});
