@@ -63,7 +63,7 @@ describe('RuleOptimizer', () => {
     v.dispose();
   });
 
-  it('names slots ${variable}/${slot} and round-trips getConfig/fromConfig', async () => {
+  it('names slots variable/slot and round-trips getConfig/fromConfig', async () => {
     const opt = optimizer('adam', { learningRate: 0.003, params: { beta1: 0.8 } });
     expect(RuleOptimizer.className).not.toContain('_');
     const v = tf.variable(tf.tensor1d([1, 2]), true, 'layer1/kernel');
