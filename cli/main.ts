@@ -1,6 +1,7 @@
 /** The `nos` command line. Wires the parts together; nothing else imports it. */
 import { nearest } from '../dsl/diagnostics.js';
 import { UsageError } from './args.js';
+import { benchCommand } from './bench.js';
 import { exportCommand } from './export.js';
 import { type Io, processIo } from './io.js';
 import { checkCommand, primitivesCommand, rulesCommand, traceCommand } from './rules.js';
@@ -10,6 +11,7 @@ type Command = (argv: readonly string[], io: Io) => number | Promise<number>;
 const COMMANDS: Record<string, { run: Command; help: string }> = {
   check: { run: checkCommand, help: 'check <rule text> | --file F.nos   parse and check rules, print their canonical form' },
   rules: { run: rulesCommand, help: 'rules [--json]                     the built-in rule library' },
+  bench: { run: benchCommand, help: 'bench [--only kernels|training|pool|screen] [--json]   the project\'s own measurements' },
   export: {
     run: exportCommand,
     help: 'export --rule R --format tfjs|ts|pytorch [--set k=v] [--out F]   a rule as a ready-to-use optimizer',

@@ -76,6 +76,7 @@ export interface Primitive {
  * Integer exponents and non-negative bases follow Math.pow.
  */
 export function guardedPow(x: number, y: number): number {
+  if (y === 2) return x * x; // the common case, exact, and what every back end computes for it
   if (x < 0 && !Number.isInteger(y)) return -(Math.abs(x) ** y);
   return x ** y;
 }

@@ -36,6 +36,8 @@ export interface CompileOptions {
   readonly backend?: BackendName;
   readonly params?: Readonly<Record<string, number>>;
   readonly dtype?: Dtype;
+  /** Fused JS only: reproduce the interpreter bit for bit (slower; see KernelOptions). */
+  readonly exact?: boolean;
 }
 
 const cache = new Map<string, CompiledRule>();
@@ -53,7 +55,8 @@ export function compileRule(rule: Pick<CheckedRule, 'params' | 'expr'>, options:
   const dtype = options.dtype ?? 'float32';
   const params = options.params ?? {};
   const hash = ruleHash(rule, params);
-  const key = `${hash}|${requested}|${dtype}`;
+  const exact = options.exact ?? false;
+  const key = `${hash}|${requested}|${dtype}|${exact ? 'exact' : 'fast'}`;
   const hit = cache.get(key);
   if (hit) {
     cacheStats.hits++;
@@ -76,7 +79,7 @@ export function compileRule(rule: Pick<CheckedRule, 'params' | 'expr'>, options:
   if (requested === 'interp') result = { requested, backend: 'interp', hash, program, create: interpreterFactory };
   else if (requested === 'js') {
     try {
-      const kernel = generateKernel(program, dtype);
+      const kernel = generateKernel(program, dtype, { exact });
       result = { requested, backend: 'js', hash, program, kernel, create: (size, seed = 0) => new JsKernel(program, kernel, size, seed, dtype) };
     } catch (e) {
       if (!(e instanceof UnsupportedError)) throw e;

@@ -170,6 +170,16 @@ export function tfDirection(program: Program, input: TfStepInput): { d: T; state
           break;
         }
         case 'op': {
+          const exponent = x.prim.name === 'pow' && x.args[1]?.k === 'const' ? x.args[1].v : undefined;
+          if (exponent === 2) {
+            const base = ev(x.args[0] as ExecNode);
+            r = tf.mul(base, base);
+            break;
+          }
+          if (exponent !== undefined && Number.isInteger(exponent)) {
+            r = tf.pow(ev(x.args[0] as ExecNode), exponent);
+            break;
+          }
           const impl = OPS[x.prim.name];
           if (impl === undefined) throw new UnsupportedError('tf', `primitive '${x.prim.name}'`);
           r = impl(x.args.map(ev), w);

@@ -58,13 +58,16 @@ describe('compiled back ends == reference interpreter', () => {
 
   const golden = torchGolden();
   for (const [name, r] of library()) {
-    it(`${name}: fused JS is bit-exact, tf ops within float32 tolerance`, () => {
+    it(`${name}: exact fused JS is bit-exact, fast fused JS and tf ops within float32 tolerance`, () => {
       const params: Record<string, number> = name.includes('-') ? { T: 12 } : {};
       const ref = traceInterp(r, golden, 0.01, { params });
+      const exact = compileRule(r, { backend: 'js', params, exact: true });
+      expect(exact.backend).toBe('js');
+      expect(exact.kernel?.source).toContain('for (let i = 0; i < n; i++)');
+      expect(traceCompiled(exact, golden, 0.01)).toEqual(ref);
       const js = compileRule(r, { backend: 'js', params });
       expect(js.backend).toBe('js');
-      expect(js.kernel?.source).toContain('for (let i = 0; i < n; i++)');
-      expect(traceCompiled(js, golden, 0.01)).toEqual(ref);
+      expect(close(ref, traceCompiled(js, golden, 0.01), 1e-6)).toBeUndefined();
       const tf = compileRule(r, { backend: 'tf', params });
       expect(tf.backend).toBe('tf');
       expect(close(ref, traceCompiled(tf, golden, 0.01), 2e-5)).toBeUndefined();
@@ -83,15 +86,20 @@ describe('compiled back ends == reference interpreter', () => {
       const rr = c.rules[0]!;
       const input = stream(i, 9, 12);
       const ref = traceInterp(rr, input, 0.01, { seed: i });
+      const exact = compileRule(rr, { backend: 'js', exact: true });
+      expect(exact.backend).toBe('js');
+      expect(close(ref, traceCompiled(exact, input, 0.01, { seed: i }), 0), text).toBeUndefined();
       const js = compileRule(rr, { backend: 'js' });
       expect(js.backend).toBe('js');
-      expect(close(ref, traceCompiled(js, input, 0.01, { seed: i }), 0), text).toBeUndefined();
-      const tf = compileRule(rr, { backend: 'tf' });
-      expect(tf.backend).toBe('tf');
-      // tf computes every op in float32: compare with the interpreter rounding the same way,
-      // within the rule's own float32 sensitivity (|float64 - float32 intermediates|).
       const ref32 = traceInterp(rr, input, 0.01, { seed: i, float32Intermediates: true });
       const slack = ref.map((row, s) => row.map((x, j) => Math.abs(x - ref32[s]![j]!) || 0));
+      const tf = compileRule(rr, { backend: 'tf' });
+      expect(tf.backend).toBe('tf');
+      // The fast kernel multiplies by reciprocals: float32 tolerance, within the rule's own sensitivity.
+      const fastProblem = close(ref, traceCompiled(js, input, 0.01, { seed: i }), 1e-6, slack);
+      if (fastProblem) mismatches.push(`fast js: ${text}: ${fastProblem}`);
+      // tf computes every op in float32: compare with the interpreter rounding the same way,
+      // within the rule's own float32 sensitivity (|float64 - float32 intermediates|).
       if (close(ref, ref32, 1e-4)) illConditioned++;
       const problem = close(ref32, traceCompiled(tf, input, 0.01, { seed: i }), 1e-4, slack);
       if (problem) mismatches.push(`${text}: ${problem}`);
@@ -115,7 +123,8 @@ describe('compiled back ends == reference interpreter', () => {
     for (const text of ['sign(g) * g', 'max(g, m)', 'min(g, 0) + runmax(g)', 'clip(g, 1e-3)', 'g / (sqrt(v) + 1e-8)', 'log(g) * g', 'exp(g) - g^2', 'adam', 'lion']) {
       const rr = rule(text);
       const ref = traceInterp(rr, input, 0.1);
-      expect(traceCompiled(compileRule(rr, { backend: 'js' }), input, 0.1), text).toEqual(ref);
+      expect(traceCompiled(compileRule(rr, { backend: 'js', exact: true }), input, 0.1), text).toEqual(ref);
+      expect(close(ref, traceCompiled(compileRule(rr, { backend: 'js' }), input, 0.1), 1e-6), text).toBeUndefined();
       expect(close(ref, traceCompiled(compileRule(rr, { backend: 'tf' }), input, 0.1), 1e-5), text).toBeUndefined();
     }
   });
@@ -124,26 +133,35 @@ describe('compiled back ends == reference interpreter', () => {
     const input = stream(5, 16, 6);
     const rr = rule('g + noise * drop(m, 0.3) + anoise');
     const ref = traceInterp(rr, input, 0.1, { seed: 77 });
-    expect(traceCompiled(compileRule(rr, { backend: 'js' }), input, 0.1, { seed: 77 })).toEqual(ref);
+    expect(traceCompiled(compileRule(rr, { backend: 'js', exact: true }), input, 0.1, { seed: 77 })).toEqual(ref);
+    expect(close(ref, traceCompiled(compileRule(rr, { backend: 'js' }), input, 0.1, { seed: 77 }), 1e-6)).toBeUndefined();
     expect(close(ref, traceCompiled(compileRule(rr, { backend: 'tf' }), input, 0.1, { seed: 77 }), 1e-5)).toBeUndefined();
     expect(traceCompiled(compileRule(rr, { backend: 'js' }), input, 0.1, { seed: 78 })).not.toEqual(ref);
   });
 
   it('float64 kernels match the float64 interpreter exactly', () => {
     const rr = library().get('adam')!;
-    const js = compileRule(rr, { backend: 'js', dtype: 'float64' });
+    const js = compileRule(rr, { backend: 'js', dtype: 'float64', exact: true });
     expect(traceCompiled(js, golden, 0.01, { dtype: 'float64' })).toEqual(traceInterp(rr, golden, 0.01, { dtype: 'float64' }));
   });
 });
 
 describe('fused kernel generation', () => {
+  it('turns a division by a per-step scalar into a multiplication by its reciprocal, unless exact', () => {
+    const program = buildProgram(rule('g / (1 - 0.9^t)').expr);
+    const fast = generateKernel(program).source.split('for (let i')[1]!;
+    const exact = generateKernel(program, 'float32', { exact: true }).source.split('for (let i')[1]!;
+    expect(fast).not.toContain('/');
+    expect(exact).toContain('/');
+  });
+
   it('hoists scalar work out of the loop and shares equal subexpressions', () => {
     const k = generateKernel(buildProgram(rule('m / (1 - 0.9^t) + m * sign(g) * sign(g)').expr));
     const [before, loop] = k.source.split('for (let i');
     expect(before).toContain('H.pow(');
     expect(loop).not.toContain('H.pow(');
-    expect(loop?.match(/H\.sign\(/g)).toHaveLength(1);
-    expect(loop?.match(/H\.fround\(/g)).toHaveLength(1); // one state slot
+    expect(loop?.match(/ > 0 \? 1 :/g)).toHaveLength(1); // sign(g) computed once
+    expect(loop?.match(/h0\(/g)).toHaveLength(1); // one state slot, rounded once
   });
 
   it('never splices rule text into the source: numbers come in through K', () => {

@@ -1,0 +1,28 @@
+import { describe, expect, it } from 'vitest';
+import { nos } from '../helpers/cli.js';
+
+describe('nos bench', () => {
+  it('--only kernels --json reports every contract key (a smoke run on a small size; timings are not asserted)', async () => {
+    const r = await nos('bench', '--only', 'kernels', '--params', '20000', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout) as Record<string, unknown> & {
+      kernels: Record<string, unknown> & { adam: Record<string, number>; lion: Record<string, number>; powersign: Record<string, number> };
+      notes: string[];
+    };
+    expect(Object.keys(doc).sort()).toEqual(['kernels', 'notes', 'pool', 'screen', 'training']);
+    expect(doc.kernels.params).toBe(20000);
+    expect(doc.kernels.copyFloorNsPerParam).toBeGreaterThan(0);
+    for (const key of ['fusedNsPerParam', 'tfOpsNsPerParam', 'tfBuiltinNsPerParam']) expect(doc.kernels.adam[key], key).toBeGreaterThan(0);
+    for (const rule of ['lion', 'powersign'] as const) {
+      expect(doc.kernels[rule].fusedNsPerParam).toBeGreaterThan(0);
+      expect(doc.kernels[rule].tfOpsNsPerParam).toBeGreaterThan(0);
+    }
+    expect(doc.training).toBeNull();
+  });
+
+  it('rejects an unknown part', async () => {
+    const r = await nos('bench', '--only', 'gpu');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/--only must be one of kernels, training, pool, screen/);
+  });
+});
