@@ -136,3 +136,16 @@ describe('RuleOptimizer', () => {
     expect(() => optimizer('adam', { learningRate: Number.NaN })).toThrow(RuleConfigError);
   });
 });
+
+describe('the package entry point', () => {
+  it('nos.optimizer(...) from the package entry point trains a variable', async () => {
+    const nos = await import('../../index.js');
+    await nos.initTf();
+    const opt = nos.optimizer('powersign', { learningRate: 0.1 });
+    const v = tf.variable(tf.tensor1d([1, -1]));
+    opt.minimize(() => tf.sum(tf.square(v)) as tf.Scalar);
+    const after = Array.from(v.dataSync());
+    expect(Math.abs(after[0]!)).toBeLessThan(1);
+    expect(nos.library().has('lion')).toBe(true);
+  });
+});
