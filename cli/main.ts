@@ -2,6 +2,7 @@
 import { nearest } from '../dsl/diagnostics.js';
 import { UsageError } from './args.js';
 import { benchCommand } from './bench.js';
+import { evalCommand, tasksCommand } from './eval.js';
 import { exportCommand } from './export.js';
 import { type Io, processIo } from './io.js';
 import { checkCommand, primitivesCommand, rulesCommand, traceCommand } from './rules.js';
@@ -11,6 +12,11 @@ type Command = (argv: readonly string[], io: Io) => number | Promise<number>;
 const COMMANDS: Record<string, { run: Command; help: string }> = {
   check: { run: checkCommand, help: 'check <rule text> | --file F.nos   parse and check rules, print their canonical form' },
   rules: { run: rulesCommand, help: 'rules [--json]                     the built-in rule library' },
+  tasks: { run: tasksCommand, help: 'tasks [--json]                     the child tasks rules are trained on' },
+  eval: {
+    run: evalCommand,
+    help: 'eval --rules a,b,... [--task ID] [--seeds N] [--steps S] [--lrs x,y] [--out DIR] [--json]   train and compare rules',
+  },
   bench: { run: benchCommand, help: 'bench [--only kernels|training|pool|screen] [--json]   the project\'s own measurements' },
   export: {
     run: exportCommand,

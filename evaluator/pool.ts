@@ -1,0 +1,111 @@
+/**
+ * The evaluator pool: Piscina worker threads (one per core by default) that evaluate rules in
+ * parallel on datasets shared through SharedArrayBuffers. A worker that throws, hangs past its
+ * limit or dies is replaced; its evaluation comes back as a status and the pool goes on.
+ */
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import { type DatasetName, sharedDataset } from './data.js';
+import type { EvalRequest, WorkerInit, WorkerReply } from './protocol.js';
+import { findTask } from './tasks.js';
+import type { EvalResult } from './train.js';
+
+export interface PoolOptions {
+  /** Worker threads (default: the number of cores). */
+  readonly workers?: number;
+  /** Datasets to share with the workers (loaded once, in this thread). */
+  readonly datasets?: readonly DatasetName[];
+  /** The worker module (tests substitute misbehaving workers). */
+  readonly workerFile?: string;
+  /** Extra time beyond a task's own limit before a worker is stopped, ms. */
+  readonly graceMs?: number;
+}
+
+export interface PoolReply {
+  readonly result: EvalResult;
+  readonly memoryMb: number | null;
+}
+
+/** The compiled worker: dist/evaluator/worker.js, also when this module runs from source. */
+export function defaultWorkerFile(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  return here.split(/[\\/]/).includes('dist') ? join(here, 'worker.js') : join(here, '..', 'dist', 'evaluator', 'worker.js');
+}
+
+function failed(req: EvalRequest, status: EvalResult['status'], reason: string, seconds: number): EvalResult {
+  return {
+    rule: req.rule,
+    hash: '',
+    task: req.task,
+    seed: req.seed,
+    status,
+    reason,
+    reward: 0,
+    bestLr: null,
+    valAcc: 0,
+    testAcc: null,
+    finalLoss: Number.NaN,
+    grid: [],
+    curve: [],
+    curveEvery: 1,
+    seconds,
+  };
+}
+
+export class EvaluatorPool {
+  private readonly piscina: Piscina;
+  readonly workers: number;
+  private readonly graceMs: number;
+  /** Workers that crashed or were stopped, and replaced. */
+  replaced = 0;
+
+  constructor(options: PoolOptions = {}) {
+    this.workers = Math.max(1, options.workers ?? availableParallelism());
+    this.graceMs = options.graceMs ?? 10_000;
+    const init: WorkerInit = { datasets: (options.datasets ?? []).map((d) => sharedDataset(d)) };
+    this.piscina = new Piscina({
+      filename: options.workerFile ?? defaultWorkerFile(),
+      minThreads: this.workers,
+      maxThreads: this.workers,
+      idleTimeout: 60_000,
+      workerData: init,
+      concurrentTasksPerWorker: 1,
+    });
+    this.piscina.on('error', () => {
+      this.replaced++;
+    });
+  }
+
+  /** Evaluate one rule. Never rejects: failures come back as statuses. */
+  async evaluate(req: EvalRequest): Promise<PoolReply> {
+    const task = findTask(req.task);
+    const limit = (req.timeLimitMs ?? task?.timeLimitMs ?? 60_000) + this.graceMs;
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new Error('time limit')), limit);
+    const t0 = performance.now();
+    try {
+      const reply = (await this.piscina.run(req, { signal: controller.signal })) as WorkerReply;
+      return { result: reply.result, memoryMb: reply.memoryMb };
+    } catch (e) {
+      const seconds = (performance.now() - t0) / 1000;
+      if (controller.signal.aborted) {
+        this.replaced++;
+        return { result: failed(req, 'timeout', `stopped after ${(limit / 1000).toFixed(0)} s: the worker was replaced`, seconds), memoryMb: null };
+      }
+      const message = e instanceof Error ? e.message : String(e);
+      return { result: failed(req, 'invalid', `the worker failed: ${message}`, seconds), memoryMb: null };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  get utilization(): number {
+    return this.piscina.utilization;
+  }
+
+  async close(): Promise<void> {
+    await this.piscina.destroy();
+  }
+}

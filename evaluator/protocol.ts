@@ -1,0 +1,26 @@
+/** What crosses between the main thread and evaluator workers: plain data only. */
+import type { SharedDataset } from './data.js';
+import type { EvalResult } from './train.js';
+
+export interface EvalRequest {
+  /** Rule text (or a built-in name): workers parse and compile it themselves. */
+  readonly rule: string;
+  readonly task: string;
+  readonly seed: number;
+  readonly steps?: number;
+  readonly lrGrid?: readonly number[];
+  readonly params?: Readonly<Record<string, number>>;
+  readonly test?: boolean;
+  readonly timeLimitMs?: number;
+}
+
+export interface WorkerInit {
+  readonly datasets: readonly SharedDataset[];
+}
+
+export interface WorkerReply {
+  readonly result: EvalResult;
+  /** This worker's memory after the evaluation: JS heap plus the wasm backend's heap, MB. */
+  readonly memoryMb: number;
+  readonly threadId: number;
+}

@@ -1,0 +1,77 @@
+/**
+ * Pre-screen and behavioural fingerprint, before any training.
+ *
+ * A rule runs (compiled) on fixed probe streams: a handful of steps over a few elements with
+ * gradients of mixed sign and magnitude. It is rejected when its update is NaN/Inf, the same
+ * for every element and step (constant), or does not change when only the gradient changes
+ * (ignores g). The fingerprint hashes the probe updates rounded to 4 significant digits, so
+ * rules written differently but acting the same share one evaluation.
+ */
+import { createHash } from 'node:crypto';
+import seedrandom from 'seedrandom';
+import { compileRule } from '../dsl/compile/index.js';
+import type { CheckedRule } from '../dsl/index.js';
+
+export interface ScreenResult {
+  readonly ok: boolean;
+  readonly reason?: string;
+  /** 16 hex digits; equal for rules that act the same on the probes. */
+  readonly fingerprint: string;
+}
+
+const N = 12;
+const STEPS = 8;
+
+interface Probe {
+  w0: Float32Array;
+  grads: Float32Array[];
+}
+
+function makeProbe(seed: string, scale: number): Probe {
+  const rng = seedrandom.alea(seed);
+  const w0 = Float32Array.from({ length: N }, () => (rng() - 0.5) * 2);
+  const grads = Array.from({ length: STEPS }, (_, s) =>
+    Float32Array.from({ length: N }, (_, i) => {
+      // Mixed magnitudes, sign flips every few steps, and one exact zero.
+      if (i === 0 && s % 3 === 1) return 0;
+      const mag = 10 ** (((i % 4) - 2) * 1.0) * scale;
+      return (rng() - 0.4) * mag * (s % 4 === 3 ? -1 : 1);
+    }),
+  );
+  return { w0, grads };
+}
+
+const PROBES: readonly Probe[] = [makeProbe('nos:probe:a', 1), makeProbe('nos:probe:b', 0.3)];
+/** Probe A with only the gradients changed: a rule whose updates stay the same ignores g. */
+const PROBE_A_OTHER_G: Probe = { w0: (PROBES[0] as Probe).w0, grads: makeProbe('nos:probe:c', 1).grads };
+
+function directions(rule: CheckedRule, probe: Probe, params: Readonly<Record<string, number>>): Float64Array {
+  const compiled = compileRule(rule, { backend: 'js', params, exact: true });
+  const kernel = compiled.create(N, 7);
+  const w = Float32Array.from(probe.w0);
+  const out = new Float64Array(N * STEPS);
+  probe.grads.forEach((g, s) => {
+    const before = Float32Array.from(w);
+    kernel.step(w, g, 1);
+    for (let i = 0; i < N; i++) out[s * N + i] = (before[i] as number) - (w[i] as number);
+  });
+  return out;
+}
+
+function round4(x: number): string {
+  if (x === 0) return '0';
+  return x.toPrecision(4);
+}
+
+export function screenRule(rule: CheckedRule, params: Readonly<Record<string, number>> = {}): ScreenResult {
+  const outs = PROBES.map((p) => directions(rule, p, params));
+  const hash = createHash('sha256');
+  for (const o of outs) hash.update(Array.from(o, round4).join(','));
+  const fingerprint = hash.digest('hex').slice(0, 16);
+  const all = outs.flatMap((o) => Array.from(o));
+  if (all.some((x) => !Number.isFinite(x))) return { ok: false, reason: 'the update is NaN or infinite on the probe', fingerprint };
+  if (all.every((x) => x === all[0])) return { ok: false, reason: 'the update is constant', fingerprint };
+  const other = directions(rule, PROBE_A_OTHER_G, params);
+  if (other.every((x, i) => x === (outs[0] as Float64Array)[i])) return { ok: false, reason: 'the update does not depend on the gradient', fingerprint };
+  return { ok: true, fingerprint };
+}

@@ -1,0 +1,324 @@
+/**
+ * Child tasks: what a candidate rule trains. Each task is plain data (a `TaskSpec`), so it
+ * crosses into workers as is; `createRun` builds the model for one seed.
+ *
+ * Weights live in Float32Arrays owned by the training loop; the compiled rule updates them in
+ * place, and tf models read them back into their variables before the next forward pass.
+ */
+import * as tf from '@tensorflow/tfjs';
+import seedrandom from 'seedrandom';
+import { batchPixels, type Dataset, type DatasetName, IMAGE, type Split } from './data.js';
+import { conv3x3, matMul, registerWasmConvFilterGrad } from './wasm-kernels.js';
+
+export type ModelKind = 'mlp' | 'convnet' | 'softmax' | 'quadratic' | 'rosenbrock';
+
+export interface TaskSpec {
+  readonly id: string;
+  readonly description: string;
+  readonly dataset: DatasetName | null;
+  readonly model: ModelKind;
+  /** Training steps of the full run. */
+  readonly steps: number;
+  /** Steps of each learning-rate grid run. */
+  readonly gridSteps: number;
+  readonly batchSize: number;
+  /** Log-spaced learning rates tried before the full run. */
+  readonly lrGrid: readonly number[];
+  /** Validation examples used for the reward (the first ones of the split). */
+  readonly valSize: number;
+  /** Per-evaluation time limit. */
+  readonly timeLimitMs: number;
+}
+
+export const TASKS: readonly TaskSpec[] = [
+  {
+    id: 'mlp-mnist',
+    description: 'MLP 784-64-10 (ReLU) on MNIST: the default proxy task',
+    dataset: 'mnist',
+    model: 'mlp',
+    steps: 300,
+    gridSteps: 60,
+    batchSize: 64,
+    lrGrid: [1e-4, 1e-3, 1e-2, 1e-1, 1],
+    valSize: 2000,
+    timeLimitMs: 120_000,
+  },
+  {
+    id: 'convnet-fashion',
+    description: 'ConvNet, two 3x3 conv layers of 32 filters (the paper\'s proxy shape), on Fashion-MNIST',
+    dataset: 'fashion',
+    model: 'convnet',
+    steps: 200,
+    gridSteps: 40,
+    batchSize: 32,
+    lrGrid: [1e-4, 1e-3, 1e-2, 1e-1, 1],
+    valSize: 1000,
+    timeLimitMs: 600_000,
+  },
+  {
+    id: 'softmax-mnist',
+    description: 'softmax regression 784-10 on MNIST',
+    dataset: 'mnist',
+    model: 'softmax',
+    steps: 200,
+    gridSteps: 50,
+    batchSize: 64,
+    lrGrid: [1e-4, 1e-3, 1e-2, 1e-1, 1],
+    valSize: 2000,
+    timeLimitMs: 60_000,
+  },
+  {
+    id: 'quadratic',
+    description: 'ill-conditioned quadratic, 20 dimensions, condition number 1000 (analytic, for fast tests)',
+    dataset: null,
+    model: 'quadratic',
+    steps: 200,
+    gridSteps: 50,
+    batchSize: 1,
+    lrGrid: [1e-4, 1e-3, 1e-2, 1e-1, 1],
+    valSize: 1,
+    timeLimitMs: 10_000,
+  },
+  {
+    id: 'rosenbrock',
+    description: 'Rosenbrock function in 2 dimensions from (-1.2, 1) (analytic, for fast tests)',
+    dataset: null,
+    model: 'rosenbrock',
+    steps: 500,
+    gridSteps: 100,
+    batchSize: 1,
+    lrGrid: [1e-5, 1e-4, 1e-3, 1e-2, 1e-1],
+    valSize: 1,
+    timeLimitMs: 10_000,
+  },
+];
+
+export const DEFAULT_TASK = 'mlp-mnist';
+
+export function findTask(id: string): TaskSpec | undefined {
+  return TASKS.find((t) => t.id === id);
+}
+
+/** A task instantiated for one seed: weights, gradients, evaluation. */
+export interface TaskRun {
+  /** The parameter vectors, updated in place by the rule. */
+  readonly weights: Float32Array[];
+  /** Loss and gradients at the current weights on the batch of step `step` (1-based). */
+  gradients(step: number): { loss: number; grads: Float32Array[] };
+  /** Accuracy (or the analytic score) and loss on a split. */
+  evaluate(split: 'val' | 'test'): { acc: number; loss: number };
+  dispose(): void;
+}
+
+export function parameterCount(spec: TaskSpec): number {
+  switch (spec.model) {
+    case 'mlp':
+      return 784 * 64 + 64 + 64 * 10 + 10;
+    case 'softmax':
+      return 784 * 10 + 10;
+    case 'convnet':
+      return 3 * 3 * 1 * 32 + 32 + 3 * 3 * 32 * 32 + 32 + 7 * 7 * 32 * 10 + 10;
+    case 'quadratic':
+      return 20;
+    case 'rosenbrock':
+      return 2;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Analytic problems.
+
+/** Score in [0, 1] from the loss reduction: 1 at a 1e8-fold reduction, 0 at none (or worse). */
+export function analyticScore(loss0: number, loss: number): number {
+  if (!Number.isFinite(loss)) return 0;
+  if (loss <= 0) return 1;
+  return Math.min(1, Math.max(0, Math.log10(loss0 / loss) / 8));
+}
+
+function analyticRun(spec: TaskSpec, seed: number): TaskRun {
+  const rng = seedrandom.alea(`init:${spec.id}:${seed}`);
+  if (spec.model === 'quadratic') {
+    const n = 20;
+    const lambda = Float64Array.from({ length: n }, (_, i) => 10 ** ((3 * i) / (n - 1)));
+    const w = Float32Array.from({ length: n }, () => 1 + 0.1 * (rng() - 0.5));
+    const f = (x: Float32Array) => x.reduce((s, v, i) => s + 0.5 * (lambda[i] as number) * v * v, 0);
+    const f0 = f(w);
+    return {
+      weights: [w],
+      gradients: () => ({ loss: f(w), grads: [Float32Array.from(w, (v, i) => (lambda[i] as number) * v)] }),
+      evaluate: () => ({ acc: analyticScore(f0, f(w)), loss: f(w) }),
+      dispose: () => {},
+    };
+  }
+  const w = Float32Array.of(-1.2 + 0.05 * (rng() - 0.5), 1 + 0.05 * (rng() - 0.5));
+  const f = (x: Float32Array) => 100 * ((x[1] as number) - (x[0] as number) ** 2) ** 2 + (1 - (x[0] as number)) ** 2;
+  const f0 = f(w);
+  return {
+    weights: [w],
+    gradients: () => {
+      const [x, y] = [w[0] as number, w[1] as number];
+      return { loss: f(w), grads: [Float32Array.of(-400 * x * (y - x * x) - 2 * (1 - x), 200 * (y - x * x))] };
+    },
+    evaluate: () => ({ acc: analyticScore(f0, f(w)), loss: f(w) }),
+    dispose: () => {},
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// Classifiers on 28x28 images.
+
+interface Layer {
+  shape: number[];
+  /** Glorot-uniform fan-in + fan-out, or 0 for a bias. */
+  fans: [number, number] | null;
+}
+
+function layersOf(model: ModelKind): Layer[] {
+  switch (model) {
+    case 'mlp':
+      return [
+        { shape: [784, 64], fans: [784, 64] },
+        { shape: [64], fans: null },
+        { shape: [64, 10], fans: [64, 10] },
+        { shape: [10], fans: null },
+      ];
+    case 'softmax':
+      return [
+        { shape: [784, 10], fans: [784, 10] },
+        { shape: [10], fans: null },
+      ];
+    case 'convnet':
+      return [
+        { shape: [3, 3, 1, 32], fans: [9, 9 * 32] },
+        { shape: [32], fans: null },
+        { shape: [3, 3, 32, 32], fans: [9 * 32, 9 * 32] },
+        { shape: [32], fans: null },
+        { shape: [7 * 7 * 32, 10], fans: [7 * 7 * 32, 10] },
+        { shape: [10], fans: null },
+      ];
+    default:
+      throw new Error(`${model} is not a classifier`);
+  }
+}
+
+function forward(model: ModelKind, p: tf.Tensor[], x: tf.Tensor2D): tf.Tensor2D {
+  const at = (i: number) => p[i] as tf.Tensor;
+  switch (model) {
+    case 'softmax':
+      return tf.add(matMul(x, at(0) as tf.Tensor2D), at(1));
+    case 'mlp': {
+      const h = tf.relu(tf.add(matMul(x, at(0) as tf.Tensor2D), at(1))) as tf.Tensor2D;
+      return tf.add(matMul(h, at(2) as tf.Tensor2D), at(3));
+    }
+    case 'convnet': {
+      const img = tf.reshape(x, [-1, 28, 28, 1]) as tf.Tensor4D;
+      const c1 = tf.maxPool(tf.relu(tf.add(conv3x3(img, at(0) as tf.Tensor4D), at(1))) as tf.Tensor4D, 2, 2, 'valid');
+      const c2 = tf.maxPool(tf.relu(tf.add(conv3x3(c1, at(2) as tf.Tensor4D), at(3))) as tf.Tensor4D, 2, 2, 'valid');
+      return tf.add(matMul(tf.reshape(c2, [-1, 7 * 7 * 32]) as tf.Tensor2D, at(4) as tf.Tensor2D), at(5));
+    }
+    default:
+      throw new Error(`${model} is not a classifier`);
+  }
+}
+
+/** Seeded order of training examples: a fresh shuffle per epoch. */
+class BatchOrder {
+  private order: Int32Array;
+  private pos = 0;
+  private readonly rng: seedrandom.PRNG;
+
+  constructor(
+    private readonly n: number,
+    seed: number,
+  ) {
+    this.rng = seedrandom.alea(`data:${seed}`);
+    this.order = Int32Array.from({ length: n }, (_, i) => i);
+    this.shuffle();
+  }
+
+  private shuffle(): void {
+    for (let i = this.n - 1; i > 0; i--) {
+      const j = Math.floor(this.rng() * (i + 1));
+      const t = this.order[i] as number;
+      this.order[i] = this.order[j] as number;
+      this.order[j] = t;
+    }
+    this.pos = 0;
+  }
+
+  next(size: number): Int32Array {
+    if (this.pos + size > this.n) this.shuffle();
+    const out = this.order.subarray(this.pos, this.pos + size);
+    this.pos += size;
+    return out;
+  }
+}
+
+function labelsOf(split: Split, idx: ArrayLike<number>): Int32Array {
+  return Int32Array.from({ length: idx.length }, (_, i) => split.y[idx[i] as number] as number);
+}
+
+function classifierRun(spec: TaskSpec, seed: number, data: Dataset): TaskRun {
+  registerWasmConvFilterGrad();
+  const rng = seedrandom.alea(`init:${spec.id}:${seed}`);
+  const layers = layersOf(spec.model);
+  const weights = layers.map((l) => {
+    const size = l.shape.reduce((a, b) => a * b, 1);
+    const w = new Float32Array(size);
+    if (l.fans) {
+      const limit = Math.sqrt(6 / (l.fans[0] + l.fans[1]));
+      for (let i = 0; i < size; i++) w[i] = (2 * rng() - 1) * limit;
+    }
+    return w;
+  });
+  const vars = layers.map((l, i) => tf.tidy(() => tf.variable(tf.tensor(weights[i] as Float32Array, l.shape), true)));
+  const order = new BatchOrder(data.train.n, seed);
+  const pixels = new Float32Array(spec.batchSize * IMAGE);
+  const sync = () => {
+    vars.forEach((v, i) => {
+      tf.tidy(() => v.assign(tf.tensor(weights[i] as Float32Array, v.shape)));
+    });
+  };
+  const lossOf = (logits: tf.Tensor2D, labels: Int32Array) => tf.losses.softmaxCrossEntropy(tf.oneHot(tf.tensor1d(labels, 'int32'), 10), logits) as tf.Scalar;
+  return {
+    weights,
+    gradients: () => {
+      sync();
+      const idx = order.next(spec.batchSize);
+      const labels = labelsOf(data.train, idx);
+      return tf.tidy(() => {
+        const x = tf.tensor2d(batchPixels(data.train, idx, pixels), [idx.length, IMAGE]);
+        const { value, grads } = tf.variableGrads(() => lossOf(forward(spec.model, vars, x), labels), vars);
+        return { loss: value.dataSync()[0] as number, grads: vars.map((v) => (grads[v.name] as tf.Tensor).dataSync() as Float32Array) };
+      });
+    },
+    evaluate: (which) => {
+      sync();
+      const split = which === 'val' ? data.val : data.test;
+      const n = which === 'val' ? Math.min(spec.valSize, split.n) : split.n;
+      let correct = 0;
+      let lossSum = 0;
+      const chunk = 500;
+      for (let start = 0; start < n; start += chunk) {
+        const idx = Int32Array.from({ length: Math.min(chunk, n - start) }, (_, i) => start + i);
+        const labels = labelsOf(split, idx);
+        tf.tidy(() => {
+          const logits = forward(spec.model, vars, tf.tensor2d(batchPixels(split, idx), [idx.length, IMAGE]));
+          const pred = logits.argMax(1).dataSync();
+          for (let i = 0; i < idx.length; i++) if (pred[i] === labels[i]) correct++;
+          lossSum += (lossOf(logits, labels).dataSync()[0] as number) * idx.length;
+        });
+      }
+      return { acc: correct / n, loss: lossSum / n };
+    },
+    dispose: () => {
+      tf.dispose(vars);
+    },
+  };
+}
+
+export function createRun(spec: TaskSpec, seed: number, data: Dataset | undefined): TaskRun {
+  if (spec.dataset === null) return analyticRun(spec, seed);
+  if (data === undefined || data.name !== spec.dataset) throw new Error(`task ${spec.id} needs the ${spec.dataset} dataset`);
+  return classifierRun(spec, seed, data);
+}

@@ -1,0 +1,238 @@
+/**
+ * The training protocol behind every reward.
+ *
+ * For one rule on one task and seed: short runs over a log-spaced learning-rate grid, the best
+ * learning rate by validation accuracy (then loss), then the full run at that rate. The reward
+ * is the validation accuracy of the full run (the analytic tasks report a loss-reduction score
+ * in its place); the test split is measured but never used for the reward.
+ *
+ * A run ends early, as a status with a defined reward (0) and never as an exception, when:
+ *   - the loss or the weights become NaN/Inf, or the loss exceeds 10x its first value: `diverged`;
+ *   - the rule never changes the weights over its first steps: `invalid`;
+ *   - it runs past the task's time limit: `timeout`.
+ */
+import { compileRule } from '../dsl/compile/index.js';
+import { type CheckedRule, lookupRule } from '../dsl/index.js';
+import type { Dataset } from './data.js';
+import { createRun, type TaskSpec } from './tasks.js';
+
+export type Status = 'ok' | 'diverged' | 'invalid' | 'timeout';
+
+export interface RunResult {
+  readonly lr: number;
+  readonly status: Status;
+  readonly reason?: string;
+  readonly steps: number;
+  readonly valAcc: number;
+  readonly valLoss: number;
+  readonly finalLoss: number;
+  /** Training loss, averaged over windows of `curveEvery` steps. */
+  readonly curve: readonly number[];
+  readonly curveEvery: number;
+  readonly seconds: number;
+}
+
+export interface EvalOptions {
+  readonly seed?: number;
+  /** Override the task's full-run steps (grid steps scale with it). */
+  readonly steps?: number;
+  readonly lrGrid?: readonly number[];
+  readonly params?: Readonly<Record<string, number>>;
+  /** Also measure the test split (never used for the reward). */
+  readonly test?: boolean;
+  /** Ms; defaults to the task's limit. */
+  readonly timeLimitMs?: number;
+}
+
+export interface EvalResult {
+  readonly rule: string;
+  readonly hash: string;
+  readonly task: string;
+  readonly seed: number;
+  readonly status: Status | 'invalid';
+  readonly reason?: string;
+  readonly reward: number;
+  readonly bestLr: number | null;
+  readonly valAcc: number;
+  readonly testAcc: number | null;
+  readonly finalLoss: number;
+  readonly grid: readonly { lr: number; status: Status; valAcc: number; valLoss: number }[];
+  readonly curve: readonly number[];
+  readonly curveEvery: number;
+  readonly seconds: number;
+}
+
+const DIVERGE_FACTOR = 10;
+/** Steps without any weight change after which a rule counts as doing nothing. */
+const ZERO_UPDATE_STEPS = 3;
+
+/** Train one rule at one learning rate. */
+export function trainOnce(
+  rule: CheckedRule,
+  task: TaskSpec,
+  data: Dataset | undefined,
+  lr: number,
+  steps: number,
+  options: { seed: number; params?: Readonly<Record<string, number>>; deadline: number; test?: boolean },
+): RunResult & { testAcc: number | null } {
+  const t0 = performance.now();
+  const params = { ...(rule.params.some((p) => p.name === 'T') ? { T: steps } : {}), ...(options.params ?? {}) };
+  const compiled = compileRule(rule, { backend: 'js', params });
+  const run = createRun(task, options.seed, data);
+  const kernels = run.weights.map((w, i) => compiled.create(w.length, options.seed * 1000 + i));
+  const curveEvery = Math.max(1, Math.floor(steps / 50));
+  const curve: number[] = [];
+  let firstLoss = Number.NaN;
+  let lastLoss = Number.NaN;
+  let status: Status = 'ok';
+  let reason: string | undefined;
+  let done = 0;
+  let changedEver = false;
+  let windowSum = 0;
+  const before = run.weights.map((w) => new Float32Array(w.length));
+  try {
+    for (let step = 1; step <= steps; step++) {
+      const { loss, grads } = run.gradients(step);
+      if (step === 1) firstLoss = loss;
+      lastLoss = loss;
+      windowSum += loss;
+      if (step % curveEvery === 0) {
+        curve.push(windowSum / curveEvery);
+        windowSum = 0;
+      }
+      if (!Number.isFinite(loss)) {
+        status = 'diverged';
+        reason = `loss is ${loss} at step ${step}`;
+        break;
+      }
+      if (step > 1 && loss > DIVERGE_FACTOR * Math.max(firstLoss, 1e-12)) {
+        status = 'diverged';
+        reason = `loss ${loss.toPrecision(4)} exceeds ${DIVERGE_FACTOR}x its start at step ${step}`;
+        break;
+      }
+      const watch = !changedEver && step <= ZERO_UPDATE_STEPS;
+      if (watch) run.weights.forEach((w, i) => (before[i] as Float32Array).set(w));
+      run.weights.forEach((w, i) => {
+        (kernels[i] as { step(w: Float32Array, g: Float32Array, lr: number): void }).step(w, grads[i] as Float32Array, lr);
+      });
+      done = step;
+      if (watch) changedEver = run.weights.some((w, i) => w.some((v, j) => v !== (before[i] as Float32Array)[j]));
+      if (!changedEver && step === ZERO_UPDATE_STEPS) {
+        status = 'invalid';
+        reason = `the rule did not change any weight in ${ZERO_UPDATE_STEPS} steps`;
+        break;
+      }
+      if (run.weights.some((w) => !w.every(Number.isFinite))) {
+        status = 'diverged';
+        reason = `weights became NaN/Inf at step ${step}`;
+        break;
+      }
+      if (performance.now() > options.deadline) {
+        status = 'timeout';
+        reason = `time limit reached at step ${step}`;
+        break;
+      }
+    }
+    const val = status === 'ok' ? run.evaluate('val') : { acc: 0, loss: Number.NaN };
+    const testAcc = status === 'ok' && options.test ? run.evaluate('test').acc : null;
+    return {
+      lr,
+      status,
+      ...(reason === undefined ? {} : { reason }),
+      steps: done,
+      valAcc: val.acc,
+      valLoss: val.loss,
+      finalLoss: lastLoss,
+      curve,
+      curveEvery,
+      seconds: (performance.now() - t0) / 1000,
+      testAcc,
+    };
+  } finally {
+    run.dispose();
+  }
+}
+
+function better(a: RunResult, b: RunResult | undefined): boolean {
+  if (b === undefined) return true;
+  if (a.status === 'ok' && b.status !== 'ok') return true;
+  if (a.status !== 'ok') return false;
+  if (a.valAcc !== b.valAcc) return a.valAcc > b.valAcc;
+  return a.valLoss < b.valLoss;
+}
+
+/** The whole protocol for one rule (text or built-in name) on one task and seed. */
+export function evaluateRule(ruleText: string, task: TaskSpec, data: Dataset | undefined, options: EvalOptions = {}): EvalResult {
+  const t0 = performance.now();
+  const seed = options.seed ?? 0;
+  const found = lookupRule(ruleText, '<rule>');
+  if (!found.ok) {
+    return {
+      rule: ruleText,
+      hash: '',
+      task: task.id,
+      seed,
+      status: 'invalid',
+      reason: found.message,
+      reward: 0,
+      bestLr: null,
+      valAcc: 0,
+      testAcc: null,
+      finalLoss: Number.NaN,
+      grid: [],
+      curve: [],
+      curveEvery: 1,
+      seconds: 0,
+    };
+  }
+  const rule = found.rule;
+  const steps = options.steps ?? task.steps;
+  const gridSteps = Math.max(1, Math.round((steps * task.gridSteps) / task.steps));
+  const deadline = performance.now() + (options.timeLimitMs ?? task.timeLimitMs);
+  const grid: RunResult[] = [];
+  let best: RunResult | undefined;
+  const lrGrid = options.lrGrid ?? task.lrGrid;
+  if (lrGrid.length === 0) throw new Error('the learning-rate grid is empty');
+  if (lrGrid.length === 1) {
+    // A single rate: no grid search, straight to the full run.
+    best = { lr: lrGrid[0] as number, status: 'ok', steps: 0, valAcc: 0, valLoss: 0, finalLoss: 0, curve: [], curveEvery: 1, seconds: 0 };
+  }
+  for (const lr of lrGrid.length > 1 ? lrGrid : []) {
+    const r = trainOnce(rule, task, data, lr, gridSteps, { seed, ...(options.params ? { params: options.params } : {}), deadline });
+    grid.push(r);
+    if (better(r, best)) best = r;
+    if (r.status === 'timeout') break;
+  }
+  const gridOut = grid.map((g) => ({ lr: g.lr, status: g.status, valAcc: g.valAcc, valLoss: g.valLoss }));
+  const base = { rule: rule.canonical, hash: rule.hash, task: task.id, seed, grid: gridOut };
+  if (best === undefined || best.status !== 'ok') {
+    const status: Status = grid.some((g) => g.status === 'timeout') ? 'timeout' : (best?.status ?? 'invalid');
+    return {
+      ...base,
+      status,
+      ...(best?.reason ? { reason: `at every learning rate; e.g. ${best.reason}` } : {}),
+      reward: 0,
+      bestLr: null,
+      valAcc: 0,
+      testAcc: null,
+      finalLoss: best?.finalLoss ?? Number.NaN,
+      curve: best?.curve ?? [],
+      curveEvery: best?.curveEvery ?? 1,
+      seconds: (performance.now() - t0) / 1000,
+    };
+  }
+  const full = trainOnce(rule, task, data, best.lr, steps, { seed, ...(options.params ? { params: options.params } : {}), deadline, test: options.test ?? false });
+  return {
+    ...base,
+    status: full.status,
+    ...(full.reason ? { reason: full.reason } : {}),
+    reward: full.status === 'ok' ? full.valAcc : 0,
+    bestLr: best.lr,
+    valAcc: full.valAcc,
+    testAcc: full.testAcc,
+    finalLoss: full.finalLoss,
+    curve: full.curve,
+    curveEvery: full.curveEvery,
+    seconds: (performance.now() - t0) / 1000,
+  };
+}
