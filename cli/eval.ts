@@ -122,7 +122,7 @@ export function curvesSvg(task: TaskSpec, rows: readonly RuleSummary[]): string 
     const every = r.seeds[0]?.curveEvery ?? 1;
     const len = Math.min(...curves.map((c) => c.length), Number.POSITIVE_INFINITY);
     const n = Number.isFinite(len) ? len : 0;
-    const x = Array.from({ length: n }, (_, i) => i * every + 1);
+    const x = Array.from({ length: n }, (_, i) => (i + 1) * every);
     const at = (i: number) => stat(curves.map((c) => c[i] as number));
     return {
       name: r.label,

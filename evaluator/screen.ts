@@ -46,13 +46,14 @@ const PROBES: readonly Probe[] = [makeProbe('nos:probe:a', 1), makeProbe('nos:pr
 const PROBE_A_OTHER_G: Probe = { w0: (PROBES[0] as Probe).w0, grads: makeProbe('nos:probe:c', 1).grads };
 
 function directions(rule: CheckedRule, probe: Probe, params: Readonly<Record<string, number>>): Float64Array {
-  const compiled = compileRule(rule, { backend: 'js', params, exact: true });
+  // float64 weights: the update is recovered from w_before - w_after without float32 rounding.
+  const compiled = compileRule(rule, { backend: 'js', params, exact: true, dtype: 'float64' });
   const kernel = compiled.create(N, 7);
-  const w = Float32Array.from(probe.w0);
+  const w = Float64Array.from(probe.w0);
   const out = new Float64Array(N * STEPS);
   probe.grads.forEach((g, s) => {
-    const before = Float32Array.from(w);
-    kernel.step(w, g, 1);
+    const before = Float64Array.from(w);
+    kernel.step(w, Float64Array.from(g), 1);
     for (let i = 0; i < N; i++) out[s * N + i] = (before[i] as number) - (w[i] as number);
   });
   return out;
@@ -70,7 +71,8 @@ export function screenRule(rule: CheckedRule, params: Readonly<Record<string, nu
   const fingerprint = hash.digest('hex').slice(0, 16);
   const all = outs.flatMap((o) => Array.from(o));
   if (all.some((x) => !Number.isFinite(x))) return { ok: false, reason: 'the update is NaN or infinite on the probe', fingerprint };
-  if (all.every((x) => x === all[0])) return { ok: false, reason: 'the update is constant', fingerprint };
+  const first = all[0] as number;
+  if (all.every((x) => Math.abs(x - first) <= 1e-12 * (1 + Math.abs(first)))) return { ok: false, reason: 'the update is constant', fingerprint };
   const other = directions(rule, PROBE_A_OTHER_G, params);
   if (other.every((x, i) => x === (outs[0] as Float64Array)[i])) return { ok: false, reason: 'the update does not depend on the gradient', fingerprint };
   return { ok: true, fingerprint };

@@ -111,9 +111,13 @@ export function trainOnce(
         break;
       }
       const watch = !changedEver && step <= ZERO_UPDATE_STEPS;
-      if (watch) run.weights.forEach((w, i) => (before[i] as Float32Array).set(w));
+      if (watch) {
+        run.weights.forEach((w, i) => {
+          (before[i] as Float32Array).set(w);
+        });
+      }
       run.weights.forEach((w, i) => {
-        (kernels[i] as { step(w: Float32Array, g: Float32Array, lr: number): void }).step(w, grads[i] as Float32Array, lr);
+        kernels[i]?.step(w, grads[i] as Float32Array, lr);
       });
       done = step;
       if (watch) changedEver = run.weights.some((w, i) => w.some((v, j) => v !== (before[i] as Float32Array)[j]));

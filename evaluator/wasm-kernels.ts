@@ -6,7 +6,9 @@
  *    has a custom gradient that transposes explicitly.
  * 2. There is no `Conv2DBackpropFilter` kernel, so no ConvNet can train on wasm. We register
  *    one that runs the backend's own `Conv3DBackpropFilterV2` on the inputs viewed as depth-1
- *    volumes (a reshape is free: it aliases the data).
+ *    volumes (a reshape is free: it aliases the data), for stride 1 (wasm's 3-D kernel gives
+ *    wrong filter gradients for larger strides). Our child ConvNet uses `conv3x3`, whose
+ *    custom gradient is faster still.
  */
 import * as tf from '@tensorflow/tfjs';
 
@@ -55,6 +57,9 @@ export function registerWasmConvFilterGrad(): void {
       const [sh, sw] = typeof strides === 'number' ? [strides, strides] : strides;
       const [dh, dw] = dilations === undefined ? [1, 1] : typeof dilations === 'number' ? [dilations, dilations] : dilations;
       if (dh !== 1 || dw !== 1) throw new Error('Conv2DBackpropFilter (wasm): dilations are not supported');
+      // wasm's Conv3DBackpropFilterV2 disagrees with the cpu backend for strides > 1 (seen with
+      // 'same' padding, 4.22): refuse rather than return wrong gradients.
+      if (sh !== 1 || sw !== 1) throw new Error('Conv2DBackpropFilter (wasm): only stride 1 is supported');
       const r = (t: TensorInfoLike, shape: number[]) => reshape.kernelFunc({ inputs: { x: t } as never, backend, attrs: { shape } as never }) as unknown as TensorInfoLike;
       const [n, h, w, c] = x.shape as [number, number, number, number];
       const [, oh, ow, f] = dy.shape as [number, number, number, number];

@@ -1,0 +1,65 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { splitRules } from '../../cli/eval.js';
+import { nos } from '../helpers/cli.js';
+import { scratchDir } from '../helpers/scratch.js';
+
+describe('nos tasks', () => {
+  it('lists the child tasks with id, dataset, model, parameter count and steps', async () => {
+    const r = await nos('tasks', '--json');
+    expect(r.code).toBe(0);
+    const tasks = JSON.parse(r.stdout) as { id: string; dataset: string | null; model: string; params: number; steps: number; default: boolean }[];
+    expect(tasks.map((t) => t.id)).toEqual(['mlp-mnist', 'convnet-fashion', 'softmax-mnist', 'quadratic', 'rosenbrock']);
+    expect(tasks.find((t) => t.default)?.id).toBe('mlp-mnist');
+    expect(tasks.find((t) => t.id === 'convnet-fashion')).toMatchObject({ dataset: 'fashion', model: 'convnet', params: 25258 });
+    expect((await nos('tasks')).stdout).toContain('mlp-mnist');
+  });
+});
+
+describe('nos eval', () => {
+  it('compares rules over seeds and prints one JSON document in the contract shape', async () => {
+    const out = scratchDir('eval-cli');
+    const r = await nos('eval', '--rules', 'adam,sgd,(1 + sign(g) * sign(ema(g, 0.9))) * g', '--task', 'quadratic', '--seeds', '2', '--workers', '2', '--json', '--out', out);
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout) as {
+      task: string;
+      results: { rule: string; bestLr: number; valAcc: { mean: number; std: number }; testAcc: unknown; finalLoss: { mean: number }; status: string; seconds: number }[];
+    };
+    expect(doc.task).toBe('quadratic');
+    expect(doc.results.map((x) => x.rule)).toEqual(['adam', 'sgd', '(1 + sign(g) * sign(ema(g, 0.9))) * g']);
+    for (const x of doc.results) {
+      expect(x.status).toBe('ok');
+      expect(x.valAcc.mean).toBeGreaterThan(0);
+      expect(x.valAcc.std).toBeGreaterThanOrEqual(0);
+      expect(x.seconds).toBeGreaterThan(0);
+      expect(typeof x.bestLr).toBe('number');
+    }
+    expect(doc.results[0]!.valAcc.mean).toBeGreaterThan(doc.results[1]!.valAcc.mean);
+    expect(existsSync(join(out, 'results.json'))).toBe(true);
+    const svg = readFileSync(join(out, 'curves.svg'), 'utf8');
+    expect(svg).toMatch(/^<svg/);
+    expect(svg.match(/<polyline/g)?.length).toBe(3);
+    expect(r.stderr).toMatch(/\[6\/6\]/);
+  });
+
+  it('rejects bad rules, tasks and flags before doing any work', async () => {
+    const cases: [string[], RegExp][] = [
+      [['eval', '--task', 'quadratic'], /--rules is required/],
+      [['eval', '--rules', 'adam,g * sigm(m)', '--task', 'quadratic'], /did you mean 'sign'/],
+      [['eval', '--rules', 'adam', '--task', 'mlp-mnis'], /unknown task 'mlp-mnis'; did you mean 'mlp-mnist'/],
+      [['eval', '--rules', 'adam', '--task', 'quadratic', '--seeds', '0'], /--seeds must be an integer >= 1/],
+      [['eval', '--rules', 'adam', '--task', 'quadratic', '--lrs', '0.1,x'], /--lrs expects positive numbers/],
+    ];
+    for (const [argv, msg] of cases) {
+      const r = await nos(...argv);
+      expect(r.code, argv.join(' ')).toBe(1);
+      expect(r.stderr).toMatch(msg);
+    }
+  });
+
+  it('splits --rules on top-level commas only', () => {
+    expect(splitRules('adam, ema(g, 0.9) * g,rule x(a = 1, b = 2) = a * g')).toEqual(['adam', 'ema(g, 0.9) * g', 'rule x(a = 1, b = 2) = a * g']);
+    expect(splitRules('adam,@powersign-ld(T = 5, base = 2),sgd')).toEqual(['adam', '@powersign-ld(T = 5, base = 2)', 'sgd']);
+  });
+});

@@ -1,0 +1,66 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadDataset } from '../../evaluator/data.js';
+import { defaultWorkerFile, EvaluatorPool } from '../../evaluator/pool.js';
+import { findTask } from '../../evaluator/tasks.js';
+import { evaluateRule } from '../../evaluator/train.js';
+import { scratchDir } from '../helpers/scratch.js';
+
+/** A worker that misbehaves on request and otherwise is the real one. */
+function misbehavingWorker(): string {
+  const file = join(scratchDir('pool-workers'), 'worker.mjs');
+  writeFileSync(
+    file,
+    `import real from ${JSON.stringify(defaultWorkerFile())};
+export default async function (req) {
+  if (req.rule === 'THROW') throw new Error('boom from the worker');
+  if (req.rule === 'HANG') { for (;;) {} }
+  if (req.rule === 'EXIT') process.exit(3);
+  return real(req);
+}
+`,
+  );
+  return file;
+}
+
+describe('evaluator pool', () => {
+  const pools: EvaluatorPool[] = [];
+  afterAll(async () => {
+    await Promise.all(pools.map((p) => p.close()));
+  });
+
+  it('evaluates in parallel workers, with the same results as in-process', async () => {
+    const pool = new EvaluatorPool({ workers: 2, datasets: ['mnist'] });
+    pools.push(pool);
+    const rules = ['adam', 'sgd', 'momentum', 'powersign'];
+    const replies = await Promise.all(rules.map((rule) => pool.evaluate({ rule, task: 'quadratic', seed: 1 })));
+    for (const [i, rule] of rules.entries()) {
+      const local = evaluateRule(rule, findTask('quadratic')!, undefined, { seed: 1 });
+      expect(replies[i]!.result.reward, rule).toBe(local.reward);
+      expect(replies[i]!.result.curve, rule).toEqual(local.curve);
+    }
+    // The MNIST data reaches workers through shared memory.
+    const mnist = await pool.evaluate({ rule: 'adam', task: 'mlp-mnist', seed: 0, steps: 20, lrGrid: [0.01] });
+    expect(mnist.result.status).toBe('ok');
+    expect(mnist.result.valAcc).toBe(evaluateRule('adam', findTask('mlp-mnist')!, loadDataset('mnist'), { steps: 20, lrGrid: [0.01] }).valAcc);
+    expect(mnist.memoryMb).toBeGreaterThan(1);
+  });
+
+  it('survives a worker that throws, hangs, or dies, and goes on evaluating', async () => {
+    const pool = new EvaluatorPool({ workers: 1, workerFile: misbehavingWorker(), graceMs: 200 });
+    pools.push(pool);
+    const thrown = await pool.evaluate({ rule: 'THROW', task: 'quadratic', seed: 0 });
+    expect(thrown.result.status).toBe('invalid');
+    expect(thrown.result.reason).toMatch(/boom from the worker/);
+    const hung = await pool.evaluate({ rule: 'HANG', task: 'quadratic', seed: 0, timeLimitMs: 300 });
+    expect(hung.result.status).toBe('timeout');
+    expect(hung.result.reward).toBe(0);
+    const died = await pool.evaluate({ rule: 'EXIT', task: 'quadratic', seed: 0 });
+    expect(died.result.status).toBe('invalid');
+    expect(died.result.reason).toMatch(/worker failed/);
+    const fine = await pool.evaluate({ rule: 'adam', task: 'quadratic', seed: 0 });
+    expect(fine.result.status).toBe('ok');
+    expect(pool.replaced).toBeGreaterThanOrEqual(1);
+  });
+});

@@ -1,0 +1,100 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { library } from '../../dsl/index.js';
+import { loadDataset } from '../../evaluator/data.js';
+import { analyticScore, findTask, parameterCount, TASKS } from '../../evaluator/tasks.js';
+import { evaluateRule, trainOnce } from '../../evaluator/train.js';
+import { tfReady } from '../helpers/tf.js';
+
+const quadratic = findTask('quadratic')!;
+const rosenbrock = findTask('rosenbrock')!;
+const mlp = findTask('mlp-mnist')!;
+
+describe('training protocol', () => {
+  beforeAll(async () => {
+    await tfReady;
+  });
+
+  it('runs the learning-rate grid, picks the best rate, and reports the full run', () => {
+    const r = evaluateRule('adam', quadratic, undefined);
+    expect(r.status).toBe('ok');
+    expect(r.grid.map((g) => g.lr)).toEqual(quadratic.lrGrid);
+    const bestGrid = Math.max(...r.grid.filter((g) => g.status === 'ok').map((g) => g.valAcc));
+    expect(r.grid.find((g) => g.lr === r.bestLr)?.valAcc).toBe(bestGrid);
+    expect(r.reward).toBe(r.valAcc);
+    expect(r.reward).toBeGreaterThan(0.5);
+    expect(r.curve.length).toBeGreaterThan(10);
+  });
+
+  it('ranks optimizers sensibly on the analytic problems', () => {
+    const score = (rule: string, task = quadratic) => evaluateRule(rule, task, undefined).reward;
+    expect(score('adam')).toBeGreaterThan(score('sgd'));
+    expect(score('momentum')).toBeGreaterThan(score('sgd'));
+    expect(score('adam', rosenbrock)).toBeGreaterThan(score('sgd', rosenbrock));
+  });
+
+  it('is deterministic for a seed and differs across seeds', () => {
+    const a = evaluateRule('rmsprop', quadratic, undefined, { seed: 3 });
+    const b = evaluateRule('rmsprop', quadratic, undefined, { seed: 3 });
+    const c = evaluateRule('rmsprop', quadratic, undefined, { seed: 4 });
+    expect(b.curve).toEqual(a.curve);
+    expect(b.reward).toBe(a.reward);
+    expect(c.curve).not.toEqual(a.curve);
+  });
+
+  it('ends runaway, inert and slow rules as statuses with reward 0, never as exceptions', () => {
+    const diverged = evaluateRule('1e6 * exp(g)', quadratic, undefined, { lrGrid: [1] });
+    expect(diverged.status).toBe('diverged');
+    expect(diverged.reward).toBe(0);
+    const nan = evaluateRule('log(g - g) * g', quadratic, undefined, { lrGrid: [0.1] });
+    expect(nan.status).toBe('diverged');
+    expect(nan.reason).toMatch(/NaN|Inf/);
+    const inert = evaluateRule('0 * g', quadratic, undefined);
+    expect(inert.status).toBe('invalid');
+    expect(inert.reason).toMatch(/did not change any weight/);
+    const bad = evaluateRule('g +', quadratic, undefined);
+    expect(bad.status).toBe('invalid');
+    expect(bad.reward).toBe(0);
+    const slow = evaluateRule('adam', mlp, loadDataset('mnist'), { timeLimitMs: 1, lrGrid: [0.01] });
+    expect(slow.status).toBe('timeout');
+    expect(slow.reward).toBe(0);
+  });
+
+  it('sets a decay rule\'s T to the run length', () => {
+    const rule = library().get('powersign-ld')!;
+    const r = trainOnce(rule, quadratic, undefined, 1e-4, 40, { seed: 0, deadline: Number.POSITIVE_INFINITY });
+    const s = trainOnce(rule, quadratic, undefined, 1e-4, 40, { seed: 0, deadline: Number.POSITIVE_INFINITY, params: { T: 1e9 } });
+    expect(r.status).toBe('ok');
+    expect(s.status).toBe('ok');
+    // A fading sign term (T = 40) takes smaller steps than one that never fades.
+    expect(r.finalLoss).toBeGreaterThan(s.finalLoss);
+  });
+
+  it('trains the MLP on MNIST to well above chance in a few dozen steps, and measures test accuracy', () => {
+    const r = evaluateRule('adam', mlp, loadDataset('mnist'), { steps: 40, lrGrid: [0.01], test: true });
+    expect(r.status).toBe('ok');
+    expect(r.valAcc).toBeGreaterThan(0.7);
+    expect(r.testAcc).toBeGreaterThan(0.7);
+  });
+
+  it('trains the ConvNet on Fashion-MNIST (conv gradients on wasm)', () => {
+    const r = trainOnce(library().get('adam')!, findTask('convnet-fashion')!, loadDataset('fashion'), 0.003, 12, { seed: 0, deadline: Number.POSITIVE_INFINITY });
+    expect(r.status).toBe('ok');
+    expect(r.curve[r.curve.length - 1]!).toBeLessThan(r.curve[0]!);
+  });
+
+  it('analytic score: 0 without progress, 1 at a 1e8-fold reduction', () => {
+    expect(analyticScore(10, 10)).toBe(0);
+    expect(analyticScore(10, 20)).toBe(0);
+    expect(analyticScore(1, 1e-8)).toBe(1);
+    expect(analyticScore(1, 1e-4)).toBeCloseTo(0.5, 12);
+    expect(analyticScore(1, Number.NaN)).toBe(0);
+  });
+
+  it('every task reports its parameter count and a sane budget', () => {
+    for (const t of TASKS) {
+      expect(parameterCount(t)).toBeGreaterThan(0);
+      expect(t.gridSteps).toBeLessThan(t.steps);
+      expect(t.lrGrid.length).toBeGreaterThan(1);
+    }
+  });
+});
