@@ -1,5 +1,8 @@
 /** `nos bench`: the project's own measurements (CONTRACT.md keys; unmeasured figures are null with a note). */
 import { benchKernels, type KernelFigures, type RuleFigures } from '../bench/kernels.js';
+import { benchPool, type PoolFigures } from '../bench/pool.js';
+import { benchScreen, type ScreenFigures } from '../bench/screen.js';
+import { benchTraining, type TrainingFigures } from '../bench/training.js';
 import { flag, has, parseArgs, UsageError } from './args.js';
 import type { Io } from './io.js';
 
@@ -19,6 +22,15 @@ function kernelTable(k: KernelFigures): string {
   ].join('\n');
 }
 
+function trainingTable(t: TrainingFigures): string {
+  const ratio = (a: number, b: number | null) => (b === null ? '' : `  (${(a / b).toFixed(1)}x PyTorch)`);
+  return [
+    `training step (gradients + Adam), ms; PyTorch ${t.torchVersion ?? 'not measured'} on 1 thread beside it`,
+    `mlp      ${t.mlp.msPerStep.toFixed(2)}  torch ${t.mlp.torchMsPerStep?.toFixed(2) ?? '-'}${ratio(t.mlp.msPerStep, t.mlp.torchMsPerStep)}`,
+    `convnet  ${t.convnet.msPerStep.toFixed(1)}  torch ${t.convnet.torchMsPerStep?.toFixed(1) ?? '-'}${ratio(t.convnet.msPerStep, t.convnet.torchMsPerStep)}`,
+  ].join('\n');
+}
+
 export async function benchCommand(argv: readonly string[], io: Io): Promise<number> {
   const args = parseArgs(argv, { only: { type: 'string' }, json: { type: 'bool' }, params: { type: 'string' } });
   const only = flag(args, 'only');
@@ -32,16 +44,29 @@ export async function benchCommand(argv: readonly string[], io: Io): Promise<num
     kernels = await benchKernels({ ...(params === undefined ? {} : { params }), log: (s) => io.err(s) });
     if (!has(args, 'json')) io.out(kernelTable(kernels));
   }
-  if (want('training')) notes.push('training: not measured: the evaluator (child tasks) is not built yet');
-  if (want('pool')) notes.push('pool: not measured: the evaluator pool is not built yet');
-  if (want('screen')) notes.push('screen: not measured: the pre-screen is not built yet');
-  const doc = {
-    kernels: want('kernels') ? kernels : null,
-    training: want('training') ? { mlp: null, convnet: null } : null,
-    pool: want('pool') ? { evalsPerMin1: null, evalsPerMin2: null, peakMbPerWorker: null } : null,
-    screen: want('screen') ? { sampled: null, rejected: null, cached: null } : null,
-    notes,
-  };
+  const log = (s: string) => io.err(s);
+  let training: TrainingFigures | null = null;
+  if (want('training')) {
+    training = await benchTraining(notes, log);
+    if (!has(args, 'json')) io.out(trainingTable(training));
+  }
+  let pool: PoolFigures | null = null;
+  if (want('pool')) {
+    pool = await benchPool(log);
+    if (!has(args, 'json')) {
+      io.out(`pool: ${pool.evalsPerMin1.toFixed(1)} evals/min with 1 worker, ${pool.evalsPerMin2.toFixed(1)} with 2 (${pool.speedup.toFixed(2)}x); peak ${pool.peakMbPerWorker.toFixed(0)} MB per worker`);
+    }
+  }
+  let screen: ScreenFigures | null = null;
+  if (want('screen')) {
+    screen = benchScreen();
+    if (!has(args, 'json')) {
+      io.out(
+        `screen: of ${screen.sampled} random NOS rules, ${screen.rejected} rejected before training, ${screen.cached} matched an earlier rule's fingerprint, ${screen.trained} left to train (${screen.microsPerScreen.toFixed(0)} us per screen)`,
+      );
+    }
+  }
+  const doc = { kernels, training, pool, screen, notes };
   if (has(args, 'json')) io.out(JSON.stringify(doc));
   else for (const n of notes) io.out(`note: ${n}`);
   return 0;

@@ -201,7 +201,33 @@ function layersOf(model: ModelKind): Layer[] {
   }
 }
 
-function forward(model: ModelKind, p: tf.Tensor[], x: tf.Tensor2D): tf.Tensor2D {
+/**
+ * Loss and gradients of a dense classifier (softmax regression or the MLP) by explicit
+ * backpropagation: half the ops of tf.variableGrads' tape, and twice as fast on wasm.
+ * Tests check it against autodiff.
+ */
+export function denseGradients(model: 'mlp' | 'softmax', p: readonly tf.Tensor[], x: tf.Tensor2D, onehot: tf.Tensor2D): { loss: tf.Scalar; grads: tf.Tensor[] } {
+  const n = x.shape[0];
+  const at = (i: number) => p[i] as tf.Tensor;
+  const head = (h: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor) => {
+    const logits = tf.add(tf.matMul(h, w as tf.Tensor2D), b) as tf.Tensor2D;
+    const logp = tf.sub(logits, tf.logSumExp(logits, 1, true));
+    const loss = tf.neg(tf.div(tf.sum(tf.mul(onehot, logp)), n)) as tf.Scalar;
+    const dlogits = tf.div(tf.sub(tf.exp(logp), onehot), n) as tf.Tensor2D;
+    return { loss, dlogits, dw: tf.matMul(tf.transpose(h), dlogits), db: tf.sum(dlogits, 0) };
+  };
+  if (model === 'softmax') {
+    const { loss, dw, db } = head(x, at(0), at(1));
+    return { loss, grads: [dw, db] };
+  }
+  const z1 = tf.add(tf.matMul(x, at(0) as tf.Tensor2D), at(1)) as tf.Tensor2D;
+  const h = tf.relu(z1) as tf.Tensor2D;
+  const { loss, dlogits, dw, db } = head(h, at(2), at(3));
+  const dz1 = tf.mul(tf.matMul(dlogits, tf.transpose(at(2) as tf.Tensor2D)), tf.step(z1)) as tf.Tensor2D;
+  return { loss, grads: [tf.matMul(tf.transpose(x), dz1), tf.sum(dz1, 0), dw, db] };
+}
+
+export function forward(model: ModelKind, p: tf.Tensor[], x: tf.Tensor2D): tf.Tensor2D {
   const at = (i: number) => p[i] as tf.Tensor;
   switch (model) {
     case 'softmax':
@@ -286,11 +312,21 @@ function classifierRun(spec: TaskSpec, seed: number, data: Dataset): TaskRun {
       sync();
       const idx = order.next(spec.batchSize);
       const labels = labelsOf(data.train, idx);
-      return tf.tidy(() => {
+      let out: { loss: number; grads: Float32Array[] } | undefined;
+      // Results leave the tidy through a closure: returning typed arrays from tf.tidy makes tfjs
+      // walk every element looking for tensors (that walk cost 5 of 6 ms per MLP step).
+      tf.tidy(() => {
         const x = tf.tensor2d(batchPixels(data.train, idx, pixels), [idx.length, IMAGE]);
-        const { value, grads } = tf.variableGrads(() => lossOf(forward(spec.model, vars, x), labels), vars);
-        return { loss: value.dataSync()[0] as number, grads: vars.map((v) => (grads[v.name] as tf.Tensor).dataSync() as Float32Array) };
+        if (spec.model === 'mlp' || spec.model === 'softmax') {
+          const onehot = tf.oneHot(tf.tensor1d(labels, 'int32'), 10) as tf.Tensor2D;
+          const { loss, grads } = denseGradients(spec.model, vars, x, onehot);
+          out = { loss: loss.dataSync()[0] as number, grads: grads.map((g) => g.dataSync() as Float32Array) };
+        } else {
+          const { value, grads } = tf.variableGrads(() => lossOf(forward(spec.model, vars, x), labels), vars);
+          out = { loss: value.dataSync()[0] as number, grads: vars.map((v) => (grads[v.name] as tf.Tensor).dataSync() as Float32Array) };
+        }
       });
+      return out as { loss: number; grads: Float32Array[] };
     },
     evaluate: (which) => {
       sync();

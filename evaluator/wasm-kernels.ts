@@ -114,3 +114,4 @@ export const conv3x3 = tf.customGrad((...inputs: unknown[]) => {
   };
   return { value, gradFunc };
 }) as (x: tf.Tensor4D, w: tf.Tensor4D) => tf.Tensor4D;
+

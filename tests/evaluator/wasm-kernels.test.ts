@@ -80,3 +80,28 @@ describe('wasm backend holes, filled', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 });
+
+describe('explicit backprop of the dense classifiers', () => {
+  it('equals tf.variableGrads of the same loss, for the MLP and softmax regression', async () => {
+    const { denseGradients, forward } = await import('../../evaluator/tasks.js');
+    await tfReady;
+    for (const [model, shapes] of [
+      ['mlp', [[784, 64], [64], [64, 10], [10]]],
+      ['softmax', [[784, 10], [10]]],
+    ] as const) {
+      tf.tidy(() => {
+        const p = shapes.map((s, k) => tf.variable(tf.tensor(values(s.reduce((a, b) => a * b, 1), k + 10), [...s]).mul(0.1)));
+        const x = tf.tensor2d(values(8 * 784, 3).map((v) => v + 0.5), [8, 784]);
+        const labels = tf.tensor1d([0, 1, 2, 3, 4, 5, 6, 7], 'int32');
+        const onehot = tf.oneHot(labels, 10) as tf.Tensor2D;
+        const ours = denseGradients(model, p, x, onehot);
+        const auto = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(onehot, forward(model, p, x)) as tf.Scalar, p);
+        expect(ours.loss.dataSync()[0]).toBeCloseTo(auto.value.dataSync()[0] as number, 5);
+        ours.grads.forEach((g, i) => {
+          expect(maxRel(Array.from(g.dataSync()), Array.from((auto.grads[p[i]!.name] as tf.Tensor).dataSync())), `${model} grad ${i}`).toBeLessThan(1e-5);
+        });
+        for (const v of p) v.dispose();
+      });
+    }
+  });
+});

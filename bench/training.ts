@@ -1,0 +1,70 @@
+/** ms per training step of the child models (gradients + Adam update), next to PyTorch. */
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { compileRule } from '../dsl/compile/index.js';
+import { initTf } from '../dsl/compile/tf-backend.js';
+import { library } from '../dsl/index.js';
+import { loadDataset } from '../evaluator/data.js';
+import { createRun, findTask } from '../evaluator/tasks.js';
+
+export interface TrainingFigures {
+  mlp: { msPerStep: number; torchMsPerStep: number | null };
+  convnet: { msPerStep: number; torchMsPerStep: number | null };
+  torchVersion: string | null;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] as number;
+}
+
+function stepMs(taskId: string, steps: number): number {
+  const task = findTask(taskId);
+  if (task === undefined || task.dataset === null) throw new Error(`no task ${taskId}`);
+  const run = createRun(task, 0, loadDataset(task.dataset));
+  const compiled = compileRule(library().get('adam') as NonNullable<ReturnType<ReturnType<typeof library>['get']>>);
+  const kernels = run.weights.map((w) => compiled.create(w.length));
+  const times: number[] = [];
+  try {
+    for (let s = 1; s <= steps + 3; s++) {
+      const t0 = performance.now();
+      const { grads } = run.gradients(s);
+      run.weights.forEach((w, i) => {
+        kernels[i]?.step(w, grads[i] as Float32Array, 1e-3);
+      });
+      if (s > 3) times.push(performance.now() - t0);
+    }
+  } finally {
+    run.dispose();
+  }
+  return median(times);
+}
+
+export function torchPeer(notes: string[]): { mlp: number; convnet: number; torch: string } | null {
+  const script = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'torch_step.py');
+  const alt = join(dirname(fileURLToPath(import.meta.url)), 'torch_step.py');
+  const path = existsSync(script) ? script : alt;
+  try {
+    const out = execFileSync('/usr/bin/python3', [path], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000 });
+    return JSON.parse(out) as { mlp: number; convnet: number; torch: string };
+  } catch (e) {
+    notes.push(`training: PyTorch peer not measured (Debian python3-torch at /usr/bin/python3 is needed): ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`);
+    return null;
+  }
+}
+
+export async function benchTraining(notes: string[], log: (s: string) => void = () => {}): Promise<TrainingFigures> {
+  await initTf();
+  const mlp = stepMs('mlp-mnist', 60);
+  log(`training: mlp ${mlp.toFixed(2)} ms/step`);
+  const convnet = stepMs('convnet-fashion', 12);
+  log(`training: convnet ${convnet.toFixed(1)} ms/step`);
+  const peer = torchPeer(notes);
+  return {
+    mlp: { msPerStep: mlp, torchMsPerStep: peer?.mlp ?? null },
+    convnet: { msPerStep: convnet, torchMsPerStep: peer?.convnet ?? null },
+    torchVersion: peer?.torch ?? null,
+  };
+}
