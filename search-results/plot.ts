@@ -33,6 +33,18 @@ function ticks(lo: number, hi: number, n = 5): number[] {
   return out;
 }
 
+/** Ticks at 1, 2 and 5 times powers of ten, as log10 values within [lo, hi]. */
+function logTicks(lo: number, hi: number): number[] {
+  const out: number[] = [];
+  for (let k = Math.floor(lo); k <= Math.ceil(hi); k++) {
+    for (const m of [1, 2, 5]) {
+      const t = k + Math.log10(m);
+      if (t >= lo - 1e-9 && t <= hi + 1e-9) out.push(t);
+    }
+  }
+  return out.length > 8 ? out.filter((t) => Number.isInteger(Number(t.toFixed(9)))) : out;
+}
+
 function fmt(v: number): string {
   if (v === 0) return '0';
   const a = Math.abs(v);
@@ -61,7 +73,7 @@ export function lineChart(series: readonly Series[], options: ChartOptions): str
     parts.push(`<line x1="${px(t)}" y1="${m.t}" x2="${px(t)}" y2="${H - m.b}" stroke="#eee"/>`);
     parts.push(`<text x="${px(t)}" y="${H - m.b + 16}" text-anchor="middle">${fmt(t)}</text>`);
   }
-  const yTicks = options.logY && y1 - y0 >= 1 ? ticks(Math.ceil(y0), Math.floor(y1)).filter(Number.isInteger) : ticks(y0, y1);
+  const yTicks = options.logY ? logTicks(y0, y1) : ticks(y0, y1);
   for (const t of yTicks) {
     const yv = options.logY ? 10 ** t : t;
     const y = H - m.b - ((t - y0) / (y1 - y0)) * (H - m.t - m.b);
