@@ -1,11 +1,13 @@
 /** `nos export`: a rule as a tfjs config, a standalone TypeScript module, or a PyTorch optimizer. */
 import { writeFileSync } from 'node:fs';
-import { BindError, bindParams, type CheckedRule } from '../dsl/index.js';
+import { leaderboard } from '../controller/search.js';
+import { BindError, bindParams, type CheckedRule, lookupRule } from '../dsl/index.js';
 import { emitPyTorch } from '../search-results/export/pytorch.js';
-import { emitTypeScript } from '../search-results/export/ts.js';
-import { flag, numberFlag, parseArgs, setFlags, UsageError } from './args.js';
+import { emitTypeScript, type Provenance } from '../search-results/export/ts.js';
+import { flag, intFlag, numberFlag, parseArgs, setFlags, UsageError } from './args.js';
 import type { Io } from './io.js';
 import { ruleFromArgs } from './rules.js';
+import { openRun } from './search.js';
 
 /** The rule with some hyperparameter defaults replaced (validated like --set in trace). */
 export function withDefaults(rule: CheckedRule, overrides: Readonly<Record<string, number>>): CheckedRule {
@@ -33,15 +35,37 @@ export function exportCommand(argv: readonly string[], io: Io): number {
   const format = flag(args, 'format');
   if (format === undefined) throw new UsageError('--format is required: tfjs, ts or pytorch');
   if (!['tfjs', 'ts', 'pytorch'].includes(format)) throw new UsageError(`unknown --format '${format}': use tfjs, ts or pytorch`);
-  if (flag(args, 'run') !== undefined) throw new UsageError('--run needs the results store, which this build does not have yet; export with --rule');
-  const rule = withDefaults(ruleFromArgs(args), setFlags(args));
+  let provenance: Provenance = { source: 'built-in or given rule text' };
+  let base: CheckedRule;
+  const run = flag(args, 'run');
+  if (run !== undefined) {
+    if (flag(args, 'rule') !== undefined) throw new UsageError('give --rule or --run with --rank, not both');
+    const rank = intFlag(args, 'rank', 1);
+    if (rank === undefined) throw new UsageError('--run needs --rank R (1 = the best rule)');
+    const store = openRun(run);
+    try {
+      const rows = leaderboard(store.candidates(), rank);
+      const row = rows[rank - 1];
+      if (row === undefined) throw new UsageError(`run '${run}' has only ${rows.length} ranked rule(s)`);
+      const found = lookupRule(row.rule);
+      if (!found.ok) throw new UsageError(`run '${run}' rank ${rank} holds a rule this nos cannot read:\n${found.message}`);
+      base = { ...found.rule, name: `${store.config.strategy}-${run}-r${rank}`.replace(/[^A-Za-z0-9-]/g, '') };
+      provenance = {
+        source: `search run '${run}', rank ${rank}`,
+        detail: `candidate #${row.index}, ${store.config.strategy} on ${store.config.task}, seed ${store.config.seed}, reward ${row.reward.toFixed(4)} at lr ${row.bestLr}`,
+      };
+    } finally {
+      store.close();
+    }
+  } else base = ruleFromArgs(args);
+  const rule = withDefaults(base, setFlags(args));
   let text: string;
   if (format === 'tfjs') {
     const lr = numberFlag(args, 'lr') ?? 0.001;
     const params = Object.fromEntries(rule.params.map((p) => [p.name, p.default]));
     text = JSON.stringify({ className: 'RuleOptimizer', config: { rule: rule.canonical, learningRate: lr, params, seed: numberFlag(args, 'seed') ?? 0 } }, null, 2);
-  } else if (format === 'ts') text = emitTypeScript(rule);
-  else text = emitPyTorch(rule);
+  } else if (format === 'ts') text = emitTypeScript(rule, provenance);
+  else text = emitPyTorch(rule, provenance);
   const out = flag(args, 'out');
   if (out === undefined) io.out(text);
   else {

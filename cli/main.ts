@@ -6,6 +6,7 @@ import { evalCommand, tasksCommand } from './eval.js';
 import { exportCommand } from './export.js';
 import { type Io, processIo } from './io.js';
 import { checkCommand, primitivesCommand, rulesCommand, traceCommand } from './rules.js';
+import { leaderboardCommand, searchCommand } from './search.js';
 
 type Command = (argv: readonly string[], io: Io) => number | Promise<number>;
 
@@ -17,6 +18,11 @@ const COMMANDS: Record<string, { run: Command; help: string }> = {
     run: evalCommand,
     help: 'eval --rules a,b,... [--task ID] [--seeds N] [--steps S] [--lrs x,y] [--out DIR] [--json]   train and compare rules',
   },
+  search: {
+    run: searchCommand,
+    help: 'search [--task ID] [--budget N] [--strategy rl|random|evolution] [--workers K] [--seed S] [--run NAME] [--resume] [--json]   search for rules',
+  },
+  leaderboard: { run: leaderboardCommand, help: 'leaderboard --run NAME [--top K] [--json]   the best rules of a run' },
   bench: { run: benchCommand, help: 'bench [--only kernels|training|pool|screen] [--json]   the project\'s own measurements' },
   export: {
     run: exportCommand,

@@ -1,0 +1,180 @@
+/**
+ * The search loop: propose -> canonicalise -> skip what the store or the fingerprint cache
+ * already knows -> evaluate in the pool -> reward -> update the strategy -> persist, batch by
+ * batch, until the budget of sampled rules is spent.
+ *
+ * Deterministic for a seed (and independent of the worker count): proposals come from the
+ * strategy's own RNG, rewards are fed back in proposal order, and evaluations are seeded.
+ * Each evaluation is stored as it finishes and each batch ends with a checkpoint, so a
+ * `kill -9` loses only evaluations in flight: on resume the strategy is restored from the
+ * last checkpoint, regenerates the same batch, and reuses what the store already holds.
+ */
+import { lookupRule } from '../dsl/index.js';
+import type { EvalRequest } from '../evaluator/protocol.js';
+import { screenRule } from '../evaluator/screen.js';
+import type { EvalResult } from '../evaluator/train.js';
+import type { Candidate, ResultsStore } from '../search-results/store.js';
+import type { Proposal, Strategy, UpdateStats } from './strategy.js';
+
+export interface Evaluator {
+  evaluate(req: EvalRequest): Promise<{ result: EvalResult }>;
+}
+
+export interface SearchProgress {
+  readonly sampled: number;
+  readonly budget: number;
+  readonly evaluated: number;
+  readonly cached: number;
+  readonly rejected: number;
+  readonly best: number;
+  readonly elapsedMs: number;
+}
+
+export interface SearchHooks {
+  onCandidate?(c: Candidate, progress: SearchProgress): void;
+  onUpdate?(batch: number, stats: UpdateStats, progress: SearchProgress): void;
+  /** Checked between evaluations: true stops the search after what is in flight. */
+  shouldStop?(): boolean;
+}
+
+export interface SearchSummary {
+  readonly run: string;
+  readonly sampled: number;
+  readonly evaluated: number;
+  readonly cached: number;
+  readonly rejected: number;
+  readonly stopped: boolean;
+  readonly best: readonly { rule: string; reward: number }[];
+}
+
+function counts(cs: readonly Candidate[]): { evaluated: number; cached: number; rejected: number; best: number } {
+  let evaluated = 0;
+  let cached = 0;
+  let rejected = 0;
+  let best = 0;
+  for (const c of cs) {
+    if (c.status === 'cached') cached++;
+    else if (c.status === 'rejected') rejected++;
+    else evaluated++;
+    if (c.status === 'ok' && c.reward > best) best = c.reward;
+  }
+  return { evaluated, cached, rejected, best };
+}
+
+export function leaderboard(cs: readonly Candidate[], top = 10): Candidate[] {
+  return cs
+    .filter((c) => c.status === 'ok')
+    .sort((a, b) => b.reward - a.reward || a.index - b.index)
+    .slice(0, top);
+}
+
+export async function runSearch(store: ResultsStore, strategy: Strategy, evaluator: Evaluator, hooks: SearchHooks = {}): Promise<SearchSummary> {
+  const { config } = store;
+  const t0 = performance.now();
+  const existing = new Map(store.candidates().map((c) => [c.index, c]));
+  const all: Candidate[] = [...existing.values()].sort((a, b) => a.index - b.index);
+  const checkpoint = store.lastCheckpoint();
+  let batch = 0;
+  if (checkpoint) {
+    strategy.restore(checkpoint.state);
+    batch = checkpoint.batch + 1;
+  }
+  let stopped = false;
+  const progress = (): SearchProgress => {
+    const c = counts(all);
+    return { sampled: all.length, budget: config.budget, ...c, elapsedMs: performance.now() - t0 };
+  };
+  for (let start = batch * config.batchSize; start < config.budget; start += config.batchSize, batch++) {
+    if (hooks.shouldStop?.()) {
+      stopped = true;
+      break;
+    }
+    const n = Math.min(config.batchSize, config.budget - start);
+    const proposals = strategy.propose(n);
+    const inBatch = new Map<string, Promise<Candidate>>();
+    const settle = async (p: Proposal, i: number): Promise<Candidate> => {
+      const index = start + i;
+      const known = existing.get(index);
+      if (known) return known;
+      const base = { index, batch, strategy: strategy.name, bestLr: null, valAcc: null, testAcc: null, finalLoss: null, seconds: 0 };
+      const found = lookupRule(p.text);
+      if (!found.ok) {
+        return { ...base, rule: p.text, hash: '', fingerprint: null, status: 'rejected', reward: 0, detail: JSON.stringify({ reason: found.message }), parent: p.parent };
+      }
+      const rule = found.rule;
+      const earlier = store.byHash(rule.hash);
+      if (earlier) return { ...base, ...copyOf(earlier), rule: rule.canonical, hash: rule.hash, status: 'cached', parent: earlier.index };
+      const twin = inBatch.get(rule.hash);
+      if (twin) {
+        const t = await twin;
+        return { ...base, ...copyOf(t), rule: rule.canonical, hash: rule.hash, status: t.status === 'rejected' ? 'rejected' : 'cached', parent: t.index };
+      }
+      const pending = (async (): Promise<Candidate> => {
+        const screen = screenRule(rule);
+        if (!screen.ok) {
+          return { ...base, rule: rule.canonical, hash: rule.hash, fingerprint: screen.fingerprint, status: 'rejected', reward: 0, detail: JSON.stringify({ reason: screen.reason }), parent: p.parent };
+        }
+        const same = store.byFingerprint(screen.fingerprint);
+        if (same) return { ...base, ...copyOf(same), rule: rule.canonical, hash: rule.hash, fingerprint: screen.fingerprint, status: 'cached', parent: same.index };
+        const { result } = await evaluator.evaluate({ rule: rule.canonical, task: config.task, seed: config.seed, ...(config.steps ? { steps: config.steps } : {}) });
+        return {
+          ...base,
+          rule: rule.canonical,
+          hash: rule.hash,
+          fingerprint: screen.fingerprint,
+          status: result.status,
+          reward: result.reward,
+          bestLr: result.bestLr,
+          valAcc: result.valAcc,
+          testAcc: result.testAcc,
+          finalLoss: Number.isFinite(result.finalLoss) ? result.finalLoss : null,
+          detail: JSON.stringify({ reason: result.reason ?? null, grid: result.grid, curve: result.curve, curveEvery: result.curveEvery }),
+          seconds: result.seconds,
+          parent: p.parent,
+        };
+      })();
+      inBatch.set(rule.hash, pending);
+      return pending;
+    };
+    const settled = await Promise.all(
+      proposals.map(async (p, i) => {
+        if (hooks.shouldStop?.() && !existing.has(start + i)) return undefined;
+        const c = await settle(p, i);
+        if (!existing.has(c.index)) {
+          store.add(c);
+          existing.set(c.index, c);
+          all.push(c);
+          hooks.onCandidate?.(c, progress());
+        }
+        return c;
+      }),
+    );
+    if (settled.some((c) => c === undefined)) {
+      stopped = true;
+      break;
+    }
+    const cands = settled as Candidate[];
+    const stats = strategy.observe(
+      proposals,
+      cands.map((c) => c.reward),
+      cands.map((c) => c.index),
+    );
+    store.commitBatch([], { batch, samples: start + n, state: strategy.save(), stats: JSON.stringify(stats) });
+    hooks.onUpdate?.(batch, stats, progress());
+  }
+  all.sort((a, b) => a.index - b.index);
+  const c = counts(all);
+  return {
+    run: config.run,
+    sampled: all.length,
+    evaluated: c.evaluated,
+    cached: c.cached,
+    rejected: c.rejected,
+    stopped,
+    best: leaderboard(all, 5).map((x) => ({ rule: x.rule, reward: x.reward })),
+  };
+}
+
+function copyOf(c: Candidate): Pick<Candidate, 'fingerprint' | 'reward' | 'bestLr' | 'valAcc' | 'testAcc' | 'finalLoss' | 'detail'> {
+  return { fingerprint: c.fingerprint, reward: c.reward, bestLr: c.bestLr, valAcc: c.valAcc, testAcc: c.testAcc, finalLoss: c.finalLoss, detail: c.detail };
+}

@@ -1,0 +1,99 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { nosBin, tempFile } from '../helpers/cli.js';
+import { repoRoot } from '../helpers/reference.js';
+
+function env(runs: string): NodeJS.ProcessEnv {
+  return { ...process.env, NOS_RUNS: runs };
+}
+
+function run(argv: string[], runs: string) {
+  const prev = process.env.NOS_RUNS;
+  process.env.NOS_RUNS = runs;
+  try {
+    return nosBin(argv, { timeoutMs: 240_000 });
+  } finally {
+    if (prev === undefined) delete process.env.NOS_RUNS;
+    else process.env.NOS_RUNS = prev;
+  }
+}
+
+function rows(runs: string, name: string): { idx: number; rule: string; status: string; reward: number }[] {
+  const db = new Database(join(runs, name, 'run.db'), { readonly: true, fileMustExist: true });
+  try {
+    return db.prepare('SELECT idx, rule, status, reward FROM candidates ORDER BY idx').all() as { idx: number; rule: string; status: string; reward: number }[];
+  } finally {
+    db.close();
+  }
+}
+
+function count(runs: string, name: string): number {
+  try {
+    return rows(runs, name).length;
+  } catch {
+    return 0;
+  }
+}
+
+describe('nos search', () => {
+  it('survives kill -9: --resume finishes the run without re-evaluating, and matches an uninterrupted run', async () => {
+    const runs = mkdtempSync(join(tmpdir(), 'nos-kill-'));
+    const args = ['search', '--task', 'quadratic', '--budget', '70', '--seed', '3', '--workers', '1', '--strategy', 'rl'];
+    const child = spawn(process.execPath, [join(repoRoot, 'bin', 'nos.js'), ...args, '--run', 'killed'], { env: env(runs), stdio: 'ignore' });
+    const deadline = Date.now() + 120_000;
+    while (count(runs, 'killed') < 25 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.on('exit', r));
+    const before = rows(runs, 'killed');
+    expect(before.length).toBeGreaterThanOrEqual(25);
+    expect(before.length).toBeLessThan(70);
+
+    const resumed = run(['search', '--resume', '--run', 'killed', '--json'], runs);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const doc = JSON.parse(resumed.stdout) as { run: string; evaluated: number; cached: number; rejected: number; best: { rule: string; reward: number }[] };
+    expect(doc.run).toBe('killed');
+    expect(doc.evaluated + doc.cached + doc.rejected).toBe(70);
+    const after = rows(runs, 'killed');
+    // What finished before the kill is kept as it was (in-flight ones leave gaps: compare by index).
+    const byIdx = new Map(after.map((r) => [r.idx, r]));
+    for (const r of before) expect(byIdx.get(r.idx)).toEqual(r);
+
+    const straight = run([...args, '--run', 'straight', '--json'], runs);
+    expect(straight.code, straight.stderr).toBe(0);
+    expect(after.map(({ rule, status, reward }) => [rule, status, reward])).toEqual(rows(runs, 'straight').map(({ rule, status, reward }) => [rule, status, reward]));
+    expect(JSON.parse(straight.stdout).best).toEqual(doc.best);
+
+    // The leaderboard and export read the run.
+    const lb = run(['leaderboard', '--run', 'killed', '--top', '3', '--json'], runs);
+    expect(lb.code).toBe(0);
+    const board = JSON.parse(lb.stdout) as { rank: number; rule: string; reward: number; status: string }[];
+    expect(board.map((b) => b.rank)).toEqual([1, 2, 3]);
+    expect(board[0]!.reward).toBe(doc.best[0]!.reward);
+    expect(board[0]!.reward).toBeGreaterThanOrEqual(board[1]!.reward);
+    const out = tempFile('best.py', '');
+    const ex = run(['export', '--run', 'killed', '--rank', '1', '--format', 'pytorch', '--out', out], runs);
+    expect(ex.code, ex.stderr).toBe(0);
+  }, 300_000);
+
+  it('reports user errors: an existing run, a missing run, --resume without --run, a bad strategy', () => {
+    const runs = mkdtempSync(join(tmpdir(), 'nos-err-'));
+    const ok = run(['search', '--task', 'rosenbrock', '--budget', '10', '--run', 'r', '--workers', '1', '--json'], runs);
+    expect(ok.code, ok.stderr).toBe(0);
+    for (const [argv, msg] of [
+      [['search', '--task', 'rosenbrock', '--budget', '10', '--run', 'r'], /already exists/],
+      [['search', '--resume', '--run', 'nope'], /no run 'nope'/],
+      [['search', '--resume'], /--resume needs --run/],
+      [['search', '--strategy', 'annealing'], /--strategy must be one of rl, random, evolution/],
+      [['leaderboard', '--run', 'nope'], /no run 'nope'/],
+      [['export', '--run', 'r', '--rank', '99', '--format', 'ts'], /ranked rule/],
+    ] as [string[], RegExp][]) {
+      const r = run(argv, runs);
+      expect(r.code, argv.join(' ')).toBe(1);
+      expect(r.stderr).toMatch(msg);
+    }
+  }, 120_000);
+});

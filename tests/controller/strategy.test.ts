@@ -1,0 +1,128 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RlController } from '../../controller/rl.js';
+import { randomChoices, ruleText } from '../../controller/sample.js';
+import { Evolution, knownChoices, RandomSearch, type Strategy } from '../../controller/strategy.js';
+import { compileRules } from '../../dsl/index.js';
+import { NOS_SPACE } from '../../primitives/nos-space.js';
+import { rng } from '../helpers/gen.js';
+import { tfReady } from '../helpers/tf.js';
+
+/** Reward: how many choices equal a target's (a learnable signal for the controller). */
+function similarity(groups: readonly (readonly number[])[], target: readonly (readonly number[])[]): number {
+  let same = 0;
+  groups.forEach((g, i) => {
+    g.forEach((x, k) => {
+      if (target[i]?.[k] === x) same++;
+    });
+  });
+  return same / 10;
+}
+
+function drive(s: Strategy, batches: number, n = 8): number[] {
+  const target = knownChoices()[0]!.groups;
+  const means: number[] = [];
+  let index = 0;
+  for (let b = 0; b < batches; b++) {
+    const ps = s.propose(n);
+    const rewards = ps.map((p) => similarity(p.choices.groups, target));
+    s.observe(ps, rewards, ps.map(() => index++));
+    means.push(rewards.reduce((a, c) => a + c, 0) / n);
+  }
+  return means;
+}
+
+describe('rule sampling', () => {
+  it('writes valid rule text for every random choice list, with later groups using earlier results', () => {
+    const r = rng(5);
+    let usesEarlier = 0;
+    for (let i = 0; i < 300; i++) {
+      const c = randomChoices(r, 3);
+      const text = ruleText(c);
+      const checked = compileRules(text);
+      expect(checked.diagnostics.filter((d) => d.code !== 'no-gradient'), text).toEqual([]);
+      if (c.groups.slice(1).some((g) => g[0] >= NOS_SPACE.operands.length || g[1] >= NOS_SPACE.operands.length)) usesEarlier++;
+    }
+    expect(usesEarlier).toBeGreaterThan(10);
+  });
+
+  it('encodes PowerSign and AddSign as known choice lists', () => {
+    const [ps, as] = knownChoices();
+    expect(compileRules(ruleText(ps!)).rules[0]?.canonical).toBe(compileRules('exp(sign(g) * sign(m)) * g').rules[0]?.canonical);
+    expect(compileRules(ruleText(as!)).rules[0]?.hash).toBe(compileRules('(1 + sign(g) * sign(m)) * g').rules[0]?.hash);
+  });
+});
+
+describe('strategies', () => {
+  const made: RlController[] = [];
+  beforeAll(async () => {
+    await tfReady;
+  });
+  afterAll(() => {
+    for (const c of made) c.dispose();
+  });
+  const rl = (seed: number) => {
+    const c = new RlController({ seed, groups: 2, learningRate: 0.05 });
+    made.push(c);
+    return c;
+  };
+
+  for (const [name, make] of [
+    ['random', (seed: number) => new RandomSearch({ seed, groups: 2 })],
+    ['evolution', (seed: number) => new Evolution({ seed, groups: 2, population: 8, tournament: 3 })],
+    ['rl', rl],
+  ] as const) {
+    it(`${name}: same seed, same proposals; save/restore continues exactly`, () => {
+      const a = make(11);
+      const b = make(11);
+      drive(a, 3);
+      drive(b, 3);
+      const state = a.save();
+      const next = a.propose(6).map((p) => p.text);
+      expect(b.propose(6).map((p) => p.text)).toEqual(next);
+      const c = make(99);
+      c.restore(state);
+      expect(c.propose(6).map((p) => p.text)).toEqual(next);
+      expect(make(12).propose(6).map((p) => p.text)).not.toEqual(make(11).propose(6).map((p) => p.text));
+    });
+  }
+
+  it('the RL controller learns: its mean reward rises on a learnable signal', () => {
+    const means = drive(rl(3), 40, 16);
+    const first = means.slice(0, 5).reduce((a, b) => a + b, 0) / 5;
+    const last = means.slice(-5).reduce((a, b) => a + b, 0) / 5;
+    expect(last).toBeGreaterThan(first + 0.15);
+  });
+
+  it('the RL controller reports entropy and a moving-average baseline', () => {
+    const c = rl(4);
+    const ps = c.propose(4);
+    const s1 = c.observe(ps, [1, 0, 0, 0], [0, 1, 2, 3]);
+    expect(s1.baseline).toBe(0.25);
+    expect(s1.entropy).toBeGreaterThan(1);
+    const s2 = c.observe(c.propose(4), [1, 1, 1, 1], [4, 5, 6, 7]);
+    expect(s2.baseline).toBeCloseTo(0.25, 12);
+    expect(c.propose(1)[0]!.choices.groups).toHaveLength(2);
+  });
+
+  it('evolution mutates the tournament winner and can warm-start from PowerSign', () => {
+    const e = new Evolution({ seed: 1, groups: 2, population: 4, tournament: 4, warmStart: true });
+    const first = e.propose(1)[0]!;
+    expect(compileRules(first.text).rules[0]?.hash).toBe(compileRules('exp(sign(g) * sign(m)) * g').rules[0]?.hash);
+    const seed = e.propose(3);
+    e.observe([first, ...seed], [0.9, 0.1, 0.2, 0.3], [0, 1, 2, 3]);
+    const child = e.propose(1)[0]!;
+    expect(child.parent).toBe(0);
+    const diff = child.choices.groups.flat().filter((x, i) => x !== first.choices.groups.flat()[i]).length;
+    expect(diff).toBe(1);
+  });
+
+  it('masks operands: a group only reads base operands and earlier groups', () => {
+    const c = rl(8);
+    for (const p of c.propose(50)) {
+      p.choices.groups.forEach((g, gi) => {
+        expect(g[0]).toBeLessThan(NOS_SPACE.operands.length + gi);
+        expect(g[1]).toBeLessThan(NOS_SPACE.operands.length + gi);
+      });
+    }
+  });
+});
