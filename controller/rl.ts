@@ -165,7 +165,7 @@ export class RlController implements Strategy {
     });
   }
 
-  observe(proposals: readonly Proposal[], rewards: readonly number[]): UpdateStats {
+  observe(proposals: readonly Proposal[], rewards: readonly number[], _indices?: readonly number[]): UpdateStats {
     const meanReward = rewards.reduce((a, b) => a + b, 0) / Math.max(1, rewards.length);
     const baseline = this.baseline ?? meanReward;
     const advantages = rewards.map((r) => r - baseline);

@@ -63,7 +63,7 @@ export class RandomSearch implements Strategy {
     });
   }
 
-  observe(_p: readonly Proposal[], rewards: readonly number[]): UpdateStats {
+  observe(_p: readonly Proposal[], rewards: readonly number[], _indices?: readonly number[]): UpdateStats {
     return { meanReward: mean(rewards), baseline: null, entropy: null };
   }
 
