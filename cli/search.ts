@@ -136,7 +136,10 @@ export async function searchCommand(argv: readonly string[], io: Io): Promise<nu
     else {
       io.out(`run '${summary.run}': ${summary.sampled} rules sampled, ${summary.evaluated} trained, ${summary.cached} cached, ${summary.rejected} rejected${summary.stopped ? ' (stopped: --resume continues)' : ''}`);
       io.out(leaderboardTable(leaderboard(store.candidates(), 10)));
-      io.out(`results: ${runPath(summary.run)}/run.db   (nos leaderboard --run ${summary.run}; nos report --run ${summary.run})`);
+      const { reportCommand } = await import('./report.js');
+      const quiet = { out: (t: string) => io.out(`report: ${t}`), err: () => {} };
+      await reportCommand(['--run', summary.run], quiet);
+      io.out(`results: ${runPath(summary.run)}/run.db   (nos leaderboard --run ${summary.run}; nos export --run ${summary.run} --rank 1 --format ts)`);
     }
     return summary.stopped ? 130 : 0;
   } finally {

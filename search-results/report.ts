@@ -1,0 +1,104 @@
+/**
+ * `nos report`: a self-contained HTML page for a run (inline SVG, no scripts, no network):
+ * best-so-far and mean reward against rules sampled, the controller's entropy, and the top
+ * rules with their formulas and learning curves next to Adam's under the same protocol.
+ */
+import { leaderboard } from '../controller/search.js';
+import { lineChart, type Series } from './plot.js';
+import type { Candidate, RunConfig, StrategyCheckpoint } from './store.js';
+
+export interface ReportInput {
+  readonly config: RunConfig;
+  readonly candidates: readonly Candidate[];
+  readonly checkpoints: readonly StrategyCheckpoint[];
+  /** Adam's learning curve and reward on the same task and seed, if measured. */
+  readonly adam?: { readonly reward: number; readonly curve: readonly number[]; readonly curveEvery: number };
+}
+
+function esc(s: string): string {
+  return s.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&#39;' })[c] as string);
+}
+
+function curveOf(c: Candidate): { curve: number[]; every: number } {
+  try {
+    const d = JSON.parse(c.detail) as { curve?: number[]; curveEvery?: number };
+    return { curve: d.curve ?? [], every: d.curveEvery ?? 1 };
+  } catch {
+    return { curve: [], every: 1 };
+  }
+}
+
+export function renderReport(input: ReportInput): string {
+  const { config, candidates } = input;
+  const xs = candidates.map((c) => c.index + 1);
+  let best = 0;
+  const bestSoFar = candidates.map((c) => {
+    if (c.status !== 'cached' && c.reward > best) best = c.reward;
+    return best;
+  });
+  const window = Math.max(5, Math.floor(candidates.length / 20));
+  const meanReward = candidates.map((_c, i) => {
+    const slice = candidates.slice(Math.max(0, i - window + 1), i + 1);
+    return slice.reduce((a, x) => a + x.reward, 0) / slice.length;
+  });
+  const progress: Series[] = [
+    { name: 'best so far', x: xs, y: bestSoFar },
+    { name: `mean (last ${window})`, x: xs, y: meanReward },
+  ];
+  if (input.adam) progress.push({ name: 'Adam', x: [1, Math.max(1, candidates.length)], y: [input.adam.reward, input.adam.reward] });
+  const stats = input.checkpoints.map((c) => JSON.parse(c.stats) as { meanReward: number; baseline: number | null; entropy: number | null });
+  const entropy = stats.some((s) => s.entropy !== null)
+    ? lineChart([{ name: 'entropy', x: stats.map((_s, i) => i + 1), y: stats.map((s) => s.entropy ?? Number.NaN) }], {
+        title: 'Controller entropy per update',
+        xLabel: 'update',
+        yLabel: 'mean entropy per choice (nats)',
+        height: 300,
+      })
+    : '<p>This strategy has no policy entropy.</p>';
+  const top = leaderboard(candidates, 10);
+  const curves: Series[] = top.slice(0, 5).map((c, i) => {
+    const { curve, every } = curveOf(c);
+    return { name: `#${i + 1}`, x: curve.map((_v, k) => (k + 1) * every), y: curve };
+  });
+  if (input.adam) curves.push({ name: 'Adam', x: input.adam.curve.map((_v, k) => (k + 1) * input.adam!.curveEvery), y: input.adam.curve });
+  const counts = { trained: 0, cached: 0, rejected: 0 };
+  for (const c of candidates) {
+    if (c.status === 'cached') counts.cached++;
+    else if (c.status === 'rejected') counts.rejected++;
+    else counts.trained++;
+  }
+  const rows = top
+    .map(
+      (c, i) =>
+        `<tr><td>${i + 1}</td><td>${c.reward.toFixed(4)}</td><td>${c.testAcc === null ? '-' : c.testAcc.toFixed(4)}</td><td>${c.bestLr ?? '-'}</td><td><code>${esc(c.rule)}</code></td><td>#${c.index}</td></tr>`,
+    )
+    .join('\n');
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>nos run ${esc(config.run)}</title>
+<style>
+body { font-family: sans-serif; max-width: 980px; margin: 2em auto; color: #222; }
+table { border-collapse: collapse; width: 100%; font-size: 14px; }
+td, th { border-bottom: 1px solid #ddd; padding: 4px 8px; text-align: left; vertical-align: top; }
+code { font-size: 13px; }
+.facts span { display: inline-block; margin-right: 1.5em; }
+</style></head>
+<body>
+<h1>nos search run <code>${esc(config.run)}</code></h1>
+<p class="facts"><span>strategy <b>${esc(config.strategy)}</b></span><span>task <b>${esc(config.task)}</b></span><span>seed ${config.seed}</span>
+<span>${candidates.length} of ${config.budget} rules sampled</span><span>${counts.trained} trained</span><span>${counts.cached} cached</span><span>${counts.rejected} rejected</span>
+${input.adam ? `<span>Adam, same protocol: <b>${input.adam.reward.toFixed(4)}</b></span>` : ''}</p>
+<h2>Reward</h2>
+<figure id="progress">${lineChart(progress, { title: 'Validation accuracy of sampled rules', xLabel: 'rules sampled', yLabel: 'reward' })}</figure>
+<h2>Controller</h2>
+<figure id="entropy">${entropy}</figure>
+<h2>Top rules</h2>
+<table id="top"><thead><tr><th>rank</th><th>reward (val)</th><th>test</th><th>lr</th><th>rule: d_t</th><th>candidate</th></tr></thead>
+<tbody>
+${rows || '<tr><td colspan="6">No rule trained successfully.</td></tr>'}
+</tbody></table>
+<h2>Learning curves</h2>
+<figure id="curves">${curves.length > 0 ? lineChart(curves, { title: 'Training loss of the top rules', xLabel: 'step', yLabel: 'training loss', logY: true }) : '<p>No curves.</p>'}</figure>
+<p>Generated by nos. Export a rule: <code>nos export --run ${esc(config.run)} --rank 1 --format ts</code></p>
+</body></html>
+`;
+}
