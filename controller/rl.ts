@@ -9,7 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { compileRule, type VectorKernel } from '../dsl/compile/index.js';
-import { JsKernel } from '../dsl/compile/js.js';
+import type { JsKernel } from '../dsl/compile/js.js';
 import { library } from '../dsl/index.js';
 import { NOS_SPACE, type SearchSpace } from '../primitives/nos-space.js';
 import type { Choices } from './sample.js';
@@ -48,7 +48,7 @@ export class RlController implements Strategy {
   private readonly decay: number;
   private readonly clip: number;
 
-  constructor(private readonly options: ControllerOptions) {
+  constructor(options: ControllerOptions) {
     this.space = options.space ?? NOS_SPACE;
     this.groups = options.groups;
     this.H = options.hidden ?? 32;
