@@ -7,7 +7,8 @@ import { EvaluatorPool } from '../evaluator/pool.js';
 import { DEFAULT_TASK, findTask, parameterCount, TASKS, type TaskSpec } from '../evaluator/tasks.js';
 import type { EvalResult } from '../evaluator/train.js';
 import { lineChart } from '../search-results/plot.js';
-import { flag, has, intFlag, parseArgs, setFlags, UsageError } from './args.js';
+import { parseScheduleSpec, ScheduleError } from '../evaluator/schedules.js';
+import { flag, has, intFlag, numberFlag, parseArgs, setFlags, UsageError } from './args.js';
 import type { Io } from './io.js';
 
 export function tasksCommand(argv: readonly string[], io: Io): number {
@@ -116,6 +117,23 @@ function summarize(label: string, results: EvalResult[]): RuleSummary {
 const jsonNumber = (x: number): number | null => (Number.isFinite(x) ? x : null);
 const jsonStat = (s: Stat) => ({ mean: jsonNumber(s.mean), std: jsonNumber(s.std) });
 
+/** Mean and std over seeds of the analysis figures (sharpness, gap, snapshot ensemble). */
+export function analysisSummary(seeds: readonly EvalResult[]) {
+  const pick = (f: (a: NonNullable<EvalResult['analysis']>) => number | null | undefined) =>
+    jsonStat(stat(seeds.map((s) => (s.analysis ? (f(s.analysis) ?? Number.NaN) : Number.NaN))));
+  const snaps = seeds.map((s) => s.analysis?.ensemble?.snapshots).find((x) => x !== undefined);
+  return {
+    trainAcc: pick((a) => a.trainAcc),
+    testAcc: pick((a) => a.testAcc),
+    gapAcc: pick((a) => a.gapAcc),
+    gapLoss: pick((a) => a.gapLoss),
+    sharpness: pick((a) => a.sharpness),
+    ensembleValAcc: pick((a) => a.ensemble?.valAcc),
+    ensembleTestAcc: pick((a) => a.ensemble?.testAcc),
+    snapshots: snaps ?? null,
+  };
+}
+
 export function curvesSvg(task: TaskSpec, rows: readonly RuleSummary[]): string {
   const series = rows.map((r) => {
     const curves = r.seeds.filter((s) => s.status === 'ok').map((s) => s.curve);
@@ -146,8 +164,31 @@ export async function evalCommand(argv: readonly string[], io: Io): Promise<numb
     set: { type: 'list' },
     out: { type: 'string' },
     json: { type: 'bool' },
+    schedule: { type: 'string' },
+    'weight-decay': { type: 'string' },
+    'batch-growth': { type: 'bool' },
+    analyze: { type: 'bool' },
   });
   if (args.positionals.length > 0) throw new UsageError(`unexpected argument '${args.positionals[0]}'`);
+  const scheduleSpec = flag(args, 'schedule');
+  if (scheduleSpec !== undefined) {
+    try {
+      parseScheduleSpec(scheduleSpec);
+    } catch (e) {
+      if (e instanceof ScheduleError) throw new UsageError(e.message);
+      throw e;
+    }
+  }
+  const weightDecay = numberFlag(args, 'weight-decay');
+  if (weightDecay !== undefined && weightDecay < 0) throw new UsageError('--weight-decay must be >= 0');
+  if (has(args, 'batch-growth') && scheduleSpec === undefined) throw new UsageError('--batch-growth needs a decaying --schedule (e.g. step) to turn into batch growth');
+  const analyze = has(args, 'analyze');
+  const layers = {
+    ...(scheduleSpec === undefined ? {} : { schedule: scheduleSpec }),
+    ...(weightDecay === undefined ? {} : { weightDecay }),
+    ...(has(args, 'batch-growth') ? { batchGrowth: true } : {}),
+    ...(analyze ? { analyze: true } : {}),
+  };
   const list = flag(args, 'rules');
   if (list === undefined) throw new UsageError('--rules is required, e.g. --rules adam,momentum,powersign,addsign');
   const labels = splitRules(list);
@@ -183,6 +224,7 @@ export async function evalCommand(argv: readonly string[], io: Io): Promise<numb
             ...(steps === undefined ? {} : { steps }),
             ...(lrs === undefined ? {} : { lrGrid: lrs }),
             ...(Object.keys(params).length > 0 ? { params } : {}),
+            ...layers,
           });
           (byRule[i] as EvalResult[])[seed] = result;
           done++;
@@ -206,7 +248,11 @@ export async function evalCommand(argv: readonly string[], io: Io): Promise<numb
       finalLoss: jsonStat(r.finalLoss),
       status: r.status,
       seconds: r.seconds,
+      ...(analyze ? { analysis: analysisSummary(r.seeds) } : {}),
     })),
+    ...(scheduleSpec === undefined ? {} : { schedule: scheduleSpec }),
+    ...(weightDecay === undefined ? {} : { weightDecay }),
+    ...(has(args, 'batch-growth') ? { batchGrowth: true } : {}),
   };
   const out = flag(args, 'out');
   if (out !== undefined) {
@@ -224,6 +270,17 @@ export async function evalCommand(argv: readonly string[], io: Io): Promise<numb
       io.out(
         `${(r.label.length > 24 ? `${r.label.slice(0, 23)}…` : r.label).padEnd(24)} ${String(r.bestLr ?? '-').padStart(8)} ${pct(r.valAcc)} ${pct(r.testAcc)} ${(Number.isFinite(r.finalLoss.mean) ? r.finalLoss.mean.toFixed(4) : '-').padStart(11)} ${r.status.padEnd(9)} ${r.seconds.toFixed(1).padStart(7)}`,
       );
+    }
+    if (analyze) {
+      io.out('');
+      io.out(`${'rule'.padEnd(24)} ${'train acc %'.padStart(14)} ${'gap (train-test) %'.padStart(19)} ${'sharpness %'.padStart(14)} ${'ensemble val %'.padStart(15)} ${'snapshots'.padStart(9)}`);
+      for (const r of rows) {
+        const a = analysisSummary(r.seeds);
+        const f = (s: { mean: number | null; std: number | null }, k = 100) => (s.mean === null ? '-' : `${(k * s.mean).toFixed(2)} +- ${(k * (s.std ?? 0)).toFixed(2)}`);
+        io.out(
+          `${(r.label.length > 24 ? `${r.label.slice(0, 23)}…` : r.label).padEnd(24)} ${f(a.trainAcc).padStart(14)} ${f(a.gapAcc).padStart(19)} ${f(a.sharpness, 1).padStart(14)} ${f(a.ensembleValAcc).padStart(15)} ${String(a.snapshots ?? '-').padStart(9)}`,
+        );
+      }
     }
   }
   return 0;

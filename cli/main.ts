@@ -7,6 +7,7 @@ import { exportCommand } from './export.js';
 import { type Io, processIo } from './io.js';
 import { reportCommand } from './report.js';
 import { checkCommand, primitivesCommand, rulesCommand, traceCommand } from './rules.js';
+import { scheduleCommand } from './schedule.js';
 import { leaderboardCommand, searchCommand } from './search.js';
 
 type Command = (argv: readonly string[], io: Io) => number | Promise<number>;
@@ -24,6 +25,7 @@ const COMMANDS: Record<string, { run: Command; help: string }> = {
     help: 'search [--task ID] [--budget N] [--strategy rl|random|evolution] [--workers K] [--seed S] [--run NAME] [--resume] [--json]   search for rules',
   },
   leaderboard: { run: leaderboardCommand, help: 'leaderboard --run NAME [--top K] [--json]   the best rules of a run' },
+  schedule: { run: scheduleCommand, help: 'schedule [NAME[:k=v,...] | expression] [--steps N] [--out F.svg] [--json]   learning-rate schedules' },
   report: { run: reportCommand, help: 'report --run NAME [--out F.html]   a self-contained HTML page for a run' },
   bench: { run: benchCommand, help: 'bench [--only kernels|training|pool|screen] [--json]   the project\'s own measurements' },
   export: {

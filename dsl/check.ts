@@ -84,6 +84,8 @@ export class Checker {
   constructor(
     defs: readonly RuleDef[],
     private readonly library: ReadonlyMap<string, CheckedRule>,
+    /** 'schedule': a scalar expression of t and T (a learning-rate multiplier), not an update rule. */
+    private readonly mode: 'rule' | 'schedule' = 'rule',
   ) {
     for (const def of defs) {
       if (def.name === undefined) continue;
@@ -178,7 +180,9 @@ export class Checker {
     const expr = this.expr(def.body, scope);
     if (countNodes(expr) > LIMITS.nodes) this.error('limit', `the rule expands to more than ${LIMITS.nodes} nodes`, def.body.range);
     if (depthOf(expr) > LIMITS.depth) this.error('limit', `the rule nests deeper than ${LIMITS.depth}`, def.body.range);
-    if (!dependsOn(expr, 'g')) this.error('no-gradient', 'the update does not depend on the gradient g', def.body.range);
+    if (this.mode === 'schedule') {
+      if (!isScalar(expr)) this.error('not-scalar', 'a schedule reads only t, T, numbers and its parameters (not g, w, state or noise)', def.body.range);
+    } else if (!dependsOn(expr, 'g')) this.error('no-gradient', 'the update does not depend on the gradient g', def.body.range);
     const used = paramsUsed(expr);
     const all: RuleParam[] = def.params.map((p) => ({ name: p.name, default: p.value }));
     for (const [name, spec] of CONTEXT_PARAMS) if (used.has(name) && !params.has(name)) all.push({ name, default: spec.default });

@@ -25,7 +25,7 @@ function toDiagnostic(src: SourceText, p: { code: Diagnostic['code']; severity?:
   return { code: p.code, severity: p.severity ?? 'error', message: p.message, span: src.span(offset, length), source: src.name };
 }
 
-function compileWith(text: string, sourceName: string, lib: ReadonlyMap<string, CheckedRule>): CompileResult {
+function compileWith(text: string, sourceName: string, lib: ReadonlyMap<string, CheckedRule>, mode: 'rule' | 'schedule' = 'rule'): CompileResult {
   const src = new SourceText(sourceName, text);
   try {
     const parsed = parseSource(text);
@@ -33,7 +33,7 @@ function compileWith(text: string, sourceName: string, lib: ReadonlyMap<string, 
       const diagnostics = parsed.problems.map((p) => toDiagnostic(src, p, p.offset, p.length));
       return { ok: false, rules: [], diagnostics, source: src };
     }
-    const checker = new Checker(parsed.file.rules, lib);
+    const checker = new Checker(parsed.file.rules, lib, mode);
     const rules = checker.checkAll(parsed.file.rules);
     const diagnostics = checker.problems.map((p: Problem) => toDiagnostic(src, p, p.range.start, p.range.end - p.range.start));
     diagnostics.sort((a, b) => a.span.offset - b.span.offset);
@@ -60,6 +60,14 @@ export function library(): ReadonlyMap<string, CheckedRule> {
 /** Parse and check rule text (one bare expression, or `rule` definitions). */
 export function compileRules(text: string, sourceName = '<arg>'): CompileResult {
   return compileWith(text, sourceName, library());
+}
+
+/**
+ * Parse and check schedule text: scalar expressions of t (the step, from 1), T (the run's
+ * length) and parameters, that multiply the learning rate. Schedules may use each other.
+ */
+export function compileSchedules(text: string, sourceName = '<schedule>', known: ReadonlyMap<string, CheckedRule> = new Map()): CompileResult {
+  return compileWith(text, sourceName, known, 'schedule');
 }
 
 export function formatDiagnostics(result: Pick<CompileResult, 'diagnostics' | 'source'>): string {

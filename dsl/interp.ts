@@ -92,6 +92,29 @@ export function buildProgram(expr: Node): Program {
   return { root, slots, draws };
 }
 
+/** Scalar value of a node whose value is the same for every element, or undefined. */
+export function scalarValue(x: ExecNode, t: number): number | undefined {
+  switch (x.k) {
+    case 'const':
+      return x.v;
+    case 'leaf':
+      return x.name === 't' ? t : undefined;
+    case 'prev':
+    case 'state':
+    case 'draw':
+      return undefined;
+    case 'op': {
+      const args: number[] = [];
+      for (const a of x.args) {
+        const v = scalarValue(a, t);
+        if (v === undefined) return undefined;
+        args.push(v);
+      }
+      return x.prim.ref(args, { t }, 0);
+    }
+  }
+}
+
 export interface InterpreterOptions {
   readonly size: number;
   readonly params?: Readonly<Record<string, number>>;

@@ -12,6 +12,10 @@ export interface EvalRequest {
   readonly params?: Readonly<Record<string, number>>;
   readonly test?: boolean;
   readonly timeLimitMs?: number;
+  readonly schedule?: string;
+  readonly weightDecay?: number;
+  readonly batchGrowth?: boolean;
+  readonly analyze?: boolean;
 }
 
 export interface WorkerInit {

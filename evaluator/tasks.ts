@@ -100,13 +100,19 @@ export function findTask(id: string): TaskSpec | undefined {
 }
 
 /** A task instantiated for one seed: weights, gradients, evaluation. */
+export type SplitName = 'train' | 'val' | 'test';
+
 export interface TaskRun {
   /** The parameter vectors, updated in place by the rule. */
   readonly weights: Float32Array[];
-  /** Loss and gradients at the current weights on the batch of step `step` (1-based). */
-  gradients(step: number): { loss: number; grads: Float32Array[] };
-  /** Accuracy (or the analytic score) and loss on a split. */
-  evaluate(split: 'val' | 'test'): { acc: number; loss: number };
+  /** Loss and gradients at the current weights on the next batch (default size: the task's). */
+  gradients(step: number, batchSize?: number): { loss: number; grads: Float32Array[] };
+  /** Loss and gradients on a fixed sample of the training set (for sharpness). */
+  fixedGradients(): { loss: number; grads: Float32Array[] };
+  /** Accuracy (or the analytic score) and loss on a split ('train': a fixed sample of it). */
+  evaluate(split: SplitName): { acc: number; loss: number };
+  /** Class probabilities on a split (classifiers only), for snapshot ensembles. */
+  probabilities?(split: SplitName): { probs: Float32Array; labels: Uint8Array; classes: number };
   dispose(): void;
 }
 
@@ -143,9 +149,11 @@ function analyticRun(spec: TaskSpec, seed: number): TaskRun {
     const w = Float32Array.from({ length: n }, () => 1 + 0.1 * (rng() - 0.5));
     const f = (x: Float32Array) => x.reduce((s, v, i) => s + 0.5 * (lambda[i] as number) * v * v, 0);
     const f0 = f(w);
+    const grad = () => ({ loss: f(w), grads: [Float32Array.from(w, (v, i) => (lambda[i] as number) * v)] });
     return {
       weights: [w],
-      gradients: () => ({ loss: f(w), grads: [Float32Array.from(w, (v, i) => (lambda[i] as number) * v)] }),
+      gradients: grad,
+      fixedGradients: grad,
       evaluate: () => ({ acc: analyticScore(f0, f(w)), loss: f(w) }),
       dispose: () => {},
     };
@@ -153,12 +161,14 @@ function analyticRun(spec: TaskSpec, seed: number): TaskRun {
   const w = Float32Array.of(-1.2 + 0.05 * (rng() - 0.5), 1 + 0.05 * (rng() - 0.5));
   const f = (x: Float32Array) => 100 * ((x[1] as number) - (x[0] as number) ** 2) ** 2 + (1 - (x[0] as number)) ** 2;
   const f0 = f(w);
+  const grad = () => {
+    const [x, y] = [w[0] as number, w[1] as number];
+    return { loss: f(w), grads: [Float32Array.of(-400 * x * (y - x * x) - 2 * (1 - x), 200 * (y - x * x))] };
+  };
   return {
     weights: [w],
-    gradients: () => {
-      const [x, y] = [w[0] as number, w[1] as number];
-      return { loss: f(w), grads: [Float32Array.of(-400 * x * (y - x * x) - 2 * (1 - x), 200 * (y - x * x))] };
-    },
+    gradients: grad,
+    fixedGradients: grad,
     evaluate: () => ({ acc: analyticScore(f0, f(w)), loss: f(w) }),
     dispose: () => {},
   };
@@ -299,53 +309,71 @@ function classifierRun(spec: TaskSpec, seed: number, data: Dataset): TaskRun {
   });
   const vars = layers.map((l, i) => tf.tidy(() => tf.variable(tf.tensor(weights[i] as Float32Array, l.shape), true)));
   const order = new BatchOrder(data.train.n, seed);
-  const pixels = new Float32Array(spec.batchSize * IMAGE);
+  let pixels = new Float32Array(spec.batchSize * IMAGE);
   const sync = () => {
     vars.forEach((v, i) => {
       tf.tidy(() => v.assign(tf.tensor(weights[i] as Float32Array, v.shape)));
     });
   };
   const lossOf = (logits: tf.Tensor2D, labels: Int32Array) => tf.losses.softmaxCrossEntropy(tf.oneHot(tf.tensor1d(labels, 'int32'), 10), logits) as tf.Scalar;
+  const gradsOn = (split: Split, idx: ArrayLike<number>): { loss: number; grads: Float32Array[] } => {
+    sync();
+    const labels = labelsOf(split, idx);
+    if (pixels.length < idx.length * IMAGE) pixels = new Float32Array(idx.length * IMAGE);
+    let out: { loss: number; grads: Float32Array[] } | undefined;
+    // Results leave the tidy through a closure: returning typed arrays from tf.tidy makes tfjs
+    // walk every element looking for tensors (that walk cost 5 of 6 ms per MLP step).
+    tf.tidy(() => {
+      const x = tf.tensor2d(batchPixels(split, idx, pixels.subarray(0, idx.length * IMAGE)), [idx.length, IMAGE]);
+      if (spec.model === 'mlp' || spec.model === 'softmax') {
+        const onehot = tf.oneHot(tf.tensor1d(labels, 'int32'), 10) as tf.Tensor2D;
+        const { loss, grads } = denseGradients(spec.model, vars, x, onehot);
+        out = { loss: loss.dataSync()[0] as number, grads: grads.map((g) => g.dataSync() as Float32Array) };
+      } else {
+        const { value, grads } = tf.variableGrads(() => lossOf(forward(spec.model, vars, x), labels), vars);
+        out = { loss: value.dataSync()[0] as number, grads: vars.map((v) => (grads[v.name] as tf.Tensor).dataSync() as Float32Array) };
+      }
+    });
+    return out as { loss: number; grads: Float32Array[] };
+  };
+  const fixedSample = Int32Array.from({ length: Math.min(spec.valSize, data.train.n) }, (_, i) => i);
+  const splitOf = (which: SplitName): { split: Split; n: number } => {
+    if (which === 'train') return { split: data.train, n: Math.min(spec.valSize, data.train.n) };
+    if (which === 'val') return { split: data.val, n: Math.min(spec.valSize, data.val.n) };
+    return { split: data.test, n: data.test.n };
+  };
+  const logitsChunks = (which: SplitName, each: (logits: tf.Tensor2D, labels: Int32Array, start: number) => void) => {
+    sync();
+    const { split, n } = splitOf(which);
+    const chunk = 500;
+    for (let start = 0; start < n; start += chunk) {
+      const idx = Int32Array.from({ length: Math.min(chunk, n - start) }, (_, i) => start + i);
+      const labels = labelsOf(split, idx);
+      tf.tidy(() => each(forward(spec.model, vars, tf.tensor2d(batchPixels(split, idx), [idx.length, IMAGE])), labels, start));
+    }
+    return n;
+  };
   return {
     weights,
-    gradients: () => {
-      sync();
-      const idx = order.next(spec.batchSize);
-      const labels = labelsOf(data.train, idx);
-      let out: { loss: number; grads: Float32Array[] } | undefined;
-      // Results leave the tidy through a closure: returning typed arrays from tf.tidy makes tfjs
-      // walk every element looking for tensors (that walk cost 5 of 6 ms per MLP step).
-      tf.tidy(() => {
-        const x = tf.tensor2d(batchPixels(data.train, idx, pixels), [idx.length, IMAGE]);
-        if (spec.model === 'mlp' || spec.model === 'softmax') {
-          const onehot = tf.oneHot(tf.tensor1d(labels, 'int32'), 10) as tf.Tensor2D;
-          const { loss, grads } = denseGradients(spec.model, vars, x, onehot);
-          out = { loss: loss.dataSync()[0] as number, grads: grads.map((g) => g.dataSync() as Float32Array) };
-        } else {
-          const { value, grads } = tf.variableGrads(() => lossOf(forward(spec.model, vars, x), labels), vars);
-          out = { loss: value.dataSync()[0] as number, grads: vars.map((v) => (grads[v.name] as tf.Tensor).dataSync() as Float32Array) };
-        }
-      });
-      return out as { loss: number; grads: Float32Array[] };
-    },
+    gradients: (_step, batchSize = spec.batchSize) => gradsOn(data.train, order.next(batchSize)),
+    fixedGradients: () => gradsOn(data.train, fixedSample),
     evaluate: (which) => {
-      sync();
-      const split = which === 'val' ? data.val : data.test;
-      const n = which === 'val' ? Math.min(spec.valSize, split.n) : split.n;
       let correct = 0;
       let lossSum = 0;
-      const chunk = 500;
-      for (let start = 0; start < n; start += chunk) {
-        const idx = Int32Array.from({ length: Math.min(chunk, n - start) }, (_, i) => start + i);
-        const labels = labelsOf(split, idx);
-        tf.tidy(() => {
-          const logits = forward(spec.model, vars, tf.tensor2d(batchPixels(split, idx), [idx.length, IMAGE]));
-          const pred = logits.argMax(1).dataSync();
-          for (let i = 0; i < idx.length; i++) if (pred[i] === labels[i]) correct++;
-          lossSum += (lossOf(logits, labels).dataSync()[0] as number) * idx.length;
-        });
-      }
+      const n = logitsChunks(which, (logits, labels) => {
+        const pred = logits.argMax(1).dataSync();
+        for (let i = 0; i < labels.length; i++) if (pred[i] === labels[i]) correct++;
+        lossSum += (lossOf(logits, labels).dataSync()[0] as number) * labels.length;
+      });
       return { acc: correct / n, loss: lossSum / n };
+    },
+    probabilities: (which) => {
+      const { split, n } = splitOf(which);
+      const probs = new Float32Array(n * 10);
+      logitsChunks(which, (logits, _labels, start) => {
+        probs.set(tf.softmax(logits).dataSync() as Float32Array, start * 10);
+      });
+      return { probs, labels: split.y.subarray(0, n), classes: 10 };
     },
     dispose: () => {
       tf.dispose(vars);

@@ -14,6 +14,8 @@
 import { compileRule } from '../dsl/compile/index.js';
 import { type CheckedRule, lookupRule } from '../dsl/index.js';
 import type { Dataset } from './data.js';
+import { ensembleAccuracy, sharpness } from './analysis.js';
+import { parseScheduleSpec } from './schedules.js';
 import { createRun, type TaskSpec } from './tasks.js';
 
 export type Status = 'ok' | 'diverged' | 'invalid' | 'timeout';
@@ -30,9 +32,37 @@ export interface RunResult {
   readonly curve: readonly number[];
   readonly curveEvery: number;
   readonly seconds: number;
+  /** With `analyze`: what kind of minimum the run ended in. */
+  readonly analysis?: Analysis;
 }
 
-export interface EvalOptions {
+export interface Analysis {
+  readonly trainAcc: number;
+  readonly trainLoss: number;
+  readonly testAcc: number;
+  readonly testLoss: number;
+  /** trainAcc - testAcc, and testLoss - trainLoss. */
+  readonly gapAcc: number;
+  readonly gapLoss: number;
+  /** Keskar et al. sharpness, percent (eps = 1e-3). */
+  readonly sharpness: number;
+  /** Snapshot ensemble at the schedule's cycle ends (when it has restarts). */
+  readonly ensemble: { readonly snapshots: number; readonly valAcc: number | null; readonly testAcc: number | null } | null;
+}
+
+/** Layers around the rule: a schedule, decoupled weight decay, batch growth; and analysis. */
+export interface TrainExtras {
+  /** A schedule spec: `name`, `name:k=v,...`, or an expression of t and T. */
+  readonly schedule?: string;
+  /** Decoupled weight decay (Loshchilov & Hutter): w <- w - lr_t * (d_t + wd * w). */
+  readonly weightDecay?: number;
+  /** Grow the batch size by 1/m(t) instead of decaying the learning rate (Smith et al. 2017), same examples seen. */
+  readonly batchGrowth?: boolean;
+  /** Measure sharpness, the generalisation gap and the snapshot ensemble after the full run. */
+  readonly analyze?: boolean;
+}
+
+export interface EvalOptions extends TrainExtras {
   readonly seed?: number;
   /** Override the task's full-run steps (grid steps scale with it). */
   readonly steps?: number;
@@ -60,6 +90,7 @@ export interface EvalResult {
   readonly curve: readonly number[];
   readonly curveEvery: number;
   readonly seconds: number;
+  readonly analysis?: Analysis;
 }
 
 const DIVERGE_FACTOR = 10;
@@ -73,9 +104,17 @@ export function trainOnce(
   data: Dataset | undefined,
   lr: number,
   steps: number,
-  options: { seed: number; params?: Readonly<Record<string, number>>; deadline: number; test?: boolean },
+  options: { seed: number; params?: Readonly<Record<string, number>>; deadline: number; test?: boolean } & TrainExtras,
 ): RunResult & { testAcc: number | null } {
   const t0 = performance.now();
+  const { schedule, params: scheduleParams } = parseScheduleSpec(options.schedule ?? 'constant');
+  const multipliers = schedule.values(steps, scheduleParams, options.seed);
+  const cycleEnds = new Set(options.analyze ? (schedule.cycleEnds?.(steps, scheduleParams) ?? []) : []);
+  const snapshots: Float32Array[][] = [];
+  const wd = options.weightDecay ?? 0;
+  const growth = options.batchGrowth === true;
+  const examplesBudget = steps * task.batchSize;
+  let examples = 0;
   const params = { ...(rule.params.some((p) => p.name === 'T') ? { T: steps } : {}), ...(options.params ?? {}) };
   const compiled = compileRule(rule, { backend: 'js', params });
   const run = createRun(task, options.seed, data);
@@ -92,7 +131,14 @@ export function trainOnce(
   const before = run.weights.map((w) => new Float32Array(w.length));
   try {
     for (let step = 1; step <= steps; step++) {
-      const { loss, grads } = run.gradients(step);
+      // Batch growth: the schedule is read at the step a fixed batch would have reached after the
+      // examples seen so far (Smith et al. grow the batch at the epochs where the rate would drop),
+      // the batch grows by 1/m (capped at 32x), and the learning rate stays.
+      const m = multipliers[Math.min(steps, growth ? Math.floor(examples / task.batchSize) + 1 : step) - 1] as number;
+      const batch = growth ? Math.min(32 * task.batchSize, Math.max(task.batchSize, Math.round(task.batchSize / Math.max(m, 1e-9)))) : task.batchSize;
+      const lrStep = growth ? lr : lr * m;
+      const { loss, grads } = run.gradients(step, batch);
+      examples += batch;
       if (step === 1) firstLoss = loss;
       lastLoss = loss;
       windowSum += loss;
@@ -116,10 +162,16 @@ export function trainOnce(
           (before[i] as Float32Array).set(w);
         });
       }
+      const prev = wd !== 0 ? run.weights.map((w) => Float32Array.from(w)) : undefined;
       run.weights.forEach((w, i) => {
-        kernels[i]?.step(w, grads[i] as Float32Array, lr);
+        kernels[i]?.step(w, grads[i] as Float32Array, lrStep);
+        if (prev) {
+          const p = prev[i] as Float32Array;
+          for (let j = 0; j < w.length; j++) w[j] = (w[j] as number) - lrStep * wd * (p[j] as number);
+        }
       });
       done = step;
+      if (cycleEnds.has(step)) snapshots.push(run.weights.map((w) => Float32Array.from(w)));
       if (watch) changedEver = run.weights.some((w, i) => w.some((v, j) => v !== (before[i] as Float32Array)[j]));
       if (!changedEver && step === ZERO_UPDATE_STEPS) {
         status = 'invalid';
@@ -136,9 +188,29 @@ export function trainOnce(
         reason = `time limit reached at step ${step}`;
         break;
       }
+      if (growth && examples >= examplesBudget) break;
     }
     const val = status === 'ok' ? run.evaluate('val') : { acc: 0, loss: Number.NaN };
-    const testAcc = status === 'ok' && options.test ? run.evaluate('test').acc : null;
+    const testEval = status === 'ok' && (options.test || options.analyze) ? run.evaluate('test') : null;
+    const testAcc = testEval && options.test ? testEval.acc : null;
+    let analysis: Analysis | undefined;
+    if (status === 'ok' && options.analyze && testEval) {
+      const train = run.evaluate('train');
+      const ensemble =
+        snapshots.length >= 2
+          ? { snapshots: snapshots.length, valAcc: ensembleAccuracy(run, snapshots, 'val'), testAcc: ensembleAccuracy(run, snapshots, 'test') }
+          : null;
+      analysis = {
+        trainAcc: train.acc,
+        trainLoss: train.loss,
+        testAcc: testEval.acc,
+        testLoss: testEval.loss,
+        gapAcc: train.acc - testEval.acc,
+        gapLoss: testEval.loss - train.loss,
+        sharpness: sharpness(run),
+        ensemble,
+      };
+    }
     return {
       lr,
       status,
@@ -151,6 +223,7 @@ export function trainOnce(
       curveEvery,
       seconds: (performance.now() - t0) / 1000,
       testAcc,
+      ...(analysis ? { analysis } : {}),
     };
   } finally {
     run.dispose();
@@ -195,6 +268,12 @@ export function evaluateRule(ruleText: string, task: TaskSpec, data: Dataset | u
   const deadline = performance.now() + (options.timeLimitMs ?? task.timeLimitMs);
   const grid: RunResult[] = [];
   let best: RunResult | undefined;
+  // The same layers around the rule in the grid and the full run.
+  const layers: TrainExtras = {
+    ...(options.schedule === undefined ? {} : { schedule: options.schedule }),
+    ...(options.weightDecay === undefined ? {} : { weightDecay: options.weightDecay }),
+    ...(options.batchGrowth ? { batchGrowth: true } : {}),
+  };
   const lrGrid = options.lrGrid ?? task.lrGrid;
   if (lrGrid.length === 0) throw new Error('the learning-rate grid is empty');
   if (lrGrid.length === 1) {
@@ -202,7 +281,7 @@ export function evaluateRule(ruleText: string, task: TaskSpec, data: Dataset | u
     best = { lr: lrGrid[0] as number, status: 'ok', steps: 0, valAcc: 0, valLoss: 0, finalLoss: 0, curve: [], curveEvery: 1, seconds: 0 };
   }
   for (const lr of lrGrid.length > 1 ? lrGrid : []) {
-    const r = trainOnce(rule, task, data, lr, gridSteps, { seed, ...(options.params ? { params: options.params } : {}), deadline });
+    const r = trainOnce(rule, task, data, lr, gridSteps, { seed, ...(options.params ? { params: options.params } : {}), deadline, ...layers });
     grid.push(r);
     if (better(r, best)) best = r;
     if (r.status === 'timeout') break;
@@ -225,7 +304,14 @@ export function evaluateRule(ruleText: string, task: TaskSpec, data: Dataset | u
       seconds: (performance.now() - t0) / 1000,
     };
   }
-  const full = trainOnce(rule, task, data, best.lr, steps, { seed, ...(options.params ? { params: options.params } : {}), deadline, test: options.test ?? false });
+  const full = trainOnce(rule, task, data, best.lr, steps, {
+    seed,
+    ...(options.params ? { params: options.params } : {}),
+    deadline,
+    test: options.test ?? false,
+    ...layers,
+    ...(options.analyze ? { analyze: true } : {}),
+  });
   return {
     ...base,
     status: full.status,
@@ -238,5 +324,6 @@ export function evaluateRule(ruleText: string, task: TaskSpec, data: Dataset | u
     curve: full.curve,
     curveEvery: full.curveEvery,
     seconds: (performance.now() - t0) / 1000,
+    ...(full.analysis ? { analysis: full.analysis } : {}),
   };
 }

@@ -33,6 +33,10 @@ export default async function evaluate(req: EvalRequest): Promise<WorkerReply> {
     ...(req.params === undefined ? {} : { params: req.params }),
     ...(req.test === undefined ? {} : { test: req.test }),
     ...(req.timeLimitMs === undefined ? {} : { timeLimitMs: req.timeLimitMs }),
+    ...(req.schedule === undefined ? {} : { schedule: req.schedule }),
+    ...(req.weightDecay === undefined ? {} : { weightDecay: req.weightDecay }),
+    ...(req.batchGrowth ? { batchGrowth: true } : {}),
+    ...(req.analyze ? { analyze: true } : {}),
   });
   const memoryMb = (getHeapStatistics().used_heap_size + wasmHeapBytes()) / 2 ** 20;
   return { result, memoryMb, threadId };

@@ -134,6 +134,8 @@ export const PRIMITIVES: readonly Primitive[] = [
   prim({ name: 'log', category: 'elementwise', arity: 1, args: [X], ref: (a) => Math.log(Math.abs(a0(a))), doc: 'ln|x| (log(0) = -inf)' }),
   prim({ name: 'sqrt', category: 'elementwise', arity: 1, args: [X], ref: (a) => Math.sqrt(Math.abs(a0(a))), doc: 'sqrt(|x|)' }),
   prim({ name: 'abs', category: 'elementwise', arity: 1, args: [X], ref: (a) => Math.abs(a0(a)), doc: '|x|' }),
+  prim({ name: 'cos', category: 'elementwise', arity: 1, args: [X], ref: (a) => Math.cos(a0(a)), doc: 'cos(x) (schedules)' }),
+  prim({ name: 'floor', category: 'elementwise', arity: 1, args: [X], ref: (a) => Math.floor(a0(a)), doc: 'the largest integer <= x (schedules)' }),
   prim({ name: 'square', category: 'elementwise', arity: 1, args: [X], ref: (a) => a0(a) * a0(a), doc: 'x * x' }),
   prim({ name: 'sign', category: 'elementwise', arity: 1, args: [X], ref: (a) => sign(a0(a)), doc: 'sign(x), with sign(0) = 0' }),
   prim({

@@ -49,6 +49,8 @@ const EXPR: Readonly<Record<string, Tpl>> = {
   log: (a) => `Math.log(Math.abs(${a[0]}))`,
   sqrt: (a) => `Math.sqrt(Math.abs(${a[0]}))`,
   abs: (a) => `Math.abs(${a[0]})`,
+  cos: (a) => `Math.cos(${a[0]})`,
+  floor: (a) => `Math.floor(${a[0]})`,
   square: (a) => `(${a[0]} * ${a[0]})`,
   // Inline sign(x): 0 for 0 (either sign), NaN for NaN.
   sign: (a) => `(${a[0]} > 0 ? 1 : ${a[0]} < 0 ? -1 : ${a[0]} === ${a[0]} ? 0 : ${a[0]})`,
@@ -102,7 +104,7 @@ export interface GeneratedKernel {
  * Every token of generated source must be a known word, a generated name, an operator or a
  * small integer literal (indices, and the fixed numbers of the templates).
  */
-const ALLOWED_WORDS = new Set(['const', 'let', 'for', 'Math', 'exp', 'log', 'abs', 'sqrt', 'min', 'max', 'H', 'pow', 'sign', 'fround', 'lindecay', 'cosdecay', 'restartdecay', 'w', 'g', 'S', 'D', 'K', 'lr', 't', 'n', 'i', 'gi', 'wi']);
+const ALLOWED_WORDS = new Set(['const', 'let', 'for', 'Math', 'exp', 'log', 'abs', 'sqrt', 'min', 'max', 'cos', 'floor', 'H', 'pow', 'sign', 'fround', 'lindecay', 'cosdecay', 'restartdecay', 'w', 'g', 'S', 'D', 'K', 'lr', 't', 'n', 'i', 'gi', 'wi']);
 
 export function checkSource(source: string): void {
   for (const m of source.matchAll(/[A-Za-z_$][A-Za-z0-9_$]*|\d+(?:\.\d+)?|\S/g)) {

@@ -6,33 +6,10 @@
  * float64 on the CPU, like the interpreter does, and enter the graph as scalars.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { ExecNode, Program } from '../interp.js';
+import { type ExecNode, type Program, scalarValue } from '../interp.js';
 import { UnsupportedError } from './js.js';
 
 type T = tf.Tensor;
-
-/** Scalar value of a node whose value is the same for every element, or undefined. */
-export function scalarValue(x: ExecNode, t: number): number | undefined {
-  switch (x.k) {
-    case 'const':
-      return x.v;
-    case 'leaf':
-      return x.name === 't' ? t : undefined;
-    case 'prev':
-    case 'state':
-    case 'draw':
-      return undefined;
-    case 'op': {
-      const args: number[] = [];
-      for (const a of x.args) {
-        const v = scalarValue(a, t);
-        if (v === undefined) return undefined;
-        args.push(v);
-      }
-      return x.prim.ref(args, { t }, 0);
-    }
-  }
-}
 
 const full = (x: T, like: T): T => (x.shape.length === like.shape.length && x.size === like.size ? x : tf.broadcastTo(x, like.shape));
 
@@ -78,6 +55,8 @@ const OPS: Readonly<Record<string, OpImpl>> = {
   log: (a) => tf.log(tf.abs(at(a, 0))),
   sqrt: (a) => tf.sqrt(tf.abs(at(a, 0))),
   abs: (a) => tf.abs(at(a, 0)),
+  cos: (a) => tf.cos(at(a, 0)),
+  floor: (a) => tf.floor(at(a, 0)),
   square: (a) => tf.mul(at(a, 0), at(a, 0)),
   sign: (a) => signOf(at(a, 0)),
   clip: (a, like) => minMax('min', minMax('max', at(a, 0), tf.neg(at(a, 1)), like), at(a, 1), like),

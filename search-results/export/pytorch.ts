@@ -39,6 +39,8 @@ const SCALAR: Readonly<Record<string, (a: A) => string>> = {
   log: (a) => `_slog(${arg(a, 0)})`,
   sqrt: (a) => `math.sqrt(abs(${arg(a, 0)}))`,
   abs: (a) => `abs(${arg(a, 0)})`,
+  cos: (a) => `math.cos(${arg(a, 0)})`,
+  floor: (a) => `_sfloor(${arg(a, 0)})`,
   sign: (a) => `_ssign(${arg(a, 0)})`,
   clip: (a) => `min(max(${arg(a, 0)}, -${arg(a, 1)}), ${arg(a, 1)})`,
   min: (a) => `_smin(${arg(a, 0)}, ${arg(a, 1)})`,
@@ -56,6 +58,8 @@ const TENSOR: Readonly<Record<string, (a: A) => string>> = {
   log: (a) => `torch.log(torch.abs(_t(${arg(a, 0)}, w)))`,
   sqrt: (a) => `torch.sqrt(torch.abs(_t(${arg(a, 0)}, w)))`,
   abs: (a) => `torch.abs(_t(${arg(a, 0)}, w))`,
+  cos: (a) => `torch.cos(_t(${arg(a, 0)}, w))`,
+  floor: (a) => `torch.floor(_t(${arg(a, 0)}, w))`,
   sign: (a) => `torch.sign(_t(${arg(a, 0)}, w))`,
   clip: (a) => `_tmin(_tmax(${arg(a, 0)}, -${arg(a, 1)}, w), ${arg(a, 1)}, w)`,
   min: (a) => `_tmin(${arg(a, 0)}, ${arg(a, 1)}, w)`,
@@ -147,6 +151,10 @@ def _div(x, y):
         return x / y
     except ZeroDivisionError:
         return math.copysign(math.inf, x) if x != 0 else math.nan
+
+
+def _sfloor(x):
+    return float(math.floor(x)) if math.isfinite(x) else x
 
 
 def _slog(x):

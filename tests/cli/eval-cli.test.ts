@@ -63,3 +63,29 @@ describe('nos eval', () => {
     expect(splitRules('adam,@powersign-ld(T = 5, base = 2),sgd')).toEqual(['adam', '@powersign-ld(T = 5, base = 2)', 'sgd']);
   });
 });
+
+describe('nos eval with layers around the rule', () => {
+  it('--schedule, --weight-decay and --analyze report the gap, sharpness and the snapshot ensemble', async () => {
+    const r = await nos('eval', '--rules', 'adam,sgd', '--task', 'mlp-mnist', '--steps', '40', '--lrs', '0.01', '--schedule', 'sgdr:first=0.25,mult=1', '--weight-decay', '0.0001', '--analyze', '--json', '--workers', '2');
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout) as {
+      schedule: string;
+      weightDecay: number;
+      results: { rule: string; analysis: { sharpness: { mean: number }; gapAcc: { mean: number }; ensembleValAcc: { mean: number }; snapshots: number } }[];
+    };
+    expect(doc.schedule).toBe('sgdr:first=0.25,mult=1');
+    expect(doc.weightDecay).toBe(0.0001);
+    for (const x of doc.results) {
+      expect(x.analysis.sharpness.mean).toBeGreaterThan(0);
+      expect(typeof x.analysis.gapAcc.mean).toBe('number');
+      expect(x.analysis.ensembleValAcc.mean).toBeGreaterThan(x.rule === 'adam' ? 0.5 : 0);
+      expect(x.analysis.snapshots).toBe(4);
+    }
+  });
+
+  it('rejects a bad schedule and batch growth without a schedule', async () => {
+    expect((await nos('eval', '--rules', 'adam', '--task', 'quadratic', '--schedule', 'cosin')).stderr).toMatch(/unknown schedule 'cosin'; did you mean 'cosine'/);
+    expect((await nos('eval', '--rules', 'adam', '--task', 'quadratic', '--batch-growth')).stderr).toMatch(/--batch-growth needs/);
+    expect((await nos('eval', '--rules', 'adam', '--task', 'quadratic', '--weight-decay', '-1')).code).toBe(1);
+  });
+});

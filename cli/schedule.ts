@@ -1,0 +1,45 @@
+/** `nos schedule NAME [--steps N] [--set k=v] [--out F.svg] [--json]`: a schedule's values and plot. */
+import { writeFileSync } from 'node:fs';
+import { parseScheduleSpec, ScheduleError, schedules } from '../evaluator/schedules.js';
+import { lineChart } from '../search-results/plot.js';
+import { flag, has, intFlag, parseArgs, setFlags, UsageError } from './args.js';
+import type { Io } from './io.js';
+
+export function scheduleCommand(argv: readonly string[], io: Io): number {
+  const args = parseArgs(argv, { steps: { type: 'string' }, set: { type: 'list' }, out: { type: 'string' }, json: { type: 'bool' }, seed: { type: 'string' } });
+  const spec = args.positionals.join(' ').trim();
+  if (spec === '') {
+    for (const s of schedules().values()) {
+      io.out(`${s.name}${s.params.length ? `(${s.params.map((p) => `${p.name}=${p.default}`).join(', ')})` : ''}  -- ${s.doc}`);
+      io.out(`    m(t) = ${s.text}`);
+    }
+    return 0;
+  }
+  const steps = intFlag(args, 'steps', 1) ?? 1000;
+  let values: Float64Array;
+  let name: string;
+  let cycleEnds: number[] = [];
+  try {
+    const { schedule, params } = parseScheduleSpec(spec);
+    const all = { ...params, ...setFlags(args) };
+    values = schedule.values(steps, all, intFlag(args, 'seed', 0) ?? 0);
+    cycleEnds = schedule.cycleEnds?.(steps, all) ?? [];
+    name = schedule.name;
+  } catch (e) {
+    if (e instanceof ScheduleError) throw new UsageError(e.message);
+    throw e;
+  }
+  const out = flag(args, 'out');
+  if (out !== undefined) {
+    const x = Array.from({ length: steps }, (_, i) => i + 1);
+    writeFileSync(out, lineChart([{ name, x, y: Array.from(values) }], { title: `Schedule ${name} over ${steps} steps`, xLabel: 'step t', yLabel: 'learning-rate multiplier' }));
+    io.err(`wrote ${out}`);
+  }
+  if (has(args, 'json')) io.out(JSON.stringify({ schedule: name, steps, values: Array.from(values), cycleEnds }));
+  else if (out === undefined) {
+    const marks = [1, 2, Math.round(steps / 4), Math.round(steps / 2), Math.round((3 * steps) / 4), steps].filter((t, i, a) => t >= 1 && a.indexOf(t) === i);
+    for (const t of marks) io.out(`t=${String(t).padStart(6)}  ${(values[t - 1] as number).toPrecision(6)}`);
+    if (cycleEnds.length > 0) io.out(`cycles end at ${cycleEnds.join(', ')}`);
+  }
+  return 0;
+}
