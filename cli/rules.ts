@@ -1,8 +1,8 @@
 /** `nos check`, `nos rules`, `nos trace`. */
 import { readFileSync } from 'node:fs';
-import { BindError, type CheckedRule, compileRules, formatDiagnostics, library, lookupRule, printNode } from '../dsl/index.js';
+import { BindError, bindParams, type CheckedRule, compileRules, formatDiagnostics, library, lookupRule, printNode } from '../dsl/index.js';
 import { type BackendName, type CompiledRule, compileRule, traceCompiled } from '../dsl/compile/index.js';
-import type { Dtype } from '../dsl/interp.js';
+import { buildProgram, type Dtype, type Program } from '../dsl/interp.js';
 import { LIBRARY_DOCS } from '../dsl/library.js';
 import { flag, has, numberFlag, type ParsedArgs, parseArgs, setFlags, UsageError } from './args.js';
 import { NOS_SPACE } from '../primitives/nos-space.js';
@@ -125,7 +125,7 @@ export function readTraceInput(path: string): TraceFile {
   return { w0, grads: grads as number[][] };
 }
 
-const BACKENDS = ['js', 'tf', 'interp'] as const;
+const BACKENDS = ['js', 'tf', 'wgsl', 'interp'] as const;
 
 export async function traceCommand(argv: readonly string[], io: Io): Promise<number> {
   const args = parseArgs(argv, {
@@ -159,6 +159,29 @@ export async function traceCommand(argv: readonly string[], io: Io): Promise<num
     const choice = await initTf();
     io.err(`tfjs backend: ${choice.name}`);
   }
+  if (backend === 'wgsl') {
+    if (dtype !== 'float32') throw new UsageError('the wgsl back end computes in float32 only');
+    const { closeWebGpu, traceWgsl } = await import('../dsl/compile/wgsl.js');
+    let program: Program;
+    try {
+      program = buildProgram(bindParams(rule, setFlags(args)));
+    } catch (e) {
+      if (e instanceof BindError) throw new UsageError(e.message);
+      throw e;
+    }
+    let result: { weights: number[][]; adapter: string };
+    try {
+      result = await traceWgsl(program, input, lr, seed);
+    } catch (e) {
+      throw new UsageError(`the wgsl back end is not available here: ${e instanceof Error ? e.message : String(e)}`);
+    } finally {
+      await closeWebGpu();
+    }
+    io.err(`WebGPU adapter: ${result.adapter}`);
+    if (has(args, 'json')) io.out(JSON.stringify({ weights: result.weights }));
+    else printWeights(io, result.weights);
+    return 0;
+  }
   let compiled: CompiledRule;
   try {
     compiled = compileRule(rule, { backend: backend as BackendName, params: setFlags(args), dtype: dtype as Dtype });
@@ -171,9 +194,13 @@ export async function traceCommand(argv: readonly string[], io: Io): Promise<num
   if (has(args, 'json')) io.out(JSON.stringify({ weights }));
   else {
     io.err(`rule: ${rule.canonical}\nback end: ${compiled.backend} (${dtype}), lr ${lr}`);
-    weights.forEach((row, i) => {
-      io.out(`step ${String(i + 1).padStart(4)}: ${row.map((x) => x.toPrecision(8)).join(' ')}`);
-    });
+    printWeights(io, weights);
   }
   return 0;
+}
+
+function printWeights(io: Io, weights: readonly number[][]): void {
+  weights.forEach((row, i) => {
+    io.out(`step ${String(i + 1).padStart(4)}: ${row.map((x) => x.toPrecision(8)).join(' ')}`);
+  });
 }

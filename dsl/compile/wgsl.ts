@@ -1,0 +1,397 @@
+/**
+ * The WGSL back end: each rule becomes one compute shader that updates the weights and all of
+ * the rule's state in a single pass, run through WebGPU (the npm `webgpu` package, Dawn).
+ *
+ * Layout: binding 0 the weights (read-write), 1 the gradient, 2 all state slots packed
+ * (slot k at k*n), 3 the random draws of this step (draw j at j*n), 4 a uniform buffer with
+ * n, the learning rate and every number the rule needs: constants, hyperparameters and the
+ * scalar subexpressions (bias corrections, schedules), computed on the CPU in float64 each
+ * step. Like the fused JS kernels, the shader source is built only from fixed templates,
+ * generated names and indices; nothing from rule text reaches it.
+ *
+ * Where it runs: a real adapter when one exists (Vulkan on an NVIDIA GPU), else Mesa's
+ * software adapter (llvmpipe, through OpenGL ES with EGL_PLATFORM=surfaceless), which is slow
+ * but compiles and runs the shaders for real. NaN and Inf are implementation-defined in WGSL.
+ */
+import { readdirSync } from 'node:fs';
+import { DrawSource } from '../draws.js';
+import { type ExecNode, type Program, scalarValue, type Vec } from '../interp.js';
+import { UnsupportedError } from './js.js';
+
+type Tpl = (a: readonly string[]) => string;
+
+const EXPR: Readonly<Record<string, Tpl>> = {
+  add: (a) => `(${a[0]} + ${a[1]})`,
+  sub: (a) => `(${a[0]} - ${a[1]})`,
+  mul: (a) => `(${a[0]} * ${a[1]})`,
+  div: (a) => `(${a[0]} / ${a[1]})`,
+  pow: (a) => `gpow(${a[0]}, ${a[1]})`,
+  neg: (a) => `(-${a[0]})`,
+  exp: (a) => `exp(${a[0]})`,
+  log: (a) => `log(abs(${a[0]}))`,
+  sqrt: (a) => `sqrt(abs(${a[0]}))`,
+  abs: (a) => `abs(${a[0]})`,
+  cos: (a) => `cos(${a[0]})`,
+  floor: (a) => `floor(${a[0]})`,
+  square: (a) => `(${a[0]} * ${a[0]})`,
+  sign: (a) => `sign(${a[0]})`,
+  clip: (a) => `min(max(${a[0]}, -${a[1]}), ${a[1]})`,
+  min: (a) => `min(${a[0]}, ${a[1]})`,
+  max: (a) => `max(${a[0]}, ${a[1]})`,
+  lerp: (a) => `(${a[0]} + ${a[2]} * (${a[1]} - ${a[0]}))`,
+  keep: (a) => `${a[0]}`,
+};
+
+const STATE: Readonly<Record<string, (s: string, a: readonly string[]) => string>> = {
+  ema: (s, a) => `(${a[1]} * ${s} + (1.0 - ${a[1]}) * ${a[0]})`,
+  accum: (s, a) => `(${a[1]} * ${s} + ${a[0]})`,
+  sum: (s, a) => `(${s} + ${a[0]})`,
+  runmax: (s, a) => `max(${s}, ${a[0]})`,
+};
+
+/** Stochastic primitives; `k` is a uniform holding the per-step factor (anoise's std). */
+const DRAW: Readonly<Record<string, (d: string, a: readonly string[], k: string) => string>> = {
+  noise: (d) => `(0.1 * ${d})`,
+  anoise: (d, _a, k) => `(${k} * ${d})`,
+  drop: (d, a) => `select(${a[0]} / (1.0 - ${a[1]}), 0.0, ${d} < ${a[1]})`,
+};
+
+export const WGSL_PRIMITIVES: readonly string[] = [...Object.keys(EXPR), ...Object.keys(STATE), ...Object.keys(DRAW), 'lindecay', 'cosdecay', 'restartdecay'];
+
+/** Every token of the shader: known words, generated names, operators, small literals. */
+const WORDS = new Set([
+  'struct', 'Params', 'var', 'uniform', 'storage', 'read', 'read_write', 'array', 'f32', 'u32', 'vec3u', 'vec2', 'vec4', 'fn', 'm', 'let', 'if', 'return', 'select', 'main',
+  'group', 'binding', 'compute', 'workgroup_size', 'builtin', 'global_invocation_id', 'id', 'x', 'n', 'lr', 'pad', 'k', 'u', 'w', 'g', 'st', 'dr', 'i', 'y',
+  'gpow', 'floor', 'abs', 'pow', 'exp', 'log', 'sqrt', 'cos', 'sign', 'min', 'max', 'wi', 'gi', 'true', 'false',
+]);
+
+export function checkWgsl(source: string): void {
+  for (const m of source.matchAll(/[A-Za-z_][A-Za-z0-9_]*|\d+(?:\.\d+)?u?|\S/g)) {
+    const tok = m[0];
+    if (/^[A-Za-z_]/.test(tok)) {
+      if (!WORDS.has(tok) && !/^[vsoc]\d+$/.test(tok)) throw new Error(`generated shader contains unexpected name '${tok}'`);
+    } else if (/^\d/.test(tok)) {
+      if (!/^(?:\d{1,7}u?|\d\.\d|0\.1)$/.test(tok)) throw new Error(`generated shader contains unexpected number '${tok}'`);
+    } else if (!'+-*/%()[]{};,.=<>?:!&|@'.includes(tok)) throw new Error(`generated shader contains unexpected character '${tok}'`);
+  }
+}
+
+export interface GeneratedShader {
+  readonly source: string;
+  /** Scalar nodes whose values (computed on the CPU each step) fill the uniform slots u0, u1, ... */
+  readonly uniforms: readonly ExecNode[];
+  /** Per-step factors of stochastic primitives (anoise's std), also in uniforms. */
+  readonly slots: number;
+  readonly draws: number;
+  readonly workgroup: number;
+}
+
+function isScalarNode(x: ExecNode): boolean {
+  switch (x.k) {
+    case 'const':
+      return true;
+    case 'leaf':
+      return x.name === 't';
+    case 'op':
+      return x.args.every(isScalarNode);
+    default:
+      return false;
+  }
+}
+
+export function generateWgsl(program: Program, workgroup = 64): GeneratedShader {
+  const uniforms: ExecNode[] = [];
+  const uniformIndex = new Map<ExecNode, number>();
+  const body: string[] = [];
+  const names = new Map<ExecNode, string>();
+  let counter = 0;
+  const uniform = (x: ExecNode): string => {
+    let idx = uniformIndex.get(x);
+    if (idx === undefined) {
+      idx = uniforms.length;
+      uniforms.push(x);
+      uniformIndex.set(x, idx);
+    }
+    return `u.k[${idx >> 2}][${idx & 3}]`;
+  };
+  const usedOld = new Set<number>();
+  const emit = (x: ExecNode): string => {
+    const known = names.get(x);
+    if (known) return known;
+    let name: string;
+    if (isScalarNode(x)) name = uniform(x);
+    else {
+      switch (x.k) {
+        case 'leaf':
+          name = x.name === 'g' ? 'gi' : 'wi';
+          break;
+        case 'prev':
+          usedOld.add(x.slot);
+          name = `o${x.slot}`;
+          break;
+        case 'state': {
+          const f = STATE[x.prim.name];
+          if (!f) throw new UnsupportedError('wgsl', `state primitive '${x.prim.name}'`);
+          const args = x.args.map(emit);
+          usedOld.add(x.slot);
+          name = `s${x.slot}`;
+          body.push(`let ${name} = ${f(`o${x.slot}`, args)};`);
+          break;
+        }
+        case 'draw': {
+          const f = DRAW[x.prim.name];
+          if (!f) throw new UnsupportedError('wgsl', `stochastic primitive '${x.prim.name}'`);
+          const args = x.args.map(emit);
+          // anoise's std depends only on t: a per-step uniform, computed with the interpreter's formula.
+          const factor: ExecNode = { k: 'op', prim: x.prim, args: [] };
+          name = `v${counter++}`;
+          body.push(`let ${name} = ${f(`dr[${x.draw}u * u.n + i]`, args, x.prim.name === 'anoise' ? uniform(factor) : '1.0')};`);
+          break;
+        }
+        case 'op': {
+          const f = EXPR[x.prim.name];
+          if (!f) throw new UnsupportedError('wgsl', `primitive '${x.prim.name}'`);
+          const args = x.args.map(emit);
+          name = `v${counter++}`;
+          body.push(`let ${name} = ${f(args)};`);
+          break;
+        }
+        default:
+          throw new UnsupportedError('wgsl', 'this node');
+      }
+    }
+    names.set(x, name);
+    return name;
+  };
+  const d = emit(program.root);
+  for (const s of program.slots) emit(s.node);
+  const nslots = program.slots.length;
+  const kvec = Math.max(1, Math.ceil(uniforms.length / 4));
+  const lines = [
+    `struct Params { n: u32, lr: f32, pad: vec2<f32>, k: array<vec4<f32>, ${kvec}> };`,
+    '@group(0) @binding(0) var<storage, read_write> w: array<f32>;',
+    '@group(0) @binding(1) var<storage, read> g: array<f32>;',
+    '@group(0) @binding(2) var<storage, read_write> st: array<f32>;',
+    '@group(0) @binding(3) var<storage, read> dr: array<f32>;',
+    '@group(0) @binding(4) var<uniform> u: Params;',
+    'fn gpow(x: f32, y: f32) -> f32 {',
+    '  if (y == 2.0) { return x * x; }',
+    '  if (y == 0.0) { return 1.0; }',
+    '  if (x == 0.0) { if (y > 0.0) { return 0.0; } return 1.0 / x; }',
+    '  if (x < 0.0) { let m = pow(abs(x), y); if (floor(y) == y) { if (floor(y * 0.5) * 2.0 == y) { return m; } return -m; } return -m; }',
+    '  return pow(x, y);',
+    '}',
+    `@compute @workgroup_size(${workgroup}) fn main(@builtin(global_invocation_id) id: vec3u) {`,
+    '  let i = id.x;',
+    '  if (i >= u.n) { return; }',
+    '  let gi = g[i];',
+    '  let wi = w[i];',
+    ...[...usedOld].map((k) => `  let o${k} = st[${k}u * u.n + i];`),
+    ...body.map((l) => `  ${l}`),
+    ...Array.from({ length: nslots }, (_, k) => `  st[${k}u * u.n + i] = s${k};`),
+    `  w[i] = wi - u.lr * ${d};`,
+    '}',
+  ];
+  const source = lines.join('\n');
+  checkWgsl(source);
+  return { source, uniforms, slots: nslots, draws: program.draws.length, workgroup };
+}
+
+// ------------------------------------------------------------------------------------------
+// Running shaders.
+
+/** Minimal WebGPU types we use (the `webgpu` package ships the DOM-style globals). */
+interface Gpu {
+  device: GPUDevice;
+  adapter: string;
+}
+
+let gpuPromise: Promise<Gpu> | undefined;
+
+function hasVulkanDriver(): boolean {
+  const dirs = ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d', '/usr/local/share/vulkan/icd.d'];
+  if (process.env.VK_ICD_FILENAMES || process.env.VK_DRIVER_FILES) return true;
+  return dirs.some((d) => {
+    try {
+      return readdirSync(d).some((f) => f.endsWith('.json'));
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
+ * A WebGPU device: a real adapter if there is one, else Mesa's software adapter through
+ * OpenGL ES (surfaceless EGL). Rejects with the reason when neither is available.
+ */
+export function initWebGpu(): Promise<Gpu> {
+  gpuPromise ??= (async () => {
+    let mod: { create: (flags: string[]) => GPU; globals: Record<string, unknown> };
+    try {
+      mod = (await import('webgpu')) as unknown as typeof mod;
+    } catch (e) {
+      throw new Error(`the 'webgpu' package (Dawn) could not load: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    Object.assign(globalThis, mod.globals);
+    const tries: [string[], GPURequestAdapterOptions | undefined, string][] = [];
+    const notes: string[] = [];
+    // A real adapter first (Vulkan: NVIDIA, AMD, Intel), when a Vulkan driver is installed.
+    if (hasVulkanDriver()) tries.push([[], { powerPreference: 'high-performance' }, 'default']);
+    else notes.push('default: no Vulkan driver (ICD) installed');
+    tries.push([['backend=opengles'], { featureLevel: 'compatibility' } as GPURequestAdapterOptions, 'opengles']);
+    process.env.EGL_PLATFORM ??= 'surfaceless';
+    for (const [flags, options, label] of tries) {
+      try {
+        const adapter = await mod.create(flags).requestAdapter(options);
+        if (!adapter) {
+          notes.push(`${label}: no adapter`);
+          continue;
+        }
+        const device = await adapter.requestDevice();
+        const info = adapter.info;
+        const desc = [info?.vendor, info?.architecture, info?.device, info?.description].filter((x) => x).join(' ') || label;
+        return { device, adapter: `${desc} (${label})` };
+      } catch (e) {
+        notes.push(`${label}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+    throw new Error(`no WebGPU adapter: ${notes.join('; ')}`);
+  })();
+  return gpuPromise;
+}
+
+const STORAGE = 0x0080;
+const COPY_SRC = 0x0004;
+const COPY_DST = 0x0008;
+const MAP_READ = 0x0001;
+const UNIFORM = 0x0040;
+
+/** A compiled rule on the GPU, bound to a vector size; state stays on the device. */
+export class WgslKernel {
+  readonly backend = 'wgsl' as const;
+  t = 0;
+  private readonly pipeline: GPUComputePipeline;
+  private readonly layout: GPUBindGroupLayout;
+  private readonly buffers: { w: GPUBuffer; g: GPUBuffer; st: GPUBuffer; dr: GPUBuffer; u: GPUBuffer; read: GPUBuffer };
+  private readonly bind: GPUBindGroup;
+  private readonly drawSource: DrawSource;
+  private readonly drawHost: Float32Array;
+
+  constructor(
+    private readonly gpu: Gpu,
+    readonly program: Program,
+    readonly shader: GeneratedShader,
+    readonly size: number,
+    seed: number,
+  ) {
+    const device = gpu.device;
+    const module = device.createShaderModule({ code: shader.source });
+    // An explicit layout: 'auto' would drop the bindings a rule does not use (state, draws).
+    const COMPUTE = 0x4;
+    const layout = device.createBindGroupLayout({
+      entries: (['storage', 'read-only-storage', 'storage', 'read-only-storage', 'uniform'] as const).map((type, binding) => ({ binding, visibility: COMPUTE, buffer: { type } })),
+    });
+    this.layout = layout;
+    this.pipeline = device.createComputePipeline({ layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint: 'main' } });
+    const bytes = 4 * size;
+    const mk = (n: number, usage: number) => device.createBuffer({ size: Math.max(16, n), usage });
+    const stBytes = bytes * Math.max(1, shader.slots);
+    this.buffers = {
+      w: mk(bytes, STORAGE | COPY_SRC | COPY_DST),
+      g: mk(bytes, STORAGE | COPY_DST),
+      st: mk(stBytes, STORAGE | COPY_DST),
+      dr: mk(bytes * Math.max(1, shader.draws), STORAGE | COPY_DST),
+      u: mk(16 + 16 * Math.max(1, Math.ceil(shader.uniforms.length / 4)), UNIFORM | COPY_DST),
+      read: mk(bytes, MAP_READ | COPY_DST),
+    };
+    const init = new Float32Array(Math.max(1, shader.slots) * size);
+    program.slots.forEach((s, k) => {
+      init.fill(s.init, k * size, (k + 1) * size);
+    });
+    device.queue.writeBuffer(this.buffers.st, 0, init);
+    this.bind = device.createBindGroup({
+      layout: this.layout,
+      entries: (['w', 'g', 'st', 'dr', 'u'] as const).map((k, binding) => ({ binding, resource: { buffer: this.buffers[k] } })),
+    });
+    this.drawSource = new DrawSource(seed);
+    this.drawHost = new Float32Array(Math.max(1, shader.draws) * size);
+  }
+
+  /** w <- w - lr * d_t on the device; w is read back into the given array. */
+  async step(w: Vec, g: Vec, lr: number): Promise<void> {
+    const n = this.size;
+    if (w.length !== n || g.length !== n) throw new Error(`expected vectors of length ${n}, got w ${w.length} and g ${g.length}`);
+    const t = ++this.t;
+    const device = this.gpu.device;
+    const buf = new Float64Array(n);
+    this.program.draws.forEach((kind, j) => {
+      this.drawSource.fill(kind, buf);
+      this.drawHost.set(buf, j * n);
+    });
+    const uni = new ArrayBuffer(16 + 16 * Math.max(1, Math.ceil(this.shader.uniforms.length / 4)));
+    new Uint32Array(uni, 0, 1)[0] = n;
+    new Float32Array(uni, 4, 1)[0] = lr;
+    const k = new Float32Array(uni, 16);
+    this.shader.uniforms.forEach((x, i) => {
+      k[i] = x.k === 'op' && x.prim.name === 'anoise' && x.args.length === 0 ? Math.sqrt(1 / (1 + (t - 1)) ** 0.55) : (scalarValue(x, t) ?? Number.NaN);
+    });
+    device.queue.writeBuffer(this.buffers.u, 0, uni);
+    device.queue.writeBuffer(this.buffers.w, 0, Float32Array.from(w));
+    device.queue.writeBuffer(this.buffers.g, 0, Float32Array.from(g));
+    if (this.shader.draws > 0) device.queue.writeBuffer(this.buffers.dr, 0, this.drawHost);
+    const enc = device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    pass.setPipeline(this.pipeline);
+    pass.setBindGroup(0, this.bind);
+    pass.dispatchWorkgroups(Math.ceil(n / this.shader.workgroup));
+    pass.end();
+    enc.copyBufferToBuffer(this.buffers.w, 0, this.buffers.read, 0, 4 * n);
+    device.queue.submit([enc.finish()]);
+    await this.buffers.read.mapAsync(MAP_READ);
+    w.set(new Float32Array(this.buffers.read.getMappedRange().slice(0, 4 * n)));
+    this.buffers.read.unmap();
+  }
+
+  dispose(): void {
+    for (const b of Object.values(this.buffers)) b.destroy();
+  }
+}
+
+/** Weights after each step on the GPU (the `nos trace --backend wgsl` path). */
+export async function traceWgsl(
+  program: Program,
+  input: { readonly w0: readonly number[]; readonly grads: readonly (readonly number[])[] },
+  lr: number,
+  seed = 0,
+): Promise<{ weights: number[][]; adapter: string }> {
+  const gpu = await initWebGpu();
+  const kernel = new WgslKernel(gpu, program, generateWgsl(program), input.w0.length, seed);
+  try {
+    const w = Float32Array.from(input.w0);
+    const out: number[][] = [];
+    for (const row of input.grads) {
+      await kernel.step(w, Float32Array.from(row), lr);
+      out.push(Array.from(w));
+    }
+    return { weights: out, adapter: gpu.adapter };
+  } finally {
+    kernel.dispose();
+  }
+}
+
+/**
+ * Release the WebGPU device. Call before the process exits: Mesa's software adapter can crash
+ * at exit (seen: SIGSEGV, a pthread assertion) when its device is still alive.
+ */
+export async function closeWebGpu(): Promise<void> {
+  const pending = gpuPromise;
+  gpuPromise = undefined;
+  if (pending === undefined) return;
+  try {
+    const gpu = await pending;
+    await gpu.device.queue.onSubmittedWorkDone();
+    gpu.device.destroy();
+  } catch {
+    // no device was made: nothing to release
+  }
+}
