@@ -1,7 +1,7 @@
 /** `nos export`: a rule as a tfjs config, a standalone TypeScript module, or a PyTorch optimizer. */
 import { writeFileSync } from 'node:fs';
 import { leaderboard } from '../controller/search.js';
-import { BindError, bindParams, type CheckedRule, lookupRule } from '../dsl/index.js';
+import { BindError, bindParams, type CheckedRule, library, lookupRule } from '../dsl/index.js';
 import { emitPyTorch } from '../search-results/export/pytorch.js';
 import { emitTypeScript, type Provenance } from '../search-results/export/ts.js';
 import { flag, intFlag, numberFlag, parseArgs, setFlags, UsageError } from './args.js';
@@ -35,7 +35,8 @@ export function exportCommand(argv: readonly string[], io: Io): number {
   const format = flag(args, 'format');
   if (format === undefined) throw new UsageError('--format is required: tfjs, ts or pytorch');
   if (!['tfjs', 'ts', 'pytorch'].includes(format)) throw new UsageError(`unknown --format '${format}': use tfjs, ts or pytorch`);
-  let provenance: Provenance = { source: 'built-in or given rule text' };
+  const spec = flag(args, 'rule')?.trim();
+  let provenance: Provenance = { source: spec !== undefined && library().has(spec) ? 'built-in' : 'rule text given to nos export' };
   let base: CheckedRule;
   const run = flag(args, 'run');
   if (run !== undefined) {

@@ -205,7 +205,8 @@ describe('nos export', () => {
       [['export', '--rule', 'adam'], /--format is required/],
       [['export', '--rule', 'adam', '--format', 'onnx'], /unknown --format/],
       [['export', '--rule', 'adam', '--format', 'ts', '--set', 'beta=1'], /unknown hyperparameter/],
-      [['export', '--run', 'x', '--rank', '1', '--format', 'ts'], /results store/],
+      [['export', '--run', 'no-such-run', '--rank', '1', '--format', 'ts'], /no run 'no-such-run'/],
+      [['export', '--run', 'no-such-run', '--format', 'ts'], /--run needs --rank/],
       [['export', '--rule', 'g +', '--format', 'ts'], /expected an expression/],
     ] as [string[], RegExp][]) {
       const r = await nos(...argv);
