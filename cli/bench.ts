@@ -1,4 +1,6 @@
 /** `nos bench`: the project's own measurements (CONTRACT.md keys; unmeasured figures are null with a note). */
+import { benchGpu, type GpuFigures } from '../bench/gpu.js';
+import { hasVulkanDriver } from '../dsl/compile/wgsl.js';
 import { benchKernels, type KernelFigures, type RuleFigures } from '../bench/kernels.js';
 import { benchPool, type PoolFigures } from '../bench/pool.js';
 import { benchScreen, type ScreenFigures } from '../bench/screen.js';
@@ -6,7 +8,7 @@ import { benchTraining, type TrainingFigures } from '../bench/training.js';
 import { flag, has, parseArgs, UsageError } from './args.js';
 import type { Io } from './io.js';
 
-const PARTS = ['kernels', 'training', 'pool', 'screen'] as const;
+const PARTS = ['kernels', 'training', 'pool', 'screen', 'gpu'] as const;
 
 function kernelTable(k: KernelFigures): string {
   const f2 = (x: number | null | undefined) => (x == null ? '-' : x.toFixed(2)).padStart(9);
@@ -66,7 +68,23 @@ export async function benchCommand(argv: readonly string[], io: Io): Promise<num
       );
     }
   }
-  const doc = { kernels, training, pool, screen, notes };
+  let gpu: GpuFigures | null = null;
+  if (want('gpu') && !hasVulkanDriver()) {
+    notes.push('gpu: not measured: no Vulkan driver, so no hardware WebGPU adapter (the WGSL back end runs on Mesa\'s software adapter here: its figures would be CPU figures)');
+  } else if (want('gpu')) {
+    try {
+      gpu = await benchGpu(params ?? 1_000_000);
+      if (!has(args, 'json')) {
+        io.out(
+          `gpu (WGSL) on ${gpu.adapter}: adam ${gpu.adamNsPerParam.toFixed(2)} ns/param = ${gpu.adamGBps.toFixed(1)} GB/s; device copy ${gpu.deviceCopyGBps.toFixed(1)} GB/s (${((100 * gpu.adamGBps) / gpu.deviceCopyGBps).toFixed(0)}%)`,
+        );
+      }
+      if (/llvmpipe|swiftshader|opengles/i.test(gpu.adapter)) notes.push(`gpu: measured on a software adapter (${gpu.adapter}); these are CPU figures, not a GPU's`);
+    } catch (e) {
+      notes.push(`gpu: not measured: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  const doc = { kernels, training, pool, screen, gpu, notes };
   if (has(args, 'json')) io.out(JSON.stringify(doc));
   else for (const n of notes) io.out(`note: ${n}`);
   return 0;

@@ -208,7 +208,7 @@ interface Gpu {
 
 let gpuPromise: Promise<Gpu> | undefined;
 
-function hasVulkanDriver(): boolean {
+export function hasVulkanDriver(): boolean {
   const dirs = ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d', '/usr/local/share/vulkan/icd.d'];
   if (process.env.VK_ICD_FILENAMES || process.env.VK_DRIVER_FILES) return true;
   return dirs.some((d) => {
@@ -352,6 +352,30 @@ export class WgslKernel {
     this.buffers.read.unmap();
   }
 
+  /** See `timeDispatches`. */
+  async timeDispatches(reps: number): Promise<number> {
+    const device = this.gpu.device;
+    const run = async (count: number) => {
+      const enc = device.createCommandEncoder();
+      for (let r = 0; r < count; r++) {
+        const pass = enc.beginComputePass();
+        pass.setPipeline(this.pipeline);
+        pass.setBindGroup(0, this.bind);
+        pass.dispatchWorkgroups(Math.ceil(this.size / this.shader.workgroup));
+        pass.end();
+      }
+      enc.copyBufferToBuffer(this.buffers.w, 0, this.buffers.read, 0, 4);
+      device.queue.submit([enc.finish()]);
+      // Mapping waits for the queue (onSubmittedWorkDone crashes Mesa's GL backend here).
+      await this.buffers.read.mapAsync(MAP_READ, 0, 4);
+      this.buffers.read.unmap();
+    };
+    await run(1);
+    const t0 = performance.now();
+    await run(reps);
+    return (performance.now() - t0) / reps;
+  }
+
   dispose(): void {
     for (const b of Object.values(this.buffers)) b.destroy();
   }
@@ -389,9 +413,42 @@ export async function closeWebGpu(): Promise<void> {
   if (pending === undefined) return;
   try {
     const gpu = await pending;
-    await gpu.device.queue.onSubmittedWorkDone();
     gpu.device.destroy();
   } catch {
     // no device was made: nothing to release
+  }
+}
+
+/**
+ * Time the kernel alone on the device: `reps` dispatches in one submission (no uploads or
+ * read-backs), ms per dispatch. The state advances as if `reps` steps ran with the last gradient.
+ */
+export async function timeDispatches(kernel: WgslKernel, reps: number): Promise<number> {
+  return kernel.timeDispatches(reps);
+}
+
+/** Device copy bandwidth: a buffer-to-buffer copy of `bytes`, GB/s (read + write). */
+export async function deviceCopyGBps(bytes = 64 * 1024 * 1024): Promise<number> {
+  const { device } = await initWebGpu();
+  const a = device.createBuffer({ size: bytes, usage: STORAGE | COPY_SRC | COPY_DST });
+  const b = device.createBuffer({ size: bytes, usage: STORAGE | COPY_SRC | COPY_DST });
+  const probe = device.createBuffer({ size: 16, usage: MAP_READ | COPY_DST });
+  try {
+    const copy = async () => {
+      const enc = device.createCommandEncoder();
+      enc.copyBufferToBuffer(a, 0, b, 0, bytes);
+      enc.copyBufferToBuffer(b, 0, probe, 0, 16);
+      device.queue.submit([enc.finish()]);
+      await probe.mapAsync(MAP_READ);
+      probe.unmap();
+    };
+    await copy();
+    const t0 = performance.now();
+    await copy();
+    return (2 * bytes) / ((performance.now() - t0) * 1e6);
+  } finally {
+    a.destroy();
+    b.destroy();
+    probe.destroy();
   }
 }

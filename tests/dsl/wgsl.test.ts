@@ -29,7 +29,7 @@ function agree(ref64: number[][], ref32: number[][], got: number[][], rel: numbe
  * Trace rules on the GPU back end in child processes, a few rules each: Dawn does not run in
  * vitest's workers, and Mesa 22's llvmpipe adapter sometimes crashes or hangs (glibc
  * `__pthread_tpp_change_priority` assertion, SIGSEGV) once a process has built a few dozen
- * pipelines. A chunk whose process died of a signal or timed out is run once more.
+ * pipelines. A chunk whose process died of a signal or timed out is run again, up to three times in all.
  */
 function gpuTrace(w0: number[], grads: number[][], lr: number, items: { rule: string; params?: Record<string, number>; seed?: number }[]) {
   const weights: number[][][] = [];
@@ -44,7 +44,7 @@ function gpuTrace(w0: number[], grads: number[][], lr: number, items: { rule: st
         maxBuffer: 64 << 20,
       });
     let r = run();
-    if (r.status !== 0 && (r.signal !== null || r.error !== undefined)) r = run();
+    for (let attempt = 1; attempt < 3 && r.status !== 0 && (r.signal !== null || r.error !== undefined); attempt++) r = run();
     if (r.status !== 0) throw new Error(`wgsl-trace failed (${r.status ?? r.signal}): ${r.stderr.split('\n').filter((l) => !l.startsWith('Warning')).join('\n')}`);
     const doc = JSON.parse(r.stdout) as { adapter: string; weights: (number | string)[][][] };
     adapter = doc.adapter;
