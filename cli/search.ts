@@ -10,7 +10,7 @@ import { taskFromFlag } from './eval.js';
 import type { Io } from './io.js';
 
 const STRATEGIES = ['rl', 'random', 'evolution'] as const;
-export const DEFAULT_BUDGET = 400;
+export const DEFAULT_BUDGET = 800;
 
 export function makeStrategy(config: RunConfig, groups: number, warmStart: boolean): Strategy {
   switch (config.strategy) {

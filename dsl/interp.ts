@@ -92,6 +92,20 @@ export function buildProgram(expr: Node): Program {
   return { root, slots, draws };
 }
 
+/** Whether a node's value is the same for every element (a function of numbers and t only). */
+export function isScalarNode(x: ExecNode): boolean {
+  switch (x.k) {
+    case 'const':
+      return true;
+    case 'leaf':
+      return x.name === 't';
+    case 'op':
+      return x.args.every(isScalarNode);
+    default:
+      return false;
+  }
+}
+
 /** Scalar value of a node whose value is the same for every element, or undefined. */
 export function scalarValue(x: ExecNode, t: number): number | undefined {
   switch (x.k) {

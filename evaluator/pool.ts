@@ -10,7 +10,7 @@ import { Piscina } from 'piscina';
 import { type DatasetName, sharedDataset } from './data.js';
 import type { EvalRequest, WorkerInit, WorkerReply } from './protocol.js';
 import { findTask } from './tasks.js';
-import type { EvalResult } from './train.js';
+import { type EvalResult, failedResult } from './train.js';
 
 export interface PoolOptions {
   /** Worker threads (default: the number of cores). */
@@ -32,26 +32,6 @@ export interface PoolReply {
 export function defaultWorkerFile(): string {
   const here = dirname(fileURLToPath(import.meta.url));
   return here.split(/[\\/]/).includes('dist') ? join(here, 'worker.js') : join(here, '..', 'dist', 'evaluator', 'worker.js');
-}
-
-function failed(req: EvalRequest, status: EvalResult['status'], reason: string, seconds: number): EvalResult {
-  return {
-    rule: req.rule,
-    hash: '',
-    task: req.task,
-    seed: req.seed,
-    status,
-    reason,
-    reward: 0,
-    bestLr: null,
-    valAcc: 0,
-    testAcc: null,
-    finalLoss: Number.NaN,
-    grid: [],
-    curve: [],
-    curveEvery: 1,
-    seconds,
-  };
 }
 
 export class EvaluatorPool {
@@ -92,10 +72,10 @@ export class EvaluatorPool {
       const seconds = (performance.now() - t0) / 1000;
       if (controller.signal.aborted) {
         this.replaced++;
-        return { result: failed(req, 'timeout', `stopped after ${(limit / 1000).toFixed(0)} s: the worker was replaced`, seconds), memoryMb: null };
+        return { result: failedResult(req.rule, req.task, req.seed, 'timeout', `stopped after ${(limit / 1000).toFixed(0)} s: the worker was replaced`, seconds), memoryMb: null };
       }
       const message = e instanceof Error ? e.message : String(e);
-      return { result: failed(req, 'invalid', `the worker failed: ${message}`, seconds), memoryMb: null };
+      return { result: failedResult(req.rule, req.task, req.seed, 'invalid', `the worker failed: ${message}`, seconds), memoryMb: null };
     } finally {
       clearTimeout(timer);
     }

@@ -97,6 +97,27 @@ const DIVERGE_FACTOR = 10;
 /** Steps without any weight change after which a rule counts as doing nothing. */
 const ZERO_UPDATE_STEPS = 3;
 
+/** An evaluation that never trained: reward 0 and a reason. */
+export function failedResult(rule: string, task: string, seed: number, status: EvalResult['status'], reason: string, seconds: number): EvalResult {
+  return {
+    rule,
+    hash: '',
+    task,
+    seed,
+    status,
+    reason,
+    reward: 0,
+    bestLr: null,
+    valAcc: 0,
+    testAcc: null,
+    finalLoss: Number.NaN,
+    grid: [],
+    curve: [],
+    curveEvery: 1,
+    seconds,
+  };
+}
+
 /** Train one rule at one learning rate. */
 export function trainOnce(
   rule: CheckedRule,
@@ -243,25 +264,7 @@ export function evaluateRule(ruleText: string, task: TaskSpec, data: Dataset | u
   const t0 = performance.now();
   const seed = options.seed ?? 0;
   const found = lookupRule(ruleText, '<rule>');
-  if (!found.ok) {
-    return {
-      rule: ruleText,
-      hash: '',
-      task: task.id,
-      seed,
-      status: 'invalid',
-      reason: found.message,
-      reward: 0,
-      bestLr: null,
-      valAcc: 0,
-      testAcc: null,
-      finalLoss: Number.NaN,
-      grid: [],
-      curve: [],
-      curveEvery: 1,
-      seconds: 0,
-    };
-  }
+  if (!found.ok) return failedResult(ruleText, task.id, seed, 'invalid', found.message, 0);
   const rule = found.rule;
   const steps = options.steps ?? task.steps;
   const gridSteps = Math.max(1, Math.round((steps * task.gridSteps) / task.steps));

@@ -13,7 +13,7 @@
  */
 import { cosineDecay, guardedPow, linearDecay, restartDecay, sign } from '../../primitives/registry.js';
 import { DrawSource } from '../draws.js';
-import type { ExecNode, Program } from '../interp.js';
+import { type ExecNode, isScalarNode, type Program } from '../interp.js';
 
 /** A primitive the back end cannot compile; callers fall back to the interpreter. */
 export class UnsupportedError extends Error {
@@ -117,21 +117,6 @@ export function checkSource(source: string): void {
   }
 }
 
-/** Whether a node's value is the same for every element (computed once per step, outside the loop). */
-function isScalarNode(x: ExecNode): boolean {
-  switch (x.k) {
-    case 'const':
-      return true;
-    case 'leaf':
-      return x.name === 't';
-    case 'prev':
-    case 'state':
-    case 'draw':
-      return false;
-    case 'op':
-      return x.args.every(isScalarNode);
-  }
-}
 
 export interface KernelOptions {
   /**

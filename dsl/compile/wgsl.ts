@@ -15,7 +15,7 @@
  */
 import { readdirSync } from 'node:fs';
 import { DrawSource } from '../draws.js';
-import { type ExecNode, type Program, scalarValue, type Vec } from '../interp.js';
+import { type ExecNode, isScalarNode, type Program, scalarValue, type Vec } from '../interp.js';
 import { UnsupportedError } from './js.js';
 
 type Tpl = (a: readonly string[]) => string;
@@ -86,18 +86,6 @@ export interface GeneratedShader {
   readonly workgroup: number;
 }
 
-function isScalarNode(x: ExecNode): boolean {
-  switch (x.k) {
-    case 'const':
-      return true;
-    case 'leaf':
-      return x.name === 't';
-    case 'op':
-      return x.args.every(isScalarNode);
-    default:
-      return false;
-  }
-}
 
 export function generateWgsl(program: Program, workgroup = 64): GeneratedShader {
   const uniforms: ExecNode[] = [];
