@@ -18,22 +18,25 @@ const COMMANDS: Record<string, { run: Command; help: string }> = {
   tasks: { run: tasksCommand, help: 'tasks [--json]                     the child tasks rules are trained on' },
   eval: {
     run: evalCommand,
-    help: 'eval --rules a,b,... [--task ID] [--seeds N] [--steps S] [--lrs x,y] [--out DIR] [--json]   train and compare rules',
+    help: 'eval --rules a,b,... [--task ID] [--seeds N] [--steps S] [--lrs x,y] [--schedule S] [--weight-decay WD] [--batch-growth] [--analyze] [--out DIR] [--json]   train and compare rules',
   },
   search: {
     run: searchCommand,
-    help: 'search [--task ID] [--budget N] [--strategy rl|random|evolution] [--workers K] [--seed S] [--run NAME] [--resume] [--json]   search for rules',
+    help: 'search [--task ID] [--budget N] [--strategy rl|random|evolution] [--workers K] [--seed S] [--run NAME] [--resume] [--warm-start] [--json]   search for rules',
   },
   leaderboard: { run: leaderboardCommand, help: 'leaderboard --run NAME [--top K] [--json]   the best rules of a run' },
   schedule: { run: scheduleCommand, help: 'schedule [NAME[:k=v,...] | expression] [--steps N] [--out F.svg] [--json]   learning-rate schedules' },
   report: { run: reportCommand, help: 'report --run NAME [--out F.html]   a self-contained HTML page for a run' },
-  bench: { run: benchCommand, help: 'bench [--only kernels|training|pool|screen] [--json]   the project\'s own measurements' },
+  bench: { run: benchCommand, help: 'bench [--only kernels|training|pool|screen|gpu] [--json]   the project\'s own measurements' },
   export: {
     run: exportCommand,
-    help: 'export --rule R --format tfjs|ts|pytorch [--set k=v] [--out F]   a rule as a ready-to-use optimizer',
+    help: 'export (--rule R | --run NAME --rank R) --format tfjs|ts|pytorch [--set k=v] [--out F]   a rule as a ready-to-use optimizer',
   },
   primitives: { run: primitivesCommand, help: 'primitives [--json]                the language: values, functions, NOS short names' },
-  trace: { run: traceCommand, help: 'trace --rule R --lr X --input F.json [--set k=v] [--seed S] [--json]   apply a rule to a gradient stream' },
+  trace: {
+    run: traceCommand,
+    help: 'trace --rule R --lr X --input F.json [--set k=v] [--seed S] [--backend js|tf|wgsl|interp] [--json]   apply a rule to a gradient stream',
+  },
 };
 
 const USAGE = `nos: neural optimizer search
