@@ -2,7 +2,10 @@
 import { RlController } from '../controller/rl.js';
 import { leaderboard, runSearch, type SearchProgress } from '../controller/search.js';
 import { Evolution, RandomSearch, type Strategy } from '../controller/strategy.js';
+import { readFileSync } from 'node:fs';
 import { initTf } from '../dsl/compile/tf-backend.js';
+import { compileRules, formatDiagnostics } from '../dsl/index.js';
+import { configureSpace, fill, NOS_SPACE, type SpaceConfig } from '../primitives/nos-space.js';
 import { EvaluatorPool } from '../evaluator/pool.js';
 import { type Candidate, type RunConfig, RunExistsError, RunMissingError, SqliteStore, runPath } from '../search-results/store.js';
 import { flag, has, intFlag, parseArgs, UsageError } from './args.js';
@@ -13,13 +16,14 @@ const STRATEGIES = ['rl', 'random', 'evolution'] as const;
 export const DEFAULT_BUDGET = 800;
 
 export function makeStrategy(config: RunConfig, groups: number, warmStart: boolean): Strategy {
+  const space = config.space ? configureSpace(config.space) : NOS_SPACE;
   switch (config.strategy) {
     case 'rl':
-      return new RlController({ seed: config.seed, groups });
+      return new RlController({ seed: config.seed, groups, space });
     case 'random':
-      return new RandomSearch({ seed: config.seed, groups });
+      return new RandomSearch({ seed: config.seed, groups, space });
     case 'evolution':
-      return new Evolution({ seed: config.seed, groups, warmStart });
+      return new Evolution({ seed: config.seed, groups, warmStart, space });
     default:
       throw new UsageError(`unknown strategy '${config.strategy}'`);
   }
@@ -52,6 +56,7 @@ export async function searchCommand(argv: readonly string[], io: Io): Promise<nu
     groups: { type: 'string' },
     steps: { type: 'string' },
     'warm-start': { type: 'bool' },
+    space: { type: 'string' },
   });
   if (args.positionals.length > 0) throw new UsageError(`unexpected argument '${args.positionals[0]}'`);
   const workers = intFlag(args, 'workers', 1);
@@ -72,6 +77,23 @@ export async function searchCommand(argv: readonly string[], io: Io): Promise<nu
     const strategy = flag(args, 'strategy') ?? 'rl';
     if (!(STRATEGIES as readonly string[]).includes(strategy)) throw new UsageError(`--strategy must be one of ${STRATEGIES.join(', ')}`);
     const seed = intFlag(args, 'seed', 0) ?? 0;
+    const spaceFile = flag(args, 'space');
+    let space: SpaceConfig | undefined;
+    if (spaceFile !== undefined) {
+      try {
+        space = JSON.parse(readFileSync(spaceFile, 'utf8')) as SpaceConfig;
+        const configured = configureSpace(space);
+        // Every entry must be valid rule text.
+        for (const e of configured.operands) {
+          const r = compileRules(`(${e.text}) * g`, spaceFile);
+          if (!r.ok) throw new Error(`operand '${e.id}': ${formatDiagnostics(r)}`);
+        }
+        for (const e of configured.unary) if (!compileRules(fill(e.text, ['g']), spaceFile).ok) throw new Error(`unary '${e.id}' is not valid rule text with $1 = g`);
+        for (const e of configured.binary) if (!compileRules(fill(e.text, ['g', 'g']), spaceFile).ok) throw new Error(`binary '${e.id}' is not valid rule text with $1 = $2 = g`);
+      } catch (e) {
+        throw new UsageError(`--space ${spaceFile}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
     const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
     const config: RunConfig = {
       run: flag(args, 'run') ?? `${strategy}-${task.id}-${stamp}`,
@@ -82,6 +104,7 @@ export async function searchCommand(argv: readonly string[], io: Io): Promise<nu
       workers: workers ?? 0,
       batchSize: intFlag(args, 'batch', 1) ?? 10,
       steps: intFlag(args, 'steps', 1) ?? null,
+      ...(space ? { space } : {}),
       createdAt: new Date().toISOString(),
       nosVersion: '0.1.0',
     };

@@ -7,6 +7,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import type { SpaceConfig } from '../primitives/nos-space.js';
 
 export const SCHEMA_VERSION = 1;
 
@@ -19,6 +20,8 @@ export interface RunConfig {
   readonly workers: number;
   readonly batchSize: number;
   readonly steps: number | null;
+  /** The search space, if not the full NOS space (see primitives/nos-space.ts configureSpace). */
+  readonly space?: SpaceConfig;
   readonly createdAt: string;
   readonly nosVersion: string;
 }

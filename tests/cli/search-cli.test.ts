@@ -97,3 +97,23 @@ describe('nos search', () => {
     }
   }, 120_000);
 });
+
+describe('nos search --space', () => {
+  it('searches a restricted space, records it with the run, and rejects a bad one', () => {
+    const runs = mkdtempSync(join(tmpdir(), 'nos-space-'));
+    const good = tempFile('space.json', JSON.stringify({ operands: ['g', 'm', 'sign-g', 'sign-m'], unary: ['id', 'exp', 'sign'], binary: ['mul', 'add'] }));
+    const r = run(['search', '--task', 'quadratic', '--budget', '20', '--run', 's', '--workers', '1', '--space', good, '--json'], runs);
+    expect(r.code, r.stderr).toBe(0);
+    for (const row of rows(runs, 's')) expect(row.rule).not.toMatch(/sqrt|clip|drop|noise|keep|\^|\//);
+    const db = new Database(join(runs, 's', 'run.db'), { readonly: true });
+    const config = JSON.parse((db.prepare("SELECT value FROM meta WHERE key = 'config'").get() as { value: string }).value) as { space: { binary: string[] } };
+    db.close();
+    expect(config.space.binary).toEqual(['mul', 'add']);
+    const bad = tempFile('bad.json', JSON.stringify({ unary: ['id', 'tanh'] }));
+    const b = run(['search', '--task', 'quadratic', '--budget', '5', '--run', 'b', '--space', bad], runs);
+    expect(b.code).toBe(1);
+    expect(b.stderr).toMatch(/no unary entry 'tanh'/);
+    const broken = tempFile('broken.json', JSON.stringify({ operands: [{ id: 'x', text: 'g +' }] }));
+    expect(run(['search', '--task', 'quadratic', '--budget', '5', '--run', 'c', '--space', broken], runs).stderr).toMatch(/operand 'x'/);
+  }, 120_000);
+});

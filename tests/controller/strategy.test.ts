@@ -126,3 +126,18 @@ describe('strategies', () => {
     }
   });
 });
+
+describe('configurable search space', () => {
+  it('restricts the NOS space by ids and extends it with new entries', async () => {
+    const { configureSpace } = await import('../../primitives/nos-space.js');
+    const space = configureSpace({ operands: ['g', 'sign-g', 'sign-m', { id: 'lion', text: 'lion' }], unary: ['id', 'exp'], binary: ['mul', 'add'] });
+    expect(space.operands.map((o) => o.id)).toEqual(['g', 'sign-g', 'sign-m', 'lion']);
+    const s = new RandomSearch({ seed: 1, groups: 2, space });
+    for (const p of s.propose(100)) {
+      expect(p.text).not.toMatch(/sqrt|clip|drop|noise|log\(|keep|\^|\//);
+      expect(compileRules(p.text).diagnostics.filter((d) => d.code !== 'no-gradient')).toEqual([]);
+    }
+    expect(() => configureSpace({ unary: ['id', 'tanh'] })).toThrow(/no unary entry 'tanh'/);
+    expect(() => configureSpace({ binary: [] })).toThrow(/empty/);
+  });
+});
