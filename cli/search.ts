@@ -13,7 +13,7 @@ import { taskFromFlag } from './eval.js';
 import type { Io } from './io.js';
 
 const STRATEGIES = ['rl', 'random', 'evolution'] as const;
-export const DEFAULT_BUDGET = 800;
+export const DEFAULT_BUDGET = 1500;
 
 export function makeStrategy(config: RunConfig, groups: number, warmStart: boolean): Strategy {
   const space = config.space ? configureSpace(config.space) : NOS_SPACE;

@@ -53,8 +53,8 @@ export class RlController implements Strategy {
     this.groups = options.groups;
     this.H = options.hidden ?? 32;
     this.E = options.embedding ?? 16;
-    this.lr = options.learningRate ?? 0.03;
-    this.beta = options.entropyWeight ?? 0.01;
+    this.lr = options.learningRate ?? 0.01;
+    this.beta = options.entropyWeight ?? 0.02;
     this.decay = options.baselineDecay ?? 0.9;
     this.clip = options.clipNorm ?? 1;
     const O = this.space.operands.length + this.groups - 1;
