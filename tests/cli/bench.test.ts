@@ -21,7 +21,7 @@ describe('nos bench', () => {
   });
 
   it('rejects an unknown part', async () => {
-    const r = await nos('bench', '--only', 'gpu');
+    const r = await nos('bench', '--only', 'tpu');
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/--only must be one of kernels, training, pool, screen, gpu/);
   });
