@@ -26,7 +26,7 @@ async function throughput(workers: number, requests: readonly EvalRequest[]): Pr
   }
 }
 
-export async function benchPool(log: (s: string) => void = () => {}, count = 12): Promise<PoolFigures> {
+export async function benchPool(log: (s: string) => void = () => {}, count = 36): Promise<PoolFigures> {
   const requests: EvalRequest[] = Array.from({ length: count }, (_, i) => ({ rule: RULES[i % RULES.length] as string, task: 'mlp-mnist', seed: 0 }));
   const one = await throughput(1, requests);
   log(`pool: 1 worker ${one.perMin.toFixed(1)} evals/min`);
