@@ -117,3 +117,28 @@ describe('nos search --space', () => {
     expect(run(['search', '--task', 'quadratic', '--budget', '5', '--run', 'c', '--space', broken], runs).stderr).toMatch(/operand 'x'/);
   }, 120_000);
 });
+
+describe('Ctrl-C', () => {
+  it('stops cleanly after the evaluations in flight (exit 130), and --resume finishes the run', async () => {
+    const runs = mkdtempSync(join(tmpdir(), 'nos-int-'));
+    const child = spawn(process.execPath, [join(repoRoot, 'bin', 'nos.js'), 'search', '--task', 'quadratic', '--budget', '200', '--seed', '5', '--workers', '1', '--run', 'int'], {
+      env: env(runs),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const deadline = Date.now() + 120_000;
+    while (count(runs, 'int') < 15 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    expect(code).toBe(130);
+    expect(stderr).toMatch(/stopping after the evaluations in flight/);
+    const stopped = count(runs, 'int');
+    expect(stopped).toBeLessThan(200);
+    const resumed = run(['search', '--resume', '--run', 'int', '--json'], runs);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(count(runs, 'int')).toBe(200);
+  }, 200_000);
+});
