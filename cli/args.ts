@@ -13,7 +13,11 @@ export interface ParsedArgs {
   readonly flags: Map<string, string[]>;
 }
 
-export function parseArgs(argv: readonly string[], spec: Readonly<Record<string, FlagSpec>>): ParsedArgs {
+/**
+ * Parse flags against `spec`. Positional arguments are an error unless `positionals` allows
+ * them (`nos check <rule text>`, `nos schedule <name>`).
+ */
+export function parseArgs(argv: readonly string[], spec: Readonly<Record<string, FlagSpec>>, options: { positionals?: boolean } = {}): ParsedArgs {
   const positionals: string[] = [];
   const flags = new Map<string, string[]>();
   for (let i = 0; i < argv.length; i++) {
@@ -49,6 +53,7 @@ export function parseArgs(argv: readonly string[], spec: Readonly<Record<string,
     list.push(value);
     flags.set(name, list);
   }
+  if (!options.positionals && positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
   return { positionals, flags };
 }
 

@@ -13,7 +13,6 @@ import type { Io } from './io.js';
 
 export function tasksCommand(argv: readonly string[], io: Io): number {
   const args = parseArgs(argv, { json: { type: 'bool' } });
-  if (args.positionals.length > 0) throw new UsageError(`unexpected argument '${args.positionals[0]}'`);
   const rows = TASKS.map((t) => ({
     id: t.id,
     dataset: t.dataset,
@@ -169,7 +168,6 @@ export async function evalCommand(argv: readonly string[], io: Io): Promise<numb
     'batch-growth': { type: 'bool' },
     analyze: { type: 'bool' },
   });
-  if (args.positionals.length > 0) throw new UsageError(`unexpected argument '${args.positionals[0]}'`);
   const scheduleSpec = flag(args, 'schedule');
   if (scheduleSpec !== undefined) {
     try {

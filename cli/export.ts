@@ -31,7 +31,6 @@ export function exportCommand(argv: readonly string[], io: Io): number {
     lr: { type: 'string' },
     seed: { type: 'string' },
   });
-  if (args.positionals.length > 0) throw new UsageError(`unexpected argument '${args.positionals[0]}'`);
   const format = flag(args, 'format');
   if (format === undefined) throw new UsageError('--format is required: tfjs, ts or pytorch');
   if (!['tfjs', 'ts', 'pytorch'].includes(format)) throw new UsageError(`unknown --format '${format}': use tfjs, ts or pytorch`);

@@ -13,7 +13,6 @@ import { openRun } from './search.js';
 
 export async function reportCommand(argv: readonly string[], io: Io): Promise<number> {
   const args = parseArgs(argv, { run: { type: 'string' }, out: { type: 'string' }, 'no-adam': { type: 'bool' } });
-  if (args.positionals.length > 0) throw new UsageError(`unexpected argument '${args.positionals[0]}'`);
   const store = openRun(flag(args, 'run'));
   try {
     const config = store.config;

@@ -23,7 +23,7 @@ function ruleJson(r: CheckedRule): { name: string | null; params: Record<string,
 }
 
 export function checkCommand(argv: readonly string[], io: Io): number {
-  const args = parseArgs(argv, { file: { type: 'string' }, json: { type: 'bool' } });
+  const args = parseArgs(argv, { file: { type: 'string' }, json: { type: 'bool' } }, { positionals: true });
   const file = flag(args, 'file');
   if (file !== undefined && args.positionals.length > 0) throw new UsageError('give rule text or --file, not both');
   if (file === undefined && args.positionals.length === 0) throw new UsageError('nothing to check: give rule text, e.g. nos check "sign(g) * g", or --file F.nos');
@@ -45,7 +45,6 @@ export function checkCommand(argv: readonly string[], io: Io): number {
 
 export function rulesCommand(argv: readonly string[], io: Io): number {
   const args = parseArgs(argv, { json: { type: 'bool' } });
-  if (args.positionals.length > 0) throw new UsageError(`unexpected argument '${args.positionals[0]}'`);
   const rules = [...library().values()];
   if (has(args, 'json')) {
     io.out(JSON.stringify(rules.map((r) => ({ name: r.name, params: ruleJson(r).params, text: r.canonical, doc: LIBRARY_DOCS[r.name ?? ''] ?? '' }))));
@@ -61,7 +60,6 @@ export function rulesCommand(argv: readonly string[], io: Io): number {
 
 export function primitivesCommand(argv: readonly string[], io: Io): number {
   const args = parseArgs(argv, { json: { type: 'bool' } });
-  if (args.positionals.length > 0) throw new UsageError(`unexpected argument '${args.positionals[0]}'`);
   const prims = PRIMITIVES.map((p) => ({
     name: p.name,
     category: p.category,
@@ -138,7 +136,6 @@ export async function traceCommand(argv: readonly string[], io: Io): Promise<num
     dtype: { type: 'string' },
     json: { type: 'bool' },
   });
-  if (args.positionals.length > 0) throw new UsageError(`unexpected argument '${args.positionals[0]}'`);
   const rule = ruleFromArgs(args);
   const lr = numberFlag(args, 'lr');
   if (lr === undefined) throw new UsageError('--lr is required');

@@ -6,7 +6,7 @@ import { flag, has, intFlag, parseArgs, setFlags, UsageError } from './args.js';
 import type { Io } from './io.js';
 
 export function scheduleCommand(argv: readonly string[], io: Io): number {
-  const args = parseArgs(argv, { steps: { type: 'string' }, set: { type: 'list' }, out: { type: 'string' }, json: { type: 'bool' }, seed: { type: 'string' } });
+  const args = parseArgs(argv, { steps: { type: 'string' }, set: { type: 'list' }, out: { type: 'string' }, json: { type: 'bool' }, seed: { type: 'string' } }, { positionals: true });
   const spec = args.positionals.join(' ').trim();
   if (spec === '') {
     for (const s of schedules().values()) {

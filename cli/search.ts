@@ -58,7 +58,6 @@ export async function searchCommand(argv: readonly string[], io: Io): Promise<nu
     'warm-start': { type: 'bool' },
     space: { type: 'string' },
   });
-  if (args.positionals.length > 0) throw new UsageError(`unexpected argument '${args.positionals[0]}'`);
   const workers = intFlag(args, 'workers', 1);
   const groups = intFlag(args, 'groups', 1) ?? 2;
   let store: SqliteStore;
@@ -193,7 +192,6 @@ export function openRun(run: string | undefined): SqliteStore {
 
 export function leaderboardCommand(argv: readonly string[], io: Io): number {
   const args = parseArgs(argv, { run: { type: 'string' }, top: { type: 'string' }, json: { type: 'bool' } });
-  if (args.positionals.length > 0) throw new UsageError(`unexpected argument '${args.positionals[0]}'`);
   const store = openRun(flag(args, 'run'));
   try {
     const rows = leaderboard(store.candidates(), intFlag(args, 'top', 1) ?? 10);

@@ -148,23 +148,20 @@ function analyticRun(spec: TaskSpec, seed: number): TaskRun {
     const lambda = Float64Array.from({ length: n }, (_, i) => 10 ** ((3 * i) / (n - 1)));
     const w = Float32Array.from({ length: n }, () => 1 + 0.1 * (rng() - 0.5));
     const f = (x: Float32Array) => x.reduce((s, v, i) => s + 0.5 * (lambda[i] as number) * v * v, 0);
-    const f0 = f(w);
-    const grad = () => ({ loss: f(w), grads: [Float32Array.from(w, (v, i) => (lambda[i] as number) * v)] });
-    return {
-      weights: [w],
-      gradients: grad,
-      fixedGradients: grad,
-      evaluate: () => ({ acc: analyticScore(f0, f(w)), loss: f(w) }),
-      dispose: () => {},
-    };
+    return analyticTask(w, f, (x) => Float32Array.from(x, (v, i) => (lambda[i] as number) * v));
   }
   const w = Float32Array.of(-1.2 + 0.05 * (rng() - 0.5), 1 + 0.05 * (rng() - 0.5));
   const f = (x: Float32Array) => 100 * ((x[1] as number) - (x[0] as number) ** 2) ** 2 + (1 - (x[0] as number)) ** 2;
+  return analyticTask(w, f, (x) => {
+    const [a, b] = [x[0] as number, x[1] as number];
+    return Float32Array.of(-400 * a * (b - a * a) - 2 * (1 - a), 200 * (b - a * a));
+  });
+}
+
+/** A TaskRun for f with gradient df at weights w: the score is the loss reduction from the start. */
+function analyticTask(w: Float32Array, f: (x: Float32Array) => number, df: (x: Float32Array) => Float32Array): TaskRun {
   const f0 = f(w);
-  const grad = () => {
-    const [x, y] = [w[0] as number, w[1] as number];
-    return { loss: f(w), grads: [Float32Array.of(-400 * x * (y - x * x) - 2 * (1 - x), 200 * (y - x * x))] };
-  };
+  const grad = () => ({ loss: f(w), grads: [df(w)] });
   return {
     weights: [w],
     gradients: grad,

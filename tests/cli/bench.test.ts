@@ -24,5 +24,9 @@ describe('nos bench', () => {
     const r = await nos('bench', '--only', 'tpu');
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/--only must be one of kernels, training, pool, screen, gpu/);
+    // Stray arguments are errors for every command that takes none (they were ignored here once).
+    const stray = await nos('bench', 'kernels');
+    expect(stray.code).toBe(1);
+    expect(stray.stderr).toMatch(/unexpected argument 'kernels'/);
   });
 });
