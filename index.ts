@@ -18,6 +18,6 @@ export {
   ruleHash,
 } from './dsl/index.js';
 export { Interpreter, traceInterp } from './dsl/interp.js';
-export { optimizer, RuleConfigError, RuleOptimizer, type RuleOptimizerConfig } from './search-results/export/optimizer.js';
-export { emitPyTorch } from './search-results/export/pytorch.js';
-export { emitTypeScript } from './search-results/export/ts.js';
+export { optimizer, RuleConfigError, RuleOptimizer, type RuleOptimizerConfig } from './optimizer/rule-optimizer.js';
+export { emitPyTorch } from './dsl/compile/pytorch.js';
+export { emitTypeScript } from './dsl/compile/ts.js';

@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { compileRule } from '../dsl/compile/index.js';
 import { initTf } from '../dsl/compile/tf-backend.js';
 import { library } from '../dsl/index.js';
-import { optimizer } from '../search-results/export/optimizer.js';
+import { optimizer } from '../optimizer/rule-optimizer.js';
 
 export interface RuleFigures {
   fusedNsPerParam: number;

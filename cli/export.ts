@@ -2,8 +2,8 @@
 import { writeFileSync } from 'node:fs';
 import { leaderboard } from '../controller/search.js';
 import { BindError, bindParams, type CheckedRule, library, lookupRule } from '../dsl/index.js';
-import { emitPyTorch } from '../search-results/export/pytorch.js';
-import { emitTypeScript, type Provenance } from '../search-results/export/ts.js';
+import { emitPyTorch } from '../dsl/compile/pytorch.js';
+import { emitTypeScript, type Provenance } from '../dsl/compile/ts.js';
 import { flag, intFlag, numberFlag, parseArgs, setFlags, UsageError } from './args.js';
 import type { Io } from './io.js';
 import { ruleFromArgs } from './rules.js';

@@ -3,9 +3,9 @@
  * Hyperparameters stay symbolic, so an exported optimizer keeps them as options.
  * Every name in a plan is generated or a validated identifier; every number is finite.
  */
-import type { CheckedRule, RuleParam } from '../../dsl/check.js';
-import { isScalar } from '../../dsl/check.js';
-import { type Node, printNode } from '../../dsl/ir.js';
+import type { CheckedRule, RuleParam } from '../check.js';
+import { isScalar } from '../check.js';
+import { type Node, printNode } from '../ir.js';
 import { PRIMITIVE_BY_NAME } from '../../primitives/registry.js';
 
 export type Kind = 'scalar' | 'tensor';

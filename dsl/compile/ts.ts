@@ -3,8 +3,8 @@
  * nothing else) that defines the rule as a `tf.Optimizer` subclass, with an optax-style doc
  * comment giving the equations, hyperparameters and provenance.
  */
-import type { CheckedRule } from '../../dsl/check.js';
-import { printNode } from '../../dsl/ir.js';
+import type { CheckedRule } from '../check.js';
+import { printNode } from '../ir.js';
 import { classStem, numberLiteral, type Plan, planRule, type Step } from './plan.js';
 
 const JS_RESERVED = new Set(

@@ -3,8 +3,8 @@
  * subclass. Hyperparameters are constructor arguments (and live in each param group, so
  * schedulers and per-group settings work as usual); state lives in `self.state[p]`.
  */
-import type { CheckedRule } from '../../dsl/check.js';
-import { printNode } from '../../dsl/ir.js';
+import type { CheckedRule } from '../check.js';
+import { printNode } from '../ir.js';
 import { classStem, numberLiteral, type Plan, planRule, type Step } from './plan.js';
 import type { Provenance } from './ts.js';
 

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { library } from '../../dsl/index.js';
 import { traceInterp } from '../../dsl/interp.js';
-import { optimizer, RuleConfigError, RuleOptimizer } from '../../search-results/export/optimizer.js';
+import { optimizer, RuleConfigError, RuleOptimizer } from '../../optimizer/rule-optimizer.js';
 import { torchGolden } from '../helpers/reference.js';
 import { tfReady } from '../helpers/tf.js';
 

@@ -16,10 +16,10 @@ import * as tf from '@tensorflow/tfjs';
 
 /** A named tensor, as tfjs optimizers save and restore them. */
 type NamedTensor = { name: string; tensor: tf.Tensor };
-import { tfDirection } from '../../dsl/compile/tf.js';
-import { DrawSource } from '../../dsl/draws.js';
-import { bindParams, type CheckedRule, lookupRule } from '../../dsl/index.js';
-import { buildProgram, type Program } from '../../dsl/interp.js';
+import { tfDirection } from '../dsl/compile/tf.js';
+import { DrawSource } from '../dsl/draws.js';
+import { bindParams, type CheckedRule, lookupRule } from '../dsl/index.js';
+import { buildProgram, type Program } from '../dsl/interp.js';
 
 export interface RuleOptimizerConfig {
   /** A built-in rule name or rule text. */
