@@ -3,8 +3,8 @@
  * commutative arguments sorted. Printing it gives the canonical text; hashing that text
  * gives the rule's identity.
  */
-import { createHash } from 'node:crypto';
 import { type LeafName, PRIMITIVE_BY_NAME, type Primitive } from '../primitives/registry.js';
+import { sha256Hex } from './sha256.js';
 
 export type Node =
   | { readonly k: 'const'; readonly v: number }
@@ -156,5 +156,5 @@ export function paramsUsed(n: Node): Set<string> {
 }
 
 export function hashText(text: string): string {
-  return createHash('sha256').update(text).digest('hex').slice(0, 16);
+  return sha256Hex(text).slice(0, 16);
 }

@@ -7,10 +7,10 @@
  * (ignores g). The fingerprint hashes the probe updates rounded to 4 significant digits, so
  * rules written differently but acting the same share one evaluation.
  */
-import { createHash } from 'node:crypto';
 import seedrandom from 'seedrandom';
 import { compileRule } from '../dsl/compile/index.js';
 import type { CheckedRule } from '../dsl/index.js';
+import { sha256Hex } from '../dsl/sha256.js';
 
 export interface ScreenResult {
   readonly ok: boolean;
@@ -66,9 +66,8 @@ function round4(x: number): string {
 
 export function screenRule(rule: CheckedRule, params: Readonly<Record<string, number>> = {}): ScreenResult {
   const outs = PROBES.map((p) => directions(rule, p, params));
-  const hash = createHash('sha256');
-  for (const o of outs) hash.update(Array.from(o, round4).join(','));
-  const fingerprint = hash.digest('hex').slice(0, 16);
+  // The probes' rounded outputs, concatenated (the same digest as hashing them one after another).
+  const fingerprint = sha256Hex(outs.map((o) => Array.from(o, round4).join(',')).join('')).slice(0, 16);
   const all = outs.flatMap((o) => Array.from(o));
   if (all.some((x) => !Number.isFinite(x))) return { ok: false, reason: 'the update is NaN or infinite on the probe', fingerprint };
   const first = all[0] as number;
