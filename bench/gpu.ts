@@ -1,7 +1,7 @@
 /** The WGSL kernel on the WebGPU adapter: ns/param and GB/s for Adam on 1M parameters, next to the device's copy bandwidth. */
 import { closeWebGpu, deviceCopyGBps, generateWgsl, initWebGpu, WgslKernel } from '../dsl/compile/wgsl.js';
-import { bindParams, library } from '../dsl/index.js';
-import { buildProgram } from '../dsl/interp.js';
+import { library } from '../dsl/index.js';
+import { lowerRule, paramValues } from '../dsl/lower.js';
 
 export interface GpuFigures {
   adapter: string;
@@ -16,8 +16,8 @@ export async function benchGpu(params = 1_000_000): Promise<GpuFigures> {
   try {
     const rule = library().get('adam');
     if (rule === undefined) throw new Error('no adam');
-    const program = buildProgram(bindParams(rule, {}));
-    const kernel = new WgslKernel(gpu, program, generateWgsl(program), params, 0);
+    const program = lowerRule(rule);
+    const kernel = new WgslKernel(gpu, program, generateWgsl(program), paramValues(rule), params, 0);
     try {
       const w = new Float32Array(params).fill(0.5);
       const g = Float32Array.from({ length: params }, (_, i) => Math.sin(i) * 0.01);

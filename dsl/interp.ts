@@ -12,122 +12,12 @@
  *  - w[i] <- w[i] - lr * d_t.
  * State is stored in the run's dtype (float32 by default); intermediates are JS numbers.
  */
-import { PRIMITIVE_BY_NAME, type Primitive } from '../primitives/registry.js';
-import { bindParams, type CheckedRule } from './check.js';
+import type { CheckedRule } from './check.js';
 import { DrawSource } from './draws.js';
-import { type Node, printNode } from './ir.js';
+import { lowerRule, paramValues, primOfStep, type Program, scalarValues, type Step } from './lower.js';
 
 export type Dtype = 'float32' | 'float64';
 export type Vec = Float32Array | Float64Array;
-
-/** A node of the executable tree: slots and draw indices resolved. */
-export type ExecNode =
-  | { readonly k: 'const'; readonly v: number }
-  | { readonly k: 'leaf'; readonly name: 'g' | 'w' | 't' }
-  | { readonly k: 'prev'; readonly slot: number }
-  | { readonly k: 'state'; readonly prim: Primitive; readonly slot: number; readonly args: readonly ExecNode[] }
-  | { readonly k: 'draw'; readonly prim: Primitive; readonly draw: number; readonly args: readonly ExecNode[] }
-  | { readonly k: 'op'; readonly prim: Primitive; readonly args: readonly ExecNode[] };
-
-export interface StateSlot {
-  /** Canonical text of the stateful subexpression (the slot's key). */
-  readonly key: string;
-  readonly init: number;
-  readonly node: ExecNode & { k: 'state' };
-}
-
-export interface Program {
-  readonly root: ExecNode;
-  readonly slots: readonly StateSlot[];
-  /** Distribution of each draw, by draw index. */
-  readonly draws: readonly ('normal' | 'uniform')[];
-}
-
-/** Resolve a bound expression (no params left) into slots and draws. */
-export function buildProgram(expr: Node): Program {
-  const slots: StateSlot[] = [];
-  const slotByKey = new Map<string, number>();
-  const draws: ('normal' | 'uniform')[] = [];
-  const build = (n: Node): ExecNode => {
-    switch (n.k) {
-      case 'const':
-        return n;
-      case 'param':
-        throw new Error(`hyperparameter '${n.name}' is not bound`);
-      case 'leaf':
-        return n;
-      case 'prev': {
-        const inner = build(n.arg);
-        if (inner.k !== 'state') throw new Error('prev() of a stateless expression');
-        return { k: 'prev', slot: inner.slot };
-      }
-      case 'op': {
-        const prim = PRIMITIVE_BY_NAME.get(n.prim);
-        if (prim === undefined) throw new Error(`unknown primitive ${n.prim}`);
-        if (prim.stochastic) {
-          const draw = draws.length;
-          draws.push(prim.stochastic.draw);
-          return { k: 'draw', prim, draw, args: n.args.map(build) };
-        }
-        if (prim.state) {
-          const key = printNode(n);
-          const existing = slotByKey.get(key);
-          if (existing !== undefined) {
-            // Build the args anyway so draw indices do not depend on which copy came first.
-            n.args.forEach(build);
-            return (slots[existing] as StateSlot).node;
-          }
-          const args = n.args.map(build);
-          const slot = slots.length;
-          const node = { k: 'state' as const, prim, slot, args };
-          slotByKey.set(key, slot);
-          slots.push({ key, init: prim.state.init, node });
-          return node;
-        }
-        return { k: 'op', prim, args: n.args.map(build) };
-      }
-    }
-  };
-  const root = build(expr);
-  return { root, slots, draws };
-}
-
-/** Whether a node's value is the same for every element (a function of numbers and t only). */
-export function isScalarNode(x: ExecNode): boolean {
-  switch (x.k) {
-    case 'const':
-      return true;
-    case 'leaf':
-      return x.name === 't';
-    case 'op':
-      return x.args.every(isScalarNode);
-    default:
-      return false;
-  }
-}
-
-/** Scalar value of a node whose value is the same for every element, or undefined. */
-export function scalarValue(x: ExecNode, t: number): number | undefined {
-  switch (x.k) {
-    case 'const':
-      return x.v;
-    case 'leaf':
-      return x.name === 't' ? t : undefined;
-    case 'prev':
-    case 'state':
-    case 'draw':
-      return undefined;
-    case 'op': {
-      const args: number[] = [];
-      for (const a of x.args) {
-        const v = scalarValue(a, t);
-        if (v === undefined) return undefined;
-        args.push(v);
-      }
-      return x.prim.ref(args, { t }, 0);
-    }
-  }
-}
 
 export interface InterpreterOptions {
   readonly size: number;
@@ -147,11 +37,13 @@ export class Interpreter {
   readonly state: Vec[];
   /** Number of updates applied so far. */
   t = 0;
+  private readonly params: Float64Array;
   private readonly drawSource: DrawSource;
   private readonly drawBuffers: Float64Array[];
 
   constructor(rule: Pick<CheckedRule, 'params' | 'expr'>, readonly options: InterpreterOptions) {
-    this.program = buildProgram(bindParams(rule, options.params ?? {}));
+    this.program = lowerRule(rule);
+    this.params = paramValues(rule, options.params ?? {});
     this.dtype = options.dtype ?? 'float32';
     const make = (n: number): Vec => (this.dtype === 'float32' ? new Float32Array(n) : new Float64Array(n));
     this.state = this.program.slots.map((s) => make(options.size).fill(s.init));
@@ -169,42 +61,51 @@ export class Interpreter {
     });
     const round = this.dtype === 'float32' ? Math.fround : (x: number) => x;
     const mid = this.options.float32Intermediates ? Math.fround : (x: number) => x;
-    const nslots = this.program.slots.length;
-    const fresh = new Float64Array(nslots);
-    const done = new Uint8Array(nslots);
+    const { steps, slots, slotSteps, result } = this.program;
+    // Scalar steps once per step, as every back end computes them (float64).
+    const vals = scalarValues(this.program, this.params, t);
+    for (let k = 0; k < steps.length; k++) if ((steps[k] as Step).kind === 'scalar') vals[k] = mid(vals[k] as number);
     const state = this.state;
     const drawBuffers = this.drawBuffers;
     const ctx = { t };
-    let i = 0;
-    const ev = (x: ExecNode): number => {
-      switch (x.k) {
-        case 'const':
-          return mid(x.v);
-        case 'leaf':
-          return x.name === 'g' ? (g[i] as number) : x.name === 'w' ? (w[i] as number) : t;
-        case 'prev':
-          return (state[x.slot] as Vec)[i] as number;
-        case 'state': {
-          if (done[x.slot]) return fresh[x.slot] as number;
-          const args = x.args.map(ev);
-          const spec = x.prim.state;
-          if (spec === undefined) throw new Error('state node without state spec');
-          const v = round(spec.update((state[x.slot] as Vec)[i] as number, args));
-          fresh[x.slot] = v;
-          done[x.slot] = 1;
-          return v;
-        }
-        case 'draw':
-          return mid(x.prim.ref(x.args.map(ev), ctx, mid((drawBuffers[x.draw] as Float64Array)[i] as number)));
-        case 'op':
-          return mid(x.prim.ref(x.args.map(ev), ctx, 0));
-      }
+    const args: number[] = [];
+    const gather = (s: { readonly args: readonly number[] }, count = s.args.length): number[] => {
+      args.length = 0;
+      for (let a = 0; a < count; a++) args.push(vals[s.args[a] as number] as number);
+      return args;
     };
-    for (i = 0; i < n; i++) {
-      done.fill(0);
-      out[i] = ev(this.program.root);
-      for (const s of this.program.slots) if (!done[s.node.slot]) ev(s.node);
-      for (let k = 0; k < nslots; k++) (state[k] as Vec)[i] = fresh[k] as number;
+    for (let i = 0; i < n; i++) {
+      for (let k = 0; k < steps.length; k++) {
+        const s = steps[k] as Step;
+        switch (s.op) {
+          case 'leaf':
+            if (s.leaf !== 't') vals[k] = s.leaf === 'g' ? (g[i] as number) : (w[i] as number);
+            break;
+          case 'prev':
+            vals[k] = (state[s.slot] as Vec)[i] as number;
+            break;
+          case 'state': {
+            const spec = primOfStep(s).state;
+            if (spec === undefined) throw new Error(`'${s.prim}' has no state`);
+            vals[k] = round(spec.update((state[s.slot] as Vec)[i] as number, gather(s)));
+            break;
+          }
+          case 'draw':
+            vals[k] = mid((drawBuffers[s.draw] as Float64Array)[i] as number);
+            break;
+          case 'tensor': {
+            const p = primOfStep(s);
+            // A stochastic primitive's draw is its last argument.
+            const value = p.stochastic ? p.ref(gather(s, s.args.length - 1), ctx, vals[s.args[s.args.length - 1] as number] as number) : p.ref(gather(s), ctx, 0);
+            vals[k] = mid(value);
+            break;
+          }
+          default:
+            break; // scalar: computed above
+        }
+      }
+      out[i] = vals[result] as number;
+      for (let k = 0; k < slots.length; k++) (state[k] as Vec)[i] = vals[slotSteps[k] as number] as number;
     }
     return out;
   }

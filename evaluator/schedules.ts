@@ -5,9 +5,9 @@
  * SGDR's restarts and the noisy linear-cosine decay are written in code.
  */
 import seedrandom from 'seedrandom';
-import { bindParams, type CheckedRule, compileSchedules, formatDiagnostics, printNode } from '../dsl/index.js';
+import { type CheckedRule, compileSchedules, formatDiagnostics, printNode } from '../dsl/index.js';
 import { nearest } from '../dsl/diagnostics.js';
-import { buildProgram, type Program, scalarValue } from '../dsl/interp.js';
+import { lowerRule, paramValues, scalarValues } from '../dsl/lower.js';
 
 export const SCHEDULE_SOURCE = `
 # A constant learning rate.
@@ -61,14 +61,16 @@ function fromRule(rule: CheckedRule, doc: string): Schedule {
     params: declared,
     text: printNode(rule.expr),
     values: (T, params = {}) => {
-      let program: Program;
+      let values: Float64Array;
       try {
-        program = buildProgram(bindParams(rule, { ...params, ...(rule.params.some((p) => p.name === 'T') ? { T } : {}) }));
+        values = paramValues(rule, { ...params, ...(rule.params.some((p) => p.name === 'T') ? { T } : {}) });
       } catch (e) {
         throw new ScheduleError(e instanceof Error ? e.message : String(e));
       }
+      const program = lowerRule(rule);
+      const scratch = new Float64Array(program.steps.length);
       const out = new Float64Array(T);
-      for (let t = 1; t <= T; t++) out[t - 1] = scalarValue(program.root, t) ?? Number.NaN;
+      for (let t = 1; t <= T; t++) out[t - 1] = scalarValues(program, values, t, scratch)[program.result] ?? Number.NaN;
       return out;
     },
   };

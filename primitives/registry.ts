@@ -1,7 +1,11 @@
 /**
  * The primitives registry: the one place that says what the update-rule language can
- * express. The lexer's vocabulary, the checker, the reference interpreter, the controller's
- * search space and the docs all read from here, so a new primitive is one entry.
+ * express. The lexer's vocabulary, the checker, the lowering (dsl/lower.ts), the reference
+ * interpreter, the controller's search space and the docs all read from here. The name
+ * unions below are derived from the entries, and every back end's template table is
+ * declared `satisfies Record<TensorPrim, ...>` (or the state / scalar / noise union), so a
+ * new primitive is one entry here plus one template per back end, and `tsc` names every
+ * back end that lacks one.
  *
  * Semantics are given per element, on JS numbers (float64); the interpreter rounds state to
  * the run's dtype when it stores it.
@@ -43,8 +47,13 @@ export interface StateSpec {
 }
 
 export interface StochasticSpec {
-  /** The distribution of the per-element, per-step draw passed to `sample`. */
+  /** The distribution of the per-element, per-step draw passed to `ref` as `draw`. */
   readonly draw: 'normal' | 'uniform';
+  /**
+   * For scaled noise (no arguments): the value is `draw * scale(t)`. Back ends that run in
+   * the process compute the scale on the host from this function; source emitters spell it.
+   */
+  readonly scale?: (ctx: StepContext) => number;
 }
 
 export interface Primitive {
@@ -105,11 +114,24 @@ export function restartDecay(t: number, steps: number, periods: number): number 
   return 0.5 * (1 + Math.cos((Math.PI * num) / steps));
 }
 
+/** Standard deviation of `noise`: 0.1 (variance 0.01). */
+function noiseStd(_c: StepContext): number {
+  return 0.1;
+}
+
+/** Standard deviation of `anoise` at step t: sqrt(1 / (1 + s)^0.55), s = t - 1. */
+export function anoiseStd(c: StepContext): number {
+  return Math.sqrt(1 / (1 + (c.t - 1)) ** 0.55);
+}
+
 const a0 = (a: readonly number[]): number => a[0] as number;
 const a1 = (a: readonly number[]): number => a[1] as number;
 const a2 = (a: readonly number[]): number => a[2] as number;
 
-function prim(p: Omit<Primitive, 'argKinds' | 'argNames'> & { args?: readonly (readonly [string, ArgKind])[] }): Primitive {
+type PrimInput = Omit<Primitive, 'argKinds' | 'argNames'> & { args?: readonly (readonly [string, ArgKind])[] };
+
+/** An entry; the literal name, category and specs are kept in its type for the unions below. */
+function prim<const P extends PrimInput>(p: P): Primitive & Omit<P, 'args'> {
   const args = p.args ?? [];
   const { args: _ignored, ...rest } = p;
   return { ...rest, argNames: args.map((x) => x[0]), argKinds: args.map((x) => x[1]) };
@@ -118,7 +140,7 @@ function prim(p: Omit<Primitive, 'argKinds' | 'argNames'> & { args?: readonly (r
 const X = ['x', 'tensor'] as const;
 const Y = ['y', 'tensor'] as const;
 
-export const PRIMITIVES: readonly Primitive[] = [
+export const PRIMITIVES = [
   // Arithmetic (written as operators).
   prim({ name: 'add', category: 'arith', arity: 2, args: [X, Y], operator: { symbol: '+' }, commutative: true, ref: (a) => a0(a) + a1(a), doc: 'x + y' }),
   prim({ name: 'sub', category: 'arith', arity: 2, args: [X, Y], operator: { symbol: '-' }, ref: (a) => a0(a) - a1(a), doc: 'x - y' }),
@@ -185,20 +207,34 @@ export const PRIMITIVES: readonly Primitive[] = [
   }),
   // Stochastic: one independent draw per element, per step, per occurrence.
   prim({
-    name: 'noise', category: 'stochastic', arity: 0, stochastic: { draw: 'normal' },
-    ref: (_a, _c, z) => 0.1 * z, doc: 'Gaussian noise N(0, 0.01) (variance 0.01, std 0.1)',
+    name: 'noise', category: 'stochastic', arity: 0, stochastic: { draw: 'normal', scale: noiseStd },
+    ref: (_a, c, z) => z * noiseStd(c), doc: 'Gaussian noise N(0, 0.01) (variance 0.01, std 0.1)',
   }),
   prim({
-    name: 'anoise', category: 'stochastic', arity: 0, stochastic: { draw: 'normal' },
-    ref: (_a, c, z) => z * Math.sqrt(1 / (1 + (c.t - 1)) ** 0.55), doc: 'annealed noise N(0, 1/(1+s)^0.55) at s = t - 1 (Neelakantan et al.)',
+    name: 'anoise', category: 'stochastic', arity: 0, stochastic: { draw: 'normal', scale: anoiseStd },
+    ref: (_a, c, z) => z * anoiseStd(c), doc: 'annealed noise N(0, 1/(1+s)^0.55) at s = t - 1 (Neelakantan et al.)',
   }),
   prim({
     name: 'drop', category: 'stochastic', arity: 2, args: [X, ['p', 'scalar']], stochastic: { draw: 'uniform' }, ranges: [{ arg: 1, min: 0, max: 1, maxOpen: true }],
     ref: (a, _c, u) => (u < a1(a) ? 0 : a0(a) / (1 - a1(a))), doc: 'dropout: 0 with probability p, else x/(1-p)',
   }),
-];
+] as const;
 
-export const PRIMITIVE_BY_NAME: ReadonlyMap<string, Primitive> = new Map(PRIMITIVES.map((p) => [p.name, p]));
+type Entry = (typeof PRIMITIVES)[number];
+/** Every primitive's name. */
+export type PrimName = Entry['name'];
+/** Stateful primitives: one slot per distinct call. */
+export type StatePrim = Extract<Entry, { readonly category: 'state' }>['name'];
+/** Scalar functions of the step (always computed once per step). */
+export type SchedulePrim = Extract<Entry, { readonly category: 'schedule' }>['name'];
+/** Scaled noise: `draw * scale(t)`, lowered to a multiplication by a per-step scalar. */
+export type NoisePrim = Extract<Entry, { readonly stochastic: { readonly scale: unknown } }>['name'];
+/** Primitives computed per element, with their draw (if any) as the last argument. */
+export type TensorPrim = Exclude<PrimName, StatePrim | SchedulePrim | NoisePrim>;
+/** Primitives a per-step scalar expression can contain. */
+export type ScalarPrim = Exclude<PrimName, StatePrim | NoisePrim | 'drop'>;
+
+export const PRIMITIVE_BY_NAME: ReadonlyMap<string, Primitive> = new Map(PRIMITIVES.map((p): [string, Primitive] => [p.name, p]));
 
 /** Primitives that are written as function calls in the language (everything but the operators). */
 export const FUNCTION_NAMES: readonly string[] = PRIMITIVES.filter((p) => !p.operator).map((p) => p.name);

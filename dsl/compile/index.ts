@@ -3,8 +3,9 @@
  * that cannot compile a rule raises `UnsupportedError`; `compileRule` then falls back to the
  * interpreter and says so in the result.
  */
-import { bindParams, type CheckedRule, ruleHash } from '../check.js';
-import { buildProgram, type Dtype, Interpreter, type Program, type Vec } from '../interp.js';
+import { type CheckedRule, ruleHash } from '../check.js';
+import { type Dtype, Interpreter, type Vec } from '../interp.js';
+import { lowerRule, paramValues, type Program } from '../lower.js';
 import { generateKernel, type GeneratedKernel, JsKernel, UnsupportedError } from './js.js';
 
 export { UnsupportedError } from './js.js';
@@ -44,7 +45,7 @@ const cache = new Map<string, CompiledRule>();
 export const cacheStats = { hits: 0, misses: 0 };
 
 /** Factory for the tf back end, installed by `./tf-kernel.js` (kept out of this module so the dsl does not load tfjs). */
-export type TfFactory = (program: Program, size: number, seed: number) => VectorKernel;
+export type TfFactory = (program: Program, params: Float64Array, size: number, seed: number) => VectorKernel;
 let tfFactory: TfFactory | undefined;
 export function registerTfBackend(factory: TfFactory): void {
   tfFactory = factory;
@@ -63,7 +64,8 @@ export function compileRule(rule: Pick<CheckedRule, 'params' | 'expr'>, options:
     return hit;
   }
   cacheStats.misses++;
-  const program = buildProgram(bindParams(rule, params));
+  const values = paramValues(rule, params);
+  const program = lowerRule(rule);
   const interpreterFactory = (size: number, seed = 0): VectorKernel => {
     const it = new Interpreter(rule, { size, params, seed, dtype });
     return {
@@ -80,7 +82,7 @@ export function compileRule(rule: Pick<CheckedRule, 'params' | 'expr'>, options:
   else if (requested === 'js') {
     try {
       const kernel = generateKernel(program, dtype, { exact });
-      result = { requested, backend: 'js', hash, program, kernel, create: (size, seed = 0) => new JsKernel(program, kernel, size, seed, dtype) };
+      result = { requested, backend: 'js', hash, program, kernel, create: (size, seed = 0) => new JsKernel(program, kernel, values, size, seed, dtype) };
     } catch (e) {
       if (!(e instanceof UnsupportedError)) throw e;
       result = fallback(e.message);
@@ -89,7 +91,7 @@ export function compileRule(rule: Pick<CheckedRule, 'params' | 'expr'>, options:
     const factory = tfFactory;
     if (factory === undefined) result = fallback("the tf back end is not loaded (import 'dsl/compile/tf-kernel.js')");
     else if (dtype !== 'float32') result = fallback('the tf back end computes in float32 only');
-    else result = { requested, backend: 'tf', hash, program, create: (size, seed = 0) => factory(program, size, seed) };
+    else result = { requested, backend: 'tf', hash, program, create: (size, seed = 0) => factory(program, values, size, seed) };
   }
   cache.set(key, result);
   return result;

@@ -1,9 +1,10 @@
 /** The tf back end for plain vectors (trace, tests, benchmarks); importing it registers it. */
 import * as tf from '@tensorflow/tfjs';
 import { DrawSource } from '../draws.js';
-import type { Program, Vec } from '../interp.js';
+import type { Vec } from '../interp.js';
+import type { Program } from '../lower.js';
 import { registerTfBackend, type VectorKernel } from './index.js';
-import { assertTfSupported, tfDirection } from './tf.js';
+import { tfDirection } from './tf.js';
 
 export class TfKernel implements VectorKernel {
   readonly backend = 'tf' as const;
@@ -13,10 +14,10 @@ export class TfKernel implements VectorKernel {
 
   constructor(
     readonly program: Program,
+    private readonly params: Float64Array,
     readonly size: number,
     seed: number,
   ) {
-    assertTfSupported(program);
     this.state = program.slots.map((s) => tf.fill([size], s.init));
     this.drawSource = new DrawSource(seed);
   }
@@ -30,7 +31,7 @@ export class TfKernel implements VectorKernel {
       return buf;
     });
     const { next, state } = tf.tidy(() => {
-      const r = tfDirection(this.program, { w, g, t, state: this.state, draws: draws.map((b) => tf.tensor1d(Float32Array.from(b))) });
+      const r = tfDirection(this.program, { w, g, t, params: this.params, state: this.state, draws: draws.map((b) => tf.tensor1d(Float32Array.from(b))) });
       return { next: tf.sub(w, tf.mul(lr, r.d)), state: r.state };
     });
     for (const s of this.state) s.dispose();
@@ -51,4 +52,4 @@ export class TfKernel implements VectorKernel {
   }
 }
 
-registerTfBackend((program, size, seed) => new TfKernel(program, size, seed));
+registerTfBackend((program, params, size, seed) => new TfKernel(program, params, size, seed));

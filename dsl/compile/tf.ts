@@ -6,8 +6,8 @@
  * float64 on the CPU, like the interpreter does, and enter the graph as scalars.
  */
 import * as tf from '@tensorflow/tfjs';
-import { type ExecNode, type Program, scalarValue } from '../interp.js';
-import { UnsupportedError } from './js.js';
+import type { StatePrim, TensorPrim } from '../../primitives/registry.js';
+import { type Program, scalarValues, type Step } from '../lower.js';
 
 type T = tf.Tensor;
 
@@ -44,7 +44,7 @@ type OpImpl = (a: readonly T[], like: T) => T;
 
 const at = (a: readonly T[], i: number): T => a[i] as T;
 
-const OPS: Readonly<Record<string, OpImpl>> = {
+const OPS = {
   add: (a) => tf.add(at(a, 0), at(a, 1)),
   sub: (a) => tf.sub(at(a, 0), at(a, 1)),
   mul: (a) => tf.mul(at(a, 0), at(a, 1)),
@@ -64,47 +64,26 @@ const OPS: Readonly<Record<string, OpImpl>> = {
   max: (a, like) => minMax('max', at(a, 0), at(a, 1), like),
   lerp: (a) => tf.add(at(a, 0), tf.mul(at(a, 2), tf.sub(at(a, 1), at(a, 0)))),
   keep: (a) => at(a, 0),
-};
+  drop: (a, like) => tf.where(tf.less(at(a, 2), at(a, 1)), tf.zerosLike(like), full(tf.div(at(a, 0), tf.sub(1, at(a, 1))), like)),
+} satisfies Record<TensorPrim, OpImpl>;
 
-const STATE: Readonly<Record<string, (s: T, a: readonly T[], like: T) => T>> = {
+const STATE = {
   ema: (s, a) => tf.add(tf.mul(at(a, 1), s), tf.mul(tf.sub(1, at(a, 1)), at(a, 0))),
   accum: (s, a) => tf.add(tf.mul(at(a, 1), s), at(a, 0)),
   sum: (s, a) => tf.add(s, at(a, 0)),
   runmax: (s, a, like) => minMax('max', s, at(a, 0), like),
-};
+} satisfies Record<StatePrim, (s: T, a: readonly T[], like: T) => T>;
 
-const DRAW: Readonly<Record<string, (d: T, a: readonly T[], t: number, like: T) => T>> = {
-  noise: (d) => tf.mul(0.1, d),
-  anoise: (d, _a, t) => tf.mul(d, Math.sqrt(1 / (1 + (t - 1)) ** 0.55)),
-  drop: (d, a, _t, like) => tf.where(tf.less(d, at(a, 1)), tf.zerosLike(like), full(tf.div(at(a, 0), tf.sub(1, at(a, 1))), like)),
-};
-
-export const TF_PRIMITIVES: readonly string[] = [
-  ...Object.keys(OPS),
-  ...Object.keys(STATE),
-  ...Object.keys(DRAW),
-  // Schedules are scalar: computed on the CPU.
-  'lindecay',
-  'cosdecay',
-  'restartdecay',
-];
-
-/** Throws UnsupportedError if some node has no tf implementation. */
-export function assertTfSupported(program: Program): void {
-  const visit = (x: ExecNode): void => {
-    if (x.k === 'op' || x.k === 'state' || x.k === 'draw') {
-      if (!TF_PRIMITIVES.includes(x.prim.name)) throw new UnsupportedError('tf', `primitive '${x.prim.name}'`);
-      x.args.forEach(visit);
-    }
-  };
-  visit(program.root);
-}
+/** Names of every per-element and state primitive this back end implements. */
+export const TF_PRIMITIVES: readonly string[] = [...Object.keys(OPS), ...Object.keys(STATE)];
 
 export interface TfStepInput {
   readonly w: T;
   readonly g: T;
   /** 1-based step number. */
   readonly t: number;
+  /** Hyperparameter values, in the program's order (`paramValues`). */
+  readonly params: Float64Array;
   readonly state: readonly T[];
   /** One tensor per draw of the program, shaped like w. */
   readonly draws: readonly T[];
@@ -112,64 +91,49 @@ export interface TfStepInput {
 
 /**
  * The direction and the new state, as tensors. Call inside `tf.tidy` and keep what it
- * returns; nothing else escapes.
+ * returns; nothing else escapes. Scalar steps are computed on the host (float64) and enter
+ * the graph as scalars.
  */
 export function tfDirection(program: Program, input: TfStepInput): { d: T; state: T[] } {
   const { w, g, t } = input;
-  const memo = new Map<ExecNode, T>();
-  const fresh: (T | undefined)[] = program.slots.map(() => undefined);
-  const ev = (x: ExecNode): T => {
-    const hit = memo.get(x);
-    if (hit) return hit;
-    let r: T;
-    const sv = scalarValue(x, t);
-    if (sv !== undefined) r = tf.scalar(sv);
-    else {
-      switch (x.k) {
-        case 'const':
-          r = tf.scalar(x.v);
-          break;
-        case 'leaf':
-          r = x.name === 'g' ? g : x.name === 'w' ? w : tf.scalar(t);
-          break;
-        case 'prev':
-          r = input.state[x.slot] as T;
-          break;
-        case 'state': {
-          const impl = STATE[x.prim.name];
-          if (impl === undefined) throw new UnsupportedError('tf', `state primitive '${x.prim.name}'`);
-          r = full(impl(input.state[x.slot] as T, x.args.map(ev), w), w);
-          fresh[x.slot] = r;
-          break;
-        }
-        case 'draw': {
-          const impl = DRAW[x.prim.name];
-          if (impl === undefined) throw new UnsupportedError('tf', `stochastic primitive '${x.prim.name}'`);
-          r = impl(input.draws[x.draw] as T, x.args.map(ev), t, w);
-          break;
-        }
-        case 'op': {
-          const exponent = x.prim.name === 'pow' && x.args[1]?.k === 'const' ? x.args[1].v : undefined;
-          if (exponent === 2) {
-            const base = ev(x.args[0] as ExecNode);
-            r = tf.mul(base, base);
-            break;
-          }
-          if (exponent !== undefined && Number.isInteger(exponent)) {
-            r = tf.pow(ev(x.args[0] as ExecNode), exponent);
-            break;
-          }
-          const impl = OPS[x.prim.name];
-          if (impl === undefined) throw new UnsupportedError('tf', `primitive '${x.prim.name}'`);
-          r = impl(x.args.map(ev), w);
-          break;
-        }
-      }
-    }
-    memo.set(x, r);
-    return r;
+  const host = scalarValues(program, input.params, t);
+  const vals: (T | undefined)[] = program.steps.map(() => undefined);
+  const val = (k: number): T => {
+    const v = vals[k];
+    if (v !== undefined) return v;
+    const s = program.steps[k] as Step;
+    if (s.kind !== 'scalar') throw new Error(`step ${k} used before it is computed`);
+    const x = tf.scalar(host[k] as number);
+    vals[k] = x;
+    return x;
   };
-  const d = full(ev(program.root), w);
-  for (const s of program.slots) ev(s.node);
-  return { d, state: fresh.map((s) => s as T) };
+  program.steps.forEach((s, k) => {
+    switch (s.op) {
+      case 'leaf':
+        if (s.leaf !== 't') vals[k] = s.leaf === 'g' ? g : w;
+        break;
+      case 'prev':
+        vals[k] = input.state[s.slot] as T;
+        break;
+      case 'state':
+        vals[k] = full(STATE[s.prim](input.state[s.slot] as T, s.args.map(val), w), w);
+        break;
+      case 'draw':
+        vals[k] = input.draws[s.draw] as T;
+        break;
+      case 'tensor': {
+        const e = s.prim === 'pow' ? (program.steps[s.args[1] as number] as Step) : undefined;
+        const exponent = e?.kind === 'scalar' ? (host[s.args[1] as number] as number) : undefined;
+        if (exponent === 2) {
+          const base = val(s.args[0] as number);
+          vals[k] = tf.mul(base, base);
+        } else if (exponent !== undefined && Number.isInteger(exponent)) vals[k] = tf.pow(val(s.args[0] as number), exponent);
+        else vals[k] = OPS[s.prim](s.args.map(val), w);
+        break;
+      }
+      default:
+        break; // scalars: made on first use
+    }
+  });
+  return { d: full(val(program.result), w), state: program.slotSteps.map((k) => val(k)) };
 }

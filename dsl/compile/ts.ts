@@ -1,19 +1,29 @@
 /**
  * `nos export --format ts`: a standalone TypeScript module (it imports @tensorflow/tfjs and
  * nothing else) that defines the rule as a `tf.Optimizer` subclass, with an optax-style doc
- * comment giving the equations, hyperparameters and provenance.
+ * comment giving the equations, hyperparameters and provenance. Generated from the shared
+ * lowering; only the helpers the rule uses are emitted, so the module passes
+ * `noUnusedLocals` / `noUnusedParameters`.
  */
+import type { NoisePrim, ScalarPrim, StatePrim, TensorPrim } from '../../primitives/registry.js';
 import type { CheckedRule } from '../check.js';
 import { printNode } from '../ir.js';
-import { classStem, numberLiteral, type Plan, planRule, type Step } from './plan.js';
+import { lowerRule, type Program, type Step } from '../lower.js';
+import { checkedParamNames, className, commentText, numberLiteral, ruleComment, stringLiteral } from './names.js';
+import { arg, INFIX, type Tpl } from './templates.js';
 
 const JS_RESERVED = new Set(
-  'break case catch class const continue debugger default delete do else enum export extends false finally for function if import in instanceof new null return super switch this throw true try typeof var void while with yield let static implements interface package private protected public await learningRate seed'.split(' '),
+  'break case catch class const continue debugger default delete do else enum export extends false finally for function if import in instanceof new null return super switch this throw true try typeof var void while with yield let static implements interface package private protected public await arguments eval learningRate seed constructor prototype toString valueOf hasOwnProperty'.split(' '),
 );
 
-/** The option name for a hyperparameter in emitted TypeScript. */
+/**
+ * The option name for a hyperparameter in emitted TypeScript: the name itself, or `hp` + the
+ * name capitalised when it is reserved (`seed` -> `hpSeed`). Names that already look escaped
+ * (`hpX...`) are escaped again, so two hyperparameters never get the same option name. (No
+ * underscores: tfjs camel-cases saved optimizer configs on load.)
+ */
 export function tsOptionName(name: string): string {
-  return JS_RESERVED.has(name) ? `${name}Param` : name;
+  return JS_RESERVED.has(name) || /^hp[A-Z0-9]/.test(name) ? `hp${(name[0] as string).toUpperCase()}${name.slice(1)}` : name;
 }
 
 export interface Provenance {
@@ -22,35 +32,31 @@ export interface Provenance {
   readonly detail?: string;
 }
 
-type A = readonly string[];
-const arg = (a: A, i: number): string => a[i] as string;
+export interface EmitOptions {
+  readonly provenance?: Provenance;
+  /** The exported class name (default: from the rule's name, else its hash). */
+  readonly className?: string;
+}
 
-const SCALAR: Readonly<Record<string, (a: A) => string>> = {
-  add: (a) => `(${arg(a, 0)} + ${arg(a, 1)})`,
-  sub: (a) => `(${arg(a, 0)} - ${arg(a, 1)})`,
-  mul: (a) => `(${arg(a, 0)} * ${arg(a, 1)})`,
-  div: (a) => `(${arg(a, 0)} / ${arg(a, 1)})`,
+const SCALAR = {
+  ...INFIX,
   pow: (a) => `nosPow(${arg(a, 0)}, ${arg(a, 1)})`,
-  neg: (a) => `(-${arg(a, 0)})`,
   exp: (a) => `Math.exp(${arg(a, 0)})`,
   log: (a) => `Math.log(Math.abs(${arg(a, 0)}))`,
   sqrt: (a) => `Math.sqrt(Math.abs(${arg(a, 0)}))`,
   abs: (a) => `Math.abs(${arg(a, 0)})`,
   cos: (a) => `Math.cos(${arg(a, 0)})`,
   floor: (a) => `Math.floor(${arg(a, 0)})`,
-  square: (a) => `(${arg(a, 0)} * ${arg(a, 0)})`,
   sign: (a) => `nosSign(${arg(a, 0)})`,
   clip: (a) => `Math.min(Math.max(${arg(a, 0)}, -${arg(a, 1)}), ${arg(a, 1)})`,
   min: (a) => `Math.min(${arg(a, 0)}, ${arg(a, 1)})`,
   max: (a) => `Math.max(${arg(a, 0)}, ${arg(a, 1)})`,
-  lerp: (a) => `(${arg(a, 0)} + ${arg(a, 2)} * (${arg(a, 1)} - ${arg(a, 0)}))`,
-  keep: (a) => arg(a, 0),
   lindecay: (a) => `linearDecay(t, ${arg(a, 0)})`,
   cosdecay: (a) => `cosineDecay(t, ${arg(a, 0)}, ${arg(a, 1)})`,
   restartdecay: (a) => `restartDecay(t, ${arg(a, 0)}, ${arg(a, 1)})`,
-};
+} as const satisfies Record<ScalarPrim, Tpl>;
 
-const TENSOR: Readonly<Record<string, (a: A) => string>> = {
+const TENSOR = {
   add: (a) => `tf.add(${arg(a, 0)}, ${arg(a, 1)})`,
   sub: (a) => `tf.sub(${arg(a, 0)}, ${arg(a, 1)})`,
   mul: (a) => `tf.mul(${arg(a, 0)}, ${arg(a, 1)})`,
@@ -65,135 +71,172 @@ const TENSOR: Readonly<Record<string, (a: A) => string>> = {
   floor: (a) => `tf.floor(${arg(a, 0)})`,
   square: (a) => `tf.mul(${arg(a, 0)}, ${arg(a, 0)})`,
   sign: (a) => `tSign(${arg(a, 0)})`,
-  clip: (a) => `tMinMax('min', tMinMax('max', ${arg(a, 0)}, tf.neg(${arg(a, 1)}), w), ${arg(a, 1)}, w)`,
+  clip: (a) => `tMinMax('min', tMinMax('max', ${arg(a, 0)}, -${arg(a, 1)}, w), ${arg(a, 1)}, w)`,
   min: (a) => `tMinMax('min', ${arg(a, 0)}, ${arg(a, 1)}, w)`,
   max: (a) => `tMinMax('max', ${arg(a, 0)}, ${arg(a, 1)}, w)`,
   lerp: (a) => `tf.add(${arg(a, 0)}, tf.mul(${arg(a, 2)}, tf.sub(${arg(a, 1)}, ${arg(a, 0)})))`,
   keep: (a) => arg(a, 0),
-};
+  drop: (a) => `tf.where(tf.less(${arg(a, 2)}, ${arg(a, 1)}), tf.zerosLike(w), full(tf.div(${arg(a, 0)}, 1 - ${arg(a, 1)}), w))`,
+} as const satisfies Record<TensorPrim, Tpl>;
 
-const STATE: Readonly<Record<string, (s: string, a: A) => string>> = {
+const STATE = {
   ema: (s, a) => `tf.add(tf.mul(${arg(a, 1)}, ${s}), tf.mul(tf.sub(1, ${arg(a, 1)}), ${arg(a, 0)}))`,
   accum: (s, a) => `tf.add(tf.mul(${arg(a, 1)}, ${s}), ${arg(a, 0)})`,
   sum: (s, a) => `tf.add(${s}, ${arg(a, 0)})`,
   runmax: (s, a) => `tMinMax('max', ${s}, ${arg(a, 0)}, w)`,
-};
+} as const satisfies Record<StatePrim, (s: string, a: readonly string[]) => string>;
 
-const DRAW: Readonly<Record<string, (draw: string, a: A) => string>> = {
-  noise: (d) => `tf.mul(0.1, ${d})`,
-  anoise: (d) => `tf.mul(Math.sqrt(1 / (1 + (t - 1)) ** 0.55), ${d})`,
-  drop: (d, a) => `tf.where(tf.less(${d}, ${arg(a, 1)}), tf.zerosLike(w), tf.broadcastTo(tf.div(${arg(a, 0)}, tf.sub(1, ${arg(a, 1)})), w.shape))`,
-};
+/** The per-step scale of scaled noise, as a TypeScript expression of t. */
+const SCALE = {
+  noise: '0.1',
+  anoise: 'Math.sqrt(1 / (1 + (t - 1)) ** 0.55)',
+} as const satisfies Record<NoisePrim, string>;
 
-function stepLine(s: Step, plan: Plan): string {
+/** Helper functions the emitted code may call; each is emitted only when used. */
+const HELPERS: readonly { readonly name: string; readonly uses: readonly string[]; readonly source: string }[] = [
+  { name: 'nosSign', uses: [], source: 'function nosSign(x: number): number {\n  return x > 0 ? 1 : x < 0 ? -1 : x === 0 ? 0 : Number.NaN;\n}' },
+  { name: 'nosPow', uses: [], source: 'function nosPow(x: number, y: number): number {\n  return x < 0 && !Number.isInteger(y) ? -(Math.abs(x) ** y) : x ** y;\n}' },
+  {
+    name: 'linearDecay',
+    uses: [],
+    source: 'function linearDecay(t: number, steps: number): number {\n  const s = Math.min(t - 1, steps);\n  return Math.max(0, (steps - s) / steps);\n}',
+  },
+  {
+    name: 'cosineDecay',
+    uses: [],
+    source: 'function cosineDecay(t: number, steps: number, periods: number): number {\n  const s = Math.min(t - 1, steps);\n  return 0.5 * (1 + Math.cos(Math.PI * 2 * periods * (s / steps)));\n}',
+  },
+  {
+    name: 'restartDecay',
+    uses: [],
+    source:
+      'function restartDecay(t: number, steps: number, periods: number): number {\n  const s = Math.min(t - 1, steps);\n  return 0.5 * (1 + Math.cos((Math.PI * ((periods * s) % steps)) / steps));\n}',
+  },
+  {
+    name: 'full',
+    uses: [],
+    source: "function full(x: tf.Tensor | number, like: tf.Tensor): tf.Tensor {\n  return tf.broadcastTo(typeof x === 'number' ? tf.scalar(x) : x, like.shape);\n}",
+  },
+  {
+    name: 'tSign',
+    uses: [],
+    source:
+      "function tSign(x: tf.Tensor): tf.Tensor {\n  const s = tf.sub(tf.cast(tf.greater(x, 0), 'float32'), tf.cast(tf.less(x, 0), 'float32'));\n  return tf.where(tf.isNaN(x), x, s);\n}",
+  },
+  {
+    name: 'tPow',
+    uses: ['full'],
+    source:
+      'function tPow(x: tf.Tensor | number, y: tf.Tensor | number, like: tf.Tensor): tf.Tensor {\n  const xf = full(x, like);\n  const yf = full(y, like);\n  const odd = tf.logicalAnd(tf.less(xf, 0), tf.notEqual(tf.floor(yf), yf));\n  return tf.where(odd, tf.neg(tf.pow(tf.abs(xf), yf)), tf.pow(xf, yf));\n}',
+  },
+  {
+    name: 'tMinMax',
+    uses: ['full'],
+    source:
+      "function tMinMax(op: 'min' | 'max', a: tf.Tensor | number, b: tf.Tensor | number, like: tf.Tensor): tf.Tensor {\n  const af = full(a, like);\n  const bf = full(b, like);\n  const r = op === 'min' ? tf.minimum(af, bf) : tf.maximum(af, bf);\n  return tf.where(tf.logicalOr(tf.isNaN(af), tf.isNaN(bf)), tf.fill(like.shape, Number.NaN), r);\n}",
+  },
+];
+
+/** The helpers a piece of code calls, with what they call in turn, in declaration order. */
+export function helpersUsed<H extends { readonly name: string; readonly uses: readonly string[] }>(code: string, helpers: readonly H[]): H[] {
+  const need = new Set<string>();
+  const add = (name: string): void => {
+    if (need.has(name)) return;
+    need.add(name);
+    for (const u of helpers.find((h) => h.name === name)?.uses ?? []) add(u);
+  };
+  for (const h of helpers) if (new RegExp(`\\b${h.name}\\(`).test(code)) add(h.name);
+  return helpers.filter((h) => need.has(h.name));
+}
+
+/** `v12`, or the leaf / slot a step reads. */
+function stepName(program: Program, k: number): string {
+  const s = program.steps[k] as Step;
+  if (s.op === 'leaf') return s.leaf;
+  if (s.op === 'prev') return `(slots[${s.slot}] as tf.Tensor)`;
+  return `v${k}`;
+}
+
+function stepLine(program: Program, k: number, options: readonly string[]): string | undefined {
+  const s = program.steps[k] as Step;
+  const args = 'args' in s ? s.args.map((a) => stepName(program, a)) : [];
   switch (s.op) {
     case 'const':
-      return `const ${s.name} = ${numberLiteral(s.value)};`;
+      return `const v${k} = ${numberLiteral(s.value)};`;
     case 'param':
-      return `const ${s.name} = hp.${tsOptionName((plan.params[s.param] as { name: string }).name)};`;
+      return `const v${k} = hp.${options[s.param]};`;
     case 'leaf':
-      return `const ${s.name} = ${s.leaf === 'g' ? 'g' : s.leaf === 'w' ? 'w' : 't'};`;
     case 'prev':
-      return `const ${s.name} = slots[${s.slot}] as tf.Tensor;`;
-    case 'state': {
-      const f = STATE[s.prim];
-      if (f === undefined) throw new Error(`no TypeScript template for state primitive ${s.prim}`);
-      return `const ${s.name} = tf.broadcastTo(${f(`(slots[${s.slot}] as tf.Tensor)`, s.args)}, w.shape);`;
-    }
-    case 'draw': {
-      const f = DRAW[s.prim];
-      if (f === undefined) throw new Error(`no TypeScript template for ${s.prim}`);
-      const kind = plan.draws[s.draw] === 'normal' ? 'randomNormal(w.shape, 0, 1' : 'randomUniform(w.shape, 0, 1';
-      return `const ${s.name} = ${f(`tf.${kind}, 'float32', this.drawSeed(${s.draw}))`, s.args)};`;
-    }
-    case 'prim': {
-      const table = s.kind === 'scalar' ? SCALAR : TENSOR;
-      const f = table[s.prim];
-      if (f === undefined) throw new Error(`no TypeScript template for ${s.prim} on ${s.kind}s`);
-      return `const ${s.name} = ${f(s.args)};`;
-    }
+      return undefined; // read where used
+    case 'scale':
+      return `const v${k} = ${SCALE[s.prim]};`;
+    case 'scalar':
+      return `const v${k} = ${SCALAR[s.prim](args)};`;
+    case 'state':
+      return `const v${k} = full(${STATE[s.prim](`(slots[${s.slot}] as tf.Tensor)`, args)}, w);`;
+    case 'draw':
+      return `const v${k} = tf.${s.dist === 'normal' ? 'randomNormal(w.shape, 0, 1' : 'randomUniform(w.shape, 0, 1'}, 'float32', this.drawSeed(${s.draw}));`;
+    case 'tensor':
+      return `const v${k} = ${TENSOR[s.prim](args)};`;
   }
 }
 
-export function emitTypeScript(rule: CheckedRule, provenance: Provenance = { source: 'built-in' }): string {
-  const plan = planRule(rule);
-  const stem = classStem(rule.name);
-  const cls = `${stem}Optimizer`;
-  const opts = `${stem}Options`;
-  const body = plan.steps.map((s) => `        ${stepLine(s, plan)}`).join('\n');
-  const slotDocs = plan.slots.map((s, i) => ` *   ${s.name}  (slot ${i}, starts at ${s.init === Number.NEGATIVE_INFINITY ? '-inf' : s.init}): ${s.key}`);
-  const paramDocs = plan.params.map((p) => ` *   ${tsOptionName(p.name)} = ${numberLiteral(p.default)}`);
-  const optionFields = plan.params.map((p) => `  ${tsOptionName(p.name)}?: number;`).join('\n');
-  const defaults = plan.params.map((p) => `  ${tsOptionName(p.name)}: ${numberLiteral(p.default)},`).join('\n');
-  const slotNames = `[${plan.slots.map((s) => `'${s.name}'`).join(', ')}]`;
-  const slotInits = `[${plan.slots.map((s) => (s.init === Number.NEGATIVE_INFINITY ? '-Infinity' : numberLiteral(s.init))).join(', ')}]`;
+export function emitTypeScript(rule: CheckedRule, options: EmitOptions = {}): string {
+  const provenance = options.provenance ?? { source: 'built-in' };
+  const program = lowerRule(rule);
+  const names = checkedParamNames(rule).map(tsOptionName);
+  const cls = className(rule, options.className);
+  const opts = `${cls}Options`;
+  const lines = program.steps.map((_s, k) => stepLine(program, k, names)).filter((l): l is string => l !== undefined);
+  const next = program.slotSteps.map((k) => `v${k}`);
+  const result = stepName(program, program.result);
+  const code = [...lines, result].join('\n');
+  const usesT = /\bt\b/.test(code);
+  const usesHp = /\bhp\./.test(code);
+  const hasSlots = program.slots.length > 0;
+  const hasDraws = program.draws.length > 0;
+  const helpers = helpersUsed(`${code}\nfull(`, HELPERS);
+  const slotDocs = program.slots.map((s, i) => ` *   ${s.name}  (slot ${i}, starts at ${s.init === Number.NEGATIVE_INFINITY ? '-inf' : s.init}): ${ruleComment(s.key)}`);
+  const paramDocs = rule.params.map((p, i) => ` *   ${names[i]} = ${numberLiteral(p.default)}`);
+  const optionFields = names.map((n) => `  ${n}?: number;`).join('\n');
+  const defaults = rule.params.map((p, i) => `  ${names[i]}: ${numberLiteral(p.default)},`).join('\n');
+  const slotNames = `[${program.slots.map((s) => `'${s.name}'`).join(', ')}]`;
+  const slotInits = `[${program.slots.map((s) => (s.init === Number.NEGATIVE_INFINITY ? '-Infinity' : numberLiteral(s.init))).join(', ')}]`;
+  const provText = `${provenance.source}${provenance.detail ? ` (${provenance.detail})` : ''}`;
+  const hyper = names.length > 0 ? `type Hyper = Required<Omit<${opts}, 'learningRate' | 'seed'>>;` : 'type Hyper = Record<string, never>;';
   return `// Generated by nos (neural optimizer search). Edit the rule, not this file.
 import * as tf from '@tensorflow/tfjs';
 
 /**
- * ${cls}: the update rule \`${rule.name ?? 'found rule'}\` as a tfjs optimizer.
+ * ${cls}: the update rule ${ruleComment(rule.name ?? 'found by nos')} as a tfjs optimizer.
  *
  * Update, per weight w with gradient g at step t = 1, 2, ...:
  *   w <- w - learningRate * d_t
- *   d_t = ${printNode(rule.expr)}
+ *   d_t = ${ruleComment(printNode(rule.expr))}
  * State (per weight, updated once per step; prev(s) reads it before the update):
 ${slotDocs.length > 0 ? slotDocs.join('\n') : ' *   none'}
  * Hyperparameters (defaults):
 ${paramDocs.length > 0 ? paramDocs.join('\n') : ' *   none'}
  * Semantics: ema(x, b) = b*s + (1-b)*x from s = 0 (no bias correction); log(x) = ln|x|;
  * sqrt(x) = sqrt(|x|); sign(0) = 0; x^y with x < 0 and non-integer y is -(|x|^y).
- * Provenance: ${provenance.source}${provenance.detail ? ` (${provenance.detail})` : ''}; rule hash ${rule.hash}.
+ * Provenance: ${commentText(provText)}; rule hash ${rule.hash.replace(/[^0-9a-f]/g, '')} (exact text in PROVENANCE).
  */
+export const PROVENANCE: string = ${stringLiteral(provText)};
+
 export interface ${opts} {
-  learningRate: number;
+  /** Default 0.001. */
+  learningRate?: number;
   /** Seed for rules with noise or dropout. */
   seed?: number;
 ${optionFields}
 }
 
-const DEFAULTS = {
+const DEFAULTS: Hyper = {
 ${defaults}
 };
 
-type Hyper = Required<Omit<${opts}, 'learningRate' | 'seed'>>;
-
-function nosSign(x: number): number {
-  return x > 0 ? 1 : x < 0 ? -1 : x === 0 ? 0 : Number.NaN;
-}
-function nosPow(x: number, y: number): number {
-  return x < 0 && !Number.isInteger(y) ? -(Math.abs(x) ** y) : x ** y;
-}
-function linearDecay(t: number, steps: number): number {
-  const s = Math.min(t - 1, steps);
-  return Math.max(0, (steps - s) / steps);
-}
-function cosineDecay(t: number, steps: number, periods: number): number {
-  const s = Math.min(t - 1, steps);
-  return 0.5 * (1 + Math.cos(Math.PI * 2 * periods * (s / steps)));
-}
-function restartDecay(t: number, steps: number, periods: number): number {
-  const s = Math.min(t - 1, steps);
-  return 0.5 * (1 + Math.cos((Math.PI * ((periods * s) % steps)) / steps));
-}
-function full(x: tf.Tensor | number, like: tf.Tensor): tf.Tensor {
-  return tf.broadcastTo(typeof x === 'number' ? tf.scalar(x) : x, like.shape);
-}
-function tSign(x: tf.Tensor): tf.Tensor {
-  const s = tf.sub(tf.cast(tf.greater(x, 0), 'float32'), tf.cast(tf.less(x, 0), 'float32'));
-  return tf.where(tf.isNaN(x), x, s);
-}
-function tPow(x: tf.Tensor | number, y: tf.Tensor | number, like: tf.Tensor): tf.Tensor {
-  const xf = full(x, like);
-  const yf = full(y, like);
-  const odd = tf.logicalAnd(tf.less(xf, 0), tf.notEqual(tf.floor(yf), yf));
-  return tf.where(odd, tf.neg(tf.pow(tf.abs(xf), yf)), tf.pow(xf, yf));
-}
-function tMinMax(op: 'min' | 'max', a: tf.Tensor | number, b: tf.Tensor | number, like: tf.Tensor): tf.Tensor {
-  const af = full(a, like);
-  const bf = full(b, like);
-  const r = op === 'min' ? tf.minimum(af, bf) : tf.maximum(af, bf);
-  return tf.where(tf.logicalOr(tf.isNaN(af), tf.isNaN(bf)), tf.fill(like.shape, Number.NaN), r);
-}
+${hyper}
+${helpers.map((h) => h.source).join('\n')}
 
 const SLOT_NAMES: string[] = ${slotNames};
 const SLOT_INITS: number[] = ${slotInits};
@@ -208,27 +251,27 @@ export class ${cls} extends tf.Optimizer {
   readonly hp: Hyper;
   private slots: { originalName: string; variable: tf.Variable }[][] = [];
 
-  constructor(options: ${opts}) {
+  constructor(options: ${opts} = {}) {
     super();
-    this.learningRate = options.learningRate;
+    this.learningRate = options.learningRate ?? 0.001;
     this.seed = options.seed ?? 0;
     const { learningRate: _lr, seed: _seed, ...rest } = options;
     this.hp = { ...DEFAULTS, ...rest };
   }
-
+${
+  hasDraws
+    ? `
+  /** Draws depend on the seed and the step count only, so a restored optimizer continues the same stream. */
   private drawSeed(k: number): number {
     return (this.seed * 1000003 + this.iterations * 9973 + k * 131) % 2147483647;
   }
-
+`
+    : ''
+}
   /** d_t for one weight; returns the direction and the new slot values. */
-  private direction(w: tf.Tensor, g: tf.Tensor, t: number, slots: tf.Tensor[]): { d: tf.Tensor; next: tf.Tensor[] } {
-    const hp = this.hp;
-${body.replace(/^ {8}/gm, '    ')}
-    const next: tf.Tensor[] = [${plan.slots.map((_s, i) => {
-      const st = plan.steps.find((x) => x.op === 'state' && x.slot === i);
-      return st ? st.name : `slots[${i}] as tf.Tensor`;
-    }).join(', ')}];
-    return { d: full(${plan.result}, w), next };
+  private direction(w: tf.Tensor, g: tf.Tensor, ${usesT ? 't' : '_t'}: number, ${hasSlots ? 'slots' : '_slots'}: tf.Tensor[]): { d: tf.Tensor; next: tf.Tensor[] } {
+${usesHp ? '    const hp = this.hp;\n' : ''}${lines.map((l) => `    ${l}`).join('\n')}
+    return { d: full(${result}, w), next: [${next.join(', ')}] };
   }
 
   override applyGradients(variableGradients: tf.NamedTensorMap | { name: string; tensor: tf.Tensor }[]): void {

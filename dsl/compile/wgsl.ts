@@ -14,49 +14,35 @@
  * but compiles and runs the shaders for real. NaN and Inf are implementation-defined in WGSL.
  */
 import { readdirSync } from 'node:fs';
+import type { StatePrim, TensorPrim } from '../../primitives/registry.js';
 import { DrawSource } from '../draws.js';
-import { type ExecNode, isScalarNode, type Program, scalarValue, type Vec } from '../interp.js';
-import { UnsupportedError } from './js.js';
+import type { Vec } from '../interp.js';
+import { type Program, scalarValues, type Step } from '../lower.js';
+import { arg, INFIX, INFIX_STATE, type Tpl } from './templates.js';
 
-type Tpl = (a: readonly string[]) => string;
+const EXPR = {
+  ...INFIX,
+  pow: (a) => `gpow(${arg(a, 0)}, ${arg(a, 1)})`,
+  exp: (a) => `exp(${arg(a, 0)})`,
+  log: (a) => `log(abs(${arg(a, 0)}))`,
+  sqrt: (a) => `sqrt(abs(${arg(a, 0)}))`,
+  abs: (a) => `abs(${arg(a, 0)})`,
+  cos: (a) => `cos(${arg(a, 0)})`,
+  floor: (a) => `floor(${arg(a, 0)})`,
+  sign: (a) => `sign(${arg(a, 0)})`,
+  clip: (a) => `min(max(${arg(a, 0)}, -${arg(a, 1)}), ${arg(a, 1)})`,
+  min: (a) => `min(${arg(a, 0)}, ${arg(a, 1)})`,
+  max: (a) => `max(${arg(a, 0)}, ${arg(a, 1)})`,
+  drop: (a) => `select(${arg(a, 0)} / (1.0 - ${arg(a, 1)}), 0.0, ${arg(a, 2)} < ${arg(a, 1)})`,
+} as const satisfies Record<TensorPrim, Tpl>;
 
-const EXPR: Readonly<Record<string, Tpl>> = {
-  add: (a) => `(${a[0]} + ${a[1]})`,
-  sub: (a) => `(${a[0]} - ${a[1]})`,
-  mul: (a) => `(${a[0]} * ${a[1]})`,
-  div: (a) => `(${a[0]} / ${a[1]})`,
-  pow: (a) => `gpow(${a[0]}, ${a[1]})`,
-  neg: (a) => `(-${a[0]})`,
-  exp: (a) => `exp(${a[0]})`,
-  log: (a) => `log(abs(${a[0]}))`,
-  sqrt: (a) => `sqrt(abs(${a[0]}))`,
-  abs: (a) => `abs(${a[0]})`,
-  cos: (a) => `cos(${a[0]})`,
-  floor: (a) => `floor(${a[0]})`,
-  square: (a) => `(${a[0]} * ${a[0]})`,
-  sign: (a) => `sign(${a[0]})`,
-  clip: (a) => `min(max(${a[0]}, -${a[1]}), ${a[1]})`,
-  min: (a) => `min(${a[0]}, ${a[1]})`,
-  max: (a) => `max(${a[0]}, ${a[1]})`,
-  lerp: (a) => `(${a[0]} + ${a[2]} * (${a[1]} - ${a[0]}))`,
-  keep: (a) => `${a[0]}`,
-};
+const STATE = {
+  ...INFIX_STATE,
+  runmax: (s: string, a: readonly string[]) => `max(${s}, ${arg(a, 0)})`,
+} as const satisfies Record<StatePrim, (s: string, a: readonly string[], oneMinus: (x: string) => string) => string>;
 
-const STATE: Readonly<Record<string, (s: string, a: readonly string[]) => string>> = {
-  ema: (s, a) => `(${a[1]} * ${s} + (1.0 - ${a[1]}) * ${a[0]})`,
-  accum: (s, a) => `(${a[1]} * ${s} + ${a[0]})`,
-  sum: (s, a) => `(${s} + ${a[0]})`,
-  runmax: (s, a) => `max(${s}, ${a[0]})`,
-};
-
-/** Stochastic primitives; `k` is a uniform holding the per-step factor (anoise's std). */
-const DRAW: Readonly<Record<string, (d: string, a: readonly string[], k: string) => string>> = {
-  noise: (d) => `(0.1 * ${d})`,
-  anoise: (d, _a, k) => `(${k} * ${d})`,
-  drop: (d, a) => `select(${a[0]} / (1.0 - ${a[1]}), 0.0, ${d} < ${a[1]})`,
-};
-
-export const WGSL_PRIMITIVES: readonly string[] = [...Object.keys(EXPR), ...Object.keys(STATE), ...Object.keys(DRAW), 'lindecay', 'cosdecay', 'restartdecay'];
+/** Names of every per-element and state primitive this back end compiles. */
+export const WGSL_PRIMITIVES: readonly string[] = [...Object.keys(EXPR), ...Object.keys(STATE)];
 
 /** Every token of the shader: known words, generated names, operators, small literals. */
 const WORDS = new Set([
@@ -69,90 +55,65 @@ export function checkWgsl(source: string): void {
   for (const m of source.matchAll(/[A-Za-z_][A-Za-z0-9_]*|\d+(?:\.\d+)?u?|\S/g)) {
     const tok = m[0];
     if (/^[A-Za-z_]/.test(tok)) {
-      if (!WORDS.has(tok) && !/^[vsoc]\d+$/.test(tok)) throw new Error(`generated shader contains unexpected name '${tok}'`);
+      if (!WORDS.has(tok) && !/^[vso]\d+$/.test(tok)) throw new Error(`generated shader contains unexpected name '${tok}'`);
     } else if (/^\d/.test(tok)) {
-      if (!/^(?:\d{1,7}u?|\d\.\d|0\.1)$/.test(tok)) throw new Error(`generated shader contains unexpected number '${tok}'`);
+      if (!/^(?:\d{1,7}u?|\d\.\d)$/.test(tok)) throw new Error(`generated shader contains unexpected number '${tok}'`);
     } else if (!'+-*/%()[]{};,.=<>?:!&|@'.includes(tok)) throw new Error(`generated shader contains unexpected character '${tok}'`);
   }
 }
 
 export interface GeneratedShader {
   readonly source: string;
-  /** Scalar nodes whose values (computed on the CPU each step) fill the uniform slots u0, u1, ... */
-  readonly uniforms: readonly ExecNode[];
-  /** Per-step factors of stochastic primitives (anoise's std), also in uniforms. */
+  /**
+   * Program steps whose values (scalars, computed on the host in float64 each step by
+   * `scalarValues`) fill the uniform slots: uniform j holds step `uniforms[j]`.
+   */
+  readonly uniforms: readonly number[];
+  /** Number of state slots (packed in binding 2, slot k at k*n). */
   readonly slots: number;
   readonly draws: number;
   readonly workgroup: number;
 }
 
-
 export function generateWgsl(program: Program, workgroup = 64): GeneratedShader {
-  const uniforms: ExecNode[] = [];
-  const uniformIndex = new Map<ExecNode, number>();
+  const uniforms: number[] = [];
+  const uniformOf = new Map<number, number>();
   const body: string[] = [];
-  const names = new Map<ExecNode, string>();
-  let counter = 0;
-  const uniform = (x: ExecNode): string => {
-    let idx = uniformIndex.get(x);
-    if (idx === undefined) {
-      idx = uniforms.length;
-      uniforms.push(x);
-      uniformIndex.set(x, idx);
-    }
-    return `u.k[${idx >> 2}][${idx & 3}]`;
-  };
   const usedOld = new Set<number>();
-  const emit = (x: ExecNode): string => {
-    const known = names.get(x);
-    if (known) return known;
-    let name: string;
-    if (isScalarNode(x)) name = uniform(x);
-    else {
-      switch (x.k) {
-        case 'leaf':
-          name = x.name === 'g' ? 'gi' : 'wi';
-          break;
-        case 'prev':
-          usedOld.add(x.slot);
-          name = `o${x.slot}`;
-          break;
-        case 'state': {
-          const f = STATE[x.prim.name];
-          if (!f) throw new UnsupportedError('wgsl', `state primitive '${x.prim.name}'`);
-          const args = x.args.map(emit);
-          usedOld.add(x.slot);
-          name = `s${x.slot}`;
-          body.push(`let ${name} = ${f(`o${x.slot}`, args)};`);
-          break;
-        }
-        case 'draw': {
-          const f = DRAW[x.prim.name];
-          if (!f) throw new UnsupportedError('wgsl', `stochastic primitive '${x.prim.name}'`);
-          const args = x.args.map(emit);
-          // anoise's std depends only on t: a per-step uniform, computed with the interpreter's formula.
-          const factor: ExecNode = { k: 'op', prim: x.prim, args: [] };
-          name = `v${counter++}`;
-          body.push(`let ${name} = ${f(`dr[${x.draw}u * u.n + i]`, args, x.prim.name === 'anoise' ? uniform(factor) : '1.0')};`);
-          break;
-        }
-        case 'op': {
-          const f = EXPR[x.prim.name];
-          if (!f) throw new UnsupportedError('wgsl', `primitive '${x.prim.name}'`);
-          const args = x.args.map(emit);
-          name = `v${counter++}`;
-          body.push(`let ${name} = ${f(args)};`);
-          break;
-        }
-        default:
-          throw new UnsupportedError('wgsl', 'this node');
+  const name = (k: number): string => {
+    const s = program.steps[k] as Step;
+    if (s.kind === 'scalar') {
+      let j = uniformOf.get(k);
+      if (j === undefined) {
+        j = uniforms.push(k) - 1;
+        uniformOf.set(k, j);
       }
+      return `u.k[${j >> 2}][${j & 3}]`;
     }
-    names.set(x, name);
-    return name;
+    if (s.op === 'leaf') return s.leaf === 'g' ? 'gi' : 'wi';
+    if (s.op === 'prev') {
+      usedOld.add(s.slot);
+      return `o${s.slot}`;
+    }
+    return `v${k}`;
   };
-  const d = emit(program.root);
-  for (const s of program.slots) emit(s.node);
+  program.steps.forEach((s, k) => {
+    switch (s.op) {
+      case 'state':
+        usedOld.add(s.slot);
+        body.push(`let v${k} = ${STATE[s.prim](`o${s.slot}`, s.args.map(name), (x) => `(1.0 - ${x})`)};`);
+        break;
+      case 'draw':
+        body.push(`let v${k} = dr[${s.draw}u * u.n + i];`);
+        break;
+      case 'tensor':
+        body.push(`let v${k} = ${EXPR[s.prim](s.args.map(name))};`);
+        break;
+      default:
+        break;
+    }
+  });
+  const d = name(program.result);
   const nslots = program.slots.length;
   const kvec = Math.max(1, Math.ceil(uniforms.length / 4));
   const lines = [
@@ -176,7 +137,7 @@ export function generateWgsl(program: Program, workgroup = 64): GeneratedShader 
     '  let wi = w[i];',
     ...[...usedOld].map((k) => `  let o${k} = st[${k}u * u.n + i];`),
     ...body.map((l) => `  ${l}`),
-    ...Array.from({ length: nslots }, (_, k) => `  st[${k}u * u.n + i] = s${k};`),
+    ...program.slotSteps.map((step, k) => `  st[${k}u * u.n + i] = v${step};`),
     `  w[i] = wi - u.lr * ${d};`,
     '}',
   ];
@@ -269,6 +230,7 @@ export class WgslKernel {
     private readonly gpu: Gpu,
     readonly program: Program,
     readonly shader: GeneratedShader,
+    private readonly params: Float64Array,
     readonly size: number,
     seed: number,
   ) {
@@ -320,8 +282,9 @@ export class WgslKernel {
     new Uint32Array(uni, 0, 1)[0] = n;
     new Float32Array(uni, 4, 1)[0] = lr;
     const k = new Float32Array(uni, 16);
-    this.shader.uniforms.forEach((x, i) => {
-      k[i] = x.k === 'op' && x.prim.name === 'anoise' && x.args.length === 0 ? Math.sqrt(1 / (1 + (t - 1)) ** 0.55) : (scalarValue(x, t) ?? Number.NaN);
+    const host = scalarValues(this.program, this.params, t);
+    this.shader.uniforms.forEach((step, j) => {
+      k[j] = host[step] as number;
     });
     device.queue.writeBuffer(this.buffers.u, 0, uni);
     device.queue.writeBuffer(this.buffers.w, 0, Float32Array.from(w));
@@ -372,12 +335,13 @@ export class WgslKernel {
 /** Weights after each step on the GPU (the `nos trace --backend wgsl` path). */
 export async function traceWgsl(
   program: Program,
+  params: Float64Array,
   input: { readonly w0: readonly number[]; readonly grads: readonly (readonly number[])[] },
   lr: number,
   seed = 0,
 ): Promise<{ weights: number[][]; adapter: string }> {
   const gpu = await initWebGpu();
-  const kernel = new WgslKernel(gpu, program, generateWgsl(program), input.w0.length, seed);
+  const kernel = new WgslKernel(gpu, program, generateWgsl(program), params, input.w0.length, seed);
   try {
     const w = Float32Array.from(input.w0);
     const out: number[][] = [];

@@ -1,0 +1,34 @@
+/**
+ * Spellings that several source back ends share: the C-like infix forms of arithmetic work
+ * unchanged in JavaScript, WGSL, TypeScript and Python. Each back end spreads this table into
+ * its own and adds what its language spells differently; its table is then checked complete
+ * against the registry (`satisfies Record<TensorPrim, Tpl>`).
+ */
+import type { TensorPrim } from '../../primitives/registry.js';
+
+/** A template: generated argument names in, an expression out. */
+export type Tpl = (a: readonly string[]) => string;
+
+export const arg = (a: readonly string[], i: number): string => {
+  const s = a[i];
+  if (s === undefined) throw new Error(`template argument ${i} missing`);
+  return s;
+};
+
+export const INFIX = {
+  add: (a) => `(${arg(a, 0)} + ${arg(a, 1)})`,
+  sub: (a) => `(${arg(a, 0)} - ${arg(a, 1)})`,
+  mul: (a) => `(${arg(a, 0)} * ${arg(a, 1)})`,
+  div: (a) => `(${arg(a, 0)} / ${arg(a, 1)})`,
+  neg: (a) => `(-${arg(a, 0)})`,
+  square: (a) => `(${arg(a, 0)} * ${arg(a, 0)})`,
+  lerp: (a) => `(${arg(a, 0)} + ${arg(a, 2)} * (${arg(a, 1)} - ${arg(a, 0)}))`,
+  keep: (a) => arg(a, 0),
+} as const satisfies Partial<Record<TensorPrim, Tpl>>;
+
+/** The moving-average family's new-state formulas, as infix source (s: the old state). */
+export const INFIX_STATE = {
+  ema: (s: string, a: readonly string[], oneMinus: (x: string) => string) => `(${arg(a, 1)} * ${s} + ${oneMinus(arg(a, 1))} * ${arg(a, 0)})`,
+  accum: (s: string, a: readonly string[]) => `(${arg(a, 1)} * ${s} + ${arg(a, 0)})`,
+  sum: (s: string, a: readonly string[]) => `(${s} + ${arg(a, 0)})`,
+} as const;
