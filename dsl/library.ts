@@ -1,7 +1,7 @@
 /**
  * The built-in rules, written in the update-rule language itself. Each rule gives the
  * direction d_t; the learning rate multiplies it from outside: w <- w - lr * d_t.
- * Names, hyperparameters and semantics follow CONTRACT.md; tests check each one against
+ * Names, hyperparameters and semantics follow docs/CONTRACT.md; tests check each one against
  * its published equations (and PowerSign/AddSign against TensorFlow's kernels).
  */
 export const LIBRARY_SOURCE = `

@@ -1,5 +1,9 @@
-/** Golden data: ../shared/reference (TF sign optimizers) and tests/fixtures (torch.optim). */
-import { existsSync, readFileSync } from 'node:fs';
+/**
+ * Golden data, all under tests/fixtures: TF's sign optimizers (sign-optimizers.json, copied from
+ * the project's shared reference by copy-sign-reference.mjs) and torch.optim (torch-golden.json,
+ * made by make-torch-golden.py). Tests read nothing outside the repository.
+ */
+import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -20,16 +24,12 @@ export interface SignReference {
   cases: SignCase[];
 }
 
-/** shared/ sits beside the repository (../shared); CI lays a copy there too. */
-export function sharedPath(...parts: string[]): string {
-  const candidates = [join(repoRoot, '..', 'shared', ...parts), join(repoRoot, 'shared', ...parts)];
-  const found = candidates.find((p) => existsSync(p));
-  if (found === undefined) throw new Error(`shared file not found: ${parts.join('/')} (looked in ${candidates.join(', ')})`);
-  return found;
+export function fixturePath(...parts: string[]): string {
+  return join(repoRoot, 'tests', 'fixtures', ...parts);
 }
 
 export function signReference(): SignReference {
-  return JSON.parse(readFileSync(sharedPath('reference', 'sign-optimizers.json'), 'utf8')) as SignReference;
+  return JSON.parse(readFileSync(fixturePath('sign-optimizers.json'), 'utf8')) as SignReference;
 }
 
 /** The library rule name and --set values for a reference case. */
@@ -54,7 +54,7 @@ export interface TorchCase {
 }
 
 export function torchGolden(): { w0: number[]; grads: number[][]; cases: TorchCase[] } {
-  return JSON.parse(readFileSync(join(repoRoot, 'tests', 'fixtures', 'torch-golden.json'), 'utf8')) as {
+  return JSON.parse(readFileSync(fixturePath('torch-golden.json'), 'utf8')) as {
     w0: number[];
     grads: number[][];
     cases: TorchCase[];
