@@ -41,17 +41,26 @@ const printed = new WeakMap<Node, string>();
 export function printNode(n: Node): string {
   const hit = printed.get(n);
   if (hit !== undefined) return hit;
-  const s = printUncached(n);
+  const s = printWith(n, printNode);
   printed.set(n, s);
   return s;
 }
 
-function wrap(child: Node, needParens: boolean): string {
-  const s = printNode(child);
-  return needParens ? `(${s})` : s;
+/**
+ * Text of an expression where `name` may give a subexpression a shorter spelling (a built-in
+ * rule's name for its expansion, see dsl/readable.ts); names print as atoms.
+ */
+export function printNamed(n: Node, name: (n: Node) => string | undefined): string {
+  const rec = (x: Node): string => name(x) ?? printWith(x, rec, name);
+  return rec(n);
 }
 
-function printUncached(n: Node): string {
+function printWith(n: Node, rec: (n: Node) => string, name?: (n: Node) => string | undefined): string {
+  const prec = (x: Node): number => (name?.(x) !== undefined ? ATOM : precOf(x));
+  const wrap = (child: Node, needParens: boolean): string => {
+    const s = rec(child);
+    return needParens ? `(${s})` : s;
+  };
   switch (n.k) {
     case 'const':
       return formatNumber(n.v);
@@ -59,20 +68,20 @@ function printUncached(n: Node): string {
     case 'leaf':
       return n.name;
     case 'prev':
-      return `prev(${printNode(n.arg)})`;
+      return `prev(${rec(n.arg)})`;
     case 'op': {
       const p = primOf(n);
       const [a, b] = n.args;
       if (p.operator?.prefix && a !== undefined) {
-        const inner = wrap(a, precOf(a) < PREC.neg);
+        const inner = wrap(a, prec(a) < PREC.neg);
         return inner.startsWith('-') ? `- ${inner}` : `-${inner}`;
       }
       if (p.operator && a !== undefined && b !== undefined) {
-        const prec = PREC[p.name as keyof typeof PREC];
-        if (p.name === 'pow') return `${wrap(a, precOf(a) <= PREC.pow)}^${wrap(b, precOf(b) < PREC.neg)}`;
-        return `${wrap(a, precOf(a) < prec)} ${p.operator.symbol} ${wrap(b, precOf(b) <= prec)}`;
+        const own = PREC[p.name as keyof typeof PREC];
+        if (p.name === 'pow') return `${wrap(a, prec(a) <= PREC.pow)}^${wrap(b, prec(b) < PREC.neg)}`;
+        return `${wrap(a, prec(a) < own)} ${p.operator.symbol} ${wrap(b, prec(b) <= own)}`;
       }
-      return p.arity === 0 ? p.name : `${p.name}(${n.args.map(printNode).join(', ')})`;
+      return p.arity === 0 ? p.name : `${p.name}(${n.args.map(rec).join(', ')})`;
     }
   }
 }
@@ -116,12 +125,61 @@ export function depthOf(n: Node): number {
   return 1;
 }
 
-/** Build an op node in canonical form: commutative arguments sorted by their text, -(const) folded. */
+const isConst = (n: Node | undefined, v: number): boolean => n !== undefined && n.k === 'const' && Object.is(n.v, v);
+
+function hasDraw(n: Node): boolean {
+  let found = false;
+  walk(n, (x) => {
+    if (x.k === 'op' && PRIMITIVE_BY_NAME.get(x.prim)?.stochastic !== undefined) found = true;
+  });
+  return found;
+}
+
+/**
+ * Simplifications that are exact in IEEE arithmetic for every input (NaN, infinities and
+ * signed zeros included), so equal rules share a canonical form and a hash: x*1, x/1, x^1,
+ * x-0 -> x; --x -> x; x*-1 -> -x; sign(sign x), abs(abs x), abs(-x); keep(x, y) -> x and
+ * min(x, x), max(x, x) -> x when no draw is dropped (a draw would shift the random stream).
+ */
+function simplify(prim: string, args: readonly Node[]): Node | undefined {
+  const [a, b] = args;
+  switch (prim) {
+    case 'neg':
+      return a?.k === 'op' && a.prim === 'neg' ? a.args[0] : undefined;
+    case 'mul':
+      if (isConst(b, 1)) return a;
+      if (isConst(a, 1)) return b;
+      if (isConst(b, -1) && a !== undefined) return mkOp('neg', [a]);
+      if (isConst(a, -1) && b !== undefined) return mkOp('neg', [b]);
+      return undefined;
+    case 'div':
+    case 'pow':
+      return isConst(b, 1) ? a : undefined;
+    case 'sub':
+      return isConst(b, 0) ? a : undefined;
+    case 'sign':
+      return a?.k === 'op' && a.prim === 'sign' ? a : undefined;
+    case 'abs':
+      if (a?.k === 'op' && a.prim === 'abs') return a;
+      return a?.k === 'op' && a.prim === 'neg' && a.args[0] !== undefined ? mkOp('abs', [a.args[0]]) : undefined;
+    case 'keep':
+      return b !== undefined && !hasDraw(b) ? a : undefined;
+    case 'min':
+    case 'max':
+      return a !== undefined && b !== undefined && !hasDraw(a) && printNode(a) === printNode(b) ? a : undefined;
+    default:
+      return undefined;
+  }
+}
+
+/** Build an op node in canonical form: commutative arguments sorted by their text, -(const) folded, exact identities simplified. */
 export function mkOp(prim: string, args: readonly Node[]): Node {
   const p = PRIMITIVE_BY_NAME.get(prim);
   if (p === undefined) throw new Error(`unknown primitive ${prim}`);
   const a0 = args[0];
   if (prim === 'neg' && a0 !== undefined && a0.k === 'const') return { k: 'const', v: -a0.v };
+  const simpler = simplify(prim, args);
+  if (simpler !== undefined) return simpler;
   if (p.commutative && args.length === 2) {
     const [x, y] = args as [Node, Node];
     if (printNode(y) < printNode(x)) return { k: 'op', prim, args: [y, x] };
