@@ -3,21 +3,10 @@
  *
  *   import * as nos from 'nos';
  *   const opt = nos.optimizer('powersign', { learningRate: 0.01 });
+ *
+ * Everything browser-safe lives in `browser.ts` (what bundlers load); this Node entry adds
+ * the tfjs backend choice and the optional-dependency errors.
  */
-export { type BackendName, type CompiledRule, compileRule, traceCompiled, UnsupportedError, type VectorKernel } from './dsl/compile/index.js';
+export * from './browser.js';
 export { initTf } from './dsl/compile/tf-backend.js';
-export {
-  bindParams,
-  type CheckedRule,
-  type CompileResult,
-  compileRules,
-  type Diagnostic,
-  formatDiagnostics,
-  library,
-  lookupRule,
-  ruleHash,
-} from './dsl/index.js';
-export { Interpreter, traceInterp } from './dsl/interp.js';
-export { optimizer, RuleConfigError, RuleOptimizer, type RuleOptimizerConfig } from './optimizer/rule-optimizer.js';
-export { emitPyTorch } from './dsl/compile/pytorch.js';
-export { emitTypeScript } from './dsl/compile/ts.js';
+export { MissingDependencyError, OPTIONAL_PACKAGES, type OptionalPackage } from './optional-deps.js';
