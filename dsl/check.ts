@@ -13,12 +13,13 @@ import {
   KEYWORDS,
   LEAVES,
   PRIMITIVE_BY_NAME,
+  type ArgRange,
   type LeafName,
 } from '../primitives/registry.js';
 import type { Expr, Range, RuleDef } from './ast.js';
 import type { DiagnosticCode } from './diagnostics.js';
 import { nearest } from './diagnostics.js';
-import { countNodes, dependsOn, depthOf, hashText, isStateful, mkOp, type Node, paramsUsed, printNode, substitute } from './ir.js';
+import { countNodes, dependsOn, depthOf, hashText, isStateful, mkOp, type Node, paramsUsed, printNode, substitute, walk } from './ir.js';
 import { LIMITS as PARSE_LIMITS, parseSource } from './parser.js';
 
 export const LIMITS = {
@@ -183,6 +184,9 @@ export class Checker {
     if (this.mode === 'schedule') {
       if (!isScalar(expr)) this.error('not-scalar', 'a schedule reads only t, T, numbers and its parameters (not g, w, state or noise)', def.body.range);
     } else if (!dependsOn(expr, 'g')) this.error('no-gradient', 'the update does not depend on the gradient g', def.body.range);
+    // Every call site checks its own arguments; this catches what only the whole rule shows.
+    const bad = rangeViolations(expr, params)[0];
+    if (bad) this.error('range', `${describeViolation(bad)}; it must be in ${formatRange(bad.range)}`, def.body.range);
     const used = paramsUsed(expr);
     const all: RuleParam[] = def.params.map((p) => ({ name: p.name, default: p.value }));
     for (const [name, spec] of CONTEXT_PARAMS) if (used.has(name) && !params.has(name)) all.push({ name, default: spec.default });
@@ -311,6 +315,7 @@ export class Checker {
     const rule = this.resolveRule(name, range);
     if (rule === undefined) this.error('unknown-name', `rule '${name}' cannot be used: it has errors`, range);
     const values = new Map<string, Node>();
+    const given: { name: string; at: Range; value: Node }[] = [];
     const declared = rule.params.map((p) => p.name);
     args.forEach((a, i) => {
       const pname = a.name ?? declared[i];
@@ -323,15 +328,34 @@ export class Checker {
       if (values.has(pname)) this.error('duplicate', `hyperparameter '${pname}' is given twice`, at);
       const v = this.expr(a.value, scope);
       if (!isScalar(v)) this.error('not-scalar', `hyperparameter '${pname}' must be the same for every weight, not '${printNode(v)}'`, a.value.range);
+      const known = evalScalar(v, scope.params);
+      if (known !== undefined && !isAllowedNumber(known)) {
+        this.error('number', `hyperparameter '${pname}' of '${name}' is ${known}; values must be finite and at most ${LIMITS.maxNumber} in magnitude`, a.value.range);
+      }
       values.set(pname, v);
+      given.push({ name: pname, at: { start: at.start, end: a.value.range.end }, value: v });
     });
+    const defaults = new Map<string, Node>();
     for (const p of rule.params) {
-      if (values.has(p.name)) continue;
       // A context hyperparameter (T) stays one, and becomes the outer rule's.
       if (CONTEXT_PARAMS.has(p.name)) continue;
-      values.set(p.name, { k: 'const', v: p.default });
+      defaults.set(p.name, { k: 'const', v: p.default });
+      if (!values.has(p.name)) values.set(p.name, { k: 'const', v: p.default });
     }
-    return substitute(rule.expr, values);
+    const result = substitute(rule.expr, values);
+    const bad = rangeViolations(result, scope.params)[0];
+    if (bad) {
+      // Blame the first argument that is out of range on its own; else the call as a whole.
+      for (const g of given) {
+        const single = new Map(defaults);
+        single.set(g.name, g.value);
+        const alone = rangeViolations(substitute(rule.expr, single), scope.params)[0];
+        if (alone === undefined) continue;
+        this.error('range', blame(`hyperparameter '${g.name}' of '${name}'`, evalScalar(g.value, scope.params) ?? printNode(g.value), alone), g.at);
+      }
+      this.error('range', `used here, rule '${name}' makes ${argumentOf(bad)} ${bad.value}; it must be in ${formatRange(bad.range)}`, range);
+    }
+    return result;
   }
 }
 
@@ -406,26 +430,121 @@ function formatParam(v: number): string {
   return String(v);
 }
 
-export class BindError extends Error {}
+/** A bound hyperparameter value is unknown, not a number, too large, or out of range. */
+export class BindError extends Error {
+  constructor(
+    message: string,
+    /** The hyperparameter the problem is about, when it is one. */
+    readonly param?: string,
+  ) {
+    super(message);
+    this.name = 'BindError';
+  }
+}
 
-/** The rule's expression with hyperparameters replaced by numbers (defaults, then overrides). */
-export function bindParams(rule: Pick<CheckedRule, 'params' | 'expr'>, overrides: Readonly<Record<string, number>>): Node {
-  const known = new Set(rule.params.map((p) => p.name));
-  for (const [k, v] of Object.entries(overrides)) {
-    if (!known.has(k)) {
-      const hint = nearest(k, known);
+/** Hyperparameter values by name: a Map, or a plain record (only its own properties are read). */
+export type ParamValues = Readonly<Record<string, number>> | ReadonlyMap<string, number>;
+
+function entriesOf(values: ParamValues): [string, unknown][] {
+  return values instanceof Map ? [...(values as ReadonlyMap<string, number>)] : Object.entries(values);
+}
+
+function isAllowedNumber(v: number): boolean {
+  return Number.isFinite(v) && Math.abs(v) <= LIMITS.maxNumber;
+}
+
+function describeValue(v: unknown): string {
+  if (typeof v === 'number') return String(v);
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v);
+  return v === null ? 'null' : typeof v;
+}
+
+/** A scalar argument of a primitive, known at check or bind time, outside its allowed range. */
+export interface RangeViolation {
+  readonly prim: string;
+  readonly argName: string;
+  readonly value: number;
+  readonly range: ArgRange;
+}
+
+function argumentOf(v: RangeViolation): string {
+  return `argument '${v.argName}' of '${v.prim}'`;
+}
+
+function describeViolation(v: RangeViolation): string {
+  return `${argumentOf(v)} is ${v.value}`;
+}
+
+/** Why a hyperparameter's value is out of range: directly, or through what it computes. */
+function blame(who: string, value: number | string, v: RangeViolation): string {
+  if (value === v.value) return `${who} is ${value}; it must be in ${formatRange(v.range)} (${argumentOf(v)})`;
+  return `${who} is ${value}, which makes ${argumentOf(v)} ${v.value}; it must be in ${formatRange(v.range)}`;
+}
+
+/**
+ * Ranged primitive arguments (ema's beta, clip's c, drop's p, the decays' steps) whose value is
+ * known from constants and the given hyperparameter values (t = 1), and out of range.
+ */
+export function rangeViolations(expr: Node, params: ReadonlyMap<string, number>): RangeViolation[] {
+  const out: RangeViolation[] = [];
+  walk(expr, (n) => {
+    if (n.k !== 'op') return;
+    const prim = PRIMITIVE_BY_NAME.get(n.prim);
+    for (const r of prim?.ranges ?? []) {
+      const arg = n.args[r.arg];
+      if (prim === undefined || arg === undefined) continue;
+      const v = evalScalar(arg, params);
+      if (v !== undefined && !inRange(v, r)) out.push({ prim: prim.name, argName: prim.argNames[r.arg] ?? `#${r.arg + 1}`, value: v, range: r });
+    }
+  });
+  return out;
+}
+
+/**
+ * The rule's expression with hyperparameters replaced by numbers (defaults, then overrides).
+ * Throws BindError for an unknown name, a value that is not a finite number within the
+ * language's number limit, or one that puts a primitive's argument out of its range.
+ */
+export function bindParams(rule: Pick<CheckedRule, 'params' | 'expr'>, overrides: ParamValues = {}): Node {
+  const declared = new Map(rule.params.map((p) => [p.name, p.default]));
+  const given = new Map<string, number>();
+  for (const [k, v] of entriesOf(overrides)) {
+    if (!declared.has(k)) {
+      const hint = nearest(k, declared.keys());
       throw new BindError(
-        `unknown hyperparameter '${k}'${hint ? `; did you mean '${hint}'?` : ''} (this rule has ${known.size > 0 ? [...known].join(', ') : 'none'})`,
+        `unknown hyperparameter '${k}'${hint ? `; did you mean '${hint}'?` : ''} (this rule has ${declared.size > 0 ? [...declared.keys()].join(', ') : 'none'})`,
+        k,
       );
     }
-    if (!Number.isFinite(v)) throw new BindError(`hyperparameter '${k}' must be a finite number, got ${v}`);
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new BindError(`hyperparameter '${k}' must be a finite number, got ${describeValue(v)}`, k);
+    if (!isAllowedNumber(v)) throw new BindError(`hyperparameter '${k}' is ${v}; values are limited to ${LIMITS.maxNumber} in magnitude`, k);
+    given.set(k, v);
   }
+  const boundValue = (name: string): number => given.get(name) ?? (declared.get(name) as number);
   const values = new Map<string, Node>();
-  for (const p of rule.params) values.set(p.name, { k: 'const', v: overrides[p.name] ?? p.default });
-  return substitute(rule.expr, values);
+  for (const p of rule.params) values.set(p.name, { k: 'const', v: boundValue(p.name) });
+  const bound = substitute(rule.expr, values);
+  const bad = rangeViolations(bound, new Map())[0];
+  if (bad) {
+    // Blame the first hyperparameter that is out of range on its own.
+    for (const p of rule.params) {
+      if (!given.has(p.name)) continue;
+      const single = new Map<string, Node>(rule.params.map((q) => [q.name, { k: 'const', v: q.default }]));
+      single.set(p.name, { k: 'const', v: boundValue(p.name) });
+      const alone = rangeViolations(substitute(rule.expr, single), new Map())[0];
+      if (alone === undefined) continue;
+      throw new BindError(blame(`hyperparameter '${p.name}'`, boundValue(p.name), alone), p.name);
+    }
+    const names = [...given.keys()];
+    throw new BindError(
+      `with ${names.length > 0 ? names.map((k) => `${k} = ${boundValue(k)}`).join(', ') : 'its defaults'}, ${describeViolation(bad)}; it must be in ${formatRange(bad.range)}`,
+      names.length === 1 ? names[0] : undefined,
+    );
+  }
+  return bound;
 }
 
 /** Hash of a rule's behaviour under the given hyperparameters. */
-export function ruleHash(rule: Pick<CheckedRule, 'params' | 'expr'>, overrides: Readonly<Record<string, number>> = {}): string {
+export function ruleHash(rule: Pick<CheckedRule, 'params' | 'expr'>, overrides: ParamValues = {}): string {
   return hashText(printNode(bindParams(rule, overrides)));
 }

@@ -68,12 +68,50 @@ export class SourceText {
   }
 }
 
-/** `<source>:<line>:<col>: error: <message>`, the line, and a caret under the column. */
+/** Most characters of a source line shown under a diagnostic; longer lines are cut around the column. */
+export const MAX_SHOWN_LINE = 160;
+/** Characters shown before the column when a long line is cut. */
+const SHOWN_BEFORE = 60;
+
+/**
+ * The part of a line to show for a problem at 1-based column `col` spanning `length`
+ * characters: the whole line when short, else about MAX_SHOWN_LINE characters around the
+ * column with `...` where it was cut. `col` is the caret's column in the returned text.
+ */
+export function clipLine(line: string, col: number, length: number): { text: string; col: number; width: number } {
+  const at = Math.max(0, Math.min(col - 1, line.length));
+  let start = 0;
+  let end = line.length;
+  if (line.length > MAX_SHOWN_LINE) {
+    start = Math.max(0, at - SHOWN_BEFORE);
+    end = Math.min(line.length, start + MAX_SHOWN_LINE);
+    start = Math.max(0, end - MAX_SHOWN_LINE);
+  }
+  const head = start > 0 ? '...' : '';
+  const tail = end < line.length ? '...' : '';
+  const width = Math.max(1, Math.min(length, end - at));
+  return { text: `${head}${line.slice(start, end)}${tail}`, col: head.length + at - start + 1, width };
+}
+
+/** `<source>:<line>:<col>: error: <message>`, the line (cut when long), and a caret under the column. */
 export function formatDiagnostic(d: Diagnostic, src: SourceText): string {
-  const text = src.lineText(d.span.line).replace(/\t/g, ' ');
-  const width = Math.max(1, Math.min(d.span.length, text.length - d.span.col + 1));
-  const caret = `${' '.repeat(d.span.col - 1)}^${'~'.repeat(Math.max(0, width - 1))}`;
-  return `${d.source}:${d.span.line}:${d.span.col}: ${d.severity}: ${d.message}\n${text}\n${caret}`;
+  const shown = clipLine(src.lineText(d.span.line).replace(/\t/g, ' '), d.span.col, d.span.length);
+  const caret = `${' '.repeat(shown.col - 1)}^${'~'.repeat(shown.width - 1)}`;
+  return `${clipText(d.source, MAX_SHOWN_LINE)}:${d.span.line}:${d.span.col}: ${d.severity}: ${d.message}\n${shown.text}\n${caret}`;
+}
+
+/** `text`, or its start and `...` when longer than `max` characters. */
+export function clipText(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max)}...` : text;
+}
+
+/** Longest quoted excerpt of the source kept in a message ('...' replaces the rest). */
+const MAX_QUOTED = 60;
+
+/** A message with long quoted excerpts (names, numbers, tokens from the source) shortened. */
+export function clipMessage(message: string): string {
+  // Quotes pair up left to right (names and numbers never contain one).
+  return message.replace(/'([^'\n]*)'/g, (m, q: string) => (q.length > MAX_QUOTED ? `'${clipText(q, MAX_QUOTED)}'` : m));
 }
 
 /** Edit distance with adjacent transpositions (optimal string alignment), for "did you mean". */

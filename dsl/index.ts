@@ -3,14 +3,19 @@
  * diagnostics out. Never throws on bad input.
  */
 import { type CheckedRule, Checker, type Problem } from './check.js';
-import { type Diagnostic, formatDiagnostic, SourceText } from './diagnostics.js';
+import { clipMessage, type Diagnostic, formatDiagnostic, SourceText } from './diagnostics.js';
 import { LIBRARY_SOURCE } from './library.js';
 import { parseSource } from './parser.js';
 
-export type { CheckedRule, RuleParam } from './check.js';
-export { BindError, bindParams, ruleHash } from './check.js';
+export type { CheckedRule, ParamValues, RangeViolation, RuleParam } from './check.js';
+export { BindError, bindParams, LIMITS, rangeViolations, ruleHash } from './check.js';
 export type { Diagnostic } from './diagnostics.js';
-export { formatDiagnostic, SourceText } from './diagnostics.js';
+export { clipLine, formatDiagnostic, SourceText } from './diagnostics.js';
+export type { NumberLiteral } from './parser.js';
+export { parseNumberLiteral } from './parser.js';
+
+/** Most diagnostics one compile returns; the rest are counted in a last one. */
+export const MAX_DIAGNOSTICS = 50;
 export type { Node } from './ir.js';
 export { printNode } from './ir.js';
 
@@ -22,7 +27,16 @@ export interface CompileResult {
 }
 
 function toDiagnostic(src: SourceText, p: { code: Diagnostic['code']; severity?: 'error' | 'warning'; message: string }, offset: number, length: number): Diagnostic {
-  return { code: p.code, severity: p.severity ?? 'error', message: p.message, span: src.span(offset, length), source: src.name };
+  return { code: p.code, severity: p.severity ?? 'error', message: clipMessage(p.message), span: src.span(offset, length), source: src.name };
+}
+
+/** The first MAX_DIAGNOSTICS, and one that says how many more there were. */
+function capped(src: SourceText, diagnostics: Diagnostic[]): Diagnostic[] {
+  if (diagnostics.length <= MAX_DIAGNOSTICS) return diagnostics;
+  const kept = diagnostics.slice(0, MAX_DIAGNOSTICS);
+  const last = kept[kept.length - 1] as Diagnostic;
+  const more = diagnostics.length - MAX_DIAGNOSTICS;
+  return [...kept, { code: 'limit', severity: 'error', message: `${more} more problem${more === 1 ? '' : 's'} not shown`, span: last.span, source: src.name }];
 }
 
 function compileWith(text: string, sourceName: string, lib: ReadonlyMap<string, CheckedRule>, mode: 'rule' | 'schedule' = 'rule'): CompileResult {
@@ -30,17 +44,17 @@ function compileWith(text: string, sourceName: string, lib: ReadonlyMap<string, 
   try {
     const parsed = parseSource(text);
     if (parsed.file === undefined) {
-      const diagnostics = parsed.problems.map((p) => toDiagnostic(src, p, p.offset, p.length));
+      const diagnostics = capped(src, parsed.problems.map((p) => toDiagnostic(src, p, p.offset, p.length)));
       return { ok: false, rules: [], diagnostics, source: src };
     }
     const checker = new Checker(parsed.file.rules, lib, mode);
     const rules = checker.checkAll(parsed.file.rules);
     const diagnostics = checker.problems.map((p: Problem) => toDiagnostic(src, p, p.range.start, p.range.end - p.range.start));
     diagnostics.sort((a, b) => a.span.offset - b.span.offset);
-    return { ok: !diagnostics.some((d) => d.severity === 'error'), rules, diagnostics, source: src };
+    return { ok: !diagnostics.some((d) => d.severity === 'error'), rules, diagnostics: capped(src, diagnostics), source: src };
   } catch (e) {
     // A bug, not bad input: still report it located instead of crashing the caller.
-    const message = `internal error while checking: ${e instanceof Error ? e.message : String(e)}`;
+    const message = clipMessage(`internal error while checking: ${e instanceof Error ? e.message : String(e)}`);
     return { ok: false, rules: [], diagnostics: [{ code: 'internal', severity: 'error', message, span: src.span(0), source: sourceName }], source: src };
   }
 }

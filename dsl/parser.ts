@@ -108,6 +108,26 @@ function parseNumber(image: string): number {
   return Number(image);
 }
 
+/** A number as the language writes it, with an optional sign: decimal digits only (no hex, binary, octal, Infinity, NaN). */
+const DECIMAL_LITERAL = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
+
+export type NumberLiteral = { readonly ok: true; readonly value: number } | { readonly ok: false; readonly message: string };
+
+/**
+ * Parse a number given outside rule text (`--set k=v`, config values) by the rules of the
+ * language's number literals: decimal only, at most LIMITS.maxNumber in magnitude. `Number()`
+ * alone would read '0x1' as 1, '' as 0 and 'Infinity' as a number.
+ */
+export function parseNumberLiteral(text: string): NumberLiteral {
+  const s = text.trim();
+  if (s === '') return { ok: false, message: 'a number is required, got nothing' };
+  const shown = s.length > 40 ? `${s.slice(0, 40)}...` : s;
+  if (!DECIMAL_LITERAL.test(s)) return { ok: false, message: `'${shown}' is not a decimal number (such as 0.9, -2, 1e-8)` };
+  const value = Number(s);
+  if (!Number.isFinite(value) || Math.abs(value) > LIMITS.maxNumber) return { ok: false, message: `${shown} is too large (numbers are limited to ${LIMITS.maxNumber} in magnitude)` };
+  return { ok: true, value };
+}
+
 class RuleParser extends EmbeddedActionsParser {
   constructor() {
     super(allTokens, { maxLookahead: 3 });
@@ -386,7 +406,8 @@ export function parseSource(text: string): ParseResult {
     if (type === NumberLit) {
       const v = Number(tok.image);
       if (!Number.isFinite(v) || Math.abs(v) > LIMITS.maxNumber) {
-        problems.push({ code: 'limit', message: `number ${tok.image} is too large (limit ${LIMITS.maxNumber})`, offset: tok.startOffset, length: tok.image.length });
+        const shown = tok.image.length > 40 ? `${tok.image.slice(0, 40)}...` : tok.image;
+        problems.push({ code: 'limit', message: `number ${shown} is too large (limit ${LIMITS.maxNumber})`, offset: tok.startOffset, length: tok.image.length });
       }
     }
     const unaryMinus = type === Minus && (prevType === undefined || OPENERS.has(prevType));

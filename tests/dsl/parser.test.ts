@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { stripRanges } from '../../dsl/ast.js';
-import { parseSource } from '../../dsl/parser.js';
+import { parseNumberLiteral, parseSource } from '../../dsl/parser.js';
 import { printFile } from '../../dsl/print.js';
 import { genFile, rng } from '../helpers/gen.js';
 
@@ -89,6 +89,44 @@ describe('parser', () => {
       expect(r.problems[0]?.message, text).toMatch(msg);
       expect(r.problems[0]?.offset, text).toBe(offset);
     }
+  });
+
+  it('parseNumberLiteral reads numbers given outside rule text by the rules of the language', () => {
+    const good: [string, number][] = [['0.9', 0.9], ['-2', -2], ['+3', 3], ['1e-8', 1e-8], ['.5', 0.5], ['2.', 2], [' 7 ', 7], ['1E+3', 1000], ['-0', -0], ['1e30', 1e30], ['-1e30', -1e30], ['1e-400', 0]];
+    for (const [text, v] of good) expect(parseNumberLiteral(text), text).toEqual({ ok: true, value: v });
+    expect(Object.is((parseNumberLiteral('-0') as { value: number }).value, -0)).toBe(true);
+    const bad: [string, RegExp][] = [
+      ['', /required/],
+      ['  ', /required/],
+      ['0x1', /not a decimal number/],
+      ['0b1', /not a decimal number/],
+      ['0o7', /not a decimal number/],
+      ['Infinity', /not a decimal number/],
+      ['-Infinity', /not a decimal number/],
+      ['NaN', /not a decimal number/],
+      ['1_000', /not a decimal number/],
+      ['1e', /not a decimal number/],
+      ['e', /not a decimal number/],
+      ['--1', /not a decimal number/],
+      ['1.2.3', /not a decimal number/],
+      ['1e300', /too large \(numbers are limited to 1e\+30 in magnitude\)/],
+      ['-1.1e30', /too large/],
+      ['1e999', /too large/],
+      [`${'9'.repeat(500)}`, /too large/],
+    ];
+    for (const [text, msg] of bad) {
+      const r = parseNumberLiteral(text);
+      expect(r.ok, text).toBe(false);
+      if (!r.ok) {
+        expect(r.message, text).toMatch(msg);
+        expect(r.message.length, text).toBeLessThan(120);
+      }
+    }
+  });
+
+  it('keeps long numbers out of messages', () => {
+    const r = parseSource(`${'9'.repeat(5000)} * g`);
+    expect(r.problems[0]?.message).toMatch(/^number 9{40}\.\.\. is too large/);
   });
 
   it('limits nesting depth and size instead of overflowing the stack', () => {
