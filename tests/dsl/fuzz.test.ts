@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { BindError, bindParams, type CheckedRule, compileRules, library } from '../../dsl/index.js';
 import { traceInterp } from '../../dsl/interp.js';
 import { LIBRARY_SOURCE } from '../../dsl/library.js';
-import { ALIASES, CONSTANTS, KEYWORDS, LEAVES, PRIMITIVE_BY_NAME } from '../../primitives/registry.js';
+import { CONSTANTS, KEYWORDS, LEAVES, PRIMITIVE_BY_NAME } from '../../primitives/registry.js';
 import { pick, type Rng, rng } from '../helpers/gen.js';
 
 /** The front door must never throw, and never fall into its internal-error path. */
