@@ -5,11 +5,23 @@
  */
 import seedrandom from 'seedrandom';
 
+/** The generator's state (alea's four numbers), to save and restore mid-stream. */
+export type DrawState = seedrandom.State.Alea;
+
 export class DrawSource {
-  private readonly rng: seedrandom.PRNG;
+  private rng: seedrandom.StatefulPRNG<DrawState>;
 
   constructor(readonly seed: number) {
-    this.rng = seedrandom.alea(`nos:${seed}`);
+    this.rng = seedrandom.alea(`nos:${seed}`, { state: true });
+  }
+
+  /** Where the stream is now: `restore` of it continues with the same draws. */
+  state(): DrawState {
+    return this.rng.state();
+  }
+
+  restore(state: DrawState): void {
+    this.rng = seedrandom.alea(`nos:${this.seed}`, { state: { ...state } });
   }
 
   /** Fill with independent standard normal (Box-Muller) or uniform [0, 1) draws. */
