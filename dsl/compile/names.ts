@@ -4,6 +4,8 @@
  * or text that passed `commentText` / a string-literal encoder.
  */
 import type { CheckedRule } from '../check.js';
+import { printNode } from '../ir.js';
+import { readableExpr } from '../readable.js';
 
 /** Numbers as source literals: validated finite, shortest round-trip form. */
 export function numberLiteral(v: number): string {
@@ -61,4 +63,10 @@ export function ruleComment(text: string): string {
  */
 export function stringLiteral(text: string): string {
   return JSON.stringify(text).replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+}
+
+/** A doc line with the rule's built-ins named (`adam * ...`), when that reads differently from the canonical form. */
+export function readableLine(rule: Pick<CheckedRule, 'expr'>, indent: string): string {
+  const text = readableExpr(rule.expr);
+  return text === printNode(rule.expr) ? '' : `${indent}= ${ruleComment(text)}\n`;
 }

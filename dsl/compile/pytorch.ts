@@ -10,7 +10,7 @@ import type { NoisePrim, ScalarPrim, StatePrim, TensorPrim } from '../../primiti
 import type { CheckedRule } from '../check.js';
 import { printNode } from '../ir.js';
 import { lowerRule, type Program, type Step } from '../lower.js';
-import { checkedParamNames, className, commentText, numberLiteral, ruleComment, stringLiteral } from './names.js';
+import { checkedParamNames, className, commentText, numberLiteral, readableLine, ruleComment, stringLiteral } from './names.js';
 import { helpersUsed, type EmitOptions } from './ts.js';
 import { arg, INFIX, type Tpl } from './templates.js';
 
@@ -207,7 +207,7 @@ export function emitPyTorch(rule: CheckedRule, options: EmitOptions = {}): strin
 Update, per parameter w with gradient g at step t = 1, 2, ...:
     w <- w - lr * d_t
     d_t = ${ruleComment(printNode(rule.expr))}
-State per parameter (updated once per step; prev(s) reads it before the update):
+${readableLine(rule, '        ')}State per parameter (updated once per step; prev(s) reads it before the update):
 ${slotDocs.length > 0 ? slotDocs.join('\n') : '        none'}
 Hyperparameters (defaults): ${args.length > 0 ? args.join(', ') : 'none'}${hasBetas ? '; betas=(beta1, beta2) is accepted too' : ''}${hasWd ? '; weight_decay= sets wd' : ''}
 Semantics: ema(x, b) = b*s + (1-b)*x from s = 0 (no bias correction); log(x) = ln|x|;

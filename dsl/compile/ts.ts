@@ -9,7 +9,7 @@ import type { NoisePrim, ScalarPrim, StatePrim, TensorPrim } from '../../primiti
 import type { CheckedRule } from '../check.js';
 import { printNode } from '../ir.js';
 import { lowerRule, type Program, type Step } from '../lower.js';
-import { checkedParamNames, className, commentText, numberLiteral, ruleComment, stringLiteral } from './names.js';
+import { checkedParamNames, className, commentText, numberLiteral, readableLine, ruleComment, stringLiteral } from './names.js';
 import { arg, INFIX, type Tpl } from './templates.js';
 
 const JS_RESERVED = new Set(
@@ -213,7 +213,7 @@ import * as tf from '@tensorflow/tfjs';
  * Update, per weight w with gradient g at step t = 1, 2, ...:
  *   w <- w - learningRate * d_t
  *   d_t = ${ruleComment(printNode(rule.expr))}
- * State (per weight, updated once per step; prev(s) reads it before the update):
+${readableLine(rule, ' *       ')} * State (per weight, updated once per step; prev(s) reads it before the update):
 ${slotDocs.length > 0 ? slotDocs.join('\n') : ' *   none'}
  * Hyperparameters (defaults):
 ${paramDocs.length > 0 ? paramDocs.join('\n') : ' *   none'}
