@@ -7,14 +7,12 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { makeStrategy } from '../cli/search.js';
-import { leaderboard, runSearch } from '../controller/search.js';
+import { createRun, searchRun } from '../controller/run.js';
 import { initTf } from '../dsl/compile/tf-backend.js';
 import { loadDataset } from '../evaluator/data.js';
-import { EvaluatorPool } from '../evaluator/pool.js';
 import { findTask } from '../evaluator/tasks.js';
 import { evaluateRule } from '../evaluator/train.js';
-import { type Candidate, SqliteStore } from '../search-results/store.js';
+import { type Candidate, leaderboard, RunMissingError, SqliteStore } from '../search-results/store.js';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -44,26 +42,11 @@ async function main(): Promise<void> {
       let store: SqliteStore;
       try {
         store = SqliteStore.open(run);
-      } catch {
-        store = SqliteStore.create({
-          run,
-          task: taskId,
-          strategy,
-          budget,
-          seed,
-          workers: 2,
-          batchSize: 10,
-          steps: null,
-          createdAt: new Date().toISOString(),
-          nosVersion: '0.1.0',
-        });
+      } catch (e) {
+        if (!(e instanceof RunMissingError)) throw e;
+        store = createRun({ run, task: taskId, strategy, budget, seed, workers: 2 });
       }
-      const pool = new EvaluatorPool({ workers: 2, datasets: task.dataset ? [task.dataset] : [] });
-      try {
-        await runSearch(store, makeStrategy(store.config, 2, false), pool);
-      } finally {
-        await pool.close();
-      }
+      await searchRun(store, { workers: 2 });
       const cs: Candidate[] = store.candidates();
       const lastQuarter = cs.slice(Math.floor((cs.length * 3) / 4));
       const top = leaderboard(cs, 10);

@@ -5,7 +5,7 @@ import { benchKernels, type KernelFigures, type RuleFigures } from '../bench/ker
 import { benchPool, type PoolFigures } from '../bench/pool.js';
 import { benchScreen, type ScreenFigures } from '../bench/screen.js';
 import { benchTraining, type TrainingFigures } from '../bench/training.js';
-import { flag, has, parseArgs, UsageError } from './args.js';
+import { type FlagSpecs, flag, has, parseArgs, UsageError } from './args.js';
 import type { Io } from './io.js';
 
 const PARTS = ['kernels', 'training', 'pool', 'screen', 'gpu'] as const;
@@ -33,8 +33,14 @@ function trainingTable(t: TrainingFigures): string {
   ].join('\n');
 }
 
+export const BENCH_FLAGS: FlagSpecs = {
+  only: { type: 'string', value: 'PART', description: `measure one part: ${PARTS.join(', ')} (default: all)` },
+  json: { type: 'bool', description: 'print one JSON document in the contract\'s keys (null, with a note, for what was not measured)' },
+  params: { type: 'string', value: 'N', description: 'parameters per kernel and GPU measurement (default 1000000)' },
+};
+
 export async function benchCommand(argv: readonly string[], io: Io): Promise<number> {
-  const args = parseArgs(argv, { only: { type: 'string' }, json: { type: 'bool' }, params: { type: 'string' } });
+  const args = parseArgs(argv, BENCH_FLAGS);
   const only = flag(args, 'only');
   if (only !== undefined && !(PARTS as readonly string[]).includes(only)) throw new UsageError(`--only must be one of ${PARTS.join(', ')}`);
   const want = (p: (typeof PARTS)[number]) => only === undefined || only === p;

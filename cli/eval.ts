@@ -1,15 +1,17 @@
 /** `nos tasks` and `nos eval`. */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { nearest } from '../dsl/diagnostics.js';
+import { resolveTask } from '../controller/run.js';
 import { lookupRule } from '../dsl/index.js';
-import { EvaluatorPool } from '../evaluator/pool.js';
-import { DEFAULT_TASK, findTask, parameterCount, TASKS, type TaskSpec } from '../evaluator/tasks.js';
-import type { EvalResult } from '../evaluator/train.js';
-import { lineChart } from '../search-results/plot.js';
+import { EvaluatorPool, resolveWorkers } from '../evaluator/pool.js';
 import { parseScheduleSpec, ScheduleError } from '../evaluator/schedules.js';
-import { flag, has, intFlag, numberFlag, parseArgs, setFlags, UsageError } from './args.js';
+import { analysisSummary, jsonStat, type Stat, summarize } from '../evaluator/stats.js';
+import { DEFAULT_TASK, parameterCount, TASKS, type TaskSpec } from '../evaluator/tasks.js';
+import type { EvalResult } from '../evaluator/train.js';
+import { evalCurvesSvg } from '../search-results/report.js';
+import { type FlagSpecs, flag, has, intFlag, numberFlag, parseArgs, setFlags, UsageError } from './args.js';
 import type { Io } from './io.js';
+import { checkOutputDir, describeWriteError } from './paths.js';
 
 export function tasksCommand(argv: readonly string[], io: Io): number {
   const args = parseArgs(argv, { json: { type: 'bool' } });
@@ -34,14 +36,9 @@ export function tasksCommand(argv: readonly string[], io: Io): number {
   return 0;
 }
 
+/** A task by id (default: the default task); an unknown one is a user error with a suggestion. */
 export function taskFromFlag(id: string | undefined): TaskSpec {
-  const name = id ?? DEFAULT_TASK;
-  const task = findTask(name);
-  if (task === undefined) {
-    const hint = nearest(name, TASKS.map((t) => t.id));
-    throw new UsageError(`unknown task '${name}'${hint ? `; did you mean '${hint}'?` : ''} (nos tasks lists them)`);
-  }
-  return task;
+  return resolveTask(id);
 }
 
 /** Split a comma-separated list of rules, ignoring commas inside brackets (`ema(g, 0.9)`). */
@@ -67,107 +64,24 @@ function numberList(text: string, name: string): number[] {
   return xs;
 }
 
-interface Stat {
-  mean: number;
-  std: number;
-}
-
-function stat(xs: readonly number[]): Stat {
-  const v = xs.filter(Number.isFinite);
-  if (v.length === 0) return { mean: Number.NaN, std: Number.NaN };
-  const mean = v.reduce((a, b) => a + b, 0) / v.length;
-  const std = v.length > 1 ? Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / (v.length - 1)) : 0;
-  return { mean, std };
-}
-
-const SEVERITY: Record<string, number> = { ok: 0, diverged: 1, timeout: 2, invalid: 3 };
-
-export interface RuleSummary {
-  rule: string;
-  label: string;
-  bestLr: number | null;
-  valAcc: Stat;
-  testAcc: Stat;
-  finalLoss: Stat;
-  status: string;
-  seconds: number;
-  seeds: EvalResult[];
-}
-
-function summarize(label: string, results: EvalResult[]): RuleSummary {
-  const lrs = results.map((r) => r.bestLr).filter((x): x is number => x !== null);
-  const counts = new Map<number, number>();
-  for (const lr of lrs) counts.set(lr, (counts.get(lr) ?? 0) + 1);
-  const bestLr = [...counts].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0]?.[0] ?? null;
-  const status = results.map((r) => r.status).sort((a, b) => (SEVERITY[b] ?? 0) - (SEVERITY[a] ?? 0))[0] ?? 'invalid';
-  return {
-    rule: results[0]?.rule ?? label,
-    label,
-    bestLr,
-    valAcc: stat(results.map((r) => r.valAcc)),
-    testAcc: stat(results.map((r) => r.testAcc ?? Number.NaN)),
-    finalLoss: stat(results.map((r) => r.finalLoss)),
-    status,
-    seconds: results.reduce((a, r) => a + r.seconds, 0),
-    seeds: results,
-  };
-}
-
-const jsonNumber = (x: number): number | null => (Number.isFinite(x) ? x : null);
-const jsonStat = (s: Stat) => ({ mean: jsonNumber(s.mean), std: jsonNumber(s.std) });
-
-/** Mean and std over seeds of the analysis figures (sharpness, gap, snapshot ensemble). */
-export function analysisSummary(seeds: readonly EvalResult[]) {
-  const pick = (f: (a: NonNullable<EvalResult['analysis']>) => number | null | undefined) =>
-    jsonStat(stat(seeds.map((s) => (s.analysis ? (f(s.analysis) ?? Number.NaN) : Number.NaN))));
-  const snaps = seeds.map((s) => s.analysis?.ensemble?.snapshots).find((x) => x !== undefined);
-  return {
-    trainAcc: pick((a) => a.trainAcc),
-    testAcc: pick((a) => a.testAcc),
-    gapAcc: pick((a) => a.gapAcc),
-    gapLoss: pick((a) => a.gapLoss),
-    sharpness: pick((a) => a.sharpness),
-    ensembleValAcc: pick((a) => a.ensemble?.valAcc),
-    ensembleTestAcc: pick((a) => a.ensemble?.testAcc),
-    snapshots: snaps ?? null,
-  };
-}
-
-export function curvesSvg(task: TaskSpec, rows: readonly RuleSummary[]): string {
-  const series = rows.map((r) => {
-    const curves = r.seeds.filter((s) => s.status === 'ok').map((s) => s.curve);
-    const every = r.seeds[0]?.curveEvery ?? 1;
-    const len = Math.min(...curves.map((c) => c.length), Number.POSITIVE_INFINITY);
-    const n = Number.isFinite(len) ? len : 0;
-    const x = Array.from({ length: n }, (_, i) => (i + 1) * every);
-    const at = (i: number) => stat(curves.map((c) => c[i] as number));
-    return {
-      name: r.label,
-      x,
-      y: x.map((_, i) => at(i).mean),
-      lo: x.map((_, i) => at(i).mean - at(i).std),
-      hi: x.map((_, i) => at(i).mean + at(i).std),
-    };
-  });
-  return lineChart(series, { title: `Training loss on ${task.id} (mean +- std over seeds)`, xLabel: 'step', yLabel: 'training loss', logY: true });
-}
+export const EVAL_FLAGS: FlagSpecs = {
+  rules: { type: 'string', value: 'a,b,...', description: 'rules to train: built-in names or rule text, comma-separated (required)' },
+  task: { type: 'string', value: 'ID', description: `the child task (default ${DEFAULT_TASK}; nos tasks lists them)` },
+  seeds: { type: 'string', value: 'N', description: 'seeds per rule, 0..N-1 (default 1)' },
+  steps: { type: 'string', value: 'S', description: "training steps (default: the task's)" },
+  lrs: { type: 'string', value: 'x,y,...', description: "the learning-rate grid (default: the task's)" },
+  workers: { type: 'string', value: 'K', description: 'evaluator threads (default and most: the number of cores)' },
+  set: { type: 'list', value: 'k=v', description: "override a hyperparameter of the rules (repeatable)" },
+  out: { type: 'string', value: 'DIR', description: 'write results.json and curves.svg into this folder (checked before training)' },
+  json: { type: 'bool', description: 'print one JSON document on stdout (progress goes to stderr)' },
+  schedule: { type: 'string', value: 'S', description: 'a learning-rate schedule around the rule (nos schedule lists them)' },
+  'weight-decay': { type: 'string', value: 'WD', description: 'decoupled weight decay, times the learning rate' },
+  'batch-growth': { type: 'bool', description: "turn the --schedule's decay into batch growth" },
+  analyze: { type: 'bool', description: 'also report train accuracy, the generalisation gap, sharpness and a snapshot ensemble' },
+};
 
 export async function evalCommand(argv: readonly string[], io: Io): Promise<number> {
-  const args = parseArgs(argv, {
-    rules: { type: 'string' },
-    task: { type: 'string' },
-    seeds: { type: 'string' },
-    steps: { type: 'string' },
-    lrs: { type: 'string' },
-    workers: { type: 'string' },
-    set: { type: 'list' },
-    out: { type: 'string' },
-    json: { type: 'bool' },
-    schedule: { type: 'string' },
-    'weight-decay': { type: 'string' },
-    'batch-growth': { type: 'bool' },
-    analyze: { type: 'bool' },
-  });
+  const args = parseArgs(argv, EVAL_FLAGS);
   const scheduleSpec = flag(args, 'schedule');
   if (scheduleSpec !== undefined) {
     try {
@@ -202,9 +116,12 @@ export async function evalCommand(argv: readonly string[], io: Io): Promise<numb
   const seeds = intFlag(args, 'seeds', 1) ?? 1;
   const steps = intFlag(args, 'steps', 1);
   const lrs = flag(args, 'lrs') === undefined ? undefined : numberList(flag(args, 'lrs') as string, 'lrs');
-  const workers = intFlag(args, 'workers', 1);
+  const workers = resolveWorkers(intFlag(args, 'workers', 1));
   const params = setFlags(args);
-  const pool = new EvaluatorPool({ ...(workers === undefined ? {} : { workers }), datasets: task.dataset ? [task.dataset] : [] });
+  const out = flag(args, 'out');
+  if (out !== undefined) checkOutputDir(out);
+  if (workers.note !== undefined) io.err(`nos eval: ${workers.note}`);
+  const pool = new EvaluatorPool({ workers: workers.workers, datasets: task.dataset ? [task.dataset] : [] });
   io.err(`nos eval: ${labels.length} rule(s) x ${seeds} seed(s) on ${task.id}, ${pool.workers} worker(s)`);
   const byRule: EvalResult[][] = labels.map(() => []);
   let done = 0;
@@ -252,13 +169,6 @@ export async function evalCommand(argv: readonly string[], io: Io): Promise<numb
     ...(weightDecay === undefined ? {} : { weightDecay }),
     ...(has(args, 'batch-growth') ? { batchGrowth: true } : {}),
   };
-  const out = flag(args, 'out');
-  if (out !== undefined) {
-    mkdirSync(out, { recursive: true });
-    writeFileSync(join(out, 'results.json'), `${JSON.stringify({ ...doc, perSeed: rows.map((r) => r.seeds) }, null, 1)}\n`);
-    writeFileSync(join(out, 'curves.svg'), curvesSvg(task, rows));
-    io.err(`wrote ${join(out, 'results.json')} and ${join(out, 'curves.svg')}`);
-  }
   if (has(args, 'json')) io.out(JSON.stringify(doc));
   else {
     const pct = (s: Stat) => (Number.isFinite(s.mean) ? `${(100 * s.mean).toFixed(2)} +- ${(100 * s.std).toFixed(2)}` : '-').padStart(14);
@@ -280,6 +190,19 @@ export async function evalCommand(argv: readonly string[], io: Io): Promise<numb
         );
       }
     }
+  }
+  // Results are printed before any file is written: an output error never loses them.
+  if (out !== undefined) {
+    const files = [join(out, 'results.json'), join(out, 'curves.svg')];
+    try {
+      mkdirSync(out, { recursive: true });
+      writeFileSync(files[0] as string, `${JSON.stringify({ ...doc, perSeed: rows.map((r) => r.seeds) }, null, 1)}\n`);
+      writeFileSync(files[1] as string, evalCurvesSvg(task.id, rows));
+    } catch (e) {
+      io.err(`nos eval: error: could not write the results into ${out}: ${describeWriteError(e)} (they are printed above)`);
+      return 1;
+    }
+    io.err(`wrote ${files.join(' and ')}`);
   }
   return 0;
 }

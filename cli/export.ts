@@ -1,13 +1,25 @@
 /** `nos export`: a rule as a tfjs config, a standalone TypeScript module, or a PyTorch optimizer. */
 import { writeFileSync } from 'node:fs';
-import { leaderboard } from '../controller/search.js';
+import { openRun } from '../controller/run.js';
 import { BindError, bindParams, type CheckedRule, library, lookupRule } from '../dsl/index.js';
 import { emitPyTorch } from '../dsl/compile/pytorch.js';
 import { emitTypeScript, type Provenance } from '../dsl/compile/ts.js';
-import { flag, intFlag, numberFlag, parseArgs, setFlags, UsageError } from './args.js';
+import { leaderboard } from '../search-results/store.js';
+import { type FlagSpecs, flag, intFlag, numberFlag, parseArgs, setFlags, UsageError } from './args.js';
 import type { Io } from './io.js';
+import { checkOutputFile, describeWriteError } from './paths.js';
 import { ruleFromArgs } from './rules.js';
-import { openRun } from './search.js';
+
+export const EXPORT_FLAGS: FlagSpecs = {
+  rule: { type: 'string', value: 'R', description: 'a built-in rule name, rule text, or a .nos file' },
+  run: { type: 'string', value: 'NAME', description: 'export a rule a search found: the run (with --rank)' },
+  rank: { type: 'string', value: 'R', description: "the rule's rank in the run's leaderboard (1 = the best)" },
+  format: { type: 'string', value: 'FORMAT', description: 'tfjs (RuleOptimizer config), ts (a standalone TypeScript module) or pytorch (required)' },
+  out: { type: 'string', value: 'F', description: 'write to this file (default: stdout)' },
+  set: { type: 'list', value: 'k=v', description: "override a hyperparameter's default (repeatable)" },
+  lr: { type: 'string', value: 'X', description: 'learning rate in the tfjs config (default 0.001)' },
+  seed: { type: 'string', value: 'S', description: 'seed in the tfjs config, for rules with noise (default 0)' },
+};
 
 /** The rule with some hyperparameter defaults replaced (validated like --set in trace). */
 export function withDefaults(rule: CheckedRule, overrides: Readonly<Record<string, number>>): CheckedRule {
@@ -30,6 +42,7 @@ export function exportCommand(argv: readonly string[], io: Io): number {
     set: { type: 'list' },
     lr: { type: 'string' },
     seed: { type: 'string' },
+    name: { type: 'string' },
   });
   const format = flag(args, 'format');
   if (format === undefined) throw new UsageError('--format is required: tfjs, ts or pytorch');
@@ -64,15 +77,20 @@ export function exportCommand(argv: readonly string[], io: Io): number {
     const lr = numberFlag(args, 'lr') ?? 0.001;
     const params = Object.fromEntries(rule.params.map((p) => [p.name, p.default]));
     text = JSON.stringify({ className: 'RuleOptimizer', config: { rule: rule.canonical, learningRate: lr, params, seed: numberFlag(args, 'seed') ?? 0 } }, null, 2);
-  } else if (format === 'ts') text = emitTypeScript(rule, provenance);
-  else text = emitPyTorch(rule, provenance);
+  } else {
+    const name = flag(args, 'name');
+    if (name !== undefined && !/^[A-Za-z][A-Za-z0-9]*$/.test(name)) throw new UsageError(`--name must be a class name (a letter, then letters and digits), got '${name}'`);
+    const options = { provenance, ...(name === undefined ? {} : { className: name }) };
+    text = format === 'ts' ? emitTypeScript(rule, options) : emitPyTorch(rule, options);
+  }
   const out = flag(args, 'out');
   if (out === undefined) io.out(text);
   else {
+    checkOutputFile(out);
     try {
       writeFileSync(out, text.endsWith('\n') ? text : `${text}\n`);
     } catch (e) {
-      throw new UsageError(`${out}: cannot write (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+      throw new UsageError(`${out}: cannot write (${describeWriteError(e)})`);
     }
     io.err(`wrote ${out}`);
   }

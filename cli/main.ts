@@ -1,6 +1,8 @@
 /** The `nos` command line. Wires the parts together; nothing else imports it. */
+import { nosVersion, RunConfigError } from '../controller/run.js';
 import { nearest } from '../dsl/diagnostics.js';
-import { UsageError } from './args.js';
+import { describeEnvironmentError, StoreError } from '../search-results/store.js';
+import { type FlagSpecs, formatHelp, HelpRequested, UsageError } from './args.js';
 import { benchCommand } from './bench.js';
 import { evalCommand, tasksCommand } from './eval.js';
 import { exportCommand } from './export.js';
@@ -12,44 +14,60 @@ import { leaderboardCommand, searchCommand } from './search.js';
 
 type Command = (argv: readonly string[], io: Io) => number | Promise<number>;
 
-const COMMANDS: Record<string, { run: Command; help: string }> = {
-  check: { run: checkCommand, help: 'check <rule text> | --file F.nos   parse and check rules, print their canonical form' },
-  rules: { run: rulesCommand, help: 'rules [--json]                     the built-in rule library' },
-  tasks: { run: tasksCommand, help: 'tasks [--json]                     the child tasks rules are trained on' },
-  eval: {
-    run: evalCommand,
-    help: 'eval --rules a,b,... [--task ID] [--seeds N] [--steps S] [--lrs x,y] [--schedule S] [--weight-decay WD] [--batch-growth] [--analyze] [--out DIR] [--json]   train and compare rules',
-  },
-  search: {
-    run: searchCommand,
-    help: 'search [--task ID] [--budget N] [--strategy rl|random|evolution] [--workers K] [--seed S] [--run NAME] [--resume] [--warm-start] [--json]   search for rules',
-  },
-  leaderboard: { run: leaderboardCommand, help: 'leaderboard --run NAME [--top K] [--json]   the best rules of a run' },
-  schedule: { run: scheduleCommand, help: 'schedule [NAME[:k=v,...] | expression] [--steps N] [--out F.svg] [--json]   learning-rate schedules' },
-  report: { run: reportCommand, help: 'report --run NAME [--out F.html]   a self-contained HTML page for a run' },
-  bench: { run: benchCommand, help: 'bench [--only kernels|training|pool|screen|gpu] [--json]   the project\'s own measurements' },
-  export: {
-    run: exportCommand,
-    help: 'export (--rule R | --run NAME --rank R) --format tfjs|ts|pytorch [--set k=v] [--out F]   a rule as a ready-to-use optimizer',
-  },
-  primitives: { run: primitivesCommand, help: 'primitives [--json]                the language: values, functions, NOS short names' },
-  trace: {
-    run: traceCommand,
-    help: 'trace --rule R --lr X --input F.json [--set k=v] [--seed S] [--backend js|tf|wgsl|interp] [--json]   apply a rule to a gradient stream',
-  },
+interface CommandEntry {
+  readonly run: Command;
+  /** Positional arguments, for the usage line (flags come from the command's own specs). */
+  readonly usage: string;
+  readonly summary: string;
+}
+
+export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
+  check: { run: checkCommand, usage: '(<rule text> | --file F.nos)', summary: 'parse and check rules, print their canonical form' },
+  rules: { run: rulesCommand, usage: '', summary: 'the built-in rule library' },
+  tasks: { run: tasksCommand, usage: '', summary: 'the child tasks rules are trained on' },
+  eval: { run: evalCommand, usage: '--rules a,b,...', summary: 'train and compare rules over a learning-rate grid and seeds' },
+  search: { run: searchCommand, usage: '', summary: 'search for update rules (--resume --run NAME continues a stopped run)' },
+  leaderboard: { run: leaderboardCommand, usage: '--run NAME', summary: 'the best rules of a run' },
+  schedule: { run: scheduleCommand, usage: '[NAME[:k=v,...] | expression]', summary: 'learning-rate schedules: list them, or print and plot one' },
+  report: { run: reportCommand, usage: '--run NAME', summary: 'a self-contained HTML page for a run' },
+  bench: { run: benchCommand, usage: '', summary: "the project's own measurements" },
+  export: { run: exportCommand, usage: '(--rule R | --run NAME --rank R) --format tfjs|ts|pytorch', summary: 'a rule as a ready-to-use optimizer' },
+  primitives: { run: primitivesCommand, usage: '', summary: 'the language: values, functions, NOS short names' },
+  trace: { run: traceCommand, usage: '--rule R --lr X --input F.json', summary: 'apply a rule to a gradient stream' },
 };
 
 const USAGE = `nos: neural optimizer search
 
-usage: nos <command> [flags]
+usage: nos <command> [flags]        (nos <command> --help lists a command's flags)
 
-${Object.values(COMMANDS)
-  .map((c) => `  nos ${c.help}`)
+${Object.entries(COMMANDS)
+  .map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`)
   .join('\n')}
+
+  --version    print nos's version
 
 Rules are written in the update-rule language; see README.md. Examples:
   nos check "exp(sign(g) * sign(m)) * g"
   nos trace --rule adam --lr 0.001 --input grads.json --json`;
+
+/** The flag specs a command parses with (it answers --help with them before doing anything). */
+export async function commandSpecs(name: string): Promise<FlagSpecs> {
+  const cmd = COMMANDS[name];
+  if (cmd === undefined) throw new Error(`no command ${name}`);
+  try {
+    await cmd.run(['--help'], { out: () => {}, err: () => {} });
+  } catch (e) {
+    if (e instanceof HelpRequested) return e.spec;
+    throw e;
+  }
+  throw new Error(`nos ${name} --help did not reach its flag parser`);
+}
+
+/** A user error's message, or undefined for a bug. */
+function userError(e: unknown): string | undefined {
+  if (e instanceof UsageError || e instanceof RunConfigError || e instanceof StoreError) return e.message;
+  return describeEnvironmentError(e);
+}
 
 export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
   const [name, ...rest] = argv;
@@ -57,20 +75,25 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     io.out(USAGE);
     return name === undefined ? 1 : 0;
   }
+  if (name === '--version' || name === '-V') {
+    io.out(nosVersion());
+    return 0;
+  }
   const cmd = COMMANDS[name];
   try {
     if (cmd === undefined) {
       const hint = nearest(name, Object.keys(COMMANDS));
       throw new UsageError(`unknown command '${name}'${hint ? `; did you mean '${hint}'?` : ''} (nos --help lists them)`);
     }
-    if (rest.includes('--help') || rest.includes('-h')) {
-      io.out(`usage: nos ${cmd.help}`);
-      return 0;
-    }
     return await cmd.run(rest, io);
   } catch (e) {
-    if (e instanceof UsageError) {
-      io.err(`nos ${cmd ? `${name}: ` : ''}error: ${e.message}`);
+    if (e instanceof HelpRequested && cmd !== undefined) {
+      io.out(formatHelp(name, cmd.usage, cmd.summary, e.spec));
+      return 0;
+    }
+    const message = userError(e);
+    if (message !== undefined) {
+      io.err(`nos ${cmd ? `${name}: ` : ''}error: ${message}`);
       return 1;
     }
     io.err(`nos: internal error: ${e instanceof Error ? e.message : String(e)} (please report this)`);

@@ -1,36 +1,50 @@
 /** `nos report --run NAME [--out F]`: a self-contained HTML page for a run. */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { initTf } from '../dsl/compile/tf-backend.js';
-import { loadDataset } from '../evaluator/data.js';
-import { findTask } from '../evaluator/tasks.js';
-import { evaluateRule } from '../evaluator/train.js';
+import { adamBaseline, openRun } from '../controller/run.js';
 import { renderReport } from '../search-results/report.js';
-import { runPath } from '../search-results/store.js';
-import { flag, has, parseArgs, UsageError } from './args.js';
+import type { SqliteStore } from '../search-results/store.js';
+import { type FlagSpecs, flag, has, parseArgs, UsageError } from './args.js';
 import type { Io } from './io.js';
-import { openRun } from './search.js';
+import { checkOutputFile, describeWriteError } from './paths.js';
+
+export const REPORT_FLAGS: FlagSpecs = {
+  run: { type: 'string', value: 'NAME', description: 'the run (required)' },
+  out: { type: 'string', value: 'F.html', description: "where to write the page (default: report.html in the run's folder)" },
+  'no-adam': { type: 'bool', description: "skip training Adam under the run's protocol for comparison" },
+};
+
+/**
+ * Render a run's report (with Adam's curve under the run's protocol when `adam`) and write it to
+ * `out`, or to report.html in the folder the run was opened from. Returns the path written.
+ */
+export async function writeReport(store: SqliteStore, out: string | undefined, adam: boolean): Promise<string> {
+  const config = store.config;
+  const baseline = adam ? await adamBaseline(config) : undefined;
+  const html = renderReport({ config, candidates: store.candidates(), checkpoints: store.checkpoints(), ...(baseline ? { adam: baseline } : {}) });
+  const path = out ?? join(store.dir, 'report.html');
+  try {
+    writeFileSync(path, html);
+  } catch (e) {
+    throw new UsageError(`cannot write the report to ${path}: ${describeWriteError(e)}${out === undefined ? ' (pass --out F.html to write it elsewhere)' : ''}`);
+  }
+  return path;
+}
 
 export async function reportCommand(argv: readonly string[], io: Io): Promise<number> {
-  const args = parseArgs(argv, { run: { type: 'string' }, out: { type: 'string' }, 'no-adam': { type: 'bool' } });
+  const args = parseArgs(argv, REPORT_FLAGS);
+  const out = flag(args, 'out');
+  if (out !== undefined) checkOutputFile(out);
   const store = openRun(flag(args, 'run'));
   try {
-    const config = store.config;
-    let adam: { reward: number; curve: number[]; curveEvery: number } | undefined;
-    const task = findTask(config.task);
-    if (!has(args, 'no-adam') && task) {
-      await initTf();
-      const r = evaluateRule('adam', task, task.dataset ? loadDataset(task.dataset) : undefined, { seed: config.seed, ...(config.steps ? { steps: config.steps } : {}) });
-      adam = { reward: r.reward, curve: [...r.curve], curveEvery: r.curveEvery };
+    if (out === undefined) {
+      try {
+        checkOutputFile(join(store.dir, 'report.html'), 'the report');
+      } catch (e) {
+        throw e instanceof UsageError ? new UsageError(`${e.message} (pass --out F.html to write it elsewhere)`) : e;
+      }
     }
-    const html = renderReport({ config, candidates: store.candidates(), checkpoints: store.checkpoints(), ...(adam ? { adam } : {}) });
-    const out = flag(args, 'out') ?? join(runPath(config.run), 'report.html');
-    try {
-      writeFileSync(out, html);
-    } catch (e) {
-      throw new UsageError(`${out}: cannot write (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-    }
-    io.out(out);
+    io.out(await writeReport(store, out, !has(args, 'no-adam')));
     return 0;
   } finally {
     store.close();

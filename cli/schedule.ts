@@ -2,11 +2,20 @@
 import { writeFileSync } from 'node:fs';
 import { parseScheduleSpec, ScheduleError, schedules } from '../evaluator/schedules.js';
 import { lineChart } from '../search-results/plot.js';
-import { flag, has, intFlag, parseArgs, setFlags, UsageError } from './args.js';
+import { type FlagSpecs, flag, has, intFlag, parseArgs, setFlags, UsageError } from './args.js';
 import type { Io } from './io.js';
+import { checkOutputFile, describeWriteError } from './paths.js';
+
+export const SCHEDULE_FLAGS: FlagSpecs = {
+  steps: { type: 'string', value: 'N', description: 'steps to compute the schedule over (default 1000)' },
+  set: { type: 'list', value: 'k=v', description: "override a schedule parameter (repeatable)" },
+  out: { type: 'string', value: 'F.svg', description: 'plot the schedule into this SVG file' },
+  json: { type: 'bool', description: 'print {"schedule", "steps", "values", "cycleEnds"} as JSON' },
+  seed: { type: 'string', value: 'S', description: 'seed of noisy schedules (default 0)' },
+};
 
 export function scheduleCommand(argv: readonly string[], io: Io): number {
-  const args = parseArgs(argv, { steps: { type: 'string' }, set: { type: 'list' }, out: { type: 'string' }, json: { type: 'bool' }, seed: { type: 'string' } }, { positionals: true });
+  const args = parseArgs(argv, SCHEDULE_FLAGS, { positionals: true });
   const spec = args.positionals.join(' ').trim();
   if (spec === '') {
     for (const s of schedules().values()) {
@@ -29,10 +38,22 @@ export function scheduleCommand(argv: readonly string[], io: Io): number {
     if (e instanceof ScheduleError) throw new UsageError(e.message);
     throw e;
   }
+  // A multiplier that is not a finite number would turn every weight into NaN: refuse it.
+  const bad = values.findIndex((v) => !Number.isFinite(v));
+  if (bad >= 0) {
+    throw new UsageError(`schedule '${spec}' is ${values[bad]} at t=${bad + 1}${steps > 1 ? ` (of ${steps} steps)` : ''}: a learning-rate multiplier must be a finite number (check for a division by zero)`);
+  }
+  const negative = values.findIndex((v) => v < 0);
+  if (negative >= 0) io.err(`nos schedule: warning: the multiplier is negative at t=${negative + 1} (${values[negative]}): the learning rate would point uphill`);
   const out = flag(args, 'out');
   if (out !== undefined) {
+    checkOutputFile(out);
     const x = Array.from({ length: steps }, (_, i) => i + 1);
-    writeFileSync(out, lineChart([{ name, x, y: Array.from(values) }], { title: `Schedule ${name} over ${steps} steps`, xLabel: 'step t', yLabel: 'learning-rate multiplier' }));
+    try {
+      writeFileSync(out, lineChart([{ name, x, y: Array.from(values) }], { title: `Schedule ${name} over ${steps} steps`, xLabel: 'step t', yLabel: 'learning-rate multiplier' }));
+    } catch (e) {
+      throw new UsageError(`${out}: cannot write (${describeWriteError(e)})`);
+    }
     io.err(`wrote ${out}`);
   }
   if (has(args, 'json')) io.out(JSON.stringify({ schedule: name, steps, values: Array.from(values), cycleEnds }));

@@ -1,33 +1,30 @@
-/** `nos search`, `nos leaderboard`. */
-import { RlController } from '../controller/rl.js';
-import { leaderboard, runSearch, type SearchProgress } from '../controller/search.js';
-import { Evolution, RandomSearch, type Strategy } from '../controller/strategy.js';
-import { readFileSync } from 'node:fs';
-import { initTf } from '../dsl/compile/tf-backend.js';
-import { compileRules, formatDiagnostics } from '../dsl/index.js';
-import { configureSpace, fill, NOS_SPACE, type SpaceConfig } from '../primitives/nos-space.js';
-import { EvaluatorPool } from '../evaluator/pool.js';
-import { type Candidate, type RunConfig, RunExistsError, RunMissingError, SqliteStore, runPath } from '../search-results/store.js';
-import { flag, has, intFlag, parseArgs, UsageError } from './args.js';
-import { taskFromFlag } from './eval.js';
+/** `nos search`, `nos leaderboard`: flags in, the run library (controller/run.ts) does the rest. */
+import { createRun, DEFAULTS, LIMITS, openRun, type RunRequest, resumeRun, STRATEGIES, searchRun } from '../controller/run.js';
+import type { SearchProgress } from '../controller/search.js';
+import { DEFAULT_TASK } from '../evaluator/tasks.js';
+import { type Candidate, leaderboard, type SqliteStore } from '../search-results/store.js';
+import { type FlagSpecs, flag, has, intFlag, parseArgs } from './args.js';
 import type { Io } from './io.js';
+import { writeReport } from './report.js';
 
-const STRATEGIES = ['rl', 'random', 'evolution'] as const;
-export const DEFAULT_BUDGET = 1500;
+/** Kept for scripts that import it: the default budget lives with the run library. */
+export const DEFAULT_BUDGET = DEFAULTS.budget;
 
-export function makeStrategy(config: RunConfig, groups: number, warmStart: boolean): Strategy {
-  const space = config.space ? configureSpace(config.space) : NOS_SPACE;
-  switch (config.strategy) {
-    case 'rl':
-      return new RlController({ seed: config.seed, groups, space });
-    case 'random':
-      return new RandomSearch({ seed: config.seed, groups, space });
-    case 'evolution':
-      return new Evolution({ seed: config.seed, groups, warmStart, space });
-    default:
-      throw new UsageError(`unknown strategy '${config.strategy}'`);
-  }
-}
+export const SEARCH_FLAGS: FlagSpecs = {
+  task: { type: 'string', value: 'ID', description: `the child task rules are trained on (default ${DEFAULT_TASK}; nos tasks lists them)` },
+  budget: { type: 'string', value: 'N', description: `rules to sample (default ${DEFAULTS.budget}); with --resume, raises the run's budget` },
+  strategy: { type: 'string', value: 'NAME', description: `${STRATEGIES.join(', ')} (default ${DEFAULTS.strategy})` },
+  workers: { type: 'string', value: 'K', description: 'evaluator threads (default and most: the number of cores); results do not depend on it' },
+  seed: { type: 'string', value: 'S', description: `seed of the strategy and of every evaluation (default ${DEFAULTS.seed})` },
+  run: { type: 'string', value: 'NAME', description: "the run's name (default <strategy>-<task>-<time>); with --resume, the run to continue" },
+  resume: { type: 'bool', description: 'continue the stopped run --run NAME with its stored config' },
+  json: { type: 'bool', description: 'print one JSON document at the end (progress goes to stderr)' },
+  batch: { type: 'string', value: 'N', description: `rules per strategy update (default ${DEFAULTS.batchSize}, at most ${LIMITS.batch[1]})` },
+  groups: { type: 'string', value: 'N', description: `groups of choices per rule, ${LIMITS.groups[0]}-${LIMITS.groups[1]} (default ${DEFAULTS.groups})` },
+  steps: { type: 'string', value: 'N', description: "training steps per evaluation (default: the task's)" },
+  'warm-start': { type: 'bool', description: "seed evolution's population with PowerSign (2 groups) or AddSign (3 groups)" },
+  space: { type: 'string', value: 'FILE.json', description: 'restrict or extend the search vocabulary: {"operands": [...], "unary": [...], "binary": [...]}' },
+};
 
 function duration(ms: number): string {
   const s = Math.round(ms / 1000);
@@ -36,90 +33,41 @@ function duration(ms: number): string {
 
 function bar(p: SearchProgress): string {
   const width = 24;
-  const filled = Math.round((width * p.sampled) / Math.max(1, p.budget));
+  const filled = Math.min(width, Math.round((width * p.sampled) / Math.max(1, p.budget)));
   const rate = p.sampled / Math.max(1e-9, p.elapsedMs / 1000);
   const eta = rate > 0 ? ((p.budget - p.sampled) / rate) * 1000 : 0;
   return `[${'='.repeat(filled)}${' '.repeat(width - filled)}] ${p.sampled}/${p.budget} rules  ${rate.toFixed(2)}/s  ETA ${duration(eta)}  best ${p.best.toFixed(4)}  trained ${p.evaluated}  cached ${p.cached}  rejected ${p.rejected}`;
 }
 
+/** The settings given on the command line (left out: default, or the stored value on --resume). */
+function request(args: ReturnType<typeof parseArgs>): RunRequest {
+  const opt = <K extends keyof RunRequest>(key: K, value: RunRequest[K] | undefined): Partial<RunRequest> => (value === undefined ? {} : { [key]: value });
+  return {
+    ...opt('run', flag(args, 'run')),
+    ...opt('task', flag(args, 'task')),
+    ...opt('strategy', flag(args, 'strategy')),
+    ...opt('budget', intFlag(args, 'budget', 1)),
+    ...opt('seed', intFlag(args, 'seed', 0)),
+    ...opt('batchSize', intFlag(args, 'batch', 1)),
+    ...opt('steps', intFlag(args, 'steps', 1)),
+    ...opt('groups', intFlag(args, 'groups', 1)),
+    ...opt('warmStart', has(args, 'warm-start') ? true : undefined),
+    ...opt('spaceFile', flag(args, 'space')),
+    ...opt('workers', intFlag(args, 'workers', 1)),
+  };
+}
+
 export async function searchCommand(argv: readonly string[], io: Io): Promise<number> {
-  const args = parseArgs(argv, {
-    task: { type: 'string' },
-    budget: { type: 'string' },
-    strategy: { type: 'string' },
-    workers: { type: 'string' },
-    seed: { type: 'string' },
-    run: { type: 'string' },
-    resume: { type: 'bool' },
-    json: { type: 'bool' },
-    batch: { type: 'string' },
-    groups: { type: 'string' },
-    steps: { type: 'string' },
-    'warm-start': { type: 'bool' },
-    space: { type: 'string' },
-  });
-  const workers = intFlag(args, 'workers', 1);
-  const groups = intFlag(args, 'groups', 1) ?? 2;
+  const args = parseArgs(argv, SEARCH_FLAGS);
+  const req = request(args);
   let store: SqliteStore;
   if (has(args, 'resume')) {
-    const run = flag(args, 'run');
-    if (run === undefined) throw new UsageError('--resume needs --run NAME');
-    try {
-      store = SqliteStore.open(run);
-    } catch (e) {
-      if (e instanceof RunMissingError) throw new UsageError(e.message);
-      throw e;
-    }
-    io.err(`resuming run '${run}': ${store.candidates().length} of ${store.config.budget} rules done`);
-  } else {
-    const task = taskFromFlag(flag(args, 'task'));
-    const strategy = flag(args, 'strategy') ?? 'rl';
-    if (!(STRATEGIES as readonly string[]).includes(strategy)) throw new UsageError(`--strategy must be one of ${STRATEGIES.join(', ')}`);
-    const seed = intFlag(args, 'seed', 0) ?? 0;
-    const spaceFile = flag(args, 'space');
-    let space: SpaceConfig | undefined;
-    if (spaceFile !== undefined) {
-      try {
-        space = JSON.parse(readFileSync(spaceFile, 'utf8')) as SpaceConfig;
-        const configured = configureSpace(space);
-        // Every entry must be valid rule text.
-        for (const e of configured.operands) {
-          const r = compileRules(`(${e.text}) * g`, spaceFile);
-          if (!r.ok) throw new Error(`operand '${e.id}': ${formatDiagnostics(r)}`);
-        }
-        for (const e of configured.unary) if (!compileRules(fill(e.text, ['g']), spaceFile).ok) throw new Error(`unary '${e.id}' is not valid rule text with $1 = g`);
-        for (const e of configured.binary) if (!compileRules(fill(e.text, ['g', 'g']), spaceFile).ok) throw new Error(`binary '${e.id}' is not valid rule text with $1 = $2 = g`);
-      } catch (e) {
-        throw new UsageError(`--space ${spaceFile}: ${e instanceof Error ? e.message : String(e)}`);
-      }
-    }
-    const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
-    const config: RunConfig = {
-      run: flag(args, 'run') ?? `${strategy}-${task.id}-${stamp}`,
-      task: task.id,
-      strategy,
-      budget: intFlag(args, 'budget', 1) ?? DEFAULT_BUDGET,
-      seed,
-      workers: workers ?? 0,
-      batchSize: intFlag(args, 'batch', 1) ?? 10,
-      steps: intFlag(args, 'steps', 1) ?? null,
-      ...(space ? { space } : {}),
-      createdAt: new Date().toISOString(),
-      nosVersion: '0.1.0',
-    };
-    try {
-      store = SqliteStore.create(config);
-    } catch (e) {
-      if (e instanceof RunExistsError || (e instanceof Error && /run name/.test(e.message))) throw new UsageError(e.message);
-      throw e;
-    }
-  }
+    const resumed = resumeRun(req.run, req);
+    store = resumed.store;
+    io.err(`resuming run '${store.config.run}': ${store.candidates().length} of ${store.config.budget} rules done`);
+    for (const note of resumed.notes) io.err(`nos search: ${note}`);
+  } else store = createRun(req);
   const config = store.config;
-  const task = taskFromFlag(config.task);
-  const backend = await initTf();
-  const pool = new EvaluatorPool({ ...(workers === undefined ? {} : { workers }), datasets: task.dataset ? [task.dataset] : [] });
-  io.err(`nos search: run '${config.run}', ${config.strategy} on ${task.id}, budget ${config.budget} rules, seed ${config.seed}, ${pool.workers} worker(s), tfjs ${backend.name}`);
-  const strategy = makeStrategy(config, groups, has(args, 'warm-start'));
   let stopRequested = false;
   const onSigint = () => {
     if (stopRequested) process.exit(130);
@@ -130,7 +78,14 @@ export async function searchCommand(argv: readonly string[], io: Io): Promise<nu
   const tty = process.stderr.isTTY === true && !has(args, 'json');
   let lastLine = 0;
   try {
-    const summary = await runSearch(store, strategy, pool, {
+    const summary = await searchRun(store, {
+      ...(req.workers === undefined ? {} : { workers: req.workers }),
+      onStart: ({ workers, workersNote, backend }) => {
+        if (workersNote !== undefined) io.err(`nos search: ${workersNote}`);
+        io.err(
+          `nos search: run '${config.run}', ${config.strategy} on ${config.task}, budget ${config.budget} rules, seed ${config.seed}, ${config.groups} groups${config.warmStart ? ', warm start' : ''}${config.space ? ', own space' : ''}, ${workers} worker(s), tfjs ${backend}`,
+        );
+      },
       shouldStop: () => stopRequested,
       onCandidate: (_c, p) => {
         if (tty) process.stderr.write(`\r${bar(p)}\u001b[K`);
@@ -158,17 +113,17 @@ export async function searchCommand(argv: readonly string[], io: Io): Promise<nu
     else {
       io.out(`run '${summary.run}': ${summary.sampled} rules sampled, ${summary.evaluated} trained, ${summary.cached} cached, ${summary.rejected} rejected${summary.stopped ? ' (stopped: --resume continues)' : ''}`);
       io.out(leaderboardTable(leaderboard(store.candidates(), 10)));
-      const { reportCommand } = await import('./report.js');
-      const quiet = { out: (t: string) => io.out(`report: ${t}`), err: () => {} };
-      await reportCommand(['--run', summary.run], quiet);
-      io.out(`results: ${runPath(summary.run)}/run.db   (nos leaderboard --run ${summary.run}; nos export --run ${summary.run} --rank 1 --format ts)`);
+      try {
+        io.out(`report: ${await writeReport(store, undefined, true)}`);
+      } catch (e) {
+        io.err(`nos search: the report was not written: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      io.out(`results: ${store.dir}/run.db   (nos leaderboard --run ${summary.run}; nos export --run ${summary.run} --rank 1 --format ts)`);
     }
     return summary.stopped ? 130 : 0;
   } finally {
     process.off('SIGINT', onSigint);
-    await pool.close();
     store.close();
-    if ('dispose' in strategy && typeof strategy.dispose === 'function') strategy.dispose();
   }
 }
 
@@ -180,21 +135,18 @@ export function leaderboardTable(rows: readonly Candidate[]): string {
   ].join('\n');
 }
 
-export function openRun(run: string | undefined): SqliteStore {
-  if (run === undefined) throw new UsageError('--run NAME is required');
-  try {
-    return SqliteStore.open(run);
-  } catch (e) {
-    if (e instanceof RunMissingError || (e instanceof Error && /run name/.test(e.message))) throw new UsageError(e.message);
-    throw e;
-  }
-}
+export const LEADERBOARD_FLAGS: FlagSpecs = {
+  run: { type: 'string', value: 'NAME', description: 'the run (required)' },
+  top: { type: 'string', value: 'K', description: 'how many rules (default 10)' },
+  json: { type: 'bool', description: 'print one JSON document' },
+};
 
 export function leaderboardCommand(argv: readonly string[], io: Io): number {
-  const args = parseArgs(argv, { run: { type: 'string' }, top: { type: 'string' }, json: { type: 'bool' } });
+  const args = parseArgs(argv, LEADERBOARD_FLAGS);
+  const top = intFlag(args, 'top', 1) ?? 10;
   const store = openRun(flag(args, 'run'));
   try {
-    const rows = leaderboard(store.candidates(), intFlag(args, 'top', 1) ?? 10);
+    const rows = leaderboard(store.candidates(), top);
     if (has(args, 'json')) {
       io.out(
         JSON.stringify(

@@ -143,7 +143,7 @@ export class RlController implements Strategy {
           if (k === 0) row.push([]);
           (row[g] as number[]).push(p);
         });
-        const onehot = tf.oneHot(tf.tensor1d(picks, 'int32'), lp.shape[1]);
+        const onehot = oneHot(picks, lp.shape[1]);
         logp = tf.add(logp, tf.sum(tf.mul(onehot, lp), 1)) as tf.Tensor1D;
         const p = tf.exp(lp);
         // Masked choices have lp = -1e9 (finite) and p = 0: they add nothing.
@@ -235,6 +235,11 @@ export class RlController implements Strategy {
   dispose(): void {
     tf.dispose(this.vars);
   }
+}
+
+/** tf.oneHot, also for a vocabulary of one (tf refuses depth 1: a one-entry --space list). */
+function oneHot(indices: Int32Array, depth: number): tf.Tensor2D {
+  return depth === 1 ? tf.ones([indices.length, 1]) : (tf.oneHot(tf.tensor1d(indices, 'int32'), depth) as tf.Tensor2D);
 }
 
 function sample(probs: readonly number[], rng: () => number): number {

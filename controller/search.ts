@@ -10,15 +10,14 @@
  * last checkpoint, regenerates the same batch, and reuses what the store already holds.
  */
 import { lookupRule } from '../dsl/index.js';
-import type { EvalRequest } from '../evaluator/protocol.js';
+import type { Evaluator } from '../evaluator/protocol.js';
 import { screenRule } from '../evaluator/screen.js';
-import type { EvalResult } from '../evaluator/train.js';
-import type { Candidate, ResultsStore } from '../search-results/store.js';
+import { type Candidate, leaderboard, type ResultsStore } from '../search-results/store.js';
 import type { Proposal, Strategy, UpdateStats } from './strategy.js';
 
-export interface Evaluator {
-  evaluate(req: EvalRequest): Promise<{ result: EvalResult }>;
-}
+/** The evaluation back end the loop talks to (the local pool implements it; a queue can). */
+export type { Evaluator } from '../evaluator/protocol.js';
+export { leaderboard } from '../search-results/store.js';
 
 export interface SearchProgress {
   readonly sampled: number;
@@ -59,13 +58,6 @@ function counts(cs: readonly Candidate[]): { evaluated: number; cached: number; 
     if (c.status === 'ok' && c.reward > best) best = c.reward;
   }
   return { evaluated, cached, rejected, best };
-}
-
-export function leaderboard(cs: readonly Candidate[], top = 10): Candidate[] {
-  return cs
-    .filter((c) => c.status === 'ok')
-    .sort((a, b) => b.reward - a.reward || a.index - b.index)
-    .slice(0, top);
 }
 
 export async function runSearch(store: ResultsStore, strategy: Strategy, evaluator: Evaluator, hooks: SearchHooks = {}): Promise<SearchSummary> {
@@ -159,7 +151,7 @@ export async function runSearch(store: ResultsStore, strategy: Strategy, evaluat
       cands.map((c) => c.reward),
       cands.map((c) => c.index),
     );
-    store.commitBatch([], { batch, samples: start + n, state: strategy.save(), stats: JSON.stringify(stats) });
+    store.saveCheckpoint({ batch, samples: start + n, state: strategy.save(), stats: JSON.stringify(stats) });
     hooks.onUpdate?.(batch, stats, progress());
   }
   all.sort((a, b) => a.index - b.index);

@@ -1,19 +1,38 @@
 /**
- * The evaluator pool: Piscina worker threads (one per core by default) that evaluate rules in
- * parallel on datasets shared through SharedArrayBuffers. A worker that throws, hangs past its
- * limit or dies is replaced; its evaluation comes back as a status and the pool goes on.
+ * The evaluator pool: Piscina worker threads (one per core by default, and at most that many)
+ * that evaluate rules in parallel on datasets shared through SharedArrayBuffers. Threads start
+ * when there is work for them, not all up front. A worker that throws, hangs past its limit or
+ * dies is replaced; its evaluation comes back as a status and the pool goes on.
  */
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { type DatasetName, sharedDataset } from './data.js';
-import type { EvalRequest, WorkerInit, WorkerReply } from './protocol.js';
+import type { EvalRequest, Evaluator, WorkerInit, WorkerReply } from './protocol.js';
 import { findTask } from './tasks.js';
 import { type EvalResult, failedResult } from './train.js';
 
+/** The most worker threads a pool starts: the number of cores (training is CPU-bound). */
+export function workerLimit(): number {
+  return Math.max(1, availableParallelism());
+}
+
+/**
+ * The worker count for a request: the default is one per core; a request above the limit is
+ * capped, with a note that says so.
+ */
+export function resolveWorkers(requested: number | undefined): { workers: number; note: string | undefined } {
+  const limit = workerLimit();
+  if (requested === undefined) return { workers: limit, note: undefined };
+  if (requested > limit) {
+    return { workers: limit, note: `--workers ${requested}: using ${limit}, the number of cores here (more threads than cores only adds memory, about 60 MB each)` };
+  }
+  return { workers: Math.max(1, requested), note: undefined };
+}
+
 export interface PoolOptions {
-  /** Worker threads (default: the number of cores). */
+  /** Worker threads (default: the number of cores; capped at it). */
   readonly workers?: number;
   /** Datasets to share with the workers (loaded once, in this thread). */
   readonly datasets?: readonly DatasetName[];
@@ -34,7 +53,7 @@ export function defaultWorkerFile(): string {
   return here.split(/[\\/]/).includes('dist') ? join(here, 'worker.js') : join(here, '..', 'dist', 'evaluator', 'worker.js');
 }
 
-export class EvaluatorPool {
+export class EvaluatorPool implements Evaluator {
   private readonly piscina: Piscina;
   readonly workers: number;
   private readonly graceMs: number;
@@ -42,12 +61,14 @@ export class EvaluatorPool {
   replaced = 0;
 
   constructor(options: PoolOptions = {}) {
-    this.workers = Math.max(1, options.workers ?? availableParallelism());
+    this.workers = resolveWorkers(options.workers).workers;
     this.graceMs = options.graceMs ?? 10_000;
     const init: WorkerInit = { datasets: (options.datasets ?? []).map((d) => sharedDataset(d)) };
     this.piscina = new Piscina({
       filename: options.workerFile ?? defaultWorkerFile(),
-      minThreads: this.workers,
+      // Threads start as work arrives (each holds a tfjs runtime): a pool of 8 asked to
+      // evaluate 2 rules starts 2.
+      minThreads: 0,
       maxThreads: this.workers,
       idleTimeout: 60_000,
       workerData: init,

@@ -18,6 +18,15 @@ export interface EvalRequest {
   readonly analyze?: boolean;
 }
 
+/**
+ * An evaluation back end: the local Piscina pool (evaluator/pool.ts) implements it, and so can
+ * a queue of remote workers. Only plain data crosses: a request in, a result out. Never
+ * rejects for a bad rule: failures come back as statuses.
+ */
+export interface Evaluator {
+  evaluate(req: EvalRequest): Promise<{ readonly result: EvalResult }>;
+}
+
 export interface WorkerInit {
   readonly datasets: readonly SharedDataset[];
 }

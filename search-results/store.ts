@@ -1,25 +1,47 @@
 /**
- * The durable results store: one SQLite database per run (better-sqlite3, WAL), under
- * `search-results/runs/<run>/run.db`. Every evaluated candidate is committed as it arrives,
- * and a strategy checkpoint with each batch, so a `kill -9` loses at most what was in flight.
- * The search loop talks to the `ResultsStore` interface, so another back end can slot in.
+ * The durable results store: one SQLite database per run (better-sqlite3, WAL while a search
+ * writes it), under `search-results/runs/<run>/run.db`. Every evaluated candidate is committed
+ * as it arrives, and a strategy checkpoint with each batch, so a `kill -9` loses at most what
+ * was in flight. The search loop talks to the `ResultsStore` interface, so another back end
+ * can slot in.
+ *
+ * A store opened for writing holds the run's lock (`run.lock`: pid, host, a token), so two
+ * searches never write one run; a lock whose process is gone (same host) is taken over. A
+ * store opened read-only takes no lock and writes nothing (a run.db the user can only read).
+ * Problems of the environment (permissions, a read-only or full disk) are `StoreError`s with a
+ * message that says what and where: user errors, not bugs.
  */
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { dirname, join, resolve, sep } from 'node:path';
 import Database from 'better-sqlite3';
+import { z } from 'zod';
 import type { SpaceConfig } from '../primitives/nos-space.js';
 
 export const SCHEMA_VERSION = 1;
 
+/** What runs made before groups and warm starts were stored used. */
+export const LEGACY_DEFAULTS = { groups: 2, warmStart: false } as const;
+
+/** Everything that changes a run's results, stored with it and enforced on resume. */
 export interface RunConfig {
   readonly run: string;
   readonly task: string;
   readonly strategy: string;
+  /** Rules to sample. The one field a resume may change (raise). */
   readonly budget: number;
   readonly seed: number;
+  /** Worker threads the run was started with (informational: results do not depend on it). */
   readonly workers: number;
+  /** Rules per strategy update. */
   readonly batchSize: number;
+  /** Training steps per evaluation, or null for the task's own. */
   readonly steps: number | null;
+  /** Groups of choices per rule. */
+  readonly groups: number;
+  /** Evolution's population seeded with known rules. */
+  readonly warmStart: boolean;
   /** The search space, if not the full NOS space (see primitives/nos-space.ts configureSpace). */
   readonly space?: SpaceConfig;
   readonly createdAt: string;
@@ -64,19 +86,128 @@ export interface ResultsStore {
   candidates(): Candidate[];
   byHash(hash: string): Candidate | undefined;
   byFingerprint(fingerprint: string): Candidate | undefined;
+  /** Record one candidate, durably, as soon as it is known. */
   add(c: Candidate): void;
-  /** Record a batch's candidates and the checkpoint after it, atomically. */
-  commitBatch(cs: readonly Candidate[], checkpoint: StrategyCheckpoint): void;
+  /**
+   * Record the strategy's state after a batch. The batch's candidates were recorded one by one
+   * with add() as they finished; on resume, the loop restores the last checkpoint and reuses them.
+   */
+  saveCheckpoint(checkpoint: StrategyCheckpoint): void;
   lastCheckpoint(): StrategyCheckpoint | undefined;
   checkpoints(): StrategyCheckpoint[];
   close(): void;
 }
 
-export class RunExistsError extends Error {}
-export class RunMissingError extends Error {}
+/** The best successfully trained candidates, best first (ties: the earlier one). */
+export function leaderboard(cs: readonly Candidate[], top = 10): Candidate[] {
+  return cs
+    .filter((c) => c.status === 'ok')
+    .sort((a, b) => b.reward - a.reward || a.index - b.index)
+    .slice(0, top);
+}
+
+/** A user or environment error about runs: the CLI prints the message and exits 1. */
+export class StoreError extends Error {}
+export class RunExistsError extends StoreError {}
+export class RunMissingError extends StoreError {}
+export class RunLockedError extends StoreError {}
+export class RunNameError extends StoreError {}
+/** The file system or the database refused (permissions, read-only or full disk, a system folder). */
+export class StoreAccessError extends StoreError {}
+
+const ERRNO_WORDS: Readonly<Record<string, string>> = {
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'read-only file system',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  ENOTDIR: 'a part of the path is a file, not a folder',
+  EISDIR: 'it is a folder',
+  ENAMETOOLONG: 'the path is too long',
+  ELOOP: 'too many symbolic links',
+  EMFILE: 'too many open files',
+  ENFILE: 'too many open files',
+  EIO: 'input/output error',
+  EEXIST: 'it already exists',
+  ENOENT: 'no such file or folder',
+};
+
+const SQLITE_WORDS: readonly [RegExp, string][] = [
+  [/^SQLITE_READONLY/, 'the database or its folder is read-only'],
+  [/^SQLITE_CANTOPEN/, 'the database cannot be opened (missing, or its folder is not accessible)'],
+  [/^SQLITE_FULL/, 'the disk is full'],
+  [/^SQLITE_IOERR/, 'input/output error'],
+  [/^SQLITE_PERM/, 'permission denied'],
+  [/^SQLITE_NOTADB/, 'the file is not a SQLite database'],
+  [/^SQLITE_CORRUPT/, 'the database file is corrupt'],
+  [/^SQLITE_BUSY/, 'the database is locked by another process'],
+];
+
+function codeOf(e: unknown): string | undefined {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/**
+ * A message for an error the environment caused (errno codes from the file system, SQLite's
+ * I/O codes), or undefined when it is not one (a bug).
+ */
+export function describeEnvironmentError(e: unknown): string | undefined {
+  const code = codeOf(e);
+  if (code === undefined) return undefined;
+  const message = e instanceof Error ? e.message : String(e);
+  const errno = ERRNO_WORDS[code];
+  if (errno !== undefined && code !== 'ENOENT' && code !== 'EEXIST') return `${message} (${errno})`;
+  const sqlite = SQLITE_WORDS.find(([re]) => re.test(code));
+  if (sqlite) return `${message}: ${sqlite[1]} (${code})`;
+  return undefined;
+}
+
+/** An environment error as a StoreAccessError that says what was being done; anything else as is. */
+function asAccessError(what: string, e: unknown): unknown {
+  if (e instanceof StoreError) return e;
+  const code = codeOf(e);
+  const words = code === undefined ? undefined : (ERRNO_WORDS[code] ?? SQLITE_WORDS.find(([re]) => re.test(code))?.[1]);
+  return code !== undefined && words !== undefined ? new StoreAccessError(`${what}: ${words} (${code})`) : e;
+}
+
+/** Run `f`; an environment error becomes a StoreAccessError that says what was being done. */
+function access<T>(what: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    throw asAccessError(what, e);
+  }
+}
+
+const SYSTEM_ROOTS = ['/proc', '/sys', '/dev'];
+
+/**
+ * Refuse to create anything under /proc, /sys or /dev (Node 20's recursive mkdir never returns
+ * there). Links are followed as far as the path exists.
+ */
+export function assertCreatablePath(path: string, what: string): void {
+  const abs = resolve(path);
+  let existing = abs;
+  while (!existsSync(existing)) {
+    const up = dirname(existing);
+    if (up === existing) break;
+    existing = up;
+  }
+  let real = existing;
+  try {
+    real = realpathSync(existing);
+  } catch {
+    // unreadable: judged by the path as given
+  }
+  for (const p of [abs, join(real, abs.slice(existing.length))]) {
+    const root = SYSTEM_ROOTS.find((r) => p === r || p.startsWith(`${r}${sep}`));
+    if (root !== undefined) throw new StoreAccessError(`${what} '${path}' is under ${root}, a system folder: pick another place`);
+  }
+}
 
 export function runsDir(root = process.cwd()): string {
-  return process.env.NOS_RUNS ?? join(root, 'search-results', 'runs');
+  return process.env.NOS_RUNS || join(root, 'search-results', 'runs');
 }
 
 export function runPath(run: string, root?: string): string {
@@ -86,8 +217,131 @@ export function runPath(run: string, root?: string): string {
 const RUN_NAME = /^[A-Za-z0-9][A-Za-z0-9.-]{0,63}$/;
 
 export function checkRunName(run: string): void {
-  if (!RUN_NAME.test(run)) throw new Error(`run name '${run}' must be 1-64 letters, digits, '.' or '-', starting with a letter or digit`);
+  if (!RUN_NAME.test(run)) throw new RunNameError(`run name '${run}' must be 1-64 letters, digits, '.' or '-', starting with a letter or digit`);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The run lock
+
+const LOCK_FILE = 'run.lock';
+
+interface LockInfo {
+  readonly pid: number;
+  readonly host: string;
+  readonly token: string;
+  readonly since: string;
+}
+
+const lockInfo = z.object({ pid: z.number().int(), host: z.string(), token: z.string(), since: z.string() });
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return codeOf(e) === 'EPERM';
+  }
+}
+
+/** The lock file's holder; null if the file is not a lock nos wrote; undefined if there is none. */
+function readLock(path: string): LockInfo | null | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    if (codeOf(e) === 'ENOENT') return undefined;
+    throw e;
+  }
+  try {
+    const r = lockInfo.safeParse(JSON.parse(text));
+    return r.success ? r.data : null;
+  } catch {
+    return null;
+  }
+}
+
+const held = new Set<RunLock>();
+let exitHook = false;
+
+/** An exclusive lock on a run folder, held by this process until released (or it exits). */
+export class RunLock {
+  private released = false;
+
+  private constructor(
+    readonly path: string,
+    private readonly info: LockInfo,
+  ) {
+    held.add(this);
+    if (!exitHook) {
+      exitHook = true;
+      process.on('exit', () => {
+        for (const l of held) l.release();
+      });
+    }
+  }
+
+  static acquire(dir: string, run: string): RunLock {
+    const path = join(dir, LOCK_FILE);
+    const info: LockInfo = { pid: process.pid, host: hostname(), token: randomUUID(), since: new Date().toISOString() };
+    const busy = (h: LockInfo | null) =>
+      new RunLockedError(
+        h === null
+          ? `run '${run}' is locked by ${path}, which nos cannot read: if no nos uses the run, remove that file`
+          : `run '${run}' is in use by another nos (pid ${h.pid} on ${h.host}, since ${h.since}): wait for it to finish or stop it${h.host === info.host ? '' : `; if no nos runs on ${h.host} any more, remove ${path}`}`,
+      );
+    for (let attempt = 0; attempt < 5; attempt++) {
+      // Written whole, then linked into place: the lock file never exists half-written.
+      const tmp = `${path}.${process.pid}.${info.token}`;
+      writeFileSync(tmp, JSON.stringify(info));
+      try {
+        linkSync(tmp, path);
+        return new RunLock(path, info);
+      } catch (e) {
+        if (codeOf(e) !== 'EEXIST') throw e;
+      } finally {
+        rmSync(tmp, { force: true });
+      }
+      const holder = readLock(path);
+      if (holder === undefined) continue; // released meanwhile
+      if (holder === null || holder.host !== info.host || pidAlive(holder.pid)) throw busy(holder);
+      // A stale lock (its process is gone): move it aside atomically, and make sure the one
+      // moved is the stale one, not a lock another process has just taken.
+      const aside = `${path}.stale.${info.token}`;
+      try {
+        renameSync(path, aside);
+      } catch (e) {
+        if (codeOf(e) === 'ENOENT') continue;
+        throw e;
+      }
+      const moved = readLock(aside);
+      if (moved && moved.token !== holder.token) {
+        try {
+          linkSync(aside, path);
+        } catch {
+          // someone else holds it now: either way it is not ours
+        }
+        rmSync(aside, { force: true });
+        throw busy(moved);
+      }
+      rmSync(aside, { force: true });
+    }
+    throw new RunLockedError(`run '${run}': could not take its lock ${path} (it keeps changing hands)`);
+  }
+
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    held.delete(this);
+    try {
+      if (readLock(this.path)?.token === this.info.token) unlinkSync(this.path);
+    } catch {
+      // the folder went away or became read-only: a lock left behind is stale, and is detected
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The store
 
 type Row = Record<string, unknown>;
 
@@ -111,75 +365,262 @@ function toCandidate(r: Row): Candidate {
   };
 }
 
-export class SqliteStore implements ResultsStore {
-  readonly config: RunConfig;
-  private readonly db: Database.Database;
-  private readonly insert: Database.Statement;
+/** A stored config, with the defaults of older runs for fields they did not store. */
+const storedConfig = z
+  .object({
+    run: z.string(),
+    task: z.string(),
+    strategy: z.string(),
+    budget: z.number().int().min(1),
+    seed: z.number().int(),
+    workers: z.number().int().default(0),
+    batchSize: z.number().int().min(1).default(10),
+    steps: z.number().int().min(1).nullable().default(null),
+    groups: z.number().int().min(1).default(LEGACY_DEFAULTS.groups),
+    warmStart: z.boolean().default(LEGACY_DEFAULTS.warmStart),
+    space: z.record(z.unknown()).optional(),
+    createdAt: z.string().default(''),
+    nosVersion: z.string().default('unknown'),
+  })
+  .passthrough();
 
-  private constructor(db: Database.Database, config: RunConfig) {
+function parseConfig(text: string | undefined, run: string, dir: string): RunConfig {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text ?? '');
+  } catch {
+    throw new StoreError(`run '${run}' in ${dir} has no readable config (its run.db was not made by nos, or is damaged)`);
+  }
+  const r = storedConfig.safeParse(raw);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new StoreError(`run '${run}' in ${dir}: its stored config is not readable: ${issue?.path.join('.') || 'config'}: ${issue?.message ?? 'invalid'}`);
+  }
+  return r.data as unknown as RunConfig;
+}
+
+export interface OpenOptions {
+  /** The folder the runs folder is under (default: the working directory), unless $NOS_RUNS. */
+  readonly root?: string;
+  /** Read only: no lock, no writes (leaderboard, report, export). */
+  readonly readonly?: boolean;
+}
+
+const TABLES = `
+  CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  CREATE TABLE IF NOT EXISTS candidates (
+    idx INTEGER PRIMARY KEY, batch INTEGER NOT NULL, rule TEXT NOT NULL, hash TEXT NOT NULL, fingerprint TEXT,
+    status TEXT NOT NULL, reward REAL NOT NULL, best_lr REAL, val_acc REAL, test_acc REAL, final_loss REAL,
+    detail TEXT NOT NULL, seconds REAL NOT NULL, strategy TEXT NOT NULL, parent INTEGER
+  );
+  CREATE INDEX IF NOT EXISTS candidates_hash ON candidates (hash);
+  CREATE INDEX IF NOT EXISTS candidates_fingerprint ON candidates (fingerprint);
+  CREATE TABLE IF NOT EXISTS checkpoints (batch INTEGER PRIMARY KEY, samples INTEGER NOT NULL, state TEXT NOT NULL, stats TEXT NOT NULL);
+`;
+
+/**
+ * Close a database this process wrote, back in rollback-journal mode: a closed run.db is then
+ * one file that anyone allowed to read it can open read-only (SQLite cannot read a WAL
+ * database in a folder the reader may not write).
+ */
+function closeDb(db: Database.Database): void {
+  try {
+    db.pragma('journal_mode = DELETE');
+  } catch {
+    // another connection is reading it: it stays in WAL mode, which is fine
+  }
+  db.close();
+}
+
+export class SqliteStore implements ResultsStore {
+  private cfg: RunConfig;
+  private readonly db: Database.Database;
+  private readonly insert: Database.Statement | undefined;
+  private closed = false;
+
+  private constructor(
+    db: Database.Database,
+    config: RunConfig,
+    /** The run's folder: where it was opened from (a copied run writes into its copy). */
+    readonly dir: string,
+    private readonly lock: RunLock | undefined,
+    /** This process created the folder (an unused new run can be discarded). */
+    private readonly madeDir: boolean,
+    /** A private copy that a read-only open of a WAL database reads (removed on close). */
+    private readonly scratch?: string,
+  ) {
     this.db = db;
-    this.config = config;
-    this.insert = db.prepare(
-      `INSERT OR REPLACE INTO candidates (idx, batch, rule, hash, fingerprint, status, reward, best_lr, val_acc, test_acc, final_loss, detail, seconds, strategy, parent)
+    this.cfg = config;
+    this.insert = lock
+      ? db.prepare(
+          `INSERT OR REPLACE INTO candidates (idx, batch, rule, hash, fingerprint, status, reward, best_lr, val_acc, test_acc, final_loss, detail, seconds, strategy, parent)
        VALUES (@index, @batch, @rule, @hash, @fingerprint, @status, @reward, @bestLr, @valAcc, @testAcc, @finalLoss, @detail, @seconds, @strategy, @parent)`,
-    );
+        )
+      : undefined;
   }
 
-  private static openDb(path: string): Database.Database {
+  get config(): RunConfig {
+    return this.cfg;
+  }
+
+  get readonly(): boolean {
+    return this.lock === undefined;
+  }
+
+  private static openWritable(path: string): Database.Database {
     const db = new Database(path);
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     return db;
   }
 
-  /** Create a new run; refuses to overwrite one. */
+  /** Create a new run (and take its lock); refuses to overwrite one. Leaves nothing behind on failure. */
   static create(config: RunConfig, root?: string): SqliteStore {
     checkRunName(config.run);
-    const dir = runPath(config.run, root);
-    mkdirSync(dir, { recursive: true });
-    const db = SqliteStore.openDb(join(dir, 'run.db'));
-    const existing = db.prepare("SELECT name FROM sqlite_master WHERE type='table' AND name='meta'").get();
-    if (existing) {
-      db.close();
+    const base = runsDir(root);
+    const dir = join(base, config.run);
+    assertCreatablePath(dir, 'the runs folder');
+    access(`cannot create the runs folder ${base}`, () => mkdirSync(base, { recursive: true }));
+    let madeDir = false;
+    access(`cannot create the run folder ${dir}`, () => {
+      try {
+        mkdirSync(dir);
+        madeDir = true;
+      } catch (e) {
+        if (codeOf(e) !== 'EEXIST') throw e;
+        if (!statSync(dir).isDirectory()) throw new StoreAccessError(`cannot create run '${config.run}': ${dir} exists and is not a folder`);
+      }
+    });
+    // An existing run is refused before anything touches it (no lock, no write).
+    const file = join(dir, 'run.db');
+    if (!madeDir && existsSync(file) && SqliteStore.hasConfig(file)) {
       throw new RunExistsError(`run '${config.run}' already exists in ${dir}: pass --resume to continue it, or pick another --run`);
     }
-    db.exec(`
-      CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-      CREATE TABLE candidates (
-        idx INTEGER PRIMARY KEY, batch INTEGER NOT NULL, rule TEXT NOT NULL, hash TEXT NOT NULL, fingerprint TEXT,
-        status TEXT NOT NULL, reward REAL NOT NULL, best_lr REAL, val_acc REAL, test_acc REAL, final_loss REAL,
-        detail TEXT NOT NULL, seconds REAL NOT NULL, strategy TEXT NOT NULL, parent INTEGER
+    let lock: RunLock | undefined;
+    let db: Database.Database | undefined;
+    try {
+      lock = access(`cannot create run '${config.run}' in ${dir}`, () => RunLock.acquire(dir, config.run));
+      const d = access(`cannot create run '${config.run}' in ${dir}`, () => SqliteStore.openWritable(file));
+      db = d;
+      if (d.prepare("SELECT name FROM sqlite_master WHERE type='table' AND name='meta'").get() && d.prepare("SELECT 1 FROM meta WHERE key = 'config'").get()) {
+        throw new RunExistsError(`run '${config.run}' already exists in ${dir}: pass --resume to continue it, or pick another --run`);
+      }
+      access(`cannot create run '${config.run}' in ${dir}`, () =>
+        d.transaction(() => {
+          d.exec(TABLES);
+          const put = d.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)');
+          put.run('schema', String(SCHEMA_VERSION));
+          put.run('config', JSON.stringify(config));
+        })(),
       );
-      CREATE INDEX candidates_hash ON candidates (hash);
-      CREATE INDEX candidates_fingerprint ON candidates (fingerprint);
-      CREATE TABLE checkpoints (batch INTEGER PRIMARY KEY, samples INTEGER NOT NULL, state TEXT NOT NULL, stats TEXT NOT NULL);
-    `);
-    const put = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)');
-    db.transaction(() => {
-      put.run('schema', String(SCHEMA_VERSION));
-      put.run('config', JSON.stringify(config));
-    })();
-    return new SqliteStore(db, config);
+      return new SqliteStore(d, config, dir, lock, madeDir);
+    } catch (e) {
+      if (db !== undefined) closeDb(db);
+      lock?.release();
+      if (madeDir) rmSync(dir, { recursive: true, force: true });
+      throw e;
+    }
   }
 
-  /** Open an existing run. */
-  static open(run: string, root?: string): SqliteStore {
-    checkRunName(run);
-    const dir = runPath(run, root);
-    let db: Database.Database;
+  /** Whether a database file holds a run's config (read-only peek; false if it cannot be read). */
+  private static hasConfig(file: string): boolean {
     try {
-      db = new Database(join(dir, 'run.db'), { fileMustExist: true });
+      const db = new Database(file, { readonly: true, fileMustExist: true });
+      try {
+        return db.prepare("SELECT name FROM sqlite_master WHERE type='table' AND name='meta'").get() !== undefined && db.prepare("SELECT 1 FROM meta WHERE key = 'config'").get() !== undefined;
+      } finally {
+        db.close();
+      }
     } catch {
-      throw new RunMissingError(`no run '${run}' in ${runsDir(root)}`);
+      return false;
     }
-    db.pragma('journal_mode = WAL');
+  }
+
+  /**
+   * Open an existing run by the name of its folder. For writing (the default) it takes the
+   * run's lock; `readonly` takes none and writes nothing. The config's `run` is the folder's
+   * name: a copied run is its own run.
+   */
+  static open(run: string, rootOrOptions?: string | OpenOptions): SqliteStore {
+    const options: OpenOptions = typeof rootOrOptions === 'string' ? { root: rootOrOptions } : (rootOrOptions ?? {});
+    checkRunName(run);
+    const dir = runPath(run, options.root);
+    const file = join(dir, 'run.db');
+    if (!existsSync(file)) throw new RunMissingError(`no run '${run}' in ${runsDir(options.root)}`);
+    return options.readonly ? SqliteStore.openReadonly(run, dir) : SqliteStore.openForWriting(run, dir);
+  }
+
+  private static readMeta(db: Database.Database, run: string, dir: string): RunConfig {
+    const hasMeta = db.prepare("SELECT name FROM sqlite_master WHERE type='table' AND name='meta'").get();
+    if (!hasMeta) throw new RunMissingError(`run '${run}' in ${dir} is incomplete (no stored config): remove the folder and start it again`);
     const meta = new Map((db.prepare('SELECT key, value FROM meta').all() as { key: string; value: string }[]).map((r) => [r.key, r.value]));
     const schema = Number(meta.get('schema'));
-    if (schema !== SCHEMA_VERSION) {
-      db.close();
-      throw new Error(`run '${run}' has store schema ${schema}; this nos reads schema ${SCHEMA_VERSION}`);
+    if (schema !== SCHEMA_VERSION) throw new StoreError(`run '${run}' has store schema ${meta.get('schema')}; this nos reads schema ${SCHEMA_VERSION}`);
+    return { ...parseConfig(meta.get('config'), run, dir), run };
+  }
+
+  private static openForWriting(run: string, dir: string): SqliteStore {
+    const lock = access(`cannot open run '${run}' for writing in ${dir}`, () => RunLock.acquire(dir, run));
+    let db: Database.Database | undefined;
+    try {
+      db = access(`cannot open run '${run}' for writing in ${dir}`, () => SqliteStore.openWritable(join(dir, 'run.db')));
+      const d = db;
+      const config = access(`cannot read run '${run}' in ${dir}`, () => SqliteStore.readMeta(d, run, dir));
+      const store = new SqliteStore(d, config, dir, lock, false);
+      // A copied run: record the name it goes by now.
+      const stored = JSON.parse((d.prepare("SELECT value FROM meta WHERE key = 'config'").get() as { value: string }).value) as { run?: unknown };
+      if (stored.run !== run) store.updateConfig(config);
+      return store;
+    } catch (e) {
+      if (db !== undefined) closeDb(db);
+      lock.release();
+      throw e;
     }
-    return new SqliteStore(db, JSON.parse(meta.get('config') ?? '{}') as RunConfig);
+  }
+
+  private static openReadonly(run: string, dir: string): SqliteStore {
+    const file = join(dir, 'run.db');
+    const attempt = (path: string) => {
+      const db = new Database(path, { readonly: true, fileMustExist: true });
+      try {
+        return { db, config: SqliteStore.readMeta(db, run, dir) };
+      } catch (e) {
+        db.close();
+        throw e;
+      }
+    };
+    try {
+      const { db, config } = attempt(file);
+      return new SqliteStore(db, config, dir, undefined, false);
+    } catch (e) {
+      const code = codeOf(e) ?? '';
+      if (!/^SQLITE_(READONLY|CANTOPEN)/.test(code)) throw asAccessError(`cannot read run '${run}' in ${dir}`, e);
+    }
+    // A database in WAL mode (a search is writing it, or was killed) in a folder this user may
+    // not write: SQLite cannot read it in place. Read a private copy instead.
+    const scratch = mkdtempSync(join(tmpdir(), 'nos-run-'));
+    try {
+      access(`cannot read run '${run}' in ${dir}`, () => {
+        copyFileSync(file, join(scratch, 'run.db'));
+        if (existsSync(`${file}-wal`)) copyFileSync(`${file}-wal`, join(scratch, 'run.db-wal'));
+      });
+      const { db, config } = access(`cannot read run '${run}' in ${dir}`, () => attempt(join(scratch, 'run.db')));
+      return new SqliteStore(db, config, dir, undefined, false, scratch);
+    } catch (e) {
+      rmSync(scratch, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  private writable(): void {
+    if (this.lock === undefined) throw new Error(`run '${this.cfg.run}' was opened read-only`);
+  }
+
+  /** Replace the stored config (a resume that raised the budget, a copied run's new name). */
+  updateConfig(config: RunConfig): void {
+    this.writable();
+    access(`cannot write run '${this.cfg.run}' in ${this.dir}`, () => this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('config', ?)").run(JSON.stringify(config)));
+    this.cfg = config;
   }
 
   candidates(): Candidate[] {
@@ -199,14 +640,15 @@ export class SqliteStore implements ResultsStore {
   }
 
   add(c: Candidate): void {
-    this.insert.run(c);
+    this.writable();
+    access(`cannot write run '${this.cfg.run}' in ${this.dir}`, () => this.insert?.run(c));
   }
 
-  commitBatch(cs: readonly Candidate[], checkpoint: StrategyCheckpoint): void {
-    this.db.transaction(() => {
-      for (const c of cs) this.insert.run(c);
-      this.db.prepare('INSERT OR REPLACE INTO checkpoints (batch, samples, state, stats) VALUES (@batch, @samples, @state, @stats)').run(checkpoint);
-    })();
+  saveCheckpoint(checkpoint: StrategyCheckpoint): void {
+    this.writable();
+    access(`cannot write run '${this.cfg.run}' in ${this.dir}`, () =>
+      this.db.prepare('INSERT OR REPLACE INTO checkpoints (batch, samples, state, stats) VALUES (@batch, @samples, @state, @stats)').run(checkpoint),
+    );
   }
 
   lastCheckpoint(): StrategyCheckpoint | undefined {
@@ -217,7 +659,25 @@ export class SqliteStore implements ResultsStore {
     return this.db.prepare('SELECT * FROM checkpoints ORDER BY batch').all() as StrategyCheckpoint[];
   }
 
+  /**
+   * Close a run this process created and never used (no candidate, no checkpoint), and remove
+   * its folder: a run that failed to start leaves nothing that blocks its name.
+   */
+  discardIfUnused(): boolean {
+    if (this.closed || !this.madeDir || this.lock === undefined) return false;
+    const used = (this.db.prepare('SELECT (SELECT COUNT(*) FROM candidates) + (SELECT COUNT(*) FROM checkpoints) AS n').get() as { n: number }).n > 0;
+    if (used) return false;
+    this.close();
+    rmSync(this.dir, { recursive: true, force: true });
+    return true;
+  }
+
   close(): void {
-    this.db.close();
+    if (this.closed) return;
+    this.closed = true;
+    if (this.lock !== undefined) closeDb(this.db);
+    else this.db.close();
+    this.lock?.release();
+    if (this.scratch !== undefined) rmSync(this.scratch, { recursive: true, force: true });
   }
 }

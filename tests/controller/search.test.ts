@@ -41,7 +41,7 @@ class FakeEvaluator implements Evaluator {
 }
 
 function config(run: string, strategy: string, budget = 60): RunConfig {
-  return { run, task: 'quadratic', strategy, budget, seed: 7, workers: 1, batchSize: 10, steps: null, createdAt: 'test', nosVersion: 'test' };
+  return { run, task: 'quadratic', strategy, budget, seed: 7, workers: 1, batchSize: 10, steps: null, groups: 2, warmStart: false, createdAt: 'test', nosVersion: 'test' };
 }
 
 const root = () => mkdtempSync(join(tmpdir(), 'nos-runs-'));

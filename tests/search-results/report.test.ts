@@ -18,7 +18,7 @@ describe('nos report', () => {
   it('renders in a real browser (headless Chromium): charts, the top rules, their curves', async () => {
     expect(existsSync(CHROMIUM), 'Debian chromium is needed (apt-get install chromium); .ci/run installs it').toBe(true);
     const dir = mkdtempSync(join(tmpdir(), 'nos-report-'));
-    const store = SqliteStore.create({ run: 'r', task: 'quadratic', strategy: 'random', budget: 40, seed: 1, workers: 1, batchSize: 10, steps: null, createdAt: 'test', nosVersion: 'test' }, dir);
+    const store = SqliteStore.create({ run: 'r', task: 'quadratic', strategy: 'random', budget: 40, seed: 1, workers: 1, batchSize: 10, steps: null, groups: 2, warmStart: false, createdAt: 'test', nosVersion: 'test' }, dir);
     const task = findTask('quadratic')!;
     await runSearch(store, new RandomSearch({ seed: 1, groups: 2 }), {
       evaluate: async (req: EvalRequest) => ({ result: evaluateRule(req.rule, task, undefined, { seed: req.seed }) }),
@@ -43,7 +43,7 @@ describe('nos report', () => {
 
   it('escapes rule text and run names into HTML', () => {
     const html = renderReport({
-      config: { run: 'x', task: 't', strategy: 's', budget: 1, seed: 0, workers: 1, batchSize: 1, steps: null, createdAt: '', nosVersion: '' },
+      config: { run: 'x', task: 't', strategy: 's', budget: 1, seed: 0, workers: 1, batchSize: 1, steps: null, groups: 2, warmStart: false, createdAt: '', nosVersion: '' },
       candidates: [
         { index: 0, batch: 0, rule: 'g < w & "x"', hash: 'h', fingerprint: null, status: 'ok', reward: 0.5, bestLr: 0.1, valAcc: 0.5, testAcc: null, finalLoss: 1, detail: '{}', seconds: 1, strategy: 's', parent: null },
       ],

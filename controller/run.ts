@@ -1,0 +1,334 @@
+/**
+ * Search runs as a library: what a run is (its complete config, every setting that changes its
+ * results, stored with it), how one is planned and validated (before anything is created),
+ * created, resumed (the stored config is enforced: a conflicting setting is refused, the budget
+ * may be raised), opened for reading, and searched. The CLI parses flags into a RunRequest and
+ * prints; benchmarks call the same functions.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { initTf } from '../dsl/compile/tf-backend.js';
+import { nearest } from '../dsl/diagnostics.js';
+import { loadDataset } from '../evaluator/data.js';
+import { EvaluatorPool, resolveWorkers } from '../evaluator/pool.js';
+import type { Evaluator } from '../evaluator/protocol.js';
+import { DEFAULT_TASK, findTask, TASKS, type TaskSpec } from '../evaluator/tasks.js';
+import { evaluateRule } from '../evaluator/train.js';
+import { NOS_SPACE, type SearchSpace, type SpaceConfig } from '../primitives/nos-space.js';
+import { checkRunName, type RunConfig, RunNameError, SqliteStore } from '../search-results/store.js';
+import { RlController } from './rl.js';
+import { runSearch, type SearchHooks, type SearchSummary } from './search.js';
+import { parseSpaceConfig, readSpaceFile, SpaceError } from './space.js';
+import { Evolution, knownChoices, RandomSearch, type Strategy } from './strategy.js';
+
+/** A run setting that is wrong, or conflicts with a stored run: a user error naming the flag. */
+export class RunConfigError extends Error {
+  constructor(
+    /** The flag it is about, without dashes (`groups`, `warm-start`). */
+    readonly field: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export const STRATEGIES = ['rl', 'random', 'evolution'] as const;
+
+export const DEFAULTS = { strategy: 'rl', budget: 1500, seed: 0, batchSize: 10, groups: 2, warmStart: false } as const;
+
+/** Inclusive ranges of the integer settings. */
+export const LIMITS: Readonly<Record<'budget' | 'seed' | 'batch' | 'groups' | 'steps', readonly [number, number]>> = {
+  budget: [1, 10_000_000],
+  seed: [0, Number.MAX_SAFE_INTEGER],
+  batch: [1, 10_000],
+  groups: [1, 8],
+  steps: [1, 10_000_000],
+};
+
+/** What the user asked for: any field left out takes its default (new run) or stored value (resume). */
+export interface RunRequest {
+  readonly run?: string;
+  readonly task?: string;
+  readonly strategy?: string;
+  readonly budget?: number;
+  readonly seed?: number;
+  readonly batchSize?: number;
+  readonly steps?: number;
+  readonly groups?: number;
+  readonly warmStart?: boolean;
+  /** A `--space` JSON file... */
+  readonly spaceFile?: string;
+  /** ...or a space configuration given directly. */
+  readonly space?: SpaceConfig;
+  /** Worker threads (does not change results; stored for the record). */
+  readonly workers?: number;
+}
+
+let version: string | undefined;
+
+/** nos's version, from its package.json (found from this module, in the source tree or in dist/). */
+export function nosVersion(): string {
+  if (version !== undefined) return version;
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: unknown; version?: unknown };
+      if (pkg.name === 'nos' && typeof pkg.version === 'string') {
+        version = pkg.version;
+        return version;
+      }
+    } catch {
+      // no package.json here: look further up
+    }
+    const up = dirname(dir);
+    if (up === dir) break;
+    dir = up;
+  }
+  version = 'unknown';
+  return version;
+}
+
+/** A child task by id (default: the default task), or a user error with a suggestion. */
+export function resolveTask(id: string | undefined): TaskSpec {
+  const name = id ?? DEFAULT_TASK;
+  const task = findTask(name);
+  if (task === undefined) {
+    const hint = nearest(name, TASKS.map((t) => t.id));
+    throw new RunConfigError('task', `--task: unknown task '${name}'${hint ? `; did you mean '${hint}'?` : ''} (nos tasks lists them)`);
+  }
+  return task;
+}
+
+function checkInt(field: keyof typeof LIMITS, value: number | undefined): void {
+  if (value === undefined) return;
+  const [lo, hi] = LIMITS[field];
+  if (!Number.isSafeInteger(value) || value < lo || value > hi) {
+    throw new RunConfigError(field, `--${field} must be an integer from ${lo} to ${hi === Number.MAX_SAFE_INTEGER ? '2^53-1' : hi}, got ${value}`);
+  }
+}
+
+function checkStrategy(strategy: string): void {
+  if (!(STRATEGIES as readonly string[]).includes(strategy)) {
+    const hint = nearest(strategy, STRATEGIES);
+    throw new RunConfigError('strategy', `--strategy must be one of ${STRATEGIES.join(', ')}, got '${strategy}'${hint ? `; did you mean '${hint}'?` : ''}`);
+  }
+}
+
+/** The requested space, checked: from the file, or as given. */
+function requestedSpace(req: RunRequest): { config: SpaceConfig; space: SearchSpace } | undefined {
+  try {
+    if (req.spaceFile !== undefined) return readSpaceFile(req.spaceFile);
+    if (req.space !== undefined) return parseSpaceConfig(req.space);
+  } catch (e) {
+    if (e instanceof SpaceError) throw new RunConfigError('space', `--space ${e.message}`);
+    throw e;
+  }
+  return undefined;
+}
+
+/** The search space of a config (stored spaces are checked again: a run.db may be old or edited). */
+export function spaceOf(config: Pick<RunConfig, 'run' | 'space'>): SearchSpace {
+  if (config.space === undefined) return NOS_SPACE;
+  try {
+    return parseSpaceConfig(config.space).space;
+  } catch (e) {
+    if (e instanceof SpaceError) throw new RunConfigError('space', `run '${config.run}': its stored search space is not valid: ${e.message}`);
+    throw e;
+  }
+}
+
+function checkWarmStart(strategy: string, warmStart: boolean, groups: number, space: SearchSpace, spaceGiven: boolean): void {
+  if (!warmStart) return;
+  if (strategy !== 'evolution') {
+    throw new RunConfigError('warm-start', `--warm-start seeds evolution's population with known rules: it does nothing with --strategy ${strategy} (use --strategy evolution, or drop --warm-start)`);
+  }
+  if (!knownChoices(space).some((c) => c.groups.length === groups)) {
+    throw new RunConfigError(
+      'warm-start',
+      `--warm-start: no known rule fits ${spaceGiven ? 'this --space with ' : ''}--groups ${groups} (PowerSign takes 2 groups, AddSign 3${spaceGiven ? ", and both need the operands 'sign-g', 'sign-m', 'g', 'one', the unary 'id', 'exp' and the binary 'mul', 'add'" : ''})`,
+    );
+  }
+}
+
+function checkName(run: string): void {
+  try {
+    checkRunName(run);
+  } catch (e) {
+    if (e instanceof RunNameError) throw new RunConfigError('run', `--run: ${e.message}`);
+    throw e;
+  }
+}
+
+/**
+ * The complete config of a new run, every setting checked (the space file read and each entry
+ * checked as rule text). No side effects: nothing is created.
+ */
+export function planRun(req: RunRequest, now = new Date()): RunConfig {
+  const task = resolveTask(req.task);
+  const strategy = req.strategy ?? DEFAULTS.strategy;
+  checkStrategy(strategy);
+  checkInt('budget', req.budget);
+  checkInt('seed', req.seed);
+  checkInt('batch', req.batchSize);
+  checkInt('groups', req.groups);
+  checkInt('steps', req.steps);
+  const groups = req.groups ?? DEFAULTS.groups;
+  const warmStart = req.warmStart ?? DEFAULTS.warmStart;
+  const space = requestedSpace(req);
+  checkWarmStart(strategy, warmStart, groups, space?.space ?? NOS_SPACE, space !== undefined);
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
+  const run = req.run ?? `${strategy}-${task.id}-${stamp}`;
+  checkName(run);
+  return {
+    run,
+    task: task.id,
+    strategy,
+    budget: req.budget ?? DEFAULTS.budget,
+    seed: req.seed ?? DEFAULTS.seed,
+    workers: req.workers ?? 0,
+    batchSize: req.batchSize ?? DEFAULTS.batchSize,
+    steps: req.steps ?? null,
+    groups,
+    warmStart,
+    ...(space ? { space: space.config } : {}),
+    createdAt: now.toISOString(),
+    nosVersion: nosVersion(),
+  };
+}
+
+/** Plan, then create a new run (its folder, database and lock). Nothing is created if a setting is wrong. */
+export function createRun(req: RunRequest, options: { root?: string } = {}): SqliteStore {
+  return SqliteStore.create(planRun(req), options.root);
+}
+
+export interface ResumedRun {
+  readonly store: SqliteStore;
+  /** What the resume changed (a raised budget, a copied run's new name), for the user. */
+  readonly notes: readonly string[];
+}
+
+const canonicalJson = (v: unknown): string =>
+  JSON.stringify(v, (_k, x: unknown) => (x !== null && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b))) : x));
+
+/**
+ * Open a stopped run to continue it, with its stored config. A setting given again must equal
+ * the stored one (else a RunConfigError names the flag and the stored value); the budget may
+ * be raised, and the raised budget is stored.
+ */
+export function resumeRun(run: string | undefined, req: RunRequest, options: { root?: string } = {}): ResumedRun {
+  if (run === undefined) throw new RunConfigError('run', '--resume needs --run NAME');
+  checkName(run);
+  // Check what can be checked without the run first (a bad value is a bad value).
+  if (req.strategy !== undefined) checkStrategy(req.strategy);
+  for (const [f, v] of [['budget', req.budget], ['seed', req.seed], ['batch', req.batchSize], ['groups', req.groups], ['steps', req.steps]] as const) checkInt(f, v);
+  const asked = requestedSpace(req);
+  const task = req.task === undefined ? undefined : resolveTask(req.task);
+  const store = SqliteStore.open(run, { ...(options.root === undefined ? {} : { root: options.root }) });
+  try {
+    const c = store.config;
+    const refuse = (field: string, given: string, stored: string) =>
+      new RunConfigError(field, `--${field}${given ? ` ${given}` : ''} conflicts with run '${run}', which was made with ${stored}: a resumed run keeps its stored config (drop --${field}, or start a new run with another --run)`);
+    if (task !== undefined && task.id !== c.task) throw refuse('task', task.id, `--task ${c.task}`);
+    if (req.strategy !== undefined && req.strategy !== c.strategy) throw refuse('strategy', req.strategy, `--strategy ${c.strategy}`);
+    if (req.seed !== undefined && req.seed !== c.seed) throw refuse('seed', String(req.seed), `--seed ${c.seed}`);
+    if (req.batchSize !== undefined && req.batchSize !== c.batchSize) throw refuse('batch', String(req.batchSize), `--batch ${c.batchSize}`);
+    if (req.steps !== undefined && req.steps !== c.steps) throw refuse('steps', String(req.steps), c.steps === null ? "the task's own steps (no --steps)" : `--steps ${c.steps}`);
+    if (req.groups !== undefined && req.groups !== c.groups) throw refuse('groups', String(req.groups), `--groups ${c.groups}`);
+    if (req.warmStart === true && !c.warmStart) throw refuse('warm-start', '', 'no --warm-start');
+    if (asked !== undefined && canonicalJson(asked.config) !== canonicalJson(c.space ?? null)) {
+      throw refuse('space', req.spaceFile ?? '(given)', c.space === undefined ? 'the full NOS space (no --space)' : `another space: ${JSON.stringify(c.space)}`);
+    }
+    // The stored config must still make a strategy (an old or edited run.db).
+    checkStrategy(c.strategy);
+    checkWarmStart(c.strategy, c.warmStart, c.groups, spaceOf(c), c.space !== undefined);
+    const notes: string[] = [];
+    if (req.budget !== undefined && req.budget !== c.budget) {
+      const done = store.candidates().length;
+      if (req.budget < c.budget) {
+        throw new RunConfigError('budget', `--budget ${req.budget} is below the budget of run '${run}' (${c.budget}, with ${done} rules done): a resume may only raise the budget`);
+      }
+      store.updateConfig({ ...c, budget: req.budget });
+      notes.push(`budget raised from ${c.budget} to ${req.budget} rules (stored with the run)`);
+    }
+    return { store, notes };
+  } catch (e) {
+    store.close();
+    throw e;
+  }
+}
+
+/** Open a run to read it (leaderboard, report, export): no lock, no writes. */
+export function openRun(run: string | undefined, options: { root?: string } = {}): SqliteStore {
+  if (run === undefined) throw new RunConfigError('run', '--run NAME is required');
+  checkName(run);
+  return SqliteStore.open(run, { readonly: true, ...(options.root === undefined ? {} : { root: options.root }) });
+}
+
+/** The strategy a config describes, fresh (the search restores its checkpoint). */
+export function makeStrategy(config: RunConfig): Strategy {
+  const space = spaceOf(config);
+  const { seed, groups } = config;
+  checkInt('groups', groups);
+  switch (config.strategy) {
+    case 'rl':
+      return new RlController({ seed, groups, space });
+    case 'random':
+      return new RandomSearch({ seed, groups, space });
+    case 'evolution':
+      return new Evolution({ seed, groups, warmStart: config.warmStart, space });
+    default:
+      throw new RunConfigError('strategy', `run '${config.run}' has strategy '${config.strategy}', which this nos does not know (${STRATEGIES.join(', ')})`);
+  }
+}
+
+export interface SearchRunOptions extends SearchHooks {
+  /** Worker threads of the local pool (default and cap: the number of cores). */
+  readonly workers?: number;
+  /** Another evaluation back end instead of the local pool. */
+  readonly evaluator?: Evaluator;
+  /** Called once the evaluator is ready, before the first rule. */
+  onStart?(info: { readonly workers: number; readonly workersNote: string | undefined; readonly backend: string }): void;
+}
+
+/**
+ * Search a created or resumed run until its budget is spent or `shouldStop` says so. A run this
+ * process created that fails before its first rule is removed, so its name stays free.
+ */
+export async function searchRun(store: SqliteStore, options: SearchRunOptions = {}): Promise<SearchSummary> {
+  let strategy: Strategy | undefined;
+  let pool: EvaluatorPool | undefined;
+  try {
+    const config = store.config;
+    const task = resolveTask(config.task);
+    const backend = await initTf();
+    strategy = makeStrategy(config);
+    let evaluator = options.evaluator;
+    let workersNote: string | undefined;
+    let workers = 0;
+    if (evaluator === undefined) {
+      const w = resolveWorkers(options.workers);
+      workersNote = w.note;
+      pool = new EvaluatorPool({ workers: w.workers, datasets: task.dataset ? [task.dataset] : [] });
+      evaluator = pool;
+      workers = pool.workers;
+    }
+    options.onStart?.({ workers, workersNote, backend: backend.name });
+    return await runSearch(store, strategy, evaluator, options);
+  } catch (e) {
+    store.discardIfUnused();
+    throw e;
+  } finally {
+    await pool?.close();
+    if (strategy !== undefined && 'dispose' in strategy && typeof strategy.dispose === 'function') strategy.dispose();
+  }
+}
+
+/** Adam's reward and learning curve under the run's protocol (task, seed, steps), for reports. */
+export async function adamBaseline(config: RunConfig): Promise<{ reward: number; curve: number[]; curveEvery: number } | undefined> {
+  const task = findTask(config.task);
+  if (task === undefined) return undefined;
+  await initTf();
+  const r = evaluateRule('adam', task, task.dataset ? loadDataset(task.dataset) : undefined, { seed: config.seed, ...(config.steps ? { steps: config.steps } : {}) });
+  return { reward: r.reward, curve: [...r.curve], curveEvery: r.curveEvery };
+}
