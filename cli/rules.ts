@@ -1,21 +1,17 @@
 /** `nos check`, `nos rules`, `nos trace`. */
-import { readFileSync } from 'node:fs';
-import { BindError, bindParams, type CheckedRule, compileRules, formatDiagnostics, library, lookupRule, printNode } from '../dsl/index.js';
+import { BindError, type CheckedRule, compileRules, formatDiagnostics, LIMITS, library, lookupRule, printNode } from '../dsl/index.js';
 import { type BackendName, type CompiledRule, compileRule, traceCompiled } from '../dsl/compile/index.js';
-import { buildProgram, type Dtype, type Program } from '../dsl/interp.js';
+import type { Dtype } from '../dsl/interp.js';
+import { lowerRule, paramValues } from '../dsl/lower.js';
 import { LIBRARY_DOCS } from '../dsl/library.js';
 import { flag, has, numberFlag, type ParsedArgs, parseArgs, setFlags, UsageError } from './args.js';
 import { NOS_SPACE } from '../primitives/nos-space.js';
 import { ALIASES, CONTEXT_PARAMS, LEAVES, PRIMITIVES } from '../primitives/registry.js';
-import type { Io } from './io.js';
+import { type Io, readUserFile, ruleOverrides } from './io.js';
 
-function readText(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new UsageError(code === 'ENOENT' ? `${path}: no such file` : `${path}: cannot read (${code ?? String(e)})`);
-  }
+/** A rule file: at most the language's source limit, read without trusting the path. */
+function readRuleFile(path: string): string {
+  return readUserFile(path, { maxChars: LIMITS.sourceChars, what: 'rule text' });
 }
 
 function ruleJson(r: CheckedRule): { name: string | null; params: Record<string, number>; text: string; hash: string } {
@@ -27,7 +23,7 @@ export function checkCommand(argv: readonly string[], io: Io): number {
   const file = flag(args, 'file');
   if (file !== undefined && args.positionals.length > 0) throw new UsageError('give rule text or --file, not both');
   if (file === undefined && args.positionals.length === 0) throw new UsageError('nothing to check: give rule text, e.g. nos check "sign(g) * g", or --file F.nos');
-  const text = file !== undefined ? readText(file) : args.positionals.join(' ');
+  const text = file !== undefined ? readRuleFile(file) : args.positionals.join(' ');
   const result = compileRules(text, file ?? '<arg>');
   if (has(args, 'json')) {
     io.out(
@@ -90,7 +86,7 @@ export function primitivesCommand(argv: readonly string[], io: Io): number {
 export function ruleFromArgs(args: ParsedArgs): CheckedRule {
   const spec = flag(args, 'rule');
   if (spec === undefined) throw new UsageError('--rule is required (a built-in name such as adam, or rule text)');
-  const found = /\.nos$/.test(spec.trim()) ? lookupRule(readText(spec.trim()), spec.trim()) : lookupRule(spec);
+  const found = /\.nos$/.test(spec.trim()) ? lookupRule(readRuleFile(spec.trim()), spec.trim()) : lookupRule(spec);
   if (!found.ok) throw new UsageError(`invalid rule\n${found.message}`);
   return found.rule;
 }
@@ -105,7 +101,7 @@ function isFiniteArray(x: unknown): x is number[] {
 }
 
 export function readTraceInput(path: string): TraceFile {
-  const text = readText(path);
+  const text = readUserFile(path, { what: 'the trace input' });
   let data: unknown;
   try {
     data = JSON.parse(text);
@@ -137,6 +133,8 @@ export async function traceCommand(argv: readonly string[], io: Io): Promise<num
     json: { type: 'bool' },
   });
   const rule = ruleFromArgs(args);
+  // Checked here, so every back end gets values that are known, decimal and in range.
+  const overrides = ruleOverrides(rule, args.flags.get('set') ?? []);
   const lr = numberFlag(args, 'lr');
   if (lr === undefined) throw new UsageError('--lr is required');
   const inputPath = flag(args, 'input');
@@ -159,16 +157,16 @@ export async function traceCommand(argv: readonly string[], io: Io): Promise<num
   if (backend === 'wgsl') {
     if (dtype !== 'float32') throw new UsageError('the wgsl back end computes in float32 only');
     const { closeWebGpu, traceWgsl } = await import('../dsl/compile/wgsl.js');
-    let program: Program;
+    let values: Float64Array;
     try {
-      program = buildProgram(bindParams(rule, setFlags(args)));
+      values = paramValues(rule, setFlags(args));
     } catch (e) {
       if (e instanceof BindError) throw new UsageError(e.message);
       throw e;
     }
     let result: { weights: number[][]; adapter: string };
     try {
-      result = await traceWgsl(program, input, lr, seed);
+      result = await traceWgsl(lowerRule(rule), values, input, lr, seed);
     } catch (e) {
       throw new UsageError(`the wgsl back end is not available here: ${e instanceof Error ? e.message : String(e)}`);
     } finally {
@@ -181,7 +179,7 @@ export async function traceCommand(argv: readonly string[], io: Io): Promise<num
   }
   let compiled: CompiledRule;
   try {
-    compiled = compileRule(rule, { backend: backend as BackendName, params: setFlags(args), dtype: dtype as Dtype });
+    compiled = compileRule(rule, { backend: backend as BackendName, params: overrides, dtype: dtype as Dtype });
   } catch (e) {
     if (e instanceof BindError) throw new UsageError(e.message);
     throw e;

@@ -1,5 +1,9 @@
+import { spawnSync } from 'node:child_process';
+import { closeSync, ftruncateSync, mkdtempSync, openSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { library } from '../../dsl/index.js';
+import { compileRules, library } from '../../dsl/index.js';
 import { traceInterp } from '../../dsl/interp.js';
 import { nos, nosBin, tempFile } from '../helpers/cli.js';
 import { maxAbsDiff, signCaseRule, signReference, torchGolden } from '../helpers/reference.js';
@@ -146,6 +150,120 @@ describe('nos trace', () => {
       expect(r.stderr, argv.join(' ')).toMatch(msg);
       expect(r.stdout).toBe('');
     }
+  });
+});
+
+describe('nos trace --set', () => {
+  const input = tempFile('set.json', JSON.stringify({ w0: [1, -0.5], grads: [[0.5, -0.3], [-0.2, -0.1]] }));
+  const trace = (...argv: string[]) => nos('trace', '--lr', '0.1', '--input', input, '--json', ...argv);
+
+  it('refuses values out of range, past the number limit, or not decimal, naming the flag, the hyperparameter and the range', async () => {
+    const cases: [string[], string][] = [
+      [['--rule', 'adam', '--set', 'beta1=5'], "--set beta1=5: hyperparameter 'beta1' is 5; it must be in [0, 1] (argument 'beta' of 'ema')"],
+      [['--rule', 'adam', '--set', 'beta2=-0.1'], "--set beta2=-0.1: hyperparameter 'beta2' is -0.1; it must be in [0, 1] (argument 'beta' of 'ema')"],
+      [['--rule', 'adam', '--set', 'eps=1e300'], '--set eps=1e300: 1e300 is too large (numbers are limited to 1e+30 in magnitude)'],
+      [['--rule', 'adam', '--set', 'eps=-2e30'], '--set eps=-2e30: -2e30 is too large (numbers are limited to 1e+30 in magnitude)'],
+      [['--rule', 'adam', '--set', 'beta1=0x1'], "--set beta1=0x1: '0x1' is not a decimal number (such as 0.9, -2, 1e-8)"],
+      [['--rule', 'adam', '--set', 'beta1=0b1'], "--set beta1=0b1: '0b1' is not a decimal number (such as 0.9, -2, 1e-8)"],
+      [['--rule', 'adam', '--set', 'beta1=0o7'], "--set beta1=0o7: '0o7' is not a decimal number (such as 0.9, -2, 1e-8)"],
+      [['--rule', 'adam', '--set', 'beta1=Infinity'], "--set beta1=Infinity: 'Infinity' is not a decimal number (such as 0.9, -2, 1e-8)"],
+      [['--rule', 'adam', '--set', 'beta1=NaN'], "--set beta1=NaN: 'NaN' is not a decimal number (such as 0.9, -2, 1e-8)"],
+      [['--rule', 'adam', '--set', 'beta1='], '--set beta1=: a number is required, got nothing'],
+      [['--rule', 'adam', '--set', 'beta1=0.5', '--set', 'beta1=0.6'], '--set beta1 is given more than once'],
+      [['--rule', 'powersign-ld', '--set', 'T=0'], "--set T=0: hyperparameter 'T' is 0; it must be in (0, inf) (argument 'steps' of 'lindecay')"],
+      [['--rule', 'rule r(p = 0.1) = drop(g, p)', '--set', 'p=1'], "--set p=1: hyperparameter 'p' is 1; it must be in [0, 1) (argument 'p' of 'drop')"],
+      [['--rule', 'rule r(c = 1) = clip(g, c)', '--set', 'c=-0'], "--set c=-0: hyperparameter 'c' is 0; it must be in (0, inf) (argument 'c' of 'clip')"],
+    ];
+    for (const [argv, message] of cases) {
+      const r = await trace(...argv);
+      expect(r.code, argv.join(' ')).toBe(1);
+      expect(r.stdout, argv.join(' ')).toBe('');
+      expect(r.stderr, argv.join(' ')).toBe(`nos trace: error: ${message}`);
+    }
+  });
+
+  it('accepts decimal values at the edges of the ranges', async () => {
+    for (const set of ['beta1=0', 'beta1=1', 'beta1=-0', 'beta1=+0.5', 'eps=1e30', 'eps=1e-400', 'beta2=.9']) {
+      const r = await trace('--rule', 'adam', '--set', set);
+      expect(r.code, `${set}: ${r.stderr}`).toBe(0);
+    }
+  });
+
+  it('takes hyperparameters named toString, constructor, valueOf, hasOwnProperty', async () => {
+    const text = 'rule r(toString = 0.5, constructor = 2, valueOf = 1, hasOwnProperty = 0) = toString * constructor * valueOf * g + hasOwnProperty';
+    const rule = compileRules(text).rules[0]!;
+    const g = { w0: [1, -0.5], grads: [[0.5, -0.3], [-0.2, -0.1]] };
+    const run = async (...sets: string[]) => {
+      const r = await trace('--rule', text, ...sets.flatMap((s) => ['--set', s]));
+      expect(r.code, r.stderr).toBe(0);
+      return (JSON.parse(r.stdout) as { weights: number[][] }).weights;
+    };
+    expect(await run()).toEqual(traceInterp(rule, g, 0.1));
+    expect(await run('toString=0.3')).toEqual(traceInterp(rule, g, 0.1, { params: { toString: 0.3 } }));
+    expect(await run('toString=0.3')).not.toEqual(await run());
+    expect(await run('constructor=4', 'valueOf=0.5', 'hasOwnProperty=0.01')).toEqual(
+      traceInterp(rule, g, 0.1, { params: { constructor: 4, valueOf: 0.5, hasOwnProperty: 0.01 } }),
+    );
+    const unknown = await trace('--rule', 'adam', '--set', 'toString=1');
+    expect(unknown.stderr).toMatch(/--set toString=1: unknown hyperparameter 'toString'/);
+  });
+});
+
+describe('files nos reads', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nos-files-'));
+  /** A file of `bytes` zero bytes that takes no disk space. */
+  const sparse = (name: string, bytes: number): string => {
+    const path = join(dir, name);
+    const fd = openSync(path, 'w');
+    ftruncateSync(fd, bytes);
+    closeSync(fd);
+    return path;
+  };
+
+  it('refuses devices and FIFOs without reading them (a child process, so a regression cannot hang the tests)', () => {
+    const fifo = join(dir, 'rules.fifo');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    for (const argv of [
+      ['check', '--file', '/dev/zero'],
+      ['check', '--file', fifo],
+      ['trace', '--rule', 'adam', '--lr', '0.1', '--input', '/dev/zero'],
+      ['trace', '--rule', 'adam', '--lr', '0.1', '--input', fifo],
+      ['trace', '--rule', '/dev/zero/x.nos', '--lr', '0.1', '--input', fifo],
+    ]) {
+      const r = nosBin(argv, { timeoutMs: 20_000 });
+      expect(r.code, argv.join(' ')).toBe(1);
+      expect(r.stderr, argv.join(' ')).toMatch(/error: \/(dev\/zero|.*rules\.fifo)(\/x\.nos)?: (not a regular file \(a device, FIFO or socket\); give the path of a file|a part of the path is not a directory)\n$/);
+    }
+  });
+
+  it('refuses files over the limit before reading them, and says what the limit is', async () => {
+    const huge = sparse('huge.nos', 100 * 1024 * 1024);
+    const r = await nos('check', '--file', huge);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`nos check: error: ${huge}: the file is 104857600 bytes; rule text is limited to 200000 characters`);
+    // Under the byte bound but over the character limit: read, then refused by length.
+    const long = join(dir, 'long.nos');
+    writeFileSync(long, `${'g'.repeat(250_000)}\n`);
+    expect((await nos('check', '--file', long)).stderr).toBe(`nos check: error: ${long}: the file is 250001 characters; rule text is limited to 200000 characters`);
+    const input = sparse('huge.json', 65 * 1024 * 1024);
+    const t = await nos('trace', '--rule', 'adam', '--lr', '0.1', '--input', input);
+    expect(t.stderr).toBe(`nos trace: error: ${input}: the file is 68157440 bytes; the trace input is limited to 67108864 bytes`);
+    const binary = join(dir, 'bin.nos');
+    writeFileSync(binary, Buffer.from([0x67, 0xff, 0xfe, 0x2a]));
+    expect((await nos('check', '--file', binary)).stderr).toBe(`nos check: error: ${binary}: not UTF-8 text`);
+    expect((await nos('check', '--file', dir)).stderr).toBe(`nos check: error: ${dir}: is a directory, not a file`);
+  });
+
+  it('echoes at most ~160 characters of a long line around the problem', async () => {
+    const path = join(dir, 'oneline.nos');
+    writeFileSync(path, `${'g + '.repeat(1000)}${' '.repeat(150_000)}sigm(g)${' '.repeat(40_000)}`);
+    const r = await nos('check', '--file', path);
+    expect(r.code).toBe(1);
+    const [head, line, caret] = r.stderr.split('\n');
+    expect(head).toBe(`${path}:1:154001: error: unknown function 'sigm'; did you mean 'sign'?`);
+    expect(line!.length).toBeLessThanOrEqual(166);
+    expect(line!.slice(caret!.indexOf('^'), caret!.indexOf('^') + 4)).toBe('sigm');
+    expect(r.stderr.length).toBeLessThan(600);
   });
 });
 
