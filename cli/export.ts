@@ -19,6 +19,7 @@ export const EXPORT_FLAGS: FlagSpecs = {
   set: { type: 'list', value: 'k=v', description: "override a hyperparameter's default (repeatable)" },
   lr: { type: 'string', value: 'X', description: 'learning rate in the tfjs config (default 0.001)' },
   seed: { type: 'string', value: 'S', description: 'seed in the tfjs config, for rules with noise (default 0)' },
+  name: { type: 'string', value: 'CLASS', description: 'class name of the ts or pytorch optimizer (default: from the rule)' },
 };
 
 /** The rule with some hyperparameter defaults replaced (validated like --set in trace). */
@@ -33,17 +34,7 @@ export function withDefaults(rule: CheckedRule, overrides: Readonly<Record<strin
 }
 
 export function exportCommand(argv: readonly string[], io: Io): number {
-  const args = parseArgs(argv, {
-    rule: { type: 'string' },
-    run: { type: 'string' },
-    rank: { type: 'string' },
-    format: { type: 'string' },
-    out: { type: 'string' },
-    set: { type: 'list' },
-    lr: { type: 'string' },
-    seed: { type: 'string' },
-    name: { type: 'string' },
-  });
+  const args = parseArgs(argv, EXPORT_FLAGS);
   const format = flag(args, 'format');
   if (format === undefined) throw new UsageError('--format is required: tfjs, ts or pytorch');
   if (!['tfjs', 'ts', 'pytorch'].includes(format)) throw new UsageError(`unknown --format '${format}': use tfjs, ts or pytorch`);
