@@ -24,4 +24,5 @@ export {
   ruleHash,
 } from './dsl/index.js';
 export { Interpreter, traceInterp } from './dsl/interp.js';
-export { optimizer, RuleConfigError, RuleOptimizer, type RuleOptimizerConfig } from './optimizer/rule-optimizer.js';
+export { LoweringError } from './dsl/lower.js';
+export { DEFAULT_LEARNING_RATE, optimizer, RuleConfigError, RuleOptimizer, type RuleOptimizerConfig } from './optimizer/rule-optimizer.js';
