@@ -16,7 +16,7 @@
 import { guardedPow, type StatePrim, type TensorPrim } from '../../primitives/registry.js';
 import { DrawSource } from '../draws.js';
 import { type Program, scalarValues, type Step } from '../lower.js';
-import { arg, INFIX, INFIX_STATE, type Tpl } from './templates.js';
+import { arg, INFIX, INFIX_STATE, JS_MATH, type Tpl } from './templates.js';
 
 /** A primitive the back end cannot compile; callers fall back to the interpreter. */
 export class UnsupportedError extends Error {
@@ -35,18 +35,10 @@ export const HELPERS = { pow: guardedPow, fround: Math.fround } as const;
 /** Per-element templates; `a` holds generated names only. */
 const EXPR = {
   ...INFIX,
+  ...JS_MATH,
   pow: (a) => `H.pow(${arg(a, 0)}, ${arg(a, 1)})`,
-  exp: (a) => `Math.exp(${arg(a, 0)})`,
-  log: (a) => `Math.log(Math.abs(${arg(a, 0)}))`,
-  sqrt: (a) => `Math.sqrt(Math.abs(${arg(a, 0)}))`,
-  abs: (a) => `Math.abs(${arg(a, 0)})`,
-  cos: (a) => `Math.cos(${arg(a, 0)})`,
-  floor: (a) => `Math.floor(${arg(a, 0)})`,
   // sign(x): 0 for 0 (either sign), NaN for NaN.
   sign: (a) => `(${arg(a, 0)} > 0 ? 1 : ${arg(a, 0)} < 0 ? -1 : ${arg(a, 0)} === ${arg(a, 0)} ? 0 : ${arg(a, 0)})`,
-  clip: (a) => `Math.min(Math.max(${arg(a, 0)}, -${arg(a, 1)}), ${arg(a, 1)})`,
-  min: (a) => `Math.min(${arg(a, 0)}, ${arg(a, 1)})`,
-  max: (a) => `Math.max(${arg(a, 0)}, ${arg(a, 1)})`,
   drop: (a) => `(${arg(a, 2)} < ${arg(a, 1)} ? 0 : ${arg(a, 0)} / (1 - ${arg(a, 1)}))`,
 } as const satisfies Record<TensorPrim, Tpl>;
 

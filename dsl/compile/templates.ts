@@ -26,6 +26,19 @@ export const INFIX = {
   keep: (a) => arg(a, 0),
 } as const satisfies Partial<Record<TensorPrim, Tpl>>;
 
+/** JavaScript's spellings on numbers (`Math.*`): the fused kernels and emitted TypeScript's scalar code. */
+export const JS_MATH = {
+  exp: (a) => `Math.exp(${arg(a, 0)})`,
+  log: (a) => `Math.log(Math.abs(${arg(a, 0)}))`,
+  sqrt: (a) => `Math.sqrt(Math.abs(${arg(a, 0)}))`,
+  abs: (a) => `Math.abs(${arg(a, 0)})`,
+  cos: (a) => `Math.cos(${arg(a, 0)})`,
+  floor: (a) => `Math.floor(${arg(a, 0)})`,
+  clip: (a) => `Math.min(Math.max(${arg(a, 0)}, -${arg(a, 1)}), ${arg(a, 1)})`,
+  min: (a) => `Math.min(${arg(a, 0)}, ${arg(a, 1)})`,
+  max: (a) => `Math.max(${arg(a, 0)}, ${arg(a, 1)})`,
+} as const satisfies Partial<Record<TensorPrim, Tpl>>;
+
 /** The moving-average family's new-state formulas, as infix source (s: the old state). */
 export const INFIX_STATE = {
   ema: (s: string, a: readonly string[], oneMinus: (x: string) => string) => `(${arg(a, 1)} * ${s} + ${oneMinus(arg(a, 1))} * ${arg(a, 0)})`,

@@ -10,7 +10,7 @@ import type { CheckedRule } from '../check.js';
 import { printNode } from '../ir.js';
 import { lowerRule, type Program, type Step } from '../lower.js';
 import { checkedParamNames, className, commentText, numberLiteral, readableLine, ruleComment, stringLiteral } from './names.js';
-import { arg, INFIX, type Tpl } from './templates.js';
+import { arg, INFIX, JS_MATH, type Tpl } from './templates.js';
 
 const JS_RESERVED = new Set(
   'break case catch class const continue debugger default delete do else enum export extends false finally for function if import in instanceof new null return super switch this throw true try typeof var void while with yield let static implements interface package private protected public await arguments eval learningRate seed constructor prototype toString valueOf hasOwnProperty'.split(' '),
@@ -40,17 +40,9 @@ export interface EmitOptions {
 
 const SCALAR = {
   ...INFIX,
+  ...JS_MATH,
   pow: (a) => `nosPow(${arg(a, 0)}, ${arg(a, 1)})`,
-  exp: (a) => `Math.exp(${arg(a, 0)})`,
-  log: (a) => `Math.log(Math.abs(${arg(a, 0)}))`,
-  sqrt: (a) => `Math.sqrt(Math.abs(${arg(a, 0)}))`,
-  abs: (a) => `Math.abs(${arg(a, 0)})`,
-  cos: (a) => `Math.cos(${arg(a, 0)})`,
-  floor: (a) => `Math.floor(${arg(a, 0)})`,
   sign: (a) => `nosSign(${arg(a, 0)})`,
-  clip: (a) => `Math.min(Math.max(${arg(a, 0)}, -${arg(a, 1)}), ${arg(a, 1)})`,
-  min: (a) => `Math.min(${arg(a, 0)}, ${arg(a, 1)})`,
-  max: (a) => `Math.max(${arg(a, 0)}, ${arg(a, 1)})`,
   lindecay: (a) => `linearDecay(t, ${arg(a, 0)})`,
   cosdecay: (a) => `cosineDecay(t, ${arg(a, 0)}, ${arg(a, 1)})`,
   restartdecay: (a) => `restartDecay(t, ${arg(a, 0)}, ${arg(a, 1)})`,
