@@ -109,11 +109,10 @@ describe('planning a run', () => {
 });
 
 describe('resuming a run', () => {
+  const prev = process.env.NOS_RUNS;
   beforeAll(async () => {
     await tfReady;
-  });
-  const prev = process.env.NOS_RUNS;
-  beforeAll(() => {
+    // These tests place runs with `root`, which $NOS_RUNS would override.
     delete process.env.NOS_RUNS;
     return () => {
       if (prev !== undefined) process.env.NOS_RUNS = prev;
