@@ -6,7 +6,7 @@
  * posts the result back.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { isBuiltin } from 'node:module';
 import type { AddressInfo } from 'node:net';
@@ -84,7 +84,10 @@ describe('nos in a browser (Vite bundle, headless Chromium)', () => {
     cpSync(join(repoRoot, 'tests', 'package', 'browser-app'), app, { recursive: true });
     // The app depends on nos as an installed package would: node_modules/nos -> this repository.
     mkdirSync(join(app, 'node_modules'));
-    symlinkSync(repoRoot, join(app, 'node_modules', 'nos'), 'dir');
+    const link = join(app, 'node_modules', 'nos');
+    symlinkSync(repoRoot, link, 'dir');
+    // A link back to the repository inside its own node_modules: remove it when done, so nothing walks in circles.
+    cleanup.push(() => rmSync(link));
 
     // Record every Node built-in that nos's own code asks for, and every nos module bundled.
     const builtins: string[] = [];
@@ -133,6 +136,7 @@ describe('nos in a browser (Vite bundle, headless Chromium)', () => {
     const profile = mkdtempSync(join(tmpdir(), 'nos-chromium-'));
     const chrome: ChildProcess = spawn(CHROMIUM, [...FLAGS, `--user-data-dir=${profile}`, '--enable-logging=stderr', '--v=0', url], { stdio: ['ignore', 'ignore', 'pipe'] });
     cleanup.push(() => chrome.kill('SIGKILL'));
+    cleanup.push(() => rmSync(profile, { recursive: true, force: true, maxRetries: 5 }));
     let log = '';
     chrome.stderr?.on('data', (c: Buffer) => {
       log += c.toString('utf8');
