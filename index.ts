@@ -9,4 +9,4 @@
  */
 export * from './browser.js';
 export { initTf } from './dsl/compile/tf-backend.js';
-export { MissingDependencyError, OPTIONAL_PACKAGES, type OptionalPackage } from './optional-deps.js';
+export { MissingDependencyError, OPTIONAL_PACKAGES, type OptionalPackage } from './util/optional-deps.js';

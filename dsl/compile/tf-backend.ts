@@ -5,6 +5,7 @@
  * it is the wasm backend; the choice is reported, never silent.
  */
 import * as tf from '@tensorflow/tfjs';
+import { importOptional, MissingDependencyError } from '../../util/optional-deps.js';
 
 export interface BackendChoice {
   readonly name: string;
@@ -35,7 +36,15 @@ export function initTf(preferred: 'auto' | 'tensorflow' | 'wasm' | 'cpu' = 'auto
           continue;
         }
       }
-      if (name === 'wasm') await import('@tensorflow/tfjs-backend-wasm');
+      if (name === 'wasm') {
+        try {
+          await importOptional('@tensorflow/tfjs-backend-wasm');
+        } catch (e) {
+          if (!(e instanceof MissingDependencyError)) throw e;
+          notes.push(`wasm: ${e.message}`);
+          continue;
+        }
+      }
       try {
         if (await tf.setBackend(name)) {
           await tf.ready();

@@ -14,6 +14,7 @@
  * but compiles and runs the shaders for real. NaN and Inf are implementation-defined in WGSL.
  */
 import { readdirSync } from 'node:fs';
+import { importOptional, MissingDependencyError } from '../../util/optional-deps.js';
 import type { StatePrim, TensorPrim } from '../../primitives/registry.js';
 import { DrawSource } from '../draws.js';
 import type { Vec } from '../interp.js';
@@ -177,8 +178,9 @@ export function initWebGpu(): Promise<Gpu> {
   gpuPromise ??= (async () => {
     let mod: { create: (flags: string[]) => GPU; globals: Record<string, unknown> };
     try {
-      mod = (await import('webgpu')) as unknown as typeof mod;
+      mod = await importOptional<typeof mod>('webgpu');
     } catch (e) {
+      if (e instanceof MissingDependencyError) throw e;
       throw new Error(`the 'webgpu' package (Dawn) could not load: ${e instanceof Error ? e.message : String(e)}`);
     }
     Object.assign(globalThis, mod.globals);

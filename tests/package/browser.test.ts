@@ -126,7 +126,7 @@ describe('nos in a browser (Vite bundle, headless Chromium)', () => {
     expect(builtins).toEqual([]);
     expect(warnings.filter((w) => /externalized for browser|node:/.test(w))).toEqual([]);
     expect(nosModules.has('browser.js')).toBe(true);
-    for (const nodeOnly of ['index.js', 'optional-deps.js', 'dsl/compile/tf-backend.js']) expect(nosModules.has(nodeOnly), nodeOnly).toBe(false);
+    for (const nodeOnly of ['index.js', 'util/optional-deps.js', 'dsl/compile/tf-backend.js']) expect(nosModules.has(nodeOnly), nodeOnly).toBe(false);
     const js = readdirSync(join(outDir, 'assets')).filter((f) => f.endsWith('.js'));
     expect(js.length).toBeGreaterThan(0);
     for (const f of js) expect(readFileSync(join(outDir, 'assets', f), 'utf8')).not.toContain('__vite-browser-external');

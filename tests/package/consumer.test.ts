@@ -18,7 +18,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { OPTIONAL_PACKAGES } from '../../optional-deps.js';
+import { OPTIONAL_PACKAGES } from '../../util/optional-deps.js';
 import { repoRoot } from '../helpers/reference.js';
 
 const TFJS = '4.21.0';

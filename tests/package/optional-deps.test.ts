@@ -8,7 +8,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { MissingDependencyError, OPTIONAL_PACKAGES, optionalPackageDir, requireOptional, resolveOptional } from '../../optional-deps.js';
+import { MissingDependencyError, OPTIONAL_PACKAGES, optionalPackageDir, requireOptional, resolveOptional } from '../../util/optional-deps.js';
 import { repoRoot } from '../helpers/reference.js';
 
 interface PackageJson {
@@ -53,7 +53,7 @@ describe('optional dependencies', () => {
   it('names the package to install when one is missing (the built loader, run where nothing is installed)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'nos-missing-'));
     temp.push(dir);
-    copyFileSync(join(repoRoot, 'dist', 'optional-deps.js'), join(dir, 'optional-deps.js'));
+    copyFileSync(join(repoRoot, 'dist', 'util', 'optional-deps.js'), join(dir, 'optional-deps.js'));
     writeFileSync(join(dir, 'package.json'), '{"type": "module"}');
     writeFileSync(
       join(dir, 'probe.mjs'),
