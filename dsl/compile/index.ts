@@ -1,16 +1,18 @@
 /**
  * Compile a checked rule for a back end, with a cache keyed by the rule's hash. A back end
  * that cannot compile a rule raises `UnsupportedError`; `compileRule` then falls back to the
- * interpreter and says so in the result.
+ * interpreter and says so in the result. The wasm back end falls back to the fused JS kernel
+ * first (the interpreter only if that cannot compile the rule either).
  */
 import { type CheckedRule, ruleHash } from '../check.js';
 import { type Dtype, Interpreter, type Vec } from '../interp.js';
 import { lowerRule, paramValues, type Program } from '../lower.js';
 import { generateKernel, type GeneratedKernel, JsKernel, UnsupportedError } from './js.js';
+import { generateWasm, WasmKernel, type WasmProgram } from './wasm.js';
 
 export { UnsupportedError } from './js.js';
 
-export type BackendName = 'interp' | 'js' | 'tf';
+export type BackendName = 'interp' | 'js' | 'tf' | 'wasm';
 
 /** A rule bound to a vector size, holding its state: `w <- w - lr * d_t` per call. */
 export interface VectorKernel {
@@ -29,6 +31,8 @@ export interface CompiledRule {
   readonly hash: string;
   readonly program: Program;
   readonly kernel?: GeneratedKernel;
+  /** The wasm back end's module (its bytes, host scalars, lane-by-lane primitives). */
+  readonly wasm?: WasmProgram;
   /** A fresh kernel (new state) for vectors of this size. */
   create(size: number, seed?: number): VectorKernel;
 }
@@ -86,6 +90,27 @@ export function compileRule(rule: Pick<CheckedRule, 'params' | 'expr'>, options:
     } catch (e) {
       if (!(e instanceof UnsupportedError)) throw e;
       result = fallback(e.message);
+    }
+  } else if (requested === 'wasm') {
+    // Where the wasm back end cannot run a rule, the fused JS kernel does (then the interpreter).
+    const jsFallback = (reason: string): CompiledRule => {
+      try {
+        const kernel = generateKernel(program, dtype, { exact });
+        return { requested, backend: 'js', fallbackReason: reason, hash, program, kernel, create: (size, seed = 0) => new JsKernel(program, kernel, values, size, seed, dtype) };
+      } catch (e) {
+        if (!(e instanceof UnsupportedError)) throw e;
+        return fallback(`${reason}; ${e.message}`);
+      }
+    };
+    if (dtype !== 'float32') result = jsFallback('the wasm back end computes in float32 only');
+    else {
+      try {
+        const wasm = generateWasm(program);
+        result = { requested, backend: 'wasm', hash, program, wasm, create: (size, seed = 0) => new WasmKernel(wasm, program, values, size, seed) };
+      } catch (e) {
+        if (!(e instanceof UnsupportedError)) throw e;
+        result = jsFallback(e.message);
+      }
     }
   } else {
     const factory = tfFactory;

@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const registry = join(root, 'primitives', 'registry.ts');
-const backEnds = ['js', 'tf', 'wgsl', 'ts', 'pytorch'].map((b) => join(root, 'dsl', 'compile', `${b}.ts`));
+const backEnds = ['js', 'tf', 'wgsl', 'wasm', 'ts', 'pytorch'].map((b) => join(root, 'dsl', 'compile', `${b}.ts`));
 
 function typeCheck(edit: (source: string) => string): readonly ts.Diagnostic[] {
   const config = ts.getParsedCommandLineOfConfigFile(join(root, 'tsconfig.json'), {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {} });
@@ -34,7 +34,7 @@ describe('a new primitive', () => {
     };
     const diags = typeCheck(edited);
     const files = new Set(diags.filter((d) => /tanh/.test(ts.flattenDiagnosticMessageText(d.messageText, '\n'))).map((d) => d.file?.fileName.split('/').pop()));
-    expect([...files].sort()).toEqual(['js.ts', 'pytorch.ts', 'tf.ts', 'ts.ts', 'wgsl.ts']);
+    expect([...files].sort()).toEqual(['js.ts', 'pytorch.ts', 'tf.ts', 'ts.ts', 'wasm.ts', 'wgsl.ts']);
   }, 120_000);
 
   it('type-checks cleanly without the edit (the errors above come from the new entry alone)', () => {
