@@ -119,7 +119,7 @@ export function readTraceInput(path: string): TraceFile {
   return { w0, grads: grads as number[][] };
 }
 
-const BACKENDS = ['js', 'tf', 'wgsl', 'interp'] as const;
+const BACKENDS = ['js', 'tf', 'wgsl', 'wasm', 'interp'] as const;
 
 export async function traceCommand(argv: readonly string[], io: Io): Promise<number> {
   const args = parseArgs(argv, {
@@ -184,7 +184,7 @@ export async function traceCommand(argv: readonly string[], io: Io): Promise<num
     if (e instanceof BindError) throw new UsageError(e.message);
     throw e;
   }
-  if (compiled.fallbackReason) io.err(`note: ${compiled.fallbackReason}; using the interpreter`);
+  if (compiled.fallbackReason) io.err(`note: ${compiled.fallbackReason}; using ${compiled.backend === 'interp' ? 'the interpreter' : `the ${compiled.backend} back end`}`);
   const weights = traceCompiled(compiled, input, lr, { seed, dtype: dtype as Dtype });
   if (has(args, 'json')) io.out(JSON.stringify({ weights }));
   else {
