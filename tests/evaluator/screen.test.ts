@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compileRules, library } from '../../dsl/index.js';
+import { BindError, compileRules, library } from '../../dsl/index.js';
 import { screenRule } from '../../evaluator/screen.js';
 
 const rule = (t: string) => library().get(t) ?? compileRules(t).rules[0]!;
@@ -28,10 +28,26 @@ describe('pre-screen and fingerprint', () => {
     expect(new Set(all).size).toBeGreaterThan(all.length - 3);
   });
 
-  it('takes well under a millisecond once a rule is compiled', () => {
-    const r = rule('exp(sign(g) * sign(m)) * g');
-    screenRule(r);
-    // Not a timing assertion of the machine: the probe is tiny by construction.
-    expect(screenRule(r).fingerprint).toMatch(/^[0-9a-f]{16}$/);
+  it('says exactly why it rejects a rule, and gives no reason for one it passes', () => {
+    const fingerprint = expect.stringMatching(/^[0-9a-f]{16}$/);
+    expect(screenRule(rule('log(g - g) * g'))).toEqual({ ok: false, reason: 'the update is NaN or infinite on the probe', fingerprint });
+    expect(screenRule(rule('g / (g - g)'))).toEqual({ ok: false, reason: 'the update is NaN or infinite on the probe', fingerprint });
+    expect(screenRule(rule('0 * g + 1'))).toEqual({ ok: false, reason: 'the update is constant', fingerprint });
+    expect(screenRule(rule('min(abs(g), 0) + 1'))).toEqual({ ok: false, reason: 'the update is constant', fingerprint });
+    expect(screenRule(rule('g - g + 1e-3 * w'))).toEqual({ ok: false, reason: 'the update does not depend on the gradient', fingerprint });
+    expect(screenRule(rule('exp(sign(g) * sign(m)) * g'))).toEqual({ ok: true, fingerprint });
+  });
+
+  it('fingerprints behaviour under the given hyperparameters: same values, same print; other values, another', () => {
+    const adam = rule('adam');
+    const base = screenRule(adam).fingerprint;
+    expect(screenRule(adam).fingerprint).toBe(base);
+    expect(screenRule(adam, { beta1: 0.9 }).fingerprint).toBe(base);
+    const slower = screenRule(adam, { beta1: 0.5 }).fingerprint;
+    expect(slower).not.toBe(base);
+    // Bound by a rule reference or by parameters: the same behaviour, the same fingerprint.
+    expect(screenRule(rule('adam(beta1 = 0.5)')).fingerprint).toBe(slower);
+    // Values out of range are refused before any probe runs.
+    expect(() => screenRule(adam, { beta1: 5 })).toThrow(BindError);
   });
 });

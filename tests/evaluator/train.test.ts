@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { library } from '../../dsl/index.js';
 import { loadDataset } from '../../evaluator/data.js';
-import { analyticScore, findTask, parameterCount, TASKS } from '../../evaluator/tasks.js';
+import { analyticScore, createRun, findTask, parameterCount, TASKS } from '../../evaluator/tasks.js';
 import { evaluateRule, trainOnce } from '../../evaluator/train.js';
 import { tfReady } from '../helpers/tf.js';
 
@@ -90,9 +90,19 @@ describe('training protocol', () => {
     expect(analyticScore(1, Number.NaN)).toBe(0);
   });
 
-  it('every task reports its parameter count and a sane budget', () => {
+  it('every task reports its exact parameter count (the weights its model builds) and a sane budget', () => {
+    // By hand: MLP 784-64-10 = 784*64 + 64 + 64*10 + 10; ConvNet: two 3x3 convs of 32 filters,
+    // then dense from 7x7x32 = (3*3*1*32 + 32) + (3*3*32*32 + 32) + (7*7*32*10 + 10); softmax 784*10 + 10.
+    const expected: Record<string, number> = { 'mlp-mnist': 50_890, 'convnet-fashion': 25_258, 'softmax-mnist': 7_850, quadratic: 20, rosenbrock: 2 };
+    expect(TASKS.map((t) => t.id).sort()).toEqual(Object.keys(expected).sort());
     for (const t of TASKS) {
-      expect(parameterCount(t)).toBeGreaterThan(0);
+      expect(parameterCount(t), t.id).toBe(expected[t.id]);
+      const run = createRun(t, 0, t.dataset === null ? undefined : loadDataset(t.dataset));
+      try {
+        expect(run.weights.reduce((n, w) => n + w.length, 0), t.id).toBe(expected[t.id]);
+      } finally {
+        run.dispose();
+      }
       expect(t.gridSteps).toBeLessThan(t.steps);
       expect(t.lrGrid.length).toBeGreaterThan(1);
     }
