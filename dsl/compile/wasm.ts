@@ -134,27 +134,76 @@ const unary =
     e.b.get(at(a, 0)).simd(op);
   };
 
-/** Cephes expf: e^x = 2^n * e^r, |r| <= ln2/2, a degree-5 polynomial for e^r - 1 - r. */
-const EXP = { lo: -104, hi: 89, log2e: Math.LOG2E, c1: 0.693359375, c2: -2.12194440e-4, p: [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1] };
+/**
+ * Push p(x) for coefficients from the highest power down, by Estrin's scheme (pairs
+ * a + b*x, then pairs of those with x^2, x^4, ...): a shorter dependency chain than Horner's,
+ * so more loop iterations overlap. `x2` holds x*x.
+ */
+function polynomial(e: Emitter, x: number, x2: number, highFirst: readonly number[]): void {
+  const b = e.b;
+  const asc = [...highFirst].reverse();
+  let terms: number[] = [];
+  for (let k = 0; k < asc.length; k += 2) {
+    const lo = asc[k] as number;
+    const hi = asc[k + 1];
+    if (hi === undefined) terms.push(e.f(lo));
+    else {
+      const t = e.temp();
+      b.get(e.f(hi)).get(x).simd('f32x4.mul').get(e.f(lo)).simd('f32x4.add').set(t);
+      terms.push(t);
+    }
+  }
+  let power = x2;
+  while (terms.length > 1) {
+    const next: number[] = [];
+    for (let k = 0; k < terms.length; k += 2) {
+      const lo = terms[k] as number;
+      const hi = terms[k + 1];
+      if (hi === undefined) next.push(lo);
+      else {
+        const t = e.temp();
+        b.get(hi).get(power).simd('f32x4.mul').get(lo).simd('f32x4.add').set(t);
+        next.push(t);
+      }
+    }
+    terms = next;
+    if (terms.length > 1) {
+      const p2 = e.temp();
+      b.get(power).get(power).simd('f32x4.mul').set(p2);
+      power = p2;
+    }
+  }
+  b.get(terms[0] as number);
+}
+
+/**
+ * Cephes expf: e^x = 2^n * e^r, |r| <= ln2/2, a degree-5 polynomial for e^r - 1 - r. n is
+ * rounded to nearest by adding 1.5 * 2^23 (its bits then hold n), which saves a floor and
+ * a float-to-int conversion (both multi-instruction sequences on x64 SSE).
+ */
+const EXP = { lo: -104, hi: 89, log2e: Math.LOG2E, magic: 12582912, magicBits: 0x4b400000, c1: 0.693359375, c2: -2.12194440e-4, p: [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1] };
 
 function expOf(e: Emitter, x: number): void {
   const b = e.b;
   const xc = e.temp();
+  const t = e.temp();
   const fx = e.temp();
   const r = e.temp();
   const n = e.temp();
   const n1 = e.temp();
-  // Clamped so 2^n stays representable in two factors: exp(-104) rounds to 0, exp(89) to inf; NaN stays NaN.
-  b.get(x).get(e.f(EXP.lo)).simd('f32x4.max').get(e.f(EXP.hi)).simd('f32x4.min').set(xc);
-  b.get(xc).get(e.f(EXP.log2e)).simd('f32x4.mul').get(e.f(0.5)).simd('f32x4.add').simd('f32x4.floor').set(fx);
+  // Clamped so 2^n stays representable in two factors: exp(-104) rounds to 0, exp(89) to inf.
+  // pmax(x, lo) = x < lo ? lo : x and pmin(v, hi) = hi < v ? hi : v keep a NaN x (one instruction each).
+  b.get(x).get(e.f(EXP.lo)).simd('f32x4.pmax').get(e.f(EXP.hi)).simd('f32x4.pmin').set(xc);
+  b.get(xc).get(e.f(EXP.log2e)).simd('f32x4.mul').get(e.f(EXP.magic)).simd('f32x4.add').set(t);
+  b.get(t).get(e.f(EXP.magic)).simd('f32x4.sub').set(fx);
+  b.get(t).get(e.i(EXP.magicBits)).simd('i32x4.sub').set(n);
   b.get(xc).get(fx).get(e.f(EXP.c1)).simd('f32x4.mul').simd('f32x4.sub').get(fx).get(e.f(EXP.c2)).simd('f32x4.mul').simd('f32x4.sub').set(r);
-  b.get(fx).simd('i32x4.trunc_sat_f32x4_s').set(n);
   b.get(n).i32(1).simd('i32x4.shr_s').set(n1);
   // y = p(r) * r^2 + r + 1
-  const [p0, ...ps] = EXP.p as [number, ...number[]];
-  b.get(e.f(p0));
-  for (const c of ps) b.get(r).simd('f32x4.mul').get(e.f(c)).simd('f32x4.add');
-  b.get(r).get(r).simd('f32x4.mul').simd('f32x4.mul').get(r).simd('f32x4.add').get(e.f(1)).simd('f32x4.add');
+  const z = e.temp();
+  b.get(r).get(r).simd('f32x4.mul').set(z);
+  polynomial(e, r, z, EXP.p);
+  b.get(z).simd('f32x4.mul').get(r).simd('f32x4.add').get(e.f(1)).simd('f32x4.add');
   // * 2^n1 * 2^(n - n1): each factor a normal float32, the product rounds once (subnormal results too).
   b.get(n1).get(e.i(127)).simd('i32x4.add').i32(23).simd('i32x4.shl').simd('f32x4.mul');
   b.get(n).get(n1).simd('i32x4.sub').get(e.i(127)).simd('i32x4.add').i32(23).simd('i32x4.shl').simd('f32x4.mul');
@@ -192,9 +241,7 @@ function logAbsOf(e: Emitter, x: number): void {
   b.get(ef).get(lt).get(e.f(1)).simd('v128.and').simd('f32x4.sub').set(ef);
   b.get(m).get(e.f(1)).simd('f32x4.sub').get(lt).get(m).simd('v128.and').simd('f32x4.add').set(m);
   b.get(m).get(m).simd('f32x4.mul').set(z);
-  const [p0, ...ps] = LOG.p as [number, ...number[]];
-  b.get(e.f(p0));
-  for (const c of ps) b.get(m).simd('f32x4.mul').get(e.f(c)).simd('f32x4.add');
+  polynomial(e, m, z, LOG.p);
   b.get(m).simd('f32x4.mul').get(z).simd('f32x4.mul');
   b.get(ef).get(e.f(LOG.c2)).simd('f32x4.mul').simd('f32x4.add');
   b.get(e.f(0.5)).get(z).simd('f32x4.mul').simd('f32x4.sub');
