@@ -114,7 +114,7 @@ describe('nos search --space', () => {
     expect(b.code).toBe(1);
     expect(b.stderr).toMatch(/no unary entry 'tanh'/);
     const broken = tempFile('broken.json', JSON.stringify({ operands: [{ id: 'x', text: 'g +' }] }));
-    expect(run(['search', '--task', 'quadratic', '--budget', '5', '--run', 'c', '--space', broken], runs).stderr).toMatch(/operand 'x'/);
+    expect(run(['search', '--task', 'quadratic', '--budget', '5', '--run', 'c', '--space', broken], runs).stderr).toMatch(/operands\[0\] \(id 'x'\): 'g \+' is not valid rule text/);
   }, 120_000);
 });
 
