@@ -34,8 +34,10 @@ describe('parseArgs (node:util parseArgs underneath)', () => {
       [['--seed'], /--seed needs a value/],
       [['extra'], /unexpected argument 'extra'/],
     ];
-    for (const [argv, msg] of cases) expect(() => parseArgs(argv, SPEC), argv.join(' ')).toThrow(UsageError);
-    for (const [argv, msg] of cases) expect(() => parseArgs(argv, SPEC), argv.join(' ')).toThrow(msg);
+    for (const [argv, msg] of cases) {
+      expect(() => parseArgs(argv, SPEC), argv.join(' ')).toThrow(UsageError);
+      expect(() => parseArgs(argv, SPEC), argv.join(' ')).toThrow(msg);
+    }
     expect(() => intFlag(parseArgs(['--seed', '1.5'], SPEC), 'seed', 0)).toThrow(/--seed must be an integer >= 0, got '1.5'/);
   });
 
