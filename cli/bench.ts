@@ -10,17 +10,27 @@ import type { Io } from './io.js';
 
 const PARTS = ['kernels', 'training', 'pool', 'screen', 'gpu'] as const;
 
-function kernelTable(k: KernelFigures): string {
-  const f2 = (x: number | null | undefined) => (x == null ? '-' : x.toFixed(2)).padStart(9);
-  const row = (name: string, f: RuleFigures, builtin?: number | null) =>
-    `${name.padEnd(10)}${f2(f.fusedNsPerParam)}${f2(f.tfOpsNsPerParam)}${f2(builtin)}${f2(f.memoryFloorNsPerParam)}   ${(f.fusedNsPerParam / f.memoryFloorNsPerParam).toFixed(1)}x its floor${builtin ? `; ${(builtin / f.fusedNsPerParam).toFixed(2)}x faster than tf.train.adam` : ''}`;
+/** The text table of `nos bench --only kernels` (exported so a --json run can be printed as text too). */
+export function kernelTable(k: KernelFigures): string {
+  const f2 = (x: number | null | undefined) => (x == null ? '-' : x.toFixed(2)).padStart(10);
+  const torch = k.adam.torchNsPerParam;
+  const row = (name: string, f: RuleFigures, builtin?: number | null) => {
+    const floor = (x: number | null) => (x === null ? '-' : `${(x / f.memoryFloorNsPerParam).toFixed(1)}x`);
+    const vsTf = (x: number | null) => (builtin && x !== null ? `${(builtin / x).toFixed(2)}x` : '-');
+    const ratios = `floor: fused ${floor(f.fusedNsPerParam)}, wasm ${floor(f.wasmNsPerParam)}${builtin ? `; faster than tf.train.adam: fused ${vsTf(f.fusedNsPerParam)}, wasm ${vsTf(f.wasmNsPerParam)}` : ''}`;
+    return `${name.padEnd(10)}${f2(f.fusedNsPerParam)}${f2(f.wasmNsPerParam)}${f2(f.wasmCopyingNsPerParam)}${f2(f.tfOpsNsPerParam)}${f2(builtin)}${f2(f.memoryFloorNsPerParam)}   ${ratios}`;
+  };
   return [
     `kernels: one update of ${k.params.toLocaleString('en-US')} float32 parameters, ns/param (tf on ${k.tfBackend}; medians, run side by side)`,
-    `copy floor ${k.copyFloorNsPerParam.toFixed(2)} ns/float copied (${k.copyGBps.toFixed(1)} GB/s read+write)`,
-    'rule          fused   tf ops tf.train   floor',
+    `copy floor ${k.copyFloorNsPerParam.toFixed(2)} ns/float copied (${k.copyGBps.toFixed(1)} GB/s read+write); floor = a rule's bytes at that (DRAM) bandwidth`,
+    'wasm: SIMD kernel, weights resident in its memory; wasm+copy: through step(w, g, lr), copying w and g in and w out',
+    `${'rule'.padEnd(10)}${['fused', 'wasm', 'wasm+copy', 'tf ops', 'tf.train', 'floor'].map((h) => h.padStart(10)).join('')}`,
     row('adam', k.adam, k.adam.tfBuiltinNsPerParam),
     row('lion', k.lion),
     row('powersign', k.powersign),
+    torch === null
+      ? 'torch.optim.Adam: not measured (see the note)'
+      : `torch ${torch.version} torch.optim.Adam, 1 thread: ${torch.forLoop.toFixed(2)} ns/param foreach=False, ${torch.foreach.toFixed(2)} foreach=True`,
   ].join('\n');
 }
 
@@ -49,7 +59,7 @@ export async function benchCommand(argv: readonly string[], io: Io): Promise<num
   if (params !== undefined && !(Number.isInteger(params) && params > 0)) throw new UsageError('--params must be a positive integer');
   let kernels: KernelFigures | null = null;
   if (want('kernels')) {
-    kernels = await benchKernels({ ...(params === undefined ? {} : { params }), log: (s) => io.err(s) });
+    kernels = await benchKernels({ ...(params === undefined ? {} : { params }), log: (s) => io.err(s), notes });
     if (!has(args, 'json')) io.out(kernelTable(kernels));
   }
   const log = (s: string) => io.err(s);
