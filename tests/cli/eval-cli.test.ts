@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { splitRules } from '../../cli/eval.js';
@@ -56,6 +56,43 @@ describe('nos eval', () => {
       expect(r.code, argv.join(' ')).toBe(1);
       expect(r.stderr).toMatch(msg);
     }
+  });
+
+  it('--out is checked before any training: an existing file, a path under a file, a system folder', async () => {
+    const dir = scratchDir('eval-out');
+    const file = join(dir, 'results');
+    writeFileSync(file, 'mine');
+    const cases: [string, RegExp][] = [
+      [file, /--out .*results is an existing file: --out names a folder to write the results into/],
+      [join(file, 'sub'), /--out .*results\/sub: cannot be created, because .*results is a file/],
+      ['/proc/nos-eval-out', /--out '\/proc\/nos-eval-out' is under \/proc, a system folder: pick another place/],
+      ['/proc/self/nos', /under \/proc, a system folder/],
+      ['/sys/nos', /under \/sys, a system folder/],
+    ];
+    for (const [out, msg] of cases) {
+      const r = await nos('eval', '--rules', 'adam', '--task', 'quadratic', '--workers', '1', '--out', out);
+      expect(r.code, out).toBe(1);
+      expect(r.stderr, out).toMatch(msg);
+      expect(r.stderr, out).not.toMatch(/\[1\/1\]/);
+      expect(r.stdout).toBe('');
+    }
+    expect(readFileSync(file, 'utf8')).toBe('mine');
+  });
+
+  it('prints the results before writing --out, and a write error loses nothing', async () => {
+    const out = scratchDir('eval-out-broken');
+    mkdirSync(join(out, 'results.json')); // a folder where the file should go
+    const r = await nos('eval', '--rules', 'adam,sgd', '--task', 'quadratic', '--workers', '1', '--json', '--out', out);
+    expect(r.code).toBe(1);
+    const doc = JSON.parse(r.stdout) as { results: { rule: string; status: string }[] };
+    expect(doc.results.map((x) => x.rule)).toEqual(['adam', 'sgd']);
+    expect(r.stderr).toMatch(/nos eval: error: could not write the results into .*eval-out-broken: .*EISDIR.* \(they are printed above\)/);
+  });
+
+  it('--workers above the number of cores is capped, with a message', async () => {
+    const r = await nos('eval', '--rules', 'sgd', '--task', 'quadratic', '--workers', '999', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/--workers 999: using \d+, the number of cores here/);
   });
 
   it('splits --rules on top-level commas only', () => {
