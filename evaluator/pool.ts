@@ -102,6 +102,11 @@ export class EvaluatorPool implements Evaluator {
     }
   }
 
+  /** Worker threads running now (they start as work arrives, up to `workers`). */
+  get threadsStarted(): number {
+    return this.piscina.threads.length;
+  }
+
   get utilization(): number {
     return this.piscina.utilization;
   }

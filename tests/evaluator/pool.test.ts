@@ -1,8 +1,9 @@
 import { writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadDataset } from '../../evaluator/data.js';
-import { defaultWorkerFile, EvaluatorPool } from '../../evaluator/pool.js';
+import { defaultWorkerFile, EvaluatorPool, resolveWorkers } from '../../evaluator/pool.js';
 import { findTask } from '../../evaluator/tasks.js';
 import { evaluateRule } from '../../evaluator/train.js';
 import { scratchDir } from '../helpers/scratch.js';
@@ -45,6 +46,19 @@ describe('evaluator pool', () => {
     expect(mnist.result.status).toBe('ok');
     expect(mnist.result.valAcc).toBe(evaluateRule('adam', findTask('mlp-mnist')!, loadDataset('mnist'), { steps: 20, lrGrid: [0.01] }).valAcc);
     expect(mnist.memoryMb).toBeGreaterThan(1);
+  });
+
+  it('starts threads as work arrives, and never more than the cores', async () => {
+    const cores = availableParallelism();
+    const pool = new EvaluatorPool({ workers: 1000 });
+    pools.push(pool);
+    expect(pool.workers).toBe(cores);
+    expect(pool.threadsStarted).toBe(0);
+    expect((await pool.evaluate({ rule: 'sgd', task: 'quadratic', seed: 0 })).result.status).toBe('ok');
+    expect(pool.threadsStarted).toBe(1);
+    expect(resolveWorkers(1000)).toEqual({ workers: cores, note: `--workers 1000: using ${cores}, the number of cores here (more threads than cores only adds memory, about 60 MB each)` });
+    expect(resolveWorkers(1)).toEqual({ workers: 1, note: undefined });
+    expect(resolveWorkers(undefined)).toEqual({ workers: cores, note: undefined });
   });
 
   it('survives a worker that throws, hangs, or dies, and goes on evaluating', async () => {
