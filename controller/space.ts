@@ -94,15 +94,23 @@ function checkEntryText(kind: Kind, index: number, e: SpaceEntry): void {
   const want = kind === 'operands' ? [] : kind === 'unary' ? ['1'] : ['1', '2'];
   for (const h of holes) if (!want.includes(h as string)) throw new SpaceError(`${place}: '$${h}' is not allowed in ${kind === 'operands' ? 'an operand' : `a ${kind} entry`} (${kind === 'operands' ? 'operands take no arguments' : kind === 'unary' ? 'use $1' : 'use $1 and $2'})`);
   if (kind !== 'operands' && !holes.has('1')) throw new SpaceError(`${place}: a ${kind} entry must use its argument $1`);
-  // The entry alone, then as the search uses it: both must be one valid rule.
-  const args = kind === 'operands' ? [] : kind === 'unary' ? ['g'] : ['g', 'm'];
-  const alone = fill(e.text, args);
-  const uses = kind === 'operands' ? `(${e.text}) * g` : alone;
-  for (const text of [alone, uses]) {
-    const r = compileRules(text, `${kind}[${index}]`);
-    if (!r.ok) throw new SpaceError(`${place}: '${e.text}' is not valid rule text${kind === 'operands' ? '' : ` with ${args.map((a, i) => `$${i + 1} = ${a}`).join(', ')}`}:\n${formatDiagnostics(r)}`);
-    if (r.rules.length !== 1) throw new SpaceError(`${place}: '${e.text}' must be one expression, not rule definitions`);
+  // Brackets must balance within the entry, so that no entry reaches outside its place in a rule
+  // (`g) + (m`); then the entry, as the search uses it, must be one valid rule.
+  let depth = 0;
+  for (const ch of e.text) {
+    if (ch === '(' || ch === '[' || ch === '{') depth++;
+    else if (ch === ')' || ch === ']' || ch === '}') depth--;
+    if (depth < 0) break;
   }
+  if (depth !== 0) throw new SpaceError(`${place}: '${e.text}' has unbalanced brackets`);
+  const args = kind === 'operands' ? [] : kind === 'unary' ? ['g'] : ['g', 'm'];
+  const text = kind === 'operands' ? `(${e.text}) * g` : fill(e.text, args);
+  const r = compileRules(text, `${kind}[${index}]`);
+  if (!r.ok) {
+    const as = kind === 'operands' ? ' as an operand, in (operand) * g' : ` with ${args.map((a, i) => `$${i + 1} = ${a}`).join(', ')}`;
+    throw new SpaceError(`${place}: '${e.text}' is not valid rule text${as}:\n${formatDiagnostics(r)}`);
+  }
+  if (r.rules.length !== 1) throw new SpaceError(`${place}: '${e.text}' must be one expression, not rule definitions`);
 }
 
 /**

@@ -34,14 +34,21 @@ describe('--space files', () => {
       [{ unary: ['id', 'tanh'] }, /^unary\[1\]: no unary entry 'tanh' in the NOS space/],
       [{ unary: ['idd'] }, /did you mean 'id'\?/],
       [{ operands: ['g', 'm', 'g'] }, /^operands\[2\]: duplicate id 'g' \(also operands\[0\]\)$/],
-      [{ operands: [{ id: 'x', text: 'g +' }] }, /^operands\[0\] \(id 'x'\): 'g \+' is not valid rule text:\noperands\[0\]:1:4: error:/],
-      [{ operands: [{ id: 'x', text: 'g) + (m' }] }, /^operands\[0\] \(id 'x'\): 'g\) \+ \(m' is not valid rule text/],
+      [{ operands: [{ id: 'x', text: 'g +' }] }, /^operands\[0\] \(id 'x'\): 'g \+' is not valid rule text as an operand, in \(operand\) \* g:\noperands\[0\]:1:5: error:/],
+      [{ operands: [{ id: 'x', text: 'g) + (m' }] }, /^operands\[0\] \(id 'x'\): 'g\) \+ \(m' has unbalanced brackets$/],
+      [{ unary: [{ id: 'u', text: 'sqrt($1))' }] }, /unbalanced brackets/],
       [{ unary: [{ id: 'u', text: '$2' }] }, /^unary\[0\] \(id 'u'\): '\$2' is not allowed in a unary entry \(use \$1\)$/],
       [{ unary: [{ id: 'u', text: 'g' }] }, /^unary\[0\] \(id 'u'\): a unary entry must use its argument \$1$/],
       [{ operands: [{ id: 'o', text: '$1' }] }, /operands take no arguments/],
       [{ operands: [{ id: 'o', text: 'rule a = g\nrule b = m' }] }, /operands\[0\] \(id 'o'\)/],
     ];
     for (const [raw, msg] of cases) expect(refusal(raw), JSON.stringify(raw)).toMatch(msg);
+  });
+
+  it('accepts operands that are no rule on their own (constants, noise, weight decay)', () => {
+    // Found by the CLI fuzz test: each entry is checked as the search uses it, (operand) * g.
+    const { space } = parseSpaceConfig({ operands: ['one', 'two', 'noise', 'wd4', { id: 'half', text: '0.5' }], unary: [{ id: 'neg2', text: '-2 * $1' }] });
+    expect(space.operands.map((e) => e.text)).toEqual(['1', '2', 'noise', '1e-4 * w', '0.5']);
   });
 
   it('accepts ids, new entries, and one-entry lists', () => {
