@@ -128,7 +128,9 @@ export async function runSearch(store: ResultsStore, strategy: Strategy, evaluat
       inBatch.set(rule.hash, pending);
       return pending;
     };
-    const settled = await Promise.all(
+    // Every evaluation of the batch finishes before an error (a full disk) ends the search:
+    // nothing in flight is left to write into a store that is being closed.
+    const outcomes = await Promise.allSettled(
       proposals.map(async (p, i) => {
         if (hooks.shouldStop?.() && !existing.has(start + i)) return undefined;
         const c = await settle(p, i);
@@ -141,6 +143,9 @@ export async function runSearch(store: ResultsStore, strategy: Strategy, evaluat
         return c;
       }),
     );
+    const failure = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (failure) throw failure.reason;
+    const settled = outcomes.map((o) => (o as PromiseFulfilledResult<Candidate | undefined>).value);
     if (settled.some((c) => c === undefined)) {
       stopped = true;
       break;

@@ -7,7 +7,7 @@ import { type Evaluator, leaderboard, runSearch } from '../../controller/search.
 import { Evolution, RandomSearch, type Strategy } from '../../controller/strategy.js';
 import type { EvalRequest } from '../../evaluator/protocol.js';
 import type { EvalResult } from '../../evaluator/train.js';
-import { type RunConfig, SqliteStore } from '../../search-results/store.js';
+import { type Candidate, type ResultsStore, type RunConfig, SqliteStore, type StrategyCheckpoint } from '../../search-results/store.js';
 import { tfReady } from '../helpers/tf.js';
 
 /** A fast, deterministic stand-in for the pool: reward from the rule text, random delays. */
@@ -104,6 +104,41 @@ describe('search loop', () => {
     const before = new Set(a.slice(0, 20).map((x) => x[0]));
     expect(ev.calls.filter((r) => before.has(r))).toEqual([]);
     reopened.close();
+  });
+
+  it('a store error (a full disk) ends the search only after the batch in flight has finished writing', async () => {
+    const inner = SqliteStore.create(config('full', 'random'), root());
+    let adds = 0;
+    let rejectedAt: number | undefined;
+    const late: number[] = [];
+    const store: ResultsStore = {
+      get config() {
+        return inner.config;
+      },
+      candidates: () => inner.candidates(),
+      byHash: (h: string) => inner.byHash(h),
+      byFingerprint: (f: string) => inner.byFingerprint(f),
+      add: (c: Candidate) => {
+        adds++;
+        if (rejectedAt !== undefined) late.push(c.index);
+        if (adds === 3) throw Object.assign(new Error('disk full'), { code: 'SQLITE_FULL' });
+        inner.add(c);
+      },
+      saveCheckpoint: (cp: StrategyCheckpoint) => inner.saveCheckpoint(cp),
+      lastCheckpoint: () => inner.lastCheckpoint(),
+      checkpoints: () => inner.checkpoints(),
+      close: () => inner.close(),
+    };
+    await expect(
+      runSearch(store, makeStrategy('random'), new FakeEvaluator()).finally(() => {
+        rejectedAt = adds;
+      }),
+    ).rejects.toThrow(/disk full/);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(late).toEqual([]);
+    expect(rejectedAt).toBe(10); // the whole first batch was settled before the error came out
+    expect(inner.checkpoints()).toEqual([]);
+    inner.close();
   });
 
   it('refuses to create a run twice and reports a missing one', () => {
