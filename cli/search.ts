@@ -7,9 +7,6 @@ import { type FlagSpecs, flag, has, intFlag, parseArgs } from './args.js';
 import type { Io } from './io.js';
 import { writeReport } from './report.js';
 
-/** Kept for scripts that import it: the default budget lives with the run library. */
-export const DEFAULT_BUDGET = DEFAULTS.budget;
-
 export const SEARCH_FLAGS: FlagSpecs = {
   task: { type: 'string', value: 'ID', description: `the child task rules are trained on (default ${DEFAULT_TASK}; nos tasks lists them)` },
   budget: { type: 'string', value: 'N', description: `rules to sample (default ${DEFAULTS.budget}); with --resume, raises the run's budget` },
