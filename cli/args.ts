@@ -6,8 +6,14 @@
  */
 import { parseArgs as nodeParseArgs } from 'node:util';
 import { nearest } from '../dsl/diagnostics.js';
+import { parseNumberLiteral } from '../dsl/parser.js';
 
-export class UsageError extends Error {}
+export class UsageError extends Error {
+  /** The class's own name (subclasses included), as `instanceof`-free callers and logs read it. */
+  override get name(): string {
+    return this.constructor.name;
+  }
+}
 
 export interface FlagSpec {
   /** 'bool' takes no value; 'string' takes one; 'list' may repeat. */
@@ -96,7 +102,7 @@ export function parseArgs(argv: readonly string[], spec: FlagSpecs, options: { p
       positionalAt.add(t.index);
       continue;
     }
-    const s = spec[t.name];
+    const s = Object.hasOwn(spec, t.name) ? spec[t.name] : undefined;
     // `-g`, `-1`, `--5`: rule text and numbers, not flags (as before node's parser).
     if (t.rawName.startsWith('-') && !t.rawName.startsWith('--')) {
       if (!positionalAt.has(t.index)) positionals.push(argv[t.index] as string);
@@ -130,7 +136,7 @@ export function parseArgs(argv: readonly string[], spec: FlagSpecs, options: { p
 }
 
 function declared(args: ParsedArgs, name: string): void {
-  if (args.spec[name] === undefined) throw new Error(`the command reads --${name}, which its flag specs do not declare`);
+  if (!Object.hasOwn(args.spec, name)) throw new Error(`the command reads --${name}, which its flag specs do not declare`);
 }
 
 export function flag(args: ParsedArgs, name: string): string | undefined {
@@ -146,9 +152,9 @@ export function has(args: ParsedArgs, name: string): boolean {
 export function numberFlag(args: ParsedArgs, name: string): number | undefined {
   const v = flag(args, name);
   if (v === undefined) return undefined;
-  const x = Number(v);
-  if (v.trim() === '' || !Number.isFinite(x)) throw new UsageError(`--${name} must be a finite number, got '${v}'`);
-  return x;
+  const x = parseNumberLiteral(v);
+  if (!x.ok) throw new UsageError(`--${name}: ${x.message}`);
+  return x.value;
 }
 
 export function intFlag(args: ParsedArgs, name: string, min = 0): number | undefined {
@@ -160,13 +166,14 @@ export function intFlag(args: ParsedArgs, name: string, min = 0): number | undef
 /** `--set k=v` pairs as numbers. */
 export function setFlags(args: ParsedArgs): Record<string, number> {
   declared(args, 'set');
-  const out: Record<string, number> = {};
+  const out: Record<string, number> = Object.create(null);
   for (const kv of args.flags.get('set') ?? []) {
     const m = /^([A-Za-z][A-Za-z0-9]*)=(.+)$/.exec(kv.trim());
     if (!m) throw new UsageError(`--set expects name=value, got '${kv}'`);
-    const v = Number(m[2]);
-    if (!Number.isFinite(v)) throw new UsageError(`--set ${m[1]}: '${m[2]}' is not a finite number`);
-    out[m[1] as string] = v;
+    const v = parseNumberLiteral(m[2] as string);
+    if (!v.ok) throw new UsageError(`--set ${m[1]}: ${v.message}`);
+    if (Object.hasOwn(out, m[1] as string)) throw new UsageError(`--set ${m[1]} is given more than once`);
+    out[m[1] as string] = v.value;
   }
   return out;
 }

@@ -30,7 +30,7 @@ export function withDefaults(rule: CheckedRule, overrides: Readonly<Record<strin
     if (e instanceof BindError) throw new UsageError(e.message);
     throw e;
   }
-  return { ...rule, params: rule.params.map((p) => ({ name: p.name, default: overrides[p.name] ?? p.default })) };
+  return { ...rule, params: rule.params.map((p) => ({ name: p.name, default: Object.hasOwn(overrides, p.name) ? (overrides[p.name] as number) : p.default })) };
 }
 
 export function exportCommand(argv: readonly string[], io: Io): number {

@@ -1,6 +1,8 @@
 /** The `nos` command line. Wires the parts together; nothing else imports it. */
 import { nosVersion, RunConfigError } from '../controller/run.js';
 import { nearest } from '../dsl/diagnostics.js';
+import { DatasetError } from '../evaluator/data.js';
+import { MissingDependencyError } from '../util/optional-deps.js';
 import { describeEnvironmentError, StoreError } from '../search-results/store.js';
 import { type FlagSpecs, formatHelp, HelpRequested, UsageError } from './args.js';
 import { benchCommand } from './bench.js';
@@ -65,7 +67,7 @@ export async function commandSpecs(name: string): Promise<FlagSpecs> {
 
 /** A user error's message, or undefined for a bug. */
 function userError(e: unknown): string | undefined {
-  if (e instanceof UsageError || e instanceof RunConfigError || e instanceof StoreError) return e.message;
+  if (e instanceof UsageError || e instanceof RunConfigError || e instanceof StoreError || e instanceof DatasetError || e instanceof MissingDependencyError) return e.message;
   return describeEnvironmentError(e);
 }
 

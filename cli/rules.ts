@@ -159,7 +159,7 @@ export async function traceCommand(argv: readonly string[], io: Io): Promise<num
     const { closeWebGpu, traceWgsl } = await import('../dsl/compile/wgsl.js');
     let values: Float64Array;
     try {
-      values = paramValues(rule, setFlags(args));
+      values = paramValues(rule, overrides);
     } catch (e) {
       if (e instanceof BindError) throw new UsageError(e.message);
       throw e;

@@ -30,6 +30,7 @@ export class RunConfigError extends Error {
     message: string,
   ) {
     super(message);
+    this.name = 'RunConfigError';
   }
 }
 

