@@ -2,15 +2,16 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveTask } from '../controller/run.js';
-import { lookupRule } from '../dsl/index.js';
+import { type CheckedRule, lookupRule } from '../dsl/index.js';
 import { EvaluatorPool, resolveWorkers } from '../evaluator/pool.js';
 import { parseScheduleSpec, ScheduleError } from '../evaluator/schedules.js';
-import { analysisSummary, jsonStat, type Stat, summarize } from '../evaluator/stats.js';
+import { type PairedComparison, pairedTest } from '../evaluator/paired.js';
+import { analysisSummary, jsonNumber, jsonStat, type RuleSummary, type Stat, summarize } from '../evaluator/stats.js';
 import { DEFAULT_TASK, parameterCount, TASKS, type TaskSpec } from '../evaluator/tasks.js';
 import type { EvalResult } from '../evaluator/train.js';
 import { evalCurvesSvg } from '../search-results/report.js';
-import { type FlagSpecs, flag, has, intFlag, numberFlag, parseArgs, setFlags, UsageError } from './args.js';
-import type { Io } from './io.js';
+import { type FlagSpecs, flag, has, intFlag, numberFlag, parseArgs, UsageError } from './args.js';
+import { type Io, parseSetValues, ruleOverrides } from './io.js';
 import { checkOutputDir, describeWriteError } from './paths.js';
 
 export function tasksCommand(argv: readonly string[], io: Io): number {
@@ -71,7 +72,8 @@ export const EVAL_FLAGS: FlagSpecs = {
   steps: { type: 'string', value: 'S', description: "training steps (default: the task's)" },
   lrs: { type: 'string', value: 'x,y,...', description: "the learning-rate grid (default: the task's)" },
   workers: { type: 'string', value: 'K', description: 'evaluator threads (default and most: the number of cores)' },
-  set: { type: 'list', value: 'k=v', description: "override a hyperparameter of the rules (repeatable)" },
+  set: { type: 'list', value: 'k=v', description: 'override a hyperparameter of the rules that declare it (repeatable)' },
+  baseline: { type: 'string', value: 'NAME', description: 'compare every rule with this one, paired by seed (a paired t-test on accuracy; added to --rules if absent)' },
   out: { type: 'string', value: 'DIR', description: 'write results.json and curves.svg into this folder (checked before training)' },
   json: { type: 'bool', description: 'print one JSON document on stdout (progress goes to stderr)' },
   schedule: { type: 'string', value: 'S', description: 'a learning-rate schedule around the rule (nos schedule lists them)' },
@@ -79,6 +81,48 @@ export const EVAL_FLAGS: FlagSpecs = {
   'batch-growth': { type: 'bool', description: "turn the --schedule's decay into batch growth" },
   analyze: { type: 'bool', description: 'also report train accuracy, the generalisation gap, sharpness and a snapshot ensemble' },
 };
+
+/** Which accuracy a baseline comparison uses: test accuracy when every seed measured it, else validation. */
+export type ComparedAccuracy = 'test' | 'validation';
+
+/** Per-seed accuracy of a rule, the one `which` names (NaN where a seed has none). */
+function seedAccuracies(r: RuleSummary, which: ComparedAccuracy): number[] {
+  return r.seeds.map((s) => (which === 'test' ? (s.testAcc ?? Number.NaN) : s.valAcc));
+}
+
+/** The `vsBaseline` JSON of one rule: rule minus baseline, paired by seed. */
+export function vsBaselineJson(baseline: string, c: PairedComparison, accuracy: ComparedAccuracy) {
+  return {
+    baseline,
+    seeds: c.n,
+    accuracy,
+    diff: { mean: jsonNumber(c.mean), ci95: c.ci95 === null ? null : [c.ci95[0], c.ci95[1]] },
+    p: c.p,
+    test: c.test,
+    verdict: c.verdict,
+  };
+}
+
+/** Hyperparameter overrides per rule: each --set name must belong to at least one rule. */
+function overridesPerRule(rules: readonly CheckedRule[], pairs: readonly string[]): Readonly<Record<string, number>>[] {
+  if (pairs.length === 0) return rules.map(() => ({}));
+  const given = parseSetValues(pairs); // syntax, number literals and duplicates, for every name
+  const nameOf = (kv: string) => (/^\s*([A-Za-z][A-Za-z0-9]*)\s*=/.exec(kv)?.[1] ?? '');
+  for (const name of given.keys()) {
+    if (!rules.some((r) => r.params.some((p) => p.name === name))) {
+      throw new UsageError(`--set ${name}: no rule in --rules has a hyperparameter '${name}'`);
+    }
+  }
+  return rules.map((r) => ruleOverrides(r, pairs.filter((kv) => r.params.some((p) => p.name === nameOf(kv)))));
+}
+
+/** A difference in accuracy points with its interval and verdict, for the table. */
+function vsCell(c: PairedComparison): string {
+  const pts = (x: number) => `${x >= 0 ? '+' : ''}${(100 * x).toFixed(2)}`;
+  if (!Number.isFinite(c.mean)) return '-';
+  const ci = c.ci95 === null ? `(${c.n} seed${c.n === 1 ? '' : 's'})` : `[${pts(c.ci95[0])}, ${pts(c.ci95[1])}]`;
+  return `${pts(c.mean)} ${ci} ${c.verdict}${c.p === null ? '' : ` (p ${c.p < 0.001 ? c.p.toExponential(1) : c.p.toFixed(3)})`}`;
+}
 
 export async function evalCommand(argv: readonly string[], io: Io): Promise<number> {
   const args = parseArgs(argv, EVAL_FLAGS);
@@ -106,18 +150,33 @@ export async function evalCommand(argv: readonly string[], io: Io): Promise<numb
   const labels = splitRules(list);
   if (labels.length === 0) throw new UsageError('--rules is empty');
   const problems: string[] = [];
-  const rules = labels.map((label) => {
+  const rules: CheckedRule[] = [];
+  for (const label of labels) {
     const found = lookupRule(label);
     if (!found.ok) problems.push(`rule '${label}':\n${found.message}`);
-    return found.ok ? found.rule : undefined;
-  });
+    else rules.push(found.rule);
+  }
   if (problems.length > 0) throw new UsageError(problems.join('\n'));
+  // The baseline: one of the rules (same label or same canonical hash), else added to them.
+  const baselineName = flag(args, 'baseline');
+  let baselineIndex = -1;
+  if (baselineName !== undefined) {
+    const found = lookupRule(baselineName);
+    if (!found.ok) throw new UsageError(`--baseline '${baselineName}' is not a rule:\n${found.message}`);
+    baselineIndex = labels.indexOf(baselineName);
+    if (baselineIndex < 0) baselineIndex = rules.findIndex((r) => r.hash === found.rule.hash);
+    if (baselineIndex < 0) {
+      labels.push(baselineName);
+      rules.push(found.rule);
+      baselineIndex = labels.length - 1;
+    }
+  }
   const task = taskFromFlag(flag(args, 'task'));
   const seeds = intFlag(args, 'seeds', 1) ?? 1;
   const steps = intFlag(args, 'steps', 1);
   const lrs = flag(args, 'lrs') === undefined ? undefined : numberList(flag(args, 'lrs') as string, 'lrs');
   const workers = resolveWorkers(intFlag(args, 'workers', 1));
-  const params = setFlags(args);
+  const params = overridesPerRule(rules, args.flags.get('set') ?? []);
   const out = flag(args, 'out');
   if (out !== undefined) checkOutputDir(out);
   if (workers.note !== undefined) io.err(`nos eval: ${workers.note}`);
@@ -130,15 +189,16 @@ export async function evalCommand(argv: readonly string[], io: Io): Promise<numb
     await Promise.all(
       labels.flatMap((_label, i) =>
         Array.from({ length: seeds }, async (_s, seed) => {
-          const rule = rules[i];
+          const rule = rules[i] as CheckedRule;
+          const own = params[i] ?? {};
           const { result } = await pool.evaluate({
-            rule: rule?.canonical ?? '',
+            rule: rule.canonical,
             task: task.id,
             seed,
             test: true,
             ...(steps === undefined ? {} : { steps }),
             ...(lrs === undefined ? {} : { lrGrid: lrs }),
-            ...(Object.keys(params).length > 0 ? { params } : {}),
+            ...(Object.keys(own).length > 0 ? { params: own } : {}),
             ...layers,
           });
           (byRule[i] as EvalResult[])[seed] = result;
@@ -151,10 +211,15 @@ export async function evalCommand(argv: readonly string[], io: Io): Promise<numb
     await pool.close();
   }
   const rows = labels.map((label, i) => summarize(label, byRule[i] as EvalResult[]));
+  const base = baselineIndex < 0 ? undefined : (rows[baselineIndex] as RuleSummary);
+  // Test accuracy when every seed of every rule measured it, else validation accuracy.
+  const accuracy: ComparedAccuracy = rows.every((r) => r.seeds.every((s) => s.testAcc !== null && s.testAcc !== undefined)) ? 'test' : 'validation';
+  const comparisons = rows.map((r, i) => (base === undefined || i === baselineIndex ? undefined : pairedTest(seedAccuracies(r, accuracy), seedAccuracies(base, accuracy))));
   const doc = {
     task: task.id,
     seeds,
-    results: rows.map((r) => ({
+    ...(base === undefined ? {} : { baseline: base.label, compared: `${accuracy} accuracy` }),
+    results: rows.map((r, i) => ({
       rule: r.label,
       canonical: r.rule,
       bestLr: r.bestLr,
@@ -163,6 +228,9 @@ export async function evalCommand(argv: readonly string[], io: Io): Promise<numb
       finalLoss: jsonStat(r.finalLoss),
       status: r.status,
       seconds: r.seconds,
+      perSeed: r.seeds.map((x, seed) => ({ seed, valAcc: jsonNumber(x.valAcc), testAcc: x.testAcc === null || x.testAcc === undefined ? null : jsonNumber(x.testAcc), bestLr: x.bestLr })),
+      ...(base !== undefined && i === baselineIndex ? { baseline: true } : {}),
+      ...(comparisons[i] === undefined || base === undefined ? {} : { vsBaseline: vsBaselineJson(base.label, comparisons[i] as PairedComparison, accuracy) }),
       ...(analyze ? { analysis: analysisSummary(r.seeds) } : {}),
     })),
     ...(scheduleSpec === undefined ? {} : { schedule: scheduleSpec }),
@@ -173,10 +241,11 @@ export async function evalCommand(argv: readonly string[], io: Io): Promise<numb
   else {
     const pct = (s: Stat) => (Number.isFinite(s.mean) ? `${(100 * s.mean).toFixed(2)} +- ${(100 * s.std).toFixed(2)}` : '-').padStart(14);
     io.out(`${task.id}: ${seeds} seed(s), ${steps ?? task.steps} steps, learning rate from ${(lrs ?? task.lrGrid).join(', ')}`);
-    io.out(`${'rule'.padEnd(24)} ${'best lr'.padStart(8)} ${'val acc %'.padStart(14)} ${'test acc %'.padStart(14)} ${'final loss'.padStart(11)} ${'status'.padEnd(9)} ${'time s'.padStart(7)}`);
-    for (const r of rows) {
+    const vsHeader = base === undefined ? '' : `  vs ${base.label} (${accuracy} acc, points: diff [95% CI] verdict)`;
+    io.out(`${'rule'.padEnd(24)} ${'best lr'.padStart(8)} ${'val acc %'.padStart(14)} ${'test acc %'.padStart(14)} ${'final loss'.padStart(11)} ${'status'.padEnd(9)} ${'time s'.padStart(7)}${vsHeader}`);
+    for (const [i, r] of rows.entries()) {
       io.out(
-        `${(r.label.length > 24 ? `${r.label.slice(0, 23)}…` : r.label).padEnd(24)} ${String(r.bestLr ?? '-').padStart(8)} ${pct(r.valAcc)} ${pct(r.testAcc)} ${(Number.isFinite(r.finalLoss.mean) ? r.finalLoss.mean.toFixed(4) : '-').padStart(11)} ${r.status.padEnd(9)} ${r.seconds.toFixed(1).padStart(7)}`,
+        `${(r.label.length > 24 ? `${r.label.slice(0, 23)}…` : r.label).padEnd(24)} ${String(r.bestLr ?? '-').padStart(8)} ${pct(r.valAcc)} ${pct(r.testAcc)} ${(Number.isFinite(r.finalLoss.mean) ? r.finalLoss.mean.toFixed(4) : '-').padStart(11)} ${r.status.padEnd(9)} ${r.seconds.toFixed(1).padStart(7)}${base === undefined ? '' : `  ${i === baselineIndex ? '(baseline)' : vsCell(comparisons[i] as PairedComparison)}`}`,
       );
     }
     if (analyze) {
@@ -190,6 +259,11 @@ export async function evalCommand(argv: readonly string[], io: Io): Promise<numb
         );
       }
     }
+  }
+  if (base !== undefined && seeds < 2) {
+    const note = `note: with one seed there is no confidence interval or test, so every verdict is 'tied'; a claim against ${base.label} needs more seeds (--seeds 10 or more, as the README's claims use)`;
+    if (has(args, 'json')) io.err(`nos eval: ${note}`);
+    else io.out(note);
   }
   // Results are printed before any file is written: an output error never loses them.
   if (out !== undefined) {

@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { splitRules } from '../../cli/eval.js';
+import { pairedTest } from '../../evaluator/paired.js';
 import { nos } from '../helpers/cli.js';
 import { scratchDir } from '../helpers/scratch.js';
 
@@ -124,5 +125,72 @@ describe('nos eval with layers around the rule', () => {
     expect((await nos('eval', '--rules', 'adam', '--task', 'quadratic', '--schedule', 'cosin')).stderr).toMatch(/unknown schedule 'cosin'; did you mean 'cosine'/);
     expect((await nos('eval', '--rules', 'adam', '--task', 'quadratic', '--batch-growth')).stderr).toMatch(/--batch-growth needs/);
     expect((await nos('eval', '--rules', 'adam', '--task', 'quadratic', '--weight-decay', '-1')).code).toBe(1);
+  });
+});
+
+describe('nos eval --baseline', () => {
+  type PerSeed = { seed: number; valAcc: number | null; testAcc: number | null; bestLr: number | null };
+  type Vs = { baseline: string; seeds: number; accuracy: string; diff: { mean: number; ci95: [number, number] | null }; p: number | null; test: string; verdict: string };
+  type Doc = { baseline: string; compared: string; results: { rule: string; baseline?: true; perSeed: PerSeed[]; vsBaseline?: Vs }[] };
+
+  it('adds the baseline, pairs by seed, and reports what pairedTest gives for the per-seed accuracies it prints', async () => {
+    const r = await nos('eval', '--rules', 'sgd,(1 + sign(g) * sign(ema(g, 0.9))) * g', '--baseline', 'adam', '--task', 'quadratic', '--seeds', '3', '--steps', '60', '--workers', '2', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout) as Doc;
+    expect(doc.results.map((x) => x.rule)).toEqual(['sgd', '(1 + sign(g) * sign(ema(g, 0.9))) * g', 'adam']);
+    expect(doc.baseline).toBe('adam');
+    const base = doc.results[2]!;
+    expect(base.baseline).toBe(true);
+    expect(base.vsBaseline).toBeUndefined();
+    const key = doc.compared === 'test accuracy' ? 'testAcc' : 'valAcc';
+    expect(['test accuracy', 'validation accuracy']).toContain(doc.compared);
+    for (const x of doc.results) {
+      expect(x.perSeed.map((s) => s.seed)).toEqual([0, 1, 2]);
+      for (const s of x.perSeed) expect([1e-4, 1e-3, 1e-2, 1e-1, 1]).toContain(s.bestLr);
+    }
+    for (const x of doc.results.slice(0, 2)) {
+      const vs = x.vsBaseline!;
+      expect(Object.keys(vs).sort()).toEqual(['accuracy', 'baseline', 'diff', 'p', 'seeds', 'test', 'verdict']);
+      const want = pairedTest(
+        x.perSeed.map((s) => s[key] as number),
+        base.perSeed.map((s) => s[key] as number),
+      );
+      expect(vs).toMatchObject({ baseline: 'adam', seeds: 3, test: 'paired t-test (two-sided)', verdict: want.verdict, p: want.p });
+      expect(vs.diff.mean).toBeCloseTo(want.mean, 12);
+      expect(vs.diff.ci95).toEqual(want.ci95);
+      expect(['better', 'worse', 'tied']).toContain(vs.verdict);
+    }
+  });
+
+  it('reuses a listed baseline, and with one seed has no interval or p, a tied verdict and a note', async () => {
+    const r = await nos('eval', '--rules', 'adam,sgd', '--baseline', 'adam', '--task', 'quadratic', '--steps', '30', '--lrs', '0.1');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/vs adam \((test|validation) acc/);
+    expect(r.stdout).toMatch(/\(baseline\)/);
+    expect(r.stdout).toMatch(/\(1 seed\) tied/);
+    expect(r.stdout).toMatch(/needs more seeds/);
+    const j = await nos('eval', '--rules', 'adam,sgd', '--baseline', 'adam', '--task', 'quadratic', '--steps', '30', '--lrs', '0.1', '--json');
+    const doc = JSON.parse(j.stdout) as Doc;
+    expect(doc.results.map((x) => x.rule)).toEqual(['adam', 'sgd']);
+    expect(doc.results[1]!.vsBaseline).toMatchObject({ seeds: 1, diff: { ci95: null }, p: null, verdict: 'tied' });
+    expect(j.stderr).toMatch(/needs more seeds/);
+  });
+
+  it('refuses an unknown baseline and bad --set values before training', async () => {
+    const bad = await nos('eval', '--rules', 'sgd', '--baseline', 'nosuch', '--task', 'quadratic');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/--baseline 'nosuch' is not a rule/);
+    for (const [set, msg] of [
+      ['beta1=0x1', /--set beta1=0x1/],
+      ['beta1=2', /--set beta1=2/],
+      ['nosuch=1', /--set nosuch: no rule in --rules/],
+    ] as const) {
+      const x = await nos('eval', '--rules', 'adam,sgd', '--task', 'quadratic', '--set', set);
+      expect(x.code, set).toBe(1);
+      expect(x.stderr).toMatch(msg);
+    }
+    const twice = await nos('eval', '--rules', 'adam', '--task', 'quadratic', '--set', 'beta1=0.8', '--set', 'beta1=0.7');
+    expect(twice.code).toBe(1);
+    expect(twice.stderr).toMatch(/more than once/);
   });
 });
