@@ -1,4 +1,5 @@
 /** `nos search`, `nos leaderboard`: flags in, the run library (controller/run.ts) does the rest. */
+import { readableRule } from '../dsl/readable.js';
 import { createRun, DEFAULTS, LIMITS, openRun, type RunRequest, resumeRun, STRATEGIES, searchRun } from '../controller/run.js';
 import type { SearchProgress } from '../controller/search.js';
 import { DEFAULT_TASK } from '../evaluator/tasks.js';
@@ -128,7 +129,7 @@ export function leaderboardTable(rows: readonly Candidate[]): string {
   if (rows.length === 0) return '(no rule trained successfully yet)';
   return [
     `${'rank'.padStart(4)}  ${'reward'.padEnd(8)} ${'lr'.padEnd(7)} rule`,
-    ...rows.map((c, i) => `${String(i + 1).padStart(4)}  ${c.reward.toFixed(4).padEnd(8)} ${String(c.bestLr ?? '-').padEnd(7)} ${c.rule}`),
+    ...rows.map((c, i) => `${String(i + 1).padStart(4)}  ${c.reward.toFixed(4).padEnd(8)} ${String(c.bestLr ?? '-').padEnd(7)} ${readableRule(c.rule)}`),
   ].join('\n');
 }
 
@@ -147,7 +148,7 @@ export function leaderboardCommand(argv: readonly string[], io: Io): number {
     if (has(args, 'json')) {
       io.out(
         JSON.stringify(
-          rows.map((c, i) => ({ rank: i + 1, rule: c.rule, reward: c.reward, status: c.status, bestLr: c.bestLr, valAcc: c.valAcc, testAcc: c.testAcc, hash: c.hash, index: c.index })),
+          rows.map((c, i) => ({ rank: i + 1, rule: c.rule, readable: readableRule(c.rule), reward: c.reward, status: c.status, bestLr: c.bestLr, valAcc: c.valAcc, testAcc: c.testAcc, hash: c.hash, index: c.index })),
         ),
       );
     } else io.out(leaderboardTable(rows));

@@ -3,6 +3,7 @@
  * best-so-far and mean reward against rules sampled, the controller's entropy, and the top
  * rules with their formulas and learning curves next to Adam's under the same protocol.
  */
+import { readableRule } from '../dsl/readable.js';
 import { curveBand, type RuleSummary } from '../evaluator/stats.js';
 import { lineChart, type Series } from './plot.js';
 import { type Candidate, leaderboard, type RunConfig, type StrategyCheckpoint } from './store.js';
@@ -70,7 +71,7 @@ export function renderReport(input: ReportInput): string {
   const rows = top
     .map(
       (c, i) =>
-        `<tr><td>${i + 1}</td><td>${c.reward.toFixed(4)}</td><td>${c.testAcc === null ? '-' : c.testAcc.toFixed(4)}</td><td>${c.bestLr ?? '-'}</td><td><code>${esc(c.rule)}</code></td><td>#${c.index}</td></tr>`,
+        `<tr><td>${i + 1}</td><td>${c.reward.toFixed(4)}</td><td>${c.testAcc === null ? '-' : c.testAcc.toFixed(4)}</td><td>${c.bestLr ?? '-'}</td><td><code title="${esc(c.rule)}">${esc(readableRule(c.rule))}</code></td><td>#${c.index}</td></tr>`,
     )
     .join('\n');
   return `<!doctype html>
