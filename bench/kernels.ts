@@ -39,8 +39,11 @@ export interface KernelFigures {
   copyGBps: number;
   adam: RuleFigures & {
     tfBuiltinNsPerParam: number | null;
-    /** torch.optim.Adam, 1 thread, foreach=False / foreach=True (null with a note where PyTorch is not there). */
-    torchNsPerParam: { forLoop: number; foreach: number; version: string } | null;
+    /** torch.optim.Adam, 1 thread, foreach=False (the contract's key; null with a note where PyTorch is not there). */
+    torchNsPerParam: number | null;
+    /** The same with foreach=True, and the torch version. */
+    torchForeachNsPerParam: number | null;
+    torchVersion: string | null;
   };
   lion: RuleFigures;
   powersign: RuleFigures;
@@ -165,7 +168,7 @@ export async function benchKernels(options: { params?: number; reps?: number; lo
     params: n,
     copyFloorNsPerParam,
     copyGBps,
-    adam: { ...adam, tfBuiltinNsPerParam: adam.tfBuiltinNsPerParam ?? null, torchNsPerParam: torch },
+    adam: { ...adam, tfBuiltinNsPerParam: adam.tfBuiltinNsPerParam ?? null, torchNsPerParam: torch?.forLoop ?? null, torchForeachNsPerParam: torch?.foreach ?? null, torchVersion: torch?.version ?? null },
     lion: result.lion as RuleFigures,
     powersign: result.powersign as RuleFigures,
     tfBackend: choice.name,

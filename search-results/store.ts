@@ -12,11 +12,12 @@
  * message that says what and where: user errors, not bugs.
  */
 import { randomUUID } from 'node:crypto';
-import { copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
-import { dirname, join, resolve, sep } from 'node:path';
+import { join, } from 'node:path';
 import type Database from 'better-sqlite3';
 import { requireOptional } from '../util/optional-deps.js';
+import { systemRootOf } from '../util/paths.js';
 
 /** better-sqlite3, loaded when a store is first opened (an optional dependency: apps that only want an optimizer need not install it). */
 const sqlite = (): typeof Database => requireOptional<typeof Database>('better-sqlite3');
@@ -189,30 +190,10 @@ function access<T>(what: string, f: () => T): T {
   }
 }
 
-const SYSTEM_ROOTS = ['/proc', '/sys', '/dev'];
-
-/**
- * Refuse to create anything under /proc, /sys or /dev (Node 20's recursive mkdir never returns
- * there). Links are followed as far as the path exists.
- */
+/** Refuse to create anything under /proc, /sys or /dev (see util/paths.ts). */
 export function assertCreatablePath(path: string, what: string): void {
-  const abs = resolve(path);
-  let existing = abs;
-  while (!existsSync(existing)) {
-    const up = dirname(existing);
-    if (up === existing) break;
-    existing = up;
-  }
-  let real = existing;
-  try {
-    real = realpathSync(existing);
-  } catch {
-    // unreadable: judged by the path as given
-  }
-  for (const p of [abs, join(real, abs.slice(existing.length))]) {
-    const root = SYSTEM_ROOTS.find((r) => p === r || p.startsWith(`${r}${sep}`));
-    if (root !== undefined) throw new StoreAccessError(`${what} '${path}' is under ${root}, a system folder: pick another place`);
-  }
+  const root = systemRootOf(path);
+  if (root !== undefined) throw new StoreAccessError(`${what} '${path}' is under ${root}, a system folder: pick another place`);
 }
 
 export function runsDir(root = process.cwd()): string {

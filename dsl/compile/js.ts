@@ -137,6 +137,8 @@ export function generateKernel(program: Program, dtype: 'float32' | 'float64' = 
         const args = s.args.map(name);
         const divisor = s.args[1] === undefined ? undefined : (program.steps[s.args[1]] as Step);
         if (!options.exact && s.prim === 'div' && divisor?.kind === 'scalar') body.push(`const v${k} = (${arg(args, 0)} * ${hoist(`(1 / ${arg(args, 1)})`)});`);
+        // x^2 with a constant exponent: the registry's guardedPow computes it as x * x; inline it.
+        else if (s.prim === 'pow' && divisor?.op === 'const' && divisor.value === 2) body.push(`const v${k} = (${arg(args, 0)} * ${arg(args, 0)});`);
         else {
           const tpl: Tpl | undefined = EXPR[s.prim];
           if (tpl === undefined) throw new UnsupportedError('js', `primitive '${s.prim}'`);

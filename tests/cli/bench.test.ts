@@ -13,6 +13,11 @@ describe('nos bench', () => {
     expect(doc.kernels.params).toBe(20000);
     expect(doc.kernels.copyFloorNsPerParam).toBeGreaterThan(0);
     for (const key of ['fusedNsPerParam', 'tfOpsNsPerParam', 'tfBuiltinNsPerParam']) expect(doc.kernels.adam[key], key).toBeGreaterThan(0);
+    for (const rule of ['adam', 'lion', 'powersign'] as const) expect(doc.kernels[rule].wasmNsPerParam, `${rule} wasm`).toBeGreaterThan(0);
+    // PyTorch's Adam is there when python3-torch is (CI installs it); else null with a note.
+    const torch = doc.kernels.adam.torchNsPerParam as number | null;
+    if (torch === null) expect(doc.notes.join('\n')).toMatch(/torch/);
+    else expect(torch).toBeGreaterThan(0);
     for (const rule of ['lion', 'powersign'] as const) {
       expect(doc.kernels[rule].fusedNsPerParam).toBeGreaterThan(0);
       expect(doc.kernels[rule].tfOpsNsPerParam).toBeGreaterThan(0);
