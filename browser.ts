@@ -25,4 +25,5 @@ export {
 } from './dsl/index.js';
 export { Interpreter, traceInterp } from './dsl/interp.js';
 export { LoweringError } from './dsl/lower.js';
+export { readableExpr, readableRule } from './dsl/readable.js';
 export { DEFAULT_LEARNING_RATE, optimizer, RuleConfigError, RuleOptimizer, type RuleOptimizerConfig } from './optimizer/rule-optimizer.js';
