@@ -12,6 +12,7 @@ import { emitTypeScript } from '../../dsl/compile/ts.js';
 import { nos } from '../helpers/cli.js';
 import { genNosRule, rng } from '../helpers/gen.js';
 import { torchGolden } from '../helpers/reference.js';
+import { typeCheckStrict } from '../helpers/emitted.js';
 import { scratchDir } from '../helpers/scratch.js';
 import { tfReady } from '../helpers/tf.js';
 
@@ -65,19 +66,7 @@ describe('export --format ts', () => {
       writeFileSync(file, emitTypeScript(s.rule, { provenance: { source: 'test' } }));
       return file;
     });
-    const program = ts.createProgram(files, {
-      strict: true,
-      noUnusedLocals: true,
-      noUnusedParameters: true,
-      noUncheckedIndexedAccess: true,
-      noImplicitOverride: true,
-      target: ts.ScriptTarget.ES2022,
-      module: ts.ModuleKind.NodeNext,
-      moduleResolution: ts.ModuleResolutionKind.NodeNext,
-      skipLibCheck: true,
-      noEmit: true,
-    });
-    const diags = ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+    const diags = typeCheckStrict(files);
     expect(diags).toEqual([]);
     let compared = 0;
     for (const [i, s] of items.entries()) {

@@ -7,40 +7,10 @@ import { traceInterp } from '../../dsl/interp.js';
 import { lowerRule, paramValues } from '../../dsl/lower.js';
 import { PRIMITIVES } from '../../primitives/registry.js';
 import { nos, tempFile } from '../helpers/cli.js';
+import { close, rule, stream } from '../helpers/traces.js';
 import { genNosRule, rng } from '../helpers/gen.js';
 import { torchGolden } from '../helpers/reference.js';
 
-const rule = (text: string) => {
-  const r = compileRules(text);
-  if (!r.ok) throw new Error(r.diagnostics.map((d) => d.message).join('\n'));
-  return r.rules[0]!;
-};
-
-/** A stream with big, tiny, zero and sign-flipping gradients (as tests/dsl/compile.test.ts). */
-function stream(seed: number, n: number, steps: number) {
-  const r = rng(seed);
-  const w0 = Array.from({ length: n }, () => (r() - 0.5) * 4);
-  const grads = Array.from({ length: steps }, (_, s) =>
-    Array.from({ length: n }, (_, i) => (i % 7 === 3 && s % 2 === 0 ? 0 : (r() - 0.5) * 10 ** Math.floor(r() * 4 - 2))),
-  );
-  return { w0, grads };
-}
-
-/** The comparison of tests/dsl/compile.test.ts: NaN where NaN, same infinities, finite values within rel * (1 + |x|) + 4 * slack. */
-function close(a: number[][], b: number[][], rel: number, slack?: number[][]): string | undefined {
-  for (let i = 0; i < a.length; i++) {
-    for (let j = 0; j < (a[i] as number[]).length; j++) {
-      const x = a[i]![j]!;
-      const y = b[i]![j]!;
-      if (Number.isNaN(x) || Number.isNaN(y)) {
-        if (Number.isNaN(x) !== Number.isNaN(y)) return `step ${i} [${j}]: ${x} vs ${y}`;
-      } else if (!Number.isFinite(x) || !Number.isFinite(y)) {
-        if (x !== y) return `step ${i} [${j}]: ${x} vs ${y}`;
-      } else if (Math.abs(x - y) > rel * (1 + Math.abs(x)) + 4 * (slack?.[i]?.[j] ?? 0)) return `step ${i} [${j}]: ${x} vs ${y}`;
-    }
-  }
-  return undefined;
-}
 
 /** Distance in float32 units in the last place (NaN == NaN, equal infinities 0). */
 function ulps(a: number, b: number): number {
