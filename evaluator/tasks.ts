@@ -10,7 +10,7 @@ import seedrandom from 'seedrandom';
 import { batchPixels, type Dataset, type DatasetName, IMAGE, type Split } from './data.js';
 import { conv3x3, matMul, registerWasmConvFilterGrad } from './wasm-kernels.js';
 
-export type ModelKind = 'mlp' | 'convnet' | 'softmax' | 'quadratic' | 'rosenbrock';
+export type ModelKind = 'mlp' | 'convnet' | 'softmax' | 'quadratic' | 'rosenbrock' | 'reddi';
 
 export interface TaskSpec {
   readonly id: string;
@@ -91,7 +91,36 @@ export const TASKS: readonly TaskSpec[] = [
     valSize: 1,
     timeLimitMs: 10_000,
   },
+  {
+    id: 'reddi-amsgrad',
+    description:
+      "Reddi et al. 2018 (Theorem 1): online losses f_t(x) = 3x if t mod 3 = 1 else -x on x in [-1, 1] (projected), from x = 1; " +
+      'optimum x = -1, score (1 - x)/2 of the final x. Adam fails with beta1 = 0, beta2 = 1/(1 + C^2) = 0.1: --set beta1=0 --set beta2=0.1',
+    dataset: null,
+    model: 'reddi',
+    steps: 600,
+    gridSteps: 150,
+    batchSize: 1,
+    lrGrid: [1e-3, 1e-2, 1e-1, 1],
+    valSize: 1,
+    timeLimitMs: 10_000,
+  },
 ];
+
+/**
+ * The Reddi-Kale-Kumar counterexample (ICLR 2018, Section 3, Theorem 1): F = [-1, 1] and
+ * f_t(x) = C x when t mod PERIOD = 1, else -x. The average loss (C - 2) x / 3 is increasing for
+ * C > 2, so x = -1 is optimal; Adam with beta1 = 0 and beta2 = 1/(1 + C^2) is pushed to x = +1
+ * by the two small gradients after each large one, AMSGrad's running maximum of v keeps the
+ * large gradient's weight and converges to -1. C = 3 is the smallest integer C > 2 and gives
+ * beta2 = 0.1 exactly.
+ */
+export const REDDI = { C: 3, PERIOD: 3, small: 1, x0: 1 } as const;
+
+/** The gradient of f_t for step t (1-based): C when t mod PERIOD = 1, else -small. */
+export function reddiGradient(t: number): number {
+  return t % REDDI.PERIOD === 1 ? REDDI.C : -REDDI.small;
+}
 
 export const DEFAULT_TASK = 'mlp-mnist';
 
@@ -111,6 +140,11 @@ export interface TaskRun {
   fixedGradients(): { loss: number; grads: Float32Array[] };
   /** Accuracy (or the analytic score) and loss on a split ('train': a fixed sample of it). */
   evaluate(split: SplitName): { acc: number; loss: number };
+  /**
+   * Projection onto the feasible set, applied by the trainer after every update (constrained
+   * tasks only, e.g. the Reddi et al. interval [-1, 1]).
+   */
+  project?(): void;
   /** Class probabilities on a split (classifiers only), for snapshot ensembles. */
   probabilities?(split: SplitName): { probs: Float32Array; labels: Uint8Array; classes: number };
   dispose(): void;
@@ -128,6 +162,8 @@ export function parameterCount(spec: TaskSpec): number {
       return 20;
     case 'rosenbrock':
       return 2;
+    case 'reddi':
+      return 1;
   }
 }
 
@@ -142,6 +178,7 @@ export function analyticScore(loss0: number, loss: number): number {
 }
 
 function analyticRun(spec: TaskSpec, seed: number): TaskRun {
+  if (spec.model === 'reddi') return reddiRun();
   const rng = seedrandom.alea(`init:${spec.id}:${seed}`);
   if (spec.model === 'quadratic') {
     const n = 20;
@@ -167,6 +204,34 @@ function analyticTask(w: Float32Array, f: (x: Float32Array) => number, df: (x: F
     gradients: grad,
     fixedGradients: grad,
     evaluate: () => ({ acc: analyticScore(f0, f(w)), loss: f(w) }),
+    dispose: () => {},
+  };
+}
+
+/**
+ * The online problem of Reddi et al.: gradients(t) is f_t's gradient at step t; the fixed
+ * gradient is the average loss's. Every seed starts at x = 1 as in the proof of Theorem 1 (the
+ * problem is deterministic). The score is (1 - x)/2 (1 at the optimum -1, 0 at +1), the loss the
+ * average regret per step at x, (C - 2)(x + 1)/3.
+ */
+function reddiRun(): TaskRun {
+  const w = Float32Array.of(REDDI.x0);
+  const x = () => w[0] as number;
+  const mean = (REDDI.C - (REDDI.PERIOD - 1) * REDDI.small) / REDDI.PERIOD;
+  return {
+    weights: [w],
+    gradients: (step: number) => {
+      const g = reddiGradient(step);
+      return { loss: g * x(), grads: [Float32Array.of(g)] };
+    },
+    fixedGradients: () => ({ loss: mean * x(), grads: [Float32Array.of(mean)] }),
+    evaluate: () => ({ acc: Math.min(1, Math.max(0, (1 - x()) / 2)), loss: mean * (x() + 1) }),
+    project: () => {
+      const v = x();
+      // NaN stays NaN, so the trainer still reports divergence.
+      if (v > 1) w[0] = 1;
+      else if (v < -1) w[0] = -1;
+    },
     dispose: () => {},
   };
 }

@@ -191,6 +191,7 @@ export function trainOnce(
           for (let j = 0; j < w.length; j++) w[j] = (w[j] as number) - lrStep * wd * (p[j] as number);
         }
       });
+      run.project?.();
       done = step;
       if (cycleEnds.has(step)) snapshots.push(run.weights.map((w) => Float32Array.from(w)));
       if (watch) changedEver = run.weights.some((w, i) => w.some((v, j) => v !== (before[i] as Float32Array)[j]));

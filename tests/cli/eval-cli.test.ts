@@ -11,7 +11,7 @@ describe('nos tasks', () => {
     const r = await nos('tasks', '--json');
     expect(r.code).toBe(0);
     const tasks = JSON.parse(r.stdout) as { id: string; dataset: string | null; model: string; params: number; steps: number; default: boolean }[];
-    expect(tasks.map((t) => t.id)).toEqual(['mlp-mnist', 'convnet-fashion', 'softmax-mnist', 'quadratic', 'rosenbrock']);
+    expect(tasks.map((t) => t.id)).toEqual(['mlp-mnist', 'convnet-fashion', 'softmax-mnist', 'quadratic', 'rosenbrock', 'reddi-amsgrad']);
     expect(tasks.find((t) => t.default)?.id).toBe('mlp-mnist');
     expect(tasks.find((t) => t.id === 'convnet-fashion')).toMatchObject({ dataset: 'fashion', model: 'convnet', params: 25258 });
     expect((await nos('tasks')).stdout).toContain('mlp-mnist');
