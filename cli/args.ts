@@ -153,7 +153,7 @@ export function numberFlag(args: ParsedArgs, name: string): number | undefined {
   const v = flag(args, name);
   if (v === undefined) return undefined;
   const x = parseNumberLiteral(v);
-  if (!x.ok) throw new UsageError(`--${name}: ${x.message}`);
+  if (!x.ok) throw new UsageError(`--${name} must be a finite number: ${x.message}`);
   return x.value;
 }
 

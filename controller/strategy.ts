@@ -5,6 +5,7 @@
  * state (RNG included) as JSON, so a resumed search continues exactly.
  */
 import seedrandom from 'seedrandom';
+import type { AleaState, StatefulRng } from '../dsl/draws.js';
 import { NOS_SPACE, type SearchSpace } from '../primitives/nos-space.js';
 import { type Choices, randomChoices, ruleText } from './sample.js';
 
@@ -35,9 +36,6 @@ export interface StrategyOptions {
   readonly groups: number;
   readonly space?: SearchSpace;
 }
-
-type AleaState = seedrandom.State.Alea;
-type StatefulRng = seedrandom.StatefulPRNG<AleaState>;
 
 /** A seeded RNG whose state can be saved and restored exactly. */
 export function makeRng(seed: string, state?: AleaState): StatefulRng {

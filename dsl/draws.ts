@@ -6,10 +6,27 @@
 import seedrandom from 'seedrandom';
 
 /** The generator's state (alea's four numbers), to save and restore mid-stream. */
-export type DrawState = seedrandom.State.Alea;
+/**
+ * The Alea generator's state (declared here rather than taken from @types/seedrandom, a dev
+ * dependency: the package's public declarations must not need it).
+ */
+export interface AleaState {
+  readonly c: number;
+  readonly s0: number;
+  readonly s1: number;
+  readonly s2: number;
+}
+
+/** A seeded RNG in [0, 1) whose state can be saved and restored exactly. */
+export interface StatefulRng {
+  (): number;
+  state(): AleaState;
+}
+
+export type DrawState = AleaState;
 
 export class DrawSource {
-  private rng: seedrandom.StatefulPRNG<DrawState>;
+  private rng: StatefulRng;
 
   constructor(readonly seed: number) {
     this.rng = seedrandom.alea(`nos:${seed}`, { state: true });

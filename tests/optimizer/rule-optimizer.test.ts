@@ -225,7 +225,21 @@ describe('RuleOptimizer', () => {
   it('every error class the library exports has its own name', async () => {
     const nos = await import('../../index.js');
     const classes = Object.entries(nos).filter(([, v]) => typeof v === 'function' && v.prototype instanceof Error) as [string, new (...a: never[]) => Error][];
-    expect(classes.map(([k]) => k).sort()).toEqual(['BindError', 'LoweringError', 'MissingDependencyError', 'RuleConfigError', 'UnsupportedError']);
+    expect(classes.map(([k]) => k).sort()).toEqual([
+      'BindError',
+      'DatasetError',
+      'LoweringError',
+      'MissingDependencyError',
+      'RuleConfigError',
+      'RunConfigError',
+      'RunExistsError',
+      'RunLockedError',
+      'RunMissingError',
+      'ScheduleError',
+      'SpaceError',
+      'StoreError',
+      'UnsupportedError',
+    ]);
     for (const [exported, cls] of classes) {
       const e = Reflect.construct(cls, exported === 'MissingDependencyError' ? ['better-sqlite3'] : ['x', 'y']) as Error;
       expect(e.name).toBe(exported);
