@@ -18,7 +18,7 @@ import { evaluateRule } from '../evaluator/train.js';
 import { NOS_SPACE, type SearchSpace, type SpaceConfig } from '../primitives/nos-space.js';
 import { checkRunName, type RunConfig, RunNameError, SqliteStore } from '../search-results/store.js';
 import { RlController } from './rl.js';
-import { runSearch, type SearchHooks, type SearchSummary } from './search.js';
+import { BUDGET_UNITS, type BudgetUnit, budgetUnitOf, runSearch, type SearchHooks, type SearchSummary } from './search.js';
 import { parseSpaceConfig, readSpaceFile, SpaceError } from './space.js';
 import { Evolution, knownChoices, RandomSearch, type Strategy } from './strategy.js';
 
@@ -36,7 +36,7 @@ export class RunConfigError extends Error {
 
 export const STRATEGIES = ['rl', 'random', 'evolution'] as const;
 
-export const DEFAULTS = { strategy: 'rl', budget: 1500, seed: 0, batchSize: 10, groups: 2, warmStart: false } as const;
+export const DEFAULTS = { strategy: 'rl', budget: 1500, budgetUnit: 'trained', seed: 0, batchSize: 10, groups: 2, warmStart: false } as const;
 
 /** Inclusive ranges of the integer settings. */
 export const LIMITS: Readonly<Record<'budget' | 'seed' | 'batch' | 'groups' | 'steps', readonly [number, number]>> = {
@@ -53,6 +53,8 @@ export interface RunRequest {
   readonly task?: string;
   readonly strategy?: string;
   readonly budget?: number;
+  /** What the budget counts: rules trained (new runs' default) or rules sampled. */
+  readonly budgetUnit?: string;
   readonly seed?: number;
   readonly batchSize?: number;
   readonly steps?: number;
@@ -106,6 +108,22 @@ function checkInt(field: keyof typeof LIMITS, value: number | undefined): void {
   const [lo, hi] = LIMITS[field];
   if (!Number.isSafeInteger(value) || value < lo || value > hi) {
     throw new RunConfigError(field, `--${field} must be an integer from ${lo} to ${hi === Number.MAX_SAFE_INTEGER ? '2^53-1' : hi}, got ${value}`);
+  }
+}
+
+function checkBudgetUnit(unit: string | undefined): BudgetUnit | undefined {
+  if (unit === undefined) return undefined;
+  const found = BUDGET_UNITS.find((u) => u === unit);
+  if (found === undefined) throw new RunConfigError('budget-unit', `--budget-unit must be one of ${BUDGET_UNITS.join(', ')}, got '${unit}'`);
+  return found;
+}
+
+/** A stored config's budget unit (runs made before the unit existed count samples). */
+export function runBudgetUnit(config: RunConfig): BudgetUnit {
+  try {
+    return budgetUnitOf(config);
+  } catch (e) {
+    throw new RunConfigError('budget-unit', `run '${config.run}': ${e instanceof Error ? e.message : String(e)}`);
   }
 }
 
@@ -165,10 +183,11 @@ function checkName(run: string): void {
  * The complete config of a new run, every setting checked (the space file read and each entry
  * checked as rule text). No side effects: nothing is created.
  */
-export function planRun(req: RunRequest, now = new Date()): RunConfig {
+export function planRun(req: RunRequest, now = new Date()): RunConfig & { readonly budgetUnit: BudgetUnit } {
   const task = resolveTask(req.task);
   const strategy = req.strategy ?? DEFAULTS.strategy;
   checkStrategy(strategy);
+  const budgetUnit = checkBudgetUnit(req.budgetUnit) ?? DEFAULTS.budgetUnit;
   checkInt('budget', req.budget);
   checkInt('seed', req.seed);
   checkInt('batch', req.batchSize);
@@ -186,6 +205,7 @@ export function planRun(req: RunRequest, now = new Date()): RunConfig {
     task: task.id,
     strategy,
     budget: req.budget ?? DEFAULTS.budget,
+    budgetUnit,
     seed: req.seed ?? DEFAULTS.seed,
     workers: req.workers ?? 0,
     batchSize: req.batchSize ?? DEFAULTS.batchSize,
@@ -222,6 +242,7 @@ export function resumeRun(run: string | undefined, req: RunRequest, options: { r
   checkName(run);
   // Check what can be checked without the run first (a bad value is a bad value).
   if (req.strategy !== undefined) checkStrategy(req.strategy);
+  const unit = checkBudgetUnit(req.budgetUnit);
   for (const [f, v] of [['budget', req.budget], ['seed', req.seed], ['batch', req.batchSize], ['groups', req.groups], ['steps', req.steps]] as const) checkInt(f, v);
   const asked = requestedSpace(req);
   const task = req.task === undefined ? undefined : resolveTask(req.task);
@@ -232,6 +253,8 @@ export function resumeRun(run: string | undefined, req: RunRequest, options: { r
       new RunConfigError(field, `--${field}${given ? ` ${given}` : ''} conflicts with run '${run}', which was made with ${stored}: a resumed run keeps its stored config (drop --${field}, or start a new run with another --run)`);
     if (task !== undefined && task.id !== c.task) throw refuse('task', task.id, `--task ${c.task}`);
     if (req.strategy !== undefined && req.strategy !== c.strategy) throw refuse('strategy', req.strategy, `--strategy ${c.strategy}`);
+    const storedUnit = runBudgetUnit(c);
+    if (unit !== undefined && unit !== storedUnit) throw refuse('budget-unit', unit, `--budget-unit ${storedUnit}${'budgetUnit' in c ? '' : ' (a run made before the unit could be chosen)'}`);
     if (req.seed !== undefined && req.seed !== c.seed) throw refuse('seed', String(req.seed), `--seed ${c.seed}`);
     if (req.batchSize !== undefined && req.batchSize !== c.batchSize) throw refuse('batch', String(req.batchSize), `--batch ${c.batchSize}`);
     if (req.steps !== undefined && req.steps !== c.steps) throw refuse('steps', String(req.steps), c.steps === null ? "the task's own steps (no --steps)" : `--steps ${c.steps}`);
@@ -245,9 +268,13 @@ export function resumeRun(run: string | undefined, req: RunRequest, options: { r
     checkWarmStart(c.strategy, c.warmStart, c.groups, spaceOf(c), c.space !== undefined);
     const notes: string[] = [];
     if (req.budget !== undefined && req.budget !== c.budget) {
-      const done = store.candidates().length;
+      const cs = store.candidates();
+      const trained = cs.filter((x) => x.status !== 'cached' && x.status !== 'rejected').length;
       if (req.budget < c.budget) {
-        throw new RunConfigError('budget', `--budget ${req.budget} is below the budget of run '${run}' (${c.budget}, with ${done} rules done): a resume may only raise the budget`);
+        throw new RunConfigError(
+          'budget',
+          `--budget ${req.budget} is below the budget of run '${run}' (${c.budget} ${storedUnit} rules, with ${trained} trained of ${cs.length} sampled): a resume may only raise the budget`,
+        );
       }
       store.updateConfig({ ...c, budget: req.budget });
       notes.push(`budget raised from ${c.budget} to ${req.budget} rules (stored with the run)`);

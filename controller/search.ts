@@ -1,7 +1,10 @@
 /**
  * The search loop: propose -> canonicalise -> skip what the store or the fingerprint cache
  * already knows -> evaluate in the pool -> reward -> update the strategy -> persist, batch by
- * batch, until the budget of sampled rules is spent.
+ * batch, until the budget is spent: rules actually trained (the budget unit `trained`, new
+ * runs' default; cache hits, fingerprint twins and rejected rules are free, up to a hard cap of
+ * SAMPLE_CAP_FACTOR x the budget in samples, so a strategy that keeps proposing known rules
+ * still ends) or rules sampled (`sampled`, what runs made before the unit existed count).
  *
  * Deterministic for a seed (and independent of the worker count): proposals come from the
  * strategy's own RNG, rewards are fed back in proposal order, and evaluations are seeded.
@@ -19,9 +22,36 @@ import type { Proposal, Strategy, UpdateStats } from './strategy.js';
 export type { Evaluator } from '../evaluator/protocol.js';
 export { leaderboard } from '../search-results/store.js';
 
+/** What a run's budget counts: rules actually trained, or rules sampled (cache hits included). */
+export type BudgetUnit = 'trained' | 'sampled';
+
+export const BUDGET_UNITS: readonly BudgetUnit[] = ['trained', 'sampled'];
+
+/** With the `trained` unit, a run ends after this many times its budget in samples, trained or not. */
+export const SAMPLE_CAP_FACTOR = 20;
+
+/** The budget unit of a stored config: runs made before the unit existed count samples. */
+export function budgetUnitOf(config: object): BudgetUnit {
+  const unit = (config as { readonly budgetUnit?: unknown }).budgetUnit;
+  if (unit === undefined) return 'sampled';
+  if (unit === 'trained' || unit === 'sampled') return unit;
+  throw new Error(`the stored budget unit '${String(unit)}' is not one of ${BUDGET_UNITS.join(', ')}`);
+}
+
+/** The most rules a run may sample: its budget (`sampled`), or SAMPLE_CAP_FACTOR x it (`trained`). */
+export function sampleCap(budget: number, unit: BudgetUnit): number {
+  return unit === 'sampled' ? budget : SAMPLE_CAP_FACTOR * budget;
+}
+
 export interface SearchProgress {
   readonly sampled: number;
   readonly budget: number;
+  /** What the budget counts. */
+  readonly unit: BudgetUnit;
+  /** Budget spent, in its unit (sampled rules, or trained ones: `evaluated`). */
+  readonly spent: number;
+  /** The most rules this run will sample. */
+  readonly sampleCap: number;
   readonly evaluated: number;
   readonly cached: number;
   readonly rejected: number;
@@ -38,7 +68,11 @@ export interface SearchHooks {
 
 export interface SearchSummary {
   readonly run: string;
+  readonly budgetUnit: BudgetUnit;
+  readonly budget: number;
   readonly sampled: number;
+  /** True when a `trained` budget ended at the sample cap before its trained rules were reached. */
+  readonly capped: boolean;
   readonly evaluated: number;
   readonly cached: number;
   readonly rejected: number;
@@ -60,29 +94,70 @@ function counts(cs: readonly Candidate[]): { evaluated: number; cached: number; 
   return { evaluated, cached, rejected, best };
 }
 
+/**
+ * Whether the loop will train a proposal (not a stored or in-batch duplicate, a fingerprint match
+ * or a rejected rule), decided before anything of the batch runs, as the loop decides it.
+ */
+function willTrain(p: Proposal, index: number, existing: ReadonlyMap<number, Candidate>, store: ResultsStore, seen: Set<string>): boolean {
+  const known = existing.get(index);
+  if (known) return known.status !== 'cached' && known.status !== 'rejected';
+  const found = lookupRule(p.text);
+  if (!found.ok) return false;
+  const { hash } = found.rule;
+  if (seen.has(hash) || store.byHash(hash)) return false;
+  seen.add(hash);
+  const screen = screenRule(found.rule);
+  return screen.ok && store.byFingerprint(screen.fingerprint) === undefined;
+}
+
+/** How many of a batch's proposals to take so that at most `left` of them are trained. */
+function trainingPrefix(proposals: readonly Proposal[], start: number, left: number, existing: ReadonlyMap<number, Candidate>, store: ResultsStore): number {
+  const seen = new Set<string>();
+  let trained = 0;
+  for (const [i, p] of proposals.entries()) {
+    if (willTrain(p, start + i, existing, store, seen)) trained++;
+    if (trained >= left) return i + 1;
+  }
+  return proposals.length;
+}
+
 export async function runSearch(store: ResultsStore, strategy: Strategy, evaluator: Evaluator, hooks: SearchHooks = {}): Promise<SearchSummary> {
   const { config } = store;
   const t0 = performance.now();
   const existing = new Map(store.candidates().map((c) => [c.index, c]));
   const all: Candidate[] = [...existing.values()].sort((a, b) => a.index - b.index);
   const checkpoint = store.lastCheckpoint();
+  const unit = budgetUnitOf(config);
+  const cap = sampleCap(config.budget, unit);
   let batch = 0;
+  // Where the next batch starts: the samples of the last checkpoint (batches may be short).
+  let start = 0;
   if (checkpoint) {
     strategy.restore(checkpoint.state);
     batch = checkpoint.batch + 1;
+    start = checkpoint.samples;
   }
   let stopped = false;
   const progress = (): SearchProgress => {
     const c = counts(all);
-    return { sampled: all.length, budget: config.budget, ...c, elapsedMs: performance.now() - t0 };
+    return { sampled: all.length, budget: config.budget, unit, spent: unit === 'trained' ? c.evaluated : all.length, sampleCap: cap, ...c, elapsedMs: performance.now() - t0 };
   };
-  for (let start = batch * config.batchSize; start < config.budget; start += config.batchSize, batch++) {
+  for (;; batch++) {
+    // What is left depends only on the batches before this one, so a resume regenerates it exactly.
+    const left = unit === 'trained' ? config.budget - counts(all.filter((c) => c.index < start)).evaluated : config.budget - start;
+    if (left <= 0 || start >= cap) break;
     if (hooks.shouldStop?.()) {
       stopped = true;
       break;
     }
-    const n = Math.min(config.batchSize, config.budget - start);
-    const proposals = strategy.propose(n);
+    // With the trained unit every batch is proposed whole; the last one is cut after the rule
+    // that spends the budget (or at the sample cap), and the strategy neither learns from nor
+    // checkpoints a cut batch: a resume with a raised budget regenerates it whole, as a run made
+    // with that budget from the start would have.
+    const whole = strategy.propose(unit === 'trained' ? config.batchSize : Math.min(config.batchSize, left));
+    const n = unit === 'trained' ? Math.min(whole.length, cap - start, trainingPrefix(whole, start, left, existing, store)) : whole.length;
+    const cut = n < whole.length;
+    const proposals = whole.slice(0, n);
     const inBatch = new Map<string, Promise<Candidate>>();
     const settle = async (p: Proposal, i: number): Promise<Candidate> => {
       const index = start + i;
@@ -150,6 +225,7 @@ export async function runSearch(store: ResultsStore, strategy: Strategy, evaluat
       stopped = true;
       break;
     }
+    if (cut) break;
     const cands = settled as Candidate[];
     const stats = strategy.observe(
       proposals,
@@ -158,12 +234,16 @@ export async function runSearch(store: ResultsStore, strategy: Strategy, evaluat
     );
     store.saveCheckpoint({ batch, samples: start + n, state: strategy.save(), stats: JSON.stringify(stats) });
     hooks.onUpdate?.(batch, stats, progress());
+    start += n;
   }
   all.sort((a, b) => a.index - b.index);
   const c = counts(all);
   return {
     run: config.run,
+    budgetUnit: unit,
+    budget: config.budget,
     sampled: all.length,
+    capped: !stopped && unit === 'trained' && c.evaluated < config.budget && all.length >= cap,
     evaluated: c.evaluated,
     cached: c.cached,
     rejected: c.rejected,

@@ -56,7 +56,7 @@ describe('nos search', () => {
     expect(resumed.code, resumed.stderr).toBe(0);
     const doc = JSON.parse(resumed.stdout) as { run: string; evaluated: number; cached: number; rejected: number; best: { rule: string; reward: number }[] };
     expect(doc.run).toBe('killed');
-    expect(doc.evaluated + doc.cached + doc.rejected).toBe(70);
+    expect(doc.evaluated).toBe(70); // the budget counts rules trained; cache hits come on top
     const after = rows(runs, 'killed');
     // What finished before the kill is kept as it was (in-flight ones leave gaps: compare by index).
     const byIdx = new Map(after.map((r) => [r.idx, r]));
@@ -139,6 +139,6 @@ describe('Ctrl-C', () => {
     expect(stopped).toBeLessThan(200);
     const resumed = run(['search', '--resume', '--run', 'int', '--json'], runs);
     expect(resumed.code, resumed.stderr).toBe(0);
-    expect(count(runs, 'int')).toBe(200);
+    expect(rows(runs, 'int').filter((r) => r.status !== 'cached' && r.status !== 'rejected')).toHaveLength(200);
   }, 200_000);
 });

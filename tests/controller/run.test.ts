@@ -57,6 +57,7 @@ describe('planning a run', () => {
       task: 'quadratic',
       strategy: 'evolution',
       budget: 40,
+      budgetUnit: 'trained',
       seed: 3,
       workers: 0,
       batchSize: 5,
@@ -66,7 +67,7 @@ describe('planning a run', () => {
       createdAt: '2026-01-02T03:04:05.000Z',
       nosVersion: pkg.version,
     });
-    expect(planRun({}, new Date('2026-01-02T03:04:05Z'))).toMatchObject({ run: 'rl-mlp-mnist-20260102-030405', strategy: 'rl', budget: 1500, seed: 0, batchSize: 10, groups: 2, warmStart: false, steps: null });
+    expect(planRun({}, new Date('2026-01-02T03:04:05Z'))).toMatchObject({ run: 'rl-mlp-mnist-20260102-030405', strategy: 'rl', budget: 1500, budgetUnit: 'trained', seed: 0, batchSize: 10, groups: 2, warmStart: false, steps: null });
   });
 
   it('refuses each bad setting with a message that names its flag', () => {
@@ -162,7 +163,7 @@ describe('resuming a run', () => {
       [{ steps: 31 }, 'steps', /--steps 31 conflicts .* made with --steps 30/],
       [{ warmStart: true }, 'warm-start', /--warm-start conflicts .* made with no --warm-start/],
       [{ spaceFile: space }, 'space', /--space .*space\.json conflicts .* made with the full NOS space/],
-      [{ budget: 39 }, 'budget', /--budget 39 is below the budget of run 'r' \(40, with 10 rules done\): a resume may only raise the budget/],
+      [{ budget: 39 }, 'budget', /--budget 39 is below the budget of run 'r' \(40 trained rules, with \d+ trained of 10 sampled\): a resume may only raise the budget/],
       [{ task: 'nope' }, 'task', /unknown task 'nope'/],
     ];
     for (const [req, field, msg] of cases) {
@@ -181,8 +182,10 @@ describe('resuming a run', () => {
     await stoppedRun(dir, { strategy: 'random' }, 40);
     const { store, notes } = resumeRun('r', { budget: 60 }, { root: dir });
     expect(notes).toEqual(['budget raised from 40 to 60 rules (stored with the run)']);
-    await searchRun(store, { evaluator: new FakeEvaluator() });
-    expect(store.candidates()).toHaveLength(60);
+    const summary = await searchRun(store, { evaluator: new FakeEvaluator() });
+    // The budget counts rules trained (new runs' unit): cache hits and rejections come on top.
+    expect(summary.evaluated).toBe(60);
+    expect(store.candidates()).toHaveLength(summary.sampled);
     store.close();
     const again = SqliteStore.open('r', { root: dir, readonly: true });
     expect(again.config.budget).toBe(60);
@@ -202,6 +205,30 @@ describe('resuming a run', () => {
     expect(refusal(() => resumeRun('r', { groups: 3 }, { root: dir })).message).toMatch(/made with --groups 2/);
   });
 
+  it('stores the budget unit: resume keeps it, refuses another, and old runs without it count samples', async () => {
+    expect(refusal(() => planRun({ budgetUnit: 'epochs' }))).toMatchObject({ field: 'budget-unit', message: expect.stringMatching(/--budget-unit must be one of trained, sampled, got 'epochs'/) });
+    const dir = root();
+    await stoppedRun(dir, { strategy: 'random', budgetUnit: 'sampled' }, 15);
+    expect(refusal(() => resumeRun('r', { budgetUnit: 'trained' }, { root: dir })).message).toMatch(/--budget-unit trained conflicts with run 'r', which was made with --budget-unit sampled/);
+    const { store } = resumeRun('r', { budgetUnit: 'sampled' }, { root: dir });
+    const summary = await searchRun(store, { evaluator: new FakeEvaluator() });
+    expect(summary).toMatchObject({ budgetUnit: 'sampled', sampled: 40 });
+    store.close();
+    // A run made before the unit existed has no budgetUnit in its stored config.
+    const old = root();
+    await stoppedRun(old, { strategy: 'random' }, 5);
+    const db = new Database(join(old, 'search-results', 'runs', 'r', 'run.db'));
+    const row = db.prepare("SELECT value FROM meta WHERE key = 'config'").get() as { value: string };
+    const { budgetUnit, ...rest } = JSON.parse(row.value) as Record<string, unknown>;
+    expect(budgetUnit).toBe('trained');
+    db.prepare("UPDATE meta SET value = ? WHERE key = 'config'").run(JSON.stringify(rest));
+    db.close();
+    expect(refusal(() => resumeRun('r', { budgetUnit: 'trained' }, { root: old })).message).toMatch(/made with --budget-unit sampled \(a run made before the unit could be chosen\)/);
+    const resumed = resumeRun('r', {}, { root: old }).store;
+    expect(await searchRun(resumed, { evaluator: new FakeEvaluator() })).toMatchObject({ budgetUnit: 'sampled', sampled: 40 });
+    resumed.close();
+  });
+
   it('a copied run resumes into the folder it was opened from, under its new name', async () => {
     const dir = root();
     await stoppedRun(dir, { strategy: 'random' }, 15);
@@ -217,7 +244,7 @@ describe('resuming a run', () => {
     expect(summary.run).toBe('copy');
     store.close();
     const copy = SqliteStore.open('copy', { root: dir, readonly: true });
-    expect(copy.candidates()).toHaveLength(40);
+    expect(copy.candidates().filter((c) => c.status !== 'cached' && c.status !== 'rejected')).toHaveLength(40);
     copy.close();
     // The original is untouched.
     const original = SqliteStore.open('r', { root: dir, readonly: true });

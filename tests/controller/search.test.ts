@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { RlController } from '../../controller/rl.js';
-import { type Evaluator, leaderboard, runSearch } from '../../controller/search.js';
-import { Evolution, RandomSearch, type Strategy } from '../../controller/strategy.js';
+import { type Evaluator, leaderboard, runSearch, SAMPLE_CAP_FACTOR } from '../../controller/search.js';
+import { Evolution, type Proposal, RandomSearch, type Strategy, type UpdateStats } from '../../controller/strategy.js';
 import type { EvalRequest } from '../../evaluator/protocol.js';
 import type { EvalResult } from '../../evaluator/train.js';
 import { type Candidate, type ResultsStore, type RunConfig, SqliteStore, type StrategyCheckpoint } from '../../search-results/store.js';
@@ -42,6 +42,12 @@ class FakeEvaluator implements Evaluator {
 
 function config(run: string, strategy: string, budget = 60): RunConfig {
   return { run, task: 'quadratic', strategy, budget, seed: 7, workers: 1, batchSize: 10, steps: null, groups: 2, warmStart: false, createdAt: 'test', nosVersion: 'test' };
+}
+
+/** A config whose budget counts trained rules (new runs' default). */
+function trainedConfig(run: string, strategy: string, budget: number): RunConfig {
+  const c = { ...config(run, strategy, budget), budgetUnit: 'trained' };
+  return c;
 }
 
 const root = () => mkdtempSync(join(tmpdir(), 'nos-runs-'));
@@ -139,6 +145,85 @@ describe('search loop', () => {
     expect(rejectedAt).toBe(10); // the whole first batch was settled before the error came out
     expect(inner.checkpoints()).toEqual([]);
     inner.close();
+  });
+
+  it('a budget of trained rules ends with exactly that many trained, cache hits on top, deterministically', async () => {
+    const once = async () => {
+      const store = SqliteStore.create(trainedConfig('u', 'random', 45), root());
+      const ev = new FakeEvaluator();
+      const summary = await runSearch(store, makeStrategy('random'), ev);
+      const rows = store.candidates().map((c) => [c.index, c.rule, c.status, c.reward]);
+      store.close();
+      return { summary, rows, calls: ev.calls.length };
+    };
+    const a = await once();
+    expect(a.summary).toMatchObject({ budgetUnit: 'trained', budget: 45, evaluated: 45, stopped: false, capped: false });
+    expect(a.calls).toBe(45);
+    expect(a.summary.sampled).toBeGreaterThan(45); // this seed's random search hits the cache
+    expect(a.summary.evaluated + a.summary.cached + a.summary.rejected).toBe(a.summary.sampled);
+    expect(a.rows).toHaveLength(a.summary.sampled);
+    expect(a.rows.map((r) => r[0])).toEqual(Array.from({ length: a.summary.sampled }, (_, i) => i));
+    expect(await once()).toEqual(a);
+  });
+
+  it('a trained budget resumes after a stop to the same totals and rules as an uninterrupted run', async () => {
+    const straight = SqliteStore.create(trainedConfig('s', 'rl', 30), root());
+    const whole = await runSearch(straight, makeStrategy('rl'), new FakeEvaluator());
+    const want = straight.candidates().map((c) => [c.rule, c.status, c.reward]);
+    straight.close();
+    const dir = root();
+    const store = SqliteStore.create(trainedConfig('s', 'rl', 30), dir);
+    let seen = 0;
+    const first = await runSearch(store, makeStrategy('rl'), new FakeEvaluator(), { shouldStop: () => seen >= 17, onCandidate: () => void seen++ });
+    expect(first.stopped).toBe(true);
+    expect(first.evaluated).toBeLessThan(30);
+    store.close();
+    const reopened = SqliteStore.open('s', dir);
+    expect(reopened.config).toMatchObject({ budgetUnit: 'trained' });
+    const progress: [number, number][] = [];
+    const second = await runSearch(reopened, makeStrategy('rl'), new FakeEvaluator(), { onCandidate: (_c, p) => void progress.push([p.spent, p.sampled]) });
+    expect(second).toMatchObject({ stopped: false, evaluated: 30, sampled: whole.sampled, cached: whole.cached, rejected: whole.rejected });
+    expect(reopened.candidates().map((c) => [c.rule, c.status, c.reward])).toEqual(want);
+    // Progress reports the budget spent in its unit next to the samples.
+    expect(progress.at(-1)).toEqual([30, whole.sampled]);
+    reopened.close();
+  });
+
+  it('a trained budget raised after the run ended continues as if made with the larger budget', async () => {
+    const straight = SqliteStore.create(trainedConfig('r', 'evolution', 33), root());
+    await runSearch(straight, makeStrategy('evolution'), new FakeEvaluator());
+    const want = straight.candidates().map((c) => [c.rule, c.status, c.reward]);
+    straight.close();
+    const store = SqliteStore.create(trainedConfig('r', 'evolution', 17), root());
+    const first = await runSearch(store, makeStrategy('evolution'), new FakeEvaluator());
+    expect(first.evaluated).toBe(17);
+    expect(first.sampled % 10).not.toBe(0); // its last batch was cut after the 17th trained rule
+    store.updateConfig({ ...store.config, budget: 33 });
+    expect((await runSearch(store, makeStrategy('evolution'), new FakeEvaluator())).evaluated).toBe(33);
+    expect(store.candidates().map((c) => [c.rule, c.status, c.reward])).toEqual(want);
+    store.close();
+  });
+
+  it('a strategy that only re-proposes known rules still ends, at the sample cap', async () => {
+    const same: Strategy = {
+      name: 'same',
+      propose: (n): Proposal[] => Array.from({ length: n }, () => ({ choices: { groups: [] }, text: 'adam', parent: null })),
+      observe: (): UpdateStats => ({ meanReward: 0, baseline: null, entropy: null }),
+      save: () => '',
+      restore: () => {},
+    };
+    const store = SqliteStore.create(trainedConfig('c', 'random', 3), root());
+    const summary = await runSearch(store, same, new FakeEvaluator());
+    expect(summary).toMatchObject({ evaluated: 1, sampled: SAMPLE_CAP_FACTOR * 3, capped: true, stopped: false });
+    store.close();
+  });
+
+  it('runs without a budget unit (made before it existed) count sampled rules', async () => {
+    const store = SqliteStore.create(config('old', 'random', 25), root());
+    const summary = await runSearch(store, makeStrategy('random'), new FakeEvaluator());
+    expect(summary).toMatchObject({ budgetUnit: 'sampled', sampled: 25 });
+    expect(summary.evaluated).toBeLessThan(25);
+    store.close();
   });
 
   it('refuses to create a run twice and reports a missing one', () => {
