@@ -10,7 +10,8 @@ import { writeReport } from './report.js';
 
 export const SEARCH_FLAGS: FlagSpecs = {
   task: { type: 'string', value: 'ID', description: `the child task rules are trained on (default ${DEFAULT_TASK}; nos tasks lists them)` },
-  budget: { type: 'string', value: 'N', description: `rules to sample (default ${DEFAULTS.budget}); with --resume, raises the run's budget` },
+  budget: { type: 'string', value: 'N', description: `rules to train (or sample, with --budget-unit sampled; default ${DEFAULTS.budget}); with --resume, raises the run's budget` },
+  'budget-unit': { type: 'string', value: 'UNIT', description: `what --budget counts: trained (rules actually trained; cache hits are free, up to 20x the budget in samples) or sampled (default ${DEFAULTS.budgetUnit})` },
   strategy: { type: 'string', value: 'NAME', description: `${STRATEGIES.join(', ')} (default ${DEFAULTS.strategy})` },
   workers: { type: 'string', value: 'K', description: 'evaluator threads (default and most: the number of cores); results do not depend on it' },
   seed: { type: 'string', value: 'S', description: `seed of the strategy and of every evaluation (default ${DEFAULTS.seed})` },
@@ -31,10 +32,10 @@ function duration(ms: number): string {
 
 function bar(p: SearchProgress): string {
   const width = 24;
-  const filled = Math.min(width, Math.round((width * p.sampled) / Math.max(1, p.budget)));
-  const rate = p.sampled / Math.max(1e-9, p.elapsedMs / 1000);
-  const eta = rate > 0 ? ((p.budget - p.sampled) / rate) * 1000 : 0;
-  return `[${'='.repeat(filled)}${' '.repeat(width - filled)}] ${p.sampled}/${p.budget} rules  ${rate.toFixed(2)}/s  ETA ${duration(eta)}  best ${p.best.toFixed(4)}  trained ${p.evaluated}  cached ${p.cached}  rejected ${p.rejected}`;
+  const filled = Math.min(width, Math.round((width * p.spent) / Math.max(1, p.budget)));
+  const rate = p.spent / Math.max(1e-9, p.elapsedMs / 1000);
+  const eta = rate > 0 ? ((p.budget - p.spent) / rate) * 1000 : 0;
+  return `[${'='.repeat(filled)}${' '.repeat(width - filled)}] ${p.spent}/${p.budget} rules ${p.unit}  ${rate.toFixed(2)}/s  ETA ${duration(eta)}  best ${p.best.toFixed(4)}  sampled ${p.sampled}  trained ${p.evaluated}  cached ${p.cached}  rejected ${p.rejected}`;
 }
 
 /** The settings given on the command line (left out: default, or the stored value on --resume). */
@@ -45,6 +46,7 @@ function request(args: ReturnType<typeof parseArgs>): RunRequest {
     ...opt('task', flag(args, 'task')),
     ...opt('strategy', flag(args, 'strategy')),
     ...opt('budget', intFlag(args, 'budget', 1)),
+    ...opt('budgetUnit', flag(args, 'budget-unit')),
     ...opt('seed', intFlag(args, 'seed', 0)),
     ...opt('batchSize', intFlag(args, 'batch', 1)),
     ...opt('steps', intFlag(args, 'steps', 1)),
@@ -62,7 +64,7 @@ export async function searchCommand(argv: readonly string[], io: Io): Promise<nu
   if (has(args, 'resume')) {
     const resumed = resumeRun(req.run, req);
     store = resumed.store;
-    io.err(`resuming run '${store.config.run}': ${store.candidates().length} of ${store.config.budget} rules done`);
+    io.err(`resuming run '${store.config.run}': ${store.candidates().length} rules sampled so far, budget ${store.config.budget}`);
     for (const note of resumed.notes) io.err(`nos search: ${note}`);
   } else store = createRun(req);
   const config = store.config;
@@ -87,8 +89,8 @@ export async function searchCommand(argv: readonly string[], io: Io): Promise<nu
       shouldStop: () => stopRequested,
       onCandidate: (_c, p) => {
         if (tty) process.stderr.write(`\r${bar(p)}\u001b[K`);
-        else if (p.sampled - lastLine >= Math.max(1, Math.floor(p.budget / 20)) || p.sampled === p.budget) {
-          lastLine = p.sampled;
+        else if (p.spent - lastLine >= Math.max(1, Math.floor(p.budget / 20)) || p.spent === p.budget) {
+          lastLine = p.spent;
           io.err(bar(p));
         }
       },
@@ -104,6 +106,10 @@ export async function searchCommand(argv: readonly string[], io: Io): Promise<nu
       evaluated: summary.evaluated,
       cached: summary.cached,
       rejected: summary.rejected,
+      sampled: summary.sampled,
+      budget: summary.budget,
+      budgetUnit: summary.budgetUnit,
+      capped: summary.capped,
       stopped: summary.stopped,
       best: summary.best,
     };

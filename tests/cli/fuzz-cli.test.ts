@@ -116,7 +116,7 @@ function randomCase(rng: Rng, dir: string, i: number): Case {
   }
   flagValue('strategy', () => pick(rng, ['rl', 'random', 'evolution']), () => pick(rng, [randomString(rng, 6), 'evolutoin', 'RL']), 'strategy', String);
   if (!argv.includes('--budget')) {
-    // Always a small budget (the default is 1500).
+    // Always a small budget (the default is 400 trained rules).
     if (rng() < 0.85) {
       const b = String(int(rng, 1, 12));
       argv.push('--budget', b);
@@ -189,14 +189,18 @@ describe('random run configs and space files', () => {
         tally.accepted++;
         const run = c.run as string;
         made.add(run);
-        const doc = JSON.parse(r.stdout) as { run: string; evaluated: number; cached: number; rejected: number };
+        const doc = JSON.parse(r.stdout) as { run: string; evaluated: number; cached: number; rejected: number; sampled: number; capped: boolean; budgetUnit: string };
         expect(doc.run).toBe(run);
         const db = new Database(join(runs, run, 'run.db'), { readonly: true, fileMustExist: true });
         const config = JSON.parse((db.prepare("SELECT value FROM meta WHERE key = 'config'").get() as { value: string }).value) as Record<string, unknown>;
         const n = (db.prepare('SELECT COUNT(*) AS n FROM candidates').get() as { n: number }).n;
         db.close();
         expect(config, what).toMatchObject(c.expect);
-        expect(n, what).toBe(config.budget);
+        // The budget counts trained rules: exactly that many, unless the sample cap (20x) ended the run.
+        expect(doc.budgetUnit, what).toBe('trained');
+        if (doc.capped) expect(n, what).toBe(20 * (config.budget as number));
+        else expect(doc.evaluated, what).toBe(config.budget);
+        expect(doc.sampled).toBe(n);
         expect(doc.evaluated + doc.cached + doc.rejected).toBe(n);
       }
       // Exactly the runs accepted so far, each whole, none locked.

@@ -142,3 +142,24 @@ describe('Ctrl-C', () => {
     expect(rows(runs, 'int').filter((r) => r.status !== 'cached' && r.status !== 'rejected')).toHaveLength(200);
   }, 200_000);
 });
+
+describe('nos search --budget-unit', () => {
+  it('counts trained rules by default, sampled ones when asked, and refuses another unit', () => {
+    const runs = mkdtempSync(join(tmpdir(), 'nos-unit-'));
+    const common = ['--task', 'quadratic', '--strategy', 'random', '--budget', '6', '--batch', '3', '--steps', '20', '--workers', '1', '--json'];
+    const trained = run(['search', ...common, '--run', 'u-trained'], runs);
+    expect(trained.code, trained.stderr).toBe(0);
+    const t = JSON.parse(trained.stdout) as { evaluated: number; sampled: number; budgetUnit: string; capped: boolean };
+    expect(t.budgetUnit).toBe('trained');
+    if (!t.capped) expect(t.evaluated).toBe(6);
+    expect(t.sampled).toBeGreaterThanOrEqual(6);
+    const sampled = run(['search', ...common, '--run', 'u-sampled', '--budget-unit', 'sampled'], runs);
+    expect(sampled.code, sampled.stderr).toBe(0);
+    const s = JSON.parse(sampled.stdout) as { sampled: number; budgetUnit: string };
+    expect(s).toMatchObject({ sampled: 6, budgetUnit: 'sampled' });
+    expect(rows(runs, 'u-sampled')).toHaveLength(6);
+    const bad = run(['search', ...common, '--run', 'u-bad', '--budget-unit', 'seconds'], runs);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/budget-unit/);
+  }, 240_000);
+});
