@@ -4,26 +4,11 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createRun, makeStrategy, nosVersion, planRun, type RunRequest, RunConfigError, resumeRun, searchRun } from '../../controller/run.js';
-import type { Evaluator } from '../../controller/search.js';
-import type { EvalRequest } from '../../evaluator/protocol.js';
-import type { EvalResult } from '../../evaluator/train.js';
 import { SqliteStore } from '../../search-results/store.js';
 import { repoRoot } from '../helpers/reference.js';
+import { FakeEvaluator } from '../helpers/fake-evaluator.js';
 import { tfReady } from '../helpers/tf.js';
 
-/** Reward from the rule text: fast and deterministic. */
-class FakeEvaluator implements Evaluator {
-  calls: string[] = [];
-  async evaluate(req: EvalRequest): Promise<{ result: EvalResult }> {
-    this.calls.push(req.rule);
-    let h = 0;
-    for (const ch of req.rule) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
-    const reward = (h % 1000) / 1000;
-    return {
-      result: { rule: req.rule, hash: '', task: req.task, seed: req.seed, status: 'ok', reward, bestLr: 0.01, valAcc: reward, testAcc: null, finalLoss: 1, grid: [], curve: [1], curveEvery: 1, seconds: 0 },
-    };
-  }
-}
 
 const root = () => mkdtempSync(join(tmpdir(), 'nos-run-'));
 const rows = (store: SqliteStore) => store.candidates().map((c) => [c.rule, c.status, c.reward]);

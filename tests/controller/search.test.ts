@@ -3,42 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { RlController } from '../../controller/rl.js';
-import { type Evaluator, leaderboard, runSearch, SAMPLE_CAP_FACTOR } from '../../controller/search.js';
+import { leaderboard, runSearch, SAMPLE_CAP_FACTOR } from '../../controller/search.js';
 import { Evolution, type Proposal, RandomSearch, type Strategy, type UpdateStats } from '../../controller/strategy.js';
-import type { EvalRequest } from '../../evaluator/protocol.js';
-import type { EvalResult } from '../../evaluator/train.js';
 import { type Candidate, type ResultsStore, type RunConfig, SqliteStore, type StrategyCheckpoint } from '../../search-results/store.js';
+import { FakeEvaluator } from '../helpers/fake-evaluator.js';
 import { tfReady } from '../helpers/tf.js';
 
-/** A fast, deterministic stand-in for the pool: reward from the rule text, random delays. */
-class FakeEvaluator implements Evaluator {
-  calls: string[] = [];
-  async evaluate(req: EvalRequest): Promise<{ result: EvalResult }> {
-    this.calls.push(req.rule);
-    let h = 0;
-    for (const ch of req.rule) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
-    await new Promise((r) => setTimeout(r, h % 7));
-    const reward = (h % 1000) / 1000;
-    return {
-      result: {
-        rule: req.rule,
-        hash: '',
-        task: req.task,
-        seed: req.seed,
-        status: h % 5 === 0 ? 'diverged' : 'ok',
-        reward: h % 5 === 0 ? 0 : reward,
-        bestLr: 0.01,
-        valAcc: reward,
-        testAcc: null,
-        finalLoss: 1 - reward,
-        grid: [],
-        curve: [1, 0.5],
-        curveEvery: 1,
-        seconds: 0.01,
-      },
-    };
-  }
-}
 
 function config(run: string, strategy: string, budget = 60): RunConfig {
   return { run, task: 'quadratic', strategy, budget, seed: 7, workers: 1, batchSize: 10, steps: null, groups: 2, warmStart: false, createdAt: 'test', nosVersion: 'test' };
@@ -67,7 +37,7 @@ describe('search loop', () => {
     it(`${name}: spends the budget, stores every candidate, never trains a rule twice`, async () => {
       const dir = root();
       const store = SqliteStore.create(config('t', name), dir);
-      const ev = new FakeEvaluator();
+      const ev = new FakeEvaluator({ delays: true, diverge: true });
       const summary = await runSearch(store, makeStrategy(name), ev);
       const cs = store.candidates();
       expect(cs.map((c) => c.index)).toEqual(Array.from({ length: 60 }, (_, i) => i));
@@ -87,7 +57,7 @@ describe('search loop', () => {
   it('is deterministic for a seed whatever the completion order, and resumes to the same result', async () => {
     const once = async (dir: string) => {
       const store = SqliteStore.create(config('d', 'rl'), dir);
-      await runSearch(store, makeStrategy('rl'), new FakeEvaluator());
+      await runSearch(store, makeStrategy('rl'), new FakeEvaluator({ delays: true, diverge: true }));
       const out = store.candidates().map((c) => [c.rule, c.status, c.reward]);
       store.close();
       return out;
@@ -98,11 +68,11 @@ describe('search loop', () => {
     const dir = root();
     const store = SqliteStore.create(config('d', 'rl'), dir);
     let seen = 0;
-    const first = await runSearch(store, makeStrategy('rl'), new FakeEvaluator(), { shouldStop: () => seen >= 25, onCandidate: () => void seen++ });
+    const first = await runSearch(store, makeStrategy('rl'), new FakeEvaluator({ delays: true, diverge: true }), { shouldStop: () => seen >= 25, onCandidate: () => void seen++ });
     expect(first.stopped).toBe(true);
     store.close();
     const reopened = SqliteStore.open('d', dir);
-    const ev = new FakeEvaluator();
+    const ev = new FakeEvaluator({ delays: true, diverge: true });
     const second = await runSearch(reopened, makeStrategy('rl'), ev);
     expect(second.stopped).toBe(false);
     expect(reopened.candidates().map((c) => [c.rule, c.status, c.reward])).toEqual(a);
@@ -136,7 +106,7 @@ describe('search loop', () => {
       close: () => inner.close(),
     };
     await expect(
-      runSearch(store, makeStrategy('random'), new FakeEvaluator()).finally(() => {
+      runSearch(store, makeStrategy('random'), new FakeEvaluator({ delays: true, diverge: true })).finally(() => {
         rejectedAt = adds;
       }),
     ).rejects.toThrow(/disk full/);
@@ -150,7 +120,7 @@ describe('search loop', () => {
   it('a budget of trained rules ends with exactly that many trained, cache hits on top, deterministically', async () => {
     const once = async () => {
       const store = SqliteStore.create(trainedConfig('u', 'random', 45), root());
-      const ev = new FakeEvaluator();
+      const ev = new FakeEvaluator({ delays: true, diverge: true });
       const summary = await runSearch(store, makeStrategy('random'), ev);
       const rows = store.candidates().map((c) => [c.index, c.rule, c.status, c.reward]);
       store.close();
@@ -168,20 +138,20 @@ describe('search loop', () => {
 
   it('a trained budget resumes after a stop to the same totals and rules as an uninterrupted run', async () => {
     const straight = SqliteStore.create(trainedConfig('s', 'rl', 30), root());
-    const whole = await runSearch(straight, makeStrategy('rl'), new FakeEvaluator());
+    const whole = await runSearch(straight, makeStrategy('rl'), new FakeEvaluator({ delays: true, diverge: true }));
     const want = straight.candidates().map((c) => [c.rule, c.status, c.reward]);
     straight.close();
     const dir = root();
     const store = SqliteStore.create(trainedConfig('s', 'rl', 30), dir);
     let seen = 0;
-    const first = await runSearch(store, makeStrategy('rl'), new FakeEvaluator(), { shouldStop: () => seen >= 17, onCandidate: () => void seen++ });
+    const first = await runSearch(store, makeStrategy('rl'), new FakeEvaluator({ delays: true, diverge: true }), { shouldStop: () => seen >= 17, onCandidate: () => void seen++ });
     expect(first.stopped).toBe(true);
     expect(first.evaluated).toBeLessThan(30);
     store.close();
     const reopened = SqliteStore.open('s', dir);
     expect(reopened.config).toMatchObject({ budgetUnit: 'trained' });
     const progress: [number, number][] = [];
-    const second = await runSearch(reopened, makeStrategy('rl'), new FakeEvaluator(), { onCandidate: (_c, p) => void progress.push([p.spent, p.sampled]) });
+    const second = await runSearch(reopened, makeStrategy('rl'), new FakeEvaluator({ delays: true, diverge: true }), { onCandidate: (_c, p) => void progress.push([p.spent, p.sampled]) });
     expect(second).toMatchObject({ stopped: false, evaluated: 30, sampled: whole.sampled, cached: whole.cached, rejected: whole.rejected });
     expect(reopened.candidates().map((c) => [c.rule, c.status, c.reward])).toEqual(want);
     // Progress reports the budget spent in its unit next to the samples.
@@ -191,15 +161,15 @@ describe('search loop', () => {
 
   it('a trained budget raised after the run ended continues as if made with the larger budget', async () => {
     const straight = SqliteStore.create(trainedConfig('r', 'evolution', 33), root());
-    await runSearch(straight, makeStrategy('evolution'), new FakeEvaluator());
+    await runSearch(straight, makeStrategy('evolution'), new FakeEvaluator({ delays: true, diverge: true }));
     const want = straight.candidates().map((c) => [c.rule, c.status, c.reward]);
     straight.close();
     const store = SqliteStore.create(trainedConfig('r', 'evolution', 17), root());
-    const first = await runSearch(store, makeStrategy('evolution'), new FakeEvaluator());
+    const first = await runSearch(store, makeStrategy('evolution'), new FakeEvaluator({ delays: true, diverge: true }));
     expect(first.evaluated).toBe(17);
     expect(first.sampled % 10).not.toBe(0); // its last batch was cut after the 17th trained rule
     store.updateConfig({ ...store.config, budget: 33 });
-    expect((await runSearch(store, makeStrategy('evolution'), new FakeEvaluator())).evaluated).toBe(33);
+    expect((await runSearch(store, makeStrategy('evolution'), new FakeEvaluator({ delays: true, diverge: true }))).evaluated).toBe(33);
     expect(store.candidates().map((c) => [c.rule, c.status, c.reward])).toEqual(want);
     store.close();
   });
@@ -213,14 +183,14 @@ describe('search loop', () => {
       restore: () => {},
     };
     const store = SqliteStore.create(trainedConfig('c', 'random', 3), root());
-    const summary = await runSearch(store, same, new FakeEvaluator());
+    const summary = await runSearch(store, same, new FakeEvaluator({ delays: true, diverge: true }));
     expect(summary).toMatchObject({ evaluated: 1, sampled: SAMPLE_CAP_FACTOR * 3, capped: true, stopped: false });
     store.close();
   });
 
   it('runs without a budget unit (made before it existed) count sampled rules', async () => {
     const store = SqliteStore.create(config('old', 'random', 25), root());
-    const summary = await runSearch(store, makeStrategy('random'), new FakeEvaluator());
+    const summary = await runSearch(store, makeStrategy('random'), new FakeEvaluator({ delays: true, diverge: true }));
     expect(summary).toMatchObject({ budgetUnit: 'sampled', sampled: 25 });
     expect(summary.evaluated).toBeLessThan(25);
     store.close();
