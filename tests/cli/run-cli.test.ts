@@ -182,19 +182,22 @@ setInterval(() => {}, 1000);`;
   }, 120_000);
 });
 
-/** Run the nos binary as a user who may read the runs but not write them. */
+/**
+ * Run the nos binary as a user who may read the runs but not write them. As root (CI), the
+ * process keeps its uid, so the checkout stays readable wherever it is (a mkdtemp folder is
+ * 0700), but loses the capabilities that override file modes: read-only modes then hold.
+ */
 function asReader(dir: string, argv: string[]): RunResult {
   const root = process.getuid?.() === 0;
-  const [cmd, args] = root ? ['setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, ...argv]] : [process.execPath, [BIN, ...argv]];
+  const [cmd, args] = root ? ['setpriv', ['--bounding-set', '-dac_override,-dac_read_search,-fowner', process.execPath, BIN, ...argv]] : [process.execPath, [BIN, ...argv]];
   const r = spawnSync(cmd, args, { cwd: repoRoot, env: { ...process.env, NOS_RUNS: dir }, encoding: 'utf8', timeout: 60_000 });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** Root: world-readable files it owns (others cannot write them). Anyone else: read-only modes. */
+/** Read-only modes (asReader cannot override them, root included). */
 function readOnly(dir: string, run: string): void {
-  const root = process.getuid?.() === 0;
-  chmodSync(join(dir, run, 'run.db'), root ? 0o644 : 0o444);
-  chmodSync(join(dir, run), root ? 0o755 : 0o555);
+  chmodSync(join(dir, run, 'run.db'), 0o444);
+  chmodSync(join(dir, run), 0o555);
 }
 
 describe('runs a user can only read', () => {
@@ -241,7 +244,7 @@ describe('errors of the environment are user errors', () => {
     const base = runs();
     const locked = join(base, 'locked');
     mkdirSync(locked, { mode: 0o755 });
-    if (process.getuid?.() !== 0) chmodSync(locked, 0o555);
+    chmodSync(locked, 0o555);
     try {
       const denied = asReader(join(locked, 'runs'), ['search', '--task', 'quadratic', '--budget', '3', '--run', 'x']);
       expect(denied.code, denied.stderr).toBe(1);
