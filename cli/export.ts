@@ -4,7 +4,7 @@ import { openRun } from '../controller/run.js';
 import { BindError, bindParams, type CheckedRule, library, lookupRule } from '../dsl/index.js';
 import { emitPyTorch } from '../dsl/compile/pytorch.js';
 import { emitTypeScript, type Provenance } from '../dsl/compile/ts.js';
-import { leaderboard } from '../search-results/store.js';
+import { rankedLeaderboard } from '../search-results/funnel.js';
 import { type FlagSpecs, flag, intFlag, numberFlag, parseArgs, setFlags, UsageError } from './args.js';
 import type { Io } from './io.js';
 import { checkOutputFile, describeWriteError } from './paths.js';
@@ -48,7 +48,7 @@ export function exportCommand(argv: readonly string[], io: Io): number {
     if (rank === undefined) throw new UsageError('--run needs --rank R (1 = the best rule)');
     const store = openRun(run);
     try {
-      const rows = leaderboard(store.candidates(), rank);
+      const rows = rankedLeaderboard(store.config, store.candidates(), store.evaluations(), rank).map((e) => ({ ...e.candidate, reward: e.reward }));
       const row = rows[rank - 1];
       if (row === undefined) throw new UsageError(`run '${run}' has only ${rows.length} ranked rule(s)`);
       const found = lookupRule(row.rule);

@@ -1,10 +1,12 @@
 /** `nos search`, `nos leaderboard`: flags in, the run library (controller/run.ts) does the rest. */
 import { readableRule } from '../dsl/readable.js';
-import { createRun, DEFAULTS, LIMITS, openRun, type RunRequest, resumeRun, STRATEGIES, searchRun } from '../controller/run.js';
+import { FUNNEL_DEFAULTS } from '../controller/funnel.js';
+import { createRun, DEFAULTS, type FunnelRequest, LIMITS, openRun, type RunRequest, resumeRun, STRATEGIES, searchRun } from '../controller/run.js';
+import { type LeaderboardEntry, rankedLeaderboard, verdicts } from '../search-results/funnel.js';
 import type { SearchProgress } from '../controller/search.js';
 import { DEFAULT_TASK } from '../evaluator/tasks.js';
-import { type Candidate, leaderboard, type SqliteStore } from '../search-results/store.js';
-import { type FlagSpecs, flag, has, intFlag, parseArgs } from './args.js';
+import type { SqliteStore } from '../search-results/store.js';
+import { type FlagSpecs, flag, has, intFlag, numberFlag, parseArgs, UsageError } from './args.js';
 import type { Io } from './io.js';
 import { writeReport } from './report.js';
 
@@ -23,7 +25,38 @@ export const SEARCH_FLAGS: FlagSpecs = {
   steps: { type: 'string', value: 'N', description: "training steps per evaluation (default: the task's)" },
   'warm-start': { type: 'bool', description: "seed evolution's population with PowerSign (2 groups) or AddSign (3 groups)" },
   space: { type: 'string', value: 'FILE.json', description: 'restrict or extend the search vocabulary: {"operands": [...], "unary": [...], "binary": [...]}' },
+  funnel: { type: 'string', value: 'on|off', description: 'after the search, climb the best rules up rungs of rising fidelity (more seeds, longer runs, a transfer task), with the baseline beside them (default on)' },
+  promote: { type: 'string', value: 'F', description: `fraction of trained rules promoted to rung 1 (default ${FUNNEL_DEFAULTS.promote}, at least ${FUNNEL_DEFAULTS.minPromoted} rules)` },
+  'rung-seeds': { type: 'string', value: 'A,B,C', description: `seeds at rungs 1, 2 and 3 (default ${FUNNEL_DEFAULTS.seeds.join(',')})` },
+  'long-top': { type: 'string', value: 'K', description: `rules promoted to rung 2, ${FUNNEL_DEFAULTS.longFactor}x the steps (default ${FUNNEL_DEFAULTS.longTop})` },
+  'long-factor': { type: 'string', value: 'N', description: `rung 2's steps as a multiple of the proxy's (default ${FUNNEL_DEFAULTS.longFactor})` },
+  finalists: { type: 'string', value: 'K', description: `rules promoted to rung 3, the transfer task (default ${FUNNEL_DEFAULTS.finalists})` },
+  transfer: { type: 'string', value: 'TASK', description: "rung 3's task, or none (default convnet-fashion for MNIST tasks, none for analytic tasks)" },
+  baseline: { type: 'string', value: 'NAME', description: `the built-in rule every rung compares with, paired by seed (default ${FUNNEL_DEFAULTS.baseline})` },
 };
+
+/** The funnel flags given (left out: the default, or the stored value on --resume). */
+function funnelRequest(args: ReturnType<typeof parseArgs>): FunnelRequest | false | undefined {
+  const mode = flag(args, 'funnel');
+  if (mode !== undefined && mode !== 'on' && mode !== 'off') throw new UsageError(`--funnel must be on or off, got '${mode}'`);
+  const seedsText = flag(args, 'rung-seeds');
+  const seeds = seedsText === undefined ? undefined : seedsText.split(',').map((x) => (/^\s*\d+\s*$/.test(x) ? Number(x) : Number.NaN));
+  if (seeds?.some((x) => Number.isNaN(x))) throw new UsageError(`--rung-seeds takes three integers separated by commas (seeds at rungs 1, 2, 3), got '${seedsText}'`);
+  const r: FunnelRequest = {
+    ...(numberFlag(args, 'promote') === undefined ? {} : { promote: numberFlag(args, 'promote') as number }),
+    ...(seeds === undefined ? {} : { seeds }),
+    ...(intFlag(args, 'long-top', 1) === undefined ? {} : { longTop: intFlag(args, 'long-top', 1) as number }),
+    ...(intFlag(args, 'long-factor', 1) === undefined ? {} : { longFactor: intFlag(args, 'long-factor', 1) as number }),
+    ...(intFlag(args, 'finalists', 1) === undefined ? {} : { finalists: intFlag(args, 'finalists', 1) as number }),
+    ...(flag(args, 'transfer') === undefined ? {} : { transfer: flag(args, 'transfer') as string }),
+    ...(flag(args, 'baseline') === undefined ? {} : { baseline: flag(args, 'baseline') as string }),
+  };
+  if (mode === 'off') {
+    if (Object.keys(r).length > 0) throw new UsageError(`--funnel off takes no funnel settings (--${Object.keys(r)[0]})`);
+    return false;
+  }
+  return mode === undefined && Object.keys(r).length === 0 ? undefined : r;
+}
 
 function duration(ms: number): string {
   const s = Math.round(ms / 1000);
@@ -54,6 +87,7 @@ function request(args: ReturnType<typeof parseArgs>): RunRequest {
     ...opt('warmStart', has(args, 'warm-start') ? true : undefined),
     ...opt('spaceFile', flag(args, 'space')),
     ...opt('workers', intFlag(args, 'workers', 1)),
+    ...opt('funnel', funnelRequest(args)),
   };
 }
 
@@ -87,6 +121,15 @@ export async function searchCommand(argv: readonly string[], io: Io): Promise<nu
         );
       },
       shouldStop: () => stopRequested,
+      funnelHooks: {
+        onRung: (rung, rules, evaluations) => {
+          if (rung.rung === 0) io.err(`funnel: the baseline (${config.funnel?.baseline}) on the proxy`);
+          else io.err(`funnel: rung ${rung.rung} (${rung.label}${rung.steps === null ? '' : `, ${rung.steps} steps`}): ${rules} rules + the baseline, ${evaluations} evaluations to run`);
+        },
+        onEvaluation: (e, left) => {
+          if (tty) process.stderr.write(`\r  rung ${e.rung}: ${left} left\u001b[K${left === 0 ? '\n' : ''}`);
+        },
+      },
       onCandidate: (_c, p) => {
         if (tty) process.stderr.write(`\r${bar(p)}\u001b[K`);
         else if (p.spent - lastLine >= Math.max(1, Math.floor(p.budget / 20)) || p.spent === p.budget) {
@@ -101,6 +144,7 @@ export async function searchCommand(argv: readonly string[], io: Io): Promise<nu
       },
     });
     if (tty) process.stderr.write('\n');
+    const board = rankedLeaderboard(store.config, store.candidates(), store.evaluations(), 10);
     const doc = {
       run: summary.run,
       evaluated: summary.evaluated,
@@ -111,12 +155,23 @@ export async function searchCommand(argv: readonly string[], io: Io): Promise<nu
       budgetUnit: summary.budgetUnit,
       capped: summary.capped,
       stopped: summary.stopped,
-      best: summary.best,
+      best: board.slice(0, 5).map((e) => ({ rule: e.rule, reward: e.reward, rung: e.rung, seeds: e.seeds, ci95: e.ci95 })),
+      ...(summary.funnel
+        ? {
+            funnel: {
+              baseline: summary.funnel.baseline,
+              rungs: summary.funnel.rungs.map((r) => ({ rung: r.rung, task: r.task, steps: r.steps, seeds: r.seeds.length, rules: r.rules })),
+              verdicts: summary.funnel.verdicts.map((v) => ({ rule: v.rule, proxy: v.proxy && verdictJson(v.proxy), transfer: v.transfer && { ...verdictJson(v.transfer), task: v.transfer.task } })),
+            },
+          }
+        : {}),
     };
     if (has(args, 'json')) io.out(JSON.stringify(doc));
     else {
       io.out(`run '${summary.run}': ${summary.sampled} rules sampled, ${summary.evaluated} trained, ${summary.cached} cached, ${summary.rejected} rejected${summary.stopped ? ' (stopped: --resume continues)' : ''}`);
-      io.out(leaderboardTable(leaderboard(store.candidates(), 10)));
+      io.out(leaderboardTable(board));
+      const v = verdicts(store.config, store.candidates(), store.evaluations());
+      if (v.length > 0) io.out(verdictLines(v, store.config.funnel?.baseline ?? 'adam'));
       try {
         io.out(`report: ${await writeReport(store, undefined, true)}`);
       } catch (e) {
@@ -131,11 +186,37 @@ export async function searchCommand(argv: readonly string[], io: Io): Promise<nu
   }
 }
 
-export function leaderboardTable(rows: readonly Candidate[]): string {
-  if (rows.length === 0) return '(no rule trained successfully yet)';
+type Comparison = NonNullable<LeaderboardEntry['vsBaseline']>;
+
+function verdictJson(c: Comparison & { rung: number }) {
+  return { rung: c.rung, seeds: c.n, diff: { mean: c.mean, ci95: c.ci95 }, p: c.p, test: c.test, verdict: c.verdict };
+}
+
+const pct = (x: number) => `${x >= 0 ? '+' : ''}${(100 * x).toFixed(2)}`;
+
+function comparisonText(c: Comparison): string {
+  return `${c.verdict} (${pct(c.mean)} points${c.ci95 ? `, 95% CI [${pct(c.ci95[0])}, ${pct(c.ci95[1])}]` : ''}${c.p === null ? '' : `, p=${c.p.toPrecision(2)}`}, ${c.n} seeds)`;
+}
+
+/** The finalists' verdicts against the baseline, on the proxy task and the transfer task. */
+export function verdictLines(vs: ReturnType<typeof verdicts>, baseline: string): string {
   return [
-    `${'rank'.padStart(4)}  ${'reward'.padEnd(8)} ${'lr'.padEnd(7)} rule`,
-    ...rows.map((c, i) => `${String(i + 1).padStart(4)}  ${c.reward.toFixed(4).padEnd(8)} ${String(c.bestLr ?? '-').padEnd(7)} ${readableRule(c.rule)}`),
+    `verdicts vs ${baseline} (paired t-test by seed, 95% CI of the accuracy difference):`,
+    ...vs.map((v) => `  ${readableRule(v.rule)}\n    proxy task, ${v.proxy ? `rung ${v.proxy.rung}: ${comparisonText(v.proxy)}` : 'not compared'}\n    transfer${v.transfer ? ` (${v.transfer.task}), rung ${v.transfer.rung}: ${comparisonText(v.transfer)}` : ': not reached'}`),
+  ].join('\n');
+}
+
+export function leaderboardTable(rows: readonly LeaderboardEntry[]): string {
+  if (rows.length === 0) return '(no rule trained successfully yet)';
+  const funnel = rows.some((r) => r.rung > 0);
+  const ci = (r: LeaderboardEntry) => (r.ci95 ? `+-${((100 * (r.ci95[1] - r.ci95[0])) / 2).toFixed(2)}` : '');
+  return [
+    `${'rank'.padStart(4)}  ${'reward'.padEnd(8)} ${funnel ? `${'95% CI'.padEnd(8)} ${'rung'.padEnd(4)} ${'seeds'.padEnd(5)} ${'vs baseline'.padEnd(11)} ` : ''}${'lr'.padEnd(7)} rule`,
+    ...rows.map(
+      (r) =>
+        `${String(r.rank).padStart(4)}  ${r.reward.toFixed(4).padEnd(8)} ${funnel ? `${ci(r).padEnd(8)} ${String(r.rung).padEnd(4)} ${String(r.seeds).padEnd(5)} ${(r.vsBaseline?.verdict ?? '-').padEnd(11)} ` : ''}${String(r.candidate.bestLr ?? '-').padEnd(7)} ${readableRule(r.rule)}`,
+    ),
+    ...(funnel ? ['(reward: mean over seeds at the highest rung reached; the CI is in points of accuracy; rung 3 is the transfer task)'] : []),
   ].join('\n');
 }
 
@@ -150,11 +231,27 @@ export function leaderboardCommand(argv: readonly string[], io: Io): number {
   const top = intFlag(args, 'top', 1) ?? 10;
   const store = openRun(flag(args, 'run'));
   try {
-    const rows = leaderboard(store.candidates(), top);
+    const rows = rankedLeaderboard(store.config, store.candidates(), store.evaluations(), top);
     if (has(args, 'json')) {
       io.out(
         JSON.stringify(
-          rows.map((c, i) => ({ rank: i + 1, rule: c.rule, readable: readableRule(c.rule), reward: c.reward, status: c.status, bestLr: c.bestLr, valAcc: c.valAcc, testAcc: c.testAcc, hash: c.hash, index: c.index })),
+          rows.map(({ rank, rule, reward, rung, task, seeds, ci95, vsBaseline, candidate: c }) => ({
+            rank,
+            rule,
+            readable: readableRule(rule),
+            reward,
+            status: c.status,
+            rung,
+            task,
+            seeds,
+            ci95,
+            ...(vsBaseline ? { vsBaseline: { baseline: store.config.funnel?.baseline ?? null, ...verdictJson({ ...vsBaseline, rung }) } } : {}),
+            bestLr: c.bestLr,
+            valAcc: c.valAcc,
+            testAcc: c.testAcc,
+            hash: c.hash,
+            index: c.index,
+          })),
         ),
       );
     } else io.out(leaderboardTable(rows));

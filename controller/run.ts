@@ -15,8 +15,10 @@ import { EvaluatorPool, resolveWorkers } from '../evaluator/pool.js';
 import type { Evaluator } from '../evaluator/protocol.js';
 import { DEFAULT_TASK, findTask, TASKS, type TaskSpec } from '../evaluator/tasks.js';
 import { evaluateRule } from '../evaluator/train.js';
+import { lookupRule } from '../dsl/index.js';
 import { NOS_SPACE, type SearchSpace, type SpaceConfig } from '../primitives/nos-space.js';
-import { checkRunName, type RunConfig, RunNameError, SqliteStore } from '../search-results/store.js';
+import { checkRunName, type FunnelConfig, type RunConfig, RunNameError, SqliteStore } from '../search-results/store.js';
+import { defaultTransfer, FUNNEL_DEFAULTS, type FunnelHooks, type FunnelSummary, runFunnel } from './funnel.js';
 import { RlController } from './rl.js';
 import { BUDGET_UNITS, type BudgetUnit, budgetUnitOf, runSearch, type SearchHooks, type SearchSummary } from './search.js';
 import { parseSpaceConfig, readSpaceFile, SpaceError } from './space.js';
@@ -66,6 +68,69 @@ export interface RunRequest {
   readonly space?: SpaceConfig;
   /** Worker threads (does not change results; stored for the record). */
   readonly workers?: number;
+  /** The funnel after the search: settings to change from the defaults, or false for none. */
+  readonly funnel?: FunnelRequest | false;
+}
+
+/** Funnel settings as asked for (left out: the default). */
+export interface FunnelRequest {
+  readonly promote?: number;
+  readonly longTop?: number;
+  readonly finalists?: number;
+  readonly seeds?: readonly number[];
+  readonly longFactor?: number;
+  /** A task id, or 'none'. */
+  readonly transfer?: string;
+  readonly baseline?: string;
+}
+
+/** The funnel a request describes for a task, checked (a RunConfigError names the flag). */
+export function funnelConfig(req: FunnelRequest | false | undefined, task: TaskSpec): FunnelConfig | null {
+  if (req === false) return null;
+  const r = req ?? {};
+  const intIn = (field: string, v: number | undefined, lo: number, hi: number) => {
+    if (v !== undefined && (!Number.isSafeInteger(v) || v < lo || v > hi)) throw new RunConfigError(field, `--${field} must be an integer from ${lo} to ${hi}, got ${v}`);
+  };
+  if (r.promote !== undefined && !(Number.isFinite(r.promote) && r.promote > 0 && r.promote <= 1)) {
+    throw new RunConfigError('promote', `--promote is the fraction of trained rules promoted to rung 1: a number in (0, 1], got ${r.promote}`);
+  }
+  intIn('long-top', r.longTop, 1, 10_000);
+  intIn('finalists', r.finalists, 1, 10_000);
+  intIn('long-factor', r.longFactor, 1, 100);
+  let seeds = FUNNEL_DEFAULTS.seeds;
+  if (r.seeds !== undefined) {
+    const [a, b, c] = r.seeds;
+    if (r.seeds.length !== 3 || a === undefined || b === undefined || c === undefined) throw new RunConfigError('rung-seeds', `--rung-seeds takes three integers (seeds at rungs 1, 2 and 3), got ${r.seeds.length}`);
+    for (const v of r.seeds) intIn('rung-seeds', v, 1, 100);
+    seeds = [a, b, c];
+  }
+  let transfer = defaultTransfer(task);
+  if (r.transfer !== undefined) {
+    if (r.transfer === 'none') transfer = null;
+    else {
+      const t = findTask(r.transfer);
+      if (t === undefined) {
+        const hint = nearest(r.transfer, TASKS.map((x) => x.id));
+        throw new RunConfigError('transfer', `--transfer: unknown task '${r.transfer}'${hint ? `; did you mean '${hint}'?` : ''} (or 'none')`);
+      }
+      transfer = t.id;
+    }
+  }
+  const baseline = r.baseline ?? FUNNEL_DEFAULTS.baseline;
+  if (!lookupRule(baseline).ok) throw new RunConfigError('baseline', `--baseline: '${baseline}' is not a built-in rule (nos rules lists them)`);
+  const longTop = r.longTop ?? FUNNEL_DEFAULTS.longTop;
+  const finalists = r.finalists ?? FUNNEL_DEFAULTS.finalists;
+  if (finalists > longTop) throw new RunConfigError('finalists', `--finalists ${finalists} exceeds --long-top ${longTop}: the finalists are drawn from the rules at rung 2`);
+  return {
+    promote: r.promote ?? FUNNEL_DEFAULTS.promote,
+    minPromoted: Math.max(FUNNEL_DEFAULTS.minPromoted, longTop),
+    longTop,
+    finalists,
+    seeds,
+    longFactor: r.longFactor ?? FUNNEL_DEFAULTS.longFactor,
+    transfer,
+    baseline,
+  };
 }
 
 let version: string | undefined;
@@ -213,6 +278,7 @@ export function planRun(req: RunRequest, now = new Date()): RunConfig & { readon
     groups,
     warmStart,
     ...(space ? { space: space.config } : {}),
+    funnel: funnelConfig(req.funnel, task),
     createdAt: now.toISOString(),
     nosVersion: nosVersion(),
   };
@@ -263,6 +329,12 @@ export function resumeRun(run: string | undefined, req: RunRequest, options: { r
     if (asked !== undefined && canonicalJson(asked.config) !== canonicalJson(c.space ?? null)) {
       throw refuse('space', req.spaceFile ?? '(given)', c.space === undefined ? 'the full NOS space (no --space)' : `another space: ${JSON.stringify(c.space)}`);
     }
+    if (req.funnel !== undefined) {
+      const asked = funnelConfig(req.funnel, resolveTask(c.task));
+      if (canonicalJson(asked) !== canonicalJson(c.funnel ?? null)) {
+        throw refuse('funnel', '', c.funnel ? `another funnel: ${JSON.stringify(c.funnel)}` : 'no funnel');
+      }
+    }
     // The stored config must still make a strategy (an old or edited run.db).
     checkStrategy(c.strategy);
     checkWarmStart(c.strategy, c.warmStart, c.groups, spaceOf(c), c.space !== undefined);
@@ -311,6 +383,8 @@ export function makeStrategy(config: RunConfig): Strategy {
 }
 
 export interface SearchRunOptions extends SearchHooks {
+  /** Progress of the funnel after the search. */
+  readonly funnelHooks?: Omit<FunnelHooks, 'shouldStop'>;
   /** Worker threads of the local pool (default and cap: the number of cores). */
   readonly workers?: number;
   /** Another evaluation back end instead of the local pool. */
@@ -323,7 +397,7 @@ export interface SearchRunOptions extends SearchHooks {
  * Search a created or resumed run until its budget is spent or `shouldStop` says so. A run this
  * process created that fails before its first rule is removed, so its name stays free.
  */
-export async function searchRun(store: SqliteStore, options: SearchRunOptions = {}): Promise<SearchSummary> {
+export async function searchRun(store: SqliteStore, options: SearchRunOptions = {}): Promise<SearchSummary & { readonly funnel?: FunnelSummary }> {
   let strategy: Strategy | undefined;
   let pool: EvaluatorPool | undefined;
   try {
@@ -337,12 +411,17 @@ export async function searchRun(store: SqliteStore, options: SearchRunOptions = 
     if (evaluator === undefined) {
       const w = resolveWorkers(options.workers);
       workersNote = w.note;
-      pool = new EvaluatorPool({ workers: w.workers, datasets: task.dataset ? [task.dataset] : [] });
+      const transfer = config.funnel?.transfer ? findTask(config.funnel.transfer) : undefined;
+      const datasets = [...new Set([task.dataset, transfer?.dataset].filter((d): d is NonNullable<typeof d> => d !== null && d !== undefined))];
+      pool = new EvaluatorPool({ workers: w.workers, datasets });
       evaluator = pool;
       workers = pool.workers;
     }
     options.onStart?.({ workers, workersNote, backend: backend.name });
-    return await runSearch(store, strategy, evaluator, options);
+    const summary = await runSearch(store, strategy, evaluator, options);
+    if (summary.stopped || !config.funnel) return summary;
+    const funnel = await runFunnel(store, evaluator, { ...options.funnelHooks, ...(options.shouldStop ? { shouldStop: options.shouldStop } : {}) });
+    return { ...summary, stopped: funnel.stopped, funnel };
   } catch (e) {
     store.discardIfUnused();
     throw e;

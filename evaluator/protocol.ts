@@ -9,6 +9,9 @@ export interface EvalRequest {
   readonly seed: number;
   readonly steps?: number;
   readonly lrGrid?: readonly number[];
+  /** Steps of each grid run, and how the grid picks its rate (defaults: the task's). */
+  readonly gridSteps?: number;
+  readonly lrSelect?: 'val-acc' | 'val-loss' | 'train-loss';
   readonly params?: Readonly<Record<string, number>>;
   readonly test?: boolean;
   readonly timeLimitMs?: number;

@@ -24,6 +24,8 @@ export interface TaskSpec {
   readonly batchSize: number;
   /** Log-spaced learning rates tried before the full run. */
   readonly lrGrid: readonly number[];
+  /** How the grid picks its rate (default 'val-acc'). */
+  readonly lrSelect?: 'val-acc' | 'val-loss' | 'train-loss';
   /** Validation examples used for the reward (the first ones of the split). */
   readonly valSize: number;
   /** Per-evaluation time limit. */

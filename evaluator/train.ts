@@ -28,6 +28,8 @@ export interface RunResult {
   readonly valAcc: number;
   readonly valLoss: number;
   readonly finalLoss: number;
+  /** Mean training loss over the last quarter of the run's steps (Infinity when it did not finish). */
+  readonly tailLoss: number;
   /** Training loss, averaged over windows of `curveEvery` steps. */
   readonly curve: readonly number[];
   readonly curveEvery: number;
@@ -62,8 +64,21 @@ export interface TrainExtras {
   readonly analyze?: boolean;
 }
 
+/**
+ * How the learning-rate grid picks its rate: the grid run's validation accuracy (then loss),
+ * its validation loss, or its training loss averaged over the last quarter of its steps
+ * (smoothed over many batches, and free: no extra forward passes).
+ */
+export type LrSelect = 'val-acc' | 'val-loss' | 'train-loss';
+
+export const LR_SELECTS: readonly LrSelect[] = ['val-acc', 'val-loss', 'train-loss'];
+
 export interface EvalOptions extends TrainExtras {
   readonly seed?: number;
+  /** How the grid picks its rate (default: the task's). */
+  readonly lrSelect?: LrSelect;
+  /** Steps of each grid run (default: the task's, scaled with `steps`). */
+  readonly gridSteps?: number;
   /** Override the task's full-run steps (grid steps scale with it). */
   readonly steps?: number;
   readonly lrGrid?: readonly number[];
@@ -86,7 +101,7 @@ export interface EvalResult {
   readonly valAcc: number;
   readonly testAcc: number | null;
   readonly finalLoss: number;
-  readonly grid: readonly { lr: number; status: Status; valAcc: number; valLoss: number }[];
+  readonly grid: readonly { lr: number; status: Status; valAcc: number; valLoss: number; tailLoss: number }[];
   readonly curve: readonly number[];
   readonly curveEvery: number;
   readonly seconds: number;
@@ -149,6 +164,8 @@ export function trainOnce(
   let done = 0;
   let changedEver = false;
   let windowSum = 0;
+  const tailFrom = steps - Math.max(1, Math.floor(steps / 4)) + 1;
+  let tailSum = 0;
   const before = run.weights.map((w) => new Float32Array(w.length));
   try {
     for (let step = 1; step <= steps; step++) {
@@ -163,6 +180,7 @@ export function trainOnce(
       if (step === 1) firstLoss = loss;
       lastLoss = loss;
       windowSum += loss;
+      if (step >= tailFrom) tailSum += loss;
       if (step % curveEvery === 0) {
         curve.push(windowSum / curveEvery);
         windowSum = 0;
@@ -241,6 +259,7 @@ export function trainOnce(
       valAcc: val.acc,
       valLoss: val.loss,
       finalLoss: lastLoss,
+      tailLoss: status === 'ok' && done === steps && Number.isFinite(tailSum) ? tailSum / (steps - tailFrom + 1) : Number.POSITIVE_INFINITY,
       curve,
       curveEvery,
       seconds: (performance.now() - t0) / 1000,
@@ -252,10 +271,12 @@ export function trainOnce(
   }
 }
 
-function better(a: RunResult, b: RunResult | undefined): boolean {
+function better(a: RunResult, b: RunResult | undefined, select: LrSelect): boolean {
   if (b === undefined) return true;
   if (a.status === 'ok' && b.status !== 'ok') return true;
   if (a.status !== 'ok') return false;
+  if (select === 'train-loss' && a.tailLoss !== b.tailLoss) return a.tailLoss < b.tailLoss;
+  if (select === 'val-loss' && a.valLoss !== b.valLoss) return a.valLoss < b.valLoss;
   if (a.valAcc !== b.valAcc) return a.valAcc > b.valAcc;
   return a.valLoss < b.valLoss;
 }
@@ -268,7 +289,8 @@ export function evaluateRule(ruleText: string, task: TaskSpec, data: Dataset | u
   if (!found.ok) return failedResult(ruleText, task.id, seed, 'invalid', found.message, 0);
   const rule = found.rule;
   const steps = options.steps ?? task.steps;
-  const gridSteps = Math.max(1, Math.round((steps * task.gridSteps) / task.steps));
+  const gridSteps = options.gridSteps ?? Math.max(1, Math.round((steps * task.gridSteps) / task.steps));
+  const select = options.lrSelect ?? task.lrSelect ?? 'val-acc';
   const deadline = performance.now() + (options.timeLimitMs ?? task.timeLimitMs);
   const grid: RunResult[] = [];
   let best: RunResult | undefined;
@@ -282,15 +304,15 @@ export function evaluateRule(ruleText: string, task: TaskSpec, data: Dataset | u
   if (lrGrid.length === 0) throw new Error('the learning-rate grid is empty');
   if (lrGrid.length === 1) {
     // A single rate: no grid search, straight to the full run.
-    best = { lr: lrGrid[0] as number, status: 'ok', steps: 0, valAcc: 0, valLoss: 0, finalLoss: 0, curve: [], curveEvery: 1, seconds: 0 };
+    best = { lr: lrGrid[0] as number, status: 'ok', steps: 0, valAcc: 0, valLoss: 0, finalLoss: 0, tailLoss: 0, curve: [], curveEvery: 1, seconds: 0 };
   }
   for (const lr of lrGrid.length > 1 ? lrGrid : []) {
     const r = trainOnce(rule, task, data, lr, gridSteps, { seed, ...(options.params ? { params: options.params } : {}), deadline, ...layers });
     grid.push(r);
-    if (better(r, best)) best = r;
+    if (better(r, best, select)) best = r;
     if (r.status === 'timeout') break;
   }
-  const gridOut = grid.map((g) => ({ lr: g.lr, status: g.status, valAcc: g.valAcc, valLoss: g.valLoss }));
+  const gridOut = grid.map((g) => ({ lr: g.lr, status: g.status, valAcc: g.valAcc, valLoss: g.valLoss, tailLoss: g.tailLoss }));
   const base = { rule: rule.canonical, hash: rule.hash, task: task.id, seed, grid: gridOut };
   if (best === undefined || best.status !== 'ok') {
     const status: Status = grid.some((g) => g.status === 'timeout') ? 'timeout' : (best?.status ?? 'invalid');

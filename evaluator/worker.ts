@@ -30,6 +30,8 @@ export default async function evaluate(req: EvalRequest): Promise<WorkerReply> {
     seed: req.seed,
     ...(req.steps === undefined ? {} : { steps: req.steps }),
     ...(req.lrGrid === undefined ? {} : { lrGrid: req.lrGrid }),
+    ...(req.gridSteps === undefined ? {} : { gridSteps: req.gridSteps }),
+    ...(req.lrSelect === undefined ? {} : { lrSelect: req.lrSelect }),
     ...(req.params === undefined ? {} : { params: req.params }),
     ...(req.test === undefined ? {} : { test: req.test }),
     ...(req.timeLimitMs === undefined ? {} : { timeLimitMs: req.timeLimitMs }),

@@ -49,8 +49,55 @@ export interface RunConfig {
   readonly warmStart: boolean;
   /** The search space, if not the full NOS space (see primitives/nos-space.ts configureSpace). */
   readonly space?: SpaceConfig;
+  /** The funnel of rising fidelity after the search (controller/funnel.ts); absent or null: none. */
+  readonly funnel?: FunnelConfig | null;
   readonly createdAt: string;
   readonly nosVersion: string;
+}
+
+/**
+ * The funnel's rungs after the proxy (rung 0, one seed, every trained rule): rung 1 re-runs the
+ * proxy protocol with more seeds for the top fraction; rung 2 trains the best of those
+ * `longFactor` times longer; rung 3 trains the finalists on a transfer task. The baseline is
+ * evaluated on the same rungs and seeds, so every comparison with it is paired.
+ */
+export interface FunnelConfig {
+  /** Fraction of the rules trained at rung 0 promoted to rung 1 (at least `minPromoted` of them). */
+  readonly promote: number;
+  readonly minPromoted: number;
+  /** Rules promoted from rung 1 to rung 2, and from rung 2 to rung 3 (the finalists). */
+  readonly longTop: number;
+  readonly finalists: number;
+  /** Seeds at rungs 1, 2 and 3 (the run's seed, then the next ones). */
+  readonly seeds: readonly [number, number, number];
+  /** Rung 2's steps, as a multiple of the proxy's. */
+  readonly longFactor: number;
+  /** Rung 3's task, or null for no transfer rung. */
+  readonly transfer: string | null;
+  /** The rule every rung compares against (a built-in name). */
+  readonly baseline: string;
+}
+
+/** One evaluation of a rule at one funnel rung and seed (rung 0 is the search's own). */
+export interface Evaluation {
+  readonly hash: string;
+  readonly rung: number;
+  readonly seed: number;
+  readonly rule: string;
+  readonly task: string;
+  readonly status: 'ok' | 'diverged' | 'invalid' | 'timeout';
+  readonly reward: number;
+  readonly bestLr: number | null;
+  readonly valAcc: number | null;
+  readonly testAcc: number | null;
+  readonly seconds: number;
+}
+
+/** A store that also keeps the funnel's evaluations (one row per rule x rung x seed). */
+export interface FunnelStore {
+  evaluations(): Evaluation[];
+  /** Record one evaluation durably; a row that exists is kept (evaluations are never recomputed). */
+  addEvaluation(e: Evaluation): void;
 }
 
 export type CandidateStatus = 'ok' | 'diverged' | 'invalid' | 'timeout' | 'rejected' | 'cached';
@@ -369,6 +416,19 @@ const storedConfig = z
     groups: z.number().int().min(1).default(LEGACY_DEFAULTS.groups),
     warmStart: z.boolean().default(LEGACY_DEFAULTS.warmStart),
     space: z.record(z.unknown()).optional(),
+    funnel: z
+      .object({
+        promote: z.number().gt(0).max(1),
+        minPromoted: z.number().int().min(1).max(10_000),
+        longTop: z.number().int().min(1).max(10_000),
+        finalists: z.number().int().min(1).max(10_000),
+        seeds: z.tuple([z.number().int().min(1).max(100), z.number().int().min(1).max(100), z.number().int().min(1).max(100)]),
+        longFactor: z.number().int().min(1).max(100),
+        transfer: z.string().max(100).nullable(),
+        baseline: z.string().max(100),
+      })
+      .nullable()
+      .optional(),
     createdAt: z.string().default(''),
     nosVersion: z.string().default('unknown'),
   })
@@ -396,6 +456,15 @@ export interface OpenOptions {
   readonly readonly?: boolean;
 }
 
+/** The funnel's rows (added to runs made before it when they are opened for writing). */
+const EVALUATIONS = `
+  CREATE TABLE IF NOT EXISTS evaluations (
+    hash TEXT NOT NULL, rung INTEGER NOT NULL, seed INTEGER NOT NULL, rule TEXT NOT NULL, task TEXT NOT NULL,
+    status TEXT NOT NULL, reward REAL NOT NULL, best_lr REAL, val_acc REAL, test_acc REAL, seconds REAL NOT NULL,
+    PRIMARY KEY (hash, rung, seed)
+  );
+`;
+
 const TABLES = `
   CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
   CREATE TABLE IF NOT EXISTS candidates (
@@ -406,7 +475,7 @@ const TABLES = `
   CREATE INDEX IF NOT EXISTS candidates_hash ON candidates (hash);
   CREATE INDEX IF NOT EXISTS candidates_fingerprint ON candidates (fingerprint);
   CREATE TABLE IF NOT EXISTS checkpoints (batch INTEGER PRIMARY KEY, samples INTEGER NOT NULL, state TEXT NOT NULL, stats TEXT NOT NULL);
-`;
+${EVALUATIONS}`;
 
 /**
  * Close a database this process wrote, back in rollback-journal mode: a closed run.db is then
@@ -422,7 +491,30 @@ function closeDb(db: Database.Database): void {
   db.close();
 }
 
-export class SqliteStore implements ResultsStore {
+const EVALUATION_STATUSES = new Set(['ok', 'diverged', 'invalid', 'timeout']);
+
+/** A stored evaluation row, checked (a run.db is untrusted input): undefined if it is not one. */
+function toEvaluation(r: Row): Evaluation | undefined {
+  const num = (x: unknown) => (typeof x === 'number' && Number.isFinite(x) ? x : null);
+  const { hash, rung, seed, rule, task, status, reward, seconds } = r;
+  if (typeof hash !== 'string' || typeof rule !== 'string' || typeof task !== 'string' || typeof status !== 'string' || !EVALUATION_STATUSES.has(status)) return undefined;
+  if (!Number.isSafeInteger(rung) || !Number.isSafeInteger(seed) || num(reward) === null) return undefined;
+  return {
+    hash,
+    rung: rung as number,
+    seed: seed as number,
+    rule,
+    task,
+    status: status as Evaluation['status'],
+    reward: reward as number,
+    bestLr: num(r.best_lr),
+    valAcc: num(r.val_acc),
+    testAcc: num(r.test_acc),
+    seconds: num(seconds) ?? 0,
+  };
+}
+
+export class SqliteStore implements ResultsStore, FunnelStore {
   private cfg: RunConfig;
   private readonly db: Database.Database;
   private readonly insert: Database.Statement | undefined;
@@ -556,6 +648,7 @@ export class SqliteStore implements ResultsStore {
       db = access(`cannot open run '${run}' for writing in ${dir}`, () => SqliteStore.openWritable(join(dir, 'run.db')));
       const d = db;
       const config = access(`cannot read run '${run}' in ${dir}`, () => SqliteStore.readMeta(d, run, dir));
+      access(`cannot open run '${run}' for writing in ${dir}`, () => d.exec(EVALUATIONS));
       const store = new SqliteStore(d, config, dir, lock, false);
       // A copied run: record the name it goes by now.
       const stored = JSON.parse((d.prepare("SELECT value FROM meta WHERE key = 'config'").get() as { value: string }).value) as { run?: unknown };
@@ -632,6 +725,24 @@ export class SqliteStore implements ResultsStore {
   add(c: Candidate): void {
     this.writable();
     access(`cannot write run '${this.cfg.run}' in ${this.dir}`, () => this.insert?.run(c));
+  }
+
+  evaluations(): Evaluation[] {
+    if (!this.db.prepare("SELECT name FROM sqlite_master WHERE type='table' AND name='evaluations'").get()) return [];
+    const rows = this.db.prepare('SELECT * FROM evaluations ORDER BY rung, hash, seed').all() as Row[];
+    return rows.map(toEvaluation).filter((e): e is Evaluation => e !== undefined);
+  }
+
+  addEvaluation(e: Evaluation): void {
+    this.writable();
+    access(`cannot write run '${this.cfg.run}' in ${this.dir}`, () =>
+      this.db
+        .prepare(
+          `INSERT OR IGNORE INTO evaluations (hash, rung, seed, rule, task, status, reward, best_lr, val_acc, test_acc, seconds)
+           VALUES (@hash, @rung, @seed, @rule, @task, @status, @reward, @bestLr, @valAcc, @testAcc, @seconds)`,
+        )
+        .run(e),
+    );
   }
 
   saveCheckpoint(checkpoint: StrategyCheckpoint): void {

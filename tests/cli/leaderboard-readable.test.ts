@@ -1,10 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { leaderboardTable } from '../../cli/search.js';
 import { bindParams, library, printNode } from '../../dsl/index.js';
+import type { LeaderboardEntry } from '../../search-results/funnel.js';
 import type { Candidate } from '../../search-results/store.js';
 
-const row = (rule: string, reward: number, index: number): Candidate => ({
+const candidate = (rule: string, reward: number, index: number): Candidate => ({
   index, batch: 0, rule, hash: '', fingerprint: null, status: 'ok', reward, bestLr: 0.01, valAcc: reward, testAcc: null, finalLoss: 0.1, detail: '{}', seconds: 1, strategy: 'random', parent: null,
+});
+const row = (rule: string, reward: number, index: number): LeaderboardEntry => ({
+  rank: index, candidate: candidate(rule, reward, index), rule, reward, rung: 0, task: 'mlp-mnist', seeds: 1, ci95: null, vsBaseline: null,
 });
 
 describe('leaderboards print readable rules', () => {

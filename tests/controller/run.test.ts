@@ -49,6 +49,8 @@ describe('planning a run', () => {
       steps: 20,
       groups: 3,
       warmStart: true,
+      // The funnel's defaults (an analytic task has no transfer task).
+      funnel: { promote: 0.05, minPromoted: 5, longTop: 5, finalists: 2, seeds: [3, 5, 3], longFactor: 4, transfer: null, baseline: 'adam' },
       createdAt: '2026-01-02T03:04:05.000Z',
       nosVersion: pkg.version,
     });

@@ -1,0 +1,130 @@
+/**
+ * The funnel: after the search has trained its rules once on the proxy (rung 0, one seed), the
+ * best of them climb rungs of rising fidelity, as in Lion's funnel and successive halving
+ * (Optuna, Ray Tune): rung 1 re-runs the proxy with more seeds for the top fraction, rung 2
+ * trains the best of those longer, rung 3 trains the finalists on a transfer task. The baseline
+ * (Adam) runs on the same rungs and seeds, so every comparison with it is paired by seed.
+ *
+ * Each rung's promotions depend only on the rows of the rungs below, which are complete before
+ * a rung starts, so the plan is a pure function of what the store holds: after a kill -9 a
+ * resume recomputes the same plan and trains only the rows that are missing. Every evaluation
+ * is stored as it finishes (one row per rule x rung x seed) and never recomputed.
+ *
+ * The controller learns from rung 0 only: its rewards arrive with the batch that proposed the
+ * rules, for every rule, at one fidelity. Higher rungs arrive later and for a few rules; feeding
+ * them back would mix fidelities in REINFORCE's baseline. The funnel decides what is reported.
+ */
+import type { EvalRequest, Evaluator } from '../evaluator/protocol.js';
+import { baselineRule, indexEvaluations, planFunnel, type Rung, rungsOf, rungZero, type Verdicts, verdicts } from '../search-results/funnel.js';
+import type { Evaluation, FunnelStore, ResultsStore } from '../search-results/store.js';
+
+export { baselineScores, defaultTransfer, FUNNEL_DEFAULTS, planFunnel, type Rung, type RungScore, rungsOf, type Standing, standings, type Verdicts, verdicts } from '../search-results/funnel.js';
+
+export interface FunnelHooks {
+  onRung?(rung: Rung, rules: number, evaluations: number): void;
+  onEvaluation?(e: Evaluation, left: number): void;
+  shouldStop?(): boolean;
+  /** Evaluations in flight at once (default 8). */
+  readonly concurrency?: number;
+}
+
+export interface FunnelSummary {
+  readonly rungs: readonly (Rung & { readonly rules: number })[];
+  readonly baseline: string;
+  readonly stopped: boolean;
+  /** The finalists' (or the top rules') verdicts against the baseline. */
+  readonly verdicts: readonly Verdicts[];
+  readonly evaluated: number;
+}
+
+/**
+ * Climb the funnel: for each rung, evaluate its members and the baseline at its seeds (those
+ * already stored are reused), then promote. Stops early, with what it has stored, when
+ * `shouldStop` says so.
+ */
+export async function runFunnel(store: ResultsStore & FunnelStore, evaluator: Evaluator, hooks: FunnelHooks = {}): Promise<FunnelSummary> {
+  const config = store.config;
+  const f = config.funnel;
+  if (!f) return { rungs: [], baseline: '', stopped: false, verdicts: [], evaluated: 0 };
+  const base = baselineRule(f.baseline);
+  const cs = store.candidates();
+  // Rung 0 rows, from the search's candidates (idempotent).
+  for (const e of rungZero(config, cs)) store.addEvaluation(e);
+  let evaluated = 0;
+  let stopped = false;
+  const rungs = rungsOf(config);
+  for (let r = 0; r < rungs.length; r++) {
+    const plan = planFunnel(config, cs, store.evaluations());
+    const rung = rungs[r] as Rung;
+    const rules = r === 0 ? [] : (plan.members[r] as string[]);
+    const ruleText = new Map(store.evaluations().filter((e) => e.rung === 0).map((e) => [e.hash, e.rule]));
+    ruleText.set(base.hash, base.rule);
+    const stored = indexEvaluations(store.evaluations());
+    const jobs: { hash: string; rule: string; seed: number }[] = [];
+    for (const hash of r === 0 ? [base.hash] : [...rules, base.hash]) {
+      const rule = ruleText.get(hash);
+      if (rule === undefined) continue;
+      for (const seed of rung.seeds) {
+        if (stored.get(hash)?.get(r)?.has(seed)) continue;
+        // Rung 1 repeats rung 0's protocol: its first seed is rung 0's row, reused.
+        const zero = stored.get(hash)?.get(0)?.get(seed);
+        if (r === 1 && zero) {
+          store.addEvaluation({ ...zero, rung: 1 });
+          continue;
+        }
+        if (jobs.some((j) => j.hash === hash && j.seed === seed)) continue;
+        jobs.push({ hash, rule, seed });
+      }
+    }
+    hooks.onRung?.(rung, rules.length, jobs.length);
+    if (hooks.shouldStop?.()) {
+      stopped = true;
+      break;
+    }
+    let left = jobs.length;
+    let next = 0;
+    // A few evaluations in flight at a time (the evaluator queues them for its workers), so a
+    // stop request waits for those only, not for the whole rung.
+    const runOne = async (): Promise<void> => {
+      for (;;) {
+        const j = jobs[next++];
+        if (j === undefined) return;
+        if (hooks.shouldStop?.()) {
+          stopped = true;
+          return;
+        }
+        const req: EvalRequest = { rule: j.rule, task: rung.task, seed: j.seed, ...(rung.steps === null ? {} : { steps: rung.steps }), test: true };
+        const { result } = await evaluator.evaluate(req);
+        const e: Evaluation = {
+          hash: j.hash,
+          rung: r,
+          seed: j.seed,
+          rule: j.rule,
+          task: rung.task,
+          status: result.status,
+          reward: result.reward,
+          bestLr: result.bestLr,
+          valAcc: Number.isFinite(result.valAcc) ? result.valAcc : null,
+          testAcc: result.testAcc,
+          seconds: result.seconds,
+        };
+        store.addEvaluation(e);
+        evaluated++;
+        hooks.onEvaluation?.(e, --left);
+      }
+    };
+    const outcomes = await Promise.allSettled(Array.from({ length: Math.min(hooks.concurrency ?? 8, jobs.length) }, runOne));
+    const failure = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (failure) throw failure.reason;
+    if (stopped) break;
+  }
+  const plan = planFunnel(config, cs, store.evaluations());
+  return {
+    rungs: plan.rungs.map((g, i) => ({ ...g, rules: (plan.members[i] ?? []).length })),
+    baseline: f.baseline,
+    stopped,
+    verdicts: verdicts(config, cs, store.evaluations()),
+    evaluated,
+  };
+}
+
