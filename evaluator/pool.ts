@@ -60,6 +60,9 @@ export class EvaluatorPool implements Evaluator {
   private readonly graceMs: number;
   /** Workers that crashed or were stopped, and replaced. */
   replaced = 0;
+  /** Evaluations running now, and those waiting for a free worker (the time limit starts when one runs). */
+  private running = 0;
+  private readonly waiting: (() => void)[] = [];
 
   constructor(options: PoolOptions = {}) {
     this.workers = resolveWorkers(options.workers).workers;
@@ -83,6 +86,21 @@ export class EvaluatorPool implements Evaluator {
 
   /** Evaluate one rule. Never rejects: failures come back as statuses. */
   async evaluate(req: EvalRequest): Promise<PoolReply> {
+    // Wait for a free worker here rather than in Piscina's queue, so that the time limit counts
+    // the evaluation's own time, not the time it waited behind others.
+    if (this.running >= this.workers) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.running++;
+    try {
+      return await this.run(req);
+    } finally {
+      // Hand the worker to the next in line (it keeps the count), or free it.
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.running--;
+    }
+  }
+
+  private async run(req: EvalRequest): Promise<PoolReply> {
     const task = findTask(req.task);
     const limit = (req.timeLimitMs ?? task?.timeLimitMs ?? 60_000) + this.graceMs;
     const controller = new AbortController();

@@ -18,6 +18,7 @@ export default async function (req) {
   if (req.rule === 'THROW') throw new Error('boom from the worker');
   if (req.rule === 'HANG') { for (;;) {} }
   if (req.rule === 'EXIT') process.exit(3);
+  if (req.rule === 'SLOW') { await new Promise((r) => setTimeout(r, 250)); return real({ ...req, rule: 'sgd' }); }
   return real(req);
 }
 `,
@@ -76,5 +77,15 @@ describe('evaluator pool', () => {
     const fine = await pool.evaluate({ rule: 'adam', task: 'quadratic', seed: 0 });
     expect(fine.result.status).toBe('ok');
     expect(pool.replaced).toBeGreaterThanOrEqual(1);
+  });
+
+  it('counts the time limit from when an evaluation starts, not while it waits for a worker', async () => {
+    const pool = new EvaluatorPool({ workers: 1, workerFile: misbehavingWorker(), graceMs: 100 });
+    pools.push(pool);
+    await pool.evaluate({ rule: 'sgd', task: 'quadratic', seed: 0 }); // the worker's start-up, outside the limit
+    // Six evaluations of about 250 ms each behind one worker: 1.5 s in all, 0.5 s allowed each.
+    const replies = await Promise.all(Array.from({ length: 6 }, (_, seed) => pool.evaluate({ rule: 'SLOW', task: 'quadratic', seed, timeLimitMs: 400 })));
+    expect(replies.map((r) => r.result.status)).toEqual(Array(6).fill('ok'));
+    expect(pool.replaced).toBe(0);
   });
 });
