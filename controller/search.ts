@@ -231,6 +231,7 @@ export async function runSearch(store: ResultsStore, strategy: Strategy, evaluat
       proposals,
       cands.map((c) => c.reward),
       cands.map((c) => c.index),
+      cands.map((c) => c.status !== 'cached'),
     );
     store.saveCheckpoint({ batch, samples: start + n, state: strategy.save(), stats: JSON.stringify(stats) });
     hooks.onUpdate?.(batch, stats, progress());

@@ -25,8 +25,11 @@ export interface UpdateStats {
 export interface Strategy {
   readonly name: string;
   propose(n: number): Proposal[];
-  /** Rewards for the last proposals, in order, with their run indices. */
-  observe(proposals: readonly Proposal[], rewards: readonly number[], indices: readonly number[]): UpdateStats;
+  /**
+   * Rewards for the last proposals, in order, with their run indices, and whether each was new
+   * to the run (false: a cache hit, a rule it had already trained).
+   */
+  observe(proposals: readonly Proposal[], rewards: readonly number[], indices: readonly number[], novel?: readonly boolean[]): UpdateStats;
   save(): string;
   restore(state: string): void;
 }

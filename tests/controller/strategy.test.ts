@@ -104,6 +104,31 @@ describe('strategies', () => {
     expect(c.propose(1)[0]!.choices.groups).toHaveLength(2);
   });
 
+  it('the RL controller learns less from rules the run already knew: the repeat penalty', () => {
+    const [a, b] = [rl(5), rl(5)];
+    const ps = a.propose(4);
+    expect(b.propose(4).map((p) => p.text)).toEqual(ps.map((p) => p.text));
+    const before = a.logProb(ps);
+    expect(b.logProb(ps)).toEqual(before);
+    // Same rewards; b is told that the first rule was a cache hit.
+    const sa = a.observe(ps, [0.9, 0.5, 0.5, 0.5], [0, 1, 2, 3], [true, true, true, true]);
+    const sb = b.observe(ps, [0.9, 0.5, 0.5, 0.5], [0, 1, 2, 3], [false, true, true, true]);
+    expect(sb.meanReward).toBe(sa.meanReward); // reported rewards are the real ones
+    const [la, lb] = [a.logProb(ps), b.logProb(ps)];
+    expect(la[0]! - before[0]!).toBeGreaterThan(0); // a new best rule is reinforced
+    expect(lb[0]! - before[0]!).toBeLessThan(la[0]! - before[0]!); // a known one less so
+    // Without the flags, or with a zero penalty, nothing changes.
+    const d = new RlController({ seed: 5, groups: 2, learningRate: 0.05, repeatPenalty: 0 });
+    made.push(d);
+    const c = rl(5);
+    c.propose(4);
+    d.propose(4);
+    c.observe(ps, [0.9, 0.5, 0.5, 0.5], [0, 1, 2, 3]);
+    d.observe(ps, [0.9, 0.5, 0.5, 0.5], [0, 1, 2, 3], [false, true, true, true]);
+    expect(c.logProb(ps)).toEqual(la);
+    expect(d.logProb(ps)).toEqual(la);
+  });
+
   it('evolution mutates the tournament winner and can warm-start from PowerSign', () => {
     const e = new Evolution({ seed: 1, groups: 2, population: 4, tournament: 4, warmStart: true });
     const first = e.propose(1)[0]!;
