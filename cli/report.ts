@@ -21,7 +21,7 @@ export const REPORT_FLAGS: FlagSpecs = {
 export async function writeReport(store: SqliteStore, out: string | undefined, adam: boolean): Promise<string> {
   const config = store.config;
   const baseline = adam ? await adamBaseline(config) : undefined;
-  const html = renderReport({ config, candidates: store.candidates(), checkpoints: store.checkpoints(), ...(baseline ? { adam: baseline } : {}) });
+  const html = renderReport({ config, candidates: store.candidates(), checkpoints: store.checkpoints(), evaluations: store.evaluations(), ...(baseline ? { adam: baseline } : {}) });
   const path = out ?? join(store.dir, 'report.html');
   try {
     writeFileSync(path, html);

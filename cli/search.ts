@@ -214,7 +214,7 @@ export function leaderboardTable(rows: readonly LeaderboardEntry[]): string {
     `${'rank'.padStart(4)}  ${'reward'.padEnd(8)} ${funnel ? `${'95% CI'.padEnd(8)} ${'rung'.padEnd(4)} ${'seeds'.padEnd(5)} ${'vs baseline'.padEnd(11)} ` : ''}${'lr'.padEnd(7)} rule`,
     ...rows.map(
       (r) =>
-        `${String(r.rank).padStart(4)}  ${r.reward.toFixed(4).padEnd(8)} ${funnel ? `${ci(r).padEnd(8)} ${String(r.rung).padEnd(4)} ${String(r.seeds).padEnd(5)} ${(r.vsBaseline?.verdict ?? '-').padEnd(11)} ` : ''}${String(r.candidate.bestLr ?? '-').padEnd(7)} ${readableRule(r.rule)}`,
+        `${String(r.rank).padStart(4)}  ${r.reward.toFixed(4).padEnd(8)} ${funnel ? `${ci(r).padEnd(8)} ${String(r.rung).padEnd(4)} ${String(r.seeds).padEnd(5)} ${(r.vsBaseline && r.vsBaseline.p !== null ? r.vsBaseline.verdict : '-').padEnd(11)} ` : ''}${String(r.candidate.bestLr ?? '-').padEnd(7)} ${readableRule(r.rule)}`,
     ),
     ...(funnel ? ['(reward: mean over seeds at the highest rung reached; the CI is in points of accuracy; rung 3 is the transfer task)'] : []),
   ].join('\n');

@@ -163,3 +163,89 @@ describe('nos search --budget-unit', () => {
     expect(bad.stderr).toMatch(/budget-unit/);
   }, 240_000);
 });
+
+function evaluations(runs: string, name: string): { hash: string; rung: number; seed: number; task: string; reward: number; seconds: number }[] {
+  try {
+    const db = new Database(join(runs, name, 'run.db'), { readonly: true, fileMustExist: true });
+    try {
+      return db.prepare('SELECT hash, rung, seed, task, reward, seconds FROM evaluations ORDER BY rung, hash, seed').all() as {
+        hash: string;
+        rung: number;
+        seed: number;
+        task: string;
+        reward: number;
+        seconds: number;
+      }[];
+    } finally {
+      db.close();
+    }
+  } catch {
+    return [];
+  }
+}
+
+describe('nos search: the funnel', () => {
+  it('survives kill -9 inside a rung: --resume keeps every stored row, adds the missing ones, and matches an uninterrupted run', async () => {
+    const runs = mkdtempSync(join(tmpdir(), 'nos-funnel-'));
+    const args = ['search', '--task', 'quadratic', '--budget', '30', '--seed', '2', '--workers', '1', '--strategy', 'random', '--rung-seeds', '4,10,2', '--long-factor', '40', '--transfer', 'rosenbrock'];
+    const child = spawn(process.execPath, [join(repoRoot, 'bin', 'nos.js'), ...args, '--run', 'fk'], { env: env(runs), stdio: 'ignore' });
+    const deadline = Date.now() + 120_000;
+    while (evaluations(runs, 'fk').filter((e) => e.rung === 2).length < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 30));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.on('exit', r));
+    const before = evaluations(runs, 'fk');
+    expect(before.filter((e) => e.rung === 2).length).toBeGreaterThanOrEqual(5);
+    expect(before.filter((e) => e.rung === 3)).toHaveLength(0);
+
+    const resumed = run(['search', '--resume', '--run', 'fk', '--json'], runs);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const after = evaluations(runs, 'fk');
+    const key = (e: { hash: string; rung: number; seed: number }) => `${e.hash}/${e.rung}/${e.seed}`;
+    const byKey = new Map(after.map((e) => [key(e), e]));
+    for (const e of before) expect(byKey.get(key(e))).toEqual(e); // kept as they were, never recomputed
+    // Rungs 1 (5 rules + the baseline, 4 seeds), 2 (the same 6, 10 seeds) and 3 (2 finalists + the baseline, 2 seeds).
+    expect(after.filter((e) => e.rung > 0)).toHaveLength(6 * 4 + 6 * 10 + 3 * 2);
+    expect(after.filter((e) => e.rung === 3).every((e) => e.task === 'rosenbrock')).toBe(true);
+
+    const straight = run([...args, '--run', 'fs', '--json'], runs);
+    expect(straight.code, straight.stderr).toBe(0);
+    const strip = (es: typeof after) => es.map(({ hash, rung, seed, task, reward }) => [hash, rung, seed, task, reward]);
+    expect(strip(after)).toEqual(strip(evaluations(runs, 'fs')));
+    const doc = JSON.parse(resumed.stdout) as { best: { rung: number; seeds: number; ci95: [number, number] | null }[]; funnel: { verdicts: { proxy: { verdict: string; seeds: number } }[] } };
+    expect(JSON.parse(straight.stdout).best).toEqual(doc.best);
+    expect(doc.best[0]).toMatchObject({ rung: 3, seeds: 2 });
+    expect(doc.funnel.verdicts[0]?.proxy.seeds).toBe(10);
+    expect(['better', 'worse', 'tied']).toContain(doc.funnel.verdicts[0]?.proxy.verdict);
+
+    // The leaderboard carries the rung, the seeds and the interval.
+    const lb = run(['leaderboard', '--run', 'fk', '--top', '30', '--json'], runs);
+    const board = JSON.parse(lb.stdout) as { rank: number; rung: number; seeds: number; ci95: [number, number] | null; reward: number }[];
+    expect(board.map((b) => b.rung).slice(0, 3)).toEqual([3, 3, 2]); // two finalists (the baseline is not a sampled rule)
+    expect(board.at(-1)).toMatchObject({ rung: 0, seeds: 1, ci95: null });
+    for (const b of board.filter((x) => x.seeds > 1)) expect(b.ci95![0]).toBeLessThanOrEqual(b.reward);
+  }, 300_000);
+
+  it('refuses bad funnel flags, naming them, and a resume that changes the funnel', () => {
+    const runs = mkdtempSync(join(tmpdir(), 'nos-funnel-err-'));
+    for (const [extra, msg] of [
+      [['--promote', '0'], /--promote is the fraction/],
+      [['--rung-seeds', '3,x,2'], /--rung-seeds takes three integers/],
+      [['--rung-seeds', '3,5'], /--rung-seeds takes three integers/],
+      [['--transfer', 'convnet-fashon'], /did you mean 'convnet-fashion'/],
+      [['--funnel', 'maybe'], /--funnel must be on or off/],
+      [['--funnel', 'off', '--finalists', '3'], /--funnel off takes no funnel settings/],
+      [['--baseline', 'adamm'], /--baseline: 'adamm' is not a built-in rule/],
+    ] as [string[], RegExp][]) {
+      const r = run(['search', '--task', 'quadratic', '--budget', '5', '--run', 'e', ...extra], runs);
+      expect(r.code, extra.join(' ')).not.toBe(0);
+      expect(r.stderr).toMatch(msg);
+      expect(r.stderr).not.toMatch(/at .*\.js:\d+/);
+    }
+    const ok = run(['search', '--task', 'quadratic', '--budget', '5', '--run', 'o', '--workers', '1', '--funnel', 'off', '--json'], runs);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(JSON.parse(ok.stdout).funnel).toBeUndefined();
+    const again = run(['search', '--resume', '--run', 'o', '--finalists', '1'], runs);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/--funnel conflicts with run 'o', which was made with no funnel/);
+  }, 120_000);
+});

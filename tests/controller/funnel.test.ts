@@ -11,6 +11,7 @@ import type { EvalRequest, Evaluator } from '../../evaluator/protocol.js';
 import { findTask } from '../../evaluator/tasks.js';
 import type { EvalResult } from '../../evaluator/train.js';
 import { planFunnel, rankedLeaderboard, rungsOf, verdicts } from '../../search-results/funnel.js';
+import { renderReport } from '../../search-results/report.js';
 import { type FunnelConfig, type RunConfig, SqliteStore } from '../../search-results/store.js';
 import { tfReady } from '../helpers/tf.js';
 
@@ -127,6 +128,12 @@ describe('funnel', () => {
     expect(v[0]?.transfer?.task).toBe('rosenbrock');
     expect(v[0]?.proxy?.n).toBe(4);
     expect(summary.verdicts).toEqual(v);
+    // The report shows the rungs, the leaderboard by rung and the verdicts.
+    const html = renderReport({ config: cfg, candidates: store.candidates(), checkpoints: store.checkpoints(), evaluations: evals });
+    expect(html).toContain('<table id="rungs">');
+    expect(html).toContain('transfer to rosenbrock, 2 seeds');
+    expect(html.match(/<tr><td><code/g)?.length).toBe(v.length);
+    expect(renderReport({ config: cfg, candidates: store.candidates(), checkpoints: store.checkpoints() })).not.toContain('id="funnel"');
     store.close();
   });
 
