@@ -1,5 +1,9 @@
 /** `nos bench`: the project's own measurements (docs/CONTRACT.md keys; unmeasured figures are null with a note). */
+import { join } from 'node:path';
+import { benchFidelity, type FidelityFigures, fidelityTable } from '../bench/fidelity.js';
 import { benchGpu, type GpuFigures } from '../bench/gpu.js';
+import { cacheLocation } from '../evaluator/data.js';
+import { findTask } from '../evaluator/tasks.js';
 import { hasVulkanDriver } from '../dsl/compile/wgsl.js';
 import { benchKernels, type KernelFigures, type RuleFigures } from '../bench/kernels.js';
 import { benchPool, type PoolFigures } from '../bench/pool.js';
@@ -8,7 +12,10 @@ import { benchTraining, type TrainingFigures } from '../bench/training.js';
 import { type FlagSpecs, flag, has, parseArgs, UsageError } from './args.js';
 import type { Io } from './io.js';
 
-const PARTS = ['kernels', 'training', 'pool', 'screen', 'gpu'] as const;
+const PARTS = ['kernels', 'training', 'pool', 'screen', 'gpu', 'fidelity'] as const;
+
+/** Parts that are long studies rather than measurements: only run when asked for by name. */
+const ON_REQUEST: readonly string[] = ['fidelity'];
 
 /** The text table of `nos bench --only kernels` (exported so a --json run can be printed as text too). */
 export function kernelTable(k: KernelFigures): string {
@@ -47,13 +54,14 @@ export const BENCH_FLAGS: FlagSpecs = {
   only: { type: 'string', value: 'PART', description: `measure one part: ${PARTS.join(', ')} (default: all)` },
   json: { type: 'bool', description: 'print one JSON document in the contract\'s keys (null, with a note, for what was not measured)' },
   params: { type: 'string', value: 'N', description: 'parameters per kernel and GPU measurement (default 1000000)' },
+  task: { type: 'string', value: 'ID', description: 'the task of --only fidelity (default mlp-mnist; about 20 minutes on 2 cores, its high-fidelity half cached for reruns)' },
 };
 
 export async function benchCommand(argv: readonly string[], io: Io): Promise<number> {
   const args = parseArgs(argv, BENCH_FLAGS);
   const only = flag(args, 'only');
   if (only !== undefined && !(PARTS as readonly string[]).includes(only)) throw new UsageError(`--only must be one of ${PARTS.join(', ')}`);
-  const want = (p: (typeof PARTS)[number]) => only === undefined || only === p;
+  const want = (p: (typeof PARTS)[number]) => only === p || (only === undefined && !ON_REQUEST.includes(p));
   const notes: string[] = [];
   const params = flag(args, 'params') === undefined ? undefined : Number(flag(args, 'params'));
   if (params !== undefined && !(Number.isInteger(params) && params > 0)) throw new UsageError('--params must be a positive integer');
@@ -100,7 +108,19 @@ export async function benchCommand(argv: readonly string[], io: Io): Promise<num
       notes.push(`gpu: not measured: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
-  const doc = { kernels, training, pool, screen, gpu, notes };
+  let fidelity: FidelityFigures | null = null;
+  if (want('fidelity')) {
+    const taskId = flag(args, 'task');
+    if (taskId !== undefined && findTask(taskId) === undefined) throw new UsageError(`--task: unknown task '${taskId}' (nos tasks lists them)`);
+    const cache = cacheLocation();
+    fidelity = await benchFidelity({
+      ...(flag(args, 'task') === undefined ? {} : { task: flag(args, 'task') as string }),
+      ...(cache.dir ? { cacheFile: join(cache.dir, 'fidelity-high.json') } : {}),
+      log,
+    });
+    if (!has(args, 'json')) io.out(fidelityTable(fidelity));
+  } else if (flag(args, 'task') !== undefined) throw new UsageError('--task is for --only fidelity');
+  const doc = { kernels, training, pool, screen, gpu, ...(fidelity ? { fidelity } : {}), notes };
   if (has(args, 'json')) io.out(JSON.stringify(doc));
   else for (const n of notes) io.out(`note: ${n}`);
   return 0;

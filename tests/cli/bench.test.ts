@@ -1,5 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { nos } from '../helpers/cli.js';
+import { benchFidelity, proxyProtocols, randomRules } from '../../bench/fidelity.js';
+import { findTask } from '../../evaluator/tasks.js';
+import { nos, tempFile } from '../helpers/cli.js';
 
 describe('nos bench', () => {
   it('--only kernels --json reports every contract key (a smoke run on a small size; timings are not asserted)', async () => {
@@ -28,10 +31,40 @@ describe('nos bench', () => {
   it('rejects an unknown part', async () => {
     const r = await nos('bench', '--only', 'tpu');
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/--only must be one of kernels, training, pool, screen, gpu/);
+    expect(r.stderr).toMatch(/--only must be one of kernels, training, pool, screen, gpu, fidelity/);
     // Stray arguments are errors for every command that takes none (they were ignored here once).
     const stray = await nos('bench', 'kernels');
     expect(stray.code).toBe(1);
     expect(stray.stderr).toMatch(/unexpected argument 'kernels'/);
+  });
+
+  it('fidelity: scores a panel by the proxies and by high fidelity, in the contract keys, and reuses cached high-fidelity runs', async () => {
+    const panel = [...['sgd', 'momentum', 'adam', 'rmsprop', 'signum', 'lion'].map((n) => ({ label: n, rule: n, kind: 'builtin' as const })), ...randomRules(2)];
+    const cacheFile = tempFile('hf.json', '{}');
+    const options = { task: 'quadratic', panel, proxySeeds: 2, hf: { seeds: 2, steps: 400, gridSteps: 100, lrGrid: [1e-3, 1e-2, 1e-1] }, workers: 1, cacheFile };
+    const f = await benchFidelity(options);
+    expect(f.rules).toBe(8);
+    expect(f.protocol).toBe('v1');
+    expect(f.variants.map((v) => v.name)).toEqual(proxyProtocols(findTask('quadratic')!).map((p) => p.name));
+    expect(f.spearman).toBeGreaterThanOrEqual(-1);
+    expect(f.spearman).toBeLessThanOrEqual(1);
+    expect(f.top5Overlap).toBeGreaterThanOrEqual(0);
+    expect(f.top5Overlap).toBeLessThanOrEqual(5);
+    expect(f.secondsPerRule.proxy).toBeGreaterThan(0);
+    expect(f.variants.find((v) => v.name === 'half-decade')?.costVsV1).toBeCloseTo((9 * 33 + 200) / (5 * 50 + 200), 6);
+    // Good rules above the bad ones: the panel's random rules diverge or do nothing here.
+    const hf = new Map(f.panel.map((p) => [p.label, p.highFidelity]));
+    expect(hf.get('adam')!).toBeGreaterThan(0.5);
+    expect(Object.keys(JSON.parse(readFileSync(cacheFile, 'utf8')))).toHaveLength(8 * 2);
+    // A second run reads the high-fidelity half from the cache: the same scores.
+    const again = await benchFidelity({ ...options, protocols: [proxyProtocols(findTask('quadratic')!)[0]!] });
+    expect(again.panel.map((p) => p.highFidelity)).toEqual(f.panel.map((p) => p.highFidelity));
+    expect(again.spearman).toBe(f.spearman);
+  }, 120_000);
+
+  it('fidelity: an unknown task is a usage error', async () => {
+    const r = await nos('bench', '--only', 'fidelity', '--task', 'mnist-mlp');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/--task: unknown task 'mnist-mlp'/);
   });
 });
