@@ -4,7 +4,7 @@ import { type BackendName, type CompiledRule, compileRule, traceCompiled } from 
 import type { Dtype } from '../dsl/interp.js';
 import { lowerRule, paramValues } from '../dsl/lower.js';
 import { LIBRARY_DOCS } from '../dsl/library.js';
-import { flag, has, numberFlag, type ParsedArgs, parseArgs, setFlags, UsageError } from './args.js';
+import { flag, has, numberFlag, type ParsedArgs, parseArgs, UsageError } from './args.js';
 import { NOS_SPACE } from '../primitives/nos-space.js';
 import { ALIASES, CONTEXT_PARAMS, LEAVES, PRIMITIVES } from '../primitives/registry.js';
 import { type Io, readUserFile, ruleOverrides } from './io.js';
