@@ -34,6 +34,7 @@ export interface ProxyProtocol {
   readonly gridSteps?: number;
   readonly lrSelect?: LrSelect;
   readonly steps?: number;
+  readonly valSize?: number;
 }
 
 export const DECADES = [1e-4, 1e-3, 1e-2, 1e-1, 1] as const;
@@ -105,12 +106,15 @@ export function defaultPanel(foundFile: string, randomCount = 8): PanelRule[] {
 
 /** The proxies measured side by side; the first is the protocol before this study. */
 export function proxyProtocols(task: TaskSpec): ProxyProtocol[] {
+  const hd = Math.round(task.gridSteps / 1.5);
+  const val = (n: number) => Math.min(10_000, n);
   return [
-    { name: 'v1', description: `decade grid (${task.lrGrid.length} rates x ${task.gridSteps} steps), rate by validation accuracy, ${task.steps}-step run (before)`, lrGrid: task.lrGrid, gridSteps: task.gridSteps, lrSelect: 'val-acc' },
-    { name: 'v1-train-loss', description: 'decade grid, rate by the grid runs\' training loss over their last quarter', lrGrid: task.lrGrid, gridSteps: task.gridSteps, lrSelect: 'train-loss' },
-    { name: 'half-decade-val-acc', description: `half-decade grid (9 rates x ${Math.round(task.gridSteps / 1.5)} steps), rate by validation accuracy`, lrGrid: HALF_DECADES, gridSteps: Math.round(task.gridSteps / 1.5), lrSelect: 'val-acc' },
-    { name: 'half-decade', description: `half-decade grid (9 rates x ${Math.round(task.gridSteps / 1.5)} steps), rate by training loss`, lrGrid: HALF_DECADES, gridSteps: Math.round(task.gridSteps / 1.5), lrSelect: 'train-loss' },
-    { name: 'half-decade-long', description: `half-decade grid (9 rates x ${Math.round(task.gridSteps / 1.5)} steps), rate by training loss, ${Math.round(task.steps * 1.5)}-step run`, lrGrid: HALF_DECADES, gridSteps: Math.round(task.gridSteps / 1.5), lrSelect: 'train-loss', steps: Math.round(task.steps * 1.5) },
+    { name: 'v1', description: `decade grid (${task.lrGrid.length} rates x ${task.gridSteps} steps), rate by validation accuracy, ${task.steps}-step run, ${task.valSize} validation images (before)`, lrGrid: task.lrGrid, gridSteps: task.gridSteps, lrSelect: 'val-acc', valSize: task.valSize },
+    { name: 'half-decade', description: `half-decade grid (9 rates x ${hd} steps), rate by the grid runs' training loss over their last quarter`, lrGrid: HALF_DECADES, gridSteps: hd, lrSelect: 'train-loss', valSize: task.valSize },
+    { name: 'v1-val10k', description: 'v1, measured on 10,000 validation images', lrGrid: task.lrGrid, gridSteps: task.gridSteps, lrSelect: 'val-acc', valSize: val(10_000) },
+    { name: 'half-decade-val10k', description: 'half-decade, rate by training loss, 10,000 validation images', lrGrid: HALF_DECADES, gridSteps: hd, lrSelect: 'train-loss', valSize: val(10_000) },
+    { name: 'hd-val-acc-val10k', description: 'half-decade, rate by validation accuracy, 10,000 validation images', lrGrid: HALF_DECADES, gridSteps: hd, lrSelect: 'val-acc', valSize: val(10_000) },
+    { name: 'hd-2x-val10k', description: `half-decade, rate by training loss, ${2 * task.steps}-step run, 10,000 validation images`, lrGrid: HALF_DECADES, gridSteps: hd, lrSelect: 'train-loss', steps: 2 * task.steps, valSize: val(10_000) },
   ];
 }
 
@@ -272,6 +276,7 @@ export async function benchFidelity(options: FidelityOptions = {}): Promise<Fide
                 ...(p.gridSteps ? { gridSteps: p.gridSteps } : {}),
                 ...(p.lrSelect ? { lrSelect: p.lrSelect } : {}),
                 ...(p.steps ? { steps: p.steps } : {}),
+                ...(p.valSize ? { valSize: p.valSize } : {}),
               }),
             ),
           );

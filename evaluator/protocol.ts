@@ -12,6 +12,8 @@ export interface EvalRequest {
   /** Steps of each grid run, and how the grid picks its rate (defaults: the task's). */
   readonly gridSteps?: number;
   readonly lrSelect?: 'val-acc' | 'val-loss' | 'train-loss';
+  /** Validation examples for the grid and the reward (default: the task's). */
+  readonly valSize?: number;
   readonly params?: Readonly<Record<string, number>>;
   readonly test?: boolean;
   readonly timeLimitMs?: number;

@@ -79,6 +79,8 @@ export interface EvalOptions extends TrainExtras {
   readonly lrSelect?: LrSelect;
   /** Steps of each grid run (default: the task's, scaled with `steps`). */
   readonly gridSteps?: number;
+  /** Validation examples the grid and the reward are measured on (default: the task's). */
+  readonly valSize?: number;
   /** Override the task's full-run steps (grid steps scale with it). */
   readonly steps?: number;
   readonly lrGrid?: readonly number[];
@@ -282,9 +284,10 @@ function better(a: RunResult, b: RunResult | undefined, select: LrSelect): boole
 }
 
 /** The whole protocol for one rule (text or built-in name) on one task and seed. */
-export function evaluateRule(ruleText: string, task: TaskSpec, data: Dataset | undefined, options: EvalOptions = {}): EvalResult {
+export function evaluateRule(ruleText: string, taskSpec: TaskSpec, data: Dataset | undefined, options: EvalOptions = {}): EvalResult {
   const t0 = performance.now();
   const seed = options.seed ?? 0;
+  const task = options.valSize === undefined ? taskSpec : { ...taskSpec, valSize: options.valSize };
   const found = lookupRule(ruleText, '<rule>');
   if (!found.ok) return failedResult(ruleText, task.id, seed, 'invalid', found.message, 0);
   const rule = found.rule;

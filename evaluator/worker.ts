@@ -32,6 +32,7 @@ export default async function evaluate(req: EvalRequest): Promise<WorkerReply> {
     ...(req.lrGrid === undefined ? {} : { lrGrid: req.lrGrid }),
     ...(req.gridSteps === undefined ? {} : { gridSteps: req.gridSteps }),
     ...(req.lrSelect === undefined ? {} : { lrSelect: req.lrSelect }),
+    ...(req.valSize === undefined ? {} : { valSize: req.valSize }),
     ...(req.params === undefined ? {} : { params: req.params }),
     ...(req.test === undefined ? {} : { test: req.test }),
     ...(req.timeLimitMs === undefined ? {} : { timeLimitMs: req.timeLimitMs }),
