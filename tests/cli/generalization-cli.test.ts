@@ -13,6 +13,7 @@ describe('nos eval --label-noise and --analyze (reliance, rescaled sharpness)', 
           sharpness: { mean: number };
           sharpnessRescaled: { mean: number; std: number };
           trainAcc: { mean: number };
+          gapAcc: { mean: number };
           reliance: { area: number; areaStd: number; curve: [number, number][]; split: string; units: number; seeds: number };
         };
       }[];
@@ -31,6 +32,9 @@ describe('nos eval --label-noise and --analyze (reliance, rescaled sharpness)', 
       expect(a.reliance.curve[0]).toEqual([0, a.trainAcc.mean]);
       expect(a.reliance.curve[20]?.[0]).toBe(1);
     }
+    // The noise reached the workers: SGD's accuracy on its half-random training labels is well
+    // below its clean test accuracy (a negative gap; about 0 without noise).
+    expect(doc.results.find((x) => x.rule === 'sgd')?.analysis.gapAcc.mean).toBeLessThan(-0.1);
     const text = await nos('eval', '--rules', 'sgd', '--task', 'mlp-mnist', '--steps', '20', '--lrs', '0.05', '--analyze', '--workers', '1');
     expect(text.code, text.stderr).toBe(0);
     expect(text.stdout).toMatch(/sharp\. x5 %\s+reliance/);
