@@ -18,6 +18,7 @@ export { RunConfigError, type RunRequest } from './controller/run.js';
 export { SpaceError } from './controller/space.js';
 export type { SearchProgress, SearchSummary } from './controller/search.js';
 export { DatasetError } from './evaluator/data.js';
+export { type LabelNoise, labelNoiseDraw, type Reliance, RESCALE_ALPHA, rescaleReLU, singleDirectionReliance, withLabelNoise } from './evaluator/generalization.js';
 export { meanCi, type PairedComparison, pairedTest, spearman } from './evaluator/paired.js';
 export { findSchedule, parseScheduleSpec, type Schedule, ScheduleError, schedules } from './evaluator/schedules.js';
 export { type ScreenResult, screenRule } from './evaluator/screen.js';

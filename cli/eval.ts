@@ -6,6 +6,7 @@ import { type CheckedRule, lookupRule } from '../dsl/index.js';
 import { EvaluatorPool, resolveWorkers } from '../evaluator/pool.js';
 import { parseScheduleSpec, ScheduleError } from '../evaluator/schedules.js';
 import { type PairedComparison, pairedTest } from '../evaluator/paired.js';
+import { labelNoiseProblem } from '../evaluator/generalization.js';
 import { analysisSummary, jsonNumber, jsonStat, type RuleSummary, type Stat, summarize } from '../evaluator/stats.js';
 import { DEFAULT_TASK, parameterCount, TASKS, type TaskSpec } from '../evaluator/tasks.js';
 import type { EvalResult } from '../evaluator/train.js';
@@ -79,7 +80,11 @@ export const EVAL_FLAGS: FlagSpecs = {
   schedule: { type: 'string', value: 'S', description: 'a learning-rate schedule around the rule (nos schedule lists them)' },
   'weight-decay': { type: 'string', value: 'WD', description: 'decoupled weight decay, times the learning rate' },
   'batch-growth': { type: 'bool', description: "turn the --schedule's decay into batch growth" },
-  analyze: { type: 'bool', description: 'also report train accuracy, the generalisation gap, sharpness and a snapshot ensemble' },
+  analyze: {
+    type: 'bool',
+    description: 'also report train accuracy, the generalisation gap, sharpness (also after a function-preserving x5 ReLU rescaling), single-direction reliance and a snapshot ensemble',
+  },
+  'label-noise': { type: 'string', value: 'P', description: 'replace this fraction (0..1) of the training labels by uniformly random ones, seeded; validation and test stay clean (image tasks)' },
 };
 
 /** Which accuracy a baseline comparison uses: test accuracy when every seed measured it, else validation. */
@@ -139,6 +144,7 @@ export async function evalCommand(argv: readonly string[], io: Io): Promise<numb
   if (weightDecay !== undefined && weightDecay < 0) throw new UsageError('--weight-decay must be >= 0');
   if (has(args, 'batch-growth') && scheduleSpec === undefined) throw new UsageError('--batch-growth needs a decaying --schedule (e.g. step) to turn into batch growth');
   const analyze = has(args, 'analyze');
+  const labelNoise = numberFlag(args, 'label-noise');
   const layers = {
     ...(scheduleSpec === undefined ? {} : { schedule: scheduleSpec }),
     ...(weightDecay === undefined ? {} : { weightDecay }),
@@ -172,6 +178,8 @@ export async function evalCommand(argv: readonly string[], io: Io): Promise<numb
     }
   }
   const task = taskFromFlag(flag(args, 'task'));
+  const noiseProblem = labelNoise === undefined ? undefined : labelNoiseProblem(labelNoise, task);
+  if (noiseProblem !== undefined) throw new UsageError(`--label-noise: ${noiseProblem}`);
   const seeds = intFlag(args, 'seeds', 1) ?? 1;
   const steps = intFlag(args, 'steps', 1);
   const lrs = flag(args, 'lrs') === undefined ? undefined : numberList(flag(args, 'lrs') as string, 'lrs');
@@ -200,6 +208,7 @@ export async function evalCommand(argv: readonly string[], io: Io): Promise<numb
             ...(lrs === undefined ? {} : { lrGrid: lrs }),
             ...(Object.keys(own).length > 0 ? { params: own } : {}),
             ...layers,
+            ...(labelNoise === undefined ? {} : { labelNoise }),
           });
           (byRule[i] as EvalResult[])[seed] = result;
           done++;
@@ -236,6 +245,7 @@ export async function evalCommand(argv: readonly string[], io: Io): Promise<numb
     ...(scheduleSpec === undefined ? {} : { schedule: scheduleSpec }),
     ...(weightDecay === undefined ? {} : { weightDecay }),
     ...(has(args, 'batch-growth') ? { batchGrowth: true } : {}),
+    ...(labelNoise === undefined ? {} : { labelNoise }),
   };
   if (has(args, 'json')) io.out(JSON.stringify(doc));
   else {
@@ -250,12 +260,12 @@ export async function evalCommand(argv: readonly string[], io: Io): Promise<numb
     }
     if (analyze) {
       io.out('');
-      io.out(`${'rule'.padEnd(24)} ${'train acc %'.padStart(14)} ${'gap (train-test) %'.padStart(19)} ${'sharpness %'.padStart(14)} ${'ensemble val %'.padStart(15)} ${'snapshots'.padStart(9)}`);
+      io.out(`${'rule'.padEnd(24)} ${'train acc %'.padStart(14)} ${'gap (train-test) %'.padStart(19)} ${'sharpness %'.padStart(14)} ${'ensemble val %'.padStart(15)} ${'snapshots'.padStart(9)} ${'sharp. x5 %'.padStart(14)} ${'reliance'.padStart(8)}`);
       for (const r of rows) {
         const a = analysisSummary(r.seeds);
         const f = (s: { mean: number | null; std: number | null }, k = 100) => (s.mean === null ? '-' : `${(k * s.mean).toFixed(2)} +- ${(k * (s.std ?? 0)).toFixed(2)}`);
         io.out(
-          `${(r.label.length > 24 ? `${r.label.slice(0, 23)}…` : r.label).padEnd(24)} ${f(a.trainAcc).padStart(14)} ${f(a.gapAcc).padStart(19)} ${f(a.sharpness, 1).padStart(14)} ${f(a.ensembleValAcc).padStart(15)} ${String(a.snapshots ?? '-').padStart(9)}`,
+          `${(r.label.length > 24 ? `${r.label.slice(0, 23)}…` : r.label).padEnd(24)} ${f(a.trainAcc).padStart(14)} ${f(a.gapAcc).padStart(19)} ${f(a.sharpness, 1).padStart(14)} ${f(a.ensembleValAcc).padStart(15)} ${String(a.snapshots ?? '-').padStart(9)} ${f(a.sharpnessRescaled, 1).padStart(14)} ${(a.reliance === null ? '-' : a.reliance.area.toFixed(3)).padStart(8)}`,
         );
       }
     }

@@ -8,6 +8,7 @@
  */
 import { initTf } from '../dsl/compile/tf-backend.js';
 import { loadDataset } from '../evaluator/data.js';
+import { labelNoiseProblem } from '../evaluator/generalization.js';
 import { pairedTest, type PairedComparison } from '../evaluator/paired.js';
 import { type RuleSummary, summarize } from '../evaluator/stats.js';
 import type { EvalOptions, EvalResult } from '../evaluator/train.js';
@@ -38,6 +39,8 @@ export interface Evaluation {
 /** Train the task's child model with a rule over its learning-rate grid, once per seed, in this thread. */
 export async function evaluate(rule: string, options: EvaluateOptions = {}): Promise<Evaluation> {
   const task = resolveTask(options.task);
+  const noiseProblem = options.labelNoise === undefined ? undefined : labelNoiseProblem(options.labelNoise, task);
+  if (noiseProblem !== undefined) throw new RangeError(noiseProblem);
   await initTf();
   const data = task.dataset ? loadDataset(task.dataset) : undefined;
   const seeds = options.seeds ?? 1;

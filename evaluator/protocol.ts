@@ -21,6 +21,8 @@ export interface EvalRequest {
   readonly weightDecay?: number;
   readonly batchGrowth?: boolean;
   readonly analyze?: boolean;
+  /** Fraction of training labels replaced by random ones, seeded by `seed` (image tasks). */
+  readonly labelNoise?: number;
 }
 
 /**

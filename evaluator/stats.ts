@@ -3,6 +3,7 @@
  * learning rate most seeds chose, and the worst status any seed ended with. Non-finite values
  * (a diverged seed's accuracy) are left out of means; JSON gets null where a figure is missing.
  */
+import { relianceSummary } from './generalization.js';
 import type { EvalResult } from './train.js';
 
 export interface Stat {
@@ -77,6 +78,8 @@ export function analysisSummary(seeds: readonly EvalResult[]) {
     gapAcc: pick((a) => a.gapAcc),
     gapLoss: pick((a) => a.gapLoss),
     sharpness: pick((a) => a.sharpness),
+    sharpnessRescaled: pick((a) => a.sharpnessRescaled),
+    reliance: relianceSummary(seeds.map((s) => s.analysis?.reliance)),
     ensembleValAcc: pick((a) => a.ensemble?.valAcc),
     ensembleTestAcc: pick((a) => a.ensemble?.testAcc),
     snapshots: snaps ?? null,

@@ -15,6 +15,7 @@ import { compileRule } from '../dsl/compile/index.js';
 import { type CheckedRule, lookupRule } from '../dsl/index.js';
 import type { Dataset } from './data.js';
 import { ensembleAccuracy, sharpness } from './analysis.js';
+import { labelNoiseProblem, type Reliance, rescaledSharpness, singleDirectionReliance, withLabelNoise } from './generalization.js';
 import { parseScheduleSpec } from './schedules.js';
 import { createRun, type TaskSpec } from './tasks.js';
 
@@ -48,6 +49,10 @@ export interface Analysis {
   readonly gapLoss: number;
   /** Keskar et al. sharpness, percent (eps = 1e-3). */
   readonly sharpness: number;
+  /** Sharpness of the same function after Dinh et al.'s rescaling (first ReLU layer x5, next layer /5); null without a ReLU layer. */
+  readonly sharpnessRescaled: number | null;
+  /** Morcos et al.'s cumulative ablation curve on the training sample; null without hidden units. */
+  readonly reliance: Reliance | null;
   /** Snapshot ensemble at the schedule's cycle ends (when it has restarts). */
   readonly ensemble: { readonly snapshots: number; readonly valAcc: number | null; readonly testAcc: number | null } | null;
 }
@@ -89,6 +94,8 @@ export interface EvalOptions extends TrainExtras {
   readonly test?: boolean;
   /** Ms; defaults to the task's limit. */
   readonly timeLimitMs?: number;
+  /** Replace this fraction of the training labels by uniformly random ones, seeded by `seed` (image tasks; Zhang et al. 2017). */
+  readonly labelNoise?: number;
 }
 
 export interface EvalResult {
@@ -108,6 +115,8 @@ export interface EvalResult {
   readonly curveEvery: number;
   readonly seconds: number;
   readonly analysis?: Analysis;
+  /** The fraction of training labels replaced (absent: none). */
+  readonly labelNoise?: number;
 }
 
 const DIVERGE_FACTOR = 10;
@@ -250,6 +259,8 @@ export function trainOnce(
         gapAcc: train.acc - testEval.acc,
         gapLoss: testEval.loss - train.loss,
         sharpness: sharpness(run),
+        sharpnessRescaled: rescaledSharpness(run, task.model),
+        reliance: singleDirectionReliance(run, task.model, options.seed),
         ensemble,
       };
     }
@@ -283,6 +294,14 @@ function better(a: RunResult, b: RunResult | undefined, select: LrSelect): boole
   return a.valLoss < b.valLoss;
 }
 
+/** The task's data with label noise (a bad fraction or an analytic task is the caller's error). */
+function noisyData(task: TaskSpec, data: Dataset | undefined, p: number, seed: number): Dataset {
+  const problem = labelNoiseProblem(p, task);
+  if (problem !== undefined) throw new RangeError(problem);
+  if (data === undefined) throw new Error(`task ${task.id} needs the ${task.dataset} dataset`);
+  return withLabelNoise(data, p, seed);
+}
+
 /** The whole protocol for one rule (text or built-in name) on one task and seed. */
 export function evaluateRule(ruleText: string, taskSpec: TaskSpec, data: Dataset | undefined, options: EvalOptions = {}): EvalResult {
   const t0 = performance.now();
@@ -291,6 +310,8 @@ export function evaluateRule(ruleText: string, taskSpec: TaskSpec, data: Dataset
   const found = lookupRule(ruleText, '<rule>');
   if (!found.ok) return failedResult(ruleText, task.id, seed, 'invalid', found.message, 0);
   const rule = found.rule;
+  const noise = options.labelNoise;
+  const trainData = noise === undefined ? data : noisyData(task, data, noise, seed);
   const steps = options.steps ?? task.steps;
   const gridSteps = options.gridSteps ?? Math.max(1, Math.round((steps * task.gridSteps) / task.steps));
   const select = options.lrSelect ?? task.lrSelect ?? 'val-acc';
@@ -310,13 +331,13 @@ export function evaluateRule(ruleText: string, taskSpec: TaskSpec, data: Dataset
     best = { lr: lrGrid[0] as number, status: 'ok', steps: 0, valAcc: 0, valLoss: 0, finalLoss: 0, tailLoss: 0, curve: [], curveEvery: 1, seconds: 0 };
   }
   for (const lr of lrGrid.length > 1 ? lrGrid : []) {
-    const r = trainOnce(rule, task, data, lr, gridSteps, { seed, ...(options.params ? { params: options.params } : {}), deadline, ...layers });
+    const r = trainOnce(rule, task, trainData, lr, gridSteps, { seed, ...(options.params ? { params: options.params } : {}), deadline, ...layers });
     grid.push(r);
     if (better(r, best, select)) best = r;
     if (r.status === 'timeout') break;
   }
   const gridOut = grid.map((g) => ({ lr: g.lr, status: g.status, valAcc: g.valAcc, valLoss: g.valLoss, tailLoss: g.tailLoss }));
-  const base = { rule: rule.canonical, hash: rule.hash, task: task.id, seed, grid: gridOut };
+  const base = { rule: rule.canonical, hash: rule.hash, task: task.id, seed, grid: gridOut, ...(noise === undefined ? {} : { labelNoise: noise }) };
   if (best === undefined || best.status !== 'ok') {
     const status: Status = grid.some((g) => g.status === 'timeout') ? 'timeout' : (best?.status ?? 'invalid');
     return {
@@ -333,7 +354,7 @@ export function evaluateRule(ruleText: string, taskSpec: TaskSpec, data: Dataset
       seconds: (performance.now() - t0) / 1000,
     };
   }
-  const full = trainOnce(rule, task, data, best.lr, steps, {
+  const full = trainOnce(rule, task, trainData, best.lr, steps, {
     seed,
     ...(options.params ? { params: options.params } : {}),
     deadline,
