@@ -105,13 +105,24 @@ export function defaultPanel(foundFile: string, randomCount = 8): PanelRule[] {
 }
 
 /** The proxies measured side by side; the first is the protocol before this study. */
+/** The protocol before the fidelity study (decade grid, ranked by validation accuracy), per task. */
+export function protocolV1(task: TaskSpec): { gridSteps: number; valSize: number } {
+  const before: Record<string, { gridSteps: number; valSize: number }> = {
+    'mlp-mnist': { gridSteps: 60, valSize: 2000 },
+    'convnet-fashion': { gridSteps: 40, valSize: 1000 },
+    'softmax-mnist': { gridSteps: 50, valSize: 2000 },
+  };
+  return before[task.id] ?? { gridSteps: task.gridSteps, valSize: task.valSize };
+}
+
 export function proxyProtocols(task: TaskSpec): ProxyProtocol[] {
-  const hd = Math.round(task.gridSteps / 1.5);
+  const v1 = protocolV1(task);
+  const hd = Math.round(v1.gridSteps / 1.5);
   const val = (n: number) => Math.min(10_000, n);
   return [
-    { name: 'v1', description: `decade grid (${task.lrGrid.length} rates x ${task.gridSteps} steps), rate by validation accuracy, ${task.steps}-step run, ${task.valSize} validation images (before)`, lrGrid: task.lrGrid, gridSteps: task.gridSteps, lrSelect: 'val-acc', valSize: task.valSize },
-    { name: 'half-decade', description: `half-decade grid (9 rates x ${hd} steps), rate by the grid runs' training loss over their last quarter`, lrGrid: HALF_DECADES, gridSteps: hd, lrSelect: 'train-loss', valSize: task.valSize },
-    { name: 'v1-val10k', description: 'v1, measured on 10,000 validation images', lrGrid: task.lrGrid, gridSteps: task.gridSteps, lrSelect: 'val-acc', valSize: val(10_000) },
+    { name: 'v1', description: `decade grid (5 rates x ${v1.gridSteps} steps), rate by validation accuracy, ${task.steps}-step run, ${v1.valSize} validation images (before)`, lrGrid: DECADES, gridSteps: v1.gridSteps, lrSelect: 'val-acc', valSize: v1.valSize },
+    { name: 'half-decade', description: `half-decade grid (9 rates x ${hd} steps), rate by the grid runs' training loss over their last quarter`, lrGrid: HALF_DECADES, gridSteps: hd, lrSelect: 'train-loss', valSize: v1.valSize },
+    { name: 'v1-val10k', description: 'v1, measured on 10,000 validation images', lrGrid: DECADES, gridSteps: v1.gridSteps, lrSelect: 'val-acc', valSize: val(10_000) },
     { name: 'half-decade-val10k', description: 'half-decade, rate by training loss, 10,000 validation images', lrGrid: HALF_DECADES, gridSteps: hd, lrSelect: 'train-loss', valSize: val(10_000) },
     { name: 'hd-val-acc-val10k', description: 'half-decade, rate by validation accuracy, 10,000 validation images', lrGrid: HALF_DECADES, gridSteps: hd, lrSelect: 'val-acc', valSize: val(10_000) },
     { name: 'hd-2x-val10k', description: `half-decade, rate by training loss, ${2 * task.steps}-step run, 10,000 validation images`, lrGrid: HALF_DECADES, gridSteps: hd, lrSelect: 'train-loss', steps: 2 * task.steps, valSize: val(10_000) },
@@ -304,7 +315,11 @@ export async function benchFidelity(options: FidelityOptions = {}): Promise<Fide
       variants.push(figures);
       log(`fidelity: ${p.name}: rho ${figures.spearman.toFixed(3)} (mean of ${proxySeeds}: ${(spearmanMean[String(proxySeeds)] ?? Number.NaN).toFixed(3)}), std top ${(100 * figures.rewardStdTop).toFixed(2)} points, top-5 overlap ${figures.top5Overlap}, ${figures.secondsPerRule.toFixed(2)} s/rule (${wall.toFixed(0)} s wall)`);
     }
-    const chosenName = options.chosen ?? protocols[0]?.name ?? '';
+    // The search's own proxy: the protocol whose settings are the task's defaults.
+    const own = protocols.find(
+      (p) => (p.steps ?? task.steps) === task.steps && (p.gridSteps ?? task.gridSteps) === task.gridSteps && (p.lrSelect ?? 'val-acc') === (task.lrSelect ?? 'val-acc') && (p.valSize ?? task.valSize) === task.valSize && JSON.stringify(p.lrGrid ?? task.lrGrid) === JSON.stringify(task.lrGrid),
+    );
+    const chosenName = options.chosen ?? own?.name ?? protocols[0]?.name ?? '';
     const chosen = variants.find((v) => v.name === chosenName) ?? (variants[0] as VariantFigures);
     return {
       task: task.id,
