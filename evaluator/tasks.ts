@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import seedrandom from 'seedrandom';
 import { batchPixels, type Dataset, type DatasetName, IMAGE, type Split } from './data.js';
+import { mlpGradientsHost } from './dense-host.js';
 import { conv3x3, conv3x3OnInput, matMul, maxPool2x2, registerWasmConvFilterGrad } from './wasm-kernels.js';
 
 export type ModelKind = 'mlp' | 'convnet' | 'softmax' | 'quadratic' | 'rosenbrock' | 'reddi';
@@ -381,9 +382,13 @@ function classifierRun(spec: TaskSpec, seed: number, data: Dataset): TaskRun {
   };
   const lossOf = (logits: tf.Tensor2D, labels: Int32Array) => tf.losses.softmaxCrossEntropy(tf.oneHot(tf.tensor1d(labels, 'int32'), 10), logits) as tf.Scalar;
   const gradsOn = (split: Split, idx: ArrayLike<number>): { loss: number; grads: Float32Array[] } => {
-    sync();
     const labels = labelsOf(split, idx);
     if (pixels.length < idx.length * IMAGE) pixels = new Float32Array(idx.length * IMAGE);
+    // The MLP on a CPU backend: two tfjs kernels, the rest on the host (evaluator/dense-host.ts).
+    if (spec.model === 'mlp' && tf.getBackend() !== 'webgpu') {
+      return mlpGradientsHost(weights, batchPixels(split, idx, pixels.subarray(0, idx.length * IMAGE)), labels, idx.length);
+    }
+    sync();
     let out: { loss: number; grads: Float32Array[] } | undefined;
     // Results leave the tidy through a closure: returning typed arrays from tf.tidy makes tfjs
     // walk every element looking for tensors (that walk cost 5 of 6 ms per MLP step).
