@@ -1,5 +1,5 @@
 /**
- * Where a child's training step goes: `npx tsx bench/profile.ts [mlp-mnist|convnet-fashion ...]`
+ * Where a child's training step goes: `node dist/bench/profile.js [--js] [mlp-mnist|convnet-fashion ...]`
  * (run under `flock /tmp/nos-bench.lock`). For each task, the step's wall time split into the
  * gradient call and the rule's update, and the gradient call's tfjs kernels one by one
  * (tf.profile: each kernel's own time on the synchronous wasm backend), so that what is left
@@ -87,7 +87,10 @@ export async function profileTask(taskId: string, steps: number, kernel: 'wasm' 
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const choice = await initTf();
-  const tasks = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['mlp-mnist', 'convnet-fashion'];
-  console.log(`tfjs backend: ${choice.name}`);
-  for (const t of tasks) console.log(await profileTask(t, t.startsWith('conv') ? 12 : 60));
+  const args = process.argv.slice(2);
+  const kernel = args.includes('--js') ? 'js' : 'wasm';
+  const named = args.filter((a) => !a.startsWith('--'));
+  const tasks = named.length > 0 ? named : ['mlp-mnist', 'convnet-fashion'];
+  console.log(`tfjs backend: ${choice.name}; rule update: ${kernel} (--js: the fused JS kernel)`);
+  for (const t of tasks) console.log(await profileTask(t, t.startsWith('conv') ? 12 : 60, kernel));
 }
