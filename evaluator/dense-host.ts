@@ -56,7 +56,7 @@ export function mlpGradientsHost(weights: readonly Float32Array[], x: Float32Arr
     for (let j = 0; j < h; j++) {
       const z = (z1[i * h + j] as number) + (b1[j] as number);
       z1[i * h + j] = z;
-      a1[i * h + j] = z > 0 ? z : 0;
+      a1[i * h + j] = Math.max(z, 0); // NaN stays NaN (as tf.relu), so the loss reports it
     }
   }
   // Head: logits = a1 W2 + b2; log-softmax; loss; dlogits = (softmax - onehot) / n.

@@ -67,4 +67,13 @@ describe('the MLP step on the host and the sparse-row wasm kernel', () => {
       });
     }
   });
+
+  it('a NaN weight makes the loss NaN (so the trainer reports divergence), as the tensor version does', () => {
+    const data = loadDataset('mnist');
+    const weights = [values(784 * 64, 1, 0.05), values(64, 2), values(640, 3, 0.3), values(10, 4)];
+    weights[1]![3] = Number.NaN;
+    const idx = Int32Array.from({ length: 8 }, (_, i) => i);
+    const r = mlpGradientsHost(weights, batchPixels(data.train, idx), Int32Array.from(idx, (i) => data.train.y[i]!), 8);
+    expect(r.loss).toBeNaN();
+  });
 });
