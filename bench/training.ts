@@ -5,13 +5,15 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compileRule } from '../dsl/compile/index.js';
 import { initTf } from '../dsl/compile/tf-backend.js';
+import { hasVulkanDriver } from '../dsl/compile/wgsl.js';
 import { library } from '../dsl/index.js';
 import { loadDataset } from '../evaluator/data.js';
 import { createRun, findTask } from '../evaluator/tasks.js';
 
 export interface TrainingFigures {
-  mlp: { msPerStep: number; torchMsPerStep: number | null };
-  convnet: { msPerStep: number; torchMsPerStep: number | null };
+  /** gpuMsPerStep: children on a GPU; null (with a note) without a hardware GPU adapter. */
+  mlp: { msPerStep: number; torchMsPerStep: number | null; gpuMsPerStep: number | null };
+  convnet: { msPerStep: number; torchMsPerStep: number | null; gpuMsPerStep: number | null };
   torchVersion: string | null;
 }
 
@@ -24,7 +26,7 @@ function stepMs(taskId: string, steps: number): number {
   const task = findTask(taskId);
   if (task === undefined || task.dataset === null) throw new Error(`no task ${taskId}`);
   const run = createRun(task, 0, loadDataset(task.dataset));
-  const compiled = compileRule(library().get('adam') as NonNullable<ReturnType<ReturnType<typeof library>['get']>>);
+  const compiled = compileRule(library().get('adam') as NonNullable<ReturnType<ReturnType<typeof library>['get']>>, { backend: 'wasm' });
   const kernels = run.weights.map((w) => compiled.create(w.length));
   const times: number[] = [];
   try {
@@ -62,9 +64,14 @@ export async function benchTraining(notes: string[], log: (s: string) => void = 
   const convnet = stepMs('convnet-fashion', 12);
   log(`training: convnet ${convnet.toFixed(1)} ms/step`);
   const peer = torchPeer(notes);
+  notes.push(
+    hasVulkanDriver()
+      ? 'training: gpuMsPerStep not measured: children do not train on the GPU yet (tfjs-webgpu on Dawn; see the README)'
+      : 'training: gpuMsPerStep not measured: no Vulkan driver, so no hardware WebGPU adapter',
+  );
   return {
-    mlp: { msPerStep: mlp, torchMsPerStep: peer?.mlp ?? null },
-    convnet: { msPerStep: convnet, torchMsPerStep: peer?.convnet ?? null },
+    mlp: { msPerStep: mlp, torchMsPerStep: peer?.mlp ?? null, gpuMsPerStep: null },
+    convnet: { msPerStep: convnet, torchMsPerStep: peer?.convnet ?? null, gpuMsPerStep: null },
     torchVersion: peer?.torch ?? null,
   };
 }

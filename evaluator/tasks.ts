@@ -8,7 +8,8 @@
 import * as tf from '@tensorflow/tfjs';
 import seedrandom from 'seedrandom';
 import { batchPixels, type Dataset, type DatasetName, IMAGE, type Split } from './data.js';
-import { conv3x3, matMul, registerWasmConvFilterGrad } from './wasm-kernels.js';
+import { mlpGradientsHost } from './dense-host.js';
+import { conv3x3, conv3x3OnInput, matMul, maxPool2x2, registerWasmConvFilterGrad } from './wasm-kernels.js';
 
 export type ModelKind = 'mlp' | 'convnet' | 'softmax' | 'quadratic' | 'rosenbrock' | 'reddi';
 
@@ -318,8 +319,10 @@ export function forward(model: ModelKind, p: tf.Tensor[], x: tf.Tensor2D): tf.Te
     }
     case 'convnet': {
       const img = tf.reshape(x, [-1, 28, 28, 1]) as tf.Tensor4D;
-      const c1 = tf.maxPool(tf.relu(tf.add(conv3x3(img, at(0) as tf.Tensor4D), at(1))) as tf.Tensor4D, 2, 2, 'valid');
-      const c2 = tf.maxPool(tf.relu(tf.add(conv3x3(c1, at(2) as tf.Tensor4D), at(3))) as tf.Tensor4D, 2, 2, 'valid');
+      // maxPool2x2's gradient runs on the host: right for wasm/cpu, a read-back on a GPU backend.
+      const pool = tf.getBackend() === 'webgpu' ? (t: tf.Tensor4D) => tf.maxPool(t, 2, 2, 'valid') : maxPool2x2;
+      const c1 = pool(tf.relu(tf.add(conv3x3OnInput(img, at(0) as tf.Tensor4D), at(1))) as tf.Tensor4D);
+      const c2 = pool(tf.relu(tf.add(conv3x3(c1, at(2) as tf.Tensor4D), at(3))) as tf.Tensor4D);
       return tf.add(matMul(tf.reshape(c2, [-1, 7 * 7 * 32]) as tf.Tensor2D, at(4) as tf.Tensor2D), at(5));
     }
     default:
@@ -387,9 +390,13 @@ function classifierRun(spec: TaskSpec, seed: number, data: Dataset): TaskRun {
   };
   const lossOf = (logits: tf.Tensor2D, labels: Int32Array) => tf.losses.softmaxCrossEntropy(tf.oneHot(tf.tensor1d(labels, 'int32'), 10), logits) as tf.Scalar;
   const gradsOn = (split: Split, idx: ArrayLike<number>): { loss: number; grads: Float32Array[] } => {
-    sync();
     const labels = labelsOf(split, idx);
     if (pixels.length < idx.length * IMAGE) pixels = new Float32Array(idx.length * IMAGE);
+    // The MLP on a CPU backend: two tfjs kernels, the rest on the host (evaluator/dense-host.ts).
+    if (spec.model === 'mlp' && tf.getBackend() !== 'webgpu') {
+      return mlpGradientsHost(weights, batchPixels(split, idx, pixels.subarray(0, idx.length * IMAGE)), labels, idx.length);
+    }
+    sync();
     let out: { loss: number; grads: Float32Array[] } | undefined;
     // Results leave the tidy through a closure: returning typed arrays from tf.tidy makes tfjs
     // walk every element looking for tensors (that walk cost 5 of 6 ms per MLP step).

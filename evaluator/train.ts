@@ -12,6 +12,7 @@
  *   - it runs past the task's time limit: `timeout`.
  */
 import { compileRule } from '../dsl/compile/index.js';
+import type { RuleKernelBackend } from './device.js';
 import { type CheckedRule, lookupRule } from '../dsl/index.js';
 import type { Dataset } from './data.js';
 import { ensembleAccuracy, sharpness } from './analysis.js';
@@ -35,6 +36,8 @@ export interface RunResult {
   readonly curve: readonly number[];
   readonly curveEvery: number;
   readonly seconds: number;
+  /** The back end that applied the rule's updates (wasm unless the rule has no wasm form). */
+  readonly ruleBackend?: string;
   /** With `analyze`: what kind of minimum the run ended in. */
   readonly analysis?: Analysis;
 }
@@ -151,7 +154,7 @@ export function trainOnce(
   data: Dataset | undefined,
   lr: number,
   steps: number,
-  options: { seed: number; params?: Readonly<Record<string, number>>; deadline: number; test?: boolean } & TrainExtras,
+  options: { seed: number; params?: Readonly<Record<string, number>>; deadline: number; test?: boolean; kernel?: RuleKernelBackend } & TrainExtras,
 ): RunResult & { testAcc: number | null } {
   const t0 = performance.now();
   const { schedule, params: scheduleParams } = parseScheduleSpec(options.schedule ?? 'constant');
@@ -163,7 +166,8 @@ export function trainOnce(
   const examplesBudget = steps * task.batchSize;
   let examples = 0;
   const params = { ...(rule.params.some((p) => p.name === 'T') ? { T: steps } : {}), ...(options.params ?? {}) };
-  const compiled = compileRule(rule, { backend: 'js', params });
+  // The rule's update: the wasm SIMD kernel, or fused JS (then the interpreter) where it has no wasm form.
+  const compiled = compileRule(rule, { backend: options.kernel ?? 'wasm', params });
   const run = createRun(task, options.seed, data);
   const kernels = run.weights.map((w, i) => compiled.create(w.length, options.seed * 1000 + i));
   const curveEvery = Math.max(1, Math.floor(steps / 50));
@@ -276,6 +280,7 @@ export function trainOnce(
       curve,
       curveEvery,
       seconds: (performance.now() - t0) / 1000,
+      ruleBackend: compiled.backend,
       testAcc,
       ...(analysis ? { analysis } : {}),
     };

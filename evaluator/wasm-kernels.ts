@@ -80,38 +80,137 @@ export function registerWasmConvFilterGrad(): void {
   });
 }
 
-/** The 3x3 neighbourhoods of x ('same' padding) as rows: [N*H*W, 9*C], in filter order (ky, kx, c). */
-function im2col3x3(x: tf.Tensor4D): tf.Tensor2D {
+/**
+ * One-hot depthwise filters [3, 3, c, 9]: filter (ky, kx, ch, m) is 1 where m = 3 ky + kx, so a
+ * depthwise convolution of x gives its 3x3 neighbourhoods ('same' padding) as channels
+ * ch * 9 + (3 ky + kx). Each output is one input times 1 plus zeros: exact. One kernel call in
+ * place of a pad, nine slices and a concat (20 ms of a 62 ms ConvNet step in bench/results/profile-before.txt).
+ */
+const patchFilters = new Map<number, Float32Array>();
+function patchFilter(c: number): tf.Tensor4D {
+  let f = patchFilters.get(c);
+  if (f === undefined) {
+    f = new Float32Array(9 * c * 9);
+    for (let k = 0; k < 9; k++) for (let ch = 0; ch < c; ch++) f[(k * c + ch) * 9 + k] = 1;
+    patchFilters.set(c, f);
+  }
+  return tf.tensor4d(f, [3, 3, c, 9]);
+}
+
+/** The 3x3 neighbourhoods of x ('same' padding) as rows: [N*H*W, C*9], columns in the order (c, ky, kx). */
+export function patches3x3(x: tf.Tensor4D): tf.Tensor2D {
   const [n, h, w, c] = x.shape;
+  return tf.reshape(tf.depthwiseConv2d(x, patchFilter(c), 1, 'same'), [n * h * w, c * 9]);
+}
+
+/**
+ * The filter gradient of a 3x3 'same' convolution: dw(ky, kx, c, f) = sum over images and
+ * pixels of x(y + ky, x + kx, c) * dy(y, x, f). Few input channels (9C <= F, the first layer):
+ * one matMul of the transposed patches with dy. Many: the same sum as one 'valid' convolution
+ * of the padded input, channels and images swapped, with dy as the filter (half the time of
+ * the patch matMul at 32 channels, and no 9x-sized patch matrix).
+ */
+export function conv3x3FilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D): tf.Tensor4D {
+  const c = x.shape[3];
+  const f = dy.shape[3];
+  if (9 * c <= f) {
+    const p = patches3x3(x);
+    // [C*9, F] in the order (c, ky, kx), to (ky, kx, c).
+    return tf.transpose(tf.reshape(tf.matMul(tf.transpose(p), tf.reshape(dy, [-1, f]) as tf.Tensor2D), [c, 3, 3, f]), [1, 2, 0, 3]) as tf.Tensor4D;
+  }
   const padded = tf.pad(x, [
     [0, 0],
     [1, 1],
     [1, 1],
     [0, 0],
   ]);
-  const cols: tf.Tensor4D[] = [];
-  for (let ky = 0; ky < 3; ky++) for (let kx = 0; kx < 3; kx++) cols.push(tf.slice(padded, [0, ky, kx, 0], [n, h, w, c]));
-  return tf.reshape(tf.concat(cols, 3), [n * h * w, 9 * c]);
+  const byChannel = tf.conv2d(tf.transpose(padded, [3, 1, 2, 0]) as tf.Tensor4D, tf.transpose(dy, [1, 2, 0, 3]) as tf.Tensor4D, 1, 'valid');
+  return tf.transpose(byChannel, [1, 2, 0, 3]) as tf.Tensor4D;
+}
+
+function makeConv3x3(inputGrad: boolean): (x: tf.Tensor4D, w: tf.Tensor4D) => tf.Tensor4D {
+  return tf.customGrad((...inputs: unknown[]) => {
+    const [x, w, save] = inputs as [tf.Tensor4D, tf.Tensor4D, (ts: tf.Tensor[]) => void];
+    save([x, w]);
+    const value = tf.conv2d(x, w, 1, 'same');
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [sx, sw] = saved as [tf.Tensor4D, tf.Tensor4D];
+      const dw = conv3x3FilterGrad(sx, dy as tf.Tensor4D);
+      if (!inputGrad) return [tf.zerosLike(sx), dw];
+      const flipped = tf.reverse(tf.transpose(sw, [0, 1, 3, 2]), [0, 1]) as tf.Tensor4D;
+      return [tf.conv2d(dy as tf.Tensor4D, flipped, 1, 'same'), dw];
+    };
+    return { value, gradFunc };
+  }) as (x: tf.Tensor4D, w: tf.Tensor4D) => tf.Tensor4D;
 }
 
 /**
  * conv2d with a 3x3 filter, stride 1, 'same' padding, and a gradient built from fast wasm
  * kernels: the input gradient is a forward convolution with the flipped filter (10x faster than
- * wasm's Conv2DBackpropInput here) and the filter gradient one matMul over im2col patches
- * (4.5x faster than going through Conv3DBackpropFilterV2).
+ * wasm's Conv2DBackpropInput here) and the filter gradient one matMul over patches
+ * (`conv3x3FilterGrad`).
  */
-export const conv3x3 = tf.customGrad((...inputs: unknown[]) => {
-  const [x, w, save] = inputs as [tf.Tensor4D, tf.Tensor4D, (ts: tf.Tensor[]) => void];
-  save([x, w]);
-  const value = tf.conv2d(x, w, 1, 'same');
+export const conv3x3 = makeConv3x3(true);
+
+/**
+ * conv3x3 on the network's input (the images): its gradient with respect to the images is
+ * zeros, never computed (training needs only the filter's; saves a full-size convolution per step).
+ */
+export const conv3x3OnInput = makeConv3x3(false);
+
+/**
+ * 2x2 max pooling, stride 2, whose gradient runs on the host in one pass (tfjs-wasm's
+ * MaxPoolGrad took 12 of a 62 ms ConvNet step). The gradient goes to the first maximum of each
+ * window in row-major order, as tfjs's cpu backend does (NaN never wins; a window without a value
+ * above -Infinity passes it to none).
+ * For synchronous CPU backends (wasm, cpu): on a GPU backend use tf.maxPool.
+ */
+export const maxPool2x2 = tf.customGrad((...inputs: unknown[]) => {
+  const [x, save] = inputs as [tf.Tensor4D, (ts: tf.Tensor[]) => void];
+  save([x]);
+  const value = tf.maxPool(x, 2, 2, 'valid');
   const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
-    const [sx, sw] = saved as [tf.Tensor4D, tf.Tensor4D];
-    const flipped = tf.reverse(tf.transpose(sw, [0, 1, 3, 2]), [0, 1]) as tf.Tensor4D;
-    const dx = tf.conv2d(dy as tf.Tensor4D, flipped, 1, 'same');
-    const f = sw.shape[3];
-    const dw = tf.reshape(tf.matMul(tf.transpose(im2col3x3(sx)), tf.reshape(dy, [-1, f]) as tf.Tensor2D), sw.shape);
-    return [dx, dw];
+    const sx = saved[0] as tf.Tensor4D;
+    const [n, h, w, c] = sx.shape;
+    const oh = Math.floor(h / 2);
+    const ow = Math.floor(w / 2);
+    const xs = sx.dataSync() as Float32Array;
+    const ds = dy.dataSync() as Float32Array;
+    const dx = new Float32Array(xs.length);
+    const row = w * c;
+    for (let b = 0; b < n; b++) {
+      for (let y = 0; y < oh; y++) {
+        for (let xo = 0; xo < ow; xo++) {
+          const o = ((b * oh + y) * ow + xo) * c;
+          const i00 = ((b * h + 2 * y) * w + 2 * xo) * c;
+          for (let ch = 0; ch < c; ch++) {
+            // Window positions in row-major order; the first strictly greater value wins.
+            const a = i00 + ch;
+            let best = -1;
+            let m = Number.NEGATIVE_INFINITY;
+            let v = xs[a] as number;
+            if (v > m) {
+              m = v;
+              best = a;
+            }
+            v = xs[a + c] as number;
+            if (v > m) {
+              m = v;
+              best = a + c;
+            }
+            v = xs[a + row] as number;
+            if (v > m) {
+              m = v;
+              best = a + row;
+            }
+            v = xs[a + row + c] as number;
+            if (v > m) best = a + row + c;
+            if (best >= 0) dx[best] = ds[o + ch] as number;
+          }
+        }
+      }
+    }
+    return [tf.tensor4d(dx, sx.shape)];
   };
   return { value, gradFunc };
-}) as (x: tf.Tensor4D, w: tf.Tensor4D) => tf.Tensor4D;
-
+}) as (x: tf.Tensor4D) => tf.Tensor4D;

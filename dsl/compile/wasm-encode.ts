@@ -70,6 +70,7 @@ const OP = {
   'local.get': 0x20,
   'local.set': 0x21,
   'local.tee': 0x22,
+  'i32.load': 0x28,
   'i32.const': 0x41,
   'f32.const': 0x43,
   'i32.eqz': 0x45,
@@ -221,6 +222,14 @@ export class Body {
   mem(name: 'v128.load' | 'v128.store' | 'v128.load32_splat', offset = 0): this {
     this.simd(name);
     uleb(name === 'v128.load32_splat' ? 2 : 4, this.code); // log2 of the alignment
+    uleb(offset, this.code);
+    return this;
+  }
+
+  /** i32.load (4-byte aligned) with a constant byte offset. */
+  loadI32(offset = 0): this {
+    this.op('i32.load');
+    uleb(2, this.code);
     uleb(offset, this.code);
     return this;
   }
