@@ -106,13 +106,13 @@ export function defaultPanel(foundFile: string, randomCount = 8): PanelRule[] {
 
 /** The proxies measured side by side; the first is the protocol before this study. */
 /** The protocol before the fidelity study (decade grid, ranked by validation accuracy), per task. */
-export function protocolV1(task: TaskSpec): { gridSteps: number; valSize: number } {
-  const before: Record<string, { gridSteps: number; valSize: number }> = {
-    'mlp-mnist': { gridSteps: 60, valSize: 2000 },
-    'convnet-fashion': { gridSteps: 40, valSize: 1000 },
-    'softmax-mnist': { gridSteps: 50, valSize: 2000 },
+export function protocolV1(task: TaskSpec): { steps: number; gridSteps: number; valSize: number } {
+  const before: Record<string, { steps: number; gridSteps: number; valSize: number }> = {
+    'mlp-mnist': { steps: 300, gridSteps: 60, valSize: 2000 },
+    'convnet-fashion': { steps: 200, gridSteps: 40, valSize: 1000 },
+    'softmax-mnist': { steps: 200, gridSteps: 50, valSize: 2000 },
   };
-  return before[task.id] ?? { gridSteps: task.gridSteps, valSize: task.valSize };
+  return before[task.id] ?? { steps: task.steps, gridSteps: task.gridSteps, valSize: task.valSize };
 }
 
 export function proxyProtocols(task: TaskSpec): ProxyProtocol[] {
@@ -120,12 +120,12 @@ export function proxyProtocols(task: TaskSpec): ProxyProtocol[] {
   const hd = Math.round(v1.gridSteps / 1.5);
   const val = (n: number) => Math.min(10_000, n);
   return [
-    { name: 'v1', description: `decade grid (5 rates x ${v1.gridSteps} steps), rate by validation accuracy, ${task.steps}-step run, ${v1.valSize} validation images (before)`, lrGrid: DECADES, gridSteps: v1.gridSteps, lrSelect: 'val-acc', valSize: v1.valSize },
-    { name: 'half-decade', description: `half-decade grid (9 rates x ${hd} steps), rate by the grid runs' training loss over their last quarter`, lrGrid: HALF_DECADES, gridSteps: hd, lrSelect: 'train-loss', valSize: v1.valSize },
-    { name: 'v1-val10k', description: 'v1, measured on 10,000 validation images', lrGrid: DECADES, gridSteps: v1.gridSteps, lrSelect: 'val-acc', valSize: val(10_000) },
-    { name: 'half-decade-val10k', description: 'half-decade, rate by training loss, 10,000 validation images', lrGrid: HALF_DECADES, gridSteps: hd, lrSelect: 'train-loss', valSize: val(10_000) },
-    { name: 'hd-val-acc-val10k', description: 'half-decade, rate by validation accuracy, 10,000 validation images', lrGrid: HALF_DECADES, gridSteps: hd, lrSelect: 'val-acc', valSize: val(10_000) },
-    { name: 'hd-2x-val10k', description: `half-decade, rate by training loss, ${2 * task.steps}-step run, 10,000 validation images`, lrGrid: HALF_DECADES, gridSteps: hd, lrSelect: 'train-loss', steps: 2 * task.steps, valSize: val(10_000) },
+    { name: 'v1', description: `decade grid (5 rates x ${v1.gridSteps} steps), rate by validation accuracy, ${v1.steps}-step run, ${v1.valSize} validation images (before)`, lrGrid: DECADES, gridSteps: v1.gridSteps, lrSelect: 'val-acc', valSize: v1.valSize, steps: v1.steps },
+    { name: 'half-decade', description: `half-decade grid (9 rates x ${hd} steps), rate by the grid runs' training loss over their last quarter`, lrGrid: HALF_DECADES, gridSteps: hd, lrSelect: 'train-loss', valSize: v1.valSize, steps: v1.steps },
+    { name: 'v1-val10k', description: 'v1, measured on 10,000 validation images', lrGrid: DECADES, gridSteps: v1.gridSteps, lrSelect: 'val-acc', valSize: val(10_000), steps: v1.steps },
+    { name: 'half-decade-val10k', description: 'half-decade, rate by training loss, 10,000 validation images', lrGrid: HALF_DECADES, gridSteps: hd, lrSelect: 'train-loss', valSize: val(10_000), steps: v1.steps },
+    { name: 'hd-val-acc-val10k', description: 'half-decade, rate by validation accuracy, 10,000 validation images', lrGrid: HALF_DECADES, gridSteps: hd, lrSelect: 'val-acc', valSize: val(10_000), steps: v1.steps },
+    { name: 'hd-2x-val10k', description: `half-decade, rate by training loss, ${2 * v1.steps}-step run, 10,000 validation images`, lrGrid: HALF_DECADES, gridSteps: hd, lrSelect: 'train-loss', steps: 2 * v1.steps, valSize: val(10_000) },
   ];
 }
 
@@ -136,8 +136,10 @@ export interface HighFidelity {
   readonly lrGrid: readonly number[];
 }
 
+/** 5 seeds at 4x the steps of the protocol before the study (its grid runs 4x longer too). */
 export function highFidelity(task: TaskSpec, seeds = 5, factor = 4): HighFidelity {
-  return { seeds, steps: task.steps * factor, gridSteps: task.gridSteps * factor, lrGrid: HF_GRID };
+  const v1 = protocolV1(task);
+  return { seeds, steps: v1.steps * factor, gridSteps: v1.gridSteps * factor, lrGrid: HF_GRID };
 }
 
 interface Scored {
