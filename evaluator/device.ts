@@ -1,6 +1,7 @@
 /**
- * Where a child trains: the tfjs backend that computes its gradients (cpu = tfjs-wasm, gpu =
- * tfjs-webgpu on Dawn) and the back end that applies the rule's update.
+ * Where a child's rule update runs. On the CPU today: the wasm SIMD kernel by default (fused JS,
+ * then the interpreter, where a rule has no wasm form). Children on the GPU are not wired yet
+ * (README, "GPU kernels (WGSL) and tfjs backends").
  */
 
 /** The back ends that can apply a rule's update to a child's weights on the CPU. */
