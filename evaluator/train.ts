@@ -17,6 +17,8 @@ import type { Dataset } from './data.js';
 import { ensembleAccuracy, sharpness } from './analysis.js';
 import { parseScheduleSpec } from './schedules.js';
 import { createRun, type TaskSpec } from './tasks.js';
+import { type LearnedData, validateLearned } from '../learned/file.js';
+import { isLearnedRule, type LearnedRule, learnedRule } from '../learned/kernel.js';
 
 export type Status = 'ok' | 'diverged' | 'invalid' | 'timeout';
 
@@ -72,6 +74,8 @@ export interface EvalOptions extends TrainExtras {
   readonly test?: boolean;
   /** Ms; defaults to the task's limit. */
   readonly timeLimitMs?: number;
+  /** The weights of a learned optimizer (`learned:FILE`): validated again here, then trained like a rule. */
+  readonly learned?: LearnedData;
 }
 
 export interface EvalResult {
@@ -120,7 +124,7 @@ export function failedResult(rule: string, task: string, seed: number, status: E
 
 /** Train one rule at one learning rate. */
 export function trainOnce(
-  rule: CheckedRule,
+  rule: CheckedRule | LearnedRule,
   task: TaskSpec,
   data: Dataset | undefined,
   lr: number,
@@ -137,7 +141,7 @@ export function trainOnce(
   const examplesBudget = steps * task.batchSize;
   let examples = 0;
   const params = { ...(rule.params.some((p) => p.name === 'T') ? { T: steps } : {}), ...(options.params ?? {}) };
-  const compiled = compileRule(rule, { backend: 'js', params });
+  const compiled = isLearnedRule(rule) ? rule : compileRule(rule, { backend: 'js', params });
   const run = createRun(task, options.seed, data);
   const kernels = run.weights.map((w, i) => compiled.create(w.length, options.seed * 1000 + i));
   const curveEvery = Math.max(1, Math.floor(steps / 50));
@@ -248,6 +252,7 @@ export function trainOnce(
       ...(analysis ? { analysis } : {}),
     };
   } finally {
+    for (const k of kernels) (k as { dispose?: () => void }).dispose?.();
     run.dispose();
   }
 }
@@ -260,11 +265,20 @@ function better(a: RunResult, b: RunResult | undefined): boolean {
   return a.valLoss < b.valLoss;
 }
 
+/** A learned optimizer's weights as they arrive (plain data from a request): checked before use. */
+function lookupLearned(label: string, data: unknown): { ok: true; rule: LearnedRule } | { ok: false; message: string } {
+  try {
+    return { ok: true, rule: learnedRule(label, validateLearned(data, label)) };
+  } catch (e) {
+    return { ok: false, message: e instanceof Error ? e.message : String(e) };
+  }
+}
+
 /** The whole protocol for one rule (text or built-in name) on one task and seed. */
 export function evaluateRule(ruleText: string, task: TaskSpec, data: Dataset | undefined, options: EvalOptions = {}): EvalResult {
   const t0 = performance.now();
   const seed = options.seed ?? 0;
-  const found = lookupRule(ruleText, '<rule>');
+  const found = options.learned !== undefined ? lookupLearned(ruleText, options.learned) : lookupRule(ruleText, '<rule>');
   if (!found.ok) return failedResult(ruleText, task.id, seed, 'invalid', found.message, 0);
   const rule = found.rule;
   const steps = options.steps ?? task.steps;

@@ -37,6 +37,7 @@ export default async function evaluate(req: EvalRequest): Promise<WorkerReply> {
     ...(req.weightDecay === undefined ? {} : { weightDecay: req.weightDecay }),
     ...(req.batchGrowth ? { batchGrowth: true } : {}),
     ...(req.analyze ? { analyze: true } : {}),
+    ...(req.learned === undefined ? {} : { learned: req.learned }),
   });
   const memoryMb = (getHeapStatistics().used_heap_size + wasmHeapBytes()) / 2 ** 20;
   return { result, memoryMb, threadId };
