@@ -29,8 +29,9 @@ export function learnedPath(label: string): string {
 export type LearnedBackend = 'js' | 'tf' | 'auto';
 
 /**
- * Vectors at least this long run on tfjs under `auto` (measured: bench/learned-kernel.ts, in
- * docs/learned/kernel.json; below it, the per-op overhead of tfjs outweighs its matMul).
+ * Vectors at least this long run on tfjs under `auto`. Measured here (tfjs-wasm, one core):
+ * 1,280 coordinates 15 ms per step either way; 4,096: JS 39 ms, tf 26 ms; 50,890 (mlp-mnist):
+ * JS 782 ms, tf 202 ms (bench/learned-study.ts re-measures it: docs/learned/results.json).
  */
 export const TF_MIN_SIZE = 2048;
 

@@ -131,7 +131,7 @@ export function metaTrain(settings: MetaSettings, hooks: MetaHooks = {}): MetaSt
   const m = start ? Float64Array.from(start.adamM) : new Float64Array(flat.length);
   const v = start ? Float64Array.from(start.adamV) : new Float64Array(flat.length);
   const losses = [...(start?.losses ?? [])];
-  const vars = Object.fromEntries(WEIGHT_NAMES.map((n) => [n, tf.variable(tf.tensor(weights[n], [...WEIGHT_SHAPES[n]]), true, `learned/${n}/${++variableCount}`)])) as Record<WeightName, tf.Variable>;
+  const vars = Object.fromEntries(WEIGHT_NAMES.map((n) => [n, tf.tidy(() => tf.variable(tf.tensor(weights[n], [...WEIGHT_SHAPES[n]]), true, `learned/${n}/${++variableCount}`))])) as Record<WeightName, tf.Variable>;
   const unrolls = unrollsOf(settings);
   const current = (): LstmWeights => {
     const out = {} as Record<WeightName, Float32Array>;
@@ -154,18 +154,20 @@ export function metaTrain(settings: MetaSettings, hooks: MetaHooks = {}): MetaSt
       }
       const p = problem;
       const t0 = unrolls.slice(0, within).reduce((a, b) => a + b, 0);
-      const { value, grads } = tf.variableGrads(() => unrollLoss(vars, p, theta, state, t0, unrolls[within] as number), Object.values(vars));
-      const loss = value.dataSync()[0] as number;
-      value.dispose();
-      // Adam on the flat vector, in float64, with a global-norm clip.
+      // Everything but the variables is freed when the meta-step ends (tf.tidy).
       const g = new Float64Array(flat.length);
+      let loss = Number.NaN;
+      tf.tidy(() => {
+        const { value, grads } = tf.variableGrads(() => unrollLoss(vars, p, theta, state, t0, unrolls[within] as number), Object.values(vars));
+        loss = value.dataSync()[0] as number;
+        let offset = 0;
+        for (const n of WEIGHT_NAMES) {
+          g.set((grads[vars[n].name] as tf.Tensor).dataSync(), offset);
+          offset += weightSize(n);
+        }
+      });
+      // Adam on the flat vector, in float64, with a global-norm clip.
       let at = 0;
-      for (const n of WEIGHT_NAMES) {
-        const gt = grads[vars[n].name] as tf.Tensor;
-        g.set(gt.dataSync(), at);
-        at += weightSize(n);
-      }
-      tf.dispose(Object.values(grads));
       let norm = 0;
       for (let i = 0; i < g.length; i++) norm += (g[i] as number) ** 2;
       norm = Math.sqrt(norm);
@@ -179,11 +181,14 @@ export function metaTrain(settings: MetaSettings, hooks: MetaHooks = {}): MetaSt
           const gi = (g[i] as number) * scale;
           m[i] = BETA1 * (m[i] as number) + (1 - BETA1) * gi;
           v[i] = BETA2 * (v[i] as number) + (1 - BETA2) * gi * gi;
-          flat[i] = (flat[i] as number) - (settings.metaLr * ((m[i] as number) / c1)) / (Math.sqrt((v[i] as number) / c2) + EPS);
+          // Rounded to float32: the weights are the variables' values, so a checkpoint holds them exactly.
+          flat[i] = Math.fround((flat[i] as number) - (settings.metaLr * ((m[i] as number) / c1)) / (Math.sqrt((v[i] as number) / c2) + EPS));
         }
         at = 0;
         for (const n of WEIGHT_NAMES) {
-          vars[n].assign(tf.tensor(Float32Array.from(flat.subarray(at, at + weightSize(n))), [...WEIGHT_SHAPES[n]]));
+          const next = tf.tensor(Float32Array.from(flat.subarray(at, at + weightSize(n))), [...WEIGHT_SHAPES[n]]);
+          vars[n].assign(next);
+          next.dispose();
           at += weightSize(n);
         }
       }
