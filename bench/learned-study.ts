@@ -157,15 +157,16 @@ for (const [task, steps, name, learned] of runs) {
     finalLoss: { mean: mean(res.map((r) => r.finalLoss)), perSeed: res.map((r) => r.finalLoss) },
     seconds: mean(res.map((r) => r.seconds)),
   };
-  (imageResults[key] ??= {} as Record<string, unknown>) as Record<string, unknown>;
-  (imageResults[key] as Record<string, unknown>)[name] = entry;
+  const byRule = (imageResults[key] ?? {}) as Record<string, unknown>;
+  byRule[name] = entry;
+  imageResults[key] = byRule;
   log(`  ${key} ${name}: test acc ${(100 * entry.testAcc.mean).toFixed(2)}%, final loss ${entry.finalLoss.mean.toFixed(4)}, ${res.map((r) => r.status).join('/')} (${since()})`);
   const ok = res.filter((r) => r.curve.length > 0);
   if (ok.length > 0 && (steps !== HORIZON || task !== 'mlp-mnist')) {
     const len = Math.min(...ok.map((r) => r.curve.length));
     const every = ok[0]?.curveEvery ?? 1;
     const y = Array.from({ length: len }, (_, i) => mean(ok.map((r) => r.curve[i] as number)));
-    (curvesSvg[key] ??= []).push({ name, x: y.map((_, i) => (i + 1) * every), y });
+    curvesSvg[key] = [...(curvesSvg[key] ?? []), { name, x: y.map((_, i) => (i + 1) * every), y }];
   }
 }
 for (const [key, series] of Object.entries(curvesSvg)) {
