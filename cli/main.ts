@@ -37,7 +37,7 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   bench: { run: benchCommand, usage: '', summary: "the project's own measurements" },
   export: { run: exportCommand, usage: '(--rule R | --run NAME --rank R) --format tfjs|ts|pytorch', summary: 'a rule as a ready-to-use optimizer' },
   primitives: { run: primitivesCommand, usage: '', summary: 'the language: values, functions, NOS short names' },
-  learn: { run: learnCommand, usage: '--out FILE', summary: 'meta-train a learned LSTM optimizer (Andrychowicz et al. 2016) for nos eval --rules learned:FILE' },
+  learn: { run: learnCommand, usage: '--out FILE', summary: 'meta-train a learned LSTM optimizer (Andrychowicz et al. 2016) for nos eval --rules learned:FILE (not rule text: nos search never samples it)' },
   trace: { run: traceCommand, usage: '--rule R --lr X --input F.json', summary: 'apply a rule to a gradient stream' },
 };
 
