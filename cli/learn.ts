@@ -18,6 +18,7 @@ import { type ImageSource, META_TASKS, type MetaTaskId } from '../learned/proble
 import { type FlagSpecs, flag, has, intFlag, numberFlag, parseArgs, UsageError } from './args.js';
 import { type Io, readUserFile } from './io.js';
 import { checkOutputFile, describeWriteError } from './paths.js';
+import { duration } from './search.js';
 
 export const LEARN_FLAGS: FlagSpecs = {
   task: { type: 'string', value: 'ID', description: `the problems to meta-train on: ${META_TASKS.join(' or ')} (default quadratic: random 10-d quadratics, as the paper)` },
@@ -44,11 +45,6 @@ export function lookupEvalRule(label: string): { ok: true; rule: CheckedRule | L
     if (e instanceof UsageError || e instanceof LearnedFileError) return { ok: false, message: e.message };
     throw e;
   }
-}
-
-function duration(ms: number): string {
-  const s = Math.round(ms / 1000);
-  return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
 }
 
 /** The progress line: the same shape as `nos search`'s bar. */

@@ -25,7 +25,8 @@ export const SEARCH_FLAGS: FlagSpecs = {
   space: { type: 'string', value: 'FILE.json', description: 'restrict or extend the search vocabulary: {"operands": [...], "unary": [...], "binary": [...]}' },
 };
 
-function duration(ms: number): string {
+/** A duration for progress lines: `42s`, `3m07s`. */
+export function duration(ms: number): string {
   const s = Math.round(ms / 1000);
   return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
 }
