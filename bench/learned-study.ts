@@ -8,7 +8,7 @@
  *      distribution, at the meta-training horizon and at 2x it;
  *   3. mlp-mnist (the evaluator's 784-64-10 MLP; the optimizer was meta-trained on a 196-20-10
  *      one): the evaluation protocol (`evaluateRule`: Adam and RMSProp with the grid, the
- *      learned optimizer at lr 1) at the horizon and 4x it;
+ *      learned optimizer at lr 1) at the horizon, 2x and 4x it;
  *   4. a task it never saw: softmax-mnist;
  *   5. the two forward passes' speed on mlp-mnist's 50,890 coordinates.
  * Writes docs/learned/results.json, the trained files and SVG plots. Run it under the lock:
@@ -34,7 +34,7 @@ import seedrandom from 'seedrandom';
 
 const OUT = process.argv[2] ?? 'docs/learned';
 const QUAD_STEPS = Number(process.env.NOS_STUDY_QUAD_STEPS ?? 300);
-const MLP_STEPS = Number(process.env.NOS_STUDY_MLP_STEPS ?? 60);
+const MLP_STEPS = Number(process.env.NOS_STUDY_MLP_STEPS ?? 200);
 const SEEDS = Number(process.env.NOS_STUDY_SEEDS ?? 2);
 const HORIZON = 100;
 mkdirSync(OUT, { recursive: true });
@@ -140,7 +140,7 @@ function evaluate(task: string, rule: string, steps: number, learned?: { label: 
 const imageResults: Record<string, unknown> = {};
 const curvesSvg: Record<string, Series[]> = {};
 const runs: [string, number, string, { label: string; doc: ReturnType<typeof learnedDocument> } | undefined][] = [];
-for (const steps of [HORIZON, 4 * HORIZON]) {
+for (const steps of [HORIZON, 2 * HORIZON, 4 * HORIZON]) {
   for (const r of ['adam', 'rmsprop']) runs.push(['mlp-mnist', steps, r, undefined]);
   runs.push(['mlp-mnist', steps, 'learned (MLP)', { label: 'learned:docs/learned/mlp.json', doc: mlp.doc }]);
   if (steps === HORIZON) runs.push(['mlp-mnist', steps, 'learned (quadratics)', { label: 'learned:docs/learned/quadratic.json', doc: quad.doc }]);
@@ -162,7 +162,7 @@ for (const [task, steps, name, learned] of runs) {
   imageResults[key] = byRule;
   log(`  ${key} ${name}: test acc ${(100 * entry.testAcc.mean).toFixed(2)}%, final loss ${entry.finalLoss.mean.toFixed(4)}, ${res.map((r) => r.status).join('/')} (${since()})`);
   const ok = res.filter((r) => r.curve.length > 0);
-  if (ok.length > 0 && (steps !== HORIZON || task !== 'mlp-mnist')) {
+  if (ok.length > 0) {
     const len = Math.min(...ok.map((r) => r.curve.length));
     const every = ok[0]?.curveEvery ?? 1;
     const y = Array.from({ length: len }, (_, i) => mean(ok.map((r) => r.curve[i] as number)));

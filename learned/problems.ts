@@ -6,8 +6,8 @@
  *   - `mlp-mnist`: a smaller MLP than the evaluation task's: 196-20-10, ReLU, Glorot-uniform
  *     init, on MNIST pooled to 14x14 (2x2 means), minibatches of 64 drawn with replacement.
  *     Meta-training backpropagates through every step of every coordinate: 4,150 coordinates
- *     instead of 50,890 keep it to ~2.6 s and 0.8 GB per 20-step meta-step on one CPU core
- *     with tfjs-wasm (the 784-20-10 MLP took 9 s and 2.4 GB). See README.
+ *     instead of 50,890 keep it to about 1 s and 0.8 GB per 20-step meta-step on one CPU core
+ *     with tfjs-wasm (the 784-20-10 MLP took 9 s and 2.4 GB on a busy machine). See README.
  *
  * `evaluate` gives the loss at θ as a tensor that is differentiable in θ (the meta-loss), and
  * the gradient at θ's current values as plain numbers: the optimizer's input, a constant, so no
