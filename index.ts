@@ -27,3 +27,10 @@ export { DEFAULT_TASK, findTask, TASKS, type TaskSpec } from './evaluator/tasks.
 export type { EvalOptions, EvalResult } from './evaluator/train.js';
 export { type Candidate, leaderboard, RunExistsError, RunLockedError, RunMissingError, StoreError } from './search-results/store.js';
 export { parseNumberLiteral } from './dsl/parser.js';
+
+// The learned LSTM optimizer (Andrychowicz et al. 2016): meta-training, its file, and a tfjs optimizer.
+export { type LearnedData, LearnedFileError, parseLearnedFile, validateLearned } from './learned/file.js';
+export { type LearnedBackend, learnedKernel } from './learned/kernel.js';
+export { LearnedOptimizer, type LearnedOptimizerConfig, loadLearnedOptimizer } from './learned/optimizer.js';
+export { heldOutLoss, META_DEFAULTS, type MetaSettings, type MetaState, metaTrain } from './learned/meta-train.js';
+export { JsLstm, type LstmWeights, preprocess } from './learned/lstm.js';

@@ -2,7 +2,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveTask } from '../controller/run.js';
-import { type CheckedRule, lookupRule } from '../dsl/index.js';
+import type { CheckedRule } from '../dsl/index.js';
 import { EvaluatorPool, resolveWorkers } from '../evaluator/pool.js';
 import { parseScheduleSpec, ScheduleError } from '../evaluator/schedules.js';
 import { type PairedComparison, pairedTest } from '../evaluator/paired.js';
@@ -14,6 +14,8 @@ import { evalCurvesSvg } from '../search-results/report.js';
 import { type FlagSpecs, flag, has, intFlag, numberFlag, parseArgs, UsageError } from './args.js';
 import { type Io, parseSetValues, ruleOverrides } from './io.js';
 import { checkOutputDir, describeWriteError } from './paths.js';
+import { isLearnedRule, type LearnedRule } from '../learned/kernel.js';
+import { lookupEvalRule } from './learn.js';
 
 export function tasksCommand(argv: readonly string[], io: Io): number {
   const args = parseArgs(argv, { json: { type: 'bool' } });
@@ -67,7 +69,11 @@ function numberList(text: string, name: string): number[] {
 }
 
 export const EVAL_FLAGS: FlagSpecs = {
-  rules: { type: 'string', value: 'a,b,...', description: 'rules to train: built-in names or rule text, comma-separated (required)' },
+  rules: {
+    type: 'string',
+    value: 'a,b,...',
+    description: 'rules to train: built-in names, rule text, or learned:FILE (a learned optimizer from nos learn; the lr multiplies its update, 1 = as trained), comma-separated (required)',
+  },
   task: { type: 'string', value: 'ID', description: `the child task (default ${DEFAULT_TASK}; nos tasks lists them)` },
   seeds: { type: 'string', value: 'N', description: 'seeds per rule, 0..N-1 (default 1)' },
   steps: { type: 'string', value: 'S', description: "training steps (default: the task's)" },
@@ -109,7 +115,7 @@ export function vsBaselineJson(baseline: string, c: PairedComparison, accuracy: 
 }
 
 /** Hyperparameter overrides per rule: each --set name must belong to at least one rule. */
-function overridesPerRule(rules: readonly CheckedRule[], pairs: readonly string[]): Readonly<Record<string, number>>[] {
+function overridesPerRule(rules: readonly (CheckedRule | LearnedRule)[], pairs: readonly string[]): Readonly<Record<string, number>>[] {
   if (pairs.length === 0) return rules.map(() => ({}));
   const given = parseSetValues(pairs); // syntax, number literals and duplicates, for every name
   const nameOf = (kv: string) => (/^\s*([A-Za-z][A-Za-z0-9]*)\s*=/.exec(kv)?.[1] ?? '');
@@ -118,7 +124,7 @@ function overridesPerRule(rules: readonly CheckedRule[], pairs: readonly string[
       throw new UsageError(`--set ${name}: no rule in --rules has a hyperparameter '${name}'`);
     }
   }
-  return rules.map((r) => ruleOverrides(r, pairs.filter((kv) => r.params.some((p) => p.name === nameOf(kv)))));
+  return rules.map((r) => (isLearnedRule(r) ? {} : ruleOverrides(r, pairs.filter((kv) => r.params.some((p) => p.name === nameOf(kv))))));
 }
 
 /** A difference in accuracy points with its interval and verdict, for the table. */
@@ -156,9 +162,9 @@ export async function evalCommand(argv: readonly string[], io: Io): Promise<numb
   const labels = splitRules(list);
   if (labels.length === 0) throw new UsageError('--rules is empty');
   const problems: string[] = [];
-  const rules: CheckedRule[] = [];
+  const rules: (CheckedRule | LearnedRule)[] = [];
   for (const label of labels) {
-    const found = lookupRule(label);
+    const found = lookupEvalRule(label);
     if (!found.ok) problems.push(`rule '${label}':\n${found.message}`);
     else rules.push(found.rule);
   }
@@ -167,7 +173,7 @@ export async function evalCommand(argv: readonly string[], io: Io): Promise<numb
   const baselineName = flag(args, 'baseline');
   let baselineIndex = -1;
   if (baselineName !== undefined) {
-    const found = lookupRule(baselineName);
+    const found = lookupEvalRule(baselineName);
     if (!found.ok) throw new UsageError(`--baseline '${baselineName}' is not a rule:\n${found.message}`);
     baselineIndex = labels.indexOf(baselineName);
     if (baselineIndex < 0) baselineIndex = rules.findIndex((r) => r.hash === found.rule.hash);
@@ -197,10 +203,11 @@ export async function evalCommand(argv: readonly string[], io: Io): Promise<numb
     await Promise.all(
       labels.flatMap((_label, i) =>
         Array.from({ length: seeds }, async (_s, seed) => {
-          const rule = rules[i] as CheckedRule;
+          const rule = rules[i] as CheckedRule | LearnedRule;
           const own = params[i] ?? {};
           const { result } = await pool.evaluate({
             rule: rule.canonical,
+            ...(isLearnedRule(rule) ? { learned: rule.data } : {}),
             task: task.id,
             seed,
             test: true,

@@ -3,11 +3,13 @@ import { nosVersion, RunConfigError } from '../controller/run.js';
 import { nearest } from '../dsl/diagnostics.js';
 import { DatasetError } from '../evaluator/data.js';
 import { MissingDependencyError } from '../util/optional-deps.js';
+import { LearnedFileError } from '../learned/file.js';
 import { describeEnvironmentError, StoreError } from '../search-results/store.js';
 import { type FlagSpecs, formatHelp, HelpRequested, UsageError } from './args.js';
 import { benchCommand } from './bench.js';
 import { evalCommand, tasksCommand } from './eval.js';
 import { exportCommand } from './export.js';
+import { learnCommand } from './learn.js';
 import { type Io, processIo } from './io.js';
 import { reportCommand } from './report.js';
 import { checkCommand, primitivesCommand, rulesCommand, traceCommand } from './rules.js';
@@ -35,6 +37,7 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   bench: { run: benchCommand, usage: '', summary: "the project's own measurements" },
   export: { run: exportCommand, usage: '(--rule R | --run NAME --rank R) --format tfjs|ts|pytorch', summary: 'a rule as a ready-to-use optimizer' },
   primitives: { run: primitivesCommand, usage: '', summary: 'the language: values, functions, NOS short names' },
+  learn: { run: learnCommand, usage: '--out FILE', summary: 'meta-train a learned LSTM optimizer (Andrychowicz et al. 2016) for nos eval --rules learned:FILE (not rule text: nos search never samples it)' },
   trace: { run: traceCommand, usage: '--rule R --lr X --input F.json', summary: 'apply a rule to a gradient stream' },
 };
 
@@ -67,7 +70,7 @@ export async function commandSpecs(name: string): Promise<FlagSpecs> {
 
 /** A user error's message, or undefined for a bug. */
 function userError(e: unknown): string | undefined {
-  if (e instanceof UsageError || e instanceof RunConfigError || e instanceof StoreError || e instanceof DatasetError || e instanceof MissingDependencyError) return e.message;
+  if (e instanceof UsageError || e instanceof RunConfigError || e instanceof StoreError || e instanceof DatasetError || e instanceof MissingDependencyError || e instanceof LearnedFileError) return e.message;
   return describeEnvironmentError(e);
 }
 

@@ -58,7 +58,8 @@ function funnelRequest(args: ReturnType<typeof parseArgs>): FunnelRequest | fals
   return mode === undefined && Object.keys(r).length === 0 ? undefined : r;
 }
 
-function duration(ms: number): string {
+/** A duration for progress lines: `42s`, `3m07s`. */
+export function duration(ms: number): string {
   const s = Math.round(ms / 1000);
   return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
 }

@@ -1,5 +1,6 @@
 /** What crosses between the main thread and evaluator workers: plain data only. */
 import type { SharedDataset } from './data.js';
+import type { LearnedData } from '../learned/file.js';
 import type { EvalResult } from './train.js';
 
 export interface EvalRequest {
@@ -23,6 +24,8 @@ export interface EvalRequest {
   readonly analyze?: boolean;
   /** Fraction of training labels replaced by random ones, seeded by `seed` (image tasks). */
   readonly labelNoise?: number;
+  /** A learned optimizer's weights (`rule` is then its `learned:FILE` label): plain data, validated by the worker. */
+  readonly learned?: LearnedData;
 }
 
 /**

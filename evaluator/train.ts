@@ -19,6 +19,8 @@ import { ensembleAccuracy, sharpness } from './analysis.js';
 import { labelNoiseProblem, type Reliance, rescaledSharpness, singleDirectionReliance, withLabelNoise } from './generalization.js';
 import { parseScheduleSpec } from './schedules.js';
 import { createRun, type TaskSpec } from './tasks.js';
+import { type LearnedData, validateLearned } from '../learned/file.js';
+import { isLearnedRule, type LearnedRule, learnedRule } from '../learned/kernel.js';
 
 export type Status = 'ok' | 'diverged' | 'invalid' | 'timeout';
 
@@ -99,6 +101,8 @@ export interface EvalOptions extends TrainExtras {
   readonly timeLimitMs?: number;
   /** Replace this fraction of the training labels by uniformly random ones, seeded by `seed` (image tasks; Zhang et al. 2017). */
   readonly labelNoise?: number;
+  /** The weights of a learned optimizer (`learned:FILE`): validated again here, then trained like a rule. */
+  readonly learned?: LearnedData;
 }
 
 export interface EvalResult {
@@ -149,7 +153,7 @@ export function failedResult(rule: string, task: string, seed: number, status: E
 
 /** Train one rule at one learning rate. */
 export function trainOnce(
-  rule: CheckedRule,
+  rule: CheckedRule | LearnedRule,
   task: TaskSpec,
   data: Dataset | undefined,
   lr: number,
@@ -167,7 +171,7 @@ export function trainOnce(
   let examples = 0;
   const params = { ...(rule.params.some((p) => p.name === 'T') ? { T: steps } : {}), ...(options.params ?? {}) };
   // The rule's update: the wasm SIMD kernel, or fused JS (then the interpreter) where it has no wasm form.
-  const compiled = compileRule(rule, { backend: options.kernel ?? 'wasm', params });
+  const compiled = isLearnedRule(rule) ? rule : compileRule(rule, { backend: options.kernel ?? 'wasm', params });
   const run = createRun(task, options.seed, data);
   const kernels = run.weights.map((w, i) => compiled.create(w.length, options.seed * 1000 + i));
   const curveEvery = Math.max(1, Math.floor(steps / 50));
@@ -280,11 +284,12 @@ export function trainOnce(
       curve,
       curveEvery,
       seconds: (performance.now() - t0) / 1000,
-      ruleBackend: compiled.backend,
+      ruleBackend: 'backend' in compiled ? compiled.backend : 'learned',
       testAcc,
       ...(analysis ? { analysis } : {}),
     };
   } finally {
+    for (const k of kernels) (k as { dispose?: () => void }).dispose?.();
     run.dispose();
   }
 }
@@ -307,12 +312,21 @@ function noisyData(task: TaskSpec, data: Dataset | undefined, p: number, seed: n
   return withLabelNoise(data, p, seed);
 }
 
+/** A learned optimizer's weights as they arrive (plain data from a request): checked before use. */
+function lookupLearned(label: string, data: unknown): { ok: true; rule: LearnedRule } | { ok: false; message: string } {
+  try {
+    return { ok: true, rule: learnedRule(label, validateLearned(data, label)) };
+  } catch (e) {
+    return { ok: false, message: e instanceof Error ? e.message : String(e) };
+  }
+}
+
 /** The whole protocol for one rule (text or built-in name) on one task and seed. */
 export function evaluateRule(ruleText: string, taskSpec: TaskSpec, data: Dataset | undefined, options: EvalOptions = {}): EvalResult {
   const t0 = performance.now();
   const seed = options.seed ?? 0;
   const task = options.valSize === undefined ? taskSpec : { ...taskSpec, valSize: options.valSize };
-  const found = lookupRule(ruleText, '<rule>');
+  const found = options.learned !== undefined ? lookupLearned(ruleText, options.learned) : lookupRule(ruleText, '<rule>');
   if (!found.ok) return failedResult(ruleText, task.id, seed, 'invalid', found.message, 0);
   const rule = found.rule;
   const noise = options.labelNoise;

@@ -41,6 +41,7 @@ export default async function evaluate(req: EvalRequest): Promise<WorkerReply> {
     ...(req.batchGrowth ? { batchGrowth: true } : {}),
     ...(req.analyze ? { analyze: true } : {}),
     ...(req.labelNoise === undefined ? {} : { labelNoise: req.labelNoise }),
+    ...(req.learned === undefined ? {} : { learned: req.learned }),
   });
   const memoryMb = (getHeapStatistics().used_heap_size + wasmHeapBytes()) / 2 ** 20;
   return { result, memoryMb, threadId };

@@ -9,7 +9,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { repoRoot } from '../helpers/reference.js';
 
-const FOLDERS = ['primitives', 'dsl', 'evaluator', 'controller', 'search-results', 'optimizer', 'cli', 'bench'];
+const FOLDERS = ['primitives', 'dsl', 'learned', 'evaluator', 'controller', 'search-results', 'optimizer', 'cli', 'bench'];
 
 function sources(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -45,9 +45,11 @@ describe('layers', () => {
     const allowed: Record<string, readonly string[]> = {
       primitives: ['primitives'],
       dsl: ['primitives', 'dsl'],
-      evaluator: ['primitives', 'dsl', 'optimizer', 'evaluator'],
-      'search-results': ['primitives', 'dsl', 'optimizer', 'evaluator', 'search-results'],
-      controller: ['primitives', 'dsl', 'optimizer', 'evaluator', 'search-results', 'controller'],
+      // The learned optimizer: its kernels sit beside the compiled rules', under the evaluator.
+      learned: ['primitives', 'dsl', 'learned'],
+      evaluator: ['primitives', 'dsl', 'optimizer', 'learned', 'evaluator'],
+      'search-results': ['primitives', 'dsl', 'optimizer', 'learned', 'evaluator', 'search-results'],
+      controller: ['primitives', 'dsl', 'optimizer', 'learned', 'evaluator', 'search-results', 'controller'],
       cli: FOLDERS.filter((f) => f !== 'bench').concat(['bench']),
       bench: FOLDERS.filter((f) => f !== 'cli'),
     };

@@ -228,6 +228,7 @@ describe('RuleOptimizer', () => {
     expect(classes.map(([k]) => k).sort()).toEqual([
       'BindError',
       'DatasetError',
+      'LearnedFileError',
       'LoweringError',
       'MissingDependencyError',
       'RuleConfigError',
