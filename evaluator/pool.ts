@@ -12,7 +12,7 @@ import { requireOptional } from '../util/optional-deps.js';
 import { type DatasetName, sharedDataset } from './data.js';
 import type { EvalRequest, Evaluator, WorkerInit, WorkerReply } from './protocol.js';
 import { findTask } from './tasks.js';
-import { type EvalResult, failedResult } from './train.js';
+import { defaultTimeLimitMs, type EvalResult, failedResult } from './train.js';
 
 /** The most worker threads a pool starts: the number of cores (training is CPU-bound). */
 export function workerLimit(): number {
@@ -102,7 +102,7 @@ export class EvaluatorPool implements Evaluator {
 
   private async run(req: EvalRequest): Promise<PoolReply> {
     const task = findTask(req.task);
-    const limit = (req.timeLimitMs ?? task?.timeLimitMs ?? 60_000) + this.graceMs;
+    const limit = (req.timeLimitMs ?? (task ? defaultTimeLimitMs(task, req.learned !== undefined) : 60_000)) + this.graceMs;
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new Error('time limit')), limit);
     const t0 = performance.now();
