@@ -1,0 +1,106 @@
+/**
+ * A throwaway `redis-server` for the queue's benchmark and tests: a free loopback port, its own
+ * temporary folder, append-only persistence (so a restart keeps every job), an optional
+ * password. Nothing is fetched: it runs Debian's /usr/bin/redis-server (or $REDIS_SERVER).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface RedisServer {
+  readonly port: number;
+  readonly dir: string;
+  /** redis://[:password@]127.0.0.1:PORT */
+  readonly url: string;
+  readonly pid: number | undefined;
+  /** Stop it (SIGTERM: Redis writes its append-only file and exits) and wait for the exit. */
+  stop(): Promise<void>;
+  /** Start it again on the same port and folder (what it had written is loaded back). */
+  start(): Promise<void>;
+  /** Stop it and remove its folder. */
+  dispose(): Promise<void>;
+}
+
+export function redisServerPath(): string {
+  return process.env.REDIS_SERVER ?? '/usr/bin/redis-server';
+}
+
+/** A TCP port that was free a moment ago (bound to port 0, then released). */
+export async function freePort(): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function accepting(port: number, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = createConnection({ port, host: '127.0.0.1' });
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > until) throw new Error(`redis-server did not accept connections on port ${port} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export async function startRedisServer(options: { password?: string } = {}): Promise<RedisServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'nos-redis-'));
+  const port = await freePort();
+  let child: ChildProcess | undefined;
+  let log = '';
+  const start = async () => {
+    const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--daemonize', 'no'];
+    if (options.password !== undefined) args.push('--requirepass', options.password);
+    const c = spawn(redisServerPath(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = c;
+    c.stdout?.on('data', (d: Buffer) => {
+      log = (log + d.toString()).slice(-4000);
+    });
+    c.stderr?.on('data', (d: Buffer) => {
+      log = (log + d.toString()).slice(-4000);
+    });
+    const exited = new Promise<never>((_r, reject) => c.once('exit', (code) => reject(new Error(`redis-server exited (${code}): ${log}`))));
+    exited.catch(() => {});
+    await Promise.race([accepting(port, 10_000), exited]);
+  };
+  const stop = async () => {
+    const c = child;
+    child = undefined;
+    if (c === undefined || c.exitCode !== null || c.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      c.once('exit', () => resolve());
+      c.kill('SIGTERM');
+    });
+  };
+  await start();
+  const auth = options.password === undefined ? '' : `:${encodeURIComponent(options.password)}@`;
+  return {
+    port,
+    dir,
+    url: `redis://${auth}127.0.0.1:${port}`,
+    get pid() {
+      return child?.pid;
+    },
+    stop,
+    start,
+    dispose: async () => {
+      await stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
