@@ -30,7 +30,8 @@ export async function workerCommand(argv: readonly string[], io: Io): Promise<nu
       void handle.close().then(finished);
     } else {
       io.err(`nos worker: ${signal} again: quitting now`);
-      void handle.close(true).then(finished);
+      void handle.close(true).finally(() => process.exit(130));
+      setTimeout(() => process.exit(130), 2000).unref();
     }
   };
   process.on('SIGINT', onSignal);
@@ -42,5 +43,8 @@ export async function workerCommand(argv: readonly string[], io: Io): Promise<nu
     process.off('SIGTERM', onSignal);
   }
   io.err('nos worker: stopped');
-  return signals > 1 ? 130 : 0;
+  const code = signals > 1 ? 130 : 0;
+  // A Redis that went away leaves BullMQ's clients retrying in the background: do not wait on them.
+  setTimeout(() => process.exit(code), 500).unref();
+  return code;
 }

@@ -75,7 +75,18 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
     }
     return pool;
   };
+  let active = 0;
+  let idleSince = Date.now();
   const processor = async (job: Job): Promise<unknown> => {
+    active++;
+    try {
+      return await run(job);
+    } finally {
+      active--;
+      if (active === 0) idleSince = Date.now();
+    }
+  };
+  const run = async (job: Job): Promise<unknown> => {
     const checked = checkJobData(job.data);
     if (!checked.ok) throw new UnrecoverableError(checked.message);
     const req = checked.req;
@@ -112,6 +123,10 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
   worker.on('stalled', (id) => log(`job ${id} stalled (the worker that held it stopped): back in the queue`));
   await worker.waitUntilReady();
   let closing: Promise<void> | undefined;
+  const release = async () => {
+    await Promise.all([...pools.values()].map((p) => p.close()));
+    client.disconnect();
+  };
   return {
     url,
     queue: name,
@@ -119,17 +134,26 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
     lockMs,
     close: (force = false) => {
       if (force) {
-        const now = (async () => {
-          await worker.close(true).catch(() => {});
-          await Promise.all([...pools.values()].map((p) => p.close()));
-          client.disconnect();
-        })();
-        return now;
+        // Held jobs stay locked until their lock expires; then another worker takes them.
+        void worker.close(true).catch(() => {});
+        return release();
       }
       closing ??= (async () => {
-        await worker.close();
-        await Promise.all([...pools.values()].map((p) => p.close()));
-        client.disconnect();
+        // Finish the jobs in hand and report them. Should Redis stay away once they are done,
+        // give up after a lock's duration rather than wait for it for ever: nothing is lost, as
+        // unreported jobs go back to the queue when their locks expire.
+        let timer: NodeJS.Timeout | undefined;
+        const givenUp = new Promise<void>((resolve) => {
+          timer = setInterval(() => {
+            if (active === 0 && Date.now() - idleSince > Math.max(2000, lockMs)) {
+              log(`could not reach Redis at ${url.redacted} to close cleanly; stopping anyway`);
+              resolve();
+            }
+          }, 250);
+        });
+        await Promise.race([worker.close(), givenUp]);
+        clearInterval(timer);
+        await release();
       })();
       return closing;
     },

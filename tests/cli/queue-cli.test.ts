@@ -135,6 +135,11 @@ describe('nos search --queue with nos worker processes', () => {
     expect(a.running && b.running).toBe(true);
     expectExactlyOnce('restart');
     expect(rows('restart')).toEqual(local);
+    // With Redis gone, SIGTERM still stops a worker (after a lock's duration), without a hang.
+    await r.stop();
+    a.kill('SIGTERM');
+    expect(await a.finished(20_000)).toBe(0);
+    expect(a.stderr).toMatch(/could not reach Redis at redis:\/\/127\.0\.0\.1:\d+\/0 to close cleanly; stopping anyway/);
   }, 90_000);
 
   it('with a password: waits for a worker and says how to start one, never prints the password; a malformed job fails once without harming the worker; SIGTERM drains', async () => {
