@@ -3,12 +3,13 @@ import { benchGpu, type GpuFigures } from '../bench/gpu.js';
 import { hasVulkanDriver } from '../dsl/compile/wgsl.js';
 import { benchKernels, type KernelFigures, type RuleFigures } from '../bench/kernels.js';
 import { benchPool, type PoolFigures } from '../bench/pool.js';
+import { benchQueue, type QueueFigures } from '../bench/queue.js';
 import { benchScreen, type ScreenFigures } from '../bench/screen.js';
 import { benchTraining, type TrainingFigures } from '../bench/training.js';
 import { type FlagSpecs, flag, has, parseArgs, UsageError } from './args.js';
 import type { Io } from './io.js';
 
-const PARTS = ['kernels', 'training', 'pool', 'screen', 'gpu'] as const;
+const PARTS = ['kernels', 'training', 'pool', 'screen', 'gpu', 'queue'] as const;
 
 /** The text table of `nos bench --only kernels` (exported so a --json run can be printed as text too). */
 export function kernelTable(k: KernelFigures): string {
@@ -100,7 +101,20 @@ export async function benchCommand(argv: readonly string[], io: Io): Promise<num
       notes.push(`gpu: not measured: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
-  const doc = { kernels, training, pool, screen, gpu, notes };
+  let queue: QueueFigures | null = null;
+  if (want('queue')) {
+    try {
+      queue = await benchQueue(log);
+      if (!has(args, 'json')) {
+        io.out(
+          `queue: ${queue.evalsPerMinQueue.toFixed(1)} evals/min through the queue (2 nos worker processes x 1 thread) vs ${queue.evalsPerMinLocal.toFixed(1)} through the local pool (2 threads) on mlp-mnist: ${(100 * queue.ratio).toFixed(1)}%; overhead ${queue.overheadMsPerJob.toFixed(1)} ms per job`,
+        );
+      }
+    } catch (e) {
+      notes.push(`queue: not measured: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  const doc = { kernels, training, pool, screen, gpu, queue, notes };
   if (has(args, 'json')) io.out(JSON.stringify(doc));
   else for (const n of notes) io.out(`note: ${n}`);
   return 0;

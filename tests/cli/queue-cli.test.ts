@@ -5,7 +5,7 @@
  * `--resume`, a Redis restart), and each run must hold every evaluation exactly once and equal,
  * candidate for candidate, a run of the local pool with the same seed.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -14,6 +14,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { nosVersion } from '../../controller/run.js';
 import { queueName } from '../../evaluator/queue.js';
+import { nos } from '../helpers/cli.js';
 import { NosProcess, redis, stopAll } from '../helpers/redis.js';
 
 const runsDir = mkdtempSync(join(tmpdir(), 'nos-queue-runs-'));
@@ -176,5 +177,27 @@ describe('nos search --queue with nos worker processes', () => {
       await queue.close();
       client.disconnect();
     }
+  }, 90_000);
+
+  it('nos eval --queue gives the local pool\'s results; bad URLs are refused before anything is made', async () => {
+    expect(await nos('worker')).toMatchObject({ code: 1, stderr: 'nos worker: error: --queue is required, e.g. nos worker --queue redis://127.0.0.1:6379' });
+    const scheme = await nos('worker', '--queue', 'http://:pw@h:1');
+    expect(scheme.code).toBe(1);
+    expect(scheme.stderr).toBe("nos worker: error: --queue 'http://:***@h:1': the scheme must be redis:// or rediss:// (TLS), not http://");
+    const bad = new NosProcess(['search', '--task', 'quadratic', '--run', 'badq', '--queue', 'redis://:pw@h:1/db'], ENV);
+    expect(await bad.finished()).toBe(1);
+    expect(bad.stderr).toMatch(/the path must be a database number/);
+    expect(existsSync(join(runsDir, 'badq'))).toBe(false);
+
+    const r = await redis();
+    worker(r.url);
+    const args = ['eval', '--rules', 'adam,sgd,clip(g, 0.5)', '--task', 'quadratic', '--seeds', '2', '--steps', '300', '--json'];
+    const viaQueue = new NosProcess([...args, '--queue', r.url], ENV);
+    const here = new NosProcess([...args, '--workers', '1'], ENV);
+    expect(await viaQueue.finished(), viaQueue.stderr).toBe(0);
+    expect(await here.finished(), here.stderr).toBe(0);
+    expect(viaQueue.stderr).toMatch(/on quadratic, through the queue at redis:\/\/127\.0\.0\.1:\d+\/0/);
+    const strip = (out: string) => (JSON.parse(out) as { results: { seconds?: number }[] }).results.map(({ seconds: _s, ...rest }) => rest);
+    expect(strip(viaQueue.stdout)).toEqual(strip(here.stdout));
   }, 90_000);
 });

@@ -1,0 +1,118 @@
+/**
+ * The queue against the local pool, on this machine: evaluations per minute of mlp-mnist through
+ * the local pool with 2 threads, and through the queue (a throwaway redis-server, two
+ * `nos worker` processes of 1 thread each: the same 2 threads), and the queue's overhead per
+ * job (a trivial job, one at a time, through each; the difference of the means). The two paths
+ * are measured alternately, twice, and the better round of each is kept (other load on the
+ * machine only ever slows a round down).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { nosVersion } from '../controller/run.js';
+import { EvaluatorPool } from '../evaluator/pool.js';
+import type { EvalRequest, Evaluator } from '../evaluator/protocol.js';
+import { QueueEvaluator } from '../evaluator/queue.js';
+import { redisServerPath, startRedisServer } from './redis-server.js';
+
+export interface QueueFigures {
+  evalsPerMinLocal: number;
+  evalsPerMinQueue: number;
+  overheadMsPerJob: number;
+  /** Queue throughput over the local pool's (goal: at least 0.95). */
+  ratio: number;
+  evaluations: number;
+  rounds: number;
+}
+
+const RULES = ['adam', 'sgd', 'momentum', 'powersign', 'addsign', 'rmsprop', 'lion', 'signum', 'nesterov', 'adagrad', 'amsgrad', 'sgdw'];
+
+/** The nos binary beside this module (dist/bench/queue.js or bench/queue.ts). */
+function nosBin(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  return here.split(sep).includes('dist') ? join(here, '..', '..', 'bin', 'nos.js') : join(here, '..', 'bin', 'nos.js');
+}
+
+async function perMinute(evaluator: Evaluator, requests: readonly EvalRequest[]): Promise<number> {
+  const t0 = performance.now();
+  await Promise.all(requests.map((r) => evaluator.evaluate(r)));
+  return requests.length / ((performance.now() - t0) / 60_000);
+}
+
+async function meanLatencyMs(evaluator: Evaluator, requests: readonly EvalRequest[]): Promise<number> {
+  let total = 0;
+  for (const r of requests) {
+    const t0 = performance.now();
+    await evaluator.evaluate(r);
+    total += performance.now() - t0;
+  }
+  return total / requests.length;
+}
+
+interface Workers {
+  readonly procs: ChildProcess[];
+  readonly logs: string[];
+}
+
+function startWorkers(url: string, n: number): Workers {
+  const logs: string[] = [];
+  const procs = Array.from({ length: n }, (_, i) => {
+    logs[i] = '';
+    const p = spawn(process.execPath, [nosBin(), 'worker', '--queue', url, '--workers', '1'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    p.stderr?.on('data', (d: Buffer) => {
+      logs[i] += d.toString();
+    });
+    return p;
+  });
+  return { procs, logs };
+}
+
+async function until(what: () => boolean, ms: number, label: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!what()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${label}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export async function benchQueue(log: (s: string) => void = () => {}, count = 36, rounds = 2): Promise<QueueFigures> {
+  if (!existsSync(redisServerPath())) throw new Error(`no redis-server at ${redisServerPath()} (apt-get install redis-server, or set $REDIS_SERVER)`);
+  // Distinct seeds: every request is its own job (the queue would share equal ones).
+  const requests = (offset: number): EvalRequest[] => Array.from({ length: count }, (_, i) => ({ rule: RULES[i % RULES.length] as string, task: 'mlp-mnist', seed: offset + i }));
+  const tiny = (offset: number): EvalRequest[] => Array.from({ length: 20 }, (_, i) => ({ rule: 'sgd', task: 'quadratic', seed: offset + i, steps: 1 }));
+  const server = await startRedisServer();
+  const workers = startWorkers(server.url, 2);
+  const pool = new EvaluatorPool({ workers: 2, datasets: ['mnist'] });
+  let queue: QueueEvaluator | undefined;
+  try {
+    queue = await QueueEvaluator.open({ url: server.url, version: nosVersion(), log });
+    await until(() => workers.logs.every((l) => /ready:/.test(l)), 60_000, 'the workers');
+    // Warm both paths: tfjs in every thread, MNIST loaded by each worker process.
+    await Promise.all(Array.from({ length: 2 }, (_, i) => pool.evaluate({ rule: 'sgd', task: 'mlp-mnist', seed: 9000 + i, steps: 5 })));
+    for (let i = 0; !workers.logs.every((l) => /done:/.test(l)); i += 2) {
+      if (i > 40) throw new Error('a worker took no warm-up job');
+      await Promise.all([0, 1].map((k) => (queue as QueueEvaluator).evaluate({ rule: 'sgd', task: 'mlp-mnist', seed: 9100 + i + k, steps: 5 })));
+    }
+    let local = 0;
+    let queued = 0;
+    for (let r = 0; r < rounds; r++) {
+      const l = await perMinute(pool, requests(1000 * r));
+      log(`queue bench round ${r + 1}: local pool (2 threads) ${l.toFixed(1)} evals/min`);
+      const q = await perMinute(queue, requests(1000 * r + 500));
+      log(`queue bench round ${r + 1}: queue (2 workers x 1 thread) ${q.toFixed(1)} evals/min`);
+      local = Math.max(local, l);
+      queued = Math.max(queued, q);
+    }
+    const localMs = await meanLatencyMs(pool, tiny(5000));
+    const queueMs = await meanLatencyMs(queue, tiny(6000));
+    log(`queue bench: a trivial job takes ${localMs.toFixed(1)} ms through the local pool, ${queueMs.toFixed(1)} ms through the queue`);
+    return { evalsPerMinLocal: local, evalsPerMinQueue: queued, overheadMsPerJob: queueMs - localMs, ratio: queued / local, evaluations: count, rounds };
+  } finally {
+    await queue?.close();
+    await pool.close();
+    for (const p of workers.procs) p.kill('SIGTERM');
+    await Promise.all(workers.procs.map((p) => (p.exitCode !== null || p.signalCode !== null ? undefined : new Promise((r) => p.once('exit', r)))));
+    await server.dispose();
+  }
+}
