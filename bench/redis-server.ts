@@ -1,9 +1,10 @@
 /**
  * A throwaway `redis-server` for the queue's benchmark and tests: a free loopback port, its own
  * temporary folder, append-only persistence (so a restart keeps every job), an optional
- * password. Nothing is fetched: it runs Debian's /usr/bin/redis-server (or $REDIS_SERVER).
+ * password, optionally TLS only (a self-signed certificate made with openssl). Nothing is
+ * fetched: it runs Debian's /usr/bin/redis-server (or $REDIS_SERVER).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -58,13 +59,34 @@ async function accepting(port: number, timeoutMs: number): Promise<void> {
   }
 }
 
-export async function startRedisServer(options: { password?: string } = {}): Promise<RedisServer> {
+/** A self-signed certificate for 127.0.0.1 and localhost (openssl), for a TLS-only Redis. */
+function selfSigned(dir: string): { cert: string; key: string } {
+  const cert = join(dir, 'cert.pem');
+  const key = join(dir, 'key.pem');
+  const r = spawnSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'],
+    { encoding: 'utf8' },
+  );
+  if (r.status !== 0) throw new Error(`openssl could not make a certificate: ${r.error?.message ?? r.stderr}`);
+  return { cert, key };
+}
+
+export interface RedisServerOptions {
+  readonly password?: string;
+  /** TLS only (no plain port), with a self-signed certificate: `cert` names it, for NODE_EXTRA_CA_CERTS. */
+  readonly tls?: boolean;
+}
+
+export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer & { readonly cert?: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'nos-redis-'));
   const port = await freePort();
+  const tls = options.tls ? selfSigned(dir) : undefined;
   let child: ChildProcess | undefined;
   let log = '';
   const start = async () => {
-    const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--daemonize', 'no'];
+    const ports = tls === undefined ? ['--port', String(port)] : ['--port', '0', '--tls-port', String(port), '--tls-cert-file', tls.cert, '--tls-key-file', tls.key, '--tls-ca-cert-file', tls.cert, '--tls-auth-clients', 'no'];
+    const args = [...ports, '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--daemonize', 'no'];
     if (options.password !== undefined) args.push('--requirepass', options.password);
     const c = spawn(redisServerPath(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
     child = c;
@@ -92,7 +114,8 @@ export async function startRedisServer(options: { password?: string } = {}): Pro
   return {
     port,
     dir,
-    url: `redis://${auth}127.0.0.1:${port}`,
+    url: `${tls === undefined ? 'redis' : 'rediss'}://${auth}127.0.0.1:${port}`,
+    ...(tls === undefined ? {} : { cert: tls.cert }),
     get pid() {
       return child?.pid;
     },

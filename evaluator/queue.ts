@@ -13,6 +13,7 @@
  * - Passwords never reach a message: every URL printed goes through `redactUrl`.
  */
 import { createHash } from 'node:crypto';
+import { isIP } from 'node:net';
 import type { Job, Queue, QueueEvents } from 'bullmq';
 import type { Redis, RedisOptions } from 'ioredis';
 import { z } from 'zod';
@@ -92,7 +93,8 @@ export function redisOptions(url: QueueUrl): RedisOptions {
     db: url.db,
     ...(url.username === undefined ? {} : { username: url.username }),
     ...(url.password === undefined ? {} : { password: url.password }),
-    ...(url.tls ? { tls: { servername: url.host } } : {}),
+    // TLS checks the certificate against the host (SNI only for names: it may not carry an IP).
+    ...(url.tls ? { tls: isIP(url.host) === 0 ? { servername: url.host } : {} } : {}),
     maxRetriesPerRequest: null,
     // Reconnect for ever, at most every 2 s: a restarted Redis is found again.
     retryStrategy: (times: number) => Math.min(100 * times, 2000),
@@ -104,23 +106,31 @@ export async function connectRedis(url: QueueUrl, timeoutMs = 10_000, onError?: 
   const { Redis: RedisClient } = await importOptional<typeof import('ioredis')>('ioredis');
   const client = new RedisClient(redisOptions(url));
   let last: Error | undefined;
+  let fatal: ((e: Error) => void) | undefined;
   client.on('error', (e: Error) => {
     last = e;
     onError?.(e);
+    // A certificate that is not trusted stays untrusted: no point in retrying for the timeout.
+    if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL/.test(String((e as { code?: unknown }).code ?? ''))) fatal?.(e);
   });
   let timer: NodeJS.Timeout | undefined;
+  let timedOut = false;
   try {
     await Promise.race([
       client.ping(),
       new Promise((_r, reject) => {
-        timer = setTimeout(() => reject(new Error('timed out')), timeoutMs);
+        fatal = reject;
+        timer = setTimeout(() => {
+          timedOut = true;
+          reject(new Error('timed out'));
+        }, timeoutMs);
       }),
     ]);
     return client;
   } catch (e) {
     client.disconnect();
     const why = (last ?? (e instanceof Error ? e : new Error(String(e)))).message;
-    throw new QueueError(`cannot reach Redis at ${url.redacted} within ${Math.round(timeoutMs / 1000)} s: ${why} (is redis-server running there, and the password right?)`);
+    throw new QueueError(`cannot reach Redis at ${url.redacted}${timedOut ? ` within ${Math.round(timeoutMs / 1000)} s` : ''}: ${why} (is redis-server running there, and the password and certificate right?)`);
   } finally {
     clearTimeout(timer);
   }

@@ -6,15 +6,16 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { type RedisServer, startRedisServer } from '../../bench/redis-server.js';
+import { type RedisServerOptions, startRedisServer } from '../../bench/redis-server.js';
 import { repoRoot } from './reference.js';
 
 export type { RedisServer } from '../../bench/redis-server.js';
 
-const servers: RedisServer[] = [];
+type Server = Awaited<ReturnType<typeof startRedisServer>>;
+const servers: Server[] = [];
 const processes: NosProcess[] = [];
 
-export async function redis(options: { password?: string } = {}): Promise<RedisServer> {
+export async function redis(options: RedisServerOptions = {}): Promise<Server> {
   const s = await startRedisServer(options);
   servers.push(s);
   return s;
