@@ -2,7 +2,7 @@
  * The queue against the local pool, on this machine: evaluations per minute of mlp-mnist through
  * the local pool with 2 threads, and through the queue (a throwaway redis-server, two
  * `nos worker` processes of 1 thread each: the same 2 threads), and the queue's overhead per
- * job (a one-step job, one at a time, through each; the difference of the means). The two paths
+ * job (a trivial job, one at a time, through each; the difference of the mean round trips). The two paths
  * are measured alternately, twice, and the better round of each is kept (other load on the
  * machine only ever slows a round down).
  */
@@ -80,8 +80,8 @@ export async function benchQueue(log: (s: string) => void = () => {}, count = 36
   if (!existsSync(redisServerPath())) throw new Error(`no redis-server at ${redisServerPath()} (apt-get install redis-server, or set $REDIS_SERVER)`);
   // Distinct seeds: every request is its own job (the queue would share equal ones).
   const requests = (offset: number): EvalRequest[] => Array.from({ length: count }, (_, i) => ({ rule: RULES[i % RULES.length] as string, task: 'mlp-mnist', seed: offset + i }));
-  // One training step: what is left is mostly the trip (on the warmed MNIST pools of both paths).
-  const tiny = (offset: number): EvalRequest[] => Array.from({ length: 20 }, (_, i) => ({ rule: 'sgd', task: 'mlp-mnist', seed: offset + i, steps: 1 }));
+  // A trivial job (one step of the analytic task, well under a millisecond): what is left is the trip.
+  const tiny = (offset: number): EvalRequest[] => Array.from({ length: 30 }, (_, i) => ({ rule: 'sgd', task: 'quadratic', seed: offset + i, steps: 1 }));
   const server = await startRedisServer();
   const workers = startWorkers(server.url, 2);
   const pool = new EvaluatorPool({ workers: 2, datasets: ['mnist'] });
@@ -91,9 +91,13 @@ export async function benchQueue(log: (s: string) => void = () => {}, count = 36
     await until(() => workers.logs.every((l) => /ready:/.test(l)), 60_000, 'the workers');
     // Warm both paths: tfjs in every thread, MNIST loaded by each worker process.
     await Promise.all(Array.from({ length: 2 }, (_, i) => pool.evaluate({ rule: 'sgd', task: 'mlp-mnist', seed: 9000 + i, steps: 5 })));
-    for (let i = 0; !workers.logs.every((l) => /done:/.test(l)); i += 2) {
-      if (i > 40) throw new Error('a worker took no warm-up job');
-      await Promise.all([0, 1].map((k) => (queue as QueueEvaluator).evaluate({ rule: 'sgd', task: 'mlp-mnist', seed: 9100 + i + k, steps: 5 })));
+    // (a worker keeps a pool per dataset: warm the MNIST one and the analytic tasks' one)
+    for (const task of ['mlp-mnist', 'quadratic']) {
+      // Until each worker has run one (the jobs awaited here are finished when the loop checks).
+      for (let i = 0; !workers.logs.every((l) => l.includes(`taken: ${task} seed`)); i += 2) {
+        if (i > 40) throw new Error(`a worker took no ${task} warm-up job`);
+        await Promise.all([0, 1].map((k) => (queue as QueueEvaluator).evaluate({ rule: 'sgd', task, seed: 9100 + i + k, steps: 5 })));
+      }
     }
     let local = 0;
     let queued = 0;
@@ -107,7 +111,7 @@ export async function benchQueue(log: (s: string) => void = () => {}, count = 36
     }
     const localMs = await meanLatencyMs(pool, tiny(5000));
     const queueMs = await meanLatencyMs(queue, tiny(6000));
-    log(`queue bench: a one-step job takes ${localMs.toFixed(1)} ms through the local pool, ${queueMs.toFixed(1)} ms through the queue`);
+    log(`queue bench: a trivial job takes ${localMs.toFixed(1)} ms through the local pool, ${queueMs.toFixed(1)} ms through the queue`);
     return { evalsPerMinLocal: local, evalsPerMinQueue: queued, overheadMsPerJob: queueMs - localMs, ratio: queued / local, evaluations: count, rounds };
   } finally {
     await queue?.close();

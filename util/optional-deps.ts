@@ -10,6 +10,7 @@ import { dirname } from 'node:path';
 
 /** Each optional package, the range nos declares for it (package.json), and what needs it. */
 export const OPTIONAL_PACKAGES = {
+  '@tensorflow/tfjs-backend-webgpu': { range: '^4.0.0', neededBy: 'training child networks on the GPU (tfjs WebGPU backend)' },
   '@tensorflow/tfjs-backend-wasm': { range: '^4.0.0', neededBy: 'the wasm tfjs backend (fast child training in nos eval/search, nos trace --backend tf)' },
   'better-sqlite3': { range: '^12.0.0', neededBy: 'the results store (nos search, leaderboard, report, export --run)' },
   bullmq: { range: '^6.0.0', neededBy: 'the evaluation queue (nos worker, nos search/eval --queue)' },
