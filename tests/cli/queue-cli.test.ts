@@ -5,7 +5,7 @@
  * `--resume`, a Redis restart), and each run must hold every evaluation exactly once and equal,
  * candidate for candidate, a run of the local pool with the same seed.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -173,6 +173,8 @@ describe('nos search --queue with nos worker processes', () => {
       expect(await w.finished(30_000)).toBe(0);
       expect(w.stderr).toMatch(/SIGTERM: finishing the jobs in hand/);
       for (const p of [coordinator, w]) expect(p.stderr + p.stdout).not.toContain(password);
+      // Nor is it stored: the queue URL is not part of the run.
+      for (const f of readdirSync(join(runsDir, 'pw'))) expect(readFileSync(join(runsDir, 'pw', f)).includes(password), f).toBe(false);
     } finally {
       await queue.close();
       client.disconnect();
