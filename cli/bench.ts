@@ -7,12 +7,13 @@ import { findTask } from '../evaluator/tasks.js';
 import { hasVulkanDriver } from '../dsl/compile/wgsl.js';
 import { benchKernels, type KernelFigures, type RuleFigures } from '../bench/kernels.js';
 import { benchPool, type PoolFigures } from '../bench/pool.js';
+import { benchQueue, type QueueFigures } from '../bench/queue.js';
 import { benchScreen, type ScreenFigures } from '../bench/screen.js';
 import { benchTraining, type TrainingFigures } from '../bench/training.js';
 import { type FlagSpecs, flag, has, parseArgs, UsageError } from './args.js';
 import type { Io } from './io.js';
 
-const PARTS = ['kernels', 'training', 'pool', 'screen', 'gpu', 'fidelity'] as const;
+const PARTS = ['kernels', 'training', 'pool', 'screen', 'gpu', 'queue', 'fidelity'] as const;
 
 /** Parts that are long studies rather than measurements: only run when asked for by name. */
 const ON_REQUEST: readonly string[] = ['fidelity'];
@@ -108,6 +109,19 @@ export async function benchCommand(argv: readonly string[], io: Io): Promise<num
       notes.push(`gpu: not measured: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
+  let queue: QueueFigures | null = null;
+  if (want('queue')) {
+    try {
+      queue = await benchQueue(log);
+      if (!has(args, 'json')) {
+        io.out(
+          `queue: ${queue.evalsPerMinQueue.toFixed(1)} evals/min through the queue (2 nos worker processes x 1 thread) vs ${queue.evalsPerMinLocal.toFixed(1)} through the local pool (2 threads) on mlp-mnist: ${(100 * queue.ratio).toFixed(1)}%; overhead ${queue.overheadMsPerJob.toFixed(1)} ms per job`,
+        );
+      }
+    } catch (e) {
+      notes.push(`queue: not measured: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
   let fidelity: FidelityFigures | null = null;
   if (want('fidelity')) {
     const taskId = flag(args, 'task');
@@ -120,7 +134,7 @@ export async function benchCommand(argv: readonly string[], io: Io): Promise<num
     });
     if (!has(args, 'json')) io.out(fidelityTable(fidelity));
   } else if (flag(args, 'task') !== undefined) throw new UsageError('--task is for --only fidelity');
-  const doc = { kernels, training, pool, screen, gpu, ...(fidelity ? { fidelity } : {}), notes };
+  const doc = { kernels, training, pool, screen, gpu, queue, ...(fidelity ? { fidelity } : {}), notes };
   if (has(args, 'json')) io.out(JSON.stringify(doc));
   else for (const n of notes) io.out(`note: ${n}`);
   return 0;

