@@ -7,7 +7,7 @@
  * cache-hit fraction. Long: run it by hand, then commit bench/results/strategies.{json,md} and
  * search-results/found/<task>.json.
  *
- *   node dist/bench/compare-strategies.js [--budget 100] [--seeds 1,2,3] [--task mlp-mnist] [--finalists 1]
+ *   node dist/bench/compare-strategies.js [--budget 100] [--seeds 1,2,3] [--task mlp-mnist] [--finalists 1] [--transfer TASK|none]
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -30,18 +30,19 @@ async function main(): Promise<void> {
   const seeds = arg('seeds', '1,2,3').split(',').map(Number);
   const taskId = arg('task', 'mlp-mnist');
   const finalists = Number(arg('finalists', '1'));
+  const transfer = arg('transfer', 'convnet-fashion');
   const rows: Record<string, unknown>[] = [];
   const found: Record<string, unknown>[] = [];
   for (const seed of seeds) {
     for (const strategy of ['rl', 'random', 'evolution']) {
-      const run = `compare2-${strategy}-${taskId}-s${seed}`;
+      const run = `compare-${strategy}-${taskId}-s${seed}-b${budget}`;
       const t0 = performance.now();
       let store: SqliteStore;
       try {
         store = SqliteStore.open(run);
       } catch (e) {
         if (!(e instanceof RunMissingError)) throw e;
-        store = createRun({ run, task: taskId, strategy, budget, seed, workers: 2, funnel: { finalists } });
+        store = createRun({ run, task: taskId, strategy, budget, seed, workers: 2, funnel: { finalists, transfer } });
       }
       const summary = await searchRun(store, { workers: 2 });
       const cs = store.candidates();

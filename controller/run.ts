@@ -39,7 +39,7 @@ export class RunConfigError extends Error {
 
 export const STRATEGIES = ['rl', 'random', 'evolution'] as const;
 
-export const DEFAULTS = { strategy: 'rl', budget: 400, budgetUnit: 'trained', seed: 0, batchSize: 10, groups: 2, warmStart: false } as const;
+export const DEFAULTS = { strategy: 'rl', budget: 300, budgetUnit: 'trained', seed: 0, batchSize: 10, groups: 2, warmStart: false } as const;
 
 /** Inclusive ranges of the integer settings. */
 export const LIMITS: Readonly<Record<'budget' | 'seed' | 'batch' | 'groups' | 'steps', readonly [number, number]>> = {

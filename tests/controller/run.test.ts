@@ -54,7 +54,7 @@ describe('planning a run', () => {
       createdAt: '2026-01-02T03:04:05.000Z',
       nosVersion: pkg.version,
     });
-    expect(planRun({}, new Date('2026-01-02T03:04:05Z'))).toMatchObject({ run: 'rl-mlp-mnist-20260102-030405', strategy: 'rl', budget: 400, budgetUnit: 'trained', seed: 0, batchSize: 10, groups: 2, warmStart: false, steps: null });
+    expect(planRun({}, new Date('2026-01-02T03:04:05Z'))).toMatchObject({ run: 'rl-mlp-mnist-20260102-030405', strategy: 'rl', budget: 300, budgetUnit: 'trained', seed: 0, batchSize: 10, groups: 2, warmStart: false, steps: null });
   });
 
   it('refuses each bad setting with a message that names its flag', () => {
