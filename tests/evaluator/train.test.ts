@@ -25,6 +25,29 @@ describe('training protocol', () => {
     expect(r.curve.length).toBeGreaterThan(10);
   });
 
+  it('picks the rate the protocol says: by validation accuracy, validation loss, or the grid runs\' tail training loss', () => {
+    const okRuns = (r: ReturnType<typeof evaluateRule>) => r.grid.filter((g) => g.status === 'ok');
+    const byTail = evaluateRule('momentum', quadratic, undefined, { lrSelect: 'train-loss', steps: 80 });
+    const minTail = Math.min(...okRuns(byTail).map((g) => g.tailLoss));
+    expect(byTail.grid.find((g) => g.lr === byTail.bestLr)?.tailLoss).toBe(minTail);
+    const byValLoss = evaluateRule('momentum', quadratic, undefined, { lrSelect: 'val-loss', steps: 80 });
+    expect(byValLoss.grid.find((g) => g.lr === byValLoss.bestLr)?.valLoss).toBe(Math.min(...okRuns(byValLoss).map((g) => g.valLoss)));
+    // A grid run's tail loss is the mean training loss over its last quarter: each grid run here is
+    // 20 steps (80 x 50/200), one curve point per step, so the last 5 points.
+    const one = trainOnce(library().get('momentum')!, quadratic, undefined, 0.0001, 20, { seed: 0, deadline: Number.POSITIVE_INFINITY });
+    expect(one.status).toBe('ok');
+    const tail = one.curve.slice(-5);
+    expect(one.tailLoss).toBeCloseTo(tail.reduce((a, b) => a + b, 0) / 5, 12);
+    // Grid steps and the validation size are the protocol's too; the image tasks rank by tail loss.
+    expect(evaluateRule('sgd', quadratic, undefined, { gridSteps: 7, lrGrid: [0.01, 0.1] }).grid).toHaveLength(2);
+    for (const id of ['mlp-mnist', 'convnet-fashion', 'softmax-mnist']) expect(findTask(id)?.lrSelect, id).toBe('train-loss');
+    expect(mlp.lrGrid).toEqual([1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1]);
+    // A run that diverges has no tail loss to win with.
+    const diverged = trainOnce(library().get('sgd')!, quadratic, undefined, 1e6, 20, { seed: 0, deadline: Number.POSITIVE_INFINITY });
+    expect(diverged.status).toBe('diverged');
+    expect(diverged.tailLoss).toBe(Number.POSITIVE_INFINITY);
+  });
+
   it('ranks optimizers sensibly on the analytic problems', () => {
     const score = (rule: string, task = quadratic) => evaluateRule(rule, task, undefined).reward;
     expect(score('adam')).toBeGreaterThan(score('sgd'));
