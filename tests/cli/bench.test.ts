@@ -31,7 +31,7 @@ describe('nos bench', () => {
   it('rejects an unknown part', async () => {
     const r = await nos('bench', '--only', 'tpu');
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/--only must be one of kernels, training, pool, screen, gpu, fidelity/);
+    expect(r.stderr).toMatch(/--only must be one of kernels, training, pool, screen, gpu, queue, fidelity/);
     // Stray arguments are errors for every command that takes none (they were ignored here once).
     const stray = await nos('bench', 'kernels');
     expect(stray.code).toBe(1);
