@@ -2,7 +2,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { nosVersion, resolveTask } from '../controller/run.js';
-import { type CheckedRule, lookupRule } from '../dsl/index.js';
+import type { CheckedRule } from '../dsl/index.js';
 import { EvaluatorPool, resolveWorkers } from '../evaluator/pool.js';
 import { QueueEvaluator, parseQueueUrl } from '../evaluator/queue.js';
 import { parseScheduleSpec, ScheduleError } from '../evaluator/schedules.js';
