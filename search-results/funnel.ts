@@ -180,10 +180,14 @@ export function standings(config: RunConfig, cs: readonly Candidate[], evals: re
   const first = new Map<string, Candidate>();
   for (const c of cs) if (c.status === 'ok' && !first.has(c.hash)) first.set(c.hash, c);
   const baseHash = config.funnel ? baselineRule(config.funnel.baseline).hash : undefined;
+  // A rule stands at the rungs it was promoted to: the baseline has rows on every rung, but a
+  // sampled rule equal to it has only climbed as far as its own results took it.
+  const members = config.funnel ? planFunnel(config, cs, evals).members.map((m) => new Set(m)) : [];
   const out: Standing[] = [];
   for (const [hash, c] of first) {
     let top: { score: RungScore; rung: Rung } | undefined;
     for (const rung of rungs) {
+      if (rung.rung > 0 && members[rung.rung]?.has(hash) !== true) continue;
       const s = score(rows, hash, rung);
       if (s) top = { score: s, rung };
     }
