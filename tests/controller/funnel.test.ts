@@ -204,4 +204,25 @@ describe('funnel', () => {
     expect(() => funnelConfig({ transfer: 'convnet-fashon' }, task)).toThrow(/did you mean 'convnet-fashion'/);
     expect(planRun({ task: 'quadratic', funnel: { transfer: 'none' } }).funnel?.transfer).toBeNull();
   });
+
+  it('a sampled rule equal to the baseline stands where its own promotions took it, not on every rung the baseline ran', () => {
+    const adam = lookupRule('adam');
+    const other = lookupRule('momentum');
+    if (!adam.ok || !other.ok) throw new Error('built-ins');
+    const cfg = config('b', { ...funnel, minPromoted: 1, promote: 0.01, longTop: 1, finalists: 1, seeds: [2, 2, 2] });
+    const cand = (index: number, rule: string, hash: string, reward: number) => ({
+      index, batch: 0, rule, hash, fingerprint: null, status: 'ok' as const, reward, bestLr: 0.1, valAcc: reward, testAcc: null, finalLoss: 0, detail: '{}', seconds: 1, strategy: 'random', parent: null,
+    });
+    const cs = [cand(0, adam.rule.canonical, adam.rule.hash, 0.5), cand(1, other.rule.canonical, other.rule.hash, 0.9)];
+    const row = (hash: string, rule: string, rung: number, seed: number, reward: number) => ({ hash, rung, seed, rule, task: rung === 3 ? 'rosenbrock' : 'quadratic', status: 'ok' as const, reward, bestLr: 0.1, valAcc: reward, testAcc: reward, seconds: 1 });
+    const evals = [1, 2, 3].flatMap((rung) =>
+      [5, 6].flatMap((seed) => [row(adam.rule.hash, adam.rule.canonical, rung, seed, 0.6 + seed / 100), row(other.rule.hash, other.rule.canonical, rung, seed, 0.7 + seed / 100)]),
+    );
+    const board = rankedLeaderboard(cfg, cs, evals, 5);
+    expect(board.map((e) => [e.rule, e.rung])).toEqual([
+      [other.rule.canonical, 3],
+      [adam.rule.canonical, 0],
+    ]);
+    expect(verdicts(cfg, cs, evals).map((v) => v.hash)).toEqual([other.rule.hash]);
+  });
 });
