@@ -18,6 +18,7 @@ import { DEFAULT_TASK, findTask, TASKS, type TaskSpec } from '../evaluator/tasks
 import { evaluateRule } from '../evaluator/train.js';
 import { lookupRule } from '../dsl/index.js';
 import { NOS_SPACE, type SearchSpace, type SpaceConfig } from '../primitives/nos-space.js';
+import { canonicalJson } from '../util/canonical-json.js';
 import { checkRunName, type FunnelConfig, type RunConfig, RunNameError, SqliteStore } from '../search-results/store.js';
 import { defaultTransfer, FUNNEL_DEFAULTS, type FunnelHooks, type FunnelSummary, runFunnel } from './funnel.js';
 import { RlController } from './rl.js';
@@ -295,9 +296,6 @@ export interface ResumedRun {
   /** What the resume changed (a raised budget, a copied run's new name), for the user. */
   readonly notes: readonly string[];
 }
-
-const canonicalJson = (v: unknown): string =>
-  JSON.stringify(v, (_k, x: unknown) => (x !== null && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b))) : x));
 
 /**
  * Open a stopped run to continue it, with its stored config. A setting given again must equal

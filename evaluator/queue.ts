@@ -18,6 +18,7 @@ import type { Job, Queue, QueueEvents } from 'bullmq';
 import type { Redis, RedisOptions } from 'ioredis';
 import { z } from 'zod';
 import { learnedFileSchema } from '../learned/file.js';
+import { canonicalJson } from '../util/canonical-json.js';
 import { importOptional } from '../util/optional-deps.js';
 import type { EvalRequest, Evaluator } from './protocol.js';
 import { type EvalResult, failedResult } from './train.js';
@@ -136,9 +137,6 @@ export async function connectRedis(url: QueueUrl, timeoutMs = 10_000, onError?: 
     clearTimeout(timer);
   }
 }
-
-const canonicalJson = (v: unknown): string =>
-  JSON.stringify(v, (_k, x: unknown) => (x !== null && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : x));
 
 /** The job id of a request: a hash of what is evaluated (keys in a fixed order). */
 export function jobId(req: EvalRequest): string {
