@@ -8,7 +8,14 @@
  *   import { optimizer } from 'nos';
  *   model.compile({ optimizer: optimizer('adam', { learningRate: 0.01 }), loss: 'meanSquaredError' });
  */
-export { type BackendName, type CompiledRule, compileRule, traceCompiled, UnsupportedError, type VectorKernel } from './dsl/compile/index.js';
+export {
+  type BackendName,
+  type CompiledRule,
+  compileRule,
+  traceCompiled,
+  UnsupportedError,
+  type VectorKernel,
+} from './dsl/compile/index.js';
 export { emitPyTorch } from './dsl/compile/pytorch.js';
 export { emitTypeScript } from './dsl/compile/ts.js';
 export {
@@ -26,4 +33,10 @@ export {
 export { Interpreter, traceInterp } from './dsl/interp.js';
 export { LoweringError } from './dsl/lower.js';
 export { readableExpr, readableRule } from './dsl/readable.js';
-export { DEFAULT_LEARNING_RATE, optimizer, RuleConfigError, RuleOptimizer, type RuleOptimizerConfig } from './optimizer/rule-optimizer.js';
+export {
+  DEFAULT_LEARNING_RATE,
+  optimizer,
+  RuleConfigError,
+  RuleOptimizer,
+  type RuleOptimizerConfig,
+} from './optimizer/rule-optimizer.js';

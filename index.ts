@@ -13,19 +13,41 @@ export { MissingDependencyError, OPTIONAL_PACKAGES, type OptionalPackage } from 
 
 // Evaluation, search, tasks, schedules and the pre-screen from code (Node: they train children
 // with the tfjs wasm backend, read datasets from npm packages and keep runs in SQLite).
-export { type Evaluation, type EvaluateOptions, evaluate, search, type SearchOptions, type SearchResult } from './controller/api.js';
+export {
+  type Evaluation,
+  type EvaluateOptions,
+  evaluate,
+  search,
+  type SearchOptions,
+  type SearchResult,
+} from './controller/api.js';
 export { RunConfigError, type RunRequest } from './controller/run.js';
 export { SpaceError } from './controller/space.js';
 export type { SearchProgress, SearchSummary } from './controller/search.js';
 export { DatasetError } from './evaluator/data.js';
-export { type LabelNoise, labelNoiseDraw, type Reliance, RESCALE_ALPHA, rescaleReLU, singleDirectionReliance, withLabelNoise } from './evaluator/generalization.js';
+export {
+  type LabelNoise,
+  labelNoiseDraw,
+  type Reliance,
+  RESCALE_ALPHA,
+  rescaleReLU,
+  singleDirectionReliance,
+  withLabelNoise,
+} from './evaluator/generalization.js';
 export { meanCi, type PairedComparison, pairedTest, spearman } from './evaluator/paired.js';
 export { findSchedule, parseScheduleSpec, type Schedule, ScheduleError, schedules } from './evaluator/schedules.js';
 export { type ScreenResult, screenRule } from './evaluator/screen.js';
 export type { RuleSummary } from './evaluator/stats.js';
 export { DEFAULT_TASK, findTask, TASKS, type TaskSpec } from './evaluator/tasks.js';
 export type { EvalOptions, EvalResult } from './evaluator/train.js';
-export { type Candidate, leaderboard, RunExistsError, RunLockedError, RunMissingError, StoreError } from './search-results/store.js';
+export {
+  type Candidate,
+  leaderboard,
+  RunExistsError,
+  RunLockedError,
+  RunMissingError,
+  StoreError,
+} from './search-results/store.js';
 export { parseNumberLiteral } from './dsl/parser.js';
 
 // The learned LSTM optimizer (Andrychowicz et al. 2016): meta-training, its file, and a tfjs optimizer.

@@ -81,10 +81,22 @@ async function main(): Promise<void> {
           reward: e.reward,
           seeds: e.seeds,
           ci95: e.ci95,
-          vsAdam: e.vsBaseline ? { diff: e.vsBaseline.mean, ci95: e.vsBaseline.ci95, p: e.vsBaseline.p, verdict: e.vsBaseline.verdict } : null,
+          vsAdam: e.vsBaseline
+            ? { diff: e.vsBaseline.mean, ci95: e.vsBaseline.ci95, p: e.vsBaseline.p, verdict: e.vsBaseline.verdict }
+            : null,
           proxyVerdict: verdict?.proxy?.verdict ?? null,
           transferVerdict: verdict?.transfer?.verdict ?? null,
-          provenance: { run, rank: e.rank, candidate: e.candidate.index, strategy, task: taskId, seed, budget, budgetUnit: 'trained', nos: store.config.nosVersion },
+          provenance: {
+            run,
+            rank: e.rank,
+            candidate: e.candidate.index,
+            strategy,
+            task: taskId,
+            seed,
+            budget,
+            budgetUnit: 'trained',
+            nos: store.config.nosVersion,
+          },
         });
       }
       store.close();
@@ -92,7 +104,8 @@ async function main(): Promise<void> {
   }
   mkdirSync('bench/results', { recursive: true });
   writeFileSync('bench/results/strategies.json', `${JSON.stringify(rows, null, 1)}\n`);
-  const ci = (c: unknown) => (Array.isArray(c) ? `[${(c[0] as number).toFixed(4)}, ${(c[1] as number).toFixed(4)}]` : '-');
+  const ci = (c: unknown) =>
+    Array.isArray(c) ? `[${(c[0] as number).toFixed(4)}, ${(c[1] as number).toFixed(4)}]` : '-';
   const md = [
     '| strategy | seed | sampled | trained | cache hits | best rule: rung, mean [95% CI] | better than Adam on the proxy (rung 2) | held on transfer | sign-agreement in top 10 | minutes |',
     '|---|---|---|---|---|---|---|---|---|---|',

@@ -57,7 +57,22 @@ export interface PanelRule {
 }
 
 /** Built-ins in the panel (the sign family included). */
-const PANEL_BUILTINS = ['sgd', 'momentum', 'nesterov', 'adam', 'amsgrad', 'adamw', 'rmsprop', 'adagrad', 'lion', 'signum', 'powersign', 'addsign', 'powersign-ld', 'addsign-ld'];
+const PANEL_BUILTINS = [
+  'sgd',
+  'momentum',
+  'nesterov',
+  'adam',
+  'amsgrad',
+  'adamw',
+  'rmsprop',
+  'adagrad',
+  'lion',
+  'signum',
+  'powersign',
+  'addsign',
+  'powersign-ld',
+  'addsign-ld',
+];
 
 /** Rules in search-results/found/<task>.json: untrusted input, so only texts that check are kept. */
 export function foundRules(file: string, limit = 6): PanelRule[] {
@@ -100,7 +115,9 @@ export function randomRules(count: number, seed = 7): PanelRule[] {
 }
 
 export function defaultPanel(foundFile: string, randomCount = 8): PanelRule[] {
-  const builtins = PANEL_BUILTINS.filter((n) => library().has(n)).map((n): PanelRule => ({ label: n, rule: n, kind: 'builtin' }));
+  const builtins = PANEL_BUILTINS.filter((n) => library().has(n)).map(
+    (n): PanelRule => ({ label: n, rule: n, kind: 'builtin' }),
+  );
   return [...builtins, ...foundRules(foundFile), ...randomRules(randomCount)];
 }
 
@@ -120,12 +137,60 @@ export function proxyProtocols(task: TaskSpec): ProxyProtocol[] {
   const hd = Math.round(v1.gridSteps / 1.5);
   const val = (n: number) => Math.min(10_000, n);
   return [
-    { name: 'v1', description: `decade grid (5 rates x ${v1.gridSteps} steps), rate by validation accuracy, ${v1.steps}-step run, ${v1.valSize} validation images (before)`, lrGrid: DECADES, gridSteps: v1.gridSteps, lrSelect: 'val-acc', valSize: v1.valSize, steps: v1.steps },
-    { name: 'half-decade', description: `half-decade grid (9 rates x ${hd} steps), rate by the grid runs' training loss over their last quarter`, lrGrid: HALF_DECADES, gridSteps: hd, lrSelect: 'train-loss', valSize: v1.valSize, steps: v1.steps },
-    { name: 'v1-val10k', description: 'v1, measured on 10,000 validation images', lrGrid: DECADES, gridSteps: v1.gridSteps, lrSelect: 'val-acc', valSize: val(10_000), steps: v1.steps },
-    { name: 'half-decade-val10k', description: 'half-decade, rate by training loss, 10,000 validation images', lrGrid: HALF_DECADES, gridSteps: hd, lrSelect: 'train-loss', valSize: val(10_000), steps: v1.steps },
-    { name: 'hd-val-acc-val10k', description: 'half-decade, rate by validation accuracy, 10,000 validation images', lrGrid: HALF_DECADES, gridSteps: hd, lrSelect: 'val-acc', valSize: val(10_000), steps: v1.steps },
-    { name: 'hd-2x-val10k', description: `half-decade, rate by training loss, ${2 * v1.steps}-step run, 10,000 validation images`, lrGrid: HALF_DECADES, gridSteps: hd, lrSelect: 'train-loss', steps: 2 * v1.steps, valSize: val(10_000) },
+    {
+      name: 'v1',
+      description: `decade grid (5 rates x ${v1.gridSteps} steps), rate by validation accuracy, ${v1.steps}-step run, ${v1.valSize} validation images (before)`,
+      lrGrid: DECADES,
+      gridSteps: v1.gridSteps,
+      lrSelect: 'val-acc',
+      valSize: v1.valSize,
+      steps: v1.steps,
+    },
+    {
+      name: 'half-decade',
+      description: `half-decade grid (9 rates x ${hd} steps), rate by the grid runs' training loss over their last quarter`,
+      lrGrid: HALF_DECADES,
+      gridSteps: hd,
+      lrSelect: 'train-loss',
+      valSize: v1.valSize,
+      steps: v1.steps,
+    },
+    {
+      name: 'v1-val10k',
+      description: 'v1, measured on 10,000 validation images',
+      lrGrid: DECADES,
+      gridSteps: v1.gridSteps,
+      lrSelect: 'val-acc',
+      valSize: val(10_000),
+      steps: v1.steps,
+    },
+    {
+      name: 'half-decade-val10k',
+      description: 'half-decade, rate by training loss, 10,000 validation images',
+      lrGrid: HALF_DECADES,
+      gridSteps: hd,
+      lrSelect: 'train-loss',
+      valSize: val(10_000),
+      steps: v1.steps,
+    },
+    {
+      name: 'hd-val-acc-val10k',
+      description: 'half-decade, rate by validation accuracy, 10,000 validation images',
+      lrGrid: HALF_DECADES,
+      gridSteps: hd,
+      lrSelect: 'val-acc',
+      valSize: val(10_000),
+      steps: v1.steps,
+    },
+    {
+      name: 'hd-2x-val10k',
+      description: `half-decade, rate by training loss, ${2 * v1.steps}-step run, 10,000 validation images`,
+      lrGrid: HALF_DECADES,
+      gridSteps: hd,
+      lrSelect: 'train-loss',
+      steps: 2 * v1.steps,
+      valSize: val(10_000),
+    },
   ];
 }
 
@@ -176,7 +241,13 @@ export interface FidelityFigures {
   readonly protocol: string;
   readonly highFidelity: HighFidelity;
   readonly variants: readonly VariantFigures[];
-  readonly panel: readonly { label: string; rule: string; kind: string; highFidelity: number; proxies: Record<string, readonly number[]> }[];
+  readonly panel: readonly {
+    label: string;
+    rule: string;
+    kind: string;
+    highFidelity: number;
+    proxies: Record<string, readonly number[]>;
+  }[];
 }
 
 const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
@@ -222,7 +293,8 @@ function readCache(file: string | undefined): Cache {
     const out: Cache = {};
     for (const [k, v] of Object.entries(doc)) {
       const e = v as { reward?: unknown; lr?: unknown; seconds?: unknown };
-      if (typeof e.reward === 'number' && typeof e.seconds === 'number' && (e.lr === null || typeof e.lr === 'number')) out[k] = { reward: e.reward, lr: e.lr, seconds: e.seconds };
+      if (typeof e.reward === 'number' && typeof e.seconds === 'number' && (e.lr === null || typeof e.lr === 'number'))
+        out[k] = { reward: e.reward, lr: e.lr, seconds: e.seconds };
     }
     return out;
   } catch {
@@ -244,12 +316,16 @@ export async function benchFidelity(options: FidelityOptions = {}): Promise<Fide
   const hf = options.hf ?? highFidelity(task);
   const protocols = options.protocols ?? proxyProtocols(task);
   const proxySeeds = options.proxySeeds ?? 5;
-  const pool = new EvaluatorPool({ ...(options.workers === undefined ? {} : { workers: options.workers }), ...(task.dataset ? { datasets: [task.dataset] } : {}) });
+  const pool = new EvaluatorPool({
+    ...(options.workers === undefined ? {} : { workers: options.workers }),
+    ...(task.dataset ? { datasets: [task.dataset] } : {}),
+  });
   const cache = readCache(options.cacheFile);
   const run = async (req: EvalRequest): Promise<EvalResult> => (await pool.evaluate(req)).result;
   try {
     // High fidelity: test accuracy after 4x the steps, the finer, longer grid; cached.
-    const hfKey = (rule: string, seed: number) => JSON.stringify([task.id, rule, seed, hf.steps, hf.gridSteps, hf.lrGrid]);
+    const hfKey = (rule: string, seed: number) =>
+      JSON.stringify([task.id, rule, seed, hf.steps, hf.gridSteps, hf.lrGrid]);
     const hfScores: Scored[] = [];
     let hfDone = 0;
     await Promise.all(
@@ -259,15 +335,30 @@ export async function benchFidelity(options: FidelityOptions = {}): Promise<Fide
             const key = hfKey(r.rule, seed);
             const hit = cache[key];
             if (hit) return hit;
-            const res = await run({ rule: r.rule, task: task.id, seed, steps: hf.steps, gridSteps: hf.gridSteps, lrGrid: hf.lrGrid, test: true, timeLimitMs: task.timeLimitMs * 8 });
+            const res = await run({
+              rule: r.rule,
+              task: task.id,
+              seed,
+              steps: hf.steps,
+              gridSteps: hf.gridSteps,
+              lrGrid: hf.lrGrid,
+              test: true,
+              timeLimitMs: task.timeLimitMs * 8,
+            });
             const row = { reward: res.status === 'ok' ? (res.testAcc ?? 0) : 0, lr: res.bestLr, seconds: res.seconds };
             cache[key] = row;
             writeCache(options.cacheFile, cache);
             return row;
           }),
         );
-        hfScores[i] = { rewards: rows.map((x) => x.reward), lrs: rows.map((x) => x.lr), seconds: rows.reduce((a, x) => a + x.seconds, 0) };
-        log(`fidelity: high fidelity ${++hfDone}/${panel.length} ${r.label}: ${mean(hfScores[i]?.rewards ?? []).toFixed(4)}`);
+        hfScores[i] = {
+          rewards: rows.map((x) => x.reward),
+          lrs: rows.map((x) => x.lr),
+          seconds: rows.reduce((a, x) => a + x.seconds, 0),
+        };
+        log(
+          `fidelity: high fidelity ${++hfDone}/${panel.length} ${r.label}: ${mean(hfScores[i]?.rewards ?? []).toFixed(4)}`,
+        );
       }),
     );
     const truth = hfScores.map((s) => mean(s.rewards));
@@ -293,14 +384,22 @@ export async function benchFidelity(options: FidelityOptions = {}): Promise<Fide
               }),
             ),
           );
-          return { rewards: rows.map((x) => x.reward), lrs: rows.map((x) => x.bestLr), seconds: rows.reduce((a, x) => a + x.seconds, 0) };
+          return {
+            rewards: rows.map((x) => x.reward),
+            lrs: rows.map((x) => x.bestLr),
+            seconds: rows.reduce((a, x) => a + x.seconds, 0),
+          };
         }),
       );
       const wall = (performance.now() - t0) / 1000;
       perProxy[p.name] = scored.map((s) => s.rewards);
       const one = scored.map((s) => s.rewards[0] ?? 0);
       const spearmanMean: Record<string, number> = {};
-      for (let k = 2; k <= proxySeeds; k++) spearmanMean[String(k)] = spearman(scored.map((s) => mean(s.rewards.slice(0, k))), truth);
+      for (let k = 2; k <= proxySeeds; k++)
+        spearmanMean[String(k)] = spearman(
+          scored.map((s) => mean(s.rewards.slice(0, k))),
+          truth,
+        );
       const steps = protocolSteps(task, p);
       const figures: VariantFigures = {
         name: p.name,
@@ -315,11 +414,18 @@ export async function benchFidelity(options: FidelityOptions = {}): Promise<Fide
         lrDisagreement: scored.filter((s) => new Set(s.lrs).size > 1).length / scored.length,
       };
       variants.push(figures);
-      log(`fidelity: ${p.name}: rho ${figures.spearman.toFixed(3)} (mean of ${proxySeeds}: ${(spearmanMean[String(proxySeeds)] ?? Number.NaN).toFixed(3)}), std top ${(100 * figures.rewardStdTop).toFixed(2)} points, top-5 overlap ${figures.top5Overlap}, ${figures.secondsPerRule.toFixed(2)} s/rule (${wall.toFixed(0)} s wall)`);
+      log(
+        `fidelity: ${p.name}: rho ${figures.spearman.toFixed(3)} (mean of ${proxySeeds}: ${(spearmanMean[String(proxySeeds)] ?? Number.NaN).toFixed(3)}), std top ${(100 * figures.rewardStdTop).toFixed(2)} points, top-5 overlap ${figures.top5Overlap}, ${figures.secondsPerRule.toFixed(2)} s/rule (${wall.toFixed(0)} s wall)`,
+      );
     }
     // The search's own proxy: the protocol whose settings are the task's defaults.
     const own = protocols.find(
-      (p) => (p.steps ?? task.steps) === task.steps && (p.gridSteps ?? task.gridSteps) === task.gridSteps && (p.lrSelect ?? 'val-acc') === (task.lrSelect ?? 'val-acc') && (p.valSize ?? task.valSize) === task.valSize && JSON.stringify(p.lrGrid ?? task.lrGrid) === JSON.stringify(task.lrGrid),
+      (p) =>
+        (p.steps ?? task.steps) === task.steps &&
+        (p.gridSteps ?? task.gridSteps) === task.gridSteps &&
+        (p.lrSelect ?? 'val-acc') === (task.lrSelect ?? 'val-acc') &&
+        (p.valSize ?? task.valSize) === task.valSize &&
+        JSON.stringify(p.lrGrid ?? task.lrGrid) === JSON.stringify(task.lrGrid),
     );
     const chosenName = options.chosen ?? own?.name ?? protocols[0]?.name ?? '';
     const chosen = variants.find((v) => v.name === chosenName) ?? (variants[0] as VariantFigures);
@@ -329,11 +435,18 @@ export async function benchFidelity(options: FidelityOptions = {}): Promise<Fide
       spearman: chosen.spearman,
       rewardStdTop: chosen.rewardStdTop,
       top5Overlap: chosen.top5Overlap,
-      secondsPerRule: { proxy: chosen.secondsPerRule, highFidelity: hfScores.reduce((a, s) => a + s.seconds, 0) / (hfScores.length * hf.seeds) },
+      secondsPerRule: {
+        proxy: chosen.secondsPerRule,
+        highFidelity: hfScores.reduce((a, s) => a + s.seconds, 0) / (hfScores.length * hf.seeds),
+      },
       protocol: chosen.name,
       highFidelity: hf,
       variants,
-      panel: panel.map((r, i) => ({ ...r, highFidelity: truth[i] as number, proxies: Object.fromEntries(Object.entries(perProxy).map(([k, v]) => [k, v[i] as number[]])) })),
+      panel: panel.map((r, i) => ({
+        ...r,
+        highFidelity: truth[i] as number,
+        proxies: Object.fromEntries(Object.entries(perProxy).map(([k, v]) => [k, v[i] as number[]])),
+      })),
     };
   } finally {
     await pool.close();

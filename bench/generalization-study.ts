@@ -91,7 +91,15 @@ async function study(): Promise<{ rows: Row[]; setup: Setup; seconds: number }> 
   for (const p of NOISE) {
     for (const { name, lr } of RULES) {
       for (let seed = 0; seed < SEEDS; seed++) {
-        const r = evaluateRule(name, task, data, { seed, steps: STEPS, lrGrid: [lr], analyze: true, test: true, labelNoise: p, timeLimitMs: 600_000 });
+        const r = evaluateRule(name, task, data, {
+          seed,
+          steps: STEPS,
+          lrGrid: [lr],
+          analyze: true,
+          test: true,
+          labelNoise: p,
+          timeLimitMs: 600_000,
+        });
         const a = r.analysis;
         const row: Row = {
           rule: name,
@@ -141,7 +149,8 @@ function report(rows: readonly Row[], setup: Setup, seconds: number): void {
   const alpha = setup.rescaleAlpha;
   mkdirSync(OUT, { recursive: true });
   const mean = (xs: readonly number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
-  const cell = (rule: string, p: number, f: (r: Row) => number | null) => mean(rows.filter((r) => r.rule === rule && r.labelNoise === p && r.status === 'ok').map((r) => f(r) ?? Number.NaN));
+  const cell = (rule: string, p: number, f: (r: Row) => number | null) =>
+    mean(rows.filter((r) => r.rule === rule && r.labelNoise === p && r.status === 'ok').map((r) => f(r) ?? Number.NaN));
   const summary = RULES.flatMap(({ name }) =>
     NOISE.map((p) => ({
       rule: name,
@@ -158,9 +167,18 @@ function report(rows: readonly Row[], setup: Setup, seconds: number): void {
   // within each noise level (the rule and seed vary). Morcos et al.: more reliance, i.e. a lower
   // area, goes with a larger gap, so negative for the area.
   const corr = (rs: readonly Row[]) => ({
-    relianceAreaVsGap: spearman(rs.map((r) => r.relianceArea as number), rs.map((r) => r.gapAcc)),
-    sharpnessVsGap: spearman(rs.map((r) => r.sharpness), rs.map((r) => r.gapAcc)),
-    sharpnessRescaledVsGap: spearman(rs.map((r) => r.sharpnessRescaled as number), rs.map((r) => r.gapAcc)),
+    relianceAreaVsGap: spearman(
+      rs.map((r) => r.relianceArea as number),
+      rs.map((r) => r.gapAcc),
+    ),
+    sharpnessVsGap: spearman(
+      rs.map((r) => r.sharpness),
+      rs.map((r) => r.gapAcc),
+    ),
+    sharpnessRescaledVsGap: spearman(
+      rs.map((r) => r.sharpnessRescaled as number),
+      rs.map((r) => r.gapAcc),
+    ),
     runs: rs.length,
   });
   const ok = rows.filter((r) => r.status === 'ok' && r.relianceArea !== null && r.sharpnessRescaled !== null);
@@ -170,7 +188,8 @@ function report(rows: readonly Row[], setup: Setup, seconds: number): void {
     byNoise: Object.fromEntries(NOISE.map((p) => [String(p), corr(ok.filter((r) => r.labelNoise === p))])),
   };
   const doc = {
-    study: 'label noise x rule on mlp-mnist: generalization gap, sharpness (before/after rescaling), single-direction reliance',
+    study:
+      'label noise x rule on mlp-mnist: generalization gap, sharpness (before/after rescaling), single-direction reliance',
     command: 'flock /tmp/nos-bench.lock node dist/bench/generalization-study.js',
     setup,
     seconds,
@@ -186,19 +205,25 @@ function report(rows: readonly Row[], setup: Setup, seconds: number): void {
     });
   writeFileSync(
     join(OUT, 'reliance.svg'),
-    lineChart(byRule((x) => x.relianceArea), {
-      title: `Single-direction reliance vs label noise (mlp-mnist, ${setup.trainExamples} examples, ${setup.steps} steps)`,
-      xLabel: 'fraction of training labels randomised',
-      yLabel: 'ablation area (lower = more reliance)',
-    }),
+    lineChart(
+      byRule((x) => x.relianceArea),
+      {
+        title: `Single-direction reliance vs label noise (mlp-mnist, ${setup.trainExamples} examples, ${setup.steps} steps)`,
+        xLabel: 'fraction of training labels randomised',
+        yLabel: 'ablation area (lower = more reliance)',
+      },
+    ),
   );
   writeFileSync(
     join(OUT, 'gap.svg'),
-    lineChart(byRule((x) => x.gapAcc), {
-      title: `Generalization gap vs label noise (train acc on trained labels - clean test acc)`,
-      xLabel: 'fraction of training labels randomised',
-      yLabel: 'gap (accuracy)',
-    }),
+    lineChart(
+      byRule((x) => x.gapAcc),
+      {
+        title: `Generalization gap vs label noise (train acc on trained labels - clean test acc)`,
+        xLabel: 'fraction of training labels randomised',
+        yLabel: 'gap (accuracy)',
+      },
+    ),
   );
   const sharp: Series[] = [
     ...byRule((x) => x.sharpness).map((x) => ({ ...x, name: `${x.name}` })),
@@ -221,10 +246,16 @@ function report(rows: readonly Row[], setup: Setup, seconds: number): void {
   });
   writeFileSync(
     join(OUT, 'ablation-curves.svg'),
-    lineChart(curves, { title: 'Adam: training accuracy as hidden units are ablated (seed 0)', xLabel: 'fraction of hidden units ablated', yLabel: 'training accuracy' }),
+    lineChart(curves, {
+      title: 'Adam: training accuracy as hidden units are ablated (seed 0)',
+      xLabel: 'fraction of hidden units ablated',
+      yLabel: 'training accuracy',
+    }),
   );
   console.log(JSON.stringify(correlations.all));
-  console.log(`${rows.length} runs (${seconds.toFixed(0)} s of training and analysis); wrote ${OUT}/study.json, reliance.svg, gap.svg, sharpness.svg, ablation-curves.svg`);
+  console.log(
+    `${rows.length} runs (${seconds.toFixed(0)} s of training and analysis); wrote ${OUT}/study.json, reliance.svg, gap.svg, sharpness.svg, ablation-curves.svg`,
+  );
 }
 
 async function main(): Promise<void> {

@@ -24,7 +24,13 @@ export async function benchGpu(params = 1_000_000): Promise<GpuFigures> {
       await kernel.step(w, g, 1e-3); // uploads w and g once
       const ms = await kernel.timeDispatches(20);
       const bytes = 4 * (3 + 2 * program.slots.length) * params;
-      return { adapter: gpu.adapter, params, adamNsPerParam: (ms * 1e6) / params, adamGBps: bytes / (ms * 1e6), deviceCopyGBps: await deviceCopyGBps() };
+      return {
+        adapter: gpu.adapter,
+        params,
+        adamNsPerParam: (ms * 1e6) / params,
+        adamGBps: bytes / (ms * 1e6),
+        deviceCopyGBps: await deviceCopyGBps(),
+      };
     } finally {
       kernel.dispose();
     }

@@ -71,22 +71,37 @@ async function race(contenders: readonly (() => void | Promise<void>)[], reps: n
 /** torch.optim.Adam on n parameters, one thread (bench/torch_adam.py); null with a note where it cannot run. */
 export function torchAdam(n: number, notes: string[]): { forLoop: number; foreach: number; version: string } | null {
   const here = dirname(fileURLToPath(import.meta.url));
-  const path = [join(here, '..', '..', 'bench', 'torch_adam.py'), join(here, 'torch_adam.py')].find((p) => existsSync(p));
+  const path = [join(here, '..', '..', 'bench', 'torch_adam.py'), join(here, 'torch_adam.py')].find((p) =>
+    existsSync(p),
+  );
   if (path === undefined) {
     notes.push('kernels: torch.optim.Adam not measured: bench/torch_adam.py is not in this installation');
     return null;
   }
   try {
-    const out = execFileSync('/usr/bin/python3', [path, String(n)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000 });
+    const out = execFileSync('/usr/bin/python3', [path, String(n)], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 300_000,
+    });
     const r = JSON.parse(out) as { forLoop: number; foreach: number; torch: string };
     return { forLoop: r.forLoop, foreach: r.foreach, version: r.torch };
   } catch (e) {
-    notes.push(`kernels: torch.optim.Adam not measured (Debian python3-torch at /usr/bin/python3 is needed): ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`);
+    notes.push(
+      `kernels: torch.optim.Adam not measured (Debian python3-torch at /usr/bin/python3 is needed): ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`,
+    );
     return null;
   }
 }
 
-export async function benchKernels(options: { params?: number; reps?: number; log?: (s: string) => void; /** What was not measured, and why. */ notes?: string[] } = {}): Promise<KernelFigures> {
+export async function benchKernels(
+  options: {
+    params?: number;
+    reps?: number;
+    log?: (s: string) => void /** What was not measured, and why. */;
+    notes?: string[];
+  } = {},
+): Promise<KernelFigures> {
   const n = options.params ?? 1_000_000;
   const reps = options.reps ?? 21;
   const log = options.log ?? (() => {});
@@ -112,7 +127,10 @@ export async function benchKernels(options: { params?: number; reps?: number; lo
     const w = new Float32Array(n).fill(0.5);
     const wasmCompiled = compileRule(rule, { backend: 'wasm' });
     const wasm = wasmCompiled.backend === 'wasm' ? wasmCompiled.create(n) : undefined;
-    if (!(wasm instanceof WasmKernel)) notes.push(`kernels: ${name}: the wasm kernel was not measured: ${wasmCompiled.fallbackReason ?? 'not a wasm kernel'}`);
+    if (!(wasm instanceof WasmKernel))
+      notes.push(
+        `kernels: ${name}: the wasm kernel was not measured: ${wasmCompiled.fallbackReason ?? 'not a wasm kernel'}`,
+      );
     const wCopy = new Float32Array(n).fill(0.5);
     if (wasm instanceof WasmKernel) {
       wasm.weights.fill(0.5);
@@ -131,7 +149,11 @@ export async function benchKernels(options: { params?: number; reps?: number; lo
       },
     ];
     const wasmAt = contenders.length;
-    if (wasm instanceof WasmKernel) contenders.push(() => wasm.stepResident(1e-3), () => wasm.step(wCopy, g, 1e-3));
+    if (wasm instanceof WasmKernel)
+      contenders.push(
+        () => wasm.stepResident(1e-3),
+        () => wasm.step(wCopy, g, 1e-3),
+      );
     const builtinAt = contenders.length;
     if (builtin) {
       contenders.push(async () => {
@@ -158,17 +180,28 @@ export async function benchKernels(options: { params?: number; reps?: number; lo
       fusedGBps: (bytes * n) / ((fusedMs as number) * 1e6),
       ...(builtinMs === undefined ? {} : { tfBuiltinNsPerParam: perParam(builtinMs) }),
     };
-    log(`${name}: fused ${perParam(fusedMs).toFixed(2)} ns/param, wasm ${wasmMs === undefined ? '-' : perParam(wasmMs).toFixed(2)} (copying ${wasmCopyMs === undefined ? '-' : perParam(wasmCopyMs).toFixed(2)}), tf ops ${perParam(tfMs).toFixed(2)}${builtinMs ? `, tf.train.adam ${perParam(builtinMs).toFixed(2)}` : ''}`);
+    log(
+      `${name}: fused ${perParam(fusedMs).toFixed(2)} ns/param, wasm ${wasmMs === undefined ? '-' : perParam(wasmMs).toFixed(2)} (copying ${wasmCopyMs === undefined ? '-' : perParam(wasmCopyMs).toFixed(2)}), tf ops ${perParam(tfMs).toFixed(2)}${builtinMs ? `, tf.train.adam ${perParam(builtinMs).toFixed(2)}` : ''}`,
+    );
   }
   const adam = result.adam as RuleFigures & { tfBuiltinNsPerParam?: number | null };
   // PyTorch after the JS figures (its own process; running it alongside would share the cores).
   const torch = torchAdam(n, notes);
-  if (torch) log(`torch ${torch.version} Adam (1 thread): ${torch.forLoop.toFixed(2)} ns/param foreach=False, ${torch.foreach.toFixed(2)} foreach=True`);
+  if (torch)
+    log(
+      `torch ${torch.version} Adam (1 thread): ${torch.forLoop.toFixed(2)} ns/param foreach=False, ${torch.foreach.toFixed(2)} foreach=True`,
+    );
   return {
     params: n,
     copyFloorNsPerParam,
     copyGBps,
-    adam: { ...adam, tfBuiltinNsPerParam: adam.tfBuiltinNsPerParam ?? null, torchNsPerParam: torch?.forLoop ?? null, torchForeachNsPerParam: torch?.foreach ?? null, torchVersion: torch?.version ?? null },
+    adam: {
+      ...adam,
+      tfBuiltinNsPerParam: adam.tfBuiltinNsPerParam ?? null,
+      torchNsPerParam: torch?.forLoop ?? null,
+      torchForeachNsPerParam: torch?.foreach ?? null,
+      torchVersion: torch?.version ?? null,
+    },
     lion: result.lion as RuleFigures,
     powersign: result.powersign as RuleFigures,
     tfBackend: choice.name,

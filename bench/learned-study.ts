@@ -45,7 +45,10 @@ const since = () => `${((performance.now() - t00) / 1000).toFixed(0)} s`;
 await initTf();
 const version = nosVersion();
 const mnist = loadDataset('mnist');
-const source: ImageSource = { n: mnist.train.n, batch: (idx) => ({ x: batchPixels(mnist.train, idx), y: Int32Array.from(idx, (i) => mnist.train.y[i] as number) }) };
+const source: ImageSource = {
+  n: mnist.train.n,
+  batch: (idx) => ({ x: batchPixels(mnist.train, idx), y: Int32Array.from(idx, (i) => mnist.train.y[i] as number) }),
+};
 
 // 1. Meta-training.
 function train(settings: MetaSettings, file: string) {
@@ -53,7 +56,8 @@ function train(settings: MetaSettings, file: string) {
   const state = metaTrain(settings, {
     ...(settings.task === 'mlp-mnist' ? { data: source } : {}),
     onStep: (k, l) => {
-      if (k % Math.max(1, Math.floor(settings.metaSteps / 10)) === 0) log(`  ${settings.task} meta-step ${k}/${settings.metaSteps}: meta-loss ${l.toFixed(4)} (${since()})`);
+      if (k % Math.max(1, Math.floor(settings.metaSteps / 10)) === 0)
+        log(`  ${settings.task} meta-step ${k}/${settings.metaSteps}: meta-loss ${l.toFixed(4)} (${since()})`);
     },
   });
   const doc = learnedDocument(settings, state, version);
@@ -61,9 +65,15 @@ function train(settings: MetaSettings, file: string) {
   return { doc, weights: state.weights, losses: state.losses, seconds: (performance.now() - t0) / 1000 };
 }
 log(`meta-training on quadratics (${QUAD_STEPS} meta-steps)`);
-const quad = train({ task: 'quadratic', seed: 0, metaSteps: QUAD_STEPS, unroll: 20, horizon: HORIZON, metaLr: 0.003 }, 'quadratic.json');
+const quad = train(
+  { task: 'quadratic', seed: 0, metaSteps: QUAD_STEPS, unroll: 20, horizon: HORIZON, metaLr: 0.003 },
+  'quadratic.json',
+);
 log(`meta-training on the MLP (${MLP_STEPS} meta-steps)`);
-const mlp = train({ task: 'mlp-mnist', seed: 0, metaSteps: MLP_STEPS, unroll: 20, horizon: HORIZON, metaLr: 0.003 }, 'mlp.json');
+const mlp = train(
+  { task: 'mlp-mnist', seed: 0, metaSteps: MLP_STEPS, unroll: 20, horizon: HORIZON, metaLr: 0.003 },
+  'mlp.json',
+);
 
 // 2. Held-out quadratics: one vector of `count` problems (every optimizer here is coordinatewise).
 function quadratics(stream: string, count: number) {
@@ -109,7 +119,12 @@ for (const name of ['adam', 'rmsprop']) {
   const best = scored.filter((s) => Number.isFinite(s.score)).sort((a, b) => a.score - b.score)[0];
   if (!best) throw new Error(`${name} diverged at every rate`);
   const curve = quadCurve(testSet, 2 * HORIZON, ruleStep(name, best.lr));
-  quadResults[name] = { lr: best.lr, grid: scored, lossAt: { [HORIZON]: curve[HORIZON], [2 * HORIZON]: curve[2 * HORIZON] }, meanLossToHorizon: mean(curve.slice(1, HORIZON + 1)) };
+  quadResults[name] = {
+    lr: best.lr,
+    grid: scored,
+    lossAt: { [HORIZON]: curve[HORIZON], [2 * HORIZON]: curve[2 * HORIZON] },
+    meanLossToHorizon: mean(curve.slice(1, HORIZON + 1)),
+  };
   quadSeries.push({ name: `${name} (lr ${best.lr})`, x: curve.map((_, i) => i), y: curve });
 }
 for (const [name, w] of [
@@ -117,14 +132,31 @@ for (const [name, w] of [
   ['learned (MLP)', mlp.weights],
 ] as const) {
   const curve = quadCurve(testSet, 2 * HORIZON, learnedStep(w));
-  quadResults[name] = { lr: 1, lossAt: { [HORIZON]: curve[HORIZON], [2 * HORIZON]: curve[2 * HORIZON] }, meanLossToHorizon: mean(curve.slice(1, HORIZON + 1)) };
+  quadResults[name] = {
+    lr: 1,
+    lossAt: { [HORIZON]: curve[HORIZON], [2 * HORIZON]: curve[2 * HORIZON] },
+    meanLossToHorizon: mean(curve.slice(1, HORIZON + 1)),
+  };
   quadSeries.push({ name, x: curve.map((_, i) => i), y: curve });
 }
-writeFileSync(join(OUT, 'quadratics.svg'), lineChart(quadSeries, { title: `Held-out random quadratics (256, 10-d): mean loss; meta-trained to step ${HORIZON}`, xLabel: 'step', yLabel: 'mean ||Wθ - y||²', logY: true }));
+writeFileSync(
+  join(OUT, 'quadratics.svg'),
+  lineChart(quadSeries, {
+    title: `Held-out random quadratics (256, 10-d): mean loss; meta-trained to step ${HORIZON}`,
+    xLabel: 'step',
+    yLabel: 'mean ||Wθ - y||²',
+    logY: true,
+  }),
+);
 log(`held-out quadratics done (${since()})`);
 
 // 3-4. The evaluator's protocol on image tasks.
-function evaluate(task: string, rule: string, steps: number, learned?: { label: string; doc: ReturnType<typeof learnedDocument> }) {
+function evaluate(
+  task: string,
+  rule: string,
+  steps: number,
+  learned?: { label: string; doc: ReturnType<typeof learnedDocument> },
+) {
   const spec = findTask(task);
   if (!spec) throw new Error(task);
   return Array.from({ length: SEEDS }, (_, seed) =>
@@ -143,7 +175,13 @@ const runs: [string, number, string, { label: string; doc: ReturnType<typeof lea
 for (const steps of [HORIZON, 2 * HORIZON, 4 * HORIZON]) {
   for (const r of ['adam', 'rmsprop']) runs.push(['mlp-mnist', steps, r, undefined]);
   runs.push(['mlp-mnist', steps, 'learned (MLP)', { label: 'learned:docs/learned/mlp.json', doc: mlp.doc }]);
-  if (steps === HORIZON) runs.push(['mlp-mnist', steps, 'learned (quadratics)', { label: 'learned:docs/learned/quadratic.json', doc: quad.doc }]);
+  if (steps === HORIZON)
+    runs.push([
+      'mlp-mnist',
+      steps,
+      'learned (quadratics)',
+      { label: 'learned:docs/learned/quadratic.json', doc: quad.doc },
+    ]);
 }
 for (const r of ['adam', 'rmsprop']) runs.push(['softmax-mnist', 2 * HORIZON, r, undefined]);
 runs.push(['softmax-mnist', 2 * HORIZON, 'learned (MLP)', { label: 'learned:docs/learned/mlp.json', doc: mlp.doc }]);
@@ -160,7 +198,9 @@ for (const [task, steps, name, learned] of runs) {
   const byRule = (imageResults[key] ?? {}) as Record<string, unknown>;
   byRule[name] = entry;
   imageResults[key] = byRule;
-  log(`  ${key} ${name}: test acc ${(100 * entry.testAcc.mean).toFixed(2)}%, final loss ${entry.finalLoss.mean.toFixed(4)}, ${res.map((r) => r.status).join('/')} (${since()})`);
+  log(
+    `  ${key} ${name}: test acc ${(100 * entry.testAcc.mean).toFixed(2)}%, final loss ${entry.finalLoss.mean.toFixed(4)}, ${res.map((r) => r.status).join('/')} (${since()})`,
+  );
   const ok = res.filter((r) => r.curve.length > 0);
   if (ok.length > 0) {
     const len = Math.min(...ok.map((r) => r.curve.length));
@@ -170,7 +210,15 @@ for (const [task, steps, name, learned] of runs) {
   }
 }
 for (const [key, series] of Object.entries(curvesSvg)) {
-  writeFileSync(join(OUT, `${key.replace('@', '-')}.svg`), lineChart(series, { title: `${key.replace('@', ', ')} steps: training loss (mean of ${SEEDS} seeds)`, xLabel: 'step', yLabel: 'training loss', logY: true }));
+  writeFileSync(
+    join(OUT, `${key.replace('@', '-')}.svg`),
+    lineChart(series, {
+      title: `${key.replace('@', ', ')} steps: training loss (mean of ${SEEDS} seeds)`,
+      xLabel: 'step',
+      yLabel: 'training loss',
+      logY: true,
+    }),
+  );
 }
 
 // 5. The two forward passes on mlp-mnist's size.
@@ -186,7 +234,11 @@ function msPerStep(make: (g: Float32Array, out: Float32Array) => void, reps: num
 }
 const js = new JsLstm(quad.weights, 50_890);
 const tfl = new TfLstm(quad.weights, 50_890);
-const speed = { params: 50_890, jsMsPerStep: msPerStep((g, o) => js.step(g, o), 3), tfMsPerStep: msPerStep((g, o) => tfl.step(g, o), 5) };
+const speed = {
+  params: 50_890,
+  jsMsPerStep: msPerStep((g, o) => js.step(g, o), 3),
+  tfMsPerStep: msPerStep((g, o) => tfl.step(g, o), 5),
+};
 tfl.dispose();
 log(`speed: ${JSON.stringify(speed)}`);
 
@@ -197,7 +249,12 @@ const results = {
   horizon: HORIZON,
   seeds: SEEDS,
   metaTraining: {
-    quadratic: { metaSteps: QUAD_STEPS, seconds: quad.seconds, finalMetaLoss: quad.doc.finalMetaLoss, losses: quad.losses },
+    quadratic: {
+      metaSteps: QUAD_STEPS,
+      seconds: quad.seconds,
+      finalMetaLoss: quad.doc.finalMetaLoss,
+      losses: quad.losses,
+    },
     mlp: { metaSteps: MLP_STEPS, seconds: mlp.seconds, finalMetaLoss: mlp.doc.finalMetaLoss, losses: mlp.losses },
   },
   heldOutQuadratics: { problems: 256, tuneProblems: 128, grid: GRID, results: quadResults },
@@ -212,7 +269,12 @@ writeFileSync(
       { name: 'quadratics', x: quad.losses.map((_, i) => i + 1), y: quad.losses },
       { name: 'MLP (196-20-10)', x: mlp.losses.map((_, i) => i + 1), y: mlp.losses },
     ],
-    { title: 'Meta-training: mean loss over each 20-step unroll', xLabel: 'meta-step', yLabel: 'meta-loss', logY: true },
+    {
+      title: 'Meta-training: mean loss over each 20-step unroll',
+      xLabel: 'meta-step',
+      yLabel: 'meta-loss',
+      logY: true,
+    },
   ),
 );
 log(`done in ${since()}`);

@@ -28,7 +28,9 @@ export async function profileTask(taskId: string, steps: number, kernel: 'wasm' 
   const task = findTask(taskId);
   if (task === undefined || task.dataset === null) throw new Error(`no task ${taskId}`);
   const run = createRun(task, 0, loadDataset(task.dataset));
-  const compiled = compileRule(library().get('adam') as NonNullable<ReturnType<ReturnType<typeof library>['get']>>, { backend: kernel });
+  const compiled = compileRule(library().get('adam') as NonNullable<ReturnType<ReturnType<typeof library>['get']>>, {
+    backend: kernel,
+  });
   const kernels = run.weights.map((w) => compiled.create(w.length));
   const grad: number[] = [];
   const update: number[] = [];
@@ -80,7 +82,10 @@ export async function profileTask(taskId: string, steps: number, kernel: 'wasm' 
     `${taskId}: step ${(g + u).toFixed(3)} ms (median of ${steps}) = gradients ${g.toFixed(3)} + rule update (${compiled.backend}, ${run.weights.reduce((n, w) => n + w.length, 0)} params) ${u.toFixed(3)}`,
     `  tfjs kernels inside the gradient call: ${kPerStep.toFixed(3)} ms in ${(rows.reduce((n, r) => n + r.calls, 0) / profiled).toFixed(0)} kernel calls; the rest, ${(g - kPerStep).toFixed(3)} ms, is dispatch, allocation and host copies`,
     '  kernel (input shapes)                                                   calls/step   ms/step   share of step',
-    ...rows.map((r) => `  ${`${r.name} ${r.shapes}`.slice(0, 72).padEnd(72)}${(r.calls / profiled).toFixed(0).padStart(6)}${(r.ms / profiled).toFixed(3).padStart(10)}${`${((100 * r.ms) / profiled / (g + u)).toFixed(1)}%`.padStart(10)}`),
+    ...rows.map(
+      (r) =>
+        `  ${`${r.name} ${r.shapes}`.slice(0, 72).padEnd(72)}${(r.calls / profiled).toFixed(0).padStart(6)}${(r.ms / profiled).toFixed(3).padStart(10)}${`${((100 * r.ms) / profiled / (g + u)).toFixed(1)}%`.padStart(10)}`,
+    ),
   ];
   return lines.join('\n');
 }

@@ -26,7 +26,20 @@ export interface QueueFigures {
   rounds: number;
 }
 
-const RULES = ['adam', 'sgd', 'momentum', 'powersign', 'addsign', 'rmsprop', 'lion', 'signum', 'nesterov', 'adagrad', 'amsgrad', 'sgdw'];
+const RULES = [
+  'adam',
+  'sgd',
+  'momentum',
+  'powersign',
+  'addsign',
+  'rmsprop',
+  'lion',
+  'signum',
+  'nesterov',
+  'adagrad',
+  'amsgrad',
+  'sgdw',
+];
 
 /** The nos binary beside this module (dist/bench/queue.js or bench/queue.ts). */
 function nosBin(): string {
@@ -61,7 +74,9 @@ function startWorkers(url: string, n: number): Workers {
   const logs: string[] = [];
   const procs = Array.from({ length: n }, (_, i) => {
     logs[i] = '';
-    const p = spawn(process.execPath, [nosBin(), 'worker', '--queue', url, '--workers', '1'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const p = spawn(process.execPath, [nosBin(), 'worker', '--queue', url, '--workers', '1'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     p.stderr?.on('data', (d: Buffer) => {
       logs[i] += d.toString();
     });
@@ -79,11 +94,18 @@ async function until(what: () => boolean, ms: number, label: string): Promise<vo
 }
 
 export async function benchQueue(log: (s: string) => void = () => {}, count = 24, rounds = 4): Promise<QueueFigures> {
-  if (!existsSync(redisServerPath())) throw new Error(`no redis-server at ${redisServerPath()} (apt-get install redis-server, or set $REDIS_SERVER)`);
+  if (!existsSync(redisServerPath()))
+    throw new Error(`no redis-server at ${redisServerPath()} (apt-get install redis-server, or set $REDIS_SERVER)`);
   // Distinct seeds: every request is its own job (the queue would share equal ones).
-  const requests = (offset: number): EvalRequest[] => Array.from({ length: count }, (_, i) => ({ rule: RULES[i % RULES.length] as string, task: 'mlp-mnist', seed: offset + i }));
+  const requests = (offset: number): EvalRequest[] =>
+    Array.from({ length: count }, (_, i) => ({
+      rule: RULES[i % RULES.length] as string,
+      task: 'mlp-mnist',
+      seed: offset + i,
+    }));
   // A trivial job (one step of the analytic task, well under a millisecond): what is left is the trip.
-  const tiny = (offset: number): EvalRequest[] => Array.from({ length: 30 }, (_, i) => ({ rule: 'sgd', task: 'quadratic', seed: offset + i, steps: 1 }));
+  const tiny = (offset: number): EvalRequest[] =>
+    Array.from({ length: 30 }, (_, i) => ({ rule: 'sgd', task: 'quadratic', seed: offset + i, steps: 1 }));
   const server = await startRedisServer();
   const workers = startWorkers(server.url, 2);
   const pool = new EvaluatorPool({ workers: 2, datasets: ['mnist'] });
@@ -92,14 +114,18 @@ export async function benchQueue(log: (s: string) => void = () => {}, count = 24
     queue = await QueueEvaluator.open({ url: server.url, version: nosVersion(), log });
     await until(() => workers.logs.every((l) => /ready:/.test(l)), 60_000, 'the workers');
     // Warm both paths: tfjs in every thread, MNIST loaded by each worker process.
-    await Promise.all(Array.from({ length: 2 }, (_, i) => pool.evaluate({ rule: 'sgd', task: 'mlp-mnist', seed: 9000 + i, steps: 5 })));
+    await Promise.all(
+      Array.from({ length: 2 }, (_, i) => pool.evaluate({ rule: 'sgd', task: 'mlp-mnist', seed: 9000 + i, steps: 5 })),
+    );
     // (a worker keeps a pool per dataset: warm the MNIST one and the analytic tasks' one)
     const warm = async (task: string, seed: number) => {
       // Until each worker has run one since now (the jobs awaited here are finished when the loop checks).
       const from = workers.logs.map((l) => l.length);
       for (let i = 0; !workers.logs.every((l, w) => l.slice(from[w]).includes(`taken: ${task} seed`)); i += 2) {
         if (i > 40) throw new Error(`a worker took no ${task} warm-up job`);
-        await Promise.all([0, 1].map((k) => (queue as QueueEvaluator).evaluate({ rule: 'sgd', task, seed: seed + i + k, steps: 5 })));
+        await Promise.all(
+          [0, 1].map((k) => (queue as QueueEvaluator).evaluate({ rule: 'sgd', task, seed: seed + i + k, steps: 5 })),
+        );
       }
     };
     await warm('mlp-mnist', 9100);
@@ -118,13 +144,26 @@ export async function benchQueue(log: (s: string) => void = () => {}, count = 24
     await pool.evaluate({ rule: 'sgd', task: 'quadratic', seed: 9400, steps: 1 });
     const localMs = await medianLatencyMs(pool, tiny(5000));
     const queueMs = await medianLatencyMs(queue, tiny(6000));
-    log(`queue bench: a trivial job takes (median) ${localMs.toFixed(1)} ms through the local pool, ${queueMs.toFixed(1)} ms through the queue`);
-    return { evalsPerMinLocal: local, evalsPerMinQueue: queued, overheadMsPerJob: queueMs - localMs, ratio: queued / local, evaluations: count, rounds };
+    log(
+      `queue bench: a trivial job takes (median) ${localMs.toFixed(1)} ms through the local pool, ${queueMs.toFixed(1)} ms through the queue`,
+    );
+    return {
+      evalsPerMinLocal: local,
+      evalsPerMinQueue: queued,
+      overheadMsPerJob: queueMs - localMs,
+      ratio: queued / local,
+      evaluations: count,
+      rounds,
+    };
   } finally {
     await queue?.close();
     await pool.close();
     for (const p of workers.procs) p.kill('SIGTERM');
-    await Promise.all(workers.procs.map((p) => (p.exitCode !== null || p.signalCode !== null ? undefined : new Promise((r) => p.once('exit', r)))));
+    await Promise.all(
+      workers.procs.map((p) =>
+        p.exitCode !== null || p.signalCode !== null ? undefined : new Promise((r) => p.once('exit', r)),
+      ),
+    );
     await server.dispose();
   }
 }

@@ -54,7 +54,8 @@ async function accepting(port: number, timeoutMs: number): Promise<void> {
       s.once('error', () => resolve(false));
     });
     if (ok) return;
-    if (Date.now() > until) throw new Error(`redis-server did not accept connections on port ${port} within ${timeoutMs} ms`);
+    if (Date.now() > until)
+      throw new Error(`redis-server did not accept connections on port ${port} within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -65,7 +66,23 @@ function selfSigned(dir: string): { cert: string; key: string } {
   const key = join(dir, 'key.pem');
   const r = spawnSync(
     'openssl',
-    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'],
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '1',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    ],
     { encoding: 'utf8' },
   );
   if (r.status !== 0) throw new Error(`openssl could not make a certificate: ${r.error?.message ?? r.stderr}`);
@@ -78,15 +95,47 @@ export interface RedisServerOptions {
   readonly tls?: boolean;
 }
 
-export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer & { readonly cert?: string }> {
+export async function startRedisServer(
+  options: RedisServerOptions = {},
+): Promise<RedisServer & { readonly cert?: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'nos-redis-'));
   const port = await freePort();
   const tls = options.tls ? selfSigned(dir) : undefined;
   let child: ChildProcess | undefined;
   let log = '';
   const start = async () => {
-    const ports = tls === undefined ? ['--port', String(port)] : ['--port', '0', '--tls-port', String(port), '--tls-cert-file', tls.cert, '--tls-key-file', tls.key, '--tls-ca-cert-file', tls.cert, '--tls-auth-clients', 'no'];
-    const args = [...ports, '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--daemonize', 'no'];
+    const ports =
+      tls === undefined
+        ? ['--port', String(port)]
+        : [
+            '--port',
+            '0',
+            '--tls-port',
+            String(port),
+            '--tls-cert-file',
+            tls.cert,
+            '--tls-key-file',
+            tls.key,
+            '--tls-ca-cert-file',
+            tls.cert,
+            '--tls-auth-clients',
+            'no',
+          ];
+    const args = [
+      ...ports,
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      'always',
+      '--save',
+      '',
+      '--daemonize',
+      'no',
+    ];
     if (options.password !== undefined) args.push('--requirepass', options.password);
     const c = spawn(redisServerPath(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
     child = c;
@@ -96,7 +145,9 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     c.stderr?.on('data', (d: Buffer) => {
       log = (log + d.toString()).slice(-4000);
     });
-    const exited = new Promise<never>((_r, reject) => c.once('exit', (code) => reject(new Error(`redis-server exited (${code}): ${log}`))));
+    const exited = new Promise<never>((_r, reject) =>
+      c.once('exit', (code) => reject(new Error(`redis-server exited (${code}): ${log}`))),
+    );
     exited.catch(() => {});
     await Promise.race([accepting(port, 10_000), exited]);
   };

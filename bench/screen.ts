@@ -38,5 +38,11 @@ export function benchScreen(sampled = 1000, seed = 1): ScreenFigures {
     else if (seen.has(s.fingerprint)) cached++;
     else seen.add(s.fingerprint);
   }
-  return { sampled, rejected, cached, trained: sampled - rejected - cached, microsPerScreen: (1000 * screenMs) / Math.max(1, screened) };
+  return {
+    sampled,
+    rejected,
+    cached,
+    trained: sampled - rejected - cached,
+    microsPerScreen: (1000 * screenMs) / Math.max(1, screened),
+  };
 }

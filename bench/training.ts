@@ -26,7 +26,9 @@ function stepMs(taskId: string, steps: number): number {
   const task = findTask(taskId);
   if (task === undefined || task.dataset === null) throw new Error(`no task ${taskId}`);
   const run = createRun(task, 0, loadDataset(task.dataset));
-  const compiled = compileRule(library().get('adam') as NonNullable<ReturnType<ReturnType<typeof library>['get']>>, { backend: 'wasm' });
+  const compiled = compileRule(library().get('adam') as NonNullable<ReturnType<ReturnType<typeof library>['get']>>, {
+    backend: 'wasm',
+  });
   const kernels = run.weights.map((w) => compiled.create(w.length));
   const times: number[] = [];
   try {
@@ -49,10 +51,16 @@ export function torchPeer(notes: string[]): { mlp: number; convnet: number; torc
   const alt = join(dirname(fileURLToPath(import.meta.url)), 'torch_step.py');
   const path = existsSync(script) ? script : alt;
   try {
-    const out = execFileSync('/usr/bin/python3', [path], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000 });
+    const out = execFileSync('/usr/bin/python3', [path], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 300_000,
+    });
     return JSON.parse(out) as { mlp: number; convnet: number; torch: string };
   } catch (e) {
-    notes.push(`training: PyTorch peer not measured (Debian python3-torch at /usr/bin/python3 is needed): ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`);
+    notes.push(
+      `training: PyTorch peer not measured (Debian python3-torch at /usr/bin/python3 is needed): ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`,
+    );
     return null;
   }
 }

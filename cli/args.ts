@@ -45,7 +45,7 @@ const COMMON: Readonly<Record<string, { description: string; value?: string }>> 
   json: { description: 'print one JSON document on stdout (progress and logs go to stderr)' },
   file: { description: 'read rules from a .nos file', value: 'F.nos' },
   rule: { description: 'a built-in rule name, rule text, or a .nos file', value: 'RULE' },
-  lr: { description: 'learning rate that multiplies the rule\'s direction', value: 'X' },
+  lr: { description: "learning rate that multiplies the rule's direction", value: 'X' },
   input: { description: 'JSON file {"w0": [...], "grads": [[...], ...]}', value: 'F.json' },
   set: { description: 'override a hyperparameter (repeatable)', value: 'k=v' },
   seed: { description: 'random seed', value: 'S' },
@@ -53,7 +53,7 @@ const COMMON: Readonly<Record<string, { description: string; value?: string }>> 
   dtype: { description: 'float type of the weights and state: float32 or float64', value: 'TYPE' },
   out: { description: 'write the output here', value: 'PATH' },
   steps: { description: 'training steps', value: 'N' },
-  run: { description: 'the search run\'s name', value: 'NAME' },
+  run: { description: "the search run's name", value: 'NAME' },
 };
 
 /** The help line parts of a flag: `--name VALUE` and its description. */
@@ -62,7 +62,10 @@ export function describeFlag(name: string, spec: FlagSpec): { usage: string; des
   const description = spec.description ?? common?.description ?? '';
   const value = spec.value ?? common?.value ?? 'VALUE';
   const usage = spec.type === 'bool' ? `--${name}` : `--${name} ${value}`;
-  return { usage, description: spec.type === 'list' && !/repeatable/.test(description) ? `${description} (repeatable)` : description };
+  return {
+    usage,
+    description: spec.type === 'list' && !/repeatable/.test(description) ? `${description} (repeatable)` : description,
+  };
 }
 
 /** Help for a command: usage line, summary, and one line per flag from the specs. */
@@ -70,13 +73,24 @@ export function formatHelp(command: string, usage: string, summary: string, spec
   const rows = Object.entries(spec).map(([name, s]) => describeFlag(name, s));
   rows.push({ usage: '-h, --help', description: 'this help' });
   const width = Math.min(28, Math.max(...rows.map((r) => r.usage.length)) + 2);
-  const lines = rows.map((r) => `  ${r.usage.padEnd(width)}${r.usage.length >= width ? `\n  ${' '.repeat(width)}` : ''}${r.description}`);
-  return [`usage: nos ${command}${usage ? ` ${usage}` : ''}${Object.keys(spec).length > 0 ? ' [flags]' : ''}`, '', summary, '', 'flags:', ...lines].join('\n');
+  const lines = rows.map(
+    (r) => `  ${r.usage.padEnd(width)}${r.usage.length >= width ? `\n  ${' '.repeat(width)}` : ''}${r.description}`,
+  );
+  return [
+    `usage: nos ${command}${usage ? ` ${usage}` : ''}${Object.keys(spec).length > 0 ? ' [flags]' : ''}`,
+    '',
+    summary,
+    '',
+    'flags:',
+    ...lines,
+  ].join('\n');
 }
 
 function nodeOptions(spec: FlagSpecs): Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> {
   const out: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {};
-  for (const [name, s] of Object.entries(spec)) out[name] = s.type === 'bool' ? { type: 'boolean' } : { type: 'string', ...(s.type === 'list' ? { multiple: true } : {}) };
+  for (const [name, s] of Object.entries(spec))
+    out[name] =
+      s.type === 'bool' ? { type: 'boolean' } : { type: 'string', ...(s.type === 'list' ? { multiple: true } : {}) };
   return out;
 }
 
@@ -85,13 +99,23 @@ function nodeOptions(spec: FlagSpecs): Record<string, { type: 'string' | 'boolea
  * them (`nos check <rule text>`, `nos schedule <name>`). `--help` or `-h` (before a `--`)
  * throws HelpRequested.
  */
-export function parseArgs(argv: readonly string[], spec: FlagSpecs, options: { positionals?: boolean } = {}): ParsedArgs {
+export function parseArgs(
+  argv: readonly string[],
+  spec: FlagSpecs,
+  options: { positionals?: boolean } = {},
+): ParsedArgs {
   const terminator = argv.indexOf('--');
   const before = terminator < 0 ? argv : argv.slice(0, terminator);
   if (before.includes('--help') || before.includes('-h')) throw new HelpRequested(spec);
   // Not strict: node's strict mode refuses values that start with a dash and treats `-g` as a
   // short option; the checks it would make are made below, with the contract's messages.
-  const { tokens } = nodeParseArgs({ args: [...argv], options: nodeOptions(spec), strict: false, allowPositionals: true, tokens: true });
+  const { tokens } = nodeParseArgs({
+    args: [...argv],
+    options: nodeOptions(spec),
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
   const positionals: string[] = [];
   const flags = new Map<string, string[]>();
   const positionalAt = new Set<number>();
@@ -136,7 +160,8 @@ export function parseArgs(argv: readonly string[], spec: FlagSpecs, options: { p
 }
 
 function declared(args: ParsedArgs, name: string): void {
-  if (!Object.hasOwn(args.spec, name)) throw new Error(`the command reads --${name}, which its flag specs do not declare`);
+  if (!Object.hasOwn(args.spec, name))
+    throw new Error(`the command reads --${name}, which its flag specs do not declare`);
 }
 
 export function flag(args: ParsedArgs, name: string): string | undefined {
@@ -159,7 +184,8 @@ export function numberFlag(args: ParsedArgs, name: string): number | undefined {
 
 export function intFlag(args: ParsedArgs, name: string, min = 0): number | undefined {
   const x = numberFlag(args, name);
-  if (x !== undefined && (!Number.isSafeInteger(x) || x < min)) throw new UsageError(`--${name} must be an integer >= ${min}, got '${flag(args, name)}'`);
+  if (x !== undefined && (!Number.isSafeInteger(x) || x < min))
+    throw new UsageError(`--${name} must be an integer >= ${min}, got '${flag(args, name)}'`);
   return x;
 }
 

@@ -53,19 +53,29 @@ function trainingTable(t: TrainingFigures): string {
 
 export const BENCH_FLAGS: FlagSpecs = {
   only: { type: 'string', value: 'PART', description: `measure one part: ${PARTS.join(', ')} (default: all)` },
-  json: { type: 'bool', description: 'print one JSON document in the contract\'s keys (null, with a note, for what was not measured)' },
+  json: {
+    type: 'bool',
+    description: "print one JSON document in the contract's keys (null, with a note, for what was not measured)",
+  },
   params: { type: 'string', value: 'N', description: 'parameters per kernel and GPU measurement (default 1000000)' },
-  task: { type: 'string', value: 'ID', description: 'the task of --only fidelity (default mlp-mnist; about 20 minutes on 2 cores, its high-fidelity half cached for reruns)' },
+  task: {
+    type: 'string',
+    value: 'ID',
+    description:
+      'the task of --only fidelity (default mlp-mnist; about 20 minutes on 2 cores, its high-fidelity half cached for reruns)',
+  },
 };
 
 export async function benchCommand(argv: readonly string[], io: Io): Promise<number> {
   const args = parseArgs(argv, BENCH_FLAGS);
   const only = flag(args, 'only');
-  if (only !== undefined && !(PARTS as readonly string[]).includes(only)) throw new UsageError(`--only must be one of ${PARTS.join(', ')}`);
+  if (only !== undefined && !(PARTS as readonly string[]).includes(only))
+    throw new UsageError(`--only must be one of ${PARTS.join(', ')}`);
   const want = (p: (typeof PARTS)[number]) => only === p || (only === undefined && !ON_REQUEST.includes(p));
   const notes: string[] = [];
   const params = flag(args, 'params') === undefined ? undefined : Number(flag(args, 'params'));
-  if (params !== undefined && !(Number.isInteger(params) && params > 0)) throw new UsageError('--params must be a positive integer');
+  if (params !== undefined && !(Number.isInteger(params) && params > 0))
+    throw new UsageError('--params must be a positive integer');
   let kernels: KernelFigures | null = null;
   if (want('kernels')) {
     kernels = await benchKernels({ ...(params === undefined ? {} : { params }), log: (s) => io.err(s), notes });
@@ -81,7 +91,9 @@ export async function benchCommand(argv: readonly string[], io: Io): Promise<num
   if (want('pool')) {
     pool = await benchPool(log);
     if (!has(args, 'json')) {
-      io.out(`pool: ${pool.evalsPerMin1.toFixed(1)} evals/min with 1 worker, ${pool.evalsPerMin2.toFixed(1)} with 2 (${pool.speedup.toFixed(2)}x); peak ${pool.peakMbPerWorker.toFixed(0)} MB per worker`);
+      io.out(
+        `pool: ${pool.evalsPerMin1.toFixed(1)} evals/min with 1 worker, ${pool.evalsPerMin2.toFixed(1)} with 2 (${pool.speedup.toFixed(2)}x); peak ${pool.peakMbPerWorker.toFixed(0)} MB per worker`,
+      );
     }
   }
   let screen: ScreenFigures | null = null;
@@ -95,7 +107,9 @@ export async function benchCommand(argv: readonly string[], io: Io): Promise<num
   }
   let gpu: GpuFigures | null = null;
   if (want('gpu') && !hasVulkanDriver()) {
-    notes.push('gpu: not measured: no Vulkan driver, so no hardware WebGPU adapter (the WGSL back end runs on Mesa\'s software adapter here: its figures would be CPU figures)');
+    notes.push(
+      "gpu: not measured: no Vulkan driver, so no hardware WebGPU adapter (the WGSL back end runs on Mesa's software adapter here: its figures would be CPU figures)",
+    );
   } else if (want('gpu')) {
     try {
       gpu = await benchGpu(params ?? 1_000_000);
@@ -104,7 +118,8 @@ export async function benchCommand(argv: readonly string[], io: Io): Promise<num
           `gpu (WGSL) on ${gpu.adapter}: adam ${gpu.adamNsPerParam.toFixed(2)} ns/param = ${gpu.adamGBps.toFixed(1)} GB/s; device copy ${gpu.deviceCopyGBps.toFixed(1)} GB/s (${((100 * gpu.adamGBps) / gpu.deviceCopyGBps).toFixed(0)}%)`,
         );
       }
-      if (/llvmpipe|swiftshader|opengles/i.test(gpu.adapter)) notes.push(`gpu: measured on a software adapter (${gpu.adapter}); these are CPU figures, not a GPU's`);
+      if (/llvmpipe|swiftshader|opengles/i.test(gpu.adapter))
+        notes.push(`gpu: measured on a software adapter (${gpu.adapter}); these are CPU figures, not a GPU's`);
     } catch (e) {
       notes.push(`gpu: not measured: ${e instanceof Error ? e.message : String(e)}`);
     }
@@ -125,7 +140,8 @@ export async function benchCommand(argv: readonly string[], io: Io): Promise<num
   let fidelity: FidelityFigures | null = null;
   if (want('fidelity')) {
     const taskId = flag(args, 'task');
-    if (taskId !== undefined && findTask(taskId) === undefined) throw new UsageError(`--task: unknown task '${taskId}' (nos tasks lists them)`);
+    if (taskId !== undefined && findTask(taskId) === undefined)
+      throw new UsageError(`--task: unknown task '${taskId}' (nos tasks lists them)`);
     const cache = cacheLocation();
     fidelity = await benchFidelity({
       ...(flag(args, 'task') === undefined ? {} : { task: flag(args, 'task') as string }),

@@ -35,7 +35,9 @@ export function tasksCommand(argv: readonly string[], io: Io): number {
   else {
     io.out(`${'id'.padEnd(16)} ${'dataset'.padEnd(8)} ${'params'.padStart(7)} ${'steps'.padStart(6)}  description`);
     for (const r of rows) {
-      io.out(`${r.id.padEnd(16)} ${(r.dataset ?? '-').padEnd(8)} ${String(r.params).padStart(7)} ${String(r.steps).padStart(6)}  ${r.description}${r.default ? ' (default)' : ''}`);
+      io.out(
+        `${r.id.padEnd(16)} ${(r.dataset ?? '-').padEnd(8)} ${String(r.params).padStart(7)} ${String(r.steps).padStart(6)}  ${r.description}${r.default ? ' (default)' : ''}`,
+      );
     }
   }
   return 0;
@@ -65,7 +67,8 @@ export function splitRules(list: string): string[] {
 
 function numberList(text: string, name: string): number[] {
   const xs = text.split(',').map((s) => Number(s.trim()));
-  if (xs.length === 0 || xs.some((x) => !Number.isFinite(x) || x <= 0)) throw new UsageError(`--${name} expects positive numbers separated by commas, got '${text}'`);
+  if (xs.length === 0 || xs.some((x) => !Number.isFinite(x) || x <= 0))
+    throw new UsageError(`--${name} expects positive numbers separated by commas, got '${text}'`);
   return xs;
 }
 
@@ -73,26 +76,55 @@ export const EVAL_FLAGS: FlagSpecs = {
   rules: {
     type: 'string',
     value: 'a,b,...',
-    description: 'rules to train: built-in names, rule text, or learned:FILE (a learned optimizer from nos learn; the lr multiplies its update, 1 = as trained), comma-separated (required)',
+    description:
+      'rules to train: built-in names, rule text, or learned:FILE (a learned optimizer from nos learn; the lr multiplies its update, 1 = as trained), comma-separated (required)',
   },
   task: { type: 'string', value: 'ID', description: `the child task (default ${DEFAULT_TASK}; nos tasks lists them)` },
   seeds: { type: 'string', value: 'N', description: 'seeds per rule, 0..N-1 (default 1)' },
   steps: { type: 'string', value: 'S', description: "training steps (default: the task's)" },
   lrs: { type: 'string', value: 'x,y,...', description: "the learning-rate grid (default: the task's)" },
   workers: { type: 'string', value: 'K', description: 'evaluator threads (default and most: the number of cores)' },
-  queue: { type: 'string', value: 'URL', description: "evaluate through this Redis queue (redis://[:PASSWORD@]HOST:PORT[/DB] or rediss://) with 'nos worker's, not here" },
-  set: { type: 'list', value: 'k=v', description: 'override a hyperparameter of the rules that declare it (repeatable)' },
-  baseline: { type: 'string', value: 'NAME', description: 'compare every rule with this one, paired by seed (a paired t-test on accuracy; added to --rules if absent)' },
-  out: { type: 'string', value: 'DIR', description: 'write results.json and curves.svg into this folder (checked before training)' },
+  queue: {
+    type: 'string',
+    value: 'URL',
+    description:
+      "evaluate through this Redis queue (redis://[:PASSWORD@]HOST:PORT[/DB] or rediss://) with 'nos worker's, not here",
+  },
+  set: {
+    type: 'list',
+    value: 'k=v',
+    description: 'override a hyperparameter of the rules that declare it (repeatable)',
+  },
+  baseline: {
+    type: 'string',
+    value: 'NAME',
+    description:
+      'compare every rule with this one, paired by seed (a paired t-test on accuracy; added to --rules if absent)',
+  },
+  out: {
+    type: 'string',
+    value: 'DIR',
+    description: 'write results.json and curves.svg into this folder (checked before training)',
+  },
   json: { type: 'bool', description: 'print one JSON document on stdout (progress goes to stderr)' },
-  schedule: { type: 'string', value: 'S', description: 'a learning-rate schedule around the rule (nos schedule lists them)' },
+  schedule: {
+    type: 'string',
+    value: 'S',
+    description: 'a learning-rate schedule around the rule (nos schedule lists them)',
+  },
   'weight-decay': { type: 'string', value: 'WD', description: 'decoupled weight decay, times the learning rate' },
   'batch-growth': { type: 'bool', description: "turn the --schedule's decay into batch growth" },
   analyze: {
     type: 'bool',
-    description: 'also report train accuracy, the generalisation gap, sharpness (also after a function-preserving x5 ReLU rescaling), single-direction reliance and a snapshot ensemble',
+    description:
+      'also report train accuracy, the generalisation gap, sharpness (also after a function-preserving x5 ReLU rescaling), single-direction reliance and a snapshot ensemble',
   },
-  'label-noise': { type: 'string', value: 'P', description: 'replace this fraction (0..1) of the training labels by uniformly random ones, seeded; validation and test stay clean (image tasks)' },
+  'label-noise': {
+    type: 'string',
+    value: 'P',
+    description:
+      'replace this fraction (0..1) of the training labels by uniformly random ones, seeded; validation and test stay clean (image tasks)',
+  },
 };
 
 /** Which accuracy a baseline comparison uses: test accuracy when every seed measured it, else validation. */
@@ -117,16 +149,26 @@ export function vsBaselineJson(baseline: string, c: PairedComparison, accuracy: 
 }
 
 /** Hyperparameter overrides per rule: each --set name must belong to at least one rule. */
-function overridesPerRule(rules: readonly (CheckedRule | LearnedRule)[], pairs: readonly string[]): Readonly<Record<string, number>>[] {
+function overridesPerRule(
+  rules: readonly (CheckedRule | LearnedRule)[],
+  pairs: readonly string[],
+): Readonly<Record<string, number>>[] {
   if (pairs.length === 0) return rules.map(() => ({}));
   const given = parseSetValues(pairs); // syntax, number literals and duplicates, for every name
-  const nameOf = (kv: string) => (/^\s*([A-Za-z][A-Za-z0-9]*)\s*=/.exec(kv)?.[1] ?? '');
+  const nameOf = (kv: string) => /^\s*([A-Za-z][A-Za-z0-9]*)\s*=/.exec(kv)?.[1] ?? '';
   for (const name of given.keys()) {
     if (!rules.some((r) => r.params.some((p) => p.name === name))) {
       throw new UsageError(`--set ${name}: no rule in --rules has a hyperparameter '${name}'`);
     }
   }
-  return rules.map((r) => (isLearnedRule(r) ? {} : ruleOverrides(r, pairs.filter((kv) => r.params.some((p) => p.name === nameOf(kv))))));
+  return rules.map((r) =>
+    isLearnedRule(r)
+      ? {}
+      : ruleOverrides(
+          r,
+          pairs.filter((kv) => r.params.some((p) => p.name === nameOf(kv))),
+        ),
+  );
 }
 
 /** A difference in accuracy points with its interval and verdict, for the table. */
@@ -150,7 +192,8 @@ export async function evalCommand(argv: readonly string[], io: Io): Promise<numb
   }
   const weightDecay = numberFlag(args, 'weight-decay');
   if (weightDecay !== undefined && weightDecay < 0) throw new UsageError('--weight-decay must be >= 0');
-  if (has(args, 'batch-growth') && scheduleSpec === undefined) throw new UsageError('--batch-growth needs a decaying --schedule (e.g. step) to turn into batch growth');
+  if (has(args, 'batch-growth') && scheduleSpec === undefined)
+    throw new UsageError('--batch-growth needs a decaying --schedule (e.g. step) to turn into batch growth');
   const analyze = has(args, 'analyze');
   const labelNoise = numberFlag(args, 'label-noise');
   const layers = {
@@ -202,7 +245,9 @@ export async function evalCommand(argv: readonly string[], io: Io): Promise<numb
     queueUrl === undefined
       ? new EvaluatorPool({ workers: workers.workers, datasets: task.dataset ? [task.dataset] : [] })
       : await QueueEvaluator.open({ url: queueUrl, version: nosVersion(), log: (line) => io.err(`nos eval: ${line}`) });
-  io.err(`nos eval: ${labels.length} rule(s) x ${seeds} seed(s) on ${task.id}, ${pool instanceof QueueEvaluator ? `through the queue at ${pool.url.redacted}` : `${pool.workers} worker(s)`}`);
+  io.err(
+    `nos eval: ${labels.length} rule(s) x ${seeds} seed(s) on ${task.id}, ${pool instanceof QueueEvaluator ? `through the queue at ${pool.url.redacted}` : `${pool.workers} worker(s)`}`,
+  );
   const byRule: EvalResult[][] = labels.map(() => []);
   let done = 0;
   const total = labels.length * seeds;
@@ -226,7 +271,9 @@ export async function evalCommand(argv: readonly string[], io: Io): Promise<numb
           });
           (byRule[i] as EvalResult[])[seed] = result;
           done++;
-          io.err(`  [${done}/${total}] ${labels[i]} seed ${seed}: ${result.status} val ${result.valAcc.toFixed(4)} (lr ${result.bestLr ?? '-'}, ${result.seconds.toFixed(1)} s)`);
+          io.err(
+            `  [${done}/${total}] ${labels[i]} seed ${seed}: ${result.status} val ${result.valAcc.toFixed(4)} (lr ${result.bestLr ?? '-'}, ${result.seconds.toFixed(1)} s)`,
+          );
         }),
       ),
     );
@@ -236,8 +283,16 @@ export async function evalCommand(argv: readonly string[], io: Io): Promise<numb
   const rows = labels.map((label, i) => summarize(label, byRule[i] as EvalResult[]));
   const base = baselineIndex < 0 ? undefined : (rows[baselineIndex] as RuleSummary);
   // Test accuracy when every seed of every rule measured it, else validation accuracy.
-  const accuracy: ComparedAccuracy = rows.every((r) => r.seeds.every((s) => s.testAcc !== null && s.testAcc !== undefined)) ? 'test' : 'validation';
-  const comparisons = rows.map((r, i) => (base === undefined || i === baselineIndex ? undefined : pairedTest(seedAccuracies(r, accuracy), seedAccuracies(base, accuracy))));
+  const accuracy: ComparedAccuracy = rows.every((r) =>
+    r.seeds.every((s) => s.testAcc !== null && s.testAcc !== undefined),
+  )
+    ? 'test'
+    : 'validation';
+  const comparisons = rows.map((r, i) =>
+    base === undefined || i === baselineIndex
+      ? undefined
+      : pairedTest(seedAccuracies(r, accuracy), seedAccuracies(base, accuracy)),
+  );
   const doc = {
     task: task.id,
     seeds,
@@ -251,9 +306,16 @@ export async function evalCommand(argv: readonly string[], io: Io): Promise<numb
       finalLoss: jsonStat(r.finalLoss),
       status: r.status,
       seconds: r.seconds,
-      perSeed: r.seeds.map((x, seed) => ({ seed, valAcc: jsonNumber(x.valAcc), testAcc: x.testAcc === null || x.testAcc === undefined ? null : jsonNumber(x.testAcc), bestLr: x.bestLr })),
+      perSeed: r.seeds.map((x, seed) => ({
+        seed,
+        valAcc: jsonNumber(x.valAcc),
+        testAcc: x.testAcc === null || x.testAcc === undefined ? null : jsonNumber(x.testAcc),
+        bestLr: x.bestLr,
+      })),
       ...(base !== undefined && i === baselineIndex ? { baseline: true } : {}),
-      ...(comparisons[i] === undefined || base === undefined ? {} : { vsBaseline: vsBaselineJson(base.label, comparisons[i] as PairedComparison, accuracy) }),
+      ...(comparisons[i] === undefined || base === undefined
+        ? {}
+        : { vsBaseline: vsBaselineJson(base.label, comparisons[i] as PairedComparison, accuracy) }),
       ...(analyze ? { analysis: analysisSummary(r.seeds) } : {}),
     })),
     ...(scheduleSpec === undefined ? {} : { schedule: scheduleSpec }),
@@ -263,10 +325,15 @@ export async function evalCommand(argv: readonly string[], io: Io): Promise<numb
   };
   if (has(args, 'json')) io.out(JSON.stringify(doc));
   else {
-    const pct = (s: Stat) => (Number.isFinite(s.mean) ? `${(100 * s.mean).toFixed(2)} +- ${(100 * s.std).toFixed(2)}` : '-').padStart(14);
-    io.out(`${task.id}: ${seeds} seed(s), ${steps ?? task.steps} steps, learning rate from ${(lrs ?? task.lrGrid).join(', ')}`);
+    const pct = (s: Stat) =>
+      (Number.isFinite(s.mean) ? `${(100 * s.mean).toFixed(2)} +- ${(100 * s.std).toFixed(2)}` : '-').padStart(14);
+    io.out(
+      `${task.id}: ${seeds} seed(s), ${steps ?? task.steps} steps, learning rate from ${(lrs ?? task.lrGrid).join(', ')}`,
+    );
     const vsHeader = base === undefined ? '' : `  vs ${base.label} (${accuracy} acc, points: diff [95% CI] verdict)`;
-    io.out(`${'rule'.padEnd(24)} ${'best lr'.padStart(8)} ${'val acc %'.padStart(14)} ${'test acc %'.padStart(14)} ${'final loss'.padStart(11)} ${'status'.padEnd(9)} ${'time s'.padStart(7)}${vsHeader}`);
+    io.out(
+      `${'rule'.padEnd(24)} ${'best lr'.padStart(8)} ${'val acc %'.padStart(14)} ${'test acc %'.padStart(14)} ${'final loss'.padStart(11)} ${'status'.padEnd(9)} ${'time s'.padStart(7)}${vsHeader}`,
+    );
     for (const [i, r] of rows.entries()) {
       io.out(
         `${(r.label.length > 24 ? `${r.label.slice(0, 23)}…` : r.label).padEnd(24)} ${String(r.bestLr ?? '-').padStart(8)} ${pct(r.valAcc)} ${pct(r.testAcc)} ${(Number.isFinite(r.finalLoss.mean) ? r.finalLoss.mean.toFixed(4) : '-').padStart(11)} ${r.status.padEnd(9)} ${r.seconds.toFixed(1).padStart(7)}${base === undefined ? '' : `  ${i === baselineIndex ? '(baseline)' : vsCell(comparisons[i] as PairedComparison)}`}`,
@@ -274,10 +341,13 @@ export async function evalCommand(argv: readonly string[], io: Io): Promise<numb
     }
     if (analyze) {
       io.out('');
-      io.out(`${'rule'.padEnd(24)} ${'train acc %'.padStart(14)} ${'gap (train-test) %'.padStart(19)} ${'sharpness %'.padStart(14)} ${'ensemble val %'.padStart(15)} ${'snapshots'.padStart(9)} ${'sharp. x5 %'.padStart(14)} ${'reliance'.padStart(8)}`);
+      io.out(
+        `${'rule'.padEnd(24)} ${'train acc %'.padStart(14)} ${'gap (train-test) %'.padStart(19)} ${'sharpness %'.padStart(14)} ${'ensemble val %'.padStart(15)} ${'snapshots'.padStart(9)} ${'sharp. x5 %'.padStart(14)} ${'reliance'.padStart(8)}`,
+      );
       for (const r of rows) {
         const a = analysisSummary(r.seeds);
-        const f = (s: { mean: number | null; std: number | null }, k = 100) => (s.mean === null ? '-' : `${(k * s.mean).toFixed(2)} +- ${(k * (s.std ?? 0)).toFixed(2)}`);
+        const f = (s: { mean: number | null; std: number | null }, k = 100) =>
+          s.mean === null ? '-' : `${(k * s.mean).toFixed(2)} +- ${(k * (s.std ?? 0)).toFixed(2)}`;
         io.out(
           `${(r.label.length > 24 ? `${r.label.slice(0, 23)}…` : r.label).padEnd(24)} ${f(a.trainAcc).padStart(14)} ${f(a.gapAcc).padStart(19)} ${f(a.sharpness, 1).padStart(14)} ${f(a.ensembleValAcc).padStart(15)} ${String(a.snapshots ?? '-').padStart(9)} ${f(a.sharpnessRescaled, 1).padStart(14)} ${(a.reliance === null ? '-' : a.reliance.area.toFixed(3)).padStart(8)}`,
         );
@@ -297,7 +367,9 @@ export async function evalCommand(argv: readonly string[], io: Io): Promise<numb
       writeFileSync(files[0] as string, `${JSON.stringify({ ...doc, perSeed: rows.map((r) => r.seeds) }, null, 1)}\n`);
       writeFileSync(files[1] as string, evalCurvesSvg(task.id, rows));
     } catch (e) {
-      io.err(`nos eval: error: could not write the results into ${out}: ${describeWriteError(e)} (they are printed above)`);
+      io.err(
+        `nos eval: error: could not write the results into ${out}: ${describeWriteError(e)} (they are printed above)`,
+      );
       return 1;
     }
     io.err(`wrote ${files.join(' and ')}`);

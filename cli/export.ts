@@ -14,12 +14,20 @@ export const EXPORT_FLAGS: FlagSpecs = {
   rule: { type: 'string', value: 'R', description: 'a built-in rule name, rule text, or a .nos file' },
   run: { type: 'string', value: 'NAME', description: 'export a rule a search found: the run (with --rank)' },
   rank: { type: 'string', value: 'R', description: "the rule's rank in the run's leaderboard (1 = the best)" },
-  format: { type: 'string', value: 'FORMAT', description: 'tfjs (RuleOptimizer config), ts (a standalone TypeScript module) or pytorch (required)' },
+  format: {
+    type: 'string',
+    value: 'FORMAT',
+    description: 'tfjs (RuleOptimizer config), ts (a standalone TypeScript module) or pytorch (required)',
+  },
   out: { type: 'string', value: 'F', description: 'write to this file (default: stdout)' },
   set: { type: 'list', value: 'k=v', description: "override a hyperparameter's default (repeatable)" },
   lr: { type: 'string', value: 'X', description: 'learning rate in the tfjs config (default 0.001)' },
   seed: { type: 'string', value: 'S', description: 'seed in the tfjs config, for rules with noise (default 0)' },
-  name: { type: 'string', value: 'CLASS', description: 'class name of the ts or pytorch optimizer (default: from the rule)' },
+  name: {
+    type: 'string',
+    value: 'CLASS',
+    description: 'class name of the ts or pytorch optimizer (default: from the rule)',
+  },
 };
 
 /** The rule with some hyperparameter defaults replaced (validated like --set in trace). */
@@ -30,16 +38,25 @@ export function withDefaults(rule: CheckedRule, overrides: Readonly<Record<strin
     if (e instanceof BindError) throw new UsageError(e.message);
     throw e;
   }
-  return { ...rule, params: rule.params.map((p) => ({ name: p.name, default: Object.hasOwn(overrides, p.name) ? (overrides[p.name] as number) : p.default })) };
+  return {
+    ...rule,
+    params: rule.params.map((p) => ({
+      name: p.name,
+      default: Object.hasOwn(overrides, p.name) ? (overrides[p.name] as number) : p.default,
+    })),
+  };
 }
 
 export function exportCommand(argv: readonly string[], io: Io): number {
   const args = parseArgs(argv, EXPORT_FLAGS);
   const format = flag(args, 'format');
   if (format === undefined) throw new UsageError('--format is required: tfjs, ts or pytorch');
-  if (!['tfjs', 'ts', 'pytorch'].includes(format)) throw new UsageError(`unknown --format '${format}': use tfjs, ts or pytorch`);
+  if (!['tfjs', 'ts', 'pytorch'].includes(format))
+    throw new UsageError(`unknown --format '${format}': use tfjs, ts or pytorch`);
   const spec = flag(args, 'rule')?.trim();
-  let provenance: Provenance = { source: spec !== undefined && library().has(spec) ? 'built-in' : 'rule text given to nos export' };
+  let provenance: Provenance = {
+    source: spec !== undefined && library().has(spec) ? 'built-in' : 'rule text given to nos export',
+  };
   let base: CheckedRule;
   const run = flag(args, 'run');
   if (run !== undefined) {
@@ -48,11 +65,15 @@ export function exportCommand(argv: readonly string[], io: Io): number {
     if (rank === undefined) throw new UsageError('--run needs --rank R (1 = the best rule)');
     const store = openRun(run);
     try {
-      const rows = rankedLeaderboard(store.config, store.candidates(), store.evaluations(), rank).map((e) => ({ ...e.candidate, reward: e.reward }));
+      const rows = rankedLeaderboard(store.config, store.candidates(), store.evaluations(), rank).map((e) => ({
+        ...e.candidate,
+        reward: e.reward,
+      }));
       const row = rows[rank - 1];
       if (row === undefined) throw new UsageError(`run '${run}' has only ${rows.length} ranked rule(s)`);
       const found = lookupRule(row.rule);
-      if (!found.ok) throw new UsageError(`run '${run}' rank ${rank} holds a rule this nos cannot read:\n${found.message}`);
+      if (!found.ok)
+        throw new UsageError(`run '${run}' rank ${rank} holds a rule this nos cannot read:\n${found.message}`);
       base = { ...found.rule, name: `${store.config.strategy}-${run}-r${rank}`.replace(/[^A-Za-z0-9-]/g, '') };
       provenance = {
         source: `search run '${run}', rank ${rank}`,
@@ -67,10 +88,18 @@ export function exportCommand(argv: readonly string[], io: Io): number {
   if (format === 'tfjs') {
     const lr = numberFlag(args, 'lr') ?? 0.001;
     const params = Object.fromEntries(rule.params.map((p) => [p.name, p.default]));
-    text = JSON.stringify({ className: 'RuleOptimizer', config: { rule: rule.canonical, learningRate: lr, params, seed: numberFlag(args, 'seed') ?? 0 } }, null, 2);
+    text = JSON.stringify(
+      {
+        className: 'RuleOptimizer',
+        config: { rule: rule.canonical, learningRate: lr, params, seed: numberFlag(args, 'seed') ?? 0 },
+      },
+      null,
+      2,
+    );
   } else {
     const name = flag(args, 'name');
-    if (name !== undefined && !/^[A-Za-z][A-Za-z0-9]*$/.test(name)) throw new UsageError(`--name must be a class name (a letter, then letters and digits), got '${name}'`);
+    if (name !== undefined && !/^[A-Za-z][A-Za-z0-9]*$/.test(name))
+      throw new UsageError(`--name must be a class name (a letter, then letters and digits), got '${name}'`);
     const options = { provenance, ...(name === undefined ? {} : { className: name }) };
     text = format === 'ts' ? emitTypeScript(rule, options) : emitPyTorch(rule, options);
   }

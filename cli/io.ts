@@ -78,7 +78,8 @@ export function readUserFile(path: string, limits: ReadLimits = {}): string {
   try {
     const st = fstatSync(fd);
     if (st.isDirectory()) throw new UsageError(`${path}: is a directory, not a file`);
-    if (!st.isFile()) throw new UsageError(`${path}: not a regular file (a device, FIFO or socket); give the path of a file`);
+    if (!st.isFile())
+      throw new UsageError(`${path}: not a regular file (a device, FIFO or socket); give the path of a file`);
     if (st.size > maxBytes) throw new UsageError(tooLarge(`${st.size} bytes`));
     const chunks: Buffer[] = [];
     let total = 0;
@@ -113,15 +114,22 @@ export function readUserFile(path: string, limits: ReadLimits = {}): string {
  * (`parseNumberLiteral`: no hex, binary, octal, Infinity, NaN or empty values, at most 1e30 in
  * magnitude); a name given twice is an error.
  */
-export function parseSetValues(pairs: readonly string[], flagName = 'set'): Map<string, { value: number; text: string }> {
+export function parseSetValues(
+  pairs: readonly string[],
+  flagName = 'set',
+): Map<string, { value: number; text: string }> {
   const out = new Map<string, { value: number; text: string }>();
   for (const kv of pairs) {
     const m = /^\s*([A-Za-z][A-Za-z0-9]*)\s*=(.*)$/s.exec(kv);
-    if (!m) throw new UsageError(`--${flagName} expects name=value, got '${kv.length > 60 ? `${kv.slice(0, 60)}...` : kv}'`);
+    if (!m)
+      throw new UsageError(`--${flagName} expects name=value, got '${kv.length > 60 ? `${kv.slice(0, 60)}...` : kv}'`);
     const name = m[1] as string;
     const text = (m[2] as string).trim();
     const parsed = parseNumberLiteral(text);
-    if (!parsed.ok) throw new UsageError(`--${flagName} ${name}=${text.length > 40 ? `${text.slice(0, 40)}...` : text}: ${parsed.message}`);
+    if (!parsed.ok)
+      throw new UsageError(
+        `--${flagName} ${name}=${text.length > 40 ? `${text.slice(0, 40)}...` : text}: ${parsed.message}`,
+      );
     if (out.has(name)) throw new UsageError(`--${flagName} ${name} is given more than once`);
     out.set(name, { value: parsed.value, text });
   }
@@ -133,7 +141,11 @@ export function parseSetValues(pairs: readonly string[], flagName = 'set'): Map<
  * within the language's limits and the ranges of the primitives it reaches (ema's beta in
  * [0, 1], ...). Returns a record with no prototype, so any hyperparameter name is safe as a key.
  */
-export function ruleOverrides(rule: Pick<CheckedRule, 'params' | 'expr'>, pairs: readonly string[], flagName = 'set'): Readonly<Record<string, number>> {
+export function ruleOverrides(
+  rule: Pick<CheckedRule, 'params' | 'expr'>,
+  pairs: readonly string[],
+  flagName = 'set',
+): Readonly<Record<string, number>> {
   const given = parseSetValues(pairs, flagName);
   const values = new Map([...given].map(([k, v]) => [k, v.value]));
   try {
@@ -141,7 +153,9 @@ export function ruleOverrides(rule: Pick<CheckedRule, 'params' | 'expr'>, pairs:
   } catch (e) {
     if (!(e instanceof BindError)) throw e;
     const which = e.param !== undefined ? given.get(e.param) : undefined;
-    throw new UsageError(which !== undefined ? `--${flagName} ${e.param}=${which.text}: ${e.message}` : `--${flagName}: ${e.message}`);
+    throw new UsageError(
+      which !== undefined ? `--${flagName} ${e.param}=${which.text}: ${e.message}` : `--${flagName}: ${e.message}`,
+    );
   }
   const out: Record<string, number> = Object.create(null) as Record<string, number>;
   for (const [k, v] of values) out[k] = v;

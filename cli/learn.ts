@@ -11,7 +11,15 @@ import { nosVersion } from '../controller/run.js';
 import { batchPixels, loadDataset } from '../evaluator/data.js';
 import { initTf } from '../dsl/compile/tf-backend.js';
 import { type CheckedRule, lookupRule, type RuleLookup } from '../dsl/index.js';
-import { checkpointDocument, LearnedFileError, learnedDocument, MAX_FILE_BYTES, parseCheckpoint, parseLearnedFile, stateOfCheckpoint } from '../learned/file.js';
+import {
+  checkpointDocument,
+  LearnedFileError,
+  learnedDocument,
+  MAX_FILE_BYTES,
+  parseCheckpoint,
+  parseLearnedFile,
+  stateOfCheckpoint,
+} from '../learned/file.js';
 import { isLearnedSpec, type LearnedRule, learnedPath, learnedRule } from '../learned/kernel.js';
 import { META_DEFAULTS, type MetaSettings, type MetaState, metaTrain } from '../learned/meta-train.js';
 import { type ImageSource, META_TASKS, type MetaTaskId } from '../learned/problems.js';
@@ -21,13 +29,41 @@ import { checkOutputFile, describeWriteError } from './paths.js';
 import { duration } from './search.js';
 
 export const LEARN_FLAGS: FlagSpecs = {
-  task: { type: 'string', value: 'ID', description: `the problems to meta-train on: ${META_TASKS.join(' or ')} (default quadratic: random 10-d quadratics, as the paper)` },
-  out: { type: 'string', value: 'FILE', description: 'the learned optimizer (JSON weights with provenance; required); checkpoints go to FILE.ckpt' },
-  'meta-steps': { type: 'string', value: 'N', description: `outer Adam updates, one per unroll (default ${META_DEFAULTS.quadratic.metaSteps} for quadratic, ${META_DEFAULTS['mlp-mnist'].metaSteps} for mlp-mnist)` },
-  unroll: { type: 'string', value: 'U', description: `optimizee steps per truncated unroll (default ${META_DEFAULTS.quadratic.unroll})` },
-  horizon: { type: 'string', value: 'H', description: `optimizee steps per problem before a fresh one (default ${META_DEFAULTS.quadratic.horizon})` },
-  'meta-lr': { type: 'string', value: 'X', description: `the outer Adam's learning rate (default ${META_DEFAULTS.quadratic.metaLr})` },
-  seed: { type: 'string', value: 'S', description: 'seed of the initial weights and the problems drawn (default 0); same seed and flags, same file' },
+  task: {
+    type: 'string',
+    value: 'ID',
+    description: `the problems to meta-train on: ${META_TASKS.join(' or ')} (default quadratic: random 10-d quadratics, as the paper)`,
+  },
+  out: {
+    type: 'string',
+    value: 'FILE',
+    description: 'the learned optimizer (JSON weights with provenance; required); checkpoints go to FILE.ckpt',
+  },
+  'meta-steps': {
+    type: 'string',
+    value: 'N',
+    description: `outer Adam updates, one per unroll (default ${META_DEFAULTS.quadratic.metaSteps} for quadratic, ${META_DEFAULTS['mlp-mnist'].metaSteps} for mlp-mnist)`,
+  },
+  unroll: {
+    type: 'string',
+    value: 'U',
+    description: `optimizee steps per truncated unroll (default ${META_DEFAULTS.quadratic.unroll})`,
+  },
+  horizon: {
+    type: 'string',
+    value: 'H',
+    description: `optimizee steps per problem before a fresh one (default ${META_DEFAULTS.quadratic.horizon})`,
+  },
+  'meta-lr': {
+    type: 'string',
+    value: 'X',
+    description: `the outer Adam's learning rate (default ${META_DEFAULTS.quadratic.metaLr})`,
+  },
+  seed: {
+    type: 'string',
+    value: 'S',
+    description: 'seed of the initial weights and the problems drawn (default 0); same seed and flags, same file',
+  },
   json: { type: 'bool', description: 'print one JSON document at the end (progress goes to stderr)' },
 };
 
@@ -35,12 +71,24 @@ export const LEARN_FLAGS: FlagSpecs = {
  * A rule for `nos eval --rules`: `learned:FILE` reads and validates the file (problems are the
  * lookup's message, naming the file), anything else is looked up as rule text or a name.
  */
-export function lookupEvalRule(label: string): { ok: true; rule: CheckedRule | LearnedRule } | { ok: false; message: string } {
+export function lookupEvalRule(
+  label: string,
+): { ok: true; rule: CheckedRule | LearnedRule } | { ok: false; message: string } {
   if (!isLearnedSpec(label)) return lookupRule(label) as RuleLookup;
   const path = learnedPath(label);
-  if (path === '') return { ok: false, message: `${label}: give the file after 'learned:', e.g. learned:opt.json (made by nos learn)` };
+  if (path === '')
+    return {
+      ok: false,
+      message: `${label}: give the file after 'learned:', e.g. learned:opt.json (made by nos learn)`,
+    };
   try {
-    return { ok: true, rule: learnedRule(label, parseLearnedFile(readUserFile(path, { maxBytes: MAX_FILE_BYTES, what: 'a learned optimizer' }), path)) };
+    return {
+      ok: true,
+      rule: learnedRule(
+        label,
+        parseLearnedFile(readUserFile(path, { maxBytes: MAX_FILE_BYTES, what: 'a learned optimizer' }), path),
+      ),
+    };
   } catch (e) {
     if (e instanceof UsageError || e instanceof LearnedFileError) return { ok: false, message: e.message };
     throw e;
@@ -59,7 +107,10 @@ export function learnBar(step: number, total: number, loss: number, elapsedMs: n
 /** MNIST's training split as the meta-trainer's image source. */
 function mnistSource(): ImageSource {
   const d = loadDataset('mnist');
-  return { n: d.train.n, batch: (idx) => ({ x: batchPixels(d.train, idx), y: Int32Array.from(idx, (i) => d.train.y[i] as number) }) };
+  return {
+    n: d.train.n,
+    batch: (idx) => ({ x: batchPixels(d.train, idx), y: Int32Array.from(idx, (i) => d.train.y[i] as number) }),
+  };
 }
 
 const SETTINGS_KEYS = ['task', 'seed', 'metaSteps', 'unroll', 'horizon', 'metaLr'] as const;
@@ -80,7 +131,8 @@ function readCheckpoint(path: string, settings: MetaSettings): MetaState | undef
 export async function learnCommand(argv: readonly string[], io: Io): Promise<number> {
   const args = parseArgs(argv, LEARN_FLAGS);
   const taskId = flag(args, 'task') ?? 'quadratic';
-  if (!(META_TASKS as readonly string[]).includes(taskId)) throw new UsageError(`--task ${taskId}: nos learn meta-trains on ${META_TASKS.join(' or ')}`);
+  if (!(META_TASKS as readonly string[]).includes(taskId))
+    throw new UsageError(`--task ${taskId}: nos learn meta-trains on ${META_TASKS.join(' or ')}`);
   const task = taskId as MetaTaskId;
   const out = flag(args, 'out');
   if (out === undefined) throw new UsageError('--out FILE is required: where the learned optimizer is written');
@@ -97,7 +149,8 @@ export async function learnCommand(argv: readonly string[], io: Io): Promise<num
     metaLr,
   };
   if (settings.metaSteps > 1_000_000) throw new UsageError('--meta-steps is limited to 1000000');
-  if (settings.unroll > 1000 || settings.horizon > 100_000) throw new UsageError('--unroll is limited to 1000 and --horizon to 100000');
+  if (settings.unroll > 1000 || settings.horizon > 100_000)
+    throw new UsageError('--unroll is limited to 1000 and --horizon to 100000');
   const ckpt = `${out}.ckpt`;
   const resume = readCheckpoint(ckpt, settings);
   const data = task === 'mlp-mnist' ? mnistSource() : undefined;
@@ -132,7 +185,8 @@ export async function learnCommand(argv: readonly string[], io: Io): Promise<num
   } catch (e) {
     if (tty) process.stderr.write('\n');
     const code = (e as NodeJS.ErrnoException | undefined)?.code;
-    if (typeof code === 'string') throw new UsageError(`could not write the checkpoint ${ckpt}: ${describeWriteError(e)}`);
+    if (typeof code === 'string')
+      throw new UsageError(`could not write the checkpoint ${ckpt}: ${describeWriteError(e)}`);
     throw e;
   }
   if (tty) process.stderr.write('\n');
@@ -140,12 +194,28 @@ export async function learnCommand(argv: readonly string[], io: Io): Promise<num
   try {
     writeAtomic(out, `${JSON.stringify(doc)}\n`);
   } catch (e) {
-    io.err(`nos learn: error: could not write ${out}: ${describeWriteError(e)} (the checkpoint ${ckpt} is kept; run again to write it)`);
+    io.err(
+      `nos learn: error: could not write ${out}: ${describeWriteError(e)} (the checkpoint ${ckpt} is kept; run again to write it)`,
+    );
     return 1;
   }
   rmSync(ckpt, { force: true });
-  const summary = { out, task, seed: settings.seed, metaSteps: settings.metaSteps, unroll: settings.unroll, horizon: settings.horizon, metaLr: settings.metaLr, finalMetaLoss: doc.finalMetaLoss, resumedFrom: before, nos: version };
+  const summary = {
+    out,
+    task,
+    seed: settings.seed,
+    metaSteps: settings.metaSteps,
+    unroll: settings.unroll,
+    horizon: settings.horizon,
+    metaLr: settings.metaLr,
+    finalMetaLoss: doc.finalMetaLoss,
+    resumedFrom: before,
+    nos: version,
+  };
   if (has(args, 'json')) io.out(JSON.stringify(summary));
-  else io.out(`wrote ${out}: ${task}, ${settings.metaSteps} meta-steps, final meta-loss ${doc.finalMetaLoss === null ? '-' : doc.finalMetaLoss.toPrecision(4)} (nos eval --rules adam,learned:${out} --task ...)`);
+  else
+    io.out(
+      `wrote ${out}: ${task}, ${settings.metaSteps} meta-steps, final meta-loss ${doc.finalMetaLoss === null ? '-' : doc.finalMetaLoss.toPrecision(4)} (nos eval --rules adam,learned:${out} --task ...)`,
+    );
   return 0;
 }

@@ -28,19 +28,48 @@ interface CommandEntry {
 }
 
 export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
-  check: { run: checkCommand, usage: '(<rule text> | --file F.nos)', summary: 'parse and check rules, print their canonical form' },
+  check: {
+    run: checkCommand,
+    usage: '(<rule text> | --file F.nos)',
+    summary: 'parse and check rules, print their canonical form',
+  },
   rules: { run: rulesCommand, usage: '', summary: 'the built-in rule library' },
   tasks: { run: tasksCommand, usage: '', summary: 'the child tasks rules are trained on' },
-  eval: { run: evalCommand, usage: '--rules a,b,...', summary: 'train and compare rules over a learning-rate grid and seeds' },
-  search: { run: searchCommand, usage: '', summary: 'search for update rules (--resume --run NAME continues a stopped run)' },
-  worker: { run: workerCommand, usage: '--queue redis://HOST:PORT', summary: 'take evaluation jobs from a Redis queue and run them here (scale-out; Ctrl-C drains)' },
+  eval: {
+    run: evalCommand,
+    usage: '--rules a,b,...',
+    summary: 'train and compare rules over a learning-rate grid and seeds',
+  },
+  search: {
+    run: searchCommand,
+    usage: '',
+    summary: 'search for update rules (--resume --run NAME continues a stopped run)',
+  },
+  worker: {
+    run: workerCommand,
+    usage: '--queue redis://HOST:PORT',
+    summary: 'take evaluation jobs from a Redis queue and run them here (scale-out; Ctrl-C drains)',
+  },
   leaderboard: { run: leaderboardCommand, usage: '--run NAME', summary: 'the best rules of a run' },
-  schedule: { run: scheduleCommand, usage: '[NAME[:k=v,...] | expression]', summary: 'learning-rate schedules: list them, or print and plot one' },
+  schedule: {
+    run: scheduleCommand,
+    usage: '[NAME[:k=v,...] | expression]',
+    summary: 'learning-rate schedules: list them, or print and plot one',
+  },
   report: { run: reportCommand, usage: '--run NAME', summary: 'a self-contained HTML page for a run' },
   bench: { run: benchCommand, usage: '', summary: "the project's own measurements" },
-  export: { run: exportCommand, usage: '(--rule R | --run NAME --rank R) --format tfjs|ts|pytorch', summary: 'a rule as a ready-to-use optimizer' },
+  export: {
+    run: exportCommand,
+    usage: '(--rule R | --run NAME --rank R) --format tfjs|ts|pytorch',
+    summary: 'a rule as a ready-to-use optimizer',
+  },
   primitives: { run: primitivesCommand, usage: '', summary: 'the language: values, functions, NOS short names' },
-  learn: { run: learnCommand, usage: '--out FILE', summary: 'meta-train a learned LSTM optimizer (Andrychowicz et al. 2016) for nos eval --rules learned:FILE (not rule text: nos search never samples it)' },
+  learn: {
+    run: learnCommand,
+    usage: '--out FILE',
+    summary:
+      'meta-train a learned LSTM optimizer (Andrychowicz et al. 2016) for nos eval --rules learned:FILE (not rule text: nos search never samples it)',
+  },
   trace: { run: traceCommand, usage: '--rule R --lr X --input F.json', summary: 'apply a rule to a gradient stream' },
 };
 
@@ -73,7 +102,16 @@ export async function commandSpecs(name: string): Promise<FlagSpecs> {
 
 /** A user error's message, or undefined for a bug. */
 function userError(e: unknown): string | undefined {
-  if (e instanceof UsageError || e instanceof RunConfigError || e instanceof StoreError || e instanceof DatasetError || e instanceof MissingDependencyError || e instanceof LearnedFileError || e instanceof QueueError) return e.message;
+  if (
+    e instanceof UsageError ||
+    e instanceof RunConfigError ||
+    e instanceof StoreError ||
+    e instanceof DatasetError ||
+    e instanceof MissingDependencyError ||
+    e instanceof LearnedFileError ||
+    e instanceof QueueError
+  )
+    return e.message;
   return describeEnvironmentError(e);
 }
 
@@ -91,7 +129,9 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
   try {
     if (cmd === undefined) {
       const hint = nearest(name, Object.keys(COMMANDS));
-      throw new UsageError(`unknown command '${name}'${hint ? `; did you mean '${hint}'?` : ''} (nos --help lists them)`);
+      throw new UsageError(
+        `unknown command '${name}'${hint ? `; did you mean '${hint}'?` : ''} (nos --help lists them)`,
+      );
     }
     return await cmd.run(rest, io);
   } catch (e) {

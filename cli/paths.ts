@@ -15,7 +15,8 @@ function nearestExisting(path: string): string {
 }
 
 function writableFolder(dir: string, flag: string, path: string): void {
-  if (!statSync(dir).isDirectory()) throw new UsageError(`${flag} ${path}: cannot be created, because ${dir} is a file`);
+  if (!statSync(dir).isDirectory())
+    throw new UsageError(`${flag} ${path}: cannot be created, because ${dir} is a file`);
   try {
     accessSync(dir, constants.W_OK | constants.X_OK);
   } catch (e) {
@@ -27,7 +28,8 @@ function writableFolder(dir: string, flag: string, path: string): void {
 export function checkOutputDir(path: string, flag = '--out'): void {
   assertCreatablePath(path, flag);
   if (existsSync(path)) {
-    if (!statSync(path).isDirectory()) throw new UsageError(`${flag} ${path} is an existing file: ${flag} names a folder to write the results into`);
+    if (!statSync(path).isDirectory())
+      throw new UsageError(`${flag} ${path} is an existing file: ${flag} names a folder to write the results into`);
     writableFolder(path, flag, path);
     return;
   }
@@ -37,7 +39,8 @@ export function checkOutputDir(path: string, flag = '--out'): void {
 /** A file to write: refused if it is a folder, or its folder does not exist or cannot be written. */
 export function checkOutputFile(path: string, flag = '--out'): void {
   assertCreatablePath(path, flag);
-  if (existsSync(path) && statSync(path).isDirectory()) throw new UsageError(`${flag} ${path} is a folder: give a file name`);
+  if (existsSync(path) && statSync(path).isDirectory())
+    throw new UsageError(`${flag} ${path} is a folder: give a file name`);
   const dir = dirname(resolve(path));
   if (!existsSync(dir)) throw new UsageError(`${flag} ${path}: the folder ${dir} does not exist`);
   writableFolder(dir, flag, path);

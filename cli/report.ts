@@ -10,7 +10,11 @@ import { checkOutputFile, describeWriteError } from './paths.js';
 
 export const REPORT_FLAGS: FlagSpecs = {
   run: { type: 'string', value: 'NAME', description: 'the run (required)' },
-  out: { type: 'string', value: 'F.html', description: "where to write the page (default: report.html in the run's folder)" },
+  out: {
+    type: 'string',
+    value: 'F.html',
+    description: "where to write the page (default: report.html in the run's folder)",
+  },
   'no-adam': { type: 'bool', description: "skip training Adam under the run's protocol for comparison" },
 };
 
@@ -21,12 +25,20 @@ export const REPORT_FLAGS: FlagSpecs = {
 export async function writeReport(store: SqliteStore, out: string | undefined, adam: boolean): Promise<string> {
   const config = store.config;
   const baseline = adam ? await adamBaseline(config) : undefined;
-  const html = renderReport({ config, candidates: store.candidates(), checkpoints: store.checkpoints(), evaluations: store.evaluations(), ...(baseline ? { adam: baseline } : {}) });
+  const html = renderReport({
+    config,
+    candidates: store.candidates(),
+    checkpoints: store.checkpoints(),
+    evaluations: store.evaluations(),
+    ...(baseline ? { adam: baseline } : {}),
+  });
   const path = out ?? join(store.dir, 'report.html');
   try {
     writeFileSync(path, html);
   } catch (e) {
-    throw new UsageError(`cannot write the report to ${path}: ${describeWriteError(e)}${out === undefined ? ' (pass --out F.html to write it elsewhere)' : ''}`);
+    throw new UsageError(
+      `cannot write the report to ${path}: ${describeWriteError(e)}${out === undefined ? ' (pass --out F.html to write it elsewhere)' : ''}`,
+    );
   }
   return path;
 }

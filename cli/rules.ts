@@ -1,5 +1,14 @@
 /** `nos check`, `nos rules`, `nos trace`. */
-import { BindError, type CheckedRule, compileRules, formatDiagnostics, LIMITS, library, lookupRule, printNode } from '../dsl/index.js';
+import {
+  BindError,
+  type CheckedRule,
+  compileRules,
+  formatDiagnostics,
+  LIMITS,
+  library,
+  lookupRule,
+  printNode,
+} from '../dsl/index.js';
 import { type BackendName, type CompiledRule, compileRule, traceCompiled } from '../dsl/compile/index.js';
 import type { Dtype } from '../dsl/interp.js';
 import { lowerRule, paramValues } from '../dsl/lower.js';
@@ -15,14 +24,20 @@ function readRuleFile(path: string): string {
 }
 
 function ruleJson(r: CheckedRule): { name: string | null; params: Record<string, number>; text: string; hash: string } {
-  return { name: r.name ?? null, params: Object.fromEntries(r.params.map((p) => [p.name, p.default])), text: r.canonical, hash: r.hash };
+  return {
+    name: r.name ?? null,
+    params: Object.fromEntries(r.params.map((p) => [p.name, p.default])),
+    text: r.canonical,
+    hash: r.hash,
+  };
 }
 
 export function checkCommand(argv: readonly string[], io: Io): number {
   const args = parseArgs(argv, { file: { type: 'string' }, json: { type: 'bool' } }, { positionals: true });
   const file = flag(args, 'file');
   if (file !== undefined && args.positionals.length > 0) throw new UsageError('give rule text or --file, not both');
-  if (file === undefined && args.positionals.length === 0) throw new UsageError('nothing to check: give rule text, e.g. nos check "sign(g) * g", or --file F.nos');
+  if (file === undefined && args.positionals.length === 0)
+    throw new UsageError('nothing to check: give rule text, e.g. nos check "sign(g) * g", or --file F.nos');
   const text = file !== undefined ? readRuleFile(file) : args.positionals.join(' ');
   const result = compileRules(text, file ?? '<arg>');
   if (has(args, 'json')) {
@@ -30,7 +45,14 @@ export function checkCommand(argv: readonly string[], io: Io): number {
       JSON.stringify({
         ok: result.ok,
         rules: result.ok ? result.rules.map(ruleJson) : [],
-        diagnostics: result.diagnostics.map((d) => ({ code: d.code, severity: d.severity, message: d.message, source: d.source, line: d.span.line, col: d.span.col })),
+        diagnostics: result.diagnostics.map((d) => ({
+          code: d.code,
+          severity: d.severity,
+          message: d.message,
+          source: d.source,
+          line: d.span.line,
+          col: d.span.col,
+        })),
       }),
     );
   } else if (result.ok) {
@@ -43,7 +65,16 @@ export function rulesCommand(argv: readonly string[], io: Io): number {
   const args = parseArgs(argv, { json: { type: 'bool' } });
   const rules = [...library().values()];
   if (has(args, 'json')) {
-    io.out(JSON.stringify(rules.map((r) => ({ name: r.name, params: ruleJson(r).params, text: r.canonical, doc: LIBRARY_DOCS[r.name ?? ''] ?? '' }))));
+    io.out(
+      JSON.stringify(
+        rules.map((r) => ({
+          name: r.name,
+          params: ruleJson(r).params,
+          text: r.canonical,
+          doc: LIBRARY_DOCS[r.name ?? ''] ?? '',
+        })),
+      ),
+    );
     return 0;
   }
   for (const r of rules) {
@@ -73,7 +104,11 @@ export function primitivesCommand(argv: readonly string[], io: Io): number {
   io.out('  e, pi                  constants');
   io.out('functions and operators:');
   for (const p of prims) {
-    const sig = p.operator ? p.doc : p.args.length === 0 ? p.name : `${p.name}(${p.args.map((a) => (a.kind === 'scalar' ? `${a.name}:scalar` : a.name)).join(', ')})`;
+    const sig = p.operator
+      ? p.doc
+      : p.args.length === 0
+        ? p.name
+        : `${p.name}(${p.args.map((a) => (a.kind === 'scalar' ? `${a.name}:scalar` : a.name)).join(', ')})`;
     io.out(`  ${sig.padEnd(22)} ${p.operator ? '' : p.doc}`.trimEnd());
   }
   io.out('  prev(s)                the value of a stateful expression s before this step');
@@ -108,13 +143,16 @@ export function readTraceInput(path: string): TraceFile {
   } catch (e) {
     throw new UsageError(`${path}: not valid JSON (${e instanceof Error ? e.message : String(e)})`);
   }
-  if (data === null || typeof data !== 'object') throw new UsageError(`${path}: expected an object {"w0": [...], "grads": [[...], ...]}`);
+  if (data === null || typeof data !== 'object')
+    throw new UsageError(`${path}: expected an object {"w0": [...], "grads": [[...], ...]}`);
   const { w0, grads } = data as { w0?: unknown; grads?: unknown };
-  if (!isFiniteArray(w0) || w0.length === 0) throw new UsageError(`${path}: "w0" must be a non-empty array of finite numbers`);
+  if (!isFiniteArray(w0) || w0.length === 0)
+    throw new UsageError(`${path}: "w0" must be a non-empty array of finite numbers`);
   if (!Array.isArray(grads)) throw new UsageError(`${path}: "grads" must be an array of gradient vectors`);
   grads.forEach((row: unknown, i) => {
     if (!isFiniteArray(row)) throw new UsageError(`${path}: grads[${i}] must be an array of finite numbers`);
-    if (row.length !== w0.length) throw new UsageError(`${path}: grads[${i}] has ${row.length} numbers but w0 has ${w0.length}`);
+    if (row.length !== w0.length)
+      throw new UsageError(`${path}: grads[${i}] has ${row.length} numbers but w0 has ${w0.length}`);
   });
   return { w0, grads: grads as number[][] };
 }
@@ -138,7 +176,8 @@ export async function traceCommand(argv: readonly string[], io: Io): Promise<num
   const lr = numberFlag(args, 'lr');
   if (lr === undefined) throw new UsageError('--lr is required');
   const inputPath = flag(args, 'input');
-  if (inputPath === undefined) throw new UsageError('--input F.json is required ({"w0": [...], "grads": [[...], ...]})');
+  if (inputPath === undefined)
+    throw new UsageError('--input F.json is required ({"w0": [...], "grads": [[...], ...]})');
   const input = readTraceInput(inputPath);
   const seed = numberFlag(args, 'seed') ?? 0;
   const backend = flag(args, 'backend') ?? 'js';
@@ -146,7 +185,8 @@ export async function traceCommand(argv: readonly string[], io: Io): Promise<num
     throw new UsageError(`back end '${backend}' is not available in this build (available: ${BACKENDS.join(', ')})`);
   }
   const dtype = flag(args, 'dtype') ?? 'float32';
-  if (dtype !== 'float32' && dtype !== 'float64') throw new UsageError(`--dtype must be float32 or float64, got '${dtype}'`);
+  if (dtype !== 'float32' && dtype !== 'float64')
+    throw new UsageError(`--dtype must be float32 or float64, got '${dtype}'`);
   if (backend === 'tf') {
     if (dtype !== 'float32') throw new UsageError('the tf back end computes in float32 only');
     const { initTf } = await import('../dsl/compile/tf-backend.js');
@@ -184,7 +224,10 @@ export async function traceCommand(argv: readonly string[], io: Io): Promise<num
     if (e instanceof BindError) throw new UsageError(e.message);
     throw e;
   }
-  if (compiled.fallbackReason) io.err(`note: ${compiled.fallbackReason}; using ${compiled.backend === 'interp' ? 'the interpreter' : `the ${compiled.backend} back end`}`);
+  if (compiled.fallbackReason)
+    io.err(
+      `note: ${compiled.fallbackReason}; using ${compiled.backend === 'interp' ? 'the interpreter' : `the ${compiled.backend} back end`}`,
+    );
   const weights = traceCompiled(compiled, input, lr, { seed, dtype: dtype as Dtype });
   if (has(args, 'json')) io.out(JSON.stringify({ weights }));
   else {

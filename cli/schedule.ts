@@ -8,7 +8,7 @@ import { checkOutputFile, describeWriteError } from './paths.js';
 
 export const SCHEDULE_FLAGS: FlagSpecs = {
   steps: { type: 'string', value: 'N', description: 'steps to compute the schedule over (default 1000)' },
-  set: { type: 'list', value: 'k=v', description: "override a schedule parameter (repeatable)" },
+  set: { type: 'list', value: 'k=v', description: 'override a schedule parameter (repeatable)' },
   out: { type: 'string', value: 'F.svg', description: 'plot the schedule into this SVG file' },
   json: { type: 'bool', description: 'print {"schedule", "steps", "values", "cycleEnds"} as JSON' },
   seed: { type: 'string', value: 'S', description: 'seed of noisy schedules (default 0)' },
@@ -19,7 +19,9 @@ export function scheduleCommand(argv: readonly string[], io: Io): number {
   const spec = args.positionals.join(' ').trim();
   if (spec === '') {
     for (const s of schedules().values()) {
-      io.out(`${s.name}${s.params.length ? `(${s.params.map((p) => `${p.name}=${p.default}`).join(', ')})` : ''}  -- ${s.doc}`);
+      io.out(
+        `${s.name}${s.params.length ? `(${s.params.map((p) => `${p.name}=${p.default}`).join(', ')})` : ''}  -- ${s.doc}`,
+      );
       io.out(`    m(t) = ${s.text}`);
     }
     return 0;
@@ -41,16 +43,28 @@ export function scheduleCommand(argv: readonly string[], io: Io): number {
   // A multiplier that is not a finite number would turn every weight into NaN: refuse it.
   const bad = values.findIndex((v) => !Number.isFinite(v));
   if (bad >= 0) {
-    throw new UsageError(`schedule '${spec}' is ${values[bad]} at t=${bad + 1}${steps > 1 ? ` (of ${steps} steps)` : ''}: a learning-rate multiplier must be a finite number (check for a division by zero)`);
+    throw new UsageError(
+      `schedule '${spec}' is ${values[bad]} at t=${bad + 1}${steps > 1 ? ` (of ${steps} steps)` : ''}: a learning-rate multiplier must be a finite number (check for a division by zero)`,
+    );
   }
   const negative = values.findIndex((v) => v < 0);
-  if (negative >= 0) io.err(`nos schedule: warning: the multiplier is negative at t=${negative + 1} (${values[negative]}): the learning rate would point uphill`);
+  if (negative >= 0)
+    io.err(
+      `nos schedule: warning: the multiplier is negative at t=${negative + 1} (${values[negative]}): the learning rate would point uphill`,
+    );
   const out = flag(args, 'out');
   if (out !== undefined) {
     checkOutputFile(out);
     const x = Array.from({ length: steps }, (_, i) => i + 1);
     try {
-      writeFileSync(out, lineChart([{ name, x, y: Array.from(values) }], { title: `Schedule ${name} over ${steps} steps`, xLabel: 'step t', yLabel: 'learning-rate multiplier' }));
+      writeFileSync(
+        out,
+        lineChart([{ name, x, y: Array.from(values) }], {
+          title: `Schedule ${name} over ${steps} steps`,
+          xLabel: 'step t',
+          yLabel: 'learning-rate multiplier',
+        }),
+      );
     } catch (e) {
       throw new UsageError(`${out}: cannot write (${describeWriteError(e)})`);
     }
@@ -58,7 +72,9 @@ export function scheduleCommand(argv: readonly string[], io: Io): number {
   }
   if (has(args, 'json')) io.out(JSON.stringify({ schedule: name, steps, values: Array.from(values), cycleEnds }));
   else if (out === undefined) {
-    const marks = [1, 2, Math.round(steps / 4), Math.round(steps / 2), Math.round((3 * steps) / 4), steps].filter((t, i, a) => t >= 1 && a.indexOf(t) === i);
+    const marks = [1, 2, Math.round(steps / 4), Math.round(steps / 2), Math.round((3 * steps) / 4), steps].filter(
+      (t, i, a) => t >= 1 && a.indexOf(t) === i,
+    );
     for (const t of marks) io.out(`t=${String(t).padStart(6)}  ${(values[t - 1] as number).toPrecision(6)}`);
     if (cycleEnds.length > 0) io.out(`cycles end at ${cycleEnds.join(', ')}`);
   }

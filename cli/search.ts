@@ -1,7 +1,17 @@
 /** `nos search`, `nos leaderboard`: flags in, the run library (controller/run.ts) does the rest. */
 import { readableRule } from '../dsl/readable.js';
 import { FUNNEL_DEFAULTS } from '../controller/funnel.js';
-import { createRun, DEFAULTS, type FunnelRequest, LIMITS, openRun, type RunRequest, resumeRun, STRATEGIES, searchRun } from '../controller/run.js';
+import {
+  createRun,
+  DEFAULTS,
+  type FunnelRequest,
+  LIMITS,
+  openRun,
+  type RunRequest,
+  resumeRun,
+  STRATEGIES,
+  searchRun,
+} from '../controller/run.js';
 import { type LeaderboardEntry, rankedLeaderboard, verdicts } from '../search-results/funnel.js';
 import type { SearchProgress } from '../controller/search.js';
 import { parseQueueUrl } from '../evaluator/queue.js';
@@ -12,38 +22,122 @@ import type { Io } from './io.js';
 import { writeReport } from './report.js';
 
 export const SEARCH_FLAGS: FlagSpecs = {
-  task: { type: 'string', value: 'ID', description: `the child task rules are trained on (default ${DEFAULT_TASK}; nos tasks lists them)` },
-  budget: { type: 'string', value: 'N', description: `rules to train (or sample, with --budget-unit sampled; default ${DEFAULTS.budget}); with --resume, raises the run's budget` },
-  'budget-unit': { type: 'string', value: 'UNIT', description: `what --budget counts: trained (rules actually trained; cache hits are free, up to 20x the budget in samples) or sampled (default ${DEFAULTS.budgetUnit})` },
+  task: {
+    type: 'string',
+    value: 'ID',
+    description: `the child task rules are trained on (default ${DEFAULT_TASK}; nos tasks lists them)`,
+  },
+  budget: {
+    type: 'string',
+    value: 'N',
+    description: `rules to train (or sample, with --budget-unit sampled; default ${DEFAULTS.budget}); with --resume, raises the run's budget`,
+  },
+  'budget-unit': {
+    type: 'string',
+    value: 'UNIT',
+    description: `what --budget counts: trained (rules actually trained; cache hits are free, up to 20x the budget in samples) or sampled (default ${DEFAULTS.budgetUnit})`,
+  },
   strategy: { type: 'string', value: 'NAME', description: `${STRATEGIES.join(', ')} (default ${DEFAULTS.strategy})` },
-  workers: { type: 'string', value: 'K', description: 'evaluator threads (default and most: the number of cores); results do not depend on it' },
-  queue: { type: 'string', value: 'URL', description: "evaluate through this Redis queue (redis://[:PASSWORD@]HOST:PORT[/DB] or rediss://) with 'nos worker's, not here; same results" },
-  seed: { type: 'string', value: 'S', description: `seed of the strategy and of every evaluation (default ${DEFAULTS.seed})` },
-  run: { type: 'string', value: 'NAME', description: "the run's name (default <strategy>-<task>-<time>); with --resume, the run to continue" },
+  workers: {
+    type: 'string',
+    value: 'K',
+    description: 'evaluator threads (default and most: the number of cores); results do not depend on it',
+  },
+  queue: {
+    type: 'string',
+    value: 'URL',
+    description:
+      "evaluate through this Redis queue (redis://[:PASSWORD@]HOST:PORT[/DB] or rediss://) with 'nos worker's, not here; same results",
+  },
+  seed: {
+    type: 'string',
+    value: 'S',
+    description: `seed of the strategy and of every evaluation (default ${DEFAULTS.seed})`,
+  },
+  run: {
+    type: 'string',
+    value: 'NAME',
+    description: "the run's name (default <strategy>-<task>-<time>); with --resume, the run to continue",
+  },
   resume: { type: 'bool', description: 'continue the stopped run --run NAME with its stored config' },
   json: { type: 'bool', description: 'print one JSON document at the end (progress goes to stderr)' },
-  batch: { type: 'string', value: 'N', description: `rules per strategy update (default ${DEFAULTS.batchSize}, at most ${LIMITS.batch[1]})` },
-  groups: { type: 'string', value: 'N', description: `groups of choices per rule, ${LIMITS.groups[0]}-${LIMITS.groups[1]} (default ${DEFAULTS.groups})` },
+  batch: {
+    type: 'string',
+    value: 'N',
+    description: `rules per strategy update (default ${DEFAULTS.batchSize}, at most ${LIMITS.batch[1]})`,
+  },
+  groups: {
+    type: 'string',
+    value: 'N',
+    description: `groups of choices per rule, ${LIMITS.groups[0]}-${LIMITS.groups[1]} (default ${DEFAULTS.groups})`,
+  },
   steps: { type: 'string', value: 'N', description: "training steps per evaluation (default: the task's)" },
-  'warm-start': { type: 'bool', description: "seed evolution's population with PowerSign (2 groups) or AddSign (3 groups)" },
-  space: { type: 'string', value: 'FILE.json', description: 'restrict or extend the search vocabulary: {"operands": [...], "unary": [...], "binary": [...]}' },
-  funnel: { type: 'string', value: 'on|off', description: 'after the search, climb the best rules up rungs of rising fidelity (more seeds, longer runs, a transfer task), with the baseline beside them (default on)' },
-  promote: { type: 'string', value: 'F', description: `fraction of trained rules promoted to rung 1 (default ${FUNNEL_DEFAULTS.promote}, at least ${FUNNEL_DEFAULTS.minPromoted} rules)` },
-  'rung-seeds': { type: 'string', value: 'A,B,C', description: `seeds at rungs 1, 2 and 3 (default ${FUNNEL_DEFAULTS.seeds.join(',')})` },
-  'long-top': { type: 'string', value: 'K', description: `rules promoted to rung 2, ${FUNNEL_DEFAULTS.longFactor}x the steps (default ${FUNNEL_DEFAULTS.longTop})` },
-  'long-factor': { type: 'string', value: 'N', description: `rung 2's steps as a multiple of the proxy's (default ${FUNNEL_DEFAULTS.longFactor})` },
-  finalists: { type: 'string', value: 'K', description: `rules promoted to rung 3, the transfer task (default ${FUNNEL_DEFAULTS.finalists})` },
-  transfer: { type: 'string', value: 'TASK', description: "rung 3's task, or none (default convnet-fashion for MNIST tasks, none for analytic tasks)" },
-  baseline: { type: 'string', value: 'NAME', description: `the built-in rule every rung compares with, paired by seed (default ${FUNNEL_DEFAULTS.baseline})` },
+  'warm-start': {
+    type: 'bool',
+    description: "seed evolution's population with PowerSign (2 groups) or AddSign (3 groups)",
+  },
+  space: {
+    type: 'string',
+    value: 'FILE.json',
+    description: 'restrict or extend the search vocabulary: {"operands": [...], "unary": [...], "binary": [...]}',
+  },
+  funnel: {
+    type: 'string',
+    value: 'on|off',
+    description:
+      'after the search, climb the best rules up rungs of rising fidelity (more seeds, longer runs, a transfer task), with the baseline beside them (default on)',
+  },
+  promote: {
+    type: 'string',
+    value: 'F',
+    description: `fraction of trained rules promoted to rung 1 (default ${FUNNEL_DEFAULTS.promote}, at least ${FUNNEL_DEFAULTS.minPromoted} rules)`,
+  },
+  'rung-seeds': {
+    type: 'string',
+    value: 'A,B,C',
+    description: `seeds at rungs 1, 2 and 3 (default ${FUNNEL_DEFAULTS.seeds.join(',')})`,
+  },
+  'long-top': {
+    type: 'string',
+    value: 'K',
+    description: `rules promoted to rung 2, ${FUNNEL_DEFAULTS.longFactor}x the steps (default ${FUNNEL_DEFAULTS.longTop})`,
+  },
+  'long-factor': {
+    type: 'string',
+    value: 'N',
+    description: `rung 2's steps as a multiple of the proxy's (default ${FUNNEL_DEFAULTS.longFactor})`,
+  },
+  finalists: {
+    type: 'string',
+    value: 'K',
+    description: `rules promoted to rung 3, the transfer task (default ${FUNNEL_DEFAULTS.finalists})`,
+  },
+  transfer: {
+    type: 'string',
+    value: 'TASK',
+    description: "rung 3's task, or none (default convnet-fashion for MNIST tasks, none for analytic tasks)",
+  },
+  baseline: {
+    type: 'string',
+    value: 'NAME',
+    description: `the built-in rule every rung compares with, paired by seed (default ${FUNNEL_DEFAULTS.baseline})`,
+  },
 };
 
 /** The funnel flags given (left out: the default, or the stored value on --resume). */
 function funnelRequest(args: ReturnType<typeof parseArgs>): FunnelRequest | false | undefined {
   const mode = flag(args, 'funnel');
-  if (mode !== undefined && mode !== 'on' && mode !== 'off') throw new UsageError(`--funnel must be on or off, got '${mode}'`);
+  if (mode !== undefined && mode !== 'on' && mode !== 'off')
+    throw new UsageError(`--funnel must be on or off, got '${mode}'`);
   const seedsText = flag(args, 'rung-seeds');
-  const seeds = seedsText === undefined ? undefined : seedsText.split(',').map((x) => (/^\s*\d+\s*$/.test(x) ? Number(x) : Number.NaN));
-  if (seeds?.some((x) => Number.isNaN(x))) throw new UsageError(`--rung-seeds takes three integers separated by commas (seeds at rungs 1, 2, 3), got '${seedsText}'`);
+  const seeds =
+    seedsText === undefined
+      ? undefined
+      : seedsText.split(',').map((x) => (/^\s*\d+\s*$/.test(x) ? Number(x) : Number.NaN));
+  if (seeds?.some((x) => Number.isNaN(x)))
+    throw new UsageError(
+      `--rung-seeds takes three integers separated by commas (seeds at rungs 1, 2, 3), got '${seedsText}'`,
+    );
   const r: FunnelRequest = {
     ...(numberFlag(args, 'promote') === undefined ? {} : { promote: numberFlag(args, 'promote') as number }),
     ...(seeds === undefined ? {} : { seeds }),
@@ -54,7 +148,8 @@ function funnelRequest(args: ReturnType<typeof parseArgs>): FunnelRequest | fals
     ...(flag(args, 'baseline') === undefined ? {} : { baseline: flag(args, 'baseline') as string }),
   };
   if (mode === 'off') {
-    if (Object.keys(r).length > 0) throw new UsageError(`--funnel off takes no funnel settings (--${Object.keys(r)[0]})`);
+    if (Object.keys(r).length > 0)
+      throw new UsageError(`--funnel off takes no funnel settings (--${Object.keys(r)[0]})`);
     return false;
   }
   return mode === undefined && Object.keys(r).length === 0 ? undefined : r;
@@ -76,7 +171,8 @@ function bar(p: SearchProgress): string {
 
 /** The settings given on the command line (left out: default, or the stored value on --resume). */
 function request(args: ReturnType<typeof parseArgs>): RunRequest {
-  const opt = <K extends keyof RunRequest>(key: K, value: RunRequest[K] | undefined): Partial<RunRequest> => (value === undefined ? {} : { [key]: value });
+  const opt = <K extends keyof RunRequest>(key: K, value: RunRequest[K] | undefined): Partial<RunRequest> =>
+    value === undefined ? {} : { [key]: value };
   return {
     ...opt('run', flag(args, 'run')),
     ...opt('task', flag(args, 'task')),
@@ -104,7 +200,9 @@ export async function searchCommand(argv: readonly string[], io: Io): Promise<nu
   if (has(args, 'resume')) {
     const resumed = resumeRun(req.run, req);
     store = resumed.store;
-    io.err(`resuming run '${store.config.run}': ${store.candidates().length} rules sampled so far, budget ${store.config.budget}`);
+    io.err(
+      `resuming run '${store.config.run}': ${store.candidates().length} rules sampled so far, budget ${store.config.budget}`,
+    );
     for (const note of resumed.notes) io.err(`nos search: ${note}`);
   } else store = createRun(req);
   const config = store.config;
@@ -120,7 +218,9 @@ export async function searchCommand(argv: readonly string[], io: Io): Promise<nu
   try {
     const summary = await searchRun(store, {
       ...(req.workers === undefined ? {} : { workers: req.workers }),
-      ...(queueUrl === undefined ? {} : { queue: { url: queueUrl, log: (line: string) => io.err(`nos search: ${line}`) } }),
+      ...(queueUrl === undefined
+        ? {}
+        : { queue: { url: queueUrl, log: (line: string) => io.err(`nos search: ${line}`) } }),
       onStart: ({ workers, workersNote, backend, queue }) => {
         if (workersNote !== undefined) io.err(`nos search: ${workersNote}`);
         io.err(
@@ -131,7 +231,10 @@ export async function searchCommand(argv: readonly string[], io: Io): Promise<nu
       funnelHooks: {
         onRung: (rung, rules, evaluations) => {
           if (rung.rung === 0) io.err(`funnel: the baseline (${config.funnel?.baseline}) on the proxy`);
-          else io.err(`funnel: rung ${rung.rung} (${rung.label}${rung.steps === null ? '' : `, ${rung.steps} steps`}): ${rules} rules + the baseline, ${evaluations} evaluations to run`);
+          else
+            io.err(
+              `funnel: rung ${rung.rung} (${rung.label}${rung.steps === null ? '' : `, ${rung.steps} steps`}): ${rules} rules + the baseline, ${evaluations} evaluations to run`,
+            );
         },
         onEvaluation: (e, left) => {
           if (tty) process.stderr.write(`\r  rung ${e.rung}: ${left} left\u001b[K${left === 0 ? '\n' : ''}`);
@@ -162,20 +265,34 @@ export async function searchCommand(argv: readonly string[], io: Io): Promise<nu
       budgetUnit: summary.budgetUnit,
       capped: summary.capped,
       stopped: summary.stopped,
-      best: board.slice(0, 5).map((e) => ({ rule: e.rule, reward: e.reward, rung: e.rung, seeds: e.seeds, ci95: e.ci95 })),
+      best: board
+        .slice(0, 5)
+        .map((e) => ({ rule: e.rule, reward: e.reward, rung: e.rung, seeds: e.seeds, ci95: e.ci95 })),
       ...(summary.funnel
         ? {
             funnel: {
               baseline: summary.funnel.baseline,
-              rungs: summary.funnel.rungs.map((r) => ({ rung: r.rung, task: r.task, steps: r.steps, seeds: r.seeds.length, rules: r.rules })),
-              verdicts: summary.funnel.verdicts.map((v) => ({ rule: v.rule, proxy: v.proxy && verdictJson(v.proxy), transfer: v.transfer && { ...verdictJson(v.transfer), task: v.transfer.task } })),
+              rungs: summary.funnel.rungs.map((r) => ({
+                rung: r.rung,
+                task: r.task,
+                steps: r.steps,
+                seeds: r.seeds.length,
+                rules: r.rules,
+              })),
+              verdicts: summary.funnel.verdicts.map((v) => ({
+                rule: v.rule,
+                proxy: v.proxy && verdictJson(v.proxy),
+                transfer: v.transfer && { ...verdictJson(v.transfer), task: v.transfer.task },
+              })),
             },
           }
         : {}),
     };
     if (has(args, 'json')) io.out(JSON.stringify(doc));
     else {
-      io.out(`run '${summary.run}': ${summary.sampled} rules sampled, ${summary.evaluated} trained, ${summary.cached} cached, ${summary.rejected} rejected${summary.stopped ? ' (stopped: --resume continues)' : ''}`);
+      io.out(
+        `run '${summary.run}': ${summary.sampled} rules sampled, ${summary.evaluated} trained, ${summary.cached} cached, ${summary.rejected} rejected${summary.stopped ? ' (stopped: --resume continues)' : ''}`,
+      );
       io.out(leaderboardTable(board));
       const v = verdicts(store.config, store.candidates(), store.evaluations());
       if (v.length > 0) io.out(verdictLines(v, store.config.funnel?.baseline ?? 'adam'));
@@ -184,7 +301,9 @@ export async function searchCommand(argv: readonly string[], io: Io): Promise<nu
       } catch (e) {
         io.err(`nos search: the report was not written: ${e instanceof Error ? e.message : String(e)}`);
       }
-      io.out(`results: ${store.dir}/run.db   (nos leaderboard --run ${summary.run}; nos export --run ${summary.run} --rank 1 --format ts)`);
+      io.out(
+        `results: ${store.dir}/run.db   (nos leaderboard --run ${summary.run}; nos export --run ${summary.run} --rank 1 --format ts)`,
+      );
     }
     return summary.stopped ? 130 : 0;
   } finally {
@@ -209,7 +328,10 @@ function comparisonText(c: Comparison): string {
 export function verdictLines(vs: ReturnType<typeof verdicts>, baseline: string): string {
   return [
     `verdicts vs ${baseline} (paired t-test by seed, 95% CI of the accuracy difference):`,
-    ...vs.map((v) => `  ${readableRule(v.rule)}\n    proxy task, ${v.proxy ? `rung ${v.proxy.rung}: ${comparisonText(v.proxy)}` : 'not compared'}\n    transfer${v.transfer ? ` (${v.transfer.task}), rung ${v.transfer.rung}: ${comparisonText(v.transfer)}` : ': not reached'}`),
+    ...vs.map(
+      (v) =>
+        `  ${readableRule(v.rule)}\n    proxy task, ${v.proxy ? `rung ${v.proxy.rung}: ${comparisonText(v.proxy)}` : 'not compared'}\n    transfer${v.transfer ? ` (${v.transfer.task}), rung ${v.transfer.rung}: ${comparisonText(v.transfer)}` : ': not reached'}`,
+    ),
   ].join('\n');
 }
 
@@ -223,7 +345,11 @@ export function leaderboardTable(rows: readonly LeaderboardEntry[]): string {
       (r) =>
         `${String(r.rank).padStart(4)}  ${r.reward.toFixed(4).padEnd(8)} ${funnel ? `${ci(r).padEnd(8)} ${String(r.rung).padEnd(4)} ${String(r.seeds).padEnd(5)} ${(r.vsBaseline && r.vsBaseline.p !== null ? r.vsBaseline.verdict : '-').padEnd(11)} ` : ''}${String(r.candidate.bestLr ?? '-').padEnd(7)} ${readableRule(r.rule)}`,
     ),
-    ...(funnel ? ['(reward: mean over seeds at the highest rung reached; the CI is in points of accuracy; rung 3 is the transfer task)'] : []),
+    ...(funnel
+      ? [
+          '(reward: mean over seeds at the highest rung reached; the CI is in points of accuracy; rung 3 is the transfer task)',
+        ]
+      : []),
   ].join('\n');
 }
 
@@ -252,7 +378,14 @@ export function leaderboardCommand(argv: readonly string[], io: Io): number {
             task,
             seeds,
             ci95,
-            ...(vsBaseline ? { vsBaseline: { baseline: store.config.funnel?.baseline ?? null, ...verdictJson({ ...vsBaseline, rung }) } } : {}),
+            ...(vsBaseline
+              ? {
+                  vsBaseline: {
+                    baseline: store.config.funnel?.baseline ?? null,
+                    ...verdictJson({ ...vsBaseline, rung }),
+                  },
+                }
+              : {}),
             bestLr: c.bestLr,
             valAcc: c.valAcc,
             testAcc: c.testAcc,

@@ -6,8 +6,16 @@ import { type FlagSpecs, flag, intFlag, parseArgs, UsageError } from './args.js'
 import type { Io } from './io.js';
 
 export const WORKER_FLAGS: FlagSpecs = {
-  queue: { type: 'string', value: 'URL', description: 'the queue: redis://[:PASSWORD@]HOST:PORT[/DB], or rediss://... for TLS (required)' },
-  workers: { type: 'string', value: 'K', description: 'evaluator threads, and jobs held at once (default and most: the number of cores)' },
+  queue: {
+    type: 'string',
+    value: 'URL',
+    description: 'the queue: redis://[:PASSWORD@]HOST:PORT[/DB], or rediss://... for TLS (required)',
+  },
+  workers: {
+    type: 'string',
+    value: 'K',
+    description: 'evaluator threads, and jobs held at once (default and most: the number of cores)',
+  },
 };
 
 export async function workerCommand(argv: readonly string[], io: Io): Promise<number> {
@@ -16,8 +24,15 @@ export async function workerCommand(argv: readonly string[], io: Io): Promise<nu
   if (url === undefined) throw new UsageError('--queue is required, e.g. nos worker --queue redis://127.0.0.1:6379');
   const threads = resolveWorkers(intFlag(args, 'workers', 1));
   if (threads.note !== undefined) io.err(`nos worker: ${threads.note}`);
-  const handle = await startQueueWorker({ url, version: nosVersion(), threads: threads.workers, log: (line) => io.err(`nos worker: ${line}`) });
-  io.err(`nos worker: ready: ${handle.threads} thread(s), taking jobs from ${handle.url.redacted} (queue ${handle.queue}); Ctrl-C finishes the jobs in hand, then exits`);
+  const handle = await startQueueWorker({
+    url,
+    version: nosVersion(),
+    threads: threads.workers,
+    log: (line) => io.err(`nos worker: ${line}`),
+  });
+  io.err(
+    `nos worker: ready: ${handle.threads} thread(s), taking jobs from ${handle.url.redacted} (queue ${handle.queue}); Ctrl-C finishes the jobs in hand, then exits`,
+  );
   let signals = 0;
   let finished!: () => void;
   const done = new Promise<void>((r) => {
@@ -26,7 +41,9 @@ export async function workerCommand(argv: readonly string[], io: Io): Promise<nu
   const onSignal = (signal: NodeJS.Signals) => {
     signals++;
     if (signals === 1) {
-      io.err(`nos worker: ${signal}: finishing the jobs in hand, taking no new ones (again to quit now: held jobs go back to the queue after ${Math.round((handle.lockMs * 1.5) / 1000)} s)`);
+      io.err(
+        `nos worker: ${signal}: finishing the jobs in hand, taking no new ones (again to quit now: held jobs go back to the queue after ${Math.round((handle.lockMs * 1.5) / 1000)} s)`,
+      );
       void handle.close().then(finished);
     } else {
       io.err(`nos worker: ${signal} again: quitting now`);

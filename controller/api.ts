@@ -46,7 +46,8 @@ export async function evaluate(rule: string, options: EvaluateOptions = {}): Pro
   const seeds = options.seeds ?? 1;
   if (!Number.isInteger(seeds) || seeds < 1) throw new RangeError(`seeds must be a positive integer, got ${seeds}`);
   const { task: _t, seeds: _s, baseline, ...rest } = options;
-  const run = (text: string): EvalResult[] => Array.from({ length: seeds }, (_x, seed) => evaluateRule(text, task, data, { test: true, ...rest, seed }));
+  const run = (text: string): EvalResult[] =>
+    Array.from({ length: seeds }, (_x, seed) => evaluateRule(text, task, data, { test: true, ...rest, seed }));
   const results = run(rule);
   const out: Evaluation = { task: task.id, summary: summarize(rule, results), results };
   if (baseline === undefined) return out;

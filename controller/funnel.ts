@@ -15,10 +15,31 @@
  * them back would mix fidelities in REINFORCE's baseline. The funnel decides what is reported.
  */
 import type { EvalRequest, Evaluator } from '../evaluator/protocol.js';
-import { baselineRule, indexEvaluations, planFunnel, type Rung, rungsOf, rungZero, type Verdicts, verdicts } from '../search-results/funnel.js';
+import {
+  baselineRule,
+  indexEvaluations,
+  planFunnel,
+  type Rung,
+  rungsOf,
+  rungZero,
+  type Verdicts,
+  verdicts,
+} from '../search-results/funnel.js';
 import type { Evaluation, FunnelStore, ResultsStore } from '../search-results/store.js';
 
-export { baselineScores, defaultTransfer, FUNNEL_DEFAULTS, planFunnel, type Rung, type RungScore, rungsOf, type Standing, standings, type Verdicts, verdicts } from '../search-results/funnel.js';
+export {
+  baselineScores,
+  defaultTransfer,
+  FUNNEL_DEFAULTS,
+  planFunnel,
+  type Rung,
+  type RungScore,
+  rungsOf,
+  type Standing,
+  standings,
+  type Verdicts,
+  verdicts,
+} from '../search-results/funnel.js';
 
 export interface FunnelHooks {
   onRung?(rung: Rung, rules: number, evaluations: number): void;
@@ -42,7 +63,11 @@ export interface FunnelSummary {
  * already stored are reused), then promote. Stops early, with what it has stored, when
  * `shouldStop` says so.
  */
-export async function runFunnel(store: ResultsStore & FunnelStore, evaluator: Evaluator, hooks: FunnelHooks = {}): Promise<FunnelSummary> {
+export async function runFunnel(
+  store: ResultsStore & FunnelStore,
+  evaluator: Evaluator,
+  hooks: FunnelHooks = {},
+): Promise<FunnelSummary> {
   const config = store.config;
   const f = config.funnel;
   if (!f) return { rungs: [], baseline: '', stopped: false, verdicts: [], evaluated: 0 };
@@ -57,7 +82,12 @@ export async function runFunnel(store: ResultsStore & FunnelStore, evaluator: Ev
     const plan = planFunnel(config, cs, store.evaluations());
     const rung = rungs[r] as Rung;
     const rules = r === 0 ? [] : (plan.members[r] as string[]);
-    const ruleText = new Map(store.evaluations().filter((e) => e.rung === 0).map((e) => [e.hash, e.rule]));
+    const ruleText = new Map(
+      store
+        .evaluations()
+        .filter((e) => e.rung === 0)
+        .map((e) => [e.hash, e.rule]),
+    );
     ruleText.set(base.hash, base.rule);
     const stored = indexEvaluations(store.evaluations());
     const jobs: { hash: string; rule: string; seed: number }[] = [];
@@ -93,7 +123,13 @@ export async function runFunnel(store: ResultsStore & FunnelStore, evaluator: Ev
           stopped = true;
           return;
         }
-        const req: EvalRequest = { rule: j.rule, task: rung.task, seed: j.seed, ...(rung.steps === null ? {} : { steps: rung.steps }), test: true };
+        const req: EvalRequest = {
+          rule: j.rule,
+          task: rung.task,
+          seed: j.seed,
+          ...(rung.steps === null ? {} : { steps: rung.steps }),
+          test: true,
+        };
         const { result } = await evaluator.evaluate(req);
         const e: Evaluation = {
           hash: j.hash,
@@ -113,7 +149,9 @@ export async function runFunnel(store: ResultsStore & FunnelStore, evaluator: Ev
         hooks.onEvaluation?.(e, --left);
       }
     };
-    const outcomes = await Promise.allSettled(Array.from({ length: Math.min(hooks.concurrency ?? 8, jobs.length) }, runOne));
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: Math.min(hooks.concurrency ?? 8, jobs.length) }, runOne),
+    );
     const failure = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
     if (failure) throw failure.reason;
     if (stopped) break;
@@ -127,4 +165,3 @@ export async function runFunnel(store: ResultsStore & FunnelStore, evaluator: Ev
     evaluated,
   };
 }
-

@@ -73,7 +73,18 @@ export class RlController implements Strategy {
     this.offsets = [1, 1 + O, 1 + O + this.sizes[1]];
     const V = 1 + O + this.sizes[1] + this.sizes[2];
     const { H, E } = this;
-    this.shapes = [[V, E], [E, 4 * H], [H, 4 * H], [4 * H], [H, O], [O], [H, this.sizes[1]], [this.sizes[1]], [H, this.sizes[2]], [this.sizes[2]]];
+    this.shapes = [
+      [V, E],
+      [E, 4 * H],
+      [H, 4 * H],
+      [4 * H],
+      [H, O],
+      [O],
+      [H, this.sizes[1]],
+      [this.sizes[1]],
+      [H, this.sizes[2]],
+      [this.sizes[2]],
+    ];
     const init = makeRng(`controller-init:${options.seed}`);
     this.weights = this.shapes.map((shape, i) => {
       const w = new Float32Array(shape.reduce((a, b) => a * b, 1));
@@ -83,13 +94,17 @@ export class RlController implements Strategy {
       } else if (shape.length === 2) for (let k = 0; k < w.length; k++) w[k] = (init() * 2 - 1) * 0.1;
       return w;
     });
-    this.vars = this.weights.map((w, i) => tf.tidy(() => tf.variable(tf.tensor(w, [...(this.shapes[i] as number[])]), true)));
+    this.vars = this.weights.map((w, i) =>
+      tf.tidy(() => tf.variable(tf.tensor(w, [...(this.shapes[i] as number[])]), true)),
+    );
     this.adam = this.makeAdam();
     this.rng = makeRng(`controller:${options.seed}`);
   }
 
   private makeAdam(): VectorKernel[] {
-    const adam = compileRule(library().get('adam') as NonNullable<ReturnType<ReturnType<typeof library>['get']>>, { backend: 'js' });
+    const adam = compileRule(library().get('adam') as NonNullable<ReturnType<ReturnType<typeof library>['get']>>, {
+      backend: 'js',
+    });
     return this.weights.map((w) => adam.create(w.length));
   }
 
@@ -139,7 +154,10 @@ export class RlController implements Strategy {
     for (let g = 0; g < this.groups; g++) {
       for (let k = 0; k < 5; k++) {
         // Embedding lookup as a one-hot matMul: gather's gradient needs UnsortedSegmentSum, which wasm lacks.
-        const x = tf.matMul(tf.oneHot(tf.tensor1d(input, 'int32'), this.shapes[0]?.[0] as number), this.v(0) as tf.Tensor2D) as tf.Tensor2D;
+        const x = tf.matMul(
+          tf.oneHot(tf.tensor1d(input, 'int32'), this.shapes[0]?.[0] as number),
+          this.v(0) as tf.Tensor2D,
+        ) as tf.Tensor2D;
         [h, c] = this.cell(x, h, c);
         const lp = this.logProbs(h, g, k);
         const kind = KINDS[k as 0 | 1 | 2 | 3 | 4];
@@ -162,7 +180,11 @@ export class RlController implements Strategy {
         input = Int32Array.from(picks, (p) => this.token(kind, p));
       }
     }
-    return { chosen: chosen.map((groups) => groups.map((gr) => gr as unknown as G)), logp, entropy: tf.div(entropy, steps) as tf.Scalar };
+    return {
+      chosen: chosen.map((groups) => groups.map((gr) => gr as unknown as G)),
+      logp,
+      entropy: tf.div(entropy, steps) as tf.Scalar,
+    };
   }
 
   propose(n: number): Proposal[] {
@@ -178,10 +200,22 @@ export class RlController implements Strategy {
 
   /** The policy's log-probability of each proposal (as the controller would write it). */
   logProb(proposals: readonly Proposal[]): number[] {
-    return tf.tidy(() => Array.from(this.unroll(proposals.length, proposals.map((p) => p.choices.groups as G[])).logp.dataSync()));
+    return tf.tidy(() =>
+      Array.from(
+        this.unroll(
+          proposals.length,
+          proposals.map((p) => p.choices.groups as G[]),
+        ).logp.dataSync(),
+      ),
+    );
   }
 
-  observe(proposals: readonly Proposal[], rewards: readonly number[], _indices?: readonly number[], novel?: readonly boolean[]): UpdateStats {
+  observe(
+    proposals: readonly Proposal[],
+    rewards: readonly number[],
+    _indices?: readonly number[],
+    novel?: readonly boolean[],
+  ): UpdateStats {
     const meanReward = rewards.reduce((a, b) => a + b, 0) / Math.max(1, rewards.length);
     // What the policy learns from: the reward, less the repeat penalty for rules already known.
     const shaped = rewards.map((r, i) => (novel !== undefined && novel[i] === false ? r - this.repeatPenalty : r));
@@ -228,7 +262,12 @@ export class RlController implements Strategy {
   }
 
   restore(state: string): void {
-    const s = JSON.parse(state) as { weights: string[]; adam: { t: number; state: string[] }[]; baseline: number | null; rng: Parameters<typeof makeRng>[1] };
+    const s = JSON.parse(state) as {
+      weights: string[];
+      adam: { t: number; state: string[] }[];
+      baseline: number | null;
+      rng: Parameters<typeof makeRng>[1];
+    };
     const f32 = (b: string) => {
       const buf = Buffer.from(b, 'base64');
       return new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));

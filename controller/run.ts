@@ -22,7 +22,14 @@ import { canonicalJson } from '../util/canonical-json.js';
 import { checkRunName, type FunnelConfig, type RunConfig, RunNameError, SqliteStore } from '../search-results/store.js';
 import { defaultTransfer, FUNNEL_DEFAULTS, type FunnelHooks, type FunnelSummary, runFunnel } from './funnel.js';
 import { RlController } from './rl.js';
-import { BUDGET_UNITS, type BudgetUnit, budgetUnitOf, runSearch, type SearchHooks, type SearchSummary } from './search.js';
+import {
+  BUDGET_UNITS,
+  type BudgetUnit,
+  budgetUnitOf,
+  runSearch,
+  type SearchHooks,
+  type SearchSummary,
+} from './search.js';
 import { parseSpaceConfig, readSpaceFile, SpaceError } from './space.js';
 import { Evolution, knownChoices, RandomSearch, type Strategy } from './strategy.js';
 
@@ -40,7 +47,15 @@ export class RunConfigError extends Error {
 
 export const STRATEGIES = ['rl', 'random', 'evolution'] as const;
 
-export const DEFAULTS = { strategy: 'rl', budget: 300, budgetUnit: 'trained', seed: 0, batchSize: 10, groups: 2, warmStart: false } as const;
+export const DEFAULTS = {
+  strategy: 'rl',
+  budget: 300,
+  budgetUnit: 'trained',
+  seed: 0,
+  batchSize: 10,
+  groups: 2,
+  warmStart: false,
+} as const;
 
 /** Inclusive ranges of the integer settings. */
 export const LIMITS: Readonly<Record<'budget' | 'seed' | 'batch' | 'groups' | 'steps', readonly [number, number]>> = {
@@ -91,10 +106,14 @@ export function funnelConfig(req: FunnelRequest | false | undefined, task: TaskS
   if (req === false) return null;
   const r = req ?? {};
   const intIn = (field: string, v: number | undefined, lo: number, hi: number) => {
-    if (v !== undefined && (!Number.isSafeInteger(v) || v < lo || v > hi)) throw new RunConfigError(field, `--${field} must be an integer from ${lo} to ${hi}, got ${v}`);
+    if (v !== undefined && (!Number.isSafeInteger(v) || v < lo || v > hi))
+      throw new RunConfigError(field, `--${field} must be an integer from ${lo} to ${hi}, got ${v}`);
   };
   if (r.promote !== undefined && !(Number.isFinite(r.promote) && r.promote > 0 && r.promote <= 1)) {
-    throw new RunConfigError('promote', `--promote is the fraction of trained rules promoted to rung 1: a number in (0, 1], got ${r.promote}`);
+    throw new RunConfigError(
+      'promote',
+      `--promote is the fraction of trained rules promoted to rung 1: a number in (0, 1], got ${r.promote}`,
+    );
   }
   intIn('long-top', r.longTop, 1, 10_000);
   intIn('finalists', r.finalists, 1, 10_000);
@@ -102,7 +121,11 @@ export function funnelConfig(req: FunnelRequest | false | undefined, task: TaskS
   let seeds = FUNNEL_DEFAULTS.seeds;
   if (r.seeds !== undefined) {
     const [a, b, c] = r.seeds;
-    if (r.seeds.length !== 3 || a === undefined || b === undefined || c === undefined) throw new RunConfigError('rung-seeds', `--rung-seeds takes three integers (seeds at rungs 1, 2 and 3), got ${r.seeds.length}`);
+    if (r.seeds.length !== 3 || a === undefined || b === undefined || c === undefined)
+      throw new RunConfigError(
+        'rung-seeds',
+        `--rung-seeds takes three integers (seeds at rungs 1, 2 and 3), got ${r.seeds.length}`,
+      );
     for (const v of r.seeds) intIn('rung-seeds', v, 1, 100);
     seeds = [a, b, c];
   }
@@ -112,17 +135,28 @@ export function funnelConfig(req: FunnelRequest | false | undefined, task: TaskS
     else {
       const t = findTask(r.transfer);
       if (t === undefined) {
-        const hint = nearest(r.transfer, TASKS.map((x) => x.id));
-        throw new RunConfigError('transfer', `--transfer: unknown task '${r.transfer}'${hint ? `; did you mean '${hint}'?` : ''} (or 'none')`);
+        const hint = nearest(
+          r.transfer,
+          TASKS.map((x) => x.id),
+        );
+        throw new RunConfigError(
+          'transfer',
+          `--transfer: unknown task '${r.transfer}'${hint ? `; did you mean '${hint}'?` : ''} (or 'none')`,
+        );
       }
       transfer = t.id;
     }
   }
   const baseline = r.baseline ?? FUNNEL_DEFAULTS.baseline;
-  if (!lookupRule(baseline).ok) throw new RunConfigError('baseline', `--baseline: '${baseline}' is not a built-in rule (nos rules lists them)`);
+  if (!lookupRule(baseline).ok)
+    throw new RunConfigError('baseline', `--baseline: '${baseline}' is not a built-in rule (nos rules lists them)`);
   const longTop = r.longTop ?? FUNNEL_DEFAULTS.longTop;
   const finalists = r.finalists ?? FUNNEL_DEFAULTS.finalists;
-  if (finalists > longTop) throw new RunConfigError('finalists', `--finalists ${finalists} exceeds --long-top ${longTop}: the finalists are drawn from the rules at rung 2`);
+  if (finalists > longTop)
+    throw new RunConfigError(
+      'finalists',
+      `--finalists ${finalists} exceeds --long-top ${longTop}: the finalists are drawn from the rules at rung 2`,
+    );
   return {
     promote: r.promote ?? FUNNEL_DEFAULTS.promote,
     minPromoted: Math.max(FUNNEL_DEFAULTS.minPromoted, longTop),
@@ -164,8 +198,14 @@ export function resolveTask(id: string | undefined): TaskSpec {
   const name = id ?? DEFAULT_TASK;
   const task = findTask(name);
   if (task === undefined) {
-    const hint = nearest(name, TASKS.map((t) => t.id));
-    throw new RunConfigError('task', `--task: unknown task '${name}'${hint ? `; did you mean '${hint}'?` : ''} (nos tasks lists them)`);
+    const hint = nearest(
+      name,
+      TASKS.map((t) => t.id),
+    );
+    throw new RunConfigError(
+      'task',
+      `--task: unknown task '${name}'${hint ? `; did you mean '${hint}'?` : ''} (nos tasks lists them)`,
+    );
   }
   return task;
 }
@@ -174,14 +214,18 @@ function checkInt(field: keyof typeof LIMITS, value: number | undefined): void {
   if (value === undefined) return;
   const [lo, hi] = LIMITS[field];
   if (!Number.isSafeInteger(value) || value < lo || value > hi) {
-    throw new RunConfigError(field, `--${field} must be an integer from ${lo} to ${hi === Number.MAX_SAFE_INTEGER ? '2^53-1' : hi}, got ${value}`);
+    throw new RunConfigError(
+      field,
+      `--${field} must be an integer from ${lo} to ${hi === Number.MAX_SAFE_INTEGER ? '2^53-1' : hi}, got ${value}`,
+    );
   }
 }
 
 function checkBudgetUnit(unit: string | undefined): BudgetUnit | undefined {
   if (unit === undefined) return undefined;
   const found = BUDGET_UNITS.find((u) => u === unit);
-  if (found === undefined) throw new RunConfigError('budget-unit', `--budget-unit must be one of ${BUDGET_UNITS.join(', ')}, got '${unit}'`);
+  if (found === undefined)
+    throw new RunConfigError('budget-unit', `--budget-unit must be one of ${BUDGET_UNITS.join(', ')}, got '${unit}'`);
   return found;
 }
 
@@ -197,7 +241,10 @@ export function runBudgetUnit(config: RunConfig): BudgetUnit {
 function checkStrategy(strategy: string): void {
   if (!(STRATEGIES as readonly string[]).includes(strategy)) {
     const hint = nearest(strategy, STRATEGIES);
-    throw new RunConfigError('strategy', `--strategy must be one of ${STRATEGIES.join(', ')}, got '${strategy}'${hint ? `; did you mean '${hint}'?` : ''}`);
+    throw new RunConfigError(
+      'strategy',
+      `--strategy must be one of ${STRATEGIES.join(', ')}, got '${strategy}'${hint ? `; did you mean '${hint}'?` : ''}`,
+    );
   }
 }
 
@@ -219,15 +266,25 @@ export function spaceOf(config: Pick<RunConfig, 'run' | 'space'>): SearchSpace {
   try {
     return parseSpaceConfig(config.space).space;
   } catch (e) {
-    if (e instanceof SpaceError) throw new RunConfigError('space', `run '${config.run}': its stored search space is not valid: ${e.message}`);
+    if (e instanceof SpaceError)
+      throw new RunConfigError('space', `run '${config.run}': its stored search space is not valid: ${e.message}`);
     throw e;
   }
 }
 
-function checkWarmStart(strategy: string, warmStart: boolean, groups: number, space: SearchSpace, spaceGiven: boolean): void {
+function checkWarmStart(
+  strategy: string,
+  warmStart: boolean,
+  groups: number,
+  space: SearchSpace,
+  spaceGiven: boolean,
+): void {
   if (!warmStart) return;
   if (strategy !== 'evolution') {
-    throw new RunConfigError('warm-start', `--warm-start seeds evolution's population with known rules: it does nothing with --strategy ${strategy} (use --strategy evolution, or drop --warm-start)`);
+    throw new RunConfigError(
+      'warm-start',
+      `--warm-start seeds evolution's population with known rules: it does nothing with --strategy ${strategy} (use --strategy evolution, or drop --warm-start)`,
+    );
   }
   if (!knownChoices(space).some((c) => c.groups.length === groups)) {
     throw new RunConfigError(
@@ -308,25 +365,52 @@ export function resumeRun(run: string | undefined, req: RunRequest, options: { r
   // Check what can be checked without the run first (a bad value is a bad value).
   if (req.strategy !== undefined) checkStrategy(req.strategy);
   const unit = checkBudgetUnit(req.budgetUnit);
-  for (const [f, v] of [['budget', req.budget], ['seed', req.seed], ['batch', req.batchSize], ['groups', req.groups], ['steps', req.steps]] as const) checkInt(f, v);
+  for (const [f, v] of [
+    ['budget', req.budget],
+    ['seed', req.seed],
+    ['batch', req.batchSize],
+    ['groups', req.groups],
+    ['steps', req.steps],
+  ] as const)
+    checkInt(f, v);
   const asked = requestedSpace(req);
   const task = req.task === undefined ? undefined : resolveTask(req.task);
   const store = SqliteStore.open(run, { ...(options.root === undefined ? {} : { root: options.root }) });
   try {
     const c = store.config;
     const refuse = (field: string, given: string, stored: string) =>
-      new RunConfigError(field, `--${field}${given ? ` ${given}` : ''} conflicts with run '${run}', which was made with ${stored}: a resumed run keeps its stored config (drop --${field}, or start a new run with another --run)`);
+      new RunConfigError(
+        field,
+        `--${field}${given ? ` ${given}` : ''} conflicts with run '${run}', which was made with ${stored}: a resumed run keeps its stored config (drop --${field}, or start a new run with another --run)`,
+      );
     if (task !== undefined && task.id !== c.task) throw refuse('task', task.id, `--task ${c.task}`);
-    if (req.strategy !== undefined && req.strategy !== c.strategy) throw refuse('strategy', req.strategy, `--strategy ${c.strategy}`);
+    if (req.strategy !== undefined && req.strategy !== c.strategy)
+      throw refuse('strategy', req.strategy, `--strategy ${c.strategy}`);
     const storedUnit = runBudgetUnit(c);
-    if (unit !== undefined && unit !== storedUnit) throw refuse('budget-unit', unit, `--budget-unit ${storedUnit}${'budgetUnit' in c ? '' : ' (a run made before the unit could be chosen)'}`);
+    if (unit !== undefined && unit !== storedUnit)
+      throw refuse(
+        'budget-unit',
+        unit,
+        `--budget-unit ${storedUnit}${'budgetUnit' in c ? '' : ' (a run made before the unit could be chosen)'}`,
+      );
     if (req.seed !== undefined && req.seed !== c.seed) throw refuse('seed', String(req.seed), `--seed ${c.seed}`);
-    if (req.batchSize !== undefined && req.batchSize !== c.batchSize) throw refuse('batch', String(req.batchSize), `--batch ${c.batchSize}`);
-    if (req.steps !== undefined && req.steps !== c.steps) throw refuse('steps', String(req.steps), c.steps === null ? "the task's own steps (no --steps)" : `--steps ${c.steps}`);
-    if (req.groups !== undefined && req.groups !== c.groups) throw refuse('groups', String(req.groups), `--groups ${c.groups}`);
+    if (req.batchSize !== undefined && req.batchSize !== c.batchSize)
+      throw refuse('batch', String(req.batchSize), `--batch ${c.batchSize}`);
+    if (req.steps !== undefined && req.steps !== c.steps)
+      throw refuse(
+        'steps',
+        String(req.steps),
+        c.steps === null ? "the task's own steps (no --steps)" : `--steps ${c.steps}`,
+      );
+    if (req.groups !== undefined && req.groups !== c.groups)
+      throw refuse('groups', String(req.groups), `--groups ${c.groups}`);
     if (req.warmStart === true && !c.warmStart) throw refuse('warm-start', '', 'no --warm-start');
     if (asked !== undefined && canonicalJson(asked.config) !== canonicalJson(c.space ?? null)) {
-      throw refuse('space', req.spaceFile ?? '(given)', c.space === undefined ? 'the full NOS space (no --space)' : `another space: ${JSON.stringify(c.space)}`);
+      throw refuse(
+        'space',
+        req.spaceFile ?? '(given)',
+        c.space === undefined ? 'the full NOS space (no --space)' : `another space: ${JSON.stringify(c.space)}`,
+      );
     }
     if (req.funnel !== undefined) {
       const asked = funnelConfig(req.funnel, resolveTask(c.task));
@@ -377,7 +461,10 @@ export function makeStrategy(config: RunConfig): Strategy {
     case 'evolution':
       return new Evolution({ seed, groups, warmStart: config.warmStart, space });
     default:
-      throw new RunConfigError('strategy', `run '${config.run}' has strategy '${config.strategy}', which this nos does not know (${STRATEGIES.join(', ')})`);
+      throw new RunConfigError(
+        'strategy',
+        `run '${config.run}' has strategy '${config.strategy}', which this nos does not know (${STRATEGIES.join(', ')})`,
+      );
   }
 }
 
@@ -394,14 +481,22 @@ export interface SearchRunOptions extends SearchHooks {
    */
   readonly queue?: { readonly url: string; readonly log?: (line: string) => void };
   /** Called once the evaluator is ready, before the first rule. */
-  onStart?(info: { readonly workers: number; readonly workersNote: string | undefined; readonly backend: string; readonly queue?: string }): void;
+  onStart?(info: {
+    readonly workers: number;
+    readonly workersNote: string | undefined;
+    readonly backend: string;
+    readonly queue?: string;
+  }): void;
 }
 
 /**
  * Search a created or resumed run until its budget is spent or `shouldStop` says so. A run this
  * process created that fails before its first rule is removed, so its name stays free.
  */
-export async function searchRun(store: SqliteStore, options: SearchRunOptions = {}): Promise<SearchSummary & { readonly funnel?: FunnelSummary }> {
+export async function searchRun(
+  store: SqliteStore,
+  options: SearchRunOptions = {},
+): Promise<SearchSummary & { readonly funnel?: FunnelSummary }> {
   let strategy: Strategy | undefined;
   let pool: EvaluatorPool | undefined;
   let queue: QueueEvaluator | undefined;
@@ -414,13 +509,21 @@ export async function searchRun(store: SqliteStore, options: SearchRunOptions = 
     let workersNote: string | undefined;
     let workers = 0;
     if (evaluator === undefined && options.queue !== undefined) {
-      queue = await QueueEvaluator.open({ url: options.queue.url, version: nosVersion(), ...(options.queue.log ? { log: options.queue.log } : {}) });
+      queue = await QueueEvaluator.open({
+        url: options.queue.url,
+        version: nosVersion(),
+        ...(options.queue.log ? { log: options.queue.log } : {}),
+      });
       evaluator = queue;
     } else if (evaluator === undefined) {
       const w = resolveWorkers(options.workers);
       workersNote = w.note;
       const transfer = config.funnel?.transfer ? findTask(config.funnel.transfer) : undefined;
-      const datasets = [...new Set([task.dataset, transfer?.dataset].filter((d): d is NonNullable<typeof d> => d !== null && d !== undefined))];
+      const datasets = [
+        ...new Set(
+          [task.dataset, transfer?.dataset].filter((d): d is NonNullable<typeof d> => d !== null && d !== undefined),
+        ),
+      ];
       pool = new EvaluatorPool({ workers: w.workers, datasets });
       evaluator = pool;
       workers = pool.workers;
@@ -428,7 +531,10 @@ export async function searchRun(store: SqliteStore, options: SearchRunOptions = 
     options.onStart?.({ workers, workersNote, backend: backend.name, ...(queue ? { queue: queue.url.redacted } : {}) });
     const summary = await runSearch(store, strategy, evaluator, options);
     if (summary.stopped || !config.funnel) return summary;
-    const funnel = await runFunnel(store, evaluator, { ...options.funnelHooks, ...(options.shouldStop ? { shouldStop: options.shouldStop } : {}) });
+    const funnel = await runFunnel(store, evaluator, {
+      ...options.funnelHooks,
+      ...(options.shouldStop ? { shouldStop: options.shouldStop } : {}),
+    });
     return { ...summary, stopped: funnel.stopped, funnel };
   } catch (e) {
     store.discardIfUnused();
@@ -441,10 +547,15 @@ export async function searchRun(store: SqliteStore, options: SearchRunOptions = 
 }
 
 /** Adam's reward and learning curve under the run's protocol (task, seed, steps), for reports. */
-export async function adamBaseline(config: RunConfig): Promise<{ reward: number; curve: number[]; curveEvery: number } | undefined> {
+export async function adamBaseline(
+  config: RunConfig,
+): Promise<{ reward: number; curve: number[]; curveEvery: number } | undefined> {
   const task = findTask(config.task);
   if (task === undefined) return undefined;
   await initTf();
-  const r = evaluateRule('adam', task, task.dataset ? loadDataset(task.dataset) : undefined, { seed: config.seed, ...(config.steps ? { steps: config.steps } : {}) });
+  const r = evaluateRule('adam', task, task.dataset ? loadDataset(task.dataset) : undefined, {
+    seed: config.seed,
+    ...(config.steps ? { steps: config.steps } : {}),
+  });
   return { reward: r.reward, curve: [...r.curve], curveEvery: r.curveEvery };
 }

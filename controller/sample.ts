@@ -23,7 +23,8 @@ export function ruleText(choices: Choices, space: SearchSpace = NOS_SPACE): stri
       if (earlier === undefined) throw new Error(`operand ${i} is out of range`);
       return earlier;
     };
-    const unary = (i: number, arg: string): string => fill((space.unary[i] ?? (space.unary[0] as { text: string })).text, [arg]);
+    const unary = (i: number, arg: string): string =>
+      fill((space.unary[i] ?? (space.unary[0] as { text: string })).text, [arg]);
     const binary = space.binary[b];
     if (binary === undefined) throw new Error(`binary ${b} is out of range`);
     results.push(fill(binary.text, [unary(u1, operand(o1)), unary(u2, operand(o2))]));
@@ -39,7 +40,13 @@ export function randomChoices(rng: Rng, groups: number, space: SearchSpace = NOS
   return {
     groups: Array.from({ length: groups }, (_, g) => {
       const operands = space.operands.length + g;
-      return [pick(operands), pick(operands), pick(space.unary.length), pick(space.unary.length), pick(space.binary.length)] as const;
+      return [
+        pick(operands),
+        pick(operands),
+        pick(space.unary.length),
+        pick(space.unary.length),
+        pick(space.binary.length),
+      ] as const;
     }),
   };
 }

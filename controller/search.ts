@@ -98,7 +98,13 @@ function counts(cs: readonly Candidate[]): { evaluated: number; cached: number; 
  * Whether the loop will train a proposal (not a stored or in-batch duplicate, a fingerprint match
  * or a rejected rule), decided before anything of the batch runs, as the loop decides it.
  */
-function willTrain(p: Proposal, index: number, existing: ReadonlyMap<number, Candidate>, store: ResultsStore, seen: Set<string>): boolean {
+function willTrain(
+  p: Proposal,
+  index: number,
+  existing: ReadonlyMap<number, Candidate>,
+  store: ResultsStore,
+  seen: Set<string>,
+): boolean {
   const known = existing.get(index);
   if (known) return known.status !== 'cached' && known.status !== 'rejected';
   const found = lookupRule(p.text);
@@ -111,7 +117,13 @@ function willTrain(p: Proposal, index: number, existing: ReadonlyMap<number, Can
 }
 
 /** How many of a batch's proposals to take so that at most `left` of them are trained. */
-function trainingPrefix(proposals: readonly Proposal[], start: number, left: number, existing: ReadonlyMap<number, Candidate>, store: ResultsStore): number {
+function trainingPrefix(
+  proposals: readonly Proposal[],
+  start: number,
+  left: number,
+  existing: ReadonlyMap<number, Candidate>,
+  store: ResultsStore,
+): number {
   const seen = new Set<string>();
   let trained = 0;
   for (const [i, p] of proposals.entries()) {
@@ -121,7 +133,12 @@ function trainingPrefix(proposals: readonly Proposal[], start: number, left: num
   return proposals.length;
 }
 
-export async function runSearch(store: ResultsStore, strategy: Strategy, evaluator: Evaluator, hooks: SearchHooks = {}): Promise<SearchSummary> {
+export async function runSearch(
+  store: ResultsStore,
+  strategy: Strategy,
+  evaluator: Evaluator,
+  hooks: SearchHooks = {},
+): Promise<SearchSummary> {
   const { config } = store;
   const t0 = performance.now();
   const existing = new Map(store.candidates().map((c) => [c.index, c]));
@@ -140,11 +157,20 @@ export async function runSearch(store: ResultsStore, strategy: Strategy, evaluat
   let stopped = false;
   const progress = (): SearchProgress => {
     const c = counts(all);
-    return { sampled: all.length, budget: config.budget, unit, spent: unit === 'trained' ? c.evaluated : all.length, sampleCap: cap, ...c, elapsedMs: performance.now() - t0 };
+    return {
+      sampled: all.length,
+      budget: config.budget,
+      unit,
+      spent: unit === 'trained' ? c.evaluated : all.length,
+      sampleCap: cap,
+      ...c,
+      elapsedMs: performance.now() - t0,
+    };
   };
-  for (;; batch++) {
+  for (; ; batch++) {
     // What is left depends only on the batches before this one, so a resume regenerates it exactly.
-    const left = unit === 'trained' ? config.budget - counts(all.filter((c) => c.index < start)).evaluated : config.budget - start;
+    const left =
+      unit === 'trained' ? config.budget - counts(all.filter((c) => c.index < start)).evaluated : config.budget - start;
     if (left <= 0 || start >= cap) break;
     if (hooks.shouldStop?.()) {
       stopped = true;
@@ -155,7 +181,10 @@ export async function runSearch(store: ResultsStore, strategy: Strategy, evaluat
     // checkpoints a cut batch: a resume with a raised budget regenerates it whole, as a run made
     // with that budget from the start would have.
     const whole = strategy.propose(unit === 'trained' ? config.batchSize : Math.min(config.batchSize, left));
-    const n = unit === 'trained' ? Math.min(whole.length, cap - start, trainingPrefix(whole, start, left, existing, store)) : whole.length;
+    const n =
+      unit === 'trained'
+        ? Math.min(whole.length, cap - start, trainingPrefix(whole, start, left, existing, store))
+        : whole.length;
     const cut = n < whole.length;
     const proposals = whole.slice(0, n);
     const inBatch = new Map<string, Promise<Candidate>>();
@@ -163,27 +192,83 @@ export async function runSearch(store: ResultsStore, strategy: Strategy, evaluat
       const index = start + i;
       const known = existing.get(index);
       if (known) return known;
-      const base = { index, batch, strategy: strategy.name, bestLr: null, valAcc: null, testAcc: null, finalLoss: null, seconds: 0 };
+      const base = {
+        index,
+        batch,
+        strategy: strategy.name,
+        bestLr: null,
+        valAcc: null,
+        testAcc: null,
+        finalLoss: null,
+        seconds: 0,
+      };
       const found = lookupRule(p.text);
       if (!found.ok) {
-        return { ...base, rule: p.text, hash: '', fingerprint: null, status: 'rejected', reward: 0, detail: JSON.stringify({ reason: found.message }), parent: p.parent };
+        return {
+          ...base,
+          rule: p.text,
+          hash: '',
+          fingerprint: null,
+          status: 'rejected',
+          reward: 0,
+          detail: JSON.stringify({ reason: found.message }),
+          parent: p.parent,
+        };
       }
       const rule = found.rule;
       const earlier = store.byHash(rule.hash);
-      if (earlier) return { ...base, ...copyOf(earlier), rule: rule.canonical, hash: rule.hash, status: 'cached', parent: earlier.index };
+      if (earlier)
+        return {
+          ...base,
+          ...copyOf(earlier),
+          rule: rule.canonical,
+          hash: rule.hash,
+          status: 'cached',
+          parent: earlier.index,
+        };
       const twin = inBatch.get(rule.hash);
       if (twin) {
         const t = await twin;
-        return { ...base, ...copyOf(t), rule: rule.canonical, hash: rule.hash, status: t.status === 'rejected' ? 'rejected' : 'cached', parent: t.index };
+        return {
+          ...base,
+          ...copyOf(t),
+          rule: rule.canonical,
+          hash: rule.hash,
+          status: t.status === 'rejected' ? 'rejected' : 'cached',
+          parent: t.index,
+        };
       }
       const pending = (async (): Promise<Candidate> => {
         const screen = screenRule(rule);
         if (!screen.ok) {
-          return { ...base, rule: rule.canonical, hash: rule.hash, fingerprint: screen.fingerprint, status: 'rejected', reward: 0, detail: JSON.stringify({ reason: screen.reason }), parent: p.parent };
+          return {
+            ...base,
+            rule: rule.canonical,
+            hash: rule.hash,
+            fingerprint: screen.fingerprint,
+            status: 'rejected',
+            reward: 0,
+            detail: JSON.stringify({ reason: screen.reason }),
+            parent: p.parent,
+          };
         }
         const same = store.byFingerprint(screen.fingerprint);
-        if (same) return { ...base, ...copyOf(same), rule: rule.canonical, hash: rule.hash, fingerprint: screen.fingerprint, status: 'cached', parent: same.index };
-        const { result } = await evaluator.evaluate({ rule: rule.canonical, task: config.task, seed: config.seed, ...(config.steps ? { steps: config.steps } : {}) });
+        if (same)
+          return {
+            ...base,
+            ...copyOf(same),
+            rule: rule.canonical,
+            hash: rule.hash,
+            fingerprint: screen.fingerprint,
+            status: 'cached',
+            parent: same.index,
+          };
+        const { result } = await evaluator.evaluate({
+          rule: rule.canonical,
+          task: config.task,
+          seed: config.seed,
+          ...(config.steps ? { steps: config.steps } : {}),
+        });
         return {
           ...base,
           rule: rule.canonical,
@@ -195,7 +280,12 @@ export async function runSearch(store: ResultsStore, strategy: Strategy, evaluat
           valAcc: result.valAcc,
           testAcc: result.testAcc,
           finalLoss: Number.isFinite(result.finalLoss) ? result.finalLoss : null,
-          detail: JSON.stringify({ reason: result.reason ?? null, grid: result.grid, curve: result.curve, curveEvery: result.curveEvery }),
+          detail: JSON.stringify({
+            reason: result.reason ?? null,
+            grid: result.grid,
+            curve: result.curve,
+            curveEvery: result.curveEvery,
+          }),
           seconds: result.seconds,
           parent: p.parent,
         };
@@ -253,6 +343,16 @@ export async function runSearch(store: ResultsStore, strategy: Strategy, evaluat
   };
 }
 
-function copyOf(c: Candidate): Pick<Candidate, 'fingerprint' | 'reward' | 'bestLr' | 'valAcc' | 'testAcc' | 'finalLoss' | 'detail'> {
-  return { fingerprint: c.fingerprint, reward: c.reward, bestLr: c.bestLr, valAcc: c.valAcc, testAcc: c.testAcc, finalLoss: c.finalLoss, detail: c.detail };
+function copyOf(
+  c: Candidate,
+): Pick<Candidate, 'fingerprint' | 'reward' | 'bestLr' | 'valAcc' | 'testAcc' | 'finalLoss' | 'detail'> {
+  return {
+    fingerprint: c.fingerprint,
+    reward: c.reward,
+    bestLr: c.bestLr,
+    valAcc: c.valAcc,
+    testAcc: c.testAcc,
+    finalLoss: c.finalLoss,
+    detail: c.detail,
+  };
 }

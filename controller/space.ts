@@ -8,7 +8,14 @@ import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs
 import { z } from 'zod';
 import { nearest } from '../dsl/diagnostics.js';
 import { compileRules, formatDiagnostics } from '../dsl/index.js';
-import { configureSpace, fill, NOS_SPACE, type SearchSpace, type SpaceConfig, type SpaceEntry } from '../primitives/nos-space.js';
+import {
+  configureSpace,
+  fill,
+  NOS_SPACE,
+  type SearchSpace,
+  type SpaceConfig,
+  type SpaceEntry,
+} from '../primitives/nos-space.js';
 
 /** A problem with a space: the message says where (the key) and what was expected. */
 export class SpaceError extends Error {
@@ -27,8 +34,13 @@ const MAX_ENTRIES = 200;
 
 const entryObject = z
   .object({
-    id: z.string().regex(ID, { message: "an id of 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit" }),
-    text: z.string().min(1, { message: 'non-empty rule text' }).max(MAX_TEXT, { message: `rule text of at most ${MAX_TEXT} characters` }),
+    id: z
+      .string()
+      .regex(ID, { message: "an id of 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit" }),
+    text: z
+      .string()
+      .min(1, { message: 'non-empty rule text' })
+      .max(MAX_TEXT, { message: `rule text of at most ${MAX_TEXT} characters` }),
   })
   .strict();
 const entry = z.union([z.string(), entryObject]);
@@ -45,7 +57,8 @@ function typeName(v: unknown): string {
 
 function at(value: unknown, path: readonly (string | number)[]): unknown {
   let v = value;
-  for (const k of path) v = v !== null && typeof v === 'object' ? (v as Record<string | number, unknown>)[k] : undefined;
+  for (const k of path)
+    v = v !== null && typeof v === 'object' ? (v as Record<string | number, unknown>)[k] : undefined;
   return v;
 }
 
@@ -76,8 +89,16 @@ function describeIssue(issue: z.ZodIssue, input: unknown): string {
       return `${place}: expected ${EXPECTED.entry}, got ${typeName(value)}`;
     }
     case 'invalid_type': {
-      if (value === undefined) return `${place}: missing (expected ${path[path.length - 1] === 'id' ? 'an id' : 'rule text'})`;
-      const expected = path.length === 0 ? EXPECTED[''] : kind === 'list' ? EXPECTED.list : path[path.length - 1] === 'id' ? 'an id (a string)' : 'rule text (a string)';
+      if (value === undefined)
+        return `${place}: missing (expected ${path[path.length - 1] === 'id' ? 'an id' : 'rule text'})`;
+      const expected =
+        path.length === 0
+          ? EXPECTED['']
+          : kind === 'list'
+            ? EXPECTED.list
+            : path[path.length - 1] === 'id'
+              ? 'an id (a string)'
+              : 'rule text (a string)';
       return `${place}: expected ${expected}, got ${typeName(value)}`;
     }
     case 'unrecognized_keys': {
@@ -97,8 +118,13 @@ function checkEntryText(kind: Kind, index: number, e: SpaceEntry): void {
   const place = `${kind}[${index}] (id '${e.id}')`;
   const holes = new Set([...e.text.matchAll(/\$(\d)/g)].map((m) => m[1]));
   const want = kind === 'operands' ? [] : kind === 'unary' ? ['1'] : ['1', '2'];
-  for (const h of holes) if (!want.includes(h as string)) throw new SpaceError(`${place}: '$${h}' is not allowed in ${kind === 'operands' ? 'an operand' : `a ${kind} entry`} (${kind === 'operands' ? 'operands take no arguments' : kind === 'unary' ? 'use $1' : 'use $1 and $2'})`);
-  if (kind !== 'operands' && !holes.has('1')) throw new SpaceError(`${place}: a ${kind} entry must use its argument $1`);
+  for (const h of holes)
+    if (!want.includes(h as string))
+      throw new SpaceError(
+        `${place}: '$${h}' is not allowed in ${kind === 'operands' ? 'an operand' : `a ${kind} entry`} (${kind === 'operands' ? 'operands take no arguments' : kind === 'unary' ? 'use $1' : 'use $1 and $2'})`,
+      );
+  if (kind !== 'operands' && !holes.has('1'))
+    throw new SpaceError(`${place}: a ${kind} entry must use its argument $1`);
   // Brackets must balance within the entry, so that no entry reaches outside its place in a rule
   // (`g) + (m`); then the entry, as the search uses it, must be one valid rule.
   let depth = 0;
@@ -112,7 +138,10 @@ function checkEntryText(kind: Kind, index: number, e: SpaceEntry): void {
   const text = kind === 'operands' ? `(${e.text}) * g` : fill(e.text, args);
   const r = compileRules(text, `${kind}[${index}]`);
   if (!r.ok) {
-    const as = kind === 'operands' ? ' as an operand, in (operand) * g' : ` with ${args.map((a, i) => `$${i + 1} = ${a}`).join(', ')}`;
+    const as =
+      kind === 'operands'
+        ? ' as an operand, in (operand) * g'
+        : ` with ${args.map((a, i) => `$${i + 1} = ${a}`).join(', ')}`;
     throw new SpaceError(`${place}: '${e.text}' is not valid rule text${as}:\n${formatDiagnostics(r)}`);
   }
   if (r.rules.length !== 1) throw new SpaceError(`${place}: '${e.text}' must be one expression, not rule definitions`);
@@ -126,7 +155,8 @@ export function parseSpaceConfig(raw: unknown): { config: SpaceConfig; space: Se
   const r = spaceSchema.safeParse(raw);
   if (!r.success) throw new SpaceError(r.error.issues.map((i) => describeIssue(i, raw)).join('; '));
   const config = r.data as SpaceConfig;
-  if (KINDS.every((k) => config[k] === undefined)) throw new SpaceError(`the file names no list: give "operands", "unary" and/or "binary"`);
+  if (KINDS.every((k) => config[k] === undefined))
+    throw new SpaceError(`the file names no list: give "operands", "unary" and/or "binary"`);
   for (const kind of KINDS) {
     const items = config[kind];
     if (items === undefined) continue;
@@ -136,7 +166,9 @@ export function parseSpaceConfig(raw: unknown): { config: SpaceConfig; space: Se
       if (typeof item === 'string' && !NOS_SPACE[kind].some((e) => e.id === item)) {
         const ids = NOS_SPACE[kind].map((e) => e.id);
         const hint = nearest(item, ids);
-        throw new SpaceError(`${kind}[${i}]: no ${kind === 'operands' ? 'operand' : kind} entry '${item}' in the NOS space${hint ? `; did you mean '${hint}'?` : ''} (ids: ${ids.join(', ')}; or add {"id", "text"})`);
+        throw new SpaceError(
+          `${kind}[${i}]: no ${kind === 'operands' ? 'operand' : kind} entry '${item}' in the NOS space${hint ? `; did you mean '${hint}'?` : ''} (ids: ${ids.join(', ')}; or add {"id", "text"})`,
+        );
       }
       const first = seen.get(id);
       if (first !== undefined) throw new SpaceError(`${kind}[${i}]: duplicate id '${id}' (also ${kind}[${first}])`);
@@ -181,7 +213,8 @@ export function readSpaceFile(path: string): { config: SpaceConfig; space: Searc
       const st = fstatSync(fd);
       if (st.isDirectory()) throw new SpaceError(`${path}: cannot read it (it is a folder, not a file)`);
       if (!st.isFile()) throw new SpaceError(`${path}: cannot read it (not a regular file)`);
-      if (st.size > MAX_FILE_BYTES) throw new SpaceError(`${path}: the file is ${st.size} bytes; a space file is at most ${MAX_FILE_BYTES}`);
+      if (st.size > MAX_FILE_BYTES)
+        throw new SpaceError(`${path}: the file is ${st.size} bytes; a space file is at most ${MAX_FILE_BYTES}`);
       text = readFileSync(fd, 'utf8');
     } finally {
       closeSync(fd);
@@ -189,7 +222,14 @@ export function readSpaceFile(path: string): { config: SpaceConfig; space: Searc
   } catch (e) {
     if (e instanceof SpaceError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder, not a file' : code === 'EACCES' ? 'permission denied' : (code ?? String(e));
+    const why =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EISDIR'
+          ? 'it is a folder, not a file'
+          : code === 'EACCES'
+            ? 'permission denied'
+            : (code ?? String(e));
     throw new SpaceError(`${path}: cannot read it (${why})`);
   }
   let raw: unknown;

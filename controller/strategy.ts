@@ -29,7 +29,12 @@ export interface Strategy {
    * Rewards for the last proposals, in order, with their run indices, and whether each was new
    * to the run (false: a cache hit, a rule it had already trained).
    */
-  observe(proposals: readonly Proposal[], rewards: readonly number[], indices: readonly number[], novel?: readonly boolean[]): UpdateStats;
+  observe(
+    proposals: readonly Proposal[],
+    rewards: readonly number[],
+    indices: readonly number[],
+    novel?: readonly boolean[],
+  ): UpdateStats;
   save(): string;
   restore(state: string): void;
 }
@@ -131,7 +136,8 @@ export class Evolution implements Strategy {
     const gi = Math.floor(this.rng() * groups.length);
     const pos = Math.floor(this.rng() * 5);
     const g = groups[gi] as [number, number, number, number, number];
-    const bound = pos < 2 ? this.space.operands.length + gi : pos < 4 ? this.space.unary.length : this.space.binary.length;
+    const bound =
+      pos < 2 ? this.space.operands.length + gi : pos < 4 ? this.space.unary.length : this.space.binary.length;
     let v = Math.floor(this.rng() * bound);
     if (v === g[pos] && bound > 1) v = (v + 1 + Math.floor(this.rng() * (bound - 1))) % bound;
     g[pos] = v;

@@ -11,9 +11,21 @@ export type BinaryOp = '+' | '-' | '*' | '/' | '^';
 export type Expr =
   | { readonly type: 'num'; readonly value: number; readonly range: Range }
   | { readonly type: 'name'; readonly name: string; readonly range: Range }
-  | { readonly type: 'call'; readonly callee: string; readonly calleeRange: Range; readonly args: readonly Arg[]; readonly range: Range }
+  | {
+      readonly type: 'call';
+      readonly callee: string;
+      readonly calleeRange: Range;
+      readonly args: readonly Arg[];
+      readonly range: Range;
+    }
   | { readonly type: 'neg'; readonly arg: Expr; readonly range: Range }
-  | { readonly type: 'binary'; readonly op: BinaryOp; readonly left: Expr; readonly right: Expr; readonly range: Range };
+  | {
+      readonly type: 'binary';
+      readonly op: BinaryOp;
+      readonly left: Expr;
+      readonly right: Expr;
+      readonly range: Range;
+    };
 
 /** A call argument: positional, or `name = value` (named arguments bind a rule's hyperparameters). */
 export interface Arg {

@@ -19,7 +19,19 @@ import {
 import type { Expr, Range, RuleDef } from './ast.js';
 import type { DiagnosticCode } from './diagnostics.js';
 import { nearest } from './diagnostics.js';
-import { countNodes, dependsOn, depthOf, hashText, isStateful, mkOp, type Node, paramsUsed, printNode, substitute, walk } from './ir.js';
+import {
+  countNodes,
+  dependsOn,
+  depthOf,
+  hashText,
+  isStateful,
+  mkOp,
+  type Node,
+  paramsUsed,
+  printNode,
+  substitute,
+  walk,
+} from './ir.js';
 import { LIMITS as PARSE_LIMITS, parseSource } from './parser.js';
 
 export const LIMITS = {
@@ -59,7 +71,13 @@ export interface Problem {
 }
 
 const LEAF_BY_NAME = new Map(LEAVES.map((l) => [l.name as string, l]));
-const RESERVED = new Set<string>([...LEAF_BY_NAME.keys(), ...CONSTANTS.keys(), ...PRIMITIVE_BY_NAME.keys(), 'prev', ...KEYWORDS]);
+const RESERVED = new Set<string>([
+  ...LEAF_BY_NAME.keys(),
+  ...CONSTANTS.keys(),
+  ...PRIMITIVE_BY_NAME.keys(),
+  'prev',
+  ...KEYWORDS,
+]);
 
 class CheckError extends Error {}
 
@@ -92,7 +110,12 @@ export class Checker {
       if (def.name === undefined) continue;
       if (this.entries.has(def.name)) this.report('duplicate', `rule '${def.name}' is defined twice`, def.nameRange);
       else if (library.has(def.name)) this.restated.push(def);
-      else if (RESERVED.has(def.name)) this.report('reserved-name', `'${def.name}' is a built-in name; choose another name for the rule`, def.nameRange);
+      else if (RESERVED.has(def.name))
+        this.report(
+          'reserved-name',
+          `'${def.name}' is a built-in name; choose another name for the rule`,
+          def.nameRange,
+        );
       else this.entries.set(def.name, { def, state: 'todo' });
     }
   }
@@ -120,7 +143,11 @@ export class Checker {
         const r = this.tryCheck(def);
         const builtin = this.library.get(def.name);
         if (r && builtin && r.canonical !== builtin.canonical) {
-          this.report('duplicate', `'${def.name}' is a built-in rule with a different definition; choose another name`, def.nameRange);
+          this.report(
+            'duplicate',
+            `'${def.name}' is a built-in rule with a different definition; choose another name`,
+            def.nameRange,
+          );
         } else if (r) out.push(r);
         continue;
       }
@@ -148,7 +175,8 @@ export class Checker {
     if (entry === undefined) return undefined;
     if (entry.state === 'done') return entry.checked;
     if (entry.state === 'failed') return undefined;
-    if (entry.state === 'busy') this.error('cycle', `rule '${name}' refers to itself (directly or through other rules)`, at);
+    if (entry.state === 'busy')
+      this.error('cycle', `rule '${name}' refers to itself (directly or through other rules)`, at);
     if (++this.nesting > LIMITS.ruleNesting) {
       this.nesting--;
       this.error('limit', `rules refer to other rules more than ${LIMITS.ruleNesting} levels deep`, at);
@@ -166,8 +194,10 @@ export class Checker {
     for (const p of def.params) {
       if (params.has(p.name)) this.error('duplicate', `hyperparameter '${p.name}' is declared twice`, p.range);
       this.checkFreshName(p.name, p.range, 'hyperparameter');
-      if (Number.isNaN(p.value)) this.error('bad-argument', `the default of '${p.name}' must be a number (or e, pi)`, p.range);
-      if (!Number.isFinite(p.value) || Math.abs(p.value) > LIMITS.maxNumber) this.error('number', `the default of '${p.name}' is out of range`, p.range);
+      if (Number.isNaN(p.value))
+        this.error('bad-argument', `the default of '${p.name}' must be a number (or e, pi)`, p.range);
+      if (!Number.isFinite(p.value) || Math.abs(p.value) > LIMITS.maxNumber)
+        this.error('number', `the default of '${p.name}' is out of range`, p.range);
       params.set(p.name, p.value);
     }
     const scope: Scope = { params, bindings: new Map() };
@@ -179,34 +209,46 @@ export class Checker {
       scope.bindings.set(b.name, this.expr(b.value, scope));
     }
     const expr = this.expr(def.body, scope);
-    if (countNodes(expr) > LIMITS.nodes) this.error('limit', `the rule expands to more than ${LIMITS.nodes} nodes`, def.body.range);
+    if (countNodes(expr) > LIMITS.nodes)
+      this.error('limit', `the rule expands to more than ${LIMITS.nodes} nodes`, def.body.range);
     if (depthOf(expr) > LIMITS.depth) this.error('limit', `the rule nests deeper than ${LIMITS.depth}`, def.body.range);
     if (this.mode === 'schedule') {
-      if (!isScalar(expr)) this.error('not-scalar', 'a schedule reads only t, T, numbers and its parameters (not g, w, state or noise)', def.body.range);
-    } else if (!dependsOn(expr, 'g')) this.error('no-gradient', 'the update does not depend on the gradient g', def.body.range);
+      if (!isScalar(expr))
+        this.error(
+          'not-scalar',
+          'a schedule reads only t, T, numbers and its parameters (not g, w, state or noise)',
+          def.body.range,
+        );
+    } else if (!dependsOn(expr, 'g'))
+      this.error('no-gradient', 'the update does not depend on the gradient g', def.body.range);
     // Every call site checks its own arguments; this catches what only the whole rule shows.
     const bad = rangeViolations(expr, params)[0];
     if (bad) this.error('range', `${describeViolation(bad)}; it must be in ${formatRange(bad.range)}`, def.body.range);
     const used = paramsUsed(expr);
     const all: RuleParam[] = def.params.map((p) => ({ name: p.name, default: p.value }));
-    for (const [name, spec] of CONTEXT_PARAMS) if (used.has(name) && !params.has(name)) all.push({ name, default: spec.default });
+    for (const [name, spec] of CONTEXT_PARAMS)
+      if (used.has(name) && !params.has(name)) all.push({ name, default: spec.default });
     return finishRule(def.name, all, expr);
   }
 
   private checkFreshName(name: string, range: Range, what: string): void {
-    if (RESERVED.has(name)) this.error('reserved-name', `'${name}' is a built-in name and cannot be used as a ${what}`, range);
-    if (this.library.has(name) || this.entries.has(name)) this.error('reserved-name', `'${name}' is the name of a rule and cannot be used as a ${what}`, range);
+    if (RESERVED.has(name))
+      this.error('reserved-name', `'${name}' is a built-in name and cannot be used as a ${what}`, range);
+    if (this.library.has(name) || this.entries.has(name))
+      this.error('reserved-name', `'${name}' is the name of a rule and cannot be used as a ${what}`, range);
   }
 
   private count(range: Range): void {
-    if (++this.nodeBudget > LIMITS.nodes * 4) this.error('limit', `the rule expands to more than ${LIMITS.nodes} nodes`, range);
+    if (++this.nodeBudget > LIMITS.nodes * 4)
+      this.error('limit', `the rule expands to more than ${LIMITS.nodes} nodes`, range);
   }
 
   expr(e: Expr, scope: Scope): Node {
     this.count(e.range);
     switch (e.type) {
       case 'num':
-        if (!Number.isFinite(e.value) || Math.abs(e.value) > LIMITS.maxNumber) this.error('number', `number out of range`, e.range);
+        if (!Number.isFinite(e.value) || Math.abs(e.value) > LIMITS.maxNumber)
+          this.error('number', `number out of range`, e.range);
         return { k: 'const', v: e.value };
       case 'neg':
         return mkOp('neg', [this.expr(e.arg, scope)]);
@@ -230,7 +272,11 @@ export class Checker {
     if (left.type !== 'name' || rname === undefined || left.range.end + 1 !== r.range.start) return;
     const joined = `${left.name}-${rname}`;
     if (this.library.has(joined) || this.entries.has(joined)) {
-      this.error('unknown-name', `'${joined}' reads as '${left.name}' minus '${rname}'; write @${joined} to use the rule`, { start: left.range.start, end: r.range.end });
+      this.error(
+        'unknown-name',
+        `'${joined}' reads as '${left.name}' minus '${rname}'; write @${joined} to use the rule`,
+        { start: left.range.start, end: r.range.end },
+      );
     }
   }
 
@@ -262,7 +308,11 @@ export class Checker {
     const prim = PRIMITIVE_BY_NAME.get(name);
     if (prim && !prim.operator) {
       if (prim.arity === 0) return mkOp(name, []);
-      this.error('arity', `'${name}' is a function of ${prim.arity} argument${prim.arity === 1 ? '' : 's'}: write ${name}(${prim.argNames.join(', ')})`, range);
+      this.error(
+        'arity',
+        `'${name}' is a function of ${prim.arity} argument${prim.arity === 1 ? '' : 's'}: write ${name}(${prim.argNames.join(', ')})`,
+        range,
+      );
     }
     if (name === 'prev') this.error('arity', `'prev' takes one argument: prev(ema(g, 0.9))`, range);
     if (this.library.has(name) || this.entries.has(name)) return this.inlineRule(name, [], range, scope);
@@ -273,10 +323,15 @@ export class Checker {
   private call(e: Expr & { type: 'call' }, scope: Scope): Node {
     const name = e.callee;
     if (name === 'prev') {
-      if (e.args.length !== 1 || e.args[0]?.name !== undefined) this.error('arity', `'prev' takes one argument: prev(ema(g, 0.9))`, e.range);
+      if (e.args.length !== 1 || e.args[0]?.name !== undefined)
+        this.error('arity', `'prev' takes one argument: prev(ema(g, 0.9))`, e.range);
       const inner = this.expr((e.args[0] as { value: Expr }).value, scope);
       if (!isStateful(inner)) {
-        this.error('bad-prev', `prev(...) needs a stateful expression (ema, accum, sum, runmax), not '${printNode(inner)}'`, e.range);
+        this.error(
+          'bad-prev',
+          `prev(...) needs a stateful expression (ema, accum, sum, runmax), not '${printNode(inner)}'`,
+          e.range,
+        );
       }
       return { k: 'prev', arg: inner };
     }
@@ -285,33 +340,56 @@ export class Checker {
       const named = e.args.find((a) => a.name !== undefined);
       if (named) this.error('bad-argument', `'${name}' takes positional arguments only`, named.nameRange ?? e.range);
       if (e.args.length !== prim.arity) {
-        this.error('arity', `'${name}' takes ${prim.arity} argument${prim.arity === 1 ? '' : 's'} (${prim.argNames.join(', ')}), got ${e.args.length}`, e.range);
+        this.error(
+          'arity',
+          `'${name}' takes ${prim.arity} argument${prim.arity === 1 ? '' : 's'} (${prim.argNames.join(', ')}), got ${e.args.length}`,
+          e.range,
+        );
       }
       const args = e.args.map((a) => this.expr(a.value, scope));
       args.forEach((a, i) => {
         const argExpr = (e.args[i] as { value: Expr }).value;
         if (prim.argKinds[i] === 'scalar' && !isScalar(a)) {
-          this.error('not-scalar', `argument '${prim.argNames[i]}' of '${name}' must be the same for every weight (numbers, hyperparameters, t), not '${printNode(a)}'`, argExpr.range);
+          this.error(
+            'not-scalar',
+            `argument '${prim.argNames[i]}' of '${name}' must be the same for every weight (numbers, hyperparameters, t), not '${printNode(a)}'`,
+            argExpr.range,
+          );
         }
         for (const r of prim.ranges ?? []) {
           if (r.arg !== i) continue;
           const v = evalScalar(a, scope.params);
           if (v !== undefined && !inRange(v, r)) {
-            this.error('range', `argument '${prim.argNames[i]}' of '${name}' is ${v}; it must be in ${formatRange(r)}`, argExpr.range);
+            this.error(
+              'range',
+              `argument '${prim.argNames[i]}' of '${name}' is ${v}; it must be in ${formatRange(r)}`,
+              argExpr.range,
+            );
           }
         }
       });
       return mkOp(name, args);
     }
     if (this.library.has(name) || this.entries.has(name)) return this.inlineRule(name, e.args, e.calleeRange, scope);
-    if (scope.bindings.has(name) || scope.params.has(name) || LEAF_BY_NAME.has(name) || ALIAS_BY_NAME.has(name) || CONSTANTS.has(name)) {
+    if (
+      scope.bindings.has(name) ||
+      scope.params.has(name) ||
+      LEAF_BY_NAME.has(name) ||
+      ALIAS_BY_NAME.has(name) ||
+      CONSTANTS.has(name)
+    ) {
       this.error('bad-argument', `'${name}' is a value, not a function`, e.calleeRange);
     }
     const hint = nearest(name, [...FUNCTION_NAMES, 'prev', ...this.library.keys(), ...this.entries.keys()]);
     this.error('unknown-name', `unknown function '${name}'${hint ? `; did you mean '${hint}'?` : ''}`, e.calleeRange);
   }
 
-  private inlineRule(name: string, args: readonly { name?: string; nameRange?: Range; value: Expr }[], range: Range, scope: Scope): Node {
+  private inlineRule(
+    name: string,
+    args: readonly { name?: string; nameRange?: Range; value: Expr }[],
+    range: Range,
+    scope: Scope,
+  ): Node {
     const rule = this.resolveRule(name, range);
     if (rule === undefined) this.error('unknown-name', `rule '${name}' cannot be used: it has errors`, range);
     const values = new Map<string, Node>();
@@ -320,17 +398,35 @@ export class Checker {
     args.forEach((a, i) => {
       const pname = a.name ?? declared[i];
       const at = a.nameRange ?? a.value.range;
-      if (pname === undefined) this.error('arity', `rule '${name}' takes ${declared.length} hyperparameter${declared.length === 1 ? '' : 's'}`, a.value.range);
+      if (pname === undefined)
+        this.error(
+          'arity',
+          `rule '${name}' takes ${declared.length} hyperparameter${declared.length === 1 ? '' : 's'}`,
+          a.value.range,
+        );
       if (!declared.includes(pname)) {
         const hint = nearest(pname, declared);
-        this.error('unknown-param', `rule '${name}' has no hyperparameter '${pname}'${hint ? `; did you mean '${hint}'?` : ''}`, at);
+        this.error(
+          'unknown-param',
+          `rule '${name}' has no hyperparameter '${pname}'${hint ? `; did you mean '${hint}'?` : ''}`,
+          at,
+        );
       }
       if (values.has(pname)) this.error('duplicate', `hyperparameter '${pname}' is given twice`, at);
       const v = this.expr(a.value, scope);
-      if (!isScalar(v)) this.error('not-scalar', `hyperparameter '${pname}' must be the same for every weight, not '${printNode(v)}'`, a.value.range);
+      if (!isScalar(v))
+        this.error(
+          'not-scalar',
+          `hyperparameter '${pname}' must be the same for every weight, not '${printNode(v)}'`,
+          a.value.range,
+        );
       const known = evalScalar(v, scope.params);
       if (known !== undefined && !isAllowedNumber(known)) {
-        this.error('number', `hyperparameter '${pname}' of '${name}' is ${known}; values must be finite and at most ${LIMITS.maxNumber} in magnitude`, a.value.range);
+        this.error(
+          'number',
+          `hyperparameter '${pname}' of '${name}' is ${known}; values must be finite and at most ${LIMITS.maxNumber} in magnitude`,
+          a.value.range,
+        );
       }
       values.set(pname, v);
       given.push({ name: pname, at: { start: at.start, end: a.value.range.end }, value: v });
@@ -351,9 +447,21 @@ export class Checker {
         single.set(g.name, g.value);
         const alone = rangeViolations(substitute(rule.expr, single), scope.params)[0];
         if (alone === undefined) continue;
-        this.error('range', blame(`hyperparameter '${g.name}' of '${name}'`, evalScalar(g.value, scope.params) ?? printNode(g.value), alone), g.at);
+        this.error(
+          'range',
+          blame(
+            `hyperparameter '${g.name}' of '${name}'`,
+            evalScalar(g.value, scope.params) ?? printNode(g.value),
+            alone,
+          ),
+          g.at,
+        );
       }
-      this.error('range', `used here, rule '${name}' makes ${argumentOf(bad)} ${bad.value}; it must be in ${formatRange(bad.range)}`, range);
+      this.error(
+        'range',
+        `used here, rule '${name}' makes ${argumentOf(bad)} ${bad.value}; it must be in ${formatRange(bad.range)}`,
+        range,
+      );
     }
     return result;
   }
@@ -494,7 +602,8 @@ export function rangeViolations(expr: Node, params: ReadonlyMap<string, number>)
       const arg = n.args[r.arg];
       if (prim === undefined || arg === undefined) continue;
       const v = evalScalar(arg, params);
-      if (v !== undefined && !inRange(v, r)) out.push({ prim: prim.name, argName: prim.argNames[r.arg] ?? `#${r.arg + 1}`, value: v, range: r });
+      if (v !== undefined && !inRange(v, r))
+        out.push({ prim: prim.name, argName: prim.argNames[r.arg] ?? `#${r.arg + 1}`, value: v, range: r });
     }
   });
   return out;
@@ -516,8 +625,10 @@ export function bindParams(rule: Pick<CheckedRule, 'params' | 'expr'>, overrides
         k,
       );
     }
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw new BindError(`hyperparameter '${k}' must be a finite number, got ${describeValue(v)}`, k);
-    if (!isAllowedNumber(v)) throw new BindError(`hyperparameter '${k}' is ${v}; values are limited to ${LIMITS.maxNumber} in magnitude`, k);
+    if (typeof v !== 'number' || !Number.isFinite(v))
+      throw new BindError(`hyperparameter '${k}' must be a finite number, got ${describeValue(v)}`, k);
+    if (!isAllowedNumber(v))
+      throw new BindError(`hyperparameter '${k}' is ${v}; values are limited to ${LIMITS.maxNumber} in magnitude`, k);
     given.set(k, v);
   }
   const boundValue = (name: string): number => given.get(name) ?? (declared.get(name) as number);

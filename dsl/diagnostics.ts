@@ -111,7 +111,9 @@ const MAX_QUOTED = 60;
 /** A message with long quoted excerpts (names, numbers, tokens from the source) shortened. */
 export function clipMessage(message: string): string {
   // Quotes pair up left to right (names and numbers never contain one).
-  return message.replace(/'([^'\n]*)'/g, (m, q: string) => (q.length > MAX_QUOTED ? `'${clipText(q, MAX_QUOTED)}'` : m));
+  return message.replace(/'([^'\n]*)'/g, (m, q: string) =>
+    q.length > MAX_QUOTED ? `'${clipText(q, MAX_QUOTED)}'` : m,
+  );
 }
 
 /** Edit distance with adjacent transpositions (optimal string alignment), for "did you mean". */

@@ -26,8 +26,19 @@ export interface CompileResult {
   readonly source: SourceText;
 }
 
-function toDiagnostic(src: SourceText, p: { code: Diagnostic['code']; severity?: 'error' | 'warning'; message: string }, offset: number, length: number): Diagnostic {
-  return { code: p.code, severity: p.severity ?? 'error', message: clipMessage(p.message), span: src.span(offset, length), source: src.name };
+function toDiagnostic(
+  src: SourceText,
+  p: { code: Diagnostic['code']; severity?: 'error' | 'warning'; message: string },
+  offset: number,
+  length: number,
+): Diagnostic {
+  return {
+    code: p.code,
+    severity: p.severity ?? 'error',
+    message: clipMessage(p.message),
+    span: src.span(offset, length),
+    source: src.name,
+  };
 }
 
 /** The first MAX_DIAGNOSTICS, and one that says how many more there were. */
@@ -36,26 +47,55 @@ function capped(src: SourceText, diagnostics: Diagnostic[]): Diagnostic[] {
   const kept = diagnostics.slice(0, MAX_DIAGNOSTICS);
   const last = kept[kept.length - 1] as Diagnostic;
   const more = diagnostics.length - MAX_DIAGNOSTICS;
-  return [...kept, { code: 'limit', severity: 'error', message: `${more} more problem${more === 1 ? '' : 's'} not shown`, span: last.span, source: src.name }];
+  return [
+    ...kept,
+    {
+      code: 'limit',
+      severity: 'error',
+      message: `${more} more problem${more === 1 ? '' : 's'} not shown`,
+      span: last.span,
+      source: src.name,
+    },
+  ];
 }
 
-function compileWith(text: string, sourceName: string, lib: ReadonlyMap<string, CheckedRule>, mode: 'rule' | 'schedule' = 'rule'): CompileResult {
+function compileWith(
+  text: string,
+  sourceName: string,
+  lib: ReadonlyMap<string, CheckedRule>,
+  mode: 'rule' | 'schedule' = 'rule',
+): CompileResult {
   const src = new SourceText(sourceName, text);
   try {
     const parsed = parseSource(text);
     if (parsed.file === undefined) {
-      const diagnostics = capped(src, parsed.problems.map((p) => toDiagnostic(src, p, p.offset, p.length)));
+      const diagnostics = capped(
+        src,
+        parsed.problems.map((p) => toDiagnostic(src, p, p.offset, p.length)),
+      );
       return { ok: false, rules: [], diagnostics, source: src };
     }
     const checker = new Checker(parsed.file.rules, lib, mode);
     const rules = checker.checkAll(parsed.file.rules);
-    const diagnostics = checker.problems.map((p: Problem) => toDiagnostic(src, p, p.range.start, p.range.end - p.range.start));
+    const diagnostics = checker.problems.map((p: Problem) =>
+      toDiagnostic(src, p, p.range.start, p.range.end - p.range.start),
+    );
     diagnostics.sort((a, b) => a.span.offset - b.span.offset);
-    return { ok: !diagnostics.some((d) => d.severity === 'error'), rules, diagnostics: capped(src, diagnostics), source: src };
+    return {
+      ok: !diagnostics.some((d) => d.severity === 'error'),
+      rules,
+      diagnostics: capped(src, diagnostics),
+      source: src,
+    };
   } catch (e) {
     // A bug, not bad input: still report it located instead of crashing the caller.
     const message = clipMessage(`internal error while checking: ${e instanceof Error ? e.message : String(e)}`);
-    return { ok: false, rules: [], diagnostics: [{ code: 'internal', severity: 'error', message, span: src.span(0), source: sourceName }], source: src };
+    return {
+      ok: false,
+      rules: [],
+      diagnostics: [{ code: 'internal', severity: 'error', message, span: src.span(0), source: sourceName }],
+      source: src,
+    };
   }
 }
 
@@ -65,7 +105,10 @@ let libraryCache: ReadonlyMap<string, CheckedRule> | undefined;
 export function library(): ReadonlyMap<string, CheckedRule> {
   if (libraryCache === undefined) {
     const r = compileWith(LIBRARY_SOURCE, '<library>', new Map());
-    if (!r.ok) throw new Error(`the built-in library does not check:\n${r.diagnostics.map((d) => formatDiagnostic(d, r.source)).join('\n')}`);
+    if (!r.ok)
+      throw new Error(
+        `the built-in library does not check:\n${r.diagnostics.map((d) => formatDiagnostic(d, r.source)).join('\n')}`,
+      );
     libraryCache = new Map(r.rules.map((rule) => [rule.name as string, rule]));
   }
   return libraryCache;
@@ -80,7 +123,11 @@ export function compileRules(text: string, sourceName = '<arg>'): CompileResult 
  * Parse and check schedule text: scalar expressions of t (the step, from 1), T (the run's
  * length) and parameters, that multiply the learning rate. Schedules may use each other.
  */
-export function compileSchedules(text: string, sourceName = '<schedule>', known: ReadonlyMap<string, CheckedRule> = new Map()): CompileResult {
+export function compileSchedules(
+  text: string,
+  sourceName = '<schedule>',
+  known: ReadonlyMap<string, CheckedRule> = new Map(),
+): CompileResult {
   return compileWith(text, sourceName, known, 'schedule');
 }
 
@@ -88,7 +135,9 @@ export function formatDiagnostics(result: Pick<CompileResult, 'diagnostics' | 's
   return result.diagnostics.map((d) => formatDiagnostic(d, result.source)).join('\n');
 }
 
-export type RuleLookup = { readonly ok: true; readonly rule: CheckedRule } | { readonly ok: false; readonly message: string };
+export type RuleLookup =
+  | { readonly ok: true; readonly rule: CheckedRule }
+  | { readonly ok: false; readonly message: string };
 
 /** A built-in rule by name, or rule text that defines exactly one rule (the last one, if several). */
 export function lookupRule(nameOrText: string, sourceName = '<arg>'): RuleLookup {

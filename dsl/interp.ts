@@ -41,7 +41,10 @@ export class Interpreter {
   private readonly drawSource: DrawSource;
   private readonly drawBuffers: Float64Array[];
 
-  constructor(rule: Pick<CheckedRule, 'params' | 'expr'>, readonly options: InterpreterOptions) {
+  constructor(
+    rule: Pick<CheckedRule, 'params' | 'expr'>,
+    readonly options: InterpreterOptions,
+  ) {
     this.program = lowerRule(rule);
     this.params = paramValues(rule, options.params ?? {});
     this.dtype = options.dtype ?? 'float32';
@@ -54,7 +57,8 @@ export class Interpreter {
   /** Advance one step and return d_t (does not touch w). */
   direction(w: Vec, g: Vec, out: Float64Array = new Float64Array(this.options.size)): Float64Array {
     const n = this.options.size;
-    if (w.length !== n || g.length !== n) throw new Error(`expected vectors of length ${n}, got w ${w.length} and g ${g.length}`);
+    if (w.length !== n || g.length !== n)
+      throw new Error(`expected vectors of length ${n}, got w ${w.length} and g ${g.length}`);
     const t = ++this.t;
     this.program.draws.forEach((kind, j) => {
       this.drawSource.fill(kind, this.drawBuffers[j] as Float64Array);
@@ -96,7 +100,9 @@ export class Interpreter {
           case 'tensor': {
             const p = primOfStep(s);
             // A stochastic primitive's draw is its last argument.
-            const value = p.stochastic ? p.ref(gather(s, s.args.length - 1), ctx, vals[s.args[s.args.length - 1] as number] as number) : p.ref(gather(s), ctx, 0);
+            const value = p.stochastic
+              ? p.ref(gather(s, s.args.length - 1), ctx, vals[s.args[s.args.length - 1] as number] as number)
+              : p.ref(gather(s), ctx, 0);
             vals[k] = mid(value);
             break;
           }
@@ -127,7 +133,12 @@ export function traceInterp(
   rule: Pick<CheckedRule, 'params' | 'expr'>,
   input: TraceInput,
   lr: number,
-  options: { params?: Readonly<Record<string, number>>; seed?: number; dtype?: Dtype; float32Intermediates?: boolean } = {},
+  options: {
+    params?: Readonly<Record<string, number>>;
+    seed?: number;
+    dtype?: Dtype;
+    float32Intermediates?: boolean;
+  } = {},
 ): number[][] {
   const dtype = options.dtype ?? 'float32';
   const n = input.w0.length;

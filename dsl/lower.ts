@@ -17,7 +17,15 @@
  *   as a third argument.
  * - Pure subexpressions that do not contain a draw are computed once (by canonical text).
  */
-import { PRIMITIVE_BY_NAME, type LeafName, type NoisePrim, type Primitive, type StatePrim, type TensorPrim, type ScalarPrim } from '../primitives/registry.js';
+import {
+  PRIMITIVE_BY_NAME,
+  type LeafName,
+  type NoisePrim,
+  type Primitive,
+  type StatePrim,
+  type TensorPrim,
+  type ScalarPrim,
+} from '../primitives/registry.js';
 import { bindParams, type CheckedRule, isScalar, type RuleParam } from './check.js';
 import { type Node, printNode } from './ir.js';
 
@@ -31,7 +39,13 @@ export type Step =
   /** The slot's value before this step's update. */
   | { readonly op: 'prev'; readonly kind: 'tensor'; readonly slot: number }
   /** The slot's new value; `args` are the primitive's arguments. */
-  | { readonly op: 'state'; readonly kind: 'tensor'; readonly prim: StatePrim; readonly slot: number; readonly args: readonly number[] }
+  | {
+      readonly op: 'state';
+      readonly kind: 'tensor';
+      readonly prim: StatePrim;
+      readonly slot: number;
+      readonly args: readonly number[];
+    }
   /** One fresh draw per element from the program's draw `draw`. */
   | { readonly op: 'draw'; readonly kind: 'tensor'; readonly dist: Dist; readonly draw: number }
   /** The per-step scale of a scaled-noise primitive (its standard deviation). */
@@ -143,7 +157,11 @@ export function lowerRule(rule: Pick<CheckedRule, 'params' | 'expr'>): Program {
           const draw = draws.push(p.stochastic.draw) - 1;
           const d = push({ op: 'draw', kind: 'tensor', dist: p.stochastic.draw, draw });
           if (p.stochastic.scale) {
-            const scale = memoised(`scale#${p.name}`, () => ({ op: 'scale', kind: 'scalar', prim: p.name as NoisePrim }));
+            const scale = memoised(`scale#${p.name}`, () => ({
+              op: 'scale',
+              kind: 'scalar',
+              prim: p.name as NoisePrim,
+            }));
             return push({ op: 'tensor', kind: 'tensor', prim: 'mul', args: [d, scale] });
           }
           return push({ op: 'tensor', kind: 'tensor', prim: p.name as TensorPrim, args: [...args, d] });
@@ -179,9 +197,14 @@ export function lowerRule(rule: Pick<CheckedRule, 'params' | 'expr'>): Program {
  * Hyperparameter values for a program: the defaults, then the overrides. Unknown names and
  * non-finite values are refused (a `BindError` from the checker's `bindParams`).
  */
-export function paramValues(rule: Pick<CheckedRule, 'params' | 'expr'>, overrides: Readonly<Record<string, number>> = {}): Float64Array {
+export function paramValues(
+  rule: Pick<CheckedRule, 'params' | 'expr'>,
+  overrides: Readonly<Record<string, number>> = {},
+): Float64Array {
   bindParams(rule, overrides); // validates names and values
-  return Float64Array.from(rule.params.map((p) => (Object.hasOwn(overrides, p.name) ? (overrides[p.name] as number) : p.default)));
+  return Float64Array.from(
+    rule.params.map((p) => (Object.hasOwn(overrides, p.name) ? (overrides[p.name] as number) : p.default)),
+  );
 }
 
 /**

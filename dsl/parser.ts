@@ -21,7 +21,11 @@ import type { Arg, Binding, Expr, Param, Range, RuleDef, SourceFile } from './as
 const WhiteSpace = createToken({ name: 'WhiteSpace', pattern: /[ \t\r]+/, group: Lexer.SKIPPED });
 const Comment = createToken({ name: 'Comment', pattern: /(?:#|\/\/)[^\n]*/, group: Lexer.SKIPPED });
 const Newline = createToken({ name: 'Newline', pattern: /\n/, line_breaks: true, label: 'end of line' });
-const NumberLit = createToken({ name: 'Number', pattern: /(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?/, label: 'a number' });
+const NumberLit = createToken({
+  name: 'Number',
+  pattern: /(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?/,
+  label: 'a number',
+});
 const Identifier = createToken({ name: 'Identifier', pattern: /[A-Za-z_][A-Za-z0-9_]*/, label: 'a name' });
 const RuleKw = createToken({ name: 'Rule', pattern: /rule/, longer_alt: Identifier, label: "'rule'" });
 const At = createToken({ name: 'At', pattern: /@/, label: "'@'" });
@@ -81,7 +85,19 @@ const allTokens: TokenType[] = [
 const lexer = new Lexer(allTokens, { positionTracking: 'full', ensureOptimizations: false });
 
 /** Newlines that cannot end a statement are dropped before parsing. */
-const OPENERS = new Set<TokenType>([LParen, Comma, Plus, Minus, Star, Slash, Caret, Equals, LBrace, Newline, Semicolon]);
+const OPENERS = new Set<TokenType>([
+  LParen,
+  Comma,
+  Plus,
+  Minus,
+  Star,
+  Slash,
+  Caret,
+  Equals,
+  LBrace,
+  Newline,
+  Semicolon,
+]);
 const CONTINUERS = new Set<TokenType>([RParen, Comma, Plus, Star, Slash, Caret, RBrace]);
 
 function filterNewlines(tokens: IToken[]): IToken[] {
@@ -94,7 +110,14 @@ function filterNewlines(tokens: IToken[]): IToken[] {
     if (tok.tokenType === Newline) {
       const prev = out[out.length - 1];
       const next = tokens[i + 1];
-      if (depth > 0 || prev === undefined || OPENERS.has(prev.tokenType) || next === undefined || CONTINUERS.has(next.tokenType)) continue;
+      if (
+        depth > 0 ||
+        prev === undefined ||
+        OPENERS.has(prev.tokenType) ||
+        next === undefined ||
+        CONTINUERS.has(next.tokenType)
+      )
+        continue;
     }
     out.push(tok);
   }
@@ -111,7 +134,9 @@ function parseNumber(image: string): number {
 /** A number as the language writes it, with an optional sign: decimal digits only (no hex, binary, octal, Infinity, NaN). */
 const DECIMAL_LITERAL = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
 
-export type NumberLiteral = { readonly ok: true; readonly value: number } | { readonly ok: false; readonly message: string };
+export type NumberLiteral =
+  | { readonly ok: true; readonly value: number }
+  | { readonly ok: false; readonly message: string };
 
 /**
  * Parse a number given outside rule text (`--set k=v`, config values) by the rules of the
@@ -122,9 +147,11 @@ export function parseNumberLiteral(text: string): NumberLiteral {
   const s = text.trim();
   if (s === '') return { ok: false, message: 'a number is required, got nothing' };
   const shown = s.length > 40 ? `${s.slice(0, 40)}...` : s;
-  if (!DECIMAL_LITERAL.test(s)) return { ok: false, message: `'${shown}' is not a decimal number (such as 0.9, -2, 1e-8)` };
+  if (!DECIMAL_LITERAL.test(s))
+    return { ok: false, message: `'${shown}' is not a decimal number (such as 0.9, -2, 1e-8)` };
   const value = Number(s);
-  if (!Number.isFinite(value) || Math.abs(value) > LIMITS.maxNumber) return { ok: false, message: `${shown} is too large (numbers are limited to ${LIMITS.maxNumber} in magnitude)` };
+  if (!Number.isFinite(value) || Math.abs(value) > LIMITS.maxNumber)
+    return { ok: false, message: `${shown} is too large (numbers are limited to ${LIMITS.maxNumber} in magnitude)` };
   return { ok: true, value };
 }
 
@@ -153,7 +180,13 @@ class RuleParser extends EmbeddedActionsParser {
           const { bindings, body } = this.SUBRULE(this.body);
           this.MANY3(() => this.CONSUME3(Newline));
           rules.push(
-            this.ACTION(() => ({ nameRange: range(start), params: [], bindings, body, range: join(range(start), body.range) })),
+            this.ACTION(() => ({
+              nameRange: range(start),
+              params: [],
+              bindings,
+              body,
+              range: join(range(start), body.range),
+            })),
           );
         },
       },
@@ -226,7 +259,9 @@ class RuleParser extends EmbeddedActionsParser {
         const name = this.CONSUME(Identifier);
         this.CONSUME(Equals);
         const value = this.SUBRULE(this.expr);
-        this.AT_LEAST_ONE(() => this.OR([{ ALT: () => this.CONSUME(Newline) }, { ALT: () => this.CONSUME(Semicolon) }]));
+        this.AT_LEAST_ONE(() =>
+          this.OR([{ ALT: () => this.CONSUME(Newline) }, { ALT: () => this.CONSUME(Semicolon) }]),
+        );
         bindings.push(this.ACTION(() => ({ name: name.image, value, range: join(range(name), value.range) })));
       },
     });
@@ -239,7 +274,13 @@ class RuleParser extends EmbeddedActionsParser {
     this.MANY(() => {
       const op = this.OR([{ ALT: () => this.CONSUME(Plus) }, { ALT: () => this.CONSUME(Minus) }]);
       const right = this.SUBRULE2(this.term);
-      left = this.ACTION(() => ({ type: 'binary', op: op.image === '+' ? '+' : '-', left, right, range: join(left.range, right.range) }));
+      left = this.ACTION(() => ({
+        type: 'binary',
+        op: op.image === '+' ? '+' : '-',
+        left,
+        right,
+        range: join(left.range, right.range),
+      }));
     });
     return left;
   });
@@ -249,7 +290,13 @@ class RuleParser extends EmbeddedActionsParser {
     this.MANY(() => {
       const op = this.OR([{ ALT: () => this.CONSUME(Star) }, { ALT: () => this.CONSUME(Slash) }]);
       const right = this.SUBRULE2(this.unary);
-      left = this.ACTION(() => ({ type: 'binary', op: op.image === '*' ? '*' : '/', left, right, range: join(left.range, right.range) }));
+      left = this.ACTION(() => ({
+        type: 'binary',
+        op: op.image === '*' ? '*' : '/',
+        left,
+        right,
+        range: join(left.range, right.range),
+      }));
     });
     return left;
   });
@@ -273,7 +320,9 @@ class RuleParser extends EmbeddedActionsParser {
     this.OPTION(() => {
       this.CONSUME(Caret);
       const exponent = this.SUBRULE(this.unary);
-      result = this.ACTION((): Expr => ({ type: 'binary', op: '^', left: base, right: exponent, range: join(base.range, exponent.range) }));
+      result = this.ACTION(
+        (): Expr => ({ type: 'binary', op: '^', left: base, right: exponent, range: join(base.range, exponent.range) }),
+      );
     });
     return result;
   });
@@ -312,7 +361,13 @@ class RuleParser extends EmbeddedActionsParser {
           return this.ACTION((): Expr => {
             const first = range(at ?? name);
             if (close === undefined) return { type: 'name', name: name.image, range: join(first, range(name)) };
-            return { type: 'call', callee: name.image, calleeRange: range(name), args, range: join(first, range(close)) };
+            return {
+              type: 'call',
+              callee: name.image,
+              calleeRange: range(name),
+              args,
+              range: join(first, range(close)),
+            };
           });
         },
       },
@@ -380,7 +435,16 @@ function expectedFrom(message: string): string {
 /** Lex and parse. Never throws: problems come back located. */
 export function parseSource(text: string): ParseResult {
   if (text.length > LIMITS.sourceChars) {
-    return { problems: [{ code: 'limit', message: `source is ${text.length} characters; the limit is ${LIMITS.sourceChars}`, offset: 0, length: 1 }] };
+    return {
+      problems: [
+        {
+          code: 'limit',
+          message: `source is ${text.length} characters; the limit is ${LIMITS.sourceChars}`,
+          offset: 0,
+          length: 1,
+        },
+      ],
+    };
   }
   const lexed = lexer.tokenize(text);
   const problems: ParseProblem[] = [];
@@ -407,7 +471,12 @@ export function parseSource(text: string): ParseResult {
       const v = Number(tok.image);
       if (!Number.isFinite(v) || Math.abs(v) > LIMITS.maxNumber) {
         const shown = tok.image.length > 40 ? `${tok.image.slice(0, 40)}...` : tok.image;
-        problems.push({ code: 'limit', message: `number ${shown} is too large (limit ${LIMITS.maxNumber})`, offset: tok.startOffset, length: tok.image.length });
+        problems.push({
+          code: 'limit',
+          message: `number ${shown} is too large (limit ${LIMITS.maxNumber})`,
+          offset: tok.startOffset,
+          length: tok.image.length,
+        });
       }
     }
     const unaryMinus = type === Minus && (prevType === undefined || OPENERS.has(prevType));
@@ -417,22 +486,32 @@ export function parseSource(text: string): ParseResult {
     } else if (type === RParen || type === RBrace) {
       // A bracketed group is a primary: the chain it sat in goes on after it.
       chain = Math.max(0, (chains.pop() ?? 1) - 1);
-    }
-    else if (type === Caret || unaryMinus) chain++;
+    } else if (type === Caret || unaryMinus) chain++;
     else if (type !== NumberLit && type !== Identifier && type !== HyphenName && type !== At) chain = 0;
     const level = chains.reduce((a, b) => a + b, 0) + chain;
     if (level > LIMITS.nesting && !reported) {
       reported = true;
-      problems.push({ code: 'limit', message: `the expression nests deeper than ${LIMITS.nesting} levels (brackets, unary minus, ^)`, offset: tok.startOffset, length: 1 });
+      problems.push({
+        code: 'limit',
+        message: `the expression nests deeper than ${LIMITS.nesting} levels (brackets, unary minus, ^)`,
+        offset: tok.startOffset,
+        length: 1,
+      });
     }
     prevType = type;
   }
   if (lexed.tokens.length > LIMITS.tokens) {
-    problems.push({ code: 'limit', message: `source has ${lexed.tokens.length} tokens; the limit is ${LIMITS.tokens}`, offset: 0, length: 1 });
+    problems.push({
+      code: 'limit',
+      message: `source has ${lexed.tokens.length} tokens; the limit is ${LIMITS.tokens}`,
+      offset: 0,
+      length: 1,
+    });
   }
   if (problems.length > 0) return { problems };
   const tokens = filterNewlines(lexed.tokens);
-  if (tokens.length === 0) return { problems: [{ code: 'syntax', message: 'no rule: the text is empty', offset: 0, length: 1 }] };
+  if (tokens.length === 0)
+    return { problems: [{ code: 'syntax', message: 'no rule: the text is empty', offset: 0, length: 1 }] };
   parser ??= new RuleParser();
   parser.input = tokens;
   const file = parser.file();
@@ -440,10 +519,12 @@ export function parseSource(text: string): ParseResult {
     const err = parser.errors[0];
     if (err !== undefined) {
       const tok = err.token;
-      const offset = Number.isNaN(tok.startOffset) || tok.tokenType.name === 'EOF' ? text.trimEnd().length : tok.startOffset;
+      const offset =
+        Number.isNaN(tok.startOffset) || tok.tokenType.name === 'EOF' ? text.trimEnd().length : tok.startOffset;
       const expected = expectedFrom(err.message);
       let message: string;
-      if (err.name === 'NotAllInputParsedException') message = `unexpected ${describe(tok)}: expected an operator or the end of the rule`;
+      if (err.name === 'NotAllInputParsedException')
+        message = `unexpected ${describe(tok)}: expected an operator or the end of the rule`;
       else if (err.name === 'MismatchedTokenException') {
         const want = /-->\s*(.*?)\s*<--/.exec(err.message)?.[1] ?? 'something else';
         message = `expected ${want} but found ${describe(tok)}`;

@@ -49,7 +49,8 @@ export function printExpr(e: Expr): string {
 export function printRule(r: RuleDef): string {
   const lets = r.bindings.map((b) => `${b.name} = ${printExpr(b.value)}`);
   if (r.name === undefined) return [...lets, printExpr(r.body)].join('\n');
-  const params = r.params.length > 0 ? `(${r.params.map((p) => `${p.name} = ${formatNumber(p.value)}`).join(', ')})` : '';
+  const params =
+    r.params.length > 0 ? `(${r.params.map((p) => `${p.name} = ${formatNumber(p.value)}`).join(', ')})` : '';
   const head = `rule ${r.name}${params}`;
   if (lets.length === 0) return `${head} = ${printExpr(r.body)}`;
   return `${head} {\n${[...lets, printExpr(r.body)].map((l) => `  ${l}`).join('\n')}\n}`;

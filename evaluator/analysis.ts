@@ -27,7 +27,10 @@ export function sharpness(run: TaskRun, eps = 1e-3, steps = 10): number {
           const step = (2 * (b[j] as number)) / steps;
           const gj = g[j] as number;
           const next = (w[j] as number) + (gj > 0 ? step : gj < 0 ? -step : 0);
-          w[j] = Math.min((base[j] as number) + (b[j] as number), Math.max((base[j] as number) - (b[j] as number), next));
+          w[j] = Math.min(
+            (base[j] as number) + (b[j] as number),
+            Math.max((base[j] as number) - (b[j] as number), next),
+          );
         }
       });
     }
@@ -68,7 +71,8 @@ export function ensembleAccuracy(run: TaskRun, snapshots: readonly Float32Array[
   let correct = 0;
   for (let r = 0; r < labels.length; r++) {
     let arg = 0;
-    for (let c = 1; c < classes; c++) if ((sum[r * classes + c] as number) > (sum[r * classes + arg] as number)) arg = c;
+    for (let c = 1; c < classes; c++)
+      if ((sum[r * classes + c] as number) > (sum[r * classes + arg] as number)) arg = c;
     if (arg === labels[r]) correct++;
   }
   return correct / labels.length;

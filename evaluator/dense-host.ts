@@ -27,7 +27,13 @@ export interface HostGradients {
 }
 
 /** a b (or a^T b) through tfjs, as a new Float32Array. */
-function hostMatMul(a: Float32Array, aShape: [number, number], transposeA: boolean, b: Float32Array, bShape: [number, number]): Float32Array {
+function hostMatMul(
+  a: Float32Array,
+  aShape: [number, number],
+  transposeA: boolean,
+  b: Float32Array,
+  bShape: [number, number],
+): Float32Array {
   let out: Float32Array | undefined;
   // The result leaves the tidy through a closure: returning a typed array from tf.tidy makes it walk every element.
   tf.tidy(() => {
@@ -42,7 +48,12 @@ function hostMatMul(a: Float32Array, aShape: [number, number], transposeA: boole
  * Mean softmax cross-entropy of the MLP on a batch and its gradients, for weights
  * [W1 (d x h), b1 (h), W2 (h x k), b2 (k)] (row-major) and pixels x (n x d).
  */
-export function mlpGradientsHost(weights: readonly Float32Array[], x: Float32Array, labels: Int32Array, n: number): HostGradients {
+export function mlpGradientsHost(
+  weights: readonly Float32Array[],
+  x: Float32Array,
+  labels: Int32Array,
+  n: number,
+): HostGradients {
   const [w1, b1, w2, b2] = weights as [Float32Array, Float32Array, Float32Array, Float32Array];
   const h = b1.length;
   const k = b2.length;

@@ -27,7 +27,8 @@ export const CLASSES = 10;
 /** Why a label-noise fraction cannot be used on a task, or undefined when it can. */
 export function labelNoiseProblem(p: number, task: Pick<TaskSpec, 'id' | 'dataset'>): string | undefined {
   if (!Number.isFinite(p) || p < 0 || p > 1) return `label noise must be a fraction in [0, 1], got ${p}`;
-  if (task.dataset === null) return `label noise needs an image task with labels; ${task.id} is analytic (mlp-mnist, convnet-fashion and softmax-mnist have labels)`;
+  if (task.dataset === null)
+    return `label noise needs an image task with labels; ${task.id} is analytic (mlp-mnist, convnet-fashion and softmax-mnist have labels)`;
   return undefined;
 }
 
@@ -107,7 +108,9 @@ function checkLayout(weights: readonly Float32Array[], layers: readonly UnitLaye
     const w = weights[l.weight];
     const b = weights[l.bias];
     if (w === undefined || w.length !== l.length || b === undefined || b.length !== l.units) {
-      throw new Error(`unexpected weight layout: layer ${l.weight} should have ${l.length} weights and ${l.units} biases`);
+      throw new Error(
+        `unexpected weight layout: layer ${l.weight} should have ${l.length} weights and ${l.units} biases`,
+      );
     }
   }
 }
@@ -161,7 +164,11 @@ export function singleDirectionReliance(
   if (layers.length === 0) return null;
   checkLayout(run.weights, layers);
   const fractions = options.fractions ?? ABLATION_FRACTIONS;
-  if (fractions[0] !== 0 || fractions[fractions.length - 1] !== 1 || fractions.some((f, i) => i > 0 && f <= (fractions[i - 1] as number))) {
+  if (
+    fractions[0] !== 0 ||
+    fractions[fractions.length - 1] !== 1 ||
+    fractions.some((f, i) => i > 0 && f <= (fractions[i - 1] as number))
+  ) {
     throw new RangeError('ablation fractions must rise from 0 to 1');
   }
   const split = options.split ?? 'train';
@@ -200,7 +207,8 @@ export const RESCALE_ALPHA = 5;
  * network computes is unchanged (up to float rounding). False for models without a ReLU layer.
  */
 export function rescaleReLU(weights: readonly Float32Array[], model: ModelKind, alpha: number): boolean {
-  if (!(alpha > 0) || !Number.isFinite(alpha)) throw new RangeError(`the rescaling factor must be positive, got ${alpha}`);
+  if (!(alpha > 0) || !Number.isFinite(alpha))
+    throw new RangeError(`the rescaling factor must be positive, got ${alpha}`);
   const layers = reluLayers(model);
   const first = layers[0];
   if (first === undefined) return false;
@@ -247,6 +255,8 @@ export function relianceSummary(list: readonly (Reliance | null | undefined)[]):
   const areas = have.map((r) => r.area);
   const area = mean(areas);
   const areaStd = have.length > 1 ? Math.sqrt(areas.reduce((a, x) => a + (x - area) ** 2, 0) / (have.length - 1)) : 0;
-  const curve = first.curve.map(([f], i) => [f, mean(have.map((r) => (r.curve[i] as readonly [number, number])[1]))] as const);
+  const curve = first.curve.map(
+    ([f], i) => [f, mean(have.map((r) => (r.curve[i] as readonly [number, number])[1]))] as const,
+  );
   return { area, areaStd, curve, split: first.split, units: first.units, seeds: have.length };
 }

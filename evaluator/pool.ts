@@ -27,7 +27,10 @@ export function resolveWorkers(requested: number | undefined): { workers: number
   const limit = workerLimit();
   if (requested === undefined) return { workers: limit, note: undefined };
   if (requested > limit) {
-    return { workers: limit, note: `--workers ${requested}: using ${limit}, the number of cores here (more threads than cores only adds memory, about 60 MB each)` };
+    return {
+      workers: limit,
+      note: `--workers ${requested}: using ${limit}, the number of cores here (more threads than cores only adds memory, about 60 MB each)`,
+    };
   }
   return { workers: Math.max(1, requested), note: undefined };
 }
@@ -51,7 +54,9 @@ export interface PoolReply {
 /** The compiled worker: dist/evaluator/worker.js, also when this module runs from source. */
 export function defaultWorkerFile(): string {
   const here = dirname(fileURLToPath(import.meta.url));
-  return here.split(/[\\/]/).includes('dist') ? join(here, 'worker.js') : join(here, '..', 'dist', 'evaluator', 'worker.js');
+  return here.split(/[\\/]/).includes('dist')
+    ? join(here, 'worker.js')
+    : join(here, '..', 'dist', 'evaluator', 'worker.js');
 }
 
 export class EvaluatorPool implements Evaluator {
@@ -102,7 +107,8 @@ export class EvaluatorPool implements Evaluator {
 
   private async run(req: EvalRequest): Promise<PoolReply> {
     const task = findTask(req.task);
-    const limit = (req.timeLimitMs ?? (task ? defaultTimeLimitMs(task, req.learned !== undefined) : 60_000)) + this.graceMs;
+    const limit =
+      (req.timeLimitMs ?? (task ? defaultTimeLimitMs(task, req.learned !== undefined) : 60_000)) + this.graceMs;
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new Error('time limit')), limit);
     const t0 = performance.now();
@@ -113,10 +119,23 @@ export class EvaluatorPool implements Evaluator {
       const seconds = (performance.now() - t0) / 1000;
       if (controller.signal.aborted) {
         this.replaced++;
-        return { result: failedResult(req.rule, req.task, req.seed, 'timeout', `stopped after ${(limit / 1000).toFixed(0)} s: the worker was replaced`, seconds), memoryMb: null };
+        return {
+          result: failedResult(
+            req.rule,
+            req.task,
+            req.seed,
+            'timeout',
+            `stopped after ${(limit / 1000).toFixed(0)} s: the worker was replaced`,
+            seconds,
+          ),
+          memoryMb: null,
+        };
       }
       const message = e instanceof Error ? e.message : String(e);
-      return { result: failedResult(req.rule, req.task, req.seed, 'invalid', `the worker failed: ${message}`, seconds), memoryMb: null };
+      return {
+        result: failedResult(req.rule, req.task, req.seed, 'invalid', `the worker failed: ${message}`, seconds),
+        memoryMb: null,
+      };
     } finally {
       clearTimeout(timer);
     }

@@ -39,7 +39,10 @@ export interface QueueWorkerHandle {
 }
 
 /** The lock duration: the option, else $NOS_QUEUE_LOCK_MS, else 30 s. */
-export function lockDuration(option: number | undefined, env: Readonly<Record<string, string | undefined>> = process.env): number {
+export function lockDuration(
+  option: number | undefined,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): number {
   if (option !== undefined) return option;
   const v = Number(env.NOS_QUEUE_LOCK_MS);
   return Number.isInteger(v) && v >= 200 && v <= 3_600_000 ? v : 30_000;
@@ -91,7 +94,10 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
     if (!checked.ok) throw new UnrecoverableError(checked.message);
     const req = checked.req;
     const task = findTask(req.task);
-    if (task === undefined) throw new UnrecoverableError(`malformed job: task: unknown task '${shortText(req.task)}' (this worker runs nos ${options.version})`);
+    if (task === undefined)
+      throw new UnrecoverableError(
+        `malformed job: task: unknown task '${shortText(req.task)}' (this worker runs nos ${options.version})`,
+      );
     if (req.schedule !== undefined) {
       try {
         parseScheduleSpec(req.schedule);

@@ -68,12 +68,15 @@ export function parseQueueUrl(text: string): QueueUrl {
   } catch {
     throw new QueueError(`--queue '${shown}' is not a URL: expected redis://HOST:PORT[/DB] (or rediss:// for TLS)`);
   }
-  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new QueueError(`--queue '${shown}': the scheme must be redis:// or rediss:// (TLS), not ${u.protocol}//`);
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:')
+    throw new QueueError(`--queue '${shown}': the scheme must be redis:// or rediss:// (TLS), not ${u.protocol}//`);
   if (u.hostname === '') throw new QueueError(`--queue '${shown}': no host (expected redis://HOST:PORT[/DB])`);
-  if (u.search !== '' || u.hash !== '') throw new QueueError(`--queue '${shown}': options after ? or # are not supported`);
+  if (u.search !== '' || u.hash !== '')
+    throw new QueueError(`--queue '${shown}': options after ? or # are not supported`);
   const port = u.port === '' ? 6379 : Number(u.port);
   const path = u.pathname.replace(/^\//, '');
-  if (path !== '' && !/^\d{1,2}$/.test(path)) throw new QueueError(`--queue '${shown}': the path must be a database number (/0 to /15), got '/${path}'`);
+  if (path !== '' && !/^\d{1,2}$/.test(path))
+    throw new QueueError(`--queue '${shown}': the path must be a database number (/0 to /15), got '/${path}'`);
   const db = path === '' ? 0 : Number(path);
   const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
   return {
@@ -113,7 +116,8 @@ export async function connectRedis(url: QueueUrl, timeoutMs = 10_000, onError?: 
     last = e;
     onError?.(e);
     // A certificate that is not trusted stays untrusted: no point in retrying for the timeout.
-    if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL/.test(String((e as { code?: unknown }).code ?? ''))) fatal?.(e);
+    if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL/.test(String((e as { code?: unknown }).code ?? '')))
+      fatal?.(e);
   });
   let timer: NodeJS.Timeout | undefined;
   let timedOut = false;
@@ -132,7 +136,9 @@ export async function connectRedis(url: QueueUrl, timeoutMs = 10_000, onError?: 
   } catch (e) {
     client.disconnect();
     const why = (last ?? (e instanceof Error ? e : new Error(String(e)))).message;
-    throw new QueueError(`cannot reach Redis at ${url.redacted}${timedOut ? ` within ${Math.round(timeoutMs / 1000)} s` : ''}: ${why} (is redis-server running there, and the password and certificate right?)`);
+    throw new QueueError(
+      `cannot reach Redis at ${url.redacted}${timedOut ? ` within ${Math.round(timeoutMs / 1000)} s` : ''}: ${why} (is redis-server running there, and the password and certificate right?)`,
+    );
   } finally {
     clearTimeout(timer);
   }
@@ -159,7 +165,12 @@ export const EvalRequestSchema = z
       .refine((r) => Object.keys(r).length <= 64, 'at most 64 hyperparameters')
       .optional(),
     test: z.boolean().optional(),
-    timeLimitMs: z.number().int().min(1).max(24 * 3600 * 1000).optional(),
+    timeLimitMs: z
+      .number()
+      .int()
+      .min(1)
+      .max(24 * 3600 * 1000)
+      .optional(),
     schedule: z.string().min(1).max(1000).optional(),
     weightDecay: finite.min(0).optional(),
     batchGrowth: z.boolean().optional(),
@@ -196,7 +207,8 @@ export function checkJobData(data: unknown): { ok: true; req: EvalRequest } | { 
 export function encodeNonFinite(value: unknown): unknown {
   if (typeof value === 'number') return Number.isFinite(value) ? value : { $n: String(value) };
   if (Array.isArray(value)) return value.map(encodeNonFinite);
-  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, encodeNonFinite(v)]));
+  if (value !== null && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, encodeNonFinite(v)]));
   return value;
 }
 
@@ -251,7 +263,10 @@ export function decodeReply(value: unknown): { ok: true; reply: QueueReply } | {
   const r = ReplySchema.safeParse(decodeNonFinite(value));
   if (r.success) return { ok: true, reply: r.data as unknown as QueueReply };
   const issue = r.error.issues[0];
-  return { ok: false, message: `a worker returned a malformed result (${issue?.path.join('.') || 'the value'}: ${issue?.message ?? 'invalid'})` };
+  return {
+    ok: false,
+    message: `a worker returned a malformed result (${issue?.path.join('.') || 'the value'}: ${issue?.message ?? 'invalid'})`,
+  };
 }
 
 export interface QueueEvaluatorOptions {
@@ -315,7 +330,11 @@ export class QueueEvaluator implements Evaluator {
   /** Connect (or a QueueError that says why not) and start listening for results. */
   static async open(options: QueueEvaluatorOptions): Promise<QueueEvaluator> {
     const url = parseQueueUrl(options.url);
-    const { Queue: BullQueue, QueueEvents: BullEvents, Job: BullJob } = await importOptional<typeof import('bullmq')>('bullmq');
+    const {
+      Queue: BullQueue,
+      QueueEvents: BullEvents,
+      Job: BullJob,
+    } = await importOptional<typeof import('bullmq')>('bullmq');
     const timeout = options.connectTimeoutMs ?? 10_000;
     const clients: Redis[] = [];
     try {
@@ -340,7 +359,9 @@ export class QueueEvaluator implements Evaluator {
     const now = Date.now();
     if (now - this.lastErrorAt < 10_000 || this.closed) return;
     this.lastErrorAt = now;
-    this.options.log?.(`lost the connection to Redis at ${this.url.redacted} (${e.message}): reconnecting; jobs in flight are kept`);
+    this.options.log?.(
+      `lost the connection to Redis at ${this.url.redacted} (${e.message}): reconnecting; jobs in flight are kept`,
+    );
   }
 
   /** Evaluate one request through the queue. Never rejects: failures come back as statuses. */
@@ -380,7 +401,14 @@ export class QueueEvaluator implements Evaluator {
     this.workerSeen();
     const decoded = decodeReply(value);
     const seconds = (performance.now() - p.t0) / 1000;
-    p.resolve(decoded.ok ? decoded.reply : { result: failedResult(p.req.rule, p.req.task, p.req.seed, 'invalid', decoded.message, seconds), memoryMb: null });
+    p.resolve(
+      decoded.ok
+        ? decoded.reply
+        : {
+            result: failedResult(p.req.rule, p.req.task, p.req.seed, 'invalid', decoded.message, seconds),
+            memoryMb: null,
+          },
+    );
   }
 
   /** Look a job up in Redis: settle it when finished, send it again when Redis lost it. */
@@ -403,7 +431,17 @@ export class QueueEvaluator implements Evaluator {
         if (this.pending.get(id) !== p) return;
         this.pending.delete(id);
         const seconds = (performance.now() - p.t0) / 1000;
-        p.resolve({ result: failedResult(p.req.rule, p.req.task, p.req.seed, 'invalid', `the queue job failed after ${job.attemptsMade} attempt(s): ${job.failedReason}`, seconds), memoryMb: null });
+        p.resolve({
+          result: failedResult(
+            p.req.rule,
+            p.req.task,
+            p.req.seed,
+            'invalid',
+            `the queue job failed after ${job.attemptsMade} attempt(s): ${job.failedReason}`,
+            seconds,
+          ),
+          memoryMb: null,
+        });
       }
     } catch (e) {
       this.connectionError(e instanceof Error ? e : new Error(String(e)));
@@ -438,7 +476,9 @@ export class QueueEvaluator implements Evaluator {
     if (this.closed) return;
     if (n === 0 && this.waiting !== true) {
       this.waiting = true;
-      this.options.log?.(`waiting for a worker: no 'nos worker' is connected to ${this.url.redacted} (queue ${this.name}); start one on each machine with: npx nos worker --queue ${this.url.redacted}`);
+      this.options.log?.(
+        `waiting for a worker: no 'nos worker' is connected to ${this.url.redacted} (queue ${this.name}); start one on each machine with: npx nos worker --queue ${this.url.redacted}`,
+      );
     } else if (n > 0) {
       if (this.waiting === true) this.options.log?.(`${n} worker(s) connected; evaluating`);
       this.waiting = false;

@@ -82,11 +82,18 @@ function fromRule(rule: CheckedRule, doc: string): Schedule {
   };
 }
 
-function checkParams(name: string, known: readonly ScheduleParam[], params: Readonly<Record<string, number>>): Record<string, number> {
+function checkParams(
+  name: string,
+  known: readonly ScheduleParam[],
+  params: Readonly<Record<string, number>>,
+): Record<string, number> {
   const out: Record<string, number> = Object.create(null);
   for (const p of known) out[p.name] = p.default;
   for (const [k, v] of Object.entries(params)) {
-    if (!known.some((p) => p.name === k)) throw new ScheduleError(`schedule '${name}' has no parameter '${k}' (it has ${known.map((p) => p.name).join(', ') || 'none'})`);
+    if (!known.some((p) => p.name === k))
+      throw new ScheduleError(
+        `schedule '${name}' has no parameter '${k}' (it has ${known.map((p) => p.name).join(', ') || 'none'})`,
+      );
     if (!Number.isFinite(v)) throw new ScheduleError(`schedule parameter '${k}' must be a finite number`);
     out[k] = v;
   }
@@ -116,14 +123,16 @@ const sgdr: Schedule = {
   name: 'sgdr',
   doc: 'SGDR warm restarts: cosine cycles, the first `first` x T steps long (T0), each `mult` times longer (Tmult)',
   params: SGDR_PARAMS,
-  text: 'etamin + (1 - etamin) * 0.5 * (1 + cos(pi * tcur / Ti)), tcur = steps since the last restart, Ti = this cycle\'s length',
+  text: "etamin + (1 - etamin) * 0.5 * (1 + cos(pi * tcur / Ti)), tcur = steps since the last restart, Ti = this cycle's length",
   values: (T, params = {}) => {
     const p = checkParams('sgdr', SGDR_PARAMS, params);
-    if (!((p.first as number) > 0) || !((p.mult as number) >= 1)) throw new ScheduleError('sgdr needs first > 0 and mult >= 1');
+    if (!((p.first as number) > 0) || !((p.mult as number) >= 1))
+      throw new ScheduleError('sgdr needs first > 0 and mult >= 1');
     const out = new Float64Array(T);
     for (const c of sgdrCycles(T, p.first as number, p.mult as number)) {
       for (let k = 0; k < c.length && c.start + k <= T; k++) {
-        out[c.start + k - 1] = (p.etamin as number) + (1 - (p.etamin as number)) * 0.5 * (1 + Math.cos((Math.PI * k) / c.length));
+        out[c.start + k - 1] =
+          (p.etamin as number) + (1 - (p.etamin as number)) * 0.5 * (1 + Math.cos((Math.PI * k) / c.length));
       }
     }
     return out;
@@ -193,7 +202,9 @@ export function findSchedule(spec: string): Schedule {
   if (named) return named;
   if (/^[A-Za-z][A-Za-z0-9]*$/.test(spec.trim()) && spec.trim() !== 't' && spec.trim() !== 'T') {
     const hint = nearest(spec.trim(), [...schedules().keys()]);
-    throw new ScheduleError(`unknown schedule '${spec.trim()}'${hint ? `; did you mean '${hint}'?` : ''} (built-ins: ${[...schedules().keys()].join(', ')})`);
+    throw new ScheduleError(
+      `unknown schedule '${spec.trim()}'${hint ? `; did you mean '${hint}'?` : ''} (built-ins: ${[...schedules().keys()].join(', ')})`,
+    );
   }
   const r = compileSchedules(spec, '<schedule>');
   const rule = r.rules[r.rules.length - 1];
@@ -207,14 +218,16 @@ export function findSchedule(spec: string): Schedule {
 /** Multipliers for a schedule spec `name` or `name:k=v,k=v`. */
 export function parseScheduleSpec(spec: string): { schedule: Schedule; params: Record<string, number> } {
   const colon = spec.indexOf(':');
-  const name = colon >= 0 && /^[A-Za-z][A-Za-z0-9]*$/.test(spec.slice(0, colon).trim()) ? spec.slice(0, colon).trim() : spec;
+  const name =
+    colon >= 0 && /^[A-Za-z][A-Za-z0-9]*$/.test(spec.slice(0, colon).trim()) ? spec.slice(0, colon).trim() : spec;
   const rest = name === spec ? '' : spec.slice(colon + 1);
   const schedule = findSchedule(name);
   const params: Record<string, number> = Object.create(null);
   for (const kv of rest.split(',').filter((x) => x.trim() !== '')) {
     const m = /^\s*([A-Za-z][A-Za-z0-9]*)\s*=\s*(.+?)\s*$/.exec(kv);
     const v = m ? parseNumberLiteral(m[2] as string) : undefined;
-    if (!m || !v?.ok) throw new ScheduleError(`schedule parameter '${kv}' should be name=number${v && !v.ok ? ` (${v.message})` : ''}`);
+    if (!m || !v?.ok)
+      throw new ScheduleError(`schedule parameter '${kv}' should be name=number${v && !v.ok ? ` (${v.message})` : ''}`);
     params[m[1] as string] = v.value;
   }
   // Validate names now, not in a worker.

@@ -69,10 +69,13 @@ export function screenRule(rule: CheckedRule, params: Readonly<Record<string, nu
   // The probes' rounded outputs, concatenated (the same digest as hashing them one after another).
   const fingerprint = sha256Hex(outs.map((o) => Array.from(o, round4).join(',')).join('')).slice(0, 16);
   const all = outs.flatMap((o) => Array.from(o));
-  if (all.some((x) => !Number.isFinite(x))) return { ok: false, reason: 'the update is NaN or infinite on the probe', fingerprint };
+  if (all.some((x) => !Number.isFinite(x)))
+    return { ok: false, reason: 'the update is NaN or infinite on the probe', fingerprint };
   const first = all[0] as number;
-  if (all.every((x) => Math.abs(x - first) <= 1e-12 * (1 + Math.abs(first)))) return { ok: false, reason: 'the update is constant', fingerprint };
+  if (all.every((x) => Math.abs(x - first) <= 1e-12 * (1 + Math.abs(first))))
+    return { ok: false, reason: 'the update is constant', fingerprint };
   const other = directions(rule, PROBE_A_OTHER_G, params);
-  if (other.every((x, i) => x === (outs[0] as Float64Array)[i])) return { ok: false, reason: 'the update does not depend on the gradient', fingerprint };
+  if (other.every((x, i) => x === (outs[0] as Float64Array)[i]))
+    return { ok: false, reason: 'the update does not depend on the gradient', fingerprint };
   return { ok: true, fingerprint };
 }

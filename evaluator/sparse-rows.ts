@@ -18,7 +18,10 @@ interface WasmMemory {
 }
 interface WasmApi {
   readonly Module: new (bytes: Uint8Array) => object;
-  readonly Instance: new (module: object, imports: Readonly<Record<string, Readonly<Record<string, unknown>>>>) => { readonly exports: Readonly<Record<string, unknown>> };
+  readonly Instance: new (
+    module: object,
+    imports: Readonly<Record<string, Readonly<Record<string, unknown>>>>,
+  ) => { readonly exports: Readonly<Record<string, unknown>> };
   readonly Memory: new (descriptor: { initial: number; maximum?: number }) => WasmMemory;
 }
 type SegSum = (segEnds: number, segments: number, entries: number, src: number, dst: number) => void;
@@ -36,7 +39,8 @@ function api(): WasmApi {
 function moduleFor(width: number): object {
   let m = modules.get(width);
   if (m !== undefined) return m;
-  if (!Number.isInteger(width) || width <= 0 || width % 4 !== 0 || width > 256) throw new RangeError(`row width must be a multiple of 4 up to 256, got ${width}`);
+  if (!Number.isInteger(width) || width <= 0 || width % 4 !== 0 || width > 256)
+    throw new RangeError(`row width must be a multiple of 4 up to 256, got ${width}`);
   const q = width / 4;
   const [segEnds, segments, entries, src, dst] = [0, 1, 2, 3, 4];
   const b = new Body([I32, I32, I32, I32, I32]);
@@ -57,13 +61,26 @@ function moduleFor(width: number): object {
   b.get(src).get(e).loadI32().plain('i32.add').set(row);
   b.get(e).mem('v128.load32_splat', 4).set(v);
   acc.forEach((a, k) => {
-    b.get(a).get(v).get(row).mem('v128.load', 16 * k).simd('f32x4.mul').simd('f32x4.add').set(a);
+    b.get(a)
+      .get(v)
+      .get(row)
+      .mem('v128.load', 16 * k)
+      .simd('f32x4.mul')
+      .simd('f32x4.add')
+      .set(a);
   });
   b.get(e).i32(8).plain('i32.add').set(e);
   b.br(0).end().end();
-  b.get(dst).get(s).i32(width * 4).plain('i32.mul').plain('i32.add').set(row);
+  b.get(dst)
+    .get(s)
+    .i32(width * 4)
+    .plain('i32.mul')
+    .plain('i32.add')
+    .set(row);
   acc.forEach((a, k) => {
-    b.get(row).get(a).mem('v128.store', 16 * k);
+    b.get(row)
+      .get(a)
+      .mem('v128.store', 16 * k);
   });
   b.get(s).i32(1).plain('i32.add').set(s);
   b.br(0).end().end();
@@ -101,7 +118,8 @@ export class SparseRows {
   alloc(n: number): { f: Float32Array; i: Int32Array; at: number } {
     const at = this.top;
     this.top += Math.ceil((4 * n) / 16) * 16;
-    if (this.top > this.bytes || this.memory === undefined) throw new RangeError('SparseRows: layout larger than reset() asked for');
+    if (this.top > this.bytes || this.memory === undefined)
+      throw new RangeError('SparseRows: layout larger than reset() asked for');
     return { f: new Float32Array(this.memory.buffer, at, n), i: new Int32Array(this.memory.buffer, at, n), at };
   }
 
@@ -126,7 +144,12 @@ export class SparseBatch {
   private csrV = new Float32Array(0);
 
   /** Lay out the batch's nonzeros (by example and by pixel) and W; returns x W (n x width, a copy). */
-  forward(x: Float32Array, n: number, d: number, w: Float32Array): { xw: Float32Array; backward: (dz: Float32Array) => Float32Array } {
+  forward(
+    x: Float32Array,
+    n: number,
+    d: number,
+    w: Float32Array,
+  ): { xw: Float32Array; backward: (dz: Float32Array) => Float32Array } {
     const width = this.rows.width;
     const rowBytes = width * 4;
     if (this.csrP.length < n * d) {

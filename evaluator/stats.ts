@@ -44,7 +44,8 @@ export function summarize(label: string, results: readonly EvalResult[]): RuleSu
   const counts = new Map<number, number>();
   for (const lr of lrs) counts.set(lr, (counts.get(lr) ?? 0) + 1);
   const bestLr = [...counts].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0]?.[0] ?? null;
-  const status = results.map((r) => r.status as string).sort((a, b) => (SEVERITY[b] ?? 0) - (SEVERITY[a] ?? 0))[0] ?? 'invalid';
+  const status =
+    results.map((r) => r.status as string).sort((a, b) => (SEVERITY[b] ?? 0) - (SEVERITY[a] ?? 0))[0] ?? 'invalid';
   return {
     rule: results[0]?.rule ?? label,
     label,

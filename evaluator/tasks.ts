@@ -53,7 +53,7 @@ export const TASKS: readonly TaskSpec[] = [
   },
   {
     id: 'convnet-fashion',
-    description: 'ConvNet, two 3x3 conv layers of 32 filters (the paper\'s proxy shape), on Fashion-MNIST',
+    description: "ConvNet, two 3x3 conv layers of 32 filters (the paper's proxy shape), on Fashion-MNIST",
     dataset: 'fashion',
     model: 'convnet',
     steps: 200,
@@ -104,7 +104,7 @@ export const TASKS: readonly TaskSpec[] = [
   {
     id: 'reddi-amsgrad',
     description:
-      "Reddi et al. 2018 (Theorem 1): online losses f_t(x) = 3x if t mod 3 = 1 else -x on x in [-1, 1] (projected), from x = 1; " +
+      'Reddi et al. 2018 (Theorem 1): online losses f_t(x) = 3x if t mod 3 = 1 else -x on x in [-1, 1] (projected), from x = 1; ' +
       'optimum x = -1, score (1 - x)/2 of the final x. Adam fails with beta1 = 0, beta2 = 1/(1 + C^2) = 0.1: --set beta1=0 --set beta2=0.1',
     dataset: null,
     model: 'reddi',
@@ -288,7 +288,12 @@ function layersOf(model: ModelKind): Layer[] {
  * backpropagation: half the ops of tf.variableGrads' tape, and twice as fast on wasm.
  * Tests check it against autodiff.
  */
-export function denseGradients(model: 'mlp' | 'softmax', p: readonly tf.Tensor[], x: tf.Tensor2D, onehot: tf.Tensor2D): { loss: tf.Scalar; grads: tf.Tensor[] } {
+export function denseGradients(
+  model: 'mlp' | 'softmax',
+  p: readonly tf.Tensor[],
+  x: tf.Tensor2D,
+  onehot: tf.Tensor2D,
+): { loss: tf.Scalar; grads: tf.Tensor[] } {
   const n = x.shape[0];
   const at = (i: number) => p[i] as tf.Tensor;
   const head = (h: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor) => {
@@ -389,13 +394,19 @@ function classifierRun(spec: TaskSpec, seed: number, data: Dataset): TaskRun {
       tf.tidy(() => v.assign(tf.tensor(weights[i] as Float32Array, v.shape)));
     });
   };
-  const lossOf = (logits: tf.Tensor2D, labels: Int32Array) => tf.losses.softmaxCrossEntropy(tf.oneHot(tf.tensor1d(labels, 'int32'), 10), logits) as tf.Scalar;
+  const lossOf = (logits: tf.Tensor2D, labels: Int32Array) =>
+    tf.losses.softmaxCrossEntropy(tf.oneHot(tf.tensor1d(labels, 'int32'), 10), logits) as tf.Scalar;
   const gradsOn = (split: Split, idx: ArrayLike<number>): { loss: number; grads: Float32Array[] } => {
     const labels = labelsOf(split, idx);
     if (pixels.length < idx.length * IMAGE) pixels = new Float32Array(idx.length * IMAGE);
     // The MLP on a CPU backend: two tfjs kernels, the rest on the host (evaluator/dense-host.ts).
     if (spec.model === 'mlp' && tf.getBackend() !== 'webgpu') {
-      return mlpGradientsHost(weights, batchPixels(split, idx, pixels.subarray(0, idx.length * IMAGE)), labels, idx.length);
+      return mlpGradientsHost(
+        weights,
+        batchPixels(split, idx, pixels.subarray(0, idx.length * IMAGE)),
+        labels,
+        idx.length,
+      );
     }
     sync();
     let out: { loss: number; grads: Float32Array[] } | undefined;
@@ -409,7 +420,10 @@ function classifierRun(spec: TaskSpec, seed: number, data: Dataset): TaskRun {
         out = { loss: loss.dataSync()[0] as number, grads: grads.map((g) => g.dataSync() as Float32Array) };
       } else {
         const { value, grads } = tf.variableGrads(() => lossOf(forward(spec.model, vars, x), labels), vars);
-        out = { loss: value.dataSync()[0] as number, grads: vars.map((v) => (grads[v.name] as tf.Tensor).dataSync() as Float32Array) };
+        out = {
+          loss: value.dataSync()[0] as number,
+          grads: vars.map((v) => (grads[v.name] as tf.Tensor).dataSync() as Float32Array),
+        };
       }
     });
     return out as { loss: number; grads: Float32Array[] };
@@ -427,7 +441,9 @@ function classifierRun(spec: TaskSpec, seed: number, data: Dataset): TaskRun {
     for (let start = 0; start < n; start += chunk) {
       const idx = Int32Array.from({ length: Math.min(chunk, n - start) }, (_, i) => start + i);
       const labels = labelsOf(split, idx);
-      tf.tidy(() => each(forward(spec.model, vars, tf.tensor2d(batchPixels(split, idx), [idx.length, IMAGE])), labels, start));
+      tf.tidy(() =>
+        each(forward(spec.model, vars, tf.tensor2d(batchPixels(split, idx), [idx.length, IMAGE])), labels, start),
+      );
     }
     return n;
   };
@@ -461,6 +477,7 @@ function classifierRun(spec: TaskSpec, seed: number, data: Dataset): TaskRun {
 
 export function createRun(spec: TaskSpec, seed: number, data: Dataset | undefined): TaskRun {
   if (spec.dataset === null) return analyticRun(spec, seed);
-  if (data === undefined || data.name !== spec.dataset) throw new Error(`task ${spec.id} needs the ${spec.dataset} dataset`);
+  if (data === undefined || data.name !== spec.dataset)
+    throw new Error(`task ${spec.id} needs the ${spec.dataset} dataset`);
   return classifierRun(spec, seed, data);
 }

@@ -16,7 +16,13 @@ import type { RuleKernelBackend } from './device.js';
 import { type CheckedRule, lookupRule } from '../dsl/index.js';
 import type { Dataset } from './data.js';
 import { ensembleAccuracy, sharpness } from './analysis.js';
-import { labelNoiseProblem, type Reliance, rescaledSharpness, singleDirectionReliance, withLabelNoise } from './generalization.js';
+import {
+  labelNoiseProblem,
+  type Reliance,
+  rescaledSharpness,
+  singleDirectionReliance,
+  withLabelNoise,
+} from './generalization.js';
 import { parseScheduleSpec } from './schedules.js';
 import { createRun, type TaskSpec } from './tasks.js';
 import { type LearnedData, validateLearned } from '../learned/file.js';
@@ -59,7 +65,11 @@ export interface Analysis {
   /** Morcos et al.'s cumulative ablation curve on the training sample; null without hidden units. */
   readonly reliance: Reliance | null;
   /** Snapshot ensemble at the schedule's cycle ends (when it has restarts). */
-  readonly ensemble: { readonly snapshots: number; readonly valAcc: number | null; readonly testAcc: number | null } | null;
+  readonly ensemble: {
+    readonly snapshots: number;
+    readonly valAcc: number | null;
+    readonly testAcc: number | null;
+  } | null;
 }
 
 /** Layers around the rule: a schedule, decoupled weight decay, batch growth; and analysis. */
@@ -131,7 +141,14 @@ const DIVERGE_FACTOR = 10;
 const ZERO_UPDATE_STEPS = 3;
 
 /** An evaluation that never trained: reward 0 and a reason. */
-export function failedResult(rule: string, task: string, seed: number, status: EvalResult['status'], reason: string, seconds: number): EvalResult {
+export function failedResult(
+  rule: string,
+  task: string,
+  seed: number,
+  status: EvalResult['status'],
+  reason: string,
+  seconds: number,
+): EvalResult {
   return {
     rule,
     hash: '',
@@ -158,7 +175,13 @@ export function trainOnce(
   data: Dataset | undefined,
   lr: number,
   steps: number,
-  options: { seed: number; params?: Readonly<Record<string, number>>; deadline: number; test?: boolean; kernel?: RuleKernelBackend } & TrainExtras,
+  options: {
+    seed: number;
+    params?: Readonly<Record<string, number>>;
+    deadline: number;
+    test?: boolean;
+    kernel?: RuleKernelBackend;
+  } & TrainExtras,
 ): RunResult & { testAcc: number | null } {
   const t0 = performance.now();
   const { schedule, params: scheduleParams } = parseScheduleSpec(options.schedule ?? 'constant');
@@ -192,7 +215,9 @@ export function trainOnce(
       // examples seen so far (Smith et al. grow the batch at the epochs where the rate would drop),
       // the batch grows by 1/m (capped at 32x), and the learning rate stays.
       const m = multipliers[Math.min(steps, growth ? Math.floor(examples / task.batchSize) + 1 : step) - 1] as number;
-      const batch = growth ? Math.min(32 * task.batchSize, Math.max(task.batchSize, Math.round(task.batchSize / Math.max(m, 1e-9)))) : task.batchSize;
+      const batch = growth
+        ? Math.min(32 * task.batchSize, Math.max(task.batchSize, Math.round(task.batchSize / Math.max(m, 1e-9))))
+        : task.batchSize;
       const lrStep = growth ? lr : lr * m;
       const { loss, grads } = run.gradients(step, batch);
       examples += batch;
@@ -257,7 +282,11 @@ export function trainOnce(
       const train = run.evaluate('train');
       const ensemble =
         snapshots.length >= 2
-          ? { snapshots: snapshots.length, valAcc: ensembleAccuracy(run, snapshots, 'val'), testAcc: ensembleAccuracy(run, snapshots, 'test') }
+          ? {
+              snapshots: snapshots.length,
+              valAcc: ensembleAccuracy(run, snapshots, 'val'),
+              testAcc: ensembleAccuracy(run, snapshots, 'test'),
+            }
           : null;
       analysis = {
         trainAcc: train.acc,
@@ -280,7 +309,10 @@ export function trainOnce(
       valAcc: val.acc,
       valLoss: val.loss,
       finalLoss: lastLoss,
-      tailLoss: status === 'ok' && done === steps && Number.isFinite(tailSum) ? tailSum / (steps - tailFrom + 1) : Number.POSITIVE_INFINITY,
+      tailLoss:
+        status === 'ok' && done === steps && Number.isFinite(tailSum)
+          ? tailSum / (steps - tailFrom + 1)
+          : Number.POSITIVE_INFINITY,
       curve,
       curveEvery,
       seconds: (performance.now() - t0) / 1000,
@@ -333,11 +365,17 @@ function lookupLearned(label: string, data: unknown): { ok: true; rule: LearnedR
 }
 
 /** The whole protocol for one rule (text or built-in name) on one task and seed. */
-export function evaluateRule(ruleText: string, taskSpec: TaskSpec, data: Dataset | undefined, options: EvalOptions = {}): EvalResult {
+export function evaluateRule(
+  ruleText: string,
+  taskSpec: TaskSpec,
+  data: Dataset | undefined,
+  options: EvalOptions = {},
+): EvalResult {
   const t0 = performance.now();
   const seed = options.seed ?? 0;
   const task = options.valSize === undefined ? taskSpec : { ...taskSpec, valSize: options.valSize };
-  const found = options.learned !== undefined ? lookupLearned(ruleText, options.learned) : lookupRule(ruleText, '<rule>');
+  const found =
+    options.learned !== undefined ? lookupLearned(ruleText, options.learned) : lookupRule(ruleText, '<rule>');
   if (!found.ok) return failedResult(ruleText, task.id, seed, 'invalid', found.message, 0);
   const rule = found.rule;
   const noise = options.labelNoise;
@@ -358,16 +396,45 @@ export function evaluateRule(ruleText: string, taskSpec: TaskSpec, data: Dataset
   if (lrGrid.length === 0) throw new Error('the learning-rate grid is empty');
   if (lrGrid.length === 1) {
     // A single rate: no grid search, straight to the full run.
-    best = { lr: lrGrid[0] as number, status: 'ok', steps: 0, valAcc: 0, valLoss: 0, finalLoss: 0, tailLoss: 0, curve: [], curveEvery: 1, seconds: 0 };
+    best = {
+      lr: lrGrid[0] as number,
+      status: 'ok',
+      steps: 0,
+      valAcc: 0,
+      valLoss: 0,
+      finalLoss: 0,
+      tailLoss: 0,
+      curve: [],
+      curveEvery: 1,
+      seconds: 0,
+    };
   }
   for (const lr of lrGrid.length > 1 ? lrGrid : []) {
-    const r = trainOnce(rule, task, trainData, lr, gridSteps, { seed, ...(options.params ? { params: options.params } : {}), deadline, ...layers });
+    const r = trainOnce(rule, task, trainData, lr, gridSteps, {
+      seed,
+      ...(options.params ? { params: options.params } : {}),
+      deadline,
+      ...layers,
+    });
     grid.push(r);
     if (better(r, best, select)) best = r;
     if (r.status === 'timeout') break;
   }
-  const gridOut = grid.map((g) => ({ lr: g.lr, status: g.status, valAcc: g.valAcc, valLoss: g.valLoss, tailLoss: g.tailLoss }));
-  const base = { rule: rule.canonical, hash: rule.hash, task: task.id, seed, grid: gridOut, ...(noise === undefined ? {} : { labelNoise: noise }) };
+  const gridOut = grid.map((g) => ({
+    lr: g.lr,
+    status: g.status,
+    valAcc: g.valAcc,
+    valLoss: g.valLoss,
+    tailLoss: g.tailLoss,
+  }));
+  const base = {
+    rule: rule.canonical,
+    hash: rule.hash,
+    task: task.id,
+    seed,
+    grid: gridOut,
+    ...(noise === undefined ? {} : { labelNoise: noise }),
+  };
   if (best === undefined || best.status !== 'ok') {
     const status: Status = grid.some((g) => g.status === 'timeout') ? 'timeout' : (best?.status ?? 'invalid');
     return {

@@ -55,12 +55,18 @@ export function registerWasmConvFilterGrad(): void {
       if (dataFormat !== undefined && dataFormat !== 'NHWC') throw new Error('Conv2DBackpropFilter (wasm): only NHWC');
       if (typeof pad !== 'string') throw new Error('Conv2DBackpropFilter (wasm): only "same" and "valid" padding');
       const [sh, sw] = typeof strides === 'number' ? [strides, strides] : strides;
-      const [dh, dw] = dilations === undefined ? [1, 1] : typeof dilations === 'number' ? [dilations, dilations] : dilations;
+      const [dh, dw] =
+        dilations === undefined ? [1, 1] : typeof dilations === 'number' ? [dilations, dilations] : dilations;
       if (dh !== 1 || dw !== 1) throw new Error('Conv2DBackpropFilter (wasm): dilations are not supported');
       // wasm's Conv3DBackpropFilterV2 disagrees with the cpu backend for strides > 1 (seen with
       // 'same' padding, 4.22): refuse rather than return wrong gradients.
       if (sh !== 1 || sw !== 1) throw new Error('Conv2DBackpropFilter (wasm): only stride 1 is supported');
-      const r = (t: TensorInfoLike, shape: number[]) => reshape.kernelFunc({ inputs: { x: t } as never, backend, attrs: { shape } as never }) as unknown as TensorInfoLike;
+      const r = (t: TensorInfoLike, shape: number[]) =>
+        reshape.kernelFunc({
+          inputs: { x: t } as never,
+          backend,
+          attrs: { shape } as never,
+        }) as unknown as TensorInfoLike;
       const [n, h, w, c] = x.shape as [number, number, number, number];
       const [, oh, ow, f] = dy.shape as [number, number, number, number];
       const x5 = r(x, [n, 1, h, w, c]);
@@ -116,7 +122,10 @@ export function conv3x3FilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D): tf.Tensor4D 
   if (9 * c <= f) {
     const p = patches3x3(x);
     // [C*9, F] in the order (c, ky, kx), to (ky, kx, c).
-    return tf.transpose(tf.reshape(tf.matMul(tf.transpose(p), tf.reshape(dy, [-1, f]) as tf.Tensor2D), [c, 3, 3, f]), [1, 2, 0, 3]) as tf.Tensor4D;
+    return tf.transpose(
+      tf.reshape(tf.matMul(tf.transpose(p), tf.reshape(dy, [-1, f]) as tf.Tensor2D), [c, 3, 3, f]),
+      [1, 2, 0, 3],
+    ) as tf.Tensor4D;
   }
   const padded = tf.pad(x, [
     [0, 0],
@@ -124,7 +133,12 @@ export function conv3x3FilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D): tf.Tensor4D 
     [1, 1],
     [0, 0],
   ]);
-  const byChannel = tf.conv2d(tf.transpose(padded, [3, 1, 2, 0]) as tf.Tensor4D, tf.transpose(dy, [1, 2, 0, 3]) as tf.Tensor4D, 1, 'valid');
+  const byChannel = tf.conv2d(
+    tf.transpose(padded, [3, 1, 2, 0]) as tf.Tensor4D,
+    tf.transpose(dy, [1, 2, 0, 3]) as tf.Tensor4D,
+    1,
+    'valid',
+  );
   return tf.transpose(byChannel, [1, 2, 0, 3]) as tf.Tensor4D;
 }
 

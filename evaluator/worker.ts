@@ -25,7 +25,8 @@ export default async function evaluate(req: EvalRequest): Promise<WorkerReply> {
   const task = findTask(req.task);
   if (task === undefined) throw new Error(`unknown task ${req.task}`);
   const data = task.dataset === null ? undefined : datasets.get(task.dataset);
-  if (task.dataset !== null && data === undefined) throw new Error(`the ${task.dataset} dataset was not shared with this worker`);
+  if (task.dataset !== null && data === undefined)
+    throw new Error(`the ${task.dataset} dataset was not shared with this worker`);
   const result = evaluateRule(req.rule, task, data, {
     seed: req.seed,
     ...(req.steps === undefined ? {} : { steps: req.steps }),

@@ -12,7 +12,16 @@
  * the file and the field.
  */
 import { z } from 'zod';
-import { HIDDEN, type LstmWeights, OUTPUT_SCALE, PARAMETER_COUNT, PREPROCESS_P, WEIGHT_NAMES, type WeightName, weightSize } from './lstm.js';
+import {
+  HIDDEN,
+  type LstmWeights,
+  OUTPUT_SCALE,
+  PARAMETER_COUNT,
+  PREPROCESS_P,
+  WEIGHT_NAMES,
+  type WeightName,
+  weightSize,
+} from './lstm.js';
 import type { MetaSettings, MetaState } from './meta-train.js';
 import { META_TASKS, type MetaTaskId } from './problems.js';
 
@@ -29,11 +38,19 @@ export class LearnedFileError extends Error {
   override readonly name = 'LearnedFileError';
 }
 
-const bounded = z.number().finite().refine((x) => Math.abs(x) <= MAX_ABS, { message: `a number of magnitude at most ${MAX_ABS}` });
+const bounded = z
+  .number()
+  .finite()
+  .refine((x) => Math.abs(x) <= MAX_ABS, { message: `a number of magnitude at most ${MAX_ABS}` });
 const vector = (n: number) => z.array(bounded).length(n, { message: `expected exactly ${n} numbers` });
 
 const weightsSchema = z
-  .object(Object.fromEntries(WEIGHT_NAMES.map((n) => [n, vector(weightSize(n))])) as Record<WeightName, ReturnType<typeof vector>>)
+  .object(
+    Object.fromEntries(WEIGHT_NAMES.map((n) => [n, vector(weightSize(n))])) as Record<
+      WeightName,
+      ReturnType<typeof vector>
+    >,
+  )
   .strict();
 
 const architectureSchema = z
@@ -71,7 +88,9 @@ const checkpointSchema = baseSchema
       .object({
         step: count(0),
         adamM: vector(PARAMETER_COUNT),
-        adamV: z.array(bounded.refine((x) => x >= 0, { message: 'a second moment >= 0' })).length(PARAMETER_COUNT, { message: `expected exactly ${PARAMETER_COUNT} numbers` }),
+        adamV: z
+          .array(bounded.refine((x) => x >= 0, { message: 'a second moment >= 0' }))
+          .length(PARAMETER_COUNT, { message: `expected exactly ${PARAMETER_COUNT} numbers` }),
         losses: z.array(z.number().finite().nullable()).max(MAX_STEPS),
       })
       .strict(),
@@ -83,7 +102,12 @@ export type LearnedData = z.infer<typeof learnedFileSchema>;
 export type LearnedCheckpoint = z.infer<typeof checkpointSchema>;
 
 function where(path: readonly (string | number)[]): string {
-  return path.length === 0 ? 'the document' : path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('').replace(/^\./, '');
+  return path.length === 0
+    ? 'the document'
+    : path
+        .map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`))
+        .join('')
+        .replace(/^\./, '');
 }
 
 function check<T>(schema: z.ZodType<T>, value: unknown, source: string): T {
@@ -91,11 +115,16 @@ function check<T>(schema: z.ZodType<T>, value: unknown, source: string): T {
   if (r.success) return r.data;
   const lines = r.error.issues.slice(0, 5).map((i) => `${source}: ${where(i.path)}: ${i.message}`);
   const more = r.error.issues.length > 5 ? `\n${source}: ... and ${r.error.issues.length - 5} more problems` : '';
-  throw new LearnedFileError(`${source}: not a valid learned optimizer (${FORMAT} v${FORMAT_VERSION}):\n${lines.join('\n')}${more}`);
+  throw new LearnedFileError(
+    `${source}: not a valid learned optimizer (${FORMAT} v${FORMAT_VERSION}):\n${lines.join('\n')}${more}`,
+  );
 }
 
 function parseJson(text: string, source: string): unknown {
-  if (text.length > MAX_FILE_BYTES) throw new LearnedFileError(`${source}: the file is ${text.length} characters; a learned optimizer is at most ${MAX_FILE_BYTES}`);
+  if (text.length > MAX_FILE_BYTES)
+    throw new LearnedFileError(
+      `${source}: the file is ${text.length} characters; a learned optimizer is at most ${MAX_FILE_BYTES}`,
+    );
   try {
     return JSON.parse(text) as unknown;
   } catch (e) {
@@ -127,8 +156,14 @@ function plain(w: LstmWeights): LearnedData['weights'] {
 }
 
 /** The file's document for trained weights. */
-export function learnedDocument(settings: MetaSettings, state: Pick<MetaState, 'weights' | 'losses'>, nos: string): LearnedData {
-  const tail = state.losses.slice(-Math.max(1, Math.min(50, Math.ceil(state.losses.length / 10)))).filter(Number.isFinite);
+export function learnedDocument(
+  settings: MetaSettings,
+  state: Pick<MetaState, 'weights' | 'losses'>,
+  nos: string,
+): LearnedData {
+  const tail = state.losses
+    .slice(-Math.max(1, Math.min(50, Math.ceil(state.losses.length / 10))))
+    .filter(Number.isFinite);
   return {
     format: FORMAT,
     version: FORMAT_VERSION,
@@ -167,4 +202,3 @@ export function stateOfCheckpoint(c: LearnedCheckpoint): MetaState {
     losses: c.checkpoint.losses.map((l) => (l === null ? Number.NaN : l)),
   };
 }
-

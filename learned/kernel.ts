@@ -35,7 +35,11 @@ export type LearnedBackend = 'js' | 'tf' | 'auto';
  */
 export const TF_MIN_SIZE = 2048;
 
-export function learnedKernel(weights: LstmWeights, size: number, backend: LearnedBackend = 'auto'): VectorKernel & { dispose(): void } {
+export function learnedKernel(
+  weights: LstmWeights,
+  size: number,
+  backend: LearnedBackend = 'auto',
+): VectorKernel & { dispose(): void } {
   const useTf = backend === 'tf' || (backend === 'auto' && size >= TF_MIN_SIZE);
   const lstm = useTf ? new TfLstm(weights, size) : new JsLstm(weights, size);
   const delta = new Float32Array(size);

@@ -84,7 +84,14 @@ export function initialWeights(seed: number): LstmWeights {
 }
 
 export function cloneWeights(w: LstmWeights): LstmWeights {
-  return { w1: w.w1.slice(), b1: w.b1.slice(), w2: w.w2.slice(), b2: w.b2.slice(), wOut: w.wOut.slice(), bOut: w.bOut.slice() };
+  return {
+    w1: w.w1.slice(),
+    b1: w.b1.slice(),
+    w2: w.w2.slice(),
+    b2: w.b2.slice(),
+    wOut: w.wOut.slice(),
+    bOut: w.bOut.slice(),
+  };
 }
 
 const EXP_P = Math.exp(PREPROCESS_P);
@@ -147,7 +154,16 @@ export class JsLstm {
   }
 
   /** One LSTM layer for coordinate j: input `inp` (length rows - HIDDEN), state h, c at offset. */
-  private cell(inp: Float64Array | Float32Array, inOff: number, inLen: number, W: Float32Array, b: Float32Array, h: Float32Array, c: Float32Array, off: number): void {
+  private cell(
+    inp: Float64Array | Float32Array,
+    inOff: number,
+    inLen: number,
+    W: Float32Array,
+    b: Float32Array,
+    h: Float32Array,
+    c: Float32Array,
+    off: number,
+  ): void {
     const z = this.z;
     for (let k = 0; k < GATES; k++) z[k] = b[k] as number;
     for (let r = 0; r < inLen; r++) {
@@ -212,7 +228,13 @@ export function zeroState(n: number): TfState {
   return { h1: tf.zeros([n, HIDDEN]), c1: tf.zeros([n, HIDDEN]), h2: tf.zeros([n, HIDDEN]), c2: tf.zeros([n, HIDDEN]) };
 }
 
-function cellTf(x: tf.Tensor2D, h: tf.Tensor2D, c: tf.Tensor2D, W: tf.Tensor, b: tf.Tensor): { h: tf.Tensor2D; c: tf.Tensor2D } {
+function cellTf(
+  x: tf.Tensor2D,
+  h: tf.Tensor2D,
+  c: tf.Tensor2D,
+  W: tf.Tensor,
+  b: tf.Tensor,
+): { h: tf.Tensor2D; c: tf.Tensor2D } {
   const z = tf.add(tf.matMul(tf.concat([x, h], 1), W as tf.Tensor2D), b) as tf.Tensor2D;
   const [i, f, j, o] = tf.split(z, 4, 1) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
   const cNew = tf.add(tf.mul(tf.sigmoid(f), c), tf.mul(tf.sigmoid(i), tf.tanh(j))) as tf.Tensor2D;
@@ -228,7 +250,10 @@ export function lstmCellTf(weights: TfWeights, x: tf.Tensor2D, s: TfState): { de
   const l1 = cellTf(x, s.h1, s.c1, weights.w1, weights.b1);
   const l2 = cellTf(l1.h, s.h2, s.c2, weights.w2, weights.b2);
   const y = tf.add(tf.matMul(l2.h, weights.wOut as tf.Tensor2D), weights.bOut);
-  return { delta: tf.mul(tf.reshape(y, [-1]), OUTPUT_SCALE) as tf.Tensor1D, state: { h1: l1.h, c1: l1.c, h2: l2.h, c2: l2.c } };
+  return {
+    delta: tf.mul(tf.reshape(y, [-1]), OUTPUT_SCALE) as tf.Tensor1D,
+    state: { h1: l1.h, c1: l1.c, h2: l2.h, c2: l2.c },
+  };
 }
 
 /** The forward pass as batched tfjs ops, state held in tensors. */
@@ -236,7 +261,10 @@ export class TfLstm {
   private state: TfState;
   private readonly w: TfWeights;
 
-  constructor(weights: LstmWeights, readonly size: number) {
+  constructor(
+    weights: LstmWeights,
+    readonly size: number,
+  ) {
     this.w = weightsToTensors(weights);
     this.state = zeroState(size);
   }

@@ -14,7 +14,19 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import seedrandom from 'seedrandom';
-import { HIDDEN, initialWeights, type LstmWeights, lstmCellTf, preprocess, type TfState, type TfWeights, WEIGHT_NAMES, WEIGHT_SHAPES, type WeightName, weightSize } from './lstm.js';
+import {
+  HIDDEN,
+  initialWeights,
+  type LstmWeights,
+  lstmCellTf,
+  preprocess,
+  type TfState,
+  type TfWeights,
+  WEIGHT_NAMES,
+  WEIGHT_SHAPES,
+  type WeightName,
+  weightSize,
+} from './lstm.js';
 import { type ImageSource, type MetaTaskId, mlpProblem, type Problem, quadraticProblem } from './problems.js';
 
 export interface MetaSettings {
@@ -75,7 +87,13 @@ function flatten(w: LstmWeights): Float64Array {
   return out;
 }
 
-export function makeProblem(task: MetaTaskId, seed: number, index: number, data: ImageSource | undefined, stream = 'problem'): Problem {
+export function makeProblem(
+  task: MetaTaskId,
+  seed: number,
+  index: number,
+  data: ImageSource | undefined,
+  stream = 'problem',
+): Problem {
   const rng = seedrandom.alea(`${task}:${seed}:${stream}:${index}`);
   if (task === 'quadratic') return quadraticProblem(rng);
   if (data === undefined) throw new Error('the mlp-mnist meta-task needs training images');
@@ -93,7 +111,14 @@ function unrollsOf(s: Pick<MetaSettings, 'unroll' | 'horizon'>): number[] {
  * Run `unroll` optimizee steps from θ and the LSTM state (both plain arrays, updated in place),
  * returning the mean loss over θ_1..θ_U as a tensor differentiable in the weights.
  */
-function unrollLoss(weights: TfWeights, problem: Problem, theta: Float32Array, state: Record<'h1' | 'c1' | 'h2' | 'c2', Float32Array>, t0: number, unroll: number): tf.Scalar {
+function unrollLoss(
+  weights: TfWeights,
+  problem: Problem,
+  theta: Float32Array,
+  state: Record<'h1' | 'c1' | 'h2' | 'c2', Float32Array>,
+  t0: number,
+  unroll: number,
+): tf.Scalar {
   const n = problem.size;
   let th = tf.tensor1d(theta);
   let s: TfState = {
@@ -131,7 +156,12 @@ export function metaTrain(settings: MetaSettings, hooks: MetaHooks = {}): MetaSt
   const m = start ? Float64Array.from(start.adamM) : new Float64Array(flat.length);
   const v = start ? Float64Array.from(start.adamV) : new Float64Array(flat.length);
   const losses = [...(start?.losses ?? [])];
-  const vars = Object.fromEntries(WEIGHT_NAMES.map((n) => [n, tf.tidy(() => tf.variable(tf.tensor(weights[n], [...WEIGHT_SHAPES[n]]), true, `learned/${n}/${++variableCount}`))])) as Record<WeightName, tf.Variable>;
+  const vars = Object.fromEntries(
+    WEIGHT_NAMES.map((n) => [
+      n,
+      tf.tidy(() => tf.variable(tf.tensor(weights[n], [...WEIGHT_SHAPES[n]]), true, `learned/${n}/${++variableCount}`)),
+    ]),
+  ) as Record<WeightName, tf.Variable>;
   const unrolls = unrollsOf(settings);
   const current = (): LstmWeights => {
     const out = {} as Record<WeightName, Float32Array>;
@@ -158,7 +188,10 @@ export function metaTrain(settings: MetaSettings, hooks: MetaHooks = {}): MetaSt
       const g = new Float64Array(flat.length);
       let loss = Number.NaN;
       tf.tidy(() => {
-        const { value, grads } = tf.variableGrads(() => unrollLoss(vars, p, theta, state, t0, unrolls[within] as number), Object.values(vars));
+        const { value, grads } = tf.variableGrads(
+          () => unrollLoss(vars, p, theta, state, t0, unrolls[within] as number),
+          Object.values(vars),
+        );
         loss = value.dataSync()[0] as number;
         let offset = 0;
         for (const n of WEIGHT_NAMES) {
@@ -182,7 +215,10 @@ export function metaTrain(settings: MetaSettings, hooks: MetaHooks = {}): MetaSt
           m[i] = BETA1 * (m[i] as number) + (1 - BETA1) * gi;
           v[i] = BETA2 * (v[i] as number) + (1 - BETA2) * gi * gi;
           // Rounded to float32: the weights are the variables' values, so a checkpoint holds them exactly.
-          flat[i] = Math.fround((flat[i] as number) - (settings.metaLr * ((m[i] as number) / c1)) / (Math.sqrt((v[i] as number) / c2) + EPS));
+          flat[i] = Math.fround(
+            (flat[i] as number) -
+              (settings.metaLr * ((m[i] as number) / c1)) / (Math.sqrt((v[i] as number) / c2) + EPS),
+          );
         }
         at = 0;
         for (const n of WEIGHT_NAMES) {
@@ -197,7 +233,8 @@ export function metaTrain(settings: MetaSettings, hooks: MetaHooks = {}): MetaSt
       losses.push(loss);
       hooks.onStep?.(step + 1, loss);
       const boundary = (step + 1) % unrolls.length === 0 || step + 1 === settings.metaSteps;
-      if (boundary && hooks.onCheckpoint) hooks.onCheckpoint({ step: step + 1, weights: current(), adamM: m, adamV: v, losses });
+      if (boundary && hooks.onCheckpoint)
+        hooks.onCheckpoint({ step: step + 1, weights: current(), adamM: m, adamV: v, losses });
     }
     return { step: Math.max(settings.metaSteps, start?.step ?? 0), weights: current(), adamM: m, adamV: v, losses };
   } finally {
@@ -210,16 +247,30 @@ export function metaTrain(settings: MetaSettings, hooks: MetaHooks = {}): MetaSt
  * Mean loss over `steps` optimizee steps of the learned optimizer (`lr` times its update) on
  * held-out problems (stream 'heldout'), without gradients: the meta-loss on fixed problems.
  */
-export function heldOutLoss(weights: LstmWeights, task: MetaTaskId, seed: number, problems: number, steps: number, data?: ImageSource): number {
+export function heldOutLoss(
+  weights: LstmWeights,
+  task: MetaTaskId,
+  seed: number,
+  problems: number,
+  steps: number,
+  data?: ImageSource,
+): number {
   let total = 0;
-  const tw = Object.fromEntries(WEIGHT_NAMES.map((n) => [n, tf.tensor(weights[n], [...WEIGHT_SHAPES[n]])])) as TfWeights;
+  const tw = Object.fromEntries(
+    WEIGHT_NAMES.map((n) => [n, tf.tensor(weights[n], [...WEIGHT_SHAPES[n]])]),
+  ) as TfWeights;
   try {
     for (let k = 0; k < problems; k++) {
       const problem = makeProblem(task, seed, k, data, 'heldout');
       try {
         const n = problem.size;
         const theta = problem.initial();
-        const state = { h1: new Float32Array(n * HIDDEN), c1: new Float32Array(n * HIDDEN), h2: new Float32Array(n * HIDDEN), c2: new Float32Array(n * HIDDEN) };
+        const state = {
+          h1: new Float32Array(n * HIDDEN),
+          c1: new Float32Array(n * HIDDEN),
+          h2: new Float32Array(n * HIDDEN),
+          c2: new Float32Array(n * HIDDEN),
+        };
         const loss = tf.tidy(() => unrollLoss(tw, problem, theta, state, 0, steps));
         total += loss.dataSync()[0] as number;
         loss.dispose();

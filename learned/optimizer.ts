@@ -50,7 +50,9 @@ export class LearnedOptimizer extends tf.Optimizer {
   }
 
   override applyGradients(variableGradients: tf.NamedTensorMap | NamedTensor[]): void {
-    const names = Array.isArray(variableGradients) ? variableGradients.map((v) => v.name) : Object.keys(variableGradients);
+    const names = Array.isArray(variableGradients)
+      ? variableGradients.map((v) => v.name)
+      : Object.keys(variableGradients);
     names.forEach((name, i) => {
       const value = tf.engine().registeredVariables[name];
       const grad = Array.isArray(variableGradients) ? variableGradients[i]?.tensor : variableGradients[name];
@@ -80,10 +82,17 @@ export class LearnedOptimizer extends tf.Optimizer {
     return { learned: JSON.stringify(this.learned), learningRate: this.learningRate };
   }
 
-  static override fromConfig<T extends tf.serialization.Serializable>(cls: tf.serialization.SerializableConstructor<T>, config: tf.serialization.ConfigDict): T {
+  static override fromConfig<T extends tf.serialization.Serializable>(
+    cls: tf.serialization.SerializableConstructor<T>,
+    config: tf.serialization.ConfigDict,
+  ): T {
     const text = config.learned;
-    if (typeof text !== 'string') throw new LearnedFileError('<LearnedOptimizer config>: learned must be the JSON text of a learned optimizer');
-    return new cls({ learned: parseLearnedFile(text, '<LearnedOptimizer config>'), learningRate: config.learningRate === undefined ? 1 : Number(config.learningRate) });
+    if (typeof text !== 'string')
+      throw new LearnedFileError('<LearnedOptimizer config>: learned must be the JSON text of a learned optimizer');
+    return new cls({
+      learned: parseLearnedFile(text, '<LearnedOptimizer config>'),
+      learningRate: config.learningRate === undefined ? 1 : Number(config.learningRate),
+    });
   }
 
   override dispose(): void {
@@ -96,12 +105,18 @@ export class LearnedOptimizer extends tf.Optimizer {
 tf.serialization.registerClass(LearnedOptimizer);
 
 /** Read a `nos learn` file (validated; errors name the path) into a LearnedOptimizer. */
-export function loadLearnedOptimizer(path: string, options: Omit<LearnedOptimizerConfig, 'learned'> = {}): LearnedOptimizer {
+export function loadLearnedOptimizer(
+  path: string,
+  options: Omit<LearnedOptimizerConfig, 'learned'> = {},
+): LearnedOptimizer {
   let text: string;
   try {
     const st = statSync(path);
     if (!st.isFile()) throw new LearnedFileError(`${path}: not a regular file`);
-    if (st.size > MAX_FILE_BYTES) throw new LearnedFileError(`${path}: the file is ${st.size} bytes; a learned optimizer is at most ${MAX_FILE_BYTES}`);
+    if (st.size > MAX_FILE_BYTES)
+      throw new LearnedFileError(
+        `${path}: the file is ${st.size} bytes; a learned optimizer is at most ${MAX_FILE_BYTES}`,
+      );
     text = readFileSync(path, 'utf8');
   } catch (e) {
     if (e instanceof LearnedFileError) throw e;

@@ -113,7 +113,8 @@ export function pool2x2(x: Float32Array, count: number): Float32Array {
     for (let r = 0; r < SIDE; r++) {
       for (let c = 0; c < SIDE; c++) {
         const i = b * 784 + 2 * r * 28 + 2 * c;
-        out[b * PIXELS + r * SIDE + c] = 0.25 * ((x[i] as number) + (x[i + 1] as number) + (x[i + 28] as number) + (x[i + 29] as number));
+        out[b * PIXELS + r * SIDE + c] =
+          0.25 * ((x[i] as number) + (x[i + 1] as number) + (x[i + 28] as number) + (x[i + 29] as number));
       }
     }
   }
@@ -121,7 +122,12 @@ export function pool2x2(x: Float32Array, count: number): Float32Array {
 }
 
 /** Sizes of the meta-training MLP's parameters, flattened in this order: W1, b1, W2, b2. */
-export const MLP_SHAPES: readonly (readonly number[])[] = [[PIXELS, MLP_HIDDEN], [MLP_HIDDEN], [MLP_HIDDEN, CLASSES], [CLASSES]];
+export const MLP_SHAPES: readonly (readonly number[])[] = [
+  [PIXELS, MLP_HIDDEN],
+  [MLP_HIDDEN],
+  [MLP_HIDDEN, CLASSES],
+  [CLASSES],
+];
 
 /** A fresh 784-20-10 ReLU MLP on `data`, init and batches drawn by `rng`. */
 export function mlpProblem(rng: () => number, data: ImageSource): Problem {
@@ -144,7 +150,10 @@ export function mlpProblem(rng: () => number, data: ImageSource): Problem {
       const idx = Int32Array.from({ length: MLP_BATCH }, () => Math.floor(brng() * data.n));
       const { x: full, y } = data.batch(idx);
       const x = pool2x2(full, MLP_BATCH);
-      b = tf.tidy(() => ({ x: tf.keep(tf.tensor2d(x, [MLP_BATCH, PIXELS])), onehot: tf.keep(tf.oneHot(tf.tensor1d(y, 'int32'), CLASSES) as tf.Tensor2D) }));
+      b = tf.tidy(() => ({
+        x: tf.keep(tf.tensor2d(x, [MLP_BATCH, PIXELS])),
+        onehot: tf.keep(tf.oneHot(tf.tensor1d(y, 'int32'), CLASSES) as tf.Tensor2D),
+      }));
       for (const [k, v] of batches) {
         if (k < t - 1) {
           tf.dispose([v.x, v.onehot]);
@@ -179,7 +188,12 @@ export function mlpProblem(rng: () => number, data: ImageSource): Problem {
         const out = tf.add(tf.matMul(h, V2), c2) as tf.Tensor2D;
         const dlogits = tf.div(tf.sub(tf.softmax(out), onehot), MLP_BATCH) as tf.Tensor2D;
         const dz1 = tf.mul(tf.matMul(dlogits, tf.transpose(V2)), tf.step(z1)) as tf.Tensor2D;
-        const parts = [tf.matMul(tf.transpose(x), dz1), tf.sum(dz1, 0), tf.matMul(tf.transpose(h), dlogits), tf.sum(dlogits, 0)];
+        const parts = [
+          tf.matMul(tf.transpose(x), dz1),
+          tf.sum(dz1, 0),
+          tf.matMul(tf.transpose(h), dlogits),
+          tf.sum(dlogits, 0),
+        ];
         return tf.concat(parts.map((p) => tf.reshape(p, [-1])));
       });
       const g = grad.dataSync() as Float32Array;

@@ -55,14 +55,19 @@ const DRAWS_WEIGHT = 'nos/draws';
 const TWO32 = 2 ** 32;
 
 /** Decay steps: `decaySteps` or `params.T`, required (and only used) when the rule reads T. */
-function resolveDecaySteps(rule: CheckedRule, params: Readonly<Record<string, number>>, decaySteps: number | undefined): Record<string, number> {
+function resolveDecaySteps(
+  rule: CheckedRule,
+  params: Readonly<Record<string, number>>,
+  decaySteps: number | undefined,
+): Record<string, number> {
   const out = { ...params };
   if (decaySteps !== undefined && !(Number.isFinite(decaySteps) && decaySteps > 0)) {
     throw new RuleConfigError(`decaySteps must be a positive number, got ${decaySteps}`);
   }
   if (!rule.params.some((p) => p.name === 'T')) return out;
   if (decaySteps !== undefined) {
-    if (out.T !== undefined && out.T !== decaySteps) throw new RuleConfigError(`decaySteps (${decaySteps}) and params.T (${out.T}) disagree; give one`);
+    if (out.T !== undefined && out.T !== decaySteps)
+      throw new RuleConfigError(`decaySteps (${decaySteps}) and params.T (${out.T}) disagree; give one`);
     out.T = decaySteps;
   }
   if (out.T === undefined) {
@@ -98,7 +103,8 @@ export class RuleOptimizer extends tf.Optimizer {
     const found = lookupRule(config.rule, '<optimizer rule>');
     if (!found.ok) throw new RuleConfigError(`invalid rule for RuleOptimizer:\n${found.message}`);
     const learningRate = config.learningRate ?? DEFAULT_LEARNING_RATE;
-    if (!Number.isFinite(learningRate)) throw new RuleConfigError(`learningRate must be a finite number, got ${learningRate}`);
+    if (!Number.isFinite(learningRate))
+      throw new RuleConfigError(`learningRate must be a finite number, got ${learningRate}`);
     const seed = config.seed ?? 0;
     if (!Number.isFinite(seed)) throw new RuleConfigError(`seed must be a finite number, got ${seed}`);
     this.rule = found.rule;
@@ -118,7 +124,9 @@ export class RuleOptimizer extends tf.Optimizer {
   }
 
   override applyGradients(variableGradients: tf.NamedTensorMap | NamedTensor[]): void {
-    const names = Array.isArray(variableGradients) ? variableGradients.map((v) => v.name) : Object.keys(variableGradients);
+    const names = Array.isArray(variableGradients)
+      ? variableGradients.map((v) => v.name)
+      : Object.keys(variableGradients);
     const t = this.iterations + 1;
     const lr = this.learningRate;
     names.forEach((name, i) => {
@@ -158,11 +166,20 @@ export class RuleOptimizer extends tf.Optimizer {
 
   /** The slots by variable; for rules with noise or dropout, the draw stream's position last (`nos/draws`, int32). */
   override async getWeights(): Promise<NamedTensor[]> {
-    const weights = [await this.saveIterations(), ...this.slots.flat().map((s) => ({ name: s.originalName, tensor: s.variable as tf.Tensor }))];
+    const weights = [
+      await this.saveIterations(),
+      ...this.slots.flat().map((s) => ({ name: s.originalName, tensor: s.variable as tf.Tensor })),
+    ];
     if (this.program.draws.length > 0) {
       // alea's state: an integer carry and three multiples of 2^-32 in [0, 1), exact as int32 bit patterns.
       const st = this.draws.state();
-      weights.push({ name: DRAWS_WEIGHT, tensor: tf.tensor1d([st.c, st.s0 * TWO32, st.s1 * TWO32, st.s2 * TWO32].map((x) => x | 0), 'int32') });
+      weights.push({
+        name: DRAWS_WEIGHT,
+        tensor: tf.tensor1d(
+          [st.c, st.s0 * TWO32, st.s1 * TWO32, st.s2 * TWO32].map((x) => x | 0),
+          'int32',
+        ),
+      });
     }
     return weights;
   }
@@ -174,9 +191,12 @@ export class RuleOptimizer extends tf.Optimizer {
     const per = this.program.slots.length;
     this.disposeSlots();
     if (per === 0) return;
-    if (rest.length % per !== 0) throw new RuleConfigError(`expected a multiple of ${per} slot weights, got ${rest.length}`);
+    if (rest.length % per !== 0)
+      throw new RuleConfigError(`expected a multiple of ${per} slot weights, got ${rest.length}`);
     for (let i = 0; i < rest.length / per; i++) {
-      this.slots.push(rest.slice(i * per, (i + 1) * per).map((v) => ({ originalName: v.name, variable: v.tensor.variable(false) })));
+      this.slots.push(
+        rest.slice(i * per, (i + 1) * per).map((v) => ({ originalName: v.name, variable: v.tensor.variable(false) })),
+      );
     }
   }
 

@@ -89,17 +89,25 @@ export interface SpaceConfig {
  * id or adds new `{id, text}` entries (unary texts use `$1`, binary texts `$1` and `$2`).
  */
 export function configureSpace(config: SpaceConfig, base: SearchSpace = NOS_SPACE): SearchSpace {
-  const pick = (kind: keyof SearchSpace, items: readonly (string | SpaceEntry)[] | undefined): readonly SpaceEntry[] => {
+  const pick = (
+    kind: keyof SearchSpace,
+    items: readonly (string | SpaceEntry)[] | undefined,
+  ): readonly SpaceEntry[] => {
     if (items === undefined) return base[kind];
     const out = items.map((item) => {
       if (typeof item !== 'string') return item;
       const found = base[kind].find((e) => e.id === item);
-      if (found === undefined) throw new Error(`no ${kind} entry '${item}' in the NOS space (ids: ${base[kind].map((e) => e.id).join(', ')})`);
+      if (found === undefined)
+        throw new Error(`no ${kind} entry '${item}' in the NOS space (ids: ${base[kind].map((e) => e.id).join(', ')})`);
       return found;
     });
     if (out.length === 0) throw new Error(`the ${kind} list is empty`);
     if (new Set(out.map((e) => e.id)).size !== out.length) throw new Error(`duplicate ids in the ${kind} list`);
     return out;
   };
-  return { operands: pick('operands', config.operands), unary: pick('unary', config.unary), binary: pick('binary', config.binary) };
+  return {
+    operands: pick('operands', config.operands),
+    unary: pick('unary', config.unary),
+    binary: pick('binary', config.binary),
+  };
 }

@@ -39,12 +39,33 @@ export function rungsOf(config: RunConfig): Rung[] {
   const task = findTask(config.task);
   const proxySteps = config.steps ?? task?.steps ?? null;
   const seedsFrom = (n: number) => Array.from({ length: n }, (_, i) => config.seed + i);
-  const rungs: Rung[] = [{ rung: 0, task: config.task, steps: config.steps, seeds: [config.seed], label: 'proxy, 1 seed' }];
+  const rungs: Rung[] = [
+    { rung: 0, task: config.task, steps: config.steps, seeds: [config.seed], label: 'proxy, 1 seed' },
+  ];
   const f = config.funnel;
   if (!f) return rungs;
-  rungs.push({ rung: 1, task: config.task, steps: config.steps, seeds: seedsFrom(f.seeds[0]), label: `proxy, ${f.seeds[0]} seeds` });
-  rungs.push({ rung: 2, task: config.task, steps: proxySteps === null ? null : proxySteps * f.longFactor, seeds: seedsFrom(f.seeds[1]), label: `${f.longFactor}x steps, ${f.seeds[1]} seeds` });
-  if (f.transfer !== null) rungs.push({ rung: 3, task: f.transfer, steps: null, seeds: seedsFrom(f.seeds[2]), label: `transfer to ${f.transfer}, ${f.seeds[2]} seeds` });
+  rungs.push({
+    rung: 1,
+    task: config.task,
+    steps: config.steps,
+    seeds: seedsFrom(f.seeds[0]),
+    label: `proxy, ${f.seeds[0]} seeds`,
+  });
+  rungs.push({
+    rung: 2,
+    task: config.task,
+    steps: proxySteps === null ? null : proxySteps * f.longFactor,
+    seeds: seedsFrom(f.seeds[1]),
+    label: `${f.longFactor}x steps, ${f.seeds[1]} seeds`,
+  });
+  if (f.transfer !== null)
+    rungs.push({
+      rung: 3,
+      task: f.transfer,
+      steps: null,
+      seeds: seedsFrom(f.seeds[2]),
+      label: `transfer to ${f.transfer}, ${f.seeds[2]} seeds`,
+    });
   return rungs;
 }
 
@@ -102,14 +123,30 @@ export function rungZero(config: RunConfig, cs: readonly Candidate[]): Evaluatio
   for (const c of cs) {
     if (!TRAINED.has(c.status) || seen.has(c.hash) || c.hash === '') continue;
     seen.add(c.hash);
-    out.push({ hash: c.hash, rung: 0, seed: config.seed, rule: c.rule, task: config.task, status: c.status as Evaluation['status'], reward: c.reward, bestLr: c.bestLr, valAcc: c.valAcc, testAcc: c.testAcc, seconds: c.seconds });
+    out.push({
+      hash: c.hash,
+      rung: 0,
+      seed: config.seed,
+      rule: c.rule,
+      task: config.task,
+      status: c.status as Evaluation['status'],
+      reward: c.reward,
+      bestLr: c.bestLr,
+      valAcc: c.valAcc,
+      testAcc: c.testAcc,
+      seconds: c.seconds,
+    });
   }
   return out;
 }
 
 /** Order rules by a rung's mean (best first); ties by their rung-0 order. */
 function rank(hashes: readonly string[], rows: Rows, rung: Rung, order: ReadonlyMap<string, number>): string[] {
-  return [...hashes].sort((a, b) => (score(rows, b, rung)?.mean ?? -1) - (score(rows, a, rung)?.mean ?? -1) || (order.get(a) ?? 0) - (order.get(b) ?? 0));
+  return [...hashes].sort(
+    (a, b) =>
+      (score(rows, b, rung)?.mean ?? -1) - (score(rows, a, rung)?.mean ?? -1) ||
+      (order.get(a) ?? 0) - (order.get(b) ?? 0),
+  );
 }
 
 export interface FunnelPlan {
@@ -122,7 +159,11 @@ export interface FunnelPlan {
  * Which rules each rung holds, given the rows so far. Rung r+1's members are known once rung r
  * is complete; `complete` says up to which rung that holds.
  */
-export function planFunnel(config: RunConfig, cs: readonly Candidate[], evals: readonly Evaluation[]): FunnelPlan & { readonly complete: number } {
+export function planFunnel(
+  config: RunConfig,
+  cs: readonly Candidate[],
+  evals: readonly Evaluation[],
+): FunnelPlan & { readonly complete: number } {
   const rungs = rungsOf(config);
   const rows = indexEvaluations([...rungZero(config, cs), ...evals]);
   const zero = rungZero(config, cs).filter((e) => e.status === 'ok');
@@ -142,7 +183,13 @@ export function planFunnel(config: RunConfig, cs: readonly Candidate[], evals: r
     const rung = rungs[r] as Rung;
     const base = baselineRule(f.baseline).hash;
     const needed = [...(members[r] as string[]), base];
-    const done = needed.every((h) => rung.seeds.every((s) => rows.get(h)?.get(r)?.has(s) === true || (r === 1 && s === config.seed && rows.get(h)?.get(0)?.has(s) === true)));
+    const done = needed.every((h) =>
+      rung.seeds.every(
+        (s) =>
+          rows.get(h)?.get(r)?.has(s) === true ||
+          (r === 1 && s === config.seed && rows.get(h)?.get(0)?.has(s) === true),
+      ),
+    );
     if (!done) break;
     complete = r;
   }
@@ -192,7 +239,13 @@ export function standings(config: RunConfig, cs: readonly Candidate[], evals: re
       if (s) top = { score: s, rung };
     }
     if (!top) continue;
-    out.push({ hash, rule: c.rule, index: c.index, score: top.score, vsBaseline: baseHash === undefined ? null : compare(rows, hash, baseHash, top.rung) });
+    out.push({
+      hash,
+      rule: c.rule,
+      index: c.index,
+      score: top.score,
+      vsBaseline: baseHash === undefined ? null : compare(rows, hash, baseHash, top.rung),
+    });
   }
   return out.sort((a, b) => b.score.rung - a.score.rung || b.score.mean - a.score.mean || a.index - b.index);
 }
@@ -241,7 +294,6 @@ export interface Verdicts {
   readonly transfer: (PairedComparison & { readonly rung: number; readonly task: string }) | null;
 }
 
-
 /** A leaderboard row: the rule's candidate, and its standing at the highest rung it reached. */
 export interface LeaderboardEntry {
   readonly rank: number;
@@ -261,7 +313,12 @@ export interface LeaderboardEntry {
  * A run's leaderboard: by the highest rung reached, then the mean there (ties: the earlier
  * sample). A run without a funnel ranks by the proxy reward, as it always did.
  */
-export function rankedLeaderboard(config: RunConfig, cs: readonly Candidate[], evals: readonly Evaluation[], top = 10): LeaderboardEntry[] {
+export function rankedLeaderboard(
+  config: RunConfig,
+  cs: readonly Candidate[],
+  evals: readonly Evaluation[],
+  top = 10,
+): LeaderboardEntry[] {
   const first = new Map<number, Candidate>(cs.map((c) => [c.index, c]));
   return standings(config, cs, evals)
     .slice(0, top)

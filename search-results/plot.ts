@@ -18,10 +18,24 @@ export interface ChartOptions {
   readonly height?: number;
 }
 
-const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
+const COLORS = [
+  '#1f77b4',
+  '#d62728',
+  '#2ca02c',
+  '#ff7f0e',
+  '#9467bd',
+  '#8c564b',
+  '#e377c2',
+  '#7f7f7f',
+  '#bcbd22',
+  '#17becf',
+];
 
 function escapeXml(s: string): string {
-  return s.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c] as string);
+  return s.replace(
+    /[<>&"']/g,
+    (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c] as string,
+  );
 }
 
 function ticks(lo: number, hi: number, n = 5): number[] {
@@ -58,7 +72,11 @@ export function lineChart(series: readonly Series[], options: ChartOptions): str
   const tf = (y: number) => (options.logY ? Math.log10(Math.max(y, 1e-30)) : y);
   const finite = (v: number) => Number.isFinite(v);
   const xs = series.flatMap((s) => s.x).filter(finite);
-  const ys = series.flatMap((s) => [...s.y, ...(s.lo ?? []), ...(s.hi ?? [])]).filter(finite).map(tf).filter(finite);
+  const ys = series
+    .flatMap((s) => [...s.y, ...(s.lo ?? []), ...(s.hi ?? [])])
+    .filter(finite)
+    .map(tf)
+    .filter(finite);
   const [x0, x1] = xs.length > 0 ? [Math.min(...xs), Math.max(...xs)] : [0, 1];
   let [y0, y1] = ys.length > 0 ? [Math.min(...ys), Math.max(...ys)] : [0, 1];
   if (y1 === y0) [y0, y1] = [y0 - 0.5, y1 + 0.5];
@@ -81,9 +99,13 @@ export function lineChart(series: readonly Series[], options: ChartOptions): str
     parts.push(`<line x1="${m.l}" y1="${y}" x2="${W - m.r}" y2="${y}" stroke="#eee"/>`);
     parts.push(`<text x="${m.l - 6}" y="${y + 4}" text-anchor="end">${fmt(yv)}</text>`);
   }
-  parts.push(`<rect x="${m.l}" y="${m.t}" width="${W - m.l - m.r}" height="${H - m.t - m.b}" fill="none" stroke="#444"/>`);
+  parts.push(
+    `<rect x="${m.l}" y="${m.t}" width="${W - m.l - m.r}" height="${H - m.t - m.b}" fill="none" stroke="#444"/>`,
+  );
   parts.push(`<text x="${(m.l + W - m.r) / 2}" y="${H - 12}" text-anchor="middle">${escapeXml(options.xLabel)}</text>`);
-  parts.push(`<text transform="translate(16 ${(m.t + H - m.b) / 2}) rotate(-90)" text-anchor="middle">${escapeXml(options.yLabel)}${options.logY ? ' (log)' : ''}</text>`);
+  parts.push(
+    `<text transform="translate(16 ${(m.t + H - m.b) / 2}) rotate(-90)" text-anchor="middle">${escapeXml(options.yLabel)}${options.logY ? ' (log)' : ''}</text>`,
+  );
   series.forEach((s, i) => {
     const color = COLORS[i % COLORS.length] as string;
     const pts = s.x.map((x, k) => [x, s.y[k] as number] as const).filter(([x, y]) => finite(x) && finite(tf(y)));
@@ -95,10 +117,17 @@ export function lineChart(series: readonly Series[], options: ChartOptions): str
         parts.push(`<polygon points="${poly}" fill="${color}" fill-opacity="0.15" stroke="none"/>`);
       }
     }
-    if (pts.length > 0) parts.push(`<polyline points="${pts.map(([x, y]) => `${px(x).toFixed(1)},${py(y).toFixed(1)}`).join(' ')}" fill="none" stroke="${color}" stroke-width="2"/>`);
+    if (pts.length > 0)
+      parts.push(
+        `<polyline points="${pts.map(([x, y]) => `${px(x).toFixed(1)},${py(y).toFixed(1)}`).join(' ')}" fill="none" stroke="${color}" stroke-width="2"/>`,
+      );
     const ly = m.t + 14 + i * 18;
-    parts.push(`<line x1="${W - m.r + 12}" y1="${ly - 4}" x2="${W - m.r + 32}" y2="${ly - 4}" stroke="${color}" stroke-width="3"/>`);
-    parts.push(`<text x="${W - m.r + 38}" y="${ly}">${escapeXml(s.name.length > 20 ? `${s.name.slice(0, 19)}…` : s.name)}</text>`);
+    parts.push(
+      `<line x1="${W - m.r + 12}" y1="${ly - 4}" x2="${W - m.r + 32}" y2="${ly - 4}" stroke="${color}" stroke-width="3"/>`,
+    );
+    parts.push(
+      `<text x="${W - m.r + 38}" y="${ly}">${escapeXml(s.name.length > 20 ? `${s.name.slice(0, 19)}…` : s.name)}</text>`,
+    );
   });
   parts.push('</svg>');
   return parts.join('\n');

@@ -20,7 +20,10 @@ export interface ReportInput {
 }
 
 function esc(s: string): string {
-  return s.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&#39;' })[c] as string);
+  return s.replace(
+    /[<>&"']/g,
+    (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&#39;' })[c] as string,
+  );
 }
 
 function curveOf(c: Candidate): { curve: number[]; every: number } {
@@ -52,13 +55,19 @@ function funnelSection(input: ReportInput): string {
     .join('\n');
   const boardRows = board
     .map((e) => {
-      const v = e.vsBaseline && e.vsBaseline.p !== null ? `${e.vsBaseline.verdict} (${points(e.vsBaseline.mean)} pts, p=${e.vsBaseline.p.toPrecision(2)})` : '-';
+      const v =
+        e.vsBaseline && e.vsBaseline.p !== null
+          ? `${e.vsBaseline.verdict} (${points(e.vsBaseline.mean)} pts, p=${e.vsBaseline.p.toPrecision(2)})`
+          : '-';
       return `<tr><td>${e.rank}</td><td>${e.rung}</td><td>${e.reward.toFixed(4)}</td><td>${ci(e.ci95)}</td><td>${e.seeds}</td><td>${esc(v)}</td><td><code title="${esc(e.rule)}">${esc(readableRule(e.rule))}</code></td></tr>`;
     })
     .join('\n');
   const vs = verdicts(config, candidates, evals)
     .map((v) => {
-      const cell = (c: typeof v.proxy) => (c === null || c.p === null ? '-' : `<b>${c.verdict}</b>: ${points(c.mean)} points${c.ci95 ? `, 95% CI [${points(c.ci95[0])}, ${points(c.ci95[1])}]` : ''}, p=${c.p.toPrecision(2)}, ${c.n} seeds`);
+      const cell = (c: typeof v.proxy) =>
+        c === null || c.p === null
+          ? '-'
+          : `<b>${c.verdict}</b>: ${points(c.mean)} points${c.ci95 ? `, 95% CI [${points(c.ci95[0])}, ${points(c.ci95[1])}]` : ''}, p=${c.p.toPrecision(2)}, ${c.n} seeds`;
       return `<tr><td><code title="${esc(v.rule)}">${esc(readableRule(v.rule))}</code></td><td>${cell(v.proxy)}</td><td>${cell(v.transfer)}</td></tr>`;
     })
     .join('\n');
@@ -95,8 +104,11 @@ export function renderReport(input: ReportInput): string {
     { name: 'best so far', x: xs, y: bestSoFar },
     { name: `mean (last ${window})`, x: xs, y: meanReward },
   ];
-  if (input.adam) progress.push({ name: 'Adam', x: [1, Math.max(1, candidates.length)], y: [input.adam.reward, input.adam.reward] });
-  const stats = input.checkpoints.map((c) => JSON.parse(c.stats) as { meanReward: number; baseline: number | null; entropy: number | null });
+  if (input.adam)
+    progress.push({ name: 'Adam', x: [1, Math.max(1, candidates.length)], y: [input.adam.reward, input.adam.reward] });
+  const stats = input.checkpoints.map(
+    (c) => JSON.parse(c.stats) as { meanReward: number; baseline: number | null; entropy: number | null },
+  );
   const entropy = stats.some((s) => s.entropy !== null)
     ? lineChart([{ name: 'entropy', x: stats.map((_s, i) => i + 1), y: stats.map((s) => s.entropy ?? Number.NaN) }], {
         title: 'Controller entropy per update',
@@ -110,7 +122,12 @@ export function renderReport(input: ReportInput): string {
     const { curve, every } = curveOf(c);
     return { name: `#${i + 1}`, x: curve.map((_v, k) => (k + 1) * every), y: curve };
   });
-  if (input.adam) curves.push({ name: 'Adam', x: input.adam.curve.map((_v, k) => (k + 1) * input.adam!.curveEvery), y: input.adam.curve });
+  if (input.adam)
+    curves.push({
+      name: 'Adam',
+      x: input.adam.curve.map((_v, k) => (k + 1) * input.adam!.curveEvery),
+      y: input.adam.curve,
+    });
   const counts = { trained: 0, cached: 0, rejected: 0 };
   for (const c of candidates) {
     if (c.status === 'cached') counts.cached++;
@@ -159,5 +176,10 @@ export function evalCurvesSvg(taskId: string, rows: readonly RuleSummary[]): str
     const band = curveBand(r.seeds);
     return { name: r.label, x: band.x, y: band.mean, lo: band.lo, hi: band.hi };
   });
-  return lineChart(series, { title: `Training loss on ${taskId} (mean +- std over seeds)`, xLabel: 'step', yLabel: 'training loss', logY: true });
+  return lineChart(series, {
+    title: `Training loss on ${taskId} (mean +- std over seeds)`,
+    xLabel: 'step',
+    yLabel: 'training loss',
+    logY: true,
+  });
 }

@@ -12,9 +12,21 @@
  * message that says what and where: user errors, not bugs.
  */
 import { randomUUID } from 'node:crypto';
-import { copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
-import { join, } from 'node:path';
+import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { requireOptional } from '../util/optional-deps.js';
 import { systemRootOf } from '../util/paths.js';
@@ -240,7 +252,8 @@ function access<T>(what: string, f: () => T): T {
 /** Refuse to create anything under /proc, /sys or /dev (see util/paths.ts). */
 export function assertCreatablePath(path: string, what: string): void {
   const root = systemRootOf(path);
-  if (root !== undefined) throw new StoreAccessError(`${what} '${path}' is under ${root}, a system folder: pick another place`);
+  if (root !== undefined)
+    throw new StoreAccessError(`${what} '${path}' is under ${root}, a system folder: pick another place`);
 }
 
 export function runsDir(root = process.cwd()): string {
@@ -254,7 +267,10 @@ export function runPath(run: string, root?: string): string {
 const RUN_NAME = /^[A-Za-z0-9][A-Za-z0-9.-]{0,63}$/;
 
 export function checkRunName(run: string): void {
-  if (!RUN_NAME.test(run)) throw new RunNameError(`run name '${run}' must be 1-64 letters, digits, '.' or '-', starting with a letter or digit`);
+  if (!RUN_NAME.test(run))
+    throw new RunNameError(
+      `run name '${run}' must be 1-64 letters, digits, '.' or '-', starting with a letter or digit`,
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -422,7 +438,11 @@ const storedConfig = z
         minPromoted: z.number().int().min(1).max(10_000),
         longTop: z.number().int().min(1).max(10_000),
         finalists: z.number().int().min(1).max(10_000),
-        seeds: z.tuple([z.number().int().min(1).max(100), z.number().int().min(1).max(100), z.number().int().min(1).max(100)]),
+        seeds: z.tuple([
+          z.number().int().min(1).max(100),
+          z.number().int().min(1).max(100),
+          z.number().int().min(1).max(100),
+        ]),
         longFactor: z.number().int().min(1).max(100),
         transfer: z.string().max(100).nullable(),
         baseline: z.string().max(100),
@@ -439,12 +459,16 @@ function parseConfig(text: string | undefined, run: string, dir: string): RunCon
   try {
     raw = JSON.parse(text ?? '');
   } catch {
-    throw new StoreError(`run '${run}' in ${dir} has no readable config (its run.db was not made by nos, or is damaged)`);
+    throw new StoreError(
+      `run '${run}' in ${dir} has no readable config (its run.db was not made by nos, or is damaged)`,
+    );
   }
   const r = storedConfig.safeParse(raw);
   if (!r.success) {
     const issue = r.error.issues[0];
-    throw new StoreError(`run '${run}' in ${dir}: its stored config is not readable: ${issue?.path.join('.') || 'config'}: ${issue?.message ?? 'invalid'}`);
+    throw new StoreError(
+      `run '${run}' in ${dir}: its stored config is not readable: ${issue?.path.join('.') || 'config'}: ${issue?.message ?? 'invalid'}`,
+    );
   }
   return r.data as unknown as RunConfig;
 }
@@ -497,7 +521,14 @@ const EVALUATION_STATUSES = new Set(['ok', 'diverged', 'invalid', 'timeout']);
 function toEvaluation(r: Row): Evaluation | undefined {
   const num = (x: unknown) => (typeof x === 'number' && Number.isFinite(x) ? x : null);
   const { hash, rung, seed, rule, task, status, reward, seconds } = r;
-  if (typeof hash !== 'string' || typeof rule !== 'string' || typeof task !== 'string' || typeof status !== 'string' || !EVALUATION_STATUSES.has(status)) return undefined;
+  if (
+    typeof hash !== 'string' ||
+    typeof rule !== 'string' ||
+    typeof task !== 'string' ||
+    typeof status !== 'string' ||
+    !EVALUATION_STATUSES.has(status)
+  )
+    return undefined;
   if (!Number.isSafeInteger(rung) || !Number.isSafeInteger(seed) || num(reward) === null) return undefined;
   return {
     hash,
@@ -570,13 +601,16 @@ export class SqliteStore implements ResultsStore, FunnelStore {
         madeDir = true;
       } catch (e) {
         if (codeOf(e) !== 'EEXIST') throw e;
-        if (!statSync(dir).isDirectory()) throw new StoreAccessError(`cannot create run '${config.run}': ${dir} exists and is not a folder`);
+        if (!statSync(dir).isDirectory())
+          throw new StoreAccessError(`cannot create run '${config.run}': ${dir} exists and is not a folder`);
       }
     });
     // An existing run is refused before anything touches it (no lock, no write).
     const file = join(dir, 'run.db');
     if (!madeDir && existsSync(file) && SqliteStore.hasConfig(file)) {
-      throw new RunExistsError(`run '${config.run}' already exists in ${dir}: pass --resume to continue it, or pick another --run`);
+      throw new RunExistsError(
+        `run '${config.run}' already exists in ${dir}: pass --resume to continue it, or pick another --run`,
+      );
     }
     let lock: RunLock | undefined;
     let db: Database.Database | undefined;
@@ -584,8 +618,13 @@ export class SqliteStore implements ResultsStore, FunnelStore {
       lock = access(`cannot create run '${config.run}' in ${dir}`, () => RunLock.acquire(dir, config.run));
       const d = access(`cannot create run '${config.run}' in ${dir}`, () => SqliteStore.openWritable(file));
       db = d;
-      if (d.prepare("SELECT name FROM sqlite_master WHERE type='table' AND name='meta'").get() && d.prepare("SELECT 1 FROM meta WHERE key = 'config'").get()) {
-        throw new RunExistsError(`run '${config.run}' already exists in ${dir}: pass --resume to continue it, or pick another --run`);
+      if (
+        d.prepare("SELECT name FROM sqlite_master WHERE type='table' AND name='meta'").get() &&
+        d.prepare("SELECT 1 FROM meta WHERE key = 'config'").get()
+      ) {
+        throw new RunExistsError(
+          `run '${config.run}' already exists in ${dir}: pass --resume to continue it, or pick another --run`,
+        );
       }
       access(`cannot create run '${config.run}' in ${dir}`, () =>
         d.transaction(() => {
@@ -609,7 +648,10 @@ export class SqliteStore implements ResultsStore, FunnelStore {
     try {
       const db = new (sqlite())(file, { readonly: true, fileMustExist: true });
       try {
-        return db.prepare("SELECT name FROM sqlite_master WHERE type='table' AND name='meta'").get() !== undefined && db.prepare("SELECT 1 FROM meta WHERE key = 'config'").get() !== undefined;
+        return (
+          db.prepare("SELECT name FROM sqlite_master WHERE type='table' AND name='meta'").get() !== undefined &&
+          db.prepare("SELECT 1 FROM meta WHERE key = 'config'").get() !== undefined
+        );
       } finally {
         db.close();
       }
@@ -634,10 +676,21 @@ export class SqliteStore implements ResultsStore, FunnelStore {
 
   private static readMeta(db: Database.Database, run: string, dir: string): RunConfig {
     const hasMeta = db.prepare("SELECT name FROM sqlite_master WHERE type='table' AND name='meta'").get();
-    if (!hasMeta) throw new RunMissingError(`run '${run}' in ${dir} is incomplete (no stored config): remove the folder and start it again`);
-    const meta = new Map((db.prepare('SELECT key, value FROM meta').all() as { key: string; value: string }[]).map((r) => [r.key, r.value]));
+    if (!hasMeta)
+      throw new RunMissingError(
+        `run '${run}' in ${dir} is incomplete (no stored config): remove the folder and start it again`,
+      );
+    const meta = new Map(
+      (db.prepare('SELECT key, value FROM meta').all() as { key: string; value: string }[]).map((r) => [
+        r.key,
+        r.value,
+      ]),
+    );
     const schema = Number(meta.get('schema'));
-    if (schema !== SCHEMA_VERSION) throw new StoreError(`run '${run}' has store schema ${meta.get('schema')}; this nos reads schema ${SCHEMA_VERSION}`);
+    if (schema !== SCHEMA_VERSION)
+      throw new StoreError(
+        `run '${run}' has store schema ${meta.get('schema')}; this nos reads schema ${SCHEMA_VERSION}`,
+      );
     return { ...parseConfig(meta.get('config'), run, dir), run };
   }
 
@@ -645,13 +698,17 @@ export class SqliteStore implements ResultsStore, FunnelStore {
     const lock = access(`cannot open run '${run}' for writing in ${dir}`, () => RunLock.acquire(dir, run));
     let db: Database.Database | undefined;
     try {
-      db = access(`cannot open run '${run}' for writing in ${dir}`, () => SqliteStore.openWritable(join(dir, 'run.db')));
+      db = access(`cannot open run '${run}' for writing in ${dir}`, () =>
+        SqliteStore.openWritable(join(dir, 'run.db')),
+      );
       const d = db;
       const config = access(`cannot read run '${run}' in ${dir}`, () => SqliteStore.readMeta(d, run, dir));
       access(`cannot open run '${run}' for writing in ${dir}`, () => d.exec(EVALUATIONS));
       const store = new SqliteStore(d, config, dir, lock, false);
       // A copied run: record the name it goes by now.
-      const stored = JSON.parse((d.prepare("SELECT value FROM meta WHERE key = 'config'").get() as { value: string }).value) as { run?: unknown };
+      const stored = JSON.parse(
+        (d.prepare("SELECT value FROM meta WHERE key = 'config'").get() as { value: string }).value,
+      ) as { run?: unknown };
       if (stored.run !== run) store.updateConfig(config);
       return store;
     } catch (e) {
@@ -702,7 +759,9 @@ export class SqliteStore implements ResultsStore, FunnelStore {
   /** Replace the stored config (a resume that raised the budget, a copied run's new name). */
   updateConfig(config: RunConfig): void {
     this.writable();
-    access(`cannot write run '${this.cfg.run}' in ${this.dir}`, () => this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('config', ?)").run(JSON.stringify(config)));
+    access(`cannot write run '${this.cfg.run}' in ${this.dir}`, () =>
+      this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('config', ?)").run(JSON.stringify(config)),
+    );
     this.cfg = config;
   }
 
@@ -711,14 +770,18 @@ export class SqliteStore implements ResultsStore, FunnelStore {
   }
 
   byHash(hash: string): Candidate | undefined {
-    const r = this.db.prepare("SELECT * FROM candidates WHERE hash = ? AND status NOT IN ('cached') ORDER BY idx LIMIT 1").get(hash) as Row | undefined;
+    const r = this.db
+      .prepare("SELECT * FROM candidates WHERE hash = ? AND status NOT IN ('cached') ORDER BY idx LIMIT 1")
+      .get(hash) as Row | undefined;
     return r ? toCandidate(r) : undefined;
   }
 
   byFingerprint(fingerprint: string): Candidate | undefined {
-    const r = this.db.prepare("SELECT * FROM candidates WHERE fingerprint = ? AND status NOT IN ('cached', 'rejected') ORDER BY idx LIMIT 1").get(fingerprint) as
-      | Row
-      | undefined;
+    const r = this.db
+      .prepare(
+        "SELECT * FROM candidates WHERE fingerprint = ? AND status NOT IN ('cached', 'rejected') ORDER BY idx LIMIT 1",
+      )
+      .get(fingerprint) as Row | undefined;
     return r ? toCandidate(r) : undefined;
   }
 
@@ -748,12 +811,18 @@ export class SqliteStore implements ResultsStore, FunnelStore {
   saveCheckpoint(checkpoint: StrategyCheckpoint): void {
     this.writable();
     access(`cannot write run '${this.cfg.run}' in ${this.dir}`, () =>
-      this.db.prepare('INSERT OR REPLACE INTO checkpoints (batch, samples, state, stats) VALUES (@batch, @samples, @state, @stats)').run(checkpoint),
+      this.db
+        .prepare(
+          'INSERT OR REPLACE INTO checkpoints (batch, samples, state, stats) VALUES (@batch, @samples, @state, @stats)',
+        )
+        .run(checkpoint),
     );
   }
 
   lastCheckpoint(): StrategyCheckpoint | undefined {
-    return this.db.prepare('SELECT * FROM checkpoints ORDER BY batch DESC LIMIT 1').get() as StrategyCheckpoint | undefined;
+    return this.db.prepare('SELECT * FROM checkpoints ORDER BY batch DESC LIMIT 1').get() as
+      | StrategyCheckpoint
+      | undefined;
   }
 
   checkpoints(): StrategyCheckpoint[] {
@@ -766,7 +835,12 @@ export class SqliteStore implements ResultsStore, FunnelStore {
    */
   discardIfUnused(): boolean {
     if (this.closed || !this.madeDir || this.lock === undefined) return false;
-    const used = (this.db.prepare('SELECT (SELECT COUNT(*) FROM candidates) + (SELECT COUNT(*) FROM checkpoints) AS n').get() as { n: number }).n > 0;
+    const used =
+      (
+        this.db.prepare('SELECT (SELECT COUNT(*) FROM candidates) + (SELECT COUNT(*) FROM checkpoints) AS n').get() as {
+          n: number;
+        }
+      ).n > 0;
     if (used) return false;
     this.close();
     rmSync(this.dir, { recursive: true, force: true });

@@ -9,7 +9,12 @@ import { fileURLToPath } from 'node:url';
 
 export default function setup(): void {
   const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-  const r = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json')], { encoding: 'utf8' });
-  if (r.status !== 0) process.stderr.write(`tsc reported problems building dist/ (it still emitted):\n${r.stdout.slice(0, 4000)}\n`);
+  const r = spawnSync(
+    process.execPath,
+    [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json')],
+    { encoding: 'utf8' },
+  );
+  if (r.status !== 0)
+    process.stderr.write(`tsc reported problems building dist/ (it still emitted):\n${r.stdout.slice(0, 4000)}\n`);
   if (r.error) throw r.error;
 }

@@ -10,8 +10,14 @@ import { dirname } from 'node:path';
 
 /** Each optional package, the range nos declares for it (package.json), and what needs it. */
 export const OPTIONAL_PACKAGES = {
-  '@tensorflow/tfjs-backend-webgpu': { range: '^4.0.0', neededBy: 'training child networks on the GPU (tfjs WebGPU backend)' },
-  '@tensorflow/tfjs-backend-wasm': { range: '^4.0.0', neededBy: 'the wasm tfjs backend (fast child training in nos eval/search, nos trace --backend tf)' },
+  '@tensorflow/tfjs-backend-webgpu': {
+    range: '^4.0.0',
+    neededBy: 'training child networks on the GPU (tfjs WebGPU backend)',
+  },
+  '@tensorflow/tfjs-backend-wasm': {
+    range: '^4.0.0',
+    neededBy: 'the wasm tfjs backend (fast child training in nos eval/search, nos trace --backend tf)',
+  },
   'better-sqlite3': { range: '^12.0.0', neededBy: 'the results store (nos search, leaderboard, report, export --run)' },
   bullmq: { range: '^6.0.0', neededBy: 'the evaluation queue (nos worker, nos search/eval --queue)' },
   'fashion-mnist': { range: '^1.1.0', neededBy: 'the Fashion-MNIST child task (convnet-fashion)' },
@@ -32,7 +38,10 @@ export class MissingDependencyError extends Error {
     options?: { cause?: unknown },
   ) {
     const { range, neededBy } = OPTIONAL_PACKAGES[packageName];
-    super(`${neededBy} needs the package '${packageName}', which is not installed: npm install '${packageName}@${range}'`, options);
+    super(
+      `${neededBy} needs the package '${packageName}', which is not installed: npm install '${packageName}@${range}'`,
+      options,
+    );
   }
 }
 

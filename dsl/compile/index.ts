@@ -81,12 +81,26 @@ export function compileRule(rule: Pick<CheckedRule, 'params' | 'expr'>, options:
     };
   };
   let result: CompiledRule;
-  const fallback = (reason: string): CompiledRule => ({ requested, backend: 'interp', fallbackReason: reason, hash, program, create: interpreterFactory });
+  const fallback = (reason: string): CompiledRule => ({
+    requested,
+    backend: 'interp',
+    fallbackReason: reason,
+    hash,
+    program,
+    create: interpreterFactory,
+  });
   if (requested === 'interp') result = { requested, backend: 'interp', hash, program, create: interpreterFactory };
   else if (requested === 'js') {
     try {
       const kernel = generateKernel(program, dtype, { exact });
-      result = { requested, backend: 'js', hash, program, kernel, create: (size, seed = 0) => new JsKernel(program, kernel, values, size, seed, dtype) };
+      result = {
+        requested,
+        backend: 'js',
+        hash,
+        program,
+        kernel,
+        create: (size, seed = 0) => new JsKernel(program, kernel, values, size, seed, dtype),
+      };
     } catch (e) {
       if (!(e instanceof UnsupportedError)) throw e;
       result = fallback(e.message);
@@ -96,7 +110,15 @@ export function compileRule(rule: Pick<CheckedRule, 'params' | 'expr'>, options:
     const jsFallback = (reason: string): CompiledRule => {
       try {
         const kernel = generateKernel(program, dtype, { exact });
-        return { requested, backend: 'js', fallbackReason: reason, hash, program, kernel, create: (size, seed = 0) => new JsKernel(program, kernel, values, size, seed, dtype) };
+        return {
+          requested,
+          backend: 'js',
+          fallbackReason: reason,
+          hash,
+          program,
+          kernel,
+          create: (size, seed = 0) => new JsKernel(program, kernel, values, size, seed, dtype),
+        };
       } catch (e) {
         if (!(e instanceof UnsupportedError)) throw e;
         return fallback(`${reason}; ${e.message}`);
@@ -106,7 +128,14 @@ export function compileRule(rule: Pick<CheckedRule, 'params' | 'expr'>, options:
     else {
       try {
         const wasm = generateWasm(program);
-        result = { requested, backend: 'wasm', hash, program, wasm, create: (size, seed = 0) => new WasmKernel(wasm, program, values, size, seed) };
+        result = {
+          requested,
+          backend: 'wasm',
+          hash,
+          program,
+          wasm,
+          create: (size, seed = 0) => new WasmKernel(wasm, program, values, size, seed),
+        };
       } catch (e) {
         if (!(e instanceof UnsupportedError)) throw e;
         result = jsFallback(e.message);
@@ -116,7 +145,14 @@ export function compileRule(rule: Pick<CheckedRule, 'params' | 'expr'>, options:
     const factory = tfFactory;
     if (factory === undefined) result = fallback("the tf back end is not loaded (import 'dsl/compile/tf-kernel.js')");
     else if (dtype !== 'float32') result = fallback('the tf back end computes in float32 only');
-    else result = { requested, backend: 'tf', hash, program, create: (size, seed = 0) => factory(program, values, size, seed) };
+    else
+      result = {
+        requested,
+        backend: 'tf',
+        hash,
+        program,
+        create: (size, seed = 0) => factory(program, values, size, seed),
+      };
   }
   cache.set(key, result);
   return result;

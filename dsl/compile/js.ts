@@ -71,16 +71,44 @@ export interface GeneratedKernel {
  * Every token of generated source must be a known word, a generated name, an operator or a
  * small integer literal (indices, and the fixed numbers of the templates).
  */
-const ALLOWED_WORDS = new Set(['const', 'let', 'for', 'Math', 'exp', 'log', 'abs', 'sqrt', 'min', 'max', 'cos', 'floor', 'H', 'pow', 'fround', 'w', 'g', 'S', 'D', 'K', 'lr', 'n', 'i', 'gi', 'wi']);
+const ALLOWED_WORDS = new Set([
+  'const',
+  'let',
+  'for',
+  'Math',
+  'exp',
+  'log',
+  'abs',
+  'sqrt',
+  'min',
+  'max',
+  'cos',
+  'floor',
+  'H',
+  'pow',
+  'fround',
+  'w',
+  'g',
+  'S',
+  'D',
+  'K',
+  'lr',
+  'n',
+  'i',
+  'gi',
+  'wi',
+]);
 
 export function checkSource(source: string): void {
   for (const m of source.matchAll(/[A-Za-z_$][A-Za-z0-9_$]*|\d+(?:\.\d+)?|\S/g)) {
     const tok = m[0];
     if (/^[A-Za-z_$]/.test(tok)) {
-      if (!ALLOWED_WORDS.has(tok) && !/^[vsodnrh]\d+$/.test(tok)) throw new Error(`generated kernel contains unexpected name '${tok}'`);
+      if (!ALLOWED_WORDS.has(tok) && !/^[vsodnrh]\d+$/.test(tok))
+        throw new Error(`generated kernel contains unexpected name '${tok}'`);
     } else if (/^\d/.test(tok)) {
       if (!/^\d{1,6}$/.test(tok)) throw new Error(`generated kernel contains unexpected number '${tok}'`);
-    } else if (!'+-*/%()[]{};,.=<>?:!'.includes(tok)) throw new Error(`generated kernel contains unexpected character '${tok}'`);
+    } else if (!'+-*/%()[]{};,.=<>?:!'.includes(tok))
+      throw new Error(`generated kernel contains unexpected character '${tok}'`);
   }
 }
 
@@ -93,7 +121,11 @@ export interface KernelOptions {
   readonly exact?: boolean;
 }
 
-export function generateKernel(program: Program, dtype: 'float32' | 'float64' = 'float32', options: KernelOptions = {}): GeneratedKernel {
+export function generateKernel(
+  program: Program,
+  dtype: 'float32' | 'float64' = 'float32',
+  options: KernelOptions = {},
+): GeneratedKernel {
   const pre: string[] = []; // once per step
   const body: string[] = []; // per element
   const usedScalars = new Set<number>();
@@ -125,7 +157,8 @@ export function generateKernel(program: Program, dtype: 'float32' | 'float64' = 
         usesOld.add(s.slot);
         const scalarBeta = s.args[1] !== undefined && (program.steps[s.args[1]] as Step).kind === 'scalar';
         const oneMinus = (x: string): string => (scalarBeta ? hoist(`(1 - ${x})`) : `(1 - ${x})`);
-        const tpl: ((s: string, a: readonly string[], oneMinus: (x: string) => string) => string) | undefined = STATE[s.prim];
+        const tpl: ((s: string, a: readonly string[], oneMinus: (x: string) => string) => string) | undefined =
+          STATE[s.prim];
         if (tpl === undefined) throw new UnsupportedError('js', `state primitive '${s.prim}'`);
         body.push(`const v${k} = ${round(tpl(`o${s.slot}`, args, oneMinus))};`);
         break;
@@ -136,9 +169,11 @@ export function generateKernel(program: Program, dtype: 'float32' | 'float64' = 
       case 'tensor': {
         const args = s.args.map(name);
         const divisor = s.args[1] === undefined ? undefined : (program.steps[s.args[1]] as Step);
-        if (!options.exact && s.prim === 'div' && divisor?.kind === 'scalar') body.push(`const v${k} = (${arg(args, 0)} * ${hoist(`(1 / ${arg(args, 1)})`)});`);
+        if (!options.exact && s.prim === 'div' && divisor?.kind === 'scalar')
+          body.push(`const v${k} = (${arg(args, 0)} * ${hoist(`(1 / ${arg(args, 1)})`)});`);
         // x^2 with a constant exponent: the registry's guardedPow computes it as x * x; inline it.
-        else if (s.prim === 'pow' && divisor?.op === 'const' && divisor.value === 2) body.push(`const v${k} = (${arg(args, 0)} * ${arg(args, 0)});`);
+        else if (s.prim === 'pow' && divisor?.op === 'const' && divisor.value === 2)
+          body.push(`const v${k} = (${arg(args, 0)} * ${arg(args, 0)});`);
         else {
           const tpl: Tpl | undefined = EXPR[s.prim];
           if (tpl === undefined) throw new UnsupportedError('js', `primitive '${s.prim}'`);
@@ -203,7 +238,8 @@ export class JsKernel {
 
   /** w <- w - lr * d_t, in place; advances the state. */
   step(w: Float32Array | Float64Array, g: Float32Array | Float64Array, lr: number): void {
-    if (w.length !== this.size || g.length !== this.size) throw new Error(`expected vectors of length ${this.size}, got w ${w.length} and g ${g.length}`);
+    if (w.length !== this.size || g.length !== this.size)
+      throw new Error(`expected vectors of length ${this.size}, got w ${w.length} and g ${g.length}`);
     const t = ++this.t;
     this.program.draws.forEach((kind, j) => {
       this.source.fill(kind, this.draws[j] as Float64Array);

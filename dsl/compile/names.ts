@@ -52,7 +52,8 @@ export function commentText(text: string, max = 300): string {
 
 /** A rule's canonical text in a comment: the language's alphabet only, never `*` then `/`. */
 export function ruleComment(text: string): string {
-  if (!/^[A-Za-z0-9 .,+\-*/^()=@;{}]*$/.test(text) || text.includes('*/')) throw new Error('rule text outside the language alphabet');
+  if (!/^[A-Za-z0-9 .,+\-*/^()=@;{}]*$/.test(text) || text.includes('*/'))
+    throw new Error('rule text outside the language alphabet');
   return text;
 }
 
@@ -62,7 +63,9 @@ export function ruleComment(text: string): string {
  * are escaped too.
  */
 export function stringLiteral(text: string): string {
-  return JSON.stringify(text).replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+  return JSON.stringify(text)
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
 }
 
 /** A doc line with the rule's built-ins named (`adam * ...`), when that reads differently from the canonical form. */

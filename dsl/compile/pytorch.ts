@@ -10,7 +10,15 @@ import type { NoisePrim, ScalarPrim, StatePrim, TensorPrim } from '../../primiti
 import type { CheckedRule } from '../check.js';
 import { printNode } from '../ir.js';
 import { lowerRule, type Program, type Step } from '../lower.js';
-import { checkedParamNames, className, commentText, numberLiteral, readableLine, ruleComment, stringLiteral } from './names.js';
+import {
+  checkedParamNames,
+  className,
+  commentText,
+  numberLiteral,
+  readableLine,
+  ruleComment,
+  stringLiteral,
+} from './names.js';
 import { helpersUsed, type EmitOptions } from './ts.js';
 import { arg, INFIX, type Tpl } from './templates.js';
 
@@ -66,7 +74,8 @@ const TENSOR = {
   clip: (a) => `_tmin(_tmax(${arg(a, 0)}, -${arg(a, 1)}, w), ${arg(a, 1)}, w)`,
   min: (a) => `_tmin(${arg(a, 0)}, ${arg(a, 1)}, w)`,
   max: (a) => `_tmax(${arg(a, 0)}, ${arg(a, 1)}, w)`,
-  drop: (a) => `torch.where(${arg(a, 2)} < ${arg(a, 1)}, torch.zeros_like(w), _t(${arg(a, 0)}, w) / (1 - ${arg(a, 1)}))`,
+  drop: (a) =>
+    `torch.where(${arg(a, 2)} < ${arg(a, 1)}, torch.zeros_like(w), _t(${arg(a, 0)}, w) / (1 - ${arg(a, 1)}))`,
 } as const satisfies Record<TensorPrim, Tpl>;
 
 const STATE = {
@@ -83,17 +92,35 @@ const SCALE = {
 } as const satisfies Record<NoisePrim, string>;
 
 const HELPERS: readonly { readonly name: string; readonly uses: readonly string[]; readonly source: string }[] = [
-  { name: '_t', uses: [], source: 'def _t(x, like):\n    if isinstance(x, torch.Tensor):\n        return x.expand_as(like) if x.shape != like.shape else x\n    return torch.full_like(like, float(x))' },
+  {
+    name: '_t',
+    uses: [],
+    source:
+      'def _t(x, like):\n    if isinstance(x, torch.Tensor):\n        return x.expand_as(like) if x.shape != like.shape else x\n    return torch.full_like(like, float(x))',
+  },
   {
     name: '_div',
     uses: [],
-    source: 'def _div(x, y):\n    try:\n        return x / y\n    except ZeroDivisionError:\n        return math.copysign(math.inf, x) if x != 0 else math.nan',
+    source:
+      'def _div(x, y):\n    try:\n        return x / y\n    except ZeroDivisionError:\n        return math.copysign(math.inf, x) if x != 0 else math.nan',
   },
   { name: '_sfloor', uses: [], source: 'def _sfloor(x):\n    return float(math.floor(x)) if math.isfinite(x) else x' },
   { name: '_slog', uses: [], source: 'def _slog(x):\n    return math.log(abs(x)) if x != 0 else -math.inf' },
-  { name: '_ssign', uses: [], source: 'def _ssign(x):\n    return 1.0 if x > 0 else -1.0 if x < 0 else 0.0 if x == 0 else math.nan' },
-  { name: '_smin', uses: [], source: 'def _smin(x, y):\n    return math.nan if math.isnan(x) or math.isnan(y) else min(x, y)' },
-  { name: '_smax', uses: [], source: 'def _smax(x, y):\n    return math.nan if math.isnan(x) or math.isnan(y) else max(x, y)' },
+  {
+    name: '_ssign',
+    uses: [],
+    source: 'def _ssign(x):\n    return 1.0 if x > 0 else -1.0 if x < 0 else 0.0 if x == 0 else math.nan',
+  },
+  {
+    name: '_smin',
+    uses: [],
+    source: 'def _smin(x, y):\n    return math.nan if math.isnan(x) or math.isnan(y) else min(x, y)',
+  },
+  {
+    name: '_smax',
+    uses: [],
+    source: 'def _smax(x, y):\n    return math.nan if math.isnan(x) or math.isnan(y) else max(x, y)',
+  },
   {
     name: '_spow',
     uses: [],
@@ -103,28 +130,37 @@ const HELPERS: readonly { readonly name: string; readonly uses: readonly string[
   {
     name: '_tpow',
     uses: ['_t'],
-    source: 'def _tpow(x, y, like):\n    x = _t(x, like)\n    y = _t(y, like)\n    odd = (x < 0) & (torch.floor(y) != y)\n    return torch.where(odd, -(torch.abs(x) ** y), x ** y)',
+    source:
+      'def _tpow(x, y, like):\n    x = _t(x, like)\n    y = _t(y, like)\n    odd = (x < 0) & (torch.floor(y) != y)\n    return torch.where(odd, -(torch.abs(x) ** y), x ** y)',
   },
   {
     name: '_tmin',
     uses: ['_t'],
-    source: 'def _tmin(x, y, like):\n    x = _t(x, like)\n    y = _t(y, like)\n    return torch.where(torch.isnan(x) | torch.isnan(y), torch.full_like(like, math.nan), torch.minimum(x, y))',
+    source:
+      'def _tmin(x, y, like):\n    x = _t(x, like)\n    y = _t(y, like)\n    return torch.where(torch.isnan(x) | torch.isnan(y), torch.full_like(like, math.nan), torch.minimum(x, y))',
   },
   {
     name: '_tmax',
     uses: ['_t'],
-    source: 'def _tmax(x, y, like):\n    x = _t(x, like)\n    y = _t(y, like)\n    return torch.where(torch.isnan(x) | torch.isnan(y), torch.full_like(like, math.nan), torch.maximum(x, y))',
+    source:
+      'def _tmax(x, y, like):\n    x = _t(x, like)\n    y = _t(y, like)\n    return torch.where(torch.isnan(x) | torch.isnan(y), torch.full_like(like, math.nan), torch.maximum(x, y))',
   },
-  { name: '_linear_decay', uses: [], source: 'def _linear_decay(t, steps):\n    s = min(t - 1, steps)\n    return max(0.0, (steps - s) / steps)' },
+  {
+    name: '_linear_decay',
+    uses: [],
+    source: 'def _linear_decay(t, steps):\n    s = min(t - 1, steps)\n    return max(0.0, (steps - s) / steps)',
+  },
   {
     name: '_cosine_decay',
     uses: [],
-    source: 'def _cosine_decay(t, steps, periods):\n    s = min(t - 1, steps)\n    return 0.5 * (1 + math.cos(math.pi * 2 * periods * (s / steps)))',
+    source:
+      'def _cosine_decay(t, steps, periods):\n    s = min(t - 1, steps)\n    return 0.5 * (1 + math.cos(math.pi * 2 * periods * (s / steps)))',
   },
   {
     name: '_restart_decay',
     uses: [],
-    source: 'def _restart_decay(t, steps, periods):\n    s = min(t - 1, steps)\n    return 0.5 * (1 + math.cos(math.pi * math.fmod(periods * s, steps) / steps))',
+    source:
+      'def _restart_decay(t, steps, periods):\n    s = min(t - 1, steps)\n    return 0.5 * (1 + math.cos(math.pi * math.fmod(periods * s, steps) / steps))',
   },
 ];
 
@@ -176,11 +212,14 @@ export function emitPyTorch(rule: CheckedRule, options: EmitOptions = {}): strin
   const hasWd = raw.includes('wd');
   const aliases = [...(hasBetas ? ['betas=None'] : []), ...(hasWd ? ['weight_decay=None'] : [])];
   const aliasLines = [
-    ...(hasBetas ? ['        if betas is not None:', `            ${pyArgName('beta1')}, ${pyArgName('beta2')} = betas`] : []),
+    ...(hasBetas
+      ? ['        if betas is not None:', `            ${pyArgName('beta1')}, ${pyArgName('beta2')} = betas`]
+      : []),
     ...(hasWd ? ['        if weight_decay is not None:', `            ${pyArgName('wd')} = weight_decay`] : []),
   ];
   const inits = program.slots.map(
-    (s) => `                    state["${s.name}"] = torch.full_like(p, ${s.init === Number.NEGATIVE_INFINITY ? 'float("-inf")' : numberLiteral(s.init)}, memory_format=torch.preserve_format)`,
+    (s) =>
+      `                    state["${s.name}"] = torch.full_like(p, ${s.init === Number.NEGATIVE_INFINITY ? 'float("-inf")' : numberLiteral(s.init)}, memory_format=torch.preserve_format)`,
   );
   const writes = program.slots.map((s, k) => `                state["${s.name}"] = v${program.slotSteps[k]}`);
   const slotDocs = program.slots.map((s) => `        ${s.name}: ${ruleComment(s.key)}`);

@@ -41,7 +41,8 @@ export const JS_MATH = {
 
 /** The moving-average family's new-state formulas, as infix source (s: the old state). */
 export const INFIX_STATE = {
-  ema: (s: string, a: readonly string[], oneMinus: (x: string) => string) => `(${arg(a, 1)} * ${s} + ${oneMinus(arg(a, 1))} * ${arg(a, 0)})`,
+  ema: (s: string, a: readonly string[], oneMinus: (x: string) => string) =>
+    `(${arg(a, 1)} * ${s} + ${oneMinus(arg(a, 1))} * ${arg(a, 0)})`,
   accum: (s: string, a: readonly string[]) => `(${arg(a, 1)} * ${s} + ${arg(a, 0)})`,
   sum: (s: string, a: readonly string[]) => `(${s} + ${arg(a, 0)})`,
 } as const;

@@ -31,7 +31,14 @@ export class TfKernel implements VectorKernel {
       return buf;
     });
     const { next, state } = tf.tidy(() => {
-      const r = tfDirection(this.program, { w, g, t, params: this.params, state: this.state, draws: draws.map((b) => tf.tensor1d(Float32Array.from(b))) });
+      const r = tfDirection(this.program, {
+        w,
+        g,
+        t,
+        params: this.params,
+        state: this.state,
+        draws: draws.map((b) => tf.tensor1d(Float32Array.from(b))),
+      });
       return { next: tf.sub(w, tf.mul(lr, r.d)), state: r.state };
     });
     for (const s of this.state) s.dispose();

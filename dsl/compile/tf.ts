@@ -11,7 +11,8 @@ import { type Program, scalarValues, type Step } from '../lower.js';
 
 type T = tf.Tensor;
 
-const full = (x: T, like: T): T => (x.shape.length === like.shape.length && x.size === like.size ? x : tf.broadcastTo(x, like.shape));
+const full = (x: T, like: T): T =>
+  x.shape.length === like.shape.length && x.size === like.size ? x : tf.broadcastTo(x, like.shape);
 
 /** x^y with the odd extension for a negative base and a non-integer exponent. */
 function guardedPow(x: T, y: T, like: T): T {
@@ -64,7 +65,8 @@ const OPS = {
   max: (a, like) => minMax('max', at(a, 0), at(a, 1), like),
   lerp: (a) => tf.add(at(a, 0), tf.mul(at(a, 2), tf.sub(at(a, 1), at(a, 0)))),
   keep: (a) => at(a, 0),
-  drop: (a, like) => tf.where(tf.less(at(a, 2), at(a, 1)), tf.zerosLike(like), full(tf.div(at(a, 0), tf.sub(1, at(a, 1))), like)),
+  drop: (a, like) =>
+    tf.where(tf.less(at(a, 2), at(a, 1)), tf.zerosLike(like), full(tf.div(at(a, 0), tf.sub(1, at(a, 1))), like)),
 } satisfies Record<TensorPrim, OpImpl>;
 
 const STATE = {
@@ -127,7 +129,8 @@ export function tfDirection(program: Program, input: TfStepInput): { d: T; state
         if (exponent === 2) {
           const base = val(s.args[0] as number);
           vals[k] = tf.mul(base, base);
-        } else if (exponent !== undefined && Number.isInteger(exponent)) vals[k] = tf.pow(val(s.args[0] as number), exponent);
+        } else if (exponent !== undefined && Number.isInteger(exponent))
+          vals[k] = tf.pow(val(s.args[0] as number), exponent);
         else vals[k] = OPS[s.prim](s.args.map(val), w);
         break;
       }

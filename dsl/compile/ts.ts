@@ -9,11 +9,21 @@ import type { NoisePrim, ScalarPrim, StatePrim, TensorPrim } from '../../primiti
 import type { CheckedRule } from '../check.js';
 import { printNode } from '../ir.js';
 import { lowerRule, type Program, type Step } from '../lower.js';
-import { checkedParamNames, className, commentText, numberLiteral, readableLine, ruleComment, stringLiteral } from './names.js';
+import {
+  checkedParamNames,
+  className,
+  commentText,
+  numberLiteral,
+  readableLine,
+  ruleComment,
+  stringLiteral,
+} from './names.js';
 import { arg, INFIX, JS_MATH, type Tpl } from './templates.js';
 
 const JS_RESERVED = new Set(
-  'break case catch class const continue debugger default delete do else enum export extends false finally for function if import in instanceof new null return super switch this throw true try typeof var void while with yield let static implements interface package private protected public await arguments eval learningRate seed constructor prototype toString valueOf hasOwnProperty'.split(' '),
+  'break case catch class const continue debugger default delete do else enum export extends false finally for function if import in instanceof new null return super switch this throw true try typeof var void while with yield let static implements interface package private protected public await arguments eval learningRate seed constructor prototype toString valueOf hasOwnProperty'.split(
+    ' ',
+  ),
 );
 
 /**
@@ -23,7 +33,9 @@ const JS_RESERVED = new Set(
  * underscores: tfjs camel-cases saved optimizer configs on load.)
  */
 export function tsOptionName(name: string): string {
-  return JS_RESERVED.has(name) || /^hp[A-Z0-9]/.test(name) ? `hp${(name[0] as string).toUpperCase()}${name.slice(1)}` : name;
+  return JS_RESERVED.has(name) || /^hp[A-Z0-9]/.test(name)
+    ? `hp${(name[0] as string).toUpperCase()}${name.slice(1)}`
+    : name;
 }
 
 export interface Provenance {
@@ -68,7 +80,8 @@ const TENSOR = {
   max: (a) => `tMinMax('max', ${arg(a, 0)}, ${arg(a, 1)}, w)`,
   lerp: (a) => `tf.add(${arg(a, 0)}, tf.mul(${arg(a, 2)}, tf.sub(${arg(a, 1)}, ${arg(a, 0)})))`,
   keep: (a) => arg(a, 0),
-  drop: (a) => `tf.where(tf.less(${arg(a, 2)}, ${arg(a, 1)}), tf.zerosLike(w), full(tf.div(${arg(a, 0)}, 1 - ${arg(a, 1)}), w))`,
+  drop: (a) =>
+    `tf.where(tf.less(${arg(a, 2)}, ${arg(a, 1)}), tf.zerosLike(w), full(tf.div(${arg(a, 0)}, 1 - ${arg(a, 1)}), w))`,
 } as const satisfies Record<TensorPrim, Tpl>;
 
 const STATE = {
@@ -86,17 +99,28 @@ const SCALE = {
 
 /** Helper functions the emitted code may call; each is emitted only when used. */
 const HELPERS: readonly { readonly name: string; readonly uses: readonly string[]; readonly source: string }[] = [
-  { name: 'nosSign', uses: [], source: 'function nosSign(x: number): number {\n  return x > 0 ? 1 : x < 0 ? -1 : x === 0 ? 0 : Number.NaN;\n}' },
-  { name: 'nosPow', uses: [], source: 'function nosPow(x: number, y: number): number {\n  return x < 0 && !Number.isInteger(y) ? -(Math.abs(x) ** y) : x ** y;\n}' },
+  {
+    name: 'nosSign',
+    uses: [],
+    source: 'function nosSign(x: number): number {\n  return x > 0 ? 1 : x < 0 ? -1 : x === 0 ? 0 : Number.NaN;\n}',
+  },
+  {
+    name: 'nosPow',
+    uses: [],
+    source:
+      'function nosPow(x: number, y: number): number {\n  return x < 0 && !Number.isInteger(y) ? -(Math.abs(x) ** y) : x ** y;\n}',
+  },
   {
     name: 'linearDecay',
     uses: [],
-    source: 'function linearDecay(t: number, steps: number): number {\n  const s = Math.min(t - 1, steps);\n  return Math.max(0, (steps - s) / steps);\n}',
+    source:
+      'function linearDecay(t: number, steps: number): number {\n  const s = Math.min(t - 1, steps);\n  return Math.max(0, (steps - s) / steps);\n}',
   },
   {
     name: 'cosineDecay',
     uses: [],
-    source: 'function cosineDecay(t: number, steps: number, periods: number): number {\n  const s = Math.min(t - 1, steps);\n  return 0.5 * (1 + Math.cos(Math.PI * 2 * periods * (s / steps)));\n}',
+    source:
+      'function cosineDecay(t: number, steps: number, periods: number): number {\n  const s = Math.min(t - 1, steps);\n  return 0.5 * (1 + Math.cos(Math.PI * 2 * periods * (s / steps)));\n}',
   },
   {
     name: 'restartDecay',
@@ -107,7 +131,8 @@ const HELPERS: readonly { readonly name: string; readonly uses: readonly string[
   {
     name: 'full',
     uses: [],
-    source: "function full(x: tf.Tensor | number, like: tf.Tensor): tf.Tensor {\n  return tf.broadcastTo(typeof x === 'number' ? tf.scalar(x) : x, like.shape);\n}",
+    source:
+      "function full(x: tf.Tensor | number, like: tf.Tensor): tf.Tensor {\n  return tf.broadcastTo(typeof x === 'number' ? tf.scalar(x) : x, like.shape);\n}",
   },
   {
     name: 'tSign',
@@ -130,7 +155,10 @@ const HELPERS: readonly { readonly name: string; readonly uses: readonly string[
 ];
 
 /** The helpers a piece of code calls, with what they call in turn, in declaration order. */
-export function helpersUsed<H extends { readonly name: string; readonly uses: readonly string[] }>(code: string, helpers: readonly H[]): H[] {
+export function helpersUsed<H extends { readonly name: string; readonly uses: readonly string[] }>(
+  code: string,
+  helpers: readonly H[],
+): H[] {
   const need = new Set<string>();
   const add = (name: string): void => {
     if (need.has(name)) return;
@@ -188,14 +216,20 @@ export function emitTypeScript(rule: CheckedRule, options: EmitOptions = {}): st
   const hasSlots = program.slots.length > 0;
   const hasDraws = program.draws.length > 0;
   const helpers = helpersUsed(`${code}\nfull(`, HELPERS);
-  const slotDocs = program.slots.map((s, i) => ` *   ${s.name}  (slot ${i}, starts at ${s.init === Number.NEGATIVE_INFINITY ? '-inf' : s.init}): ${ruleComment(s.key)}`);
+  const slotDocs = program.slots.map(
+    (s, i) =>
+      ` *   ${s.name}  (slot ${i}, starts at ${s.init === Number.NEGATIVE_INFINITY ? '-inf' : s.init}): ${ruleComment(s.key)}`,
+  );
   const paramDocs = rule.params.map((p, i) => ` *   ${names[i]} = ${numberLiteral(p.default)}`);
   const optionFields = names.map((n) => `  ${n}?: number;`).join('\n');
   const defaults = rule.params.map((p, i) => `  ${names[i]}: ${numberLiteral(p.default)},`).join('\n');
   const slotNames = `[${program.slots.map((s) => `'${s.name}'`).join(', ')}]`;
   const slotInits = `[${program.slots.map((s) => (s.init === Number.NEGATIVE_INFINITY ? '-Infinity' : numberLiteral(s.init))).join(', ')}]`;
   const provText = `${provenance.source}${provenance.detail ? ` (${provenance.detail})` : ''}`;
-  const hyper = names.length > 0 ? `type Hyper = Required<Omit<${opts}, 'learningRate' | 'seed'>>;` : 'type Hyper = Record<string, never>;';
+  const hyper =
+    names.length > 0
+      ? `type Hyper = Required<Omit<${opts}, 'learningRate' | 'seed'>>;`
+      : 'type Hyper = Record<string, never>;';
   return `// Generated by nos (neural optimizer search). Edit the rule, not this file.
 import * as tf from '@tensorflow/tfjs';
 

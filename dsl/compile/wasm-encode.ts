@@ -282,7 +282,11 @@ const name = (s: string): number[] => {
   return [...uleb(bytes.length), ...bytes];
 };
 const section = (id: number, payload: number[]): number[] => [id, ...uleb(payload.length), ...payload];
-const funcType = (params: readonly ValType[], results: readonly ValType[]): number[] => [0x60, ...vec(params.map((p) => [p])), ...vec(results.map((r) => [r]))];
+const funcType = (params: readonly ValType[], results: readonly ValType[]): number[] => [
+  0x60,
+  ...vec(params.map((p) => [p])),
+  ...vec(results.map((r) => [r])),
+];
 
 /** The bytes of a module with one imported memory, some imported functions and one exported function. */
 export function encodeModule(spec: ModuleSpec): Uint8Array {
@@ -296,7 +300,14 @@ export function encodeModule(spec: ModuleSpec): Uint8Array {
   const locals = spec.body.locals.map((t) => [1, t]);
   const code = [...vec(locals), ...spec.body.code, OP.end];
   const bytes = [
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    0x01,
+    0x00,
+    0x00,
+    0x00,
     ...section(1, vec(types)),
     ...section(2, vec(imports)),
     ...section(3, vec([uleb(typeIndex)])),

@@ -181,7 +181,16 @@ function polynomial(e: Emitter, x: number, x2: number, highFirst: readonly numbe
  * rounded to nearest by adding 1.5 * 2^23 (its bits then hold n), which saves a floor and
  * a float-to-int conversion (both multi-instruction sequences on x64 SSE).
  */
-const EXP = { lo: -104, hi: 89, log2e: Math.LOG2E, magic: 12582912, magicBits: 0x4b400000, c1: 0.693359375, c2: -2.12194440e-4, p: [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1] };
+const EXP = {
+  lo: -104,
+  hi: 89,
+  log2e: Math.LOG2E,
+  magic: 12582912,
+  magicBits: 0x4b400000,
+  c1: 0.693359375,
+  c2: -2.1219444e-4,
+  p: [1.98756915e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1],
+};
 
 function expOf(e: Emitter, x: number): void {
   const b = e.b;
@@ -197,7 +206,16 @@ function expOf(e: Emitter, x: number): void {
   b.get(xc).get(e.f(EXP.log2e)).simd('f32x4.mul').get(e.f(EXP.magic)).simd('f32x4.add').set(t);
   b.get(t).get(e.f(EXP.magic)).simd('f32x4.sub').set(fx);
   b.get(t).get(e.i(EXP.magicBits)).simd('i32x4.sub').set(n);
-  b.get(xc).get(fx).get(e.f(EXP.c1)).simd('f32x4.mul').simd('f32x4.sub').get(fx).get(e.f(EXP.c2)).simd('f32x4.mul').simd('f32x4.sub').set(r);
+  b.get(xc)
+    .get(fx)
+    .get(e.f(EXP.c1))
+    .simd('f32x4.mul')
+    .simd('f32x4.sub')
+    .get(fx)
+    .get(e.f(EXP.c2))
+    .simd('f32x4.mul')
+    .simd('f32x4.sub')
+    .set(r);
   b.get(n).i32(1).simd('i32x4.shr_s').set(n1);
   // y = p(r) * r^2 + r + 1
   const z = e.temp();
@@ -215,8 +233,11 @@ const LOG = {
   subnormalScale: 2 ** 25,
   sqrtHalf: Math.SQRT1_2,
   c1: 0.693359375,
-  c2: -2.12194440e-4,
-  p: [7.0376836292e-2, -1.1514610310e-1, 1.1676998740e-1, -1.2420140846e-1, 1.4249322787e-1, -1.6668057665e-1, 2.0000714765e-1, -2.4999993993e-1, 3.3333331174e-1],
+  c2: -2.1219444e-4,
+  p: [
+    7.0376836292e-2, -1.151461031e-1, 1.167699874e-1, -1.2420140846e-1, 1.4249322787e-1, -1.6668057665e-1,
+    2.0000714765e-1, -2.4999993993e-1, 3.3333331174e-1,
+  ],
 };
 
 function logAbsOf(e: Emitter, x: number): void {
@@ -234,7 +255,17 @@ function logAbsOf(e: Emitter, x: number): void {
   b.get(a).get(e.f(LOG.minNormal)).simd('f32x4.lt').set(small);
   b.get(a).get(e.f(LOG.subnormalScale)).simd('f32x4.mul').get(a).get(small).simd('v128.bitselect').set(s);
   // Exponent (as float) and mantissa in [0.5, 1).
-  b.get(s).i32(23).simd('i32x4.shr_u').get(e.i(126)).simd('i32x4.sub').get(small).get(e.i(25)).simd('v128.and').simd('i32x4.sub').simd('f32x4.convert_i32x4_s').set(ef);
+  b.get(s)
+    .i32(23)
+    .simd('i32x4.shr_u')
+    .get(e.i(126))
+    .simd('i32x4.sub')
+    .get(small)
+    .get(e.i(25))
+    .simd('v128.and')
+    .simd('i32x4.sub')
+    .simd('f32x4.convert_i32x4_s')
+    .set(ef);
   b.get(s).get(e.i(0x007fffff)).simd('v128.and').get(e.i(0x3f000000)).simd('v128.or').set(m);
   // m < sqrt(1/2): e -= 1, m = 2m - 1; else m = m - 1 (both exact).
   b.get(m).get(e.f(LOG.sqrtHalf)).simd('f32x4.lt').set(lt);
@@ -248,7 +279,13 @@ function logAbsOf(e: Emitter, x: number): void {
   b.get(m).simd('f32x4.add').get(ef).get(e.f(LOG.c1)).simd('f32x4.mul').simd('f32x4.add').set(r);
   // log 0 = -inf, log inf = inf, NaN stays NaN.
   b.get(e.f(Number.NEGATIVE_INFINITY)).get(r).get(a).get(e.f(0)).simd('f32x4.eq').simd('v128.bitselect').set(r);
-  b.get(e.f(Number.POSITIVE_INFINITY)).get(r).get(a).get(e.f(Number.POSITIVE_INFINITY)).simd('f32x4.eq').simd('v128.bitselect').set(r);
+  b.get(e.f(Number.POSITIVE_INFINITY))
+    .get(r)
+    .get(a)
+    .get(e.f(Number.POSITIVE_INFINITY))
+    .simd('f32x4.eq')
+    .simd('v128.bitselect')
+    .set(r);
   b.get(a).get(r).get(a).get(a).simd('f32x4.ne').simd('v128.bitselect');
 }
 
@@ -402,7 +439,10 @@ export function generateWasm(program: Program): WasmProgram {
     let local = scalarLocals.get(key);
     if (local === undefined) {
       local = main.local(V128);
-      pre.get(P.k).mem('v128.load32_splat', 4 * scalars.length).set(local);
+      pre
+        .get(P.k)
+        .mem('v128.load32_splat', 4 * scalars.length)
+        .set(local);
       scalars.push({ step, derive });
       scalarLocals.set(key, local);
     }
@@ -512,7 +552,11 @@ export function generateWasm(program: Program): WasmProgram {
   });
   const d = argOf(program.result).local;
   program.slotSteps.forEach((step, k) => {
-    b.get(slotBase[k] as number).get(i).plain('i32.add').get(argOf(step).local).mem('v128.store');
+    b.get(slotBase[k] as number)
+      .get(i)
+      .plain('i32.add')
+      .get(argOf(step).local)
+      .mem('v128.store');
   });
   const lr = main.local(V128);
   pre.get(P.lr).simd('f32x4.splat').set(lr);
@@ -525,7 +569,12 @@ export function generateWasm(program: Program): WasmProgram {
   main.get(i).i32(16).plain('i32.add').tee(i).get(P.end).plain('i32.lt_u').brIf(0);
   main.end().end();
 
-  const funcImports: FuncImport[] = imports.map((name) => ({ module: 'm', name, params: Array(LANE_IMPORTS[name].arity).fill(F64), results: [F64] }));
+  const funcImports: FuncImport[] = imports.map((name) => ({
+    module: 'm',
+    name,
+    params: Array(LANE_IMPORTS[name].arity).fill(F64),
+    results: [F64],
+  }));
   const bytes = encodeModule({ memoryMinPages: 0, imports: funcImports, body: main, results: [], exportName: 'step' });
   let module: WasmModule;
   try {
@@ -564,7 +613,15 @@ export class WasmKernel {
   private readonly values: Float64Array;
   private readonly drawSource: DrawSource;
   private readonly fn: StepFn;
-  private readonly ptr: { readonly k: number; readonly w: number; readonly g: number; readonly s: number; readonly d: number; readonly stride: number; readonly end: number };
+  private readonly ptr: {
+    readonly k: number;
+    readonly w: number;
+    readonly g: number;
+    readonly s: number;
+    readonly d: number;
+    readonly stride: number;
+    readonly end: number;
+  };
 
   constructor(
     readonly compiled: WasmProgram,
@@ -603,7 +660,8 @@ export class WasmKernel {
 
   /** w <- w - lr * d_t, in place (copies w and g into the module's memory and w back out); advances the state. */
   step(w: Vec, g: Vec, lr: number): void {
-    if (w.length !== this.size || g.length !== this.size) throw new Error(`expected vectors of length ${this.size}, got w ${w.length} and g ${g.length}`);
+    if (w.length !== this.size || g.length !== this.size)
+      throw new Error(`expected vectors of length ${this.size}, got w ${w.length} and g ${g.length}`);
     this.weights.set(w);
     this.grads.set(g);
     this.stepResident(lr);

@@ -47,19 +47,72 @@ export const WGSL_PRIMITIVES: readonly string[] = [...Object.keys(EXPR), ...Obje
 
 /** Every token of the shader: known words, generated names, operators, small literals. */
 const WORDS = new Set([
-  'struct', 'Params', 'var', 'uniform', 'storage', 'read', 'read_write', 'array', 'f32', 'u32', 'vec3u', 'vec2', 'vec4', 'fn', 'm', 'let', 'if', 'return', 'select', 'main',
-  'group', 'binding', 'compute', 'workgroup_size', 'builtin', 'global_invocation_id', 'id', 'x', 'n', 'lr', 'pad', 'k', 'u', 'w', 'g', 'st', 'dr', 'i', 'y',
-  'gpow', 'floor', 'abs', 'pow', 'exp', 'log', 'sqrt', 'cos', 'sign', 'min', 'max', 'wi', 'gi', 'true', 'false',
+  'struct',
+  'Params',
+  'var',
+  'uniform',
+  'storage',
+  'read',
+  'read_write',
+  'array',
+  'f32',
+  'u32',
+  'vec3u',
+  'vec2',
+  'vec4',
+  'fn',
+  'm',
+  'let',
+  'if',
+  'return',
+  'select',
+  'main',
+  'group',
+  'binding',
+  'compute',
+  'workgroup_size',
+  'builtin',
+  'global_invocation_id',
+  'id',
+  'x',
+  'n',
+  'lr',
+  'pad',
+  'k',
+  'u',
+  'w',
+  'g',
+  'st',
+  'dr',
+  'i',
+  'y',
+  'gpow',
+  'floor',
+  'abs',
+  'pow',
+  'exp',
+  'log',
+  'sqrt',
+  'cos',
+  'sign',
+  'min',
+  'max',
+  'wi',
+  'gi',
+  'true',
+  'false',
 ]);
 
 export function checkWgsl(source: string): void {
   for (const m of source.matchAll(/[A-Za-z_][A-Za-z0-9_]*|\d+(?:\.\d+)?u?|\S/g)) {
     const tok = m[0];
     if (/^[A-Za-z_]/.test(tok)) {
-      if (!WORDS.has(tok) && !/^[vso]\d+$/.test(tok)) throw new Error(`generated shader contains unexpected name '${tok}'`);
+      if (!WORDS.has(tok) && !/^[vso]\d+$/.test(tok))
+        throw new Error(`generated shader contains unexpected name '${tok}'`);
     } else if (/^\d/.test(tok)) {
       if (!/^(?:\d{1,7}u?|\d\.\d)$/.test(tok)) throw new Error(`generated shader contains unexpected number '${tok}'`);
-    } else if (!'+-*/%()[]{};,.=<>?:!&|@'.includes(tok)) throw new Error(`generated shader contains unexpected character '${tok}'`);
+    } else if (!'+-*/%()[]{};,.=<>?:!&|@'.includes(tok))
+      throw new Error(`generated shader contains unexpected character '${tok}'`);
   }
 }
 
@@ -200,7 +253,8 @@ export function initWebGpu(): Promise<Gpu> {
         }
         const device = await adapter.requestDevice();
         const info = adapter.info;
-        const desc = [info?.vendor, info?.architecture, info?.device, info?.description].filter((x) => x).join(' ') || label;
+        const desc =
+          [info?.vendor, info?.architecture, info?.device, info?.description].filter((x) => x).join(' ') || label;
         return { device, adapter: `${desc} (${label})` };
       } catch (e) {
         notes.push(`${label}: ${e instanceof Error ? e.message : String(e)}`);
@@ -241,10 +295,15 @@ export class WgslKernel {
     // An explicit layout: 'auto' would drop the bindings a rule does not use (state, draws).
     const COMPUTE = 0x4;
     const layout = device.createBindGroupLayout({
-      entries: (['storage', 'read-only-storage', 'storage', 'read-only-storage', 'uniform'] as const).map((type, binding) => ({ binding, visibility: COMPUTE, buffer: { type } })),
+      entries: (['storage', 'read-only-storage', 'storage', 'read-only-storage', 'uniform'] as const).map(
+        (type, binding) => ({ binding, visibility: COMPUTE, buffer: { type } }),
+      ),
     });
     this.layout = layout;
-    this.pipeline = device.createComputePipeline({ layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint: 'main' } });
+    this.pipeline = device.createComputePipeline({
+      layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+      compute: { module, entryPoint: 'main' },
+    });
     const bytes = 4 * size;
     const mk = (n: number, usage: number) => device.createBuffer({ size: Math.max(16, n), usage });
     const stBytes = bytes * Math.max(1, shader.slots);
@@ -263,7 +322,10 @@ export class WgslKernel {
     device.queue.writeBuffer(this.buffers.st, 0, init);
     this.bind = device.createBindGroup({
       layout: this.layout,
-      entries: (['w', 'g', 'st', 'dr', 'u'] as const).map((k, binding) => ({ binding, resource: { buffer: this.buffers[k] } })),
+      entries: (['w', 'g', 'st', 'dr', 'u'] as const).map((k, binding) => ({
+        binding,
+        resource: { buffer: this.buffers[k] },
+      })),
     });
     this.drawSource = new DrawSource(seed);
     this.drawHost = new Float32Array(Math.max(1, shader.draws) * size);
@@ -272,7 +334,8 @@ export class WgslKernel {
   /** w <- w - lr * d_t on the device; w is read back into the given array. */
   async step(w: Vec, g: Vec, lr: number): Promise<void> {
     const n = this.size;
-    if (w.length !== n || g.length !== n) throw new Error(`expected vectors of length ${n}, got w ${w.length} and g ${g.length}`);
+    if (w.length !== n || g.length !== n)
+      throw new Error(`expected vectors of length ${n}, got w ${w.length} and g ${g.length}`);
     const t = ++this.t;
     const device = this.gpu.device;
     const buf = new Float64Array(n);

@@ -6,7 +6,12 @@ import { COMMANDS, commandSpecs } from '../../cli/main.js';
 import { nos, nosBin } from '../helpers/cli.js';
 import { repoRoot } from '../helpers/reference.js';
 
-const SPEC = { seed: { type: 'string' }, json: { type: 'bool' }, set: { type: 'list' }, task: { type: 'string' } } as const;
+const SPEC = {
+  seed: { type: 'string' },
+  json: { type: 'bool' },
+  set: { type: 'list' },
+  task: { type: 'string' },
+} as const;
 
 describe('parseArgs (node:util parseArgs underneath)', () => {
   it('parses string, bool and repeatable flags, inline values and values that start with a dash', () => {
@@ -38,7 +43,9 @@ describe('parseArgs (node:util parseArgs underneath)', () => {
       expect(() => parseArgs(argv, SPEC), argv.join(' ')).toThrow(UsageError);
       expect(() => parseArgs(argv, SPEC), argv.join(' ')).toThrow(msg);
     }
-    expect(() => intFlag(parseArgs(['--seed', '1.5'], SPEC), 'seed', 0)).toThrow(/--seed must be an integer >= 0, got '1.5'/);
+    expect(() => intFlag(parseArgs(['--seed', '1.5'], SPEC), 'seed', 0)).toThrow(
+      /--seed must be an integer >= 0, got '1.5'/,
+    );
   });
 
   it('--help or -h before -- asks for help with the specs parsed against', () => {
@@ -78,7 +85,8 @@ describe('help is generated from the flag specs', () => {
 
   it('lists the flags the old hand-written help forgot', async () => {
     const search = (await nos('search', '--help')).stdout;
-    for (const f of ['--space FILE.json', '--batch N', '--groups N', '--steps N', '--warm-start', '--resume']) expect(search).toContain(f);
+    for (const f of ['--space FILE.json', '--batch N', '--groups N', '--steps N', '--warm-start', '--resume'])
+      expect(search).toContain(f);
     const evalHelp = (await nos('eval', '-h')).stdout;
     for (const f of ['--workers K', '--set k=v']) expect(evalHelp).toContain(f);
   });

@@ -9,14 +9,20 @@ describe('nos bench', () => {
     const r = await nos('bench', '--only', 'kernels', '--params', '20000', '--json');
     expect(r.code, r.stderr).toBe(0);
     const doc = JSON.parse(r.stdout) as Record<string, unknown> & {
-      kernels: Record<string, unknown> & { adam: Record<string, number>; lion: Record<string, number>; powersign: Record<string, number> };
+      kernels: Record<string, unknown> & {
+        adam: Record<string, number>;
+        lion: Record<string, number>;
+        powersign: Record<string, number>;
+      };
       notes: string[];
     };
     expect(Object.keys(doc).sort()).toEqual(['gpu', 'kernels', 'notes', 'pool', 'queue', 'screen', 'training']);
     expect(doc.kernels.params).toBe(20000);
     expect(doc.kernels.copyFloorNsPerParam).toBeGreaterThan(0);
-    for (const key of ['fusedNsPerParam', 'tfOpsNsPerParam', 'tfBuiltinNsPerParam']) expect(doc.kernels.adam[key], key).toBeGreaterThan(0);
-    for (const rule of ['adam', 'lion', 'powersign'] as const) expect(doc.kernels[rule].wasmNsPerParam, `${rule} wasm`).toBeGreaterThan(0);
+    for (const key of ['fusedNsPerParam', 'tfOpsNsPerParam', 'tfBuiltinNsPerParam'])
+      expect(doc.kernels.adam[key], key).toBeGreaterThan(0);
+    for (const rule of ['adam', 'lion', 'powersign'] as const)
+      expect(doc.kernels[rule].wasmNsPerParam, `${rule} wasm`).toBeGreaterThan(0);
     // PyTorch's Adam is there when python3-torch is (CI installs it); else null with a note.
     const torch = doc.kernels.adam.torchNsPerParam as number | null;
     if (torch === null) expect(doc.notes.join('\n')).toMatch(/torch/);
@@ -39,9 +45,23 @@ describe('nos bench', () => {
   });
 
   it('fidelity: scores a panel by the proxies and by high fidelity, in the contract keys, and reuses cached high-fidelity runs', async () => {
-    const panel = [...['sgd', 'momentum', 'adam', 'rmsprop', 'signum', 'lion'].map((n) => ({ label: n, rule: n, kind: 'builtin' as const })), ...randomRules(2)];
+    const panel = [
+      ...['sgd', 'momentum', 'adam', 'rmsprop', 'signum', 'lion'].map((n) => ({
+        label: n,
+        rule: n,
+        kind: 'builtin' as const,
+      })),
+      ...randomRules(2),
+    ];
     const cacheFile = tempFile('hf.json', '{}');
-    const options = { task: 'quadratic', panel, proxySeeds: 2, hf: { seeds: 2, steps: 400, gridSteps: 100, lrGrid: [1e-3, 1e-2, 1e-1] }, workers: 1, cacheFile };
+    const options = {
+      task: 'quadratic',
+      panel,
+      proxySeeds: 2,
+      hf: { seeds: 2, steps: 400, gridSteps: 100, lrGrid: [1e-3, 1e-2, 1e-1] },
+      workers: 1,
+      cacheFile,
+    };
     const f = await benchFidelity(options);
     expect(f.rules).toBe(8);
     expect(f.protocol).toBe('v1');

@@ -10,10 +10,28 @@ describe('nos tasks', () => {
   it('lists the child tasks with id, dataset, model, parameter count and steps', async () => {
     const r = await nos('tasks', '--json');
     expect(r.code).toBe(0);
-    const tasks = JSON.parse(r.stdout) as { id: string; dataset: string | null; model: string; params: number; steps: number; default: boolean }[];
-    expect(tasks.map((t) => t.id)).toEqual(['mlp-mnist', 'convnet-fashion', 'softmax-mnist', 'quadratic', 'rosenbrock', 'reddi-amsgrad']);
+    const tasks = JSON.parse(r.stdout) as {
+      id: string;
+      dataset: string | null;
+      model: string;
+      params: number;
+      steps: number;
+      default: boolean;
+    }[];
+    expect(tasks.map((t) => t.id)).toEqual([
+      'mlp-mnist',
+      'convnet-fashion',
+      'softmax-mnist',
+      'quadratic',
+      'rosenbrock',
+      'reddi-amsgrad',
+    ]);
     expect(tasks.find((t) => t.default)?.id).toBe('mlp-mnist');
-    expect(tasks.find((t) => t.id === 'convnet-fashion')).toMatchObject({ dataset: 'fashion', model: 'convnet', params: 25258 });
+    expect(tasks.find((t) => t.id === 'convnet-fashion')).toMatchObject({
+      dataset: 'fashion',
+      model: 'convnet',
+      params: 25258,
+    });
     expect((await nos('tasks')).stdout).toContain('mlp-mnist');
   });
 });
@@ -21,11 +39,32 @@ describe('nos tasks', () => {
 describe('nos eval', () => {
   it('compares rules over seeds and prints one JSON document in the contract shape', async () => {
     const out = scratchDir('eval-cli');
-    const r = await nos('eval', '--rules', 'adam,sgd,(1 + sign(g) * sign(ema(g, 0.9))) * g', '--task', 'quadratic', '--seeds', '2', '--workers', '2', '--json', '--out', out);
+    const r = await nos(
+      'eval',
+      '--rules',
+      'adam,sgd,(1 + sign(g) * sign(ema(g, 0.9))) * g',
+      '--task',
+      'quadratic',
+      '--seeds',
+      '2',
+      '--workers',
+      '2',
+      '--json',
+      '--out',
+      out,
+    );
     expect(r.code, r.stderr).toBe(0);
     const doc = JSON.parse(r.stdout) as {
       task: string;
-      results: { rule: string; bestLr: number; valAcc: { mean: number; std: number }; testAcc: unknown; finalLoss: { mean: number }; status: string; seconds: number }[];
+      results: {
+        rule: string;
+        bestLr: number;
+        valAcc: { mean: number; std: number };
+        testAcc: unknown;
+        finalLoss: { mean: number };
+        status: string;
+        seconds: number;
+      }[];
     };
     expect(doc.task).toBe('quadratic');
     expect(doc.results.map((x) => x.rule)).toEqual(['adam', 'sgd', '(1 + sign(g) * sign(ema(g, 0.9))) * g']);
@@ -87,7 +126,9 @@ describe('nos eval', () => {
     expect(r.code).toBe(1);
     const doc = JSON.parse(r.stdout) as { results: { rule: string; status: string }[] };
     expect(doc.results.map((x) => x.rule)).toEqual(['adam', 'sgd']);
-    expect(r.stderr).toMatch(/nos eval: error: could not write the results into .*eval-out-broken: .*EISDIR.* \(they are printed above\)/);
+    expect(r.stderr).toMatch(
+      /nos eval: error: could not write the results into .*eval-out-broken: .*EISDIR.* \(they are printed above\)/,
+    );
   });
 
   it('--workers above the number of cores is capped, with a message', async () => {
@@ -97,19 +138,53 @@ describe('nos eval', () => {
   });
 
   it('splits --rules on top-level commas only', () => {
-    expect(splitRules('adam, ema(g, 0.9) * g,rule x(a = 1, b = 2) = a * g')).toEqual(['adam', 'ema(g, 0.9) * g', 'rule x(a = 1, b = 2) = a * g']);
-    expect(splitRules('adam,@powersign-ld(T = 5, base = 2),sgd')).toEqual(['adam', '@powersign-ld(T = 5, base = 2)', 'sgd']);
+    expect(splitRules('adam, ema(g, 0.9) * g,rule x(a = 1, b = 2) = a * g')).toEqual([
+      'adam',
+      'ema(g, 0.9) * g',
+      'rule x(a = 1, b = 2) = a * g',
+    ]);
+    expect(splitRules('adam,@powersign-ld(T = 5, base = 2),sgd')).toEqual([
+      'adam',
+      '@powersign-ld(T = 5, base = 2)',
+      'sgd',
+    ]);
   });
 });
 
 describe('nos eval with layers around the rule', () => {
   it('--schedule, --weight-decay and --analyze report the gap, sharpness and the snapshot ensemble', async () => {
-    const r = await nos('eval', '--rules', 'adam,sgd', '--task', 'mlp-mnist', '--steps', '40', '--lrs', '0.01', '--schedule', 'sgdr:first=0.25,mult=1', '--weight-decay', '0.0001', '--analyze', '--json', '--workers', '2');
+    const r = await nos(
+      'eval',
+      '--rules',
+      'adam,sgd',
+      '--task',
+      'mlp-mnist',
+      '--steps',
+      '40',
+      '--lrs',
+      '0.01',
+      '--schedule',
+      'sgdr:first=0.25,mult=1',
+      '--weight-decay',
+      '0.0001',
+      '--analyze',
+      '--json',
+      '--workers',
+      '2',
+    );
     expect(r.code, r.stderr).toBe(0);
     const doc = JSON.parse(r.stdout) as {
       schedule: string;
       weightDecay: number;
-      results: { rule: string; analysis: { sharpness: { mean: number }; gapAcc: { mean: number }; ensembleValAcc: { mean: number }; snapshots: number } }[];
+      results: {
+        rule: string;
+        analysis: {
+          sharpness: { mean: number };
+          gapAcc: { mean: number };
+          ensembleValAcc: { mean: number };
+          snapshots: number;
+        };
+      }[];
     };
     expect(doc.schedule).toBe('sgdr:first=0.25,mult=1');
     expect(doc.weightDecay).toBe(0.0001);
@@ -122,19 +197,50 @@ describe('nos eval with layers around the rule', () => {
   });
 
   it('rejects a bad schedule and batch growth without a schedule', async () => {
-    expect((await nos('eval', '--rules', 'adam', '--task', 'quadratic', '--schedule', 'cosin')).stderr).toMatch(/unknown schedule 'cosin'; did you mean 'cosine'/);
-    expect((await nos('eval', '--rules', 'adam', '--task', 'quadratic', '--batch-growth')).stderr).toMatch(/--batch-growth needs/);
+    expect((await nos('eval', '--rules', 'adam', '--task', 'quadratic', '--schedule', 'cosin')).stderr).toMatch(
+      /unknown schedule 'cosin'; did you mean 'cosine'/,
+    );
+    expect((await nos('eval', '--rules', 'adam', '--task', 'quadratic', '--batch-growth')).stderr).toMatch(
+      /--batch-growth needs/,
+    );
     expect((await nos('eval', '--rules', 'adam', '--task', 'quadratic', '--weight-decay', '-1')).code).toBe(1);
   });
 });
 
 describe('nos eval --baseline', () => {
   type PerSeed = { seed: number; valAcc: number | null; testAcc: number | null; bestLr: number | null };
-  type Vs = { baseline: string; seeds: number; accuracy: string; diff: { mean: number; ci95: [number, number] | null }; p: number | null; test: string; verdict: string };
-  type Doc = { baseline: string; compared: string; results: { rule: string; baseline?: true; perSeed: PerSeed[]; vsBaseline?: Vs }[] };
+  type Vs = {
+    baseline: string;
+    seeds: number;
+    accuracy: string;
+    diff: { mean: number; ci95: [number, number] | null };
+    p: number | null;
+    test: string;
+    verdict: string;
+  };
+  type Doc = {
+    baseline: string;
+    compared: string;
+    results: { rule: string; baseline?: true; perSeed: PerSeed[]; vsBaseline?: Vs }[];
+  };
 
   it('adds the baseline, pairs by seed, and reports what pairedTest gives for the per-seed accuracies it prints', async () => {
-    const r = await nos('eval', '--rules', 'sgd,(1 + sign(g) * sign(ema(g, 0.9))) * g', '--baseline', 'adam', '--task', 'quadratic', '--seeds', '3', '--steps', '60', '--workers', '2', '--json');
+    const r = await nos(
+      'eval',
+      '--rules',
+      'sgd,(1 + sign(g) * sign(ema(g, 0.9))) * g',
+      '--baseline',
+      'adam',
+      '--task',
+      'quadratic',
+      '--seeds',
+      '3',
+      '--steps',
+      '60',
+      '--workers',
+      '2',
+      '--json',
+    );
     expect(r.code, r.stderr).toBe(0);
     const doc = JSON.parse(r.stdout) as Doc;
     expect(doc.results.map((x) => x.rule)).toEqual(['sgd', '(1 + sign(g) * sign(ema(g, 0.9))) * g', 'adam']);
@@ -155,7 +261,13 @@ describe('nos eval --baseline', () => {
         x.perSeed.map((s) => s[key] as number),
         base.perSeed.map((s) => s[key] as number),
       );
-      expect(vs).toMatchObject({ baseline: 'adam', seeds: 3, test: 'paired t-test (two-sided)', verdict: want.verdict, p: want.p });
+      expect(vs).toMatchObject({
+        baseline: 'adam',
+        seeds: 3,
+        test: 'paired t-test (two-sided)',
+        verdict: want.verdict,
+        p: want.p,
+      });
       expect(vs.diff.mean).toBeCloseTo(want.mean, 12);
       expect(vs.diff.ci95).toEqual(want.ci95);
       expect(['better', 'worse', 'tied']).toContain(vs.verdict);
@@ -163,13 +275,38 @@ describe('nos eval --baseline', () => {
   });
 
   it('reuses a listed baseline, and with one seed has no interval or p, a tied verdict and a note', async () => {
-    const r = await nos('eval', '--rules', 'adam,sgd', '--baseline', 'adam', '--task', 'quadratic', '--steps', '30', '--lrs', '0.1');
+    const r = await nos(
+      'eval',
+      '--rules',
+      'adam,sgd',
+      '--baseline',
+      'adam',
+      '--task',
+      'quadratic',
+      '--steps',
+      '30',
+      '--lrs',
+      '0.1',
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/vs adam \((test|validation) acc/);
     expect(r.stdout).toMatch(/\(baseline\)/);
     expect(r.stdout).toMatch(/\(1 seed\) tied/);
     expect(r.stdout).toMatch(/needs more seeds/);
-    const j = await nos('eval', '--rules', 'adam,sgd', '--baseline', 'adam', '--task', 'quadratic', '--steps', '30', '--lrs', '0.1', '--json');
+    const j = await nos(
+      'eval',
+      '--rules',
+      'adam,sgd',
+      '--baseline',
+      'adam',
+      '--task',
+      'quadratic',
+      '--steps',
+      '30',
+      '--lrs',
+      '0.1',
+      '--json',
+    );
     const doc = JSON.parse(j.stdout) as Doc;
     expect(doc.results.map((x) => x.rule)).toEqual(['adam', 'sgd']);
     expect(doc.results[1]!.vsBaseline).toMatchObject({ seeds: 1, diff: { ci95: null }, p: null, verdict: 'tied' });
@@ -189,7 +326,17 @@ describe('nos eval --baseline', () => {
       expect(x.code, set).toBe(1);
       expect(x.stderr).toMatch(msg);
     }
-    const twice = await nos('eval', '--rules', 'adam', '--task', 'quadratic', '--set', 'beta1=0.8', '--set', 'beta1=0.7');
+    const twice = await nos(
+      'eval',
+      '--rules',
+      'adam',
+      '--task',
+      'quadratic',
+      '--set',
+      'beta1=0.8',
+      '--set',
+      'beta1=0.7',
+    );
     expect(twice.code).toBe(1);
     expect(twice.stderr).toMatch(/more than once/);
   });

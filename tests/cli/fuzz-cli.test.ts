@@ -22,7 +22,8 @@ function randomString(rng: Rng, max = 12): string {
 }
 
 /** A value that is not valid for a flag that takes a positive integer. */
-const badInt = (rng: Rng) => pick(rng, ['0', '-3', '1.5', 'abc', '', ' ', 'NaN', 'Infinity', '1e400', String(2 ** 60), '--', '½']);
+const badInt = (rng: Rng) =>
+  pick(rng, ['0', '-3', '1.5', 'abc', '', ' ', 'NaN', 'Infinity', '1e400', String(2 ** 60), '--', '½']);
 
 type Verdict = 'valid' | 'invalid' | 'either';
 
@@ -46,7 +47,14 @@ function randomSpace(rng: Rng, dir: string, i: number): { file: string; verdict:
       if (rng() < 0.5) continue;
       const ids = NOS_SPACE[k].map((e) => e.id).filter(() => rng() < 0.4);
       const list: unknown[] = ids.length > 0 ? ids : [NOS_SPACE[k][0]?.id];
-      if (rng() < 0.3) list.push(k === 'operands' ? { id: `own${i}`, text: 'g * 2' } : k === 'unary' ? { id: `own${i}`, text: 'abs($1)' } : { id: `own${i}`, text: '$1 - 0.5 * $2' });
+      if (rng() < 0.3)
+        list.push(
+          k === 'operands'
+            ? { id: `own${i}`, text: 'g * 2' }
+            : k === 'unary'
+              ? { id: `own${i}`, text: 'abs($1)' }
+              : { id: `own${i}`, text: '$1 - 0.5 * $2' },
+        );
       doc[k] = list;
     }
     if (Object.keys(doc).length === 0) doc.unary = ['id', 'sign'];
@@ -72,9 +80,11 @@ function randomSpace(rng: Rng, dir: string, i: number): { file: string; verdict:
     verdict = 'invalid';
   } else {
     // Random structure, random names: either answer is fine, as long as it is a clean one.
-    const entry = () => (rng() < 0.5 ? randomString(rng, 6) : { id: randomString(rng, 6), text: randomString(rng, 10) });
+    const entry = () =>
+      rng() < 0.5 ? randomString(rng, 6) : { id: randomString(rng, 6), text: randomString(rng, 10) };
     const doc: Record<string, unknown> = {};
-    for (const k of ['operands', 'unary', 'binary', randomString(rng, 5)]) if (rng() < 0.5) doc[k] = rng() < 0.8 ? Array.from({ length: int(rng, 0, 3) }, entry) : randomString(rng, 4);
+    for (const k of ['operands', 'unary', 'binary', randomString(rng, 5)])
+      if (rng() < 0.5) doc[k] = rng() < 0.8 ? Array.from({ length: int(rng, 0, 3) }, entry) : randomString(rng, 4);
     body = JSON.stringify(doc);
     verdict = 'either';
   }
@@ -86,7 +96,13 @@ function randomCase(rng: Rng, dir: string, i: number): Case {
   const argv = ['search', '--json', '--workers', '1'];
   const verdicts: Verdict[] = [];
   const expect: Record<string, unknown> = {};
-  const flagValue = (flag: string, good: () => string, bad: () => string, key?: string, parse: (s: string) => unknown = Number) => {
+  const flagValue = (
+    flag: string,
+    good: () => string,
+    bad: () => string,
+    key?: string,
+    parse: (s: string) => unknown = Number,
+  ) => {
     const r = rng();
     if (r < 0.45) return;
     const v = r < 0.85 ? good() : bad();
@@ -99,7 +115,17 @@ function randomCase(rng: Rng, dir: string, i: number): Case {
   if (r < 0.7) {
     run = `f${i}-${Array.from({ length: int(rng, 0, 8) }, () => pick(rng, [...'abz09.-'])).join('')}`;
   } else {
-    run = pick(rng, [randomString(rng, 10), '', '.hidden', '-x', 'a/b', '../up', 'x'.repeat(65), `f${i} space`, `f${i}\u00e9`]);
+    run = pick(rng, [
+      randomString(rng, 10),
+      '',
+      '.hidden',
+      '-x',
+      'a/b',
+      '../up',
+      'x'.repeat(65),
+      `f${i} space`,
+      `f${i}\u00e9`,
+    ]);
   }
   argv.push('--run', run);
   const validName = /^[A-Za-z0-9][A-Za-z0-9.-]{0,63}$/.test(run);
@@ -114,7 +140,13 @@ function randomCase(rng: Rng, dir: string, i: number): Case {
     argv.push('--task', pick(rng, [randomString(rng, 8), 'quadratc', 'mlp']));
     verdicts.push('invalid');
   }
-  flagValue('strategy', () => pick(rng, ['rl', 'random', 'evolution']), () => pick(rng, [randomString(rng, 6), 'evolutoin', 'RL']), 'strategy', String);
+  flagValue(
+    'strategy',
+    () => pick(rng, ['rl', 'random', 'evolution']),
+    () => pick(rng, [randomString(rng, 6), 'evolutoin', 'RL']),
+    'strategy',
+    String,
+  );
   if (!argv.includes('--budget')) {
     // Always a small budget (the default is 400 trained rules).
     if (rng() < 0.85) {
@@ -127,10 +159,30 @@ function randomCase(rng: Rng, dir: string, i: number): Case {
       verdicts.push('invalid');
     }
   }
-  flagValue('seed', () => String(int(rng, 0, 1_000_000)), () => pick(rng, ['-1', 'x', String(2 ** 60), '1.5']), 'seed');
-  flagValue('groups', () => String(int(rng, 1, 3)), () => pick(rng, ['0', '9', 'two', '1.5', '-1']), 'groups');
-  flagValue('batch', () => String(int(rng, 1, 20)), () => pick(rng, ['0', '10001', 'x']), 'batchSize');
-  flagValue('steps', () => String(int(rng, 5, 50)), () => badInt(rng), 'steps');
+  flagValue(
+    'seed',
+    () => String(int(rng, 0, 1_000_000)),
+    () => pick(rng, ['-1', 'x', String(2 ** 60), '1.5']),
+    'seed',
+  );
+  flagValue(
+    'groups',
+    () => String(int(rng, 1, 3)),
+    () => pick(rng, ['0', '9', 'two', '1.5', '-1']),
+    'groups',
+  );
+  flagValue(
+    'batch',
+    () => String(int(rng, 1, 20)),
+    () => pick(rng, ['0', '10001', 'x']),
+    'batchSize',
+  );
+  flagValue(
+    'steps',
+    () => String(int(rng, 5, 50)),
+    () => badInt(rng),
+    'steps',
+  );
   let space: Verdict | undefined;
   if (rng() < 0.35) {
     const s = randomSpace(rng, dir, i);
@@ -151,7 +203,8 @@ function randomCase(rng: Rng, dir: string, i: number): Case {
 }
 
 /** The flags a case gives (a refusal must name one of them). */
-const flagsOf = (argv: readonly string[]) => argv.filter((a) => a.startsWith('--') && a !== '--json' && a !== '--workers');
+const flagsOf = (argv: readonly string[]) =>
+  argv.filter((a) => a.startsWith('--') && a !== '--json' && a !== '--workers');
 
 describe('random run configs and space files', () => {
   const prev = process.env.NOS_RUNS;
@@ -189,10 +242,20 @@ describe('random run configs and space files', () => {
         tally.accepted++;
         const run = c.run as string;
         made.add(run);
-        const doc = JSON.parse(r.stdout) as { run: string; evaluated: number; cached: number; rejected: number; sampled: number; capped: boolean; budgetUnit: string };
+        const doc = JSON.parse(r.stdout) as {
+          run: string;
+          evaluated: number;
+          cached: number;
+          rejected: number;
+          sampled: number;
+          capped: boolean;
+          budgetUnit: string;
+        };
         expect(doc.run).toBe(run);
         const db = new Database(join(runs, run, 'run.db'), { readonly: true, fileMustExist: true });
-        const config = JSON.parse((db.prepare("SELECT value FROM meta WHERE key = 'config'").get() as { value: string }).value) as Record<string, unknown>;
+        const config = JSON.parse(
+          (db.prepare("SELECT value FROM meta WHERE key = 'config'").get() as { value: string }).value,
+        ) as Record<string, unknown>;
         const n = (db.prepare('SELECT COUNT(*) AS n FROM candidates').get() as { n: number }).n;
         db.close();
         expect(config, what).toMatchObject(c.expect);
@@ -219,7 +282,11 @@ describe('random run configs and space files', () => {
       if (k % 4 === 1) argv.push('--groups', String(int(rng, 1, 3)));
       const r = await nos(...argv);
       expect([0, 1], `${JSON.stringify(argv)}\n${r.stderr}`).toContain(r.code);
-      if (r.code === 1) expect(flagsOf(argv.slice(4)).some((f) => r.stderr.includes(f)), r.stderr).toBe(true);
+      if (r.code === 1)
+        expect(
+          flagsOf(argv.slice(4)).some((f) => r.stderr.includes(f)),
+          r.stderr,
+        ).toBe(true);
       expect(readdirSync(join(runs, run))).toEqual(['run.db']);
     }
   }, 600_000);

@@ -3,7 +3,25 @@ import { nos } from '../helpers/cli.js';
 
 describe('nos eval --label-noise and --analyze (reliance, rescaled sharpness)', () => {
   it('the JSON gains labelNoise, and per result reliance and sharpnessRescaled next to sharpness', async () => {
-    const r = await nos('eval', '--rules', 'sgd,adam', '--task', 'mlp-mnist', '--steps', '30', '--lrs', '0.05', '--label-noise', '0.5', '--analyze', '--seeds', '2', '--json', '--workers', '2');
+    const r = await nos(
+      'eval',
+      '--rules',
+      'sgd,adam',
+      '--task',
+      'mlp-mnist',
+      '--steps',
+      '30',
+      '--lrs',
+      '0.05',
+      '--label-noise',
+      '0.5',
+      '--analyze',
+      '--seeds',
+      '2',
+      '--json',
+      '--workers',
+      '2',
+    );
     expect(r.code, r.stderr).toBe(0);
     const doc = JSON.parse(r.stdout) as {
       labelNoise: number;
@@ -14,7 +32,14 @@ describe('nos eval --label-noise and --analyze (reliance, rescaled sharpness)', 
           sharpnessRescaled: { mean: number; std: number };
           trainAcc: { mean: number };
           gapAcc: { mean: number };
-          reliance: { area: number; areaStd: number; curve: [number, number][]; split: string; units: number; seeds: number };
+          reliance: {
+            area: number;
+            areaStd: number;
+            curve: [number, number][];
+            split: string;
+            units: number;
+            seeds: number;
+          };
         };
       }[];
     };
@@ -35,7 +60,20 @@ describe('nos eval --label-noise and --analyze (reliance, rescaled sharpness)', 
     // The noise reached the workers: SGD's accuracy on its half-random training labels is well
     // below its clean test accuracy (a negative gap; about 0 without noise).
     expect(doc.results.find((x) => x.rule === 'sgd')?.analysis.gapAcc.mean).toBeLessThan(-0.1);
-    const text = await nos('eval', '--rules', 'sgd', '--task', 'mlp-mnist', '--steps', '20', '--lrs', '0.05', '--analyze', '--workers', '1');
+    const text = await nos(
+      'eval',
+      '--rules',
+      'sgd',
+      '--task',
+      'mlp-mnist',
+      '--steps',
+      '20',
+      '--lrs',
+      '0.05',
+      '--analyze',
+      '--workers',
+      '1',
+    );
     expect(text.code, text.stderr).toBe(0);
     expect(text.stdout).toMatch(/sharp\. x5 %\s+reliance/);
     expect(text.stdout).toMatch(/sgd .* 0\.\d{3}\n?$/m);
@@ -43,10 +81,16 @@ describe('nos eval --label-noise and --analyze (reliance, rescaled sharpness)', 
 
   it('rejects a fraction outside [0, 1], a non-number and analytic tasks, before training', async () => {
     for (const [args, msg] of [
-      [['--task', 'mlp-mnist', '--label-noise', '1.5'], /--label-noise: label noise must be a fraction in \[0, 1\], got 1.5/],
+      [
+        ['--task', 'mlp-mnist', '--label-noise', '1.5'],
+        /--label-noise: label noise must be a fraction in \[0, 1\], got 1.5/,
+      ],
       [['--task', 'mlp-mnist', '--label-noise', '-0.1'], /got -0.1/],
       [['--task', 'mlp-mnist', '--label-noise', 'half'], /--label-noise must be a finite number/],
-      [['--task', 'quadratic', '--label-noise', '0.2'], /--label-noise: label noise needs an image task with labels; quadratic is analytic/],
+      [
+        ['--task', 'quadratic', '--label-noise', '0.2'],
+        /--label-noise: label noise needs an image task with labels; quadratic is analytic/,
+      ],
       [['--task', 'mlp-mnist', '--label-noise'], /--label-noise needs a value/],
     ] as const) {
       const r = await nos('eval', '--rules', 'adam', ...args);

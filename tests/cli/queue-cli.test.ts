@@ -21,7 +21,22 @@ const runsDir = mkdtempSync(join(tmpdir(), 'nos-queue-runs-'));
 /** Short locks, so a dead worker's job goes back to the queue in about 3 s. */
 const ENV = { NOS_RUNS: runsDir, NOS_QUEUE_LOCK_MS: '2000' };
 /** A tiny search whose evaluations take about half a second each (long enough to kill one mid-job). */
-const SEARCH = ['search', '--task', 'quadratic', '--strategy', 'random', '--seed', '5', '--budget', '6', '--batch', '3', '--steps', '60000', '--json'];
+const SEARCH = [
+  'search',
+  '--task',
+  'quadratic',
+  '--strategy',
+  'random',
+  '--seed',
+  '5',
+  '--budget',
+  '6',
+  '--batch',
+  '3',
+  '--steps',
+  '60000',
+  '--json',
+];
 
 interface Row {
   idx: number;
@@ -36,13 +51,16 @@ interface Row {
 function rows(run: string): Row[] {
   const db = new Database(join(runsDir, run, 'run.db'), { readonly: true, fileMustExist: true });
   try {
-    return db.prepare('SELECT idx, rule, hash, status, reward, best_lr, final_loss FROM candidates ORDER BY idx').all() as Row[];
+    return db
+      .prepare('SELECT idx, rule, hash, status, reward, best_lr, final_loss FROM candidates ORDER BY idx')
+      .all() as Row[];
   } finally {
     db.close();
   }
 }
 
-const ids = (text: string, what: 'taken' | 'done'): string[] => [...text.matchAll(new RegExp(`job (e[0-9a-f]{64}) ${what}`, 'g'))].map((m) => m[1] as string);
+const ids = (text: string, what: 'taken' | 'done'): string[] =>
+  [...text.matchAll(new RegExp(`job (e[0-9a-f]{64}) ${what}`, 'g'))].map((m) => m[1] as string);
 
 /** Every evaluation exactly once: indexes 0..n-1, trained rules distinct, as many as the budget. */
 function expectExactlyOnce(run: string): void {
@@ -140,25 +158,65 @@ describe('nos search --queue with nos worker processes', () => {
     await r.stop();
     a.kill('SIGTERM');
     expect(await a.finished(20_000)).toBe(0);
-    expect(a.stderr).toMatch(/could not reach Redis at redis:\/\/127\.0\.0\.1:\d+\/0 to close cleanly; stopping anyway/);
+    expect(a.stderr).toMatch(
+      /could not reach Redis at redis:\/\/127\.0\.0\.1:\d+\/0 to close cleanly; stopping anyway/,
+    );
   }, 90_000);
 
   it('with a password: waits for a worker and says how to start one, never prints the password; a malformed job fails once without harming the worker; SIGTERM drains', async () => {
     const password = 's3cret-pw';
     const r = await redis({ password });
-    const wrong = new NosProcess(['search', '--task', 'quadratic', '--budget', '2', '--run', 'nope', '--queue', r.url.replace(password, 'wrong-pw')], ENV);
+    const wrong = new NosProcess(
+      [
+        'search',
+        '--task',
+        'quadratic',
+        '--budget',
+        '2',
+        '--run',
+        'nope',
+        '--queue',
+        r.url.replace(password, 'wrong-pw'),
+      ],
+      ENV,
+    );
     expect(await wrong.finished()).toBe(1);
-    expect(wrong.stderr).toMatch(/^nos search: error: cannot reach Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+\/0: WRONGPASS/);
+    expect(wrong.stderr).toMatch(
+      /^nos search: error: cannot reach Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+\/0: WRONGPASS/,
+    );
     expect(wrong.stderr).not.toContain('wrong-pw');
 
-    const coordinator = new NosProcess(['search', '--task', 'quadratic', '--strategy', 'random', '--budget', '4', '--batch', '2', '--run', 'pw', '--queue', r.url], ENV);
+    const coordinator = new NosProcess(
+      [
+        'search',
+        '--task',
+        'quadratic',
+        '--strategy',
+        'random',
+        '--budget',
+        '4',
+        '--batch',
+        '2',
+        '--run',
+        'pw',
+        '--queue',
+        r.url,
+      ],
+      ENV,
+    );
     await coordinator.until(() => /waiting for a worker/.test(coordinator.stderr), 30_000, 'the waiting message');
-    expect(coordinator.stderr).toContain(`start one on each machine with: npx nos worker --queue redis://:***@127.0.0.1:${r.port}/0`);
+    expect(coordinator.stderr).toContain(
+      `start one on each machine with: npx nos worker --queue redis://:***@127.0.0.1:${r.port}/0`,
+    );
     // A malformed job, straight into the queue: it fails on its first attempt, with where.
     const client = new Redis(r.port, '127.0.0.1', { password, maxRetriesPerRequest: null });
     const queue = new Queue(queueName(nosVersion()), { connection: client });
     try {
-      const bad = await queue.add('eval', { rule: 42, task: 'quadratic', seed: 0 }, { jobId: 'malformed-1', attempts: 3 });
+      const bad = await queue.add(
+        'eval',
+        { rule: 42, task: 'quadratic', seed: 0 },
+        { jobId: 'malformed-1', attempts: 3 },
+      );
       const w = worker(r.url);
       expect(await coordinator.finished(), coordinator.stderr).toBe(0);
       expect(coordinator.stderr).toMatch(/(a worker|1 worker\(s\)) connected; evaluating/);
@@ -174,32 +232,53 @@ describe('nos search --queue with nos worker processes', () => {
       expect(w.stderr).toMatch(/SIGTERM: finishing the jobs in hand/);
       for (const p of [coordinator, w]) expect(p.stderr + p.stdout).not.toContain(password);
       // Nor is it stored: the queue URL is not part of the run.
-      for (const f of readdirSync(join(runsDir, 'pw'))) expect(readFileSync(join(runsDir, 'pw', f)).includes(password), f).toBe(false);
+      for (const f of readdirSync(join(runsDir, 'pw')))
+        expect(readFileSync(join(runsDir, 'pw', f)).includes(password), f).toBe(false);
     } finally {
       await queue.close();
       client.disconnect();
     }
   }, 90_000);
 
-  it('nos eval --queue gives the local pool\'s results; bad URLs are refused before anything is made', async () => {
-    expect(await nos('worker')).toMatchObject({ code: 1, stderr: 'nos worker: error: --queue is required, e.g. nos worker --queue redis://127.0.0.1:6379' });
+  it("nos eval --queue gives the local pool's results; bad URLs are refused before anything is made", async () => {
+    expect(await nos('worker')).toMatchObject({
+      code: 1,
+      stderr: 'nos worker: error: --queue is required, e.g. nos worker --queue redis://127.0.0.1:6379',
+    });
     const scheme = await nos('worker', '--queue', 'http://:pw@h:1');
     expect(scheme.code).toBe(1);
-    expect(scheme.stderr).toBe("nos worker: error: --queue 'http://:***@h:1': the scheme must be redis:// or rediss:// (TLS), not http://");
-    const bad = new NosProcess(['search', '--task', 'quadratic', '--run', 'badq', '--queue', 'redis://:pw@h:1/db'], ENV);
+    expect(scheme.stderr).toBe(
+      "nos worker: error: --queue 'http://:***@h:1': the scheme must be redis:// or rediss:// (TLS), not http://",
+    );
+    const bad = new NosProcess(
+      ['search', '--task', 'quadratic', '--run', 'badq', '--queue', 'redis://:pw@h:1/db'],
+      ENV,
+    );
     expect(await bad.finished()).toBe(1);
     expect(bad.stderr).toMatch(/the path must be a database number/);
     expect(existsSync(join(runsDir, 'badq'))).toBe(false);
 
     const r = await redis();
     worker(r.url);
-    const args = ['eval', '--rules', 'adam,sgd,clip(g, 0.5)', '--task', 'quadratic', '--seeds', '2', '--steps', '300', '--json'];
+    const args = [
+      'eval',
+      '--rules',
+      'adam,sgd,clip(g, 0.5)',
+      '--task',
+      'quadratic',
+      '--seeds',
+      '2',
+      '--steps',
+      '300',
+      '--json',
+    ];
     const viaQueue = new NosProcess([...args, '--queue', r.url], ENV);
     const here = new NosProcess([...args, '--workers', '1'], ENV);
     expect(await viaQueue.finished(), viaQueue.stderr).toBe(0);
     expect(await here.finished(), here.stderr).toBe(0);
     expect(viaQueue.stderr).toMatch(/on quadratic, through the queue at redis:\/\/127\.0\.0\.1:\d+\/0/);
-    const strip = (out: string) => (JSON.parse(out) as { results: { seconds?: number }[] }).results.map(({ seconds: _s, ...rest }) => rest);
+    const strip = (out: string) =>
+      (JSON.parse(out) as { results: { seconds?: number }[] }).results.map(({ seconds: _s, ...rest }) => rest);
     expect(strip(viaQueue.stdout)).toEqual(strip(here.stdout));
   }, 90_000);
 
@@ -209,9 +288,14 @@ describe('nos search --queue with nos worker processes', () => {
     const trust = { ...ENV, NODE_EXTRA_CA_CERTS: r.cert as string };
     const untrusted = new NosProcess(['eval', '--rules', 'sgd', '--task', 'quadratic', '--queue', r.url], ENV);
     expect(await untrusted.finished()).toBe(1);
-    expect(untrusted.stderr).toMatch(/cannot reach Redis at rediss:\/\/:\*\*\*@127\.0\.0\.1:\d+\/0: self[- ]signed certificate/);
+    expect(untrusted.stderr).toMatch(
+      /cannot reach Redis at rediss:\/\/:\*\*\*@127\.0\.0\.1:\d+\/0: self[- ]signed certificate/,
+    );
     new NosProcess(['worker', '--queue', r.url, '--workers', '1'], trust);
-    const viaTls = new NosProcess(['eval', '--rules', 'sgd', '--task', 'quadratic', '--steps', '300', '--queue', r.url, '--json'], trust);
+    const viaTls = new NosProcess(
+      ['eval', '--rules', 'sgd', '--task', 'quadratic', '--steps', '300', '--queue', r.url, '--json'],
+      trust,
+    );
     expect(await viaTls.finished(), viaTls.stderr).toBe(0);
     expect((JSON.parse(viaTls.stdout) as { results: { status: string }[] }).results[0]?.status).toBe('ok');
     expect(viaTls.stderr + untrusted.stderr).not.toContain('tls-pw');

@@ -18,7 +18,9 @@ describe('nos check', () => {
     const r = await nos('check', 'sign(g) * sigm(m)');
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toBe("<arg>:1:11: error: unknown function 'sigm'; did you mean 'sign'?\nsign(g) * sigm(m)\n          ^~~~");
+    expect(r.stderr).toBe(
+      "<arg>:1:11: error: unknown function 'sigm'; did you mean 'sign'?\nsign(g) * sigm(m)\n          ^~~~",
+    );
   });
 
   it('checks files with several rules, naming the file in each error', async () => {
@@ -45,7 +47,13 @@ describe('nos check', () => {
   });
 
   it('user errors exit 1 with a message, not a stack trace', async () => {
-    for (const argv of [['check'], ['check', '--file', '/nonexistent.nos'], ['check', '--fiel', 'x'], ['chek', 'g'], ['rules', 'extra']]) {
+    for (const argv of [
+      ['check'],
+      ['check', '--file', '/nonexistent.nos'],
+      ['check', '--fiel', 'x'],
+      ['chek', 'g'],
+      ['rules', 'extra'],
+    ]) {
       const r = await nos(...argv);
       expect(r.code, argv.join(' ')).toBe(1);
       expect(r.stderr, argv.join(' ')).toMatch(/error: /);
@@ -62,8 +70,25 @@ describe('nos rules', () => {
     expect(r.code).toBe(0);
     const rules = JSON.parse(r.stdout) as { name: string; params: Record<string, number>; text: string }[];
     expect(rules.map((x) => x.name)).toEqual([
-      'sgd', 'momentum', 'nesterov', 'adam', 'amsgrad', 'adamw', 'sgdw', 'rmsprop', 'adagrad', 'lion', 'signum',
-      'powersign', 'addsign', 'powersign-ld', 'powersign-cd', 'powersign-rd', 'addsign-ld', 'addsign-cd', 'addsign-rd',
+      'sgd',
+      'momentum',
+      'nesterov',
+      'adam',
+      'amsgrad',
+      'adamw',
+      'sgdw',
+      'rmsprop',
+      'adagrad',
+      'lion',
+      'signum',
+      'powersign',
+      'addsign',
+      'powersign-ld',
+      'powersign-cd',
+      'powersign-rd',
+      'addsign-ld',
+      'addsign-cd',
+      'addsign-rd',
     ]);
     const byName = new Map(rules.map((x) => [x.name, x]));
     expect(byName.get('adam')?.params).toEqual({ beta1: 0.9, beta2: 0.999, eps: 1e-8 });
@@ -120,11 +145,16 @@ describe('nos trace', () => {
     expect((JSON.parse(text.stdout) as { weights: number[][] }).weights[0]).toEqual([0, 0.5, 0.25]);
     const f = tempFile('mine.nos', 'rule mine(k = 3) = k * g\n');
     const viaFile = await nos('trace', '--rule', f, '--lr', '1', '--input', input, '--set', 'k=1', '--json');
-    expect((JSON.parse(viaFile.stdout) as { weights: number[][] }).weights[0]).toEqual([0.5, Math.fround(-0.5 - Math.fround(-0.3)), 0.25]);
+    expect((JSON.parse(viaFile.stdout) as { weights: number[][] }).weights[0]).toEqual([
+      0.5,
+      Math.fround(-0.5 - Math.fround(-0.3)),
+      0.25,
+    ]);
   });
 
   it('seeds noise: same seed, same weights', async () => {
-    const run = async (seed: string) => (await nos('trace', '--rule', 'g + noise', '--lr', '1', '--input', input, '--seed', seed, '--json')).stdout;
+    const run = async (seed: string) =>
+      (await nos('trace', '--rule', 'g + noise', '--lr', '1', '--input', input, '--seed', seed, '--json')).stdout;
     expect(await run('5')).toBe(await run('5'));
     expect(await run('5')).not.toBe(await run('6'));
   });
@@ -139,7 +169,10 @@ describe('nos trace', () => {
       [['trace', '--rule', 'adam', '--lr', '0.1'], /--input/],
       [['trace', '--rule', 'adam', '--lr', '0.1', '--input', wrongLength], /grads\[1\] has 1 numbers but w0 has 2/],
       [['trace', '--rule', 'adam', '--lr', '0.1', '--input', notJson], /not valid JSON/],
-      [['trace', '--rule', 'adam', '--lr', '0.1', '--input', input, '--set', 'beta=0.5'], /unknown hyperparameter 'beta'/],
+      [
+        ['trace', '--rule', 'adam', '--lr', '0.1', '--input', input, '--set', 'beta=0.5'],
+        /unknown hyperparameter 'beta'/,
+      ],
       [['trace', '--rule', 'adam', '--lr', '0.1', '--input', input, '--set', 'beta1'], /name=value/],
       [['trace', '--rule', 'adam', '--lr', '0.1', '--input', input, '--backend', 'cuda'], /not available/],
       [['trace', '--rule', 'adma', '--lr', '0.1', '--input', input], /did you mean 'adam'/],
@@ -154,25 +187,70 @@ describe('nos trace', () => {
 });
 
 describe('nos trace --set', () => {
-  const input = tempFile('set.json', JSON.stringify({ w0: [1, -0.5], grads: [[0.5, -0.3], [-0.2, -0.1]] }));
+  const input = tempFile(
+    'set.json',
+    JSON.stringify({
+      w0: [1, -0.5],
+      grads: [
+        [0.5, -0.3],
+        [-0.2, -0.1],
+      ],
+    }),
+  );
   const trace = (...argv: string[]) => nos('trace', '--lr', '0.1', '--input', input, '--json', ...argv);
 
   it('refuses values out of range, past the number limit, or not decimal, naming the flag, the hyperparameter and the range', async () => {
     const cases: [string[], string][] = [
-      [['--rule', 'adam', '--set', 'beta1=5'], "--set beta1=5: hyperparameter 'beta1' is 5; it must be in [0, 1] (argument 'beta' of 'ema')"],
-      [['--rule', 'adam', '--set', 'beta2=-0.1'], "--set beta2=-0.1: hyperparameter 'beta2' is -0.1; it must be in [0, 1] (argument 'beta' of 'ema')"],
-      [['--rule', 'adam', '--set', 'eps=1e300'], '--set eps=1e300: 1e300 is too large (numbers are limited to 1e+30 in magnitude)'],
-      [['--rule', 'adam', '--set', 'eps=-2e30'], '--set eps=-2e30: -2e30 is too large (numbers are limited to 1e+30 in magnitude)'],
-      [['--rule', 'adam', '--set', 'beta1=0x1'], "--set beta1=0x1: '0x1' is not a decimal number (such as 0.9, -2, 1e-8)"],
-      [['--rule', 'adam', '--set', 'beta1=0b1'], "--set beta1=0b1: '0b1' is not a decimal number (such as 0.9, -2, 1e-8)"],
-      [['--rule', 'adam', '--set', 'beta1=0o7'], "--set beta1=0o7: '0o7' is not a decimal number (such as 0.9, -2, 1e-8)"],
-      [['--rule', 'adam', '--set', 'beta1=Infinity'], "--set beta1=Infinity: 'Infinity' is not a decimal number (such as 0.9, -2, 1e-8)"],
-      [['--rule', 'adam', '--set', 'beta1=NaN'], "--set beta1=NaN: 'NaN' is not a decimal number (such as 0.9, -2, 1e-8)"],
+      [
+        ['--rule', 'adam', '--set', 'beta1=5'],
+        "--set beta1=5: hyperparameter 'beta1' is 5; it must be in [0, 1] (argument 'beta' of 'ema')",
+      ],
+      [
+        ['--rule', 'adam', '--set', 'beta2=-0.1'],
+        "--set beta2=-0.1: hyperparameter 'beta2' is -0.1; it must be in [0, 1] (argument 'beta' of 'ema')",
+      ],
+      [
+        ['--rule', 'adam', '--set', 'eps=1e300'],
+        '--set eps=1e300: 1e300 is too large (numbers are limited to 1e+30 in magnitude)',
+      ],
+      [
+        ['--rule', 'adam', '--set', 'eps=-2e30'],
+        '--set eps=-2e30: -2e30 is too large (numbers are limited to 1e+30 in magnitude)',
+      ],
+      [
+        ['--rule', 'adam', '--set', 'beta1=0x1'],
+        "--set beta1=0x1: '0x1' is not a decimal number (such as 0.9, -2, 1e-8)",
+      ],
+      [
+        ['--rule', 'adam', '--set', 'beta1=0b1'],
+        "--set beta1=0b1: '0b1' is not a decimal number (such as 0.9, -2, 1e-8)",
+      ],
+      [
+        ['--rule', 'adam', '--set', 'beta1=0o7'],
+        "--set beta1=0o7: '0o7' is not a decimal number (such as 0.9, -2, 1e-8)",
+      ],
+      [
+        ['--rule', 'adam', '--set', 'beta1=Infinity'],
+        "--set beta1=Infinity: 'Infinity' is not a decimal number (such as 0.9, -2, 1e-8)",
+      ],
+      [
+        ['--rule', 'adam', '--set', 'beta1=NaN'],
+        "--set beta1=NaN: 'NaN' is not a decimal number (such as 0.9, -2, 1e-8)",
+      ],
       [['--rule', 'adam', '--set', 'beta1='], '--set beta1=: a number is required, got nothing'],
       [['--rule', 'adam', '--set', 'beta1=0.5', '--set', 'beta1=0.6'], '--set beta1 is given more than once'],
-      [['--rule', 'powersign-ld', '--set', 'T=0'], "--set T=0: hyperparameter 'T' is 0; it must be in (0, inf) (argument 'steps' of 'lindecay')"],
-      [['--rule', 'rule r(p = 0.1) = drop(g, p)', '--set', 'p=1'], "--set p=1: hyperparameter 'p' is 1; it must be in [0, 1) (argument 'p' of 'drop')"],
-      [['--rule', 'rule r(c = 1) = clip(g, c)', '--set', 'c=-0'], "--set c=-0: hyperparameter 'c' is 0; it must be in (0, inf) (argument 'c' of 'clip')"],
+      [
+        ['--rule', 'powersign-ld', '--set', 'T=0'],
+        "--set T=0: hyperparameter 'T' is 0; it must be in (0, inf) (argument 'steps' of 'lindecay')",
+      ],
+      [
+        ['--rule', 'rule r(p = 0.1) = drop(g, p)', '--set', 'p=1'],
+        "--set p=1: hyperparameter 'p' is 1; it must be in [0, 1) (argument 'p' of 'drop')",
+      ],
+      [
+        ['--rule', 'rule r(c = 1) = clip(g, c)', '--set', 'c=-0'],
+        "--set c=-0: hyperparameter 'c' is 0; it must be in (0, inf) (argument 'c' of 'clip')",
+      ],
     ];
     for (const [argv, message] of cases) {
       const r = await trace(...argv);
@@ -190,9 +268,16 @@ describe('nos trace --set', () => {
   });
 
   it('takes hyperparameters named toString, constructor, valueOf, hasOwnProperty', async () => {
-    const text = 'rule r(toString = 0.5, constructor = 2, valueOf = 1, hasOwnProperty = 0) = toString * constructor * valueOf * g + hasOwnProperty';
+    const text =
+      'rule r(toString = 0.5, constructor = 2, valueOf = 1, hasOwnProperty = 0) = toString * constructor * valueOf * g + hasOwnProperty';
     const rule = compileRules(text).rules[0]!;
-    const g = { w0: [1, -0.5], grads: [[0.5, -0.3], [-0.2, -0.1]] };
+    const g = {
+      w0: [1, -0.5],
+      grads: [
+        [0.5, -0.3],
+        [-0.2, -0.1],
+      ],
+    };
     const run = async (...sets: string[]) => {
       const r = await trace('--rule', text, ...sets.flatMap((s) => ['--set', s]));
       expect(r.code, r.stderr).toBe(0);
@@ -232,7 +317,9 @@ describe('files nos reads', () => {
     ]) {
       const r = nosBin(argv, { timeoutMs: 20_000 });
       expect(r.code, argv.join(' ')).toBe(1);
-      expect(r.stderr, argv.join(' ')).toMatch(/error: \/(dev\/zero|.*rules\.fifo)(\/x\.nos)?: (not a regular file \(a device, FIFO or socket\); give the path of a file|a part of the path is not a directory)\n$/);
+      expect(r.stderr, argv.join(' ')).toMatch(
+        /error: \/(dev\/zero|.*rules\.fifo)(\/x\.nos)?: (not a regular file \(a device, FIFO or socket\); give the path of a file|a part of the path is not a directory)\n$/,
+      );
     }
   });
 
@@ -240,14 +327,20 @@ describe('files nos reads', () => {
     const huge = sparse('huge.nos', 100 * 1024 * 1024);
     const r = await nos('check', '--file', huge);
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe(`nos check: error: ${huge}: the file is 104857600 bytes; rule text is limited to 200000 characters`);
+    expect(r.stderr).toBe(
+      `nos check: error: ${huge}: the file is 104857600 bytes; rule text is limited to 200000 characters`,
+    );
     // Under the byte bound but over the character limit: read, then refused by length.
     const long = join(dir, 'long.nos');
     writeFileSync(long, `${'g'.repeat(250_000)}\n`);
-    expect((await nos('check', '--file', long)).stderr).toBe(`nos check: error: ${long}: the file is 250001 characters; rule text is limited to 200000 characters`);
+    expect((await nos('check', '--file', long)).stderr).toBe(
+      `nos check: error: ${long}: the file is 250001 characters; rule text is limited to 200000 characters`,
+    );
     const input = sparse('huge.json', 65 * 1024 * 1024);
     const t = await nos('trace', '--rule', 'adam', '--lr', '0.1', '--input', input);
-    expect(t.stderr).toBe(`nos trace: error: ${input}: the file is 68157440 bytes; the trace input is limited to 67108864 bytes`);
+    expect(t.stderr).toBe(
+      `nos trace: error: ${input}: the file is 68157440 bytes; the trace input is limited to 67108864 bytes`,
+    );
     const binary = join(dir, 'bin.nos');
     writeFileSync(binary, Buffer.from([0x67, 0xff, 0xfe, 0x2a]));
     expect((await nos('check', '--file', binary)).stderr).toBe(`nos check: error: ${binary}: not UTF-8 text`);

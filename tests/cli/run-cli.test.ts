@@ -35,7 +35,11 @@ function nosIn(dir: string, argv: string[]): RunResult {
 function trainedCount(dir: string, run: string): number {
   const db = new Database(join(dir, run, 'run.db'), { readonly: true, fileMustExist: true });
   try {
-    return (db.prepare("SELECT COUNT(*) AS n FROM candidates WHERE status NOT IN ('cached', 'rejected')").get() as { n: number }).n;
+    return (
+      db.prepare("SELECT COUNT(*) AS n FROM candidates WHERE status NOT IN ('cached', 'rejected')").get() as {
+        n: number;
+      }
+    ).n;
   } finally {
     db.close();
   }
@@ -57,7 +61,9 @@ function count(dir: string, run: string): number {
 function storedConfig(dir: string, run: string): Record<string, unknown> {
   const db = new Database(join(dir, run, 'run.db'), { readonly: true, fileMustExist: true });
   try {
-    return JSON.parse((db.prepare("SELECT value FROM meta WHERE key = 'config'").get() as { value: string }).value) as Record<string, unknown>;
+    return JSON.parse(
+      (db.prepare("SELECT value FROM meta WHERE key = 'config'").get() as { value: string }).value,
+    ) as Record<string, unknown>;
   } finally {
     db.close();
   }
@@ -76,7 +82,22 @@ const exited = (child: ChildProcess) => new Promise<number | null>((r) => child.
 describe('nos search --resume uses the stored config', () => {
   it('an RL run made with --groups 3 resumes without the flag (it used to fail: "offset is out of bounds")', () => {
     const dir = runs();
-    const made = nosIn(dir, ['search', '--task', 'quadratic', '--budget', '20', '--groups', '3', '--run', 'g3', '--workers', '1', '--seed', '2', '--json']);
+    const made = nosIn(dir, [
+      'search',
+      '--task',
+      'quadratic',
+      '--budget',
+      '20',
+      '--groups',
+      '3',
+      '--run',
+      'g3',
+      '--workers',
+      '1',
+      '--seed',
+      '2',
+      '--json',
+    ]);
     expect(made.code, made.stderr).toBe(0);
     expect(storedConfig(dir, 'g3')).toMatchObject({ groups: 3, warmStart: false, strategy: 'rl' });
     const resumed = nosIn(dir, ['search', '--resume', '--run', 'g3', '--budget', '30', '--json']);
@@ -86,20 +107,56 @@ describe('nos search --resume uses the stored config', () => {
     expect(trainedCount(dir, 'g3')).toBe(30); // the budget counts rules trained
     expect(storedConfig(dir, 'g3').budget).toBe(30);
     // The same as a run made with budget 30 from the start.
-    const straight = nosIn(dir, ['search', '--task', 'quadratic', '--budget', '30', '--groups', '3', '--run', 'g3s', '--workers', '1', '--seed', '2', '--json']);
+    const straight = nosIn(dir, [
+      'search',
+      '--task',
+      'quadratic',
+      '--budget',
+      '30',
+      '--groups',
+      '3',
+      '--run',
+      'g3s',
+      '--workers',
+      '1',
+      '--seed',
+      '2',
+      '--json',
+    ]);
     expect(JSON.parse(straight.stdout).best).toEqual(JSON.parse(resumed.stdout).best);
   }, 120_000);
 
   it('refuses conflicting flags (naming the flag and the stored value) and --warm-start where it does nothing', () => {
     const dir = runs();
-    expect(nosIn(dir, ['search', '--task', 'quadratic', '--budget', '10', '--strategy', 'random', '--run', 'r', '--workers', '1', '--json']).code).toBe(0);
+    expect(
+      nosIn(dir, [
+        'search',
+        '--task',
+        'quadratic',
+        '--budget',
+        '10',
+        '--strategy',
+        'random',
+        '--run',
+        'r',
+        '--workers',
+        '1',
+        '--json',
+      ]).code,
+    ).toBe(0);
     const cases: [string[], RegExp][] = [
       [['--task', 'rosenbrock'], /--task rosenbrock conflicts with run 'r', which was made with --task quadratic/],
       [['--seed', '9'], /--seed 9 conflicts with run 'r', which was made with --seed 0/],
       [['--strategy', 'rl'], /--strategy rl conflicts with run 'r', which was made with --strategy random/],
       [['--groups', '3'], /--groups 3 conflicts with run 'r', which was made with --groups 2/],
-      [['--budget', '5'], /--budget 5 is below the budget of run 'r' \(10 trained rules, with 10 trained of \d+ sampled\)/],
-      [['--space', tempFile('s.json', '{"unary": ["id", "sign"]}')], /--space .*s\.json conflicts with run 'r', which was made with the full NOS space/],
+      [
+        ['--budget', '5'],
+        /--budget 5 is below the budget of run 'r' \(10 trained rules, with 10 trained of \d+ sampled\)/,
+      ],
+      [
+        ['--space', tempFile('s.json', '{"unary": ["id", "sign"]}')],
+        /--space .*s\.json conflicts with run 'r', which was made with the full NOS space/,
+      ],
     ];
     for (const [flags, msg] of cases) {
       const r = nosIn(dir, ['search', '--resume', '--run', 'r', ...flags]);
@@ -108,16 +165,40 @@ describe('nos search --resume uses the stored config', () => {
       expect(r.stderr).not.toMatch(/internal error/);
     }
     for (const strategy of ['rl', 'random']) {
-      const w = nosIn(dir, ['search', '--task', 'quadratic', '--strategy', strategy, '--warm-start', '--run', `w-${strategy}`]);
+      const w = nosIn(dir, [
+        'search',
+        '--task',
+        'quadratic',
+        '--strategy',
+        strategy,
+        '--warm-start',
+        '--run',
+        `w-${strategy}`,
+      ]);
       expect(w.code).toBe(1);
-      expect(w.stderr).toMatch(new RegExp(`--warm-start seeds evolution's population with known rules: it does nothing with --strategy ${strategy}`));
+      expect(w.stderr).toMatch(
+        new RegExp(
+          `--warm-start seeds evolution's population with known rules: it does nothing with --strategy ${strategy}`,
+        ),
+      );
     }
     expect(readdirSync(dir)).toEqual(['r']);
   }, 120_000);
 
   it('--workers above the number of cores is capped, with a message', () => {
     const dir = runs();
-    const r = nosIn(dir, ['search', '--task', 'quadratic', '--budget', '5', '--workers', '1000', '--run', 'w', '--json']);
+    const r = nosIn(dir, [
+      'search',
+      '--task',
+      'quadratic',
+      '--budget',
+      '5',
+      '--workers',
+      '1000',
+      '--run',
+      'w',
+      '--json',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const cores = availableParallelism();
     expect(r.stderr).toContain(`--workers 1000: using ${cores}, the number of cores here`);
@@ -128,15 +209,23 @@ describe('nos search --resume uses the stored config', () => {
 describe('the run lock between real processes', () => {
   it('a second nos search on a running run exits 1 with a clear message; the first goes on', async () => {
     const dir = runs();
-    const first = spawn(process.execPath, [BIN, 'search', '--task', 'quadratic', '--budget', '3000', '--steps', '3000', '--workers', '1', '--run', 'busy'], {
-      env: { ...process.env, NOS_RUNS: dir },
-      stdio: 'ignore',
-    });
+    const first = spawn(
+      process.execPath,
+      [BIN, 'search', '--task', 'quadratic', '--budget', '3000', '--steps', '3000', '--workers', '1', '--run', 'busy'],
+      {
+        env: { ...process.env, NOS_RUNS: dir },
+        stdio: 'ignore',
+      },
+    );
     try {
       await until(() => count(dir, 'busy') >= 3);
       const second = nosIn(dir, ['search', '--resume', '--run', 'busy']);
       expect(second.code).toBe(1);
-      expect(second.stderr).toMatch(new RegExp(`^nos search: error: run 'busy' is in use by another nos \\(pid ${first.pid} on .*\\): wait for it to finish or stop it\\n$`));
+      expect(second.stderr).toMatch(
+        new RegExp(
+          `^nos search: error: run 'busy' is in use by another nos \\(pid ${first.pid} on .*\\): wait for it to finish or stop it\\n$`,
+        ),
+      );
       const again = nosIn(dir, ['search', '--task', 'quadratic', '--run', 'busy']);
       expect(again.code).toBe(1);
       expect(again.stderr).toMatch(/run 'busy' already exists/);
@@ -154,12 +243,17 @@ describe('the run lock between real processes', () => {
 
   it('a lock held by another process refuses --resume; once that process is killed (-9), its stale lock is taken over', async () => {
     const dir = runs();
-    expect(nosIn(dir, ['search', '--task', 'quadratic', '--budget', '10', '--run', 'held', '--workers', '1', '--json']).code).toBe(0);
+    expect(
+      nosIn(dir, ['search', '--task', 'quadratic', '--budget', '10', '--run', 'held', '--workers', '1', '--json']).code,
+    ).toBe(0);
     const script = `import { SqliteStore } from ${JSON.stringify(join(repoRoot, 'dist', 'search-results', 'store.js'))};
 SqliteStore.open('held');
 process.stdout.write('locked\\n');
 setInterval(() => {}, 1000);`;
-    const holder = spawn(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, NOS_RUNS: dir }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const holder = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      env: { ...process.env, NOS_RUNS: dir },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     try {
       let out = '';
       holder.stdout.on('data', (d: Buffer) => {
@@ -189,8 +283,15 @@ setInterval(() => {}, 1000);`;
  */
 function asReader(dir: string, argv: string[]): RunResult {
   const root = process.getuid?.() === 0;
-  const [cmd, args] = root ? ['setpriv', ['--bounding-set', '-dac_override,-dac_read_search,-fowner', process.execPath, BIN, ...argv]] : [process.execPath, [BIN, ...argv]];
-  const r = spawnSync(cmd, args, { cwd: repoRoot, env: { ...process.env, NOS_RUNS: dir }, encoding: 'utf8', timeout: 60_000 });
+  const [cmd, args] = root
+    ? ['setpriv', ['--bounding-set', '-dac_override,-dac_read_search,-fowner', process.execPath, BIN, ...argv]]
+    : [process.execPath, [BIN, ...argv]];
+  const r = spawnSync(cmd, args, {
+    cwd: repoRoot,
+    env: { ...process.env, NOS_RUNS: dir },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -203,9 +304,13 @@ function readOnly(dir: string, run: string): void {
 describe('runs a user can only read', () => {
   it('leaderboard, report --out and export read them; nothing tries to write them', () => {
     const dir = runs();
-    expect(nosIn(dir, ['search', '--task', 'quadratic', '--budget', '20', '--run', 'ro', '--workers', '1', '--json']).code).toBe(0);
+    expect(
+      nosIn(dir, ['search', '--task', 'quadratic', '--budget', '20', '--run', 'ro', '--workers', '1', '--json']).code,
+    ).toBe(0);
     // A second run left in WAL mode, as a killed search leaves it.
-    expect(nosIn(dir, ['search', '--task', 'quadratic', '--budget', '20', '--run', 'wal', '--workers', '1', '--json']).code).toBe(0);
+    expect(
+      nosIn(dir, ['search', '--task', 'quadratic', '--budget', '20', '--run', 'wal', '--workers', '1', '--json']).code,
+    ).toBe(0);
     const db = new Database(join(dir, 'wal', 'run.db'));
     db.pragma('journal_mode = WAL');
     db.close();
@@ -225,7 +330,9 @@ describe('runs a user can only read', () => {
         // Its own folder cannot take the report: said up front, with the way out.
         const here = asReader(dir, ['report', '--run', run, '--no-adam']);
         expect(here.code).toBe(1);
-        expect(here.stderr).toMatch(/the report .*report\.html: cannot write in .*permission denied.*\(pass --out F\.html to write it elsewhere\)/);
+        expect(here.stderr).toMatch(
+          /the report .*report\.html: cannot write in .*permission denied.*\(pass --out F\.html to write it elsewhere\)/,
+        );
         // Resuming needs to write: a clear user error, not an internal one.
         const resume = asReader(dir, ['search', '--resume', '--run', run, '--budget', '30']);
         expect(resume.code, resume.stderr).toBe(1);
@@ -248,7 +355,9 @@ describe('errors of the environment are user errors', () => {
     try {
       const denied = asReader(join(locked, 'runs'), ['search', '--task', 'quadratic', '--budget', '3', '--run', 'x']);
       expect(denied.code, denied.stderr).toBe(1);
-      expect(denied.stderr).toMatch(/^nos search: error: cannot create the runs folder .*locked\/runs: permission denied \(EACCES\)\n$/);
+      expect(denied.stderr).toMatch(
+        /^nos search: error: cannot create the runs folder .*locked\/runs: permission denied \(EACCES\)\n$/,
+      );
     } finally {
       chmodSync(locked, 0o755);
     }
@@ -256,7 +365,9 @@ describe('errors of the environment are user errors', () => {
     writeFileSync(file, '');
     const notDir = nosIn(join(file, 'runs'), ['search', '--task', 'quadratic', '--budget', '3', '--run', 'x']);
     expect(notDir.code).toBe(1);
-    expect(notDir.stderr).toMatch(/cannot create the runs folder .*: a part of the path is a file, not a folder \(ENOTDIR\)/);
+    expect(notDir.stderr).toMatch(
+      /cannot create the runs folder .*: a part of the path is a file, not a folder \(ENOTDIR\)/,
+    );
     const proc = nosIn('/proc/nos-runs', ['search', '--task', 'quadratic', '--budget', '3', '--run', 'x']);
     expect(proc.code).toBe(1);
     expect(proc.stderr).toMatch(/is under \/proc, a system folder: pick another place/);

@@ -4,7 +4,10 @@ import { nos } from '../helpers/cli.js';
 describe('nos schedule refuses multipliers that are not finite numbers', () => {
   it('Infinity or NaN anywhere is a user error that says where; a negative multiplier is a warning', async () => {
     const cases: [string, RegExp][] = [
-      ['t/0', /^nos schedule: error: schedule 't\/0' is Infinity at t=1 \(of 4 steps\): a learning-rate multiplier must be a finite number/],
+      [
+        't/0',
+        /^nos schedule: error: schedule 't\/0' is Infinity at t=1 \(of 4 steps\): a learning-rate multiplier must be a finite number/,
+      ],
       ['0/0', /schedule '0\/0' is NaN at t=1/],
       ['1/(t-2)', /schedule '1\/\(t-2\)' is Infinity at t=2/],
     ];

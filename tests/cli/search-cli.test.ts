@@ -25,7 +25,12 @@ function run(argv: string[], runs: string) {
 function rows(runs: string, name: string): { idx: number; rule: string; status: string; reward: number }[] {
   const db = new Database(join(runs, name, 'run.db'), { readonly: true, fileMustExist: true });
   try {
-    return db.prepare('SELECT idx, rule, status, reward FROM candidates ORDER BY idx').all() as { idx: number; rule: string; status: string; reward: number }[];
+    return db.prepare('SELECT idx, rule, status, reward FROM candidates ORDER BY idx').all() as {
+      idx: number;
+      rule: string;
+      status: string;
+      reward: number;
+    }[];
   } finally {
     db.close();
   }
@@ -42,8 +47,23 @@ function count(runs: string, name: string): number {
 describe('nos search', () => {
   it('survives kill -9: --resume finishes the run without re-evaluating, and matches an uninterrupted run', async () => {
     const runs = mkdtempSync(join(tmpdir(), 'nos-kill-'));
-    const args = ['search', '--task', 'quadratic', '--budget', '70', '--seed', '3', '--workers', '1', '--strategy', 'rl'];
-    const child = spawn(process.execPath, [join(repoRoot, 'bin', 'nos.js'), ...args, '--run', 'killed'], { env: env(runs), stdio: 'ignore' });
+    const args = [
+      'search',
+      '--task',
+      'quadratic',
+      '--budget',
+      '70',
+      '--seed',
+      '3',
+      '--workers',
+      '1',
+      '--strategy',
+      'rl',
+    ];
+    const child = spawn(process.execPath, [join(repoRoot, 'bin', 'nos.js'), ...args, '--run', 'killed'], {
+      env: env(runs),
+      stdio: 'ignore',
+    });
     const deadline = Date.now() + 120_000;
     while (count(runs, 'killed') < 25 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     child.kill('SIGKILL');
@@ -54,7 +74,13 @@ describe('nos search', () => {
 
     const resumed = run(['search', '--resume', '--run', 'killed', '--json'], runs);
     expect(resumed.code, resumed.stderr).toBe(0);
-    const doc = JSON.parse(resumed.stdout) as { run: string; evaluated: number; cached: number; rejected: number; best: { rule: string; reward: number }[] };
+    const doc = JSON.parse(resumed.stdout) as {
+      run: string;
+      evaluated: number;
+      cached: number;
+      rejected: number;
+      best: { rule: string; reward: number }[];
+    };
     expect(doc.run).toBe('killed');
     expect(doc.evaluated).toBe(70); // the budget counts rules trained; cache hits come on top
     const after = rows(runs, 'killed');
@@ -64,7 +90,9 @@ describe('nos search', () => {
 
     const straight = run([...args, '--run', 'straight', '--json'], runs);
     expect(straight.code, straight.stderr).toBe(0);
-    expect(after.map(({ rule, status, reward }) => [rule, status, reward])).toEqual(rows(runs, 'straight').map(({ rule, status, reward }) => [rule, status, reward]));
+    expect(after.map(({ rule, status, reward }) => [rule, status, reward])).toEqual(
+      rows(runs, 'straight').map(({ rule, status, reward }) => [rule, status, reward]),
+    );
     expect(JSON.parse(straight.stdout).best).toEqual(doc.best);
 
     // The leaderboard and export read the run.
@@ -81,7 +109,10 @@ describe('nos search', () => {
 
   it('reports user errors: an existing run, a missing run, --resume without --run, a bad strategy', () => {
     const runs = mkdtempSync(join(tmpdir(), 'nos-err-'));
-    const ok = run(['search', '--task', 'rosenbrock', '--budget', '10', '--run', 'r', '--workers', '1', '--json'], runs);
+    const ok = run(
+      ['search', '--task', 'rosenbrock', '--budget', '10', '--run', 'r', '--workers', '1', '--json'],
+      runs,
+    );
     expect(ok.code, ok.stderr).toBe(0);
     for (const [argv, msg] of [
       [['search', '--task', 'rosenbrock', '--budget', '10', '--run', 'r'], /already exists/],
@@ -101,12 +132,24 @@ describe('nos search', () => {
 describe('nos search --space', () => {
   it('searches a restricted space, records it with the run, and rejects a bad one', () => {
     const runs = mkdtempSync(join(tmpdir(), 'nos-space-'));
-    const good = tempFile('space.json', JSON.stringify({ operands: ['g', 'm', 'sign-g', 'sign-m'], unary: ['id', 'exp', 'sign'], binary: ['mul', 'add'] }));
-    const r = run(['search', '--task', 'quadratic', '--budget', '20', '--run', 's', '--workers', '1', '--space', good, '--json'], runs);
+    const good = tempFile(
+      'space.json',
+      JSON.stringify({
+        operands: ['g', 'm', 'sign-g', 'sign-m'],
+        unary: ['id', 'exp', 'sign'],
+        binary: ['mul', 'add'],
+      }),
+    );
+    const r = run(
+      ['search', '--task', 'quadratic', '--budget', '20', '--run', 's', '--workers', '1', '--space', good, '--json'],
+      runs,
+    );
     expect(r.code, r.stderr).toBe(0);
     for (const row of rows(runs, 's')) expect(row.rule).not.toMatch(/sqrt|clip|drop|noise|keep|\^|\//);
     const db = new Database(join(runs, 's', 'run.db'), { readonly: true });
-    const config = JSON.parse((db.prepare("SELECT value FROM meta WHERE key = 'config'").get() as { value: string }).value) as { space: { binary: string[] } };
+    const config = JSON.parse(
+      (db.prepare("SELECT value FROM meta WHERE key = 'config'").get() as { value: string }).value,
+    ) as { space: { binary: string[] } };
     db.close();
     expect(config.space.binary).toEqual(['mul', 'add']);
     const bad = tempFile('bad.json', JSON.stringify({ unary: ['id', 'tanh'] }));
@@ -114,17 +157,36 @@ describe('nos search --space', () => {
     expect(b.code).toBe(1);
     expect(b.stderr).toMatch(/no unary entry 'tanh'/);
     const broken = tempFile('broken.json', JSON.stringify({ operands: [{ id: 'x', text: 'g +' }] }));
-    expect(run(['search', '--task', 'quadratic', '--budget', '5', '--run', 'c', '--space', broken], runs).stderr).toMatch(/operands\[0\] \(id 'x'\): 'g \+' is not valid rule text/);
+    expect(
+      run(['search', '--task', 'quadratic', '--budget', '5', '--run', 'c', '--space', broken], runs).stderr,
+    ).toMatch(/operands\[0\] \(id 'x'\): 'g \+' is not valid rule text/);
   }, 120_000);
 });
 
 describe('Ctrl-C', () => {
   it('stops cleanly after the evaluations in flight (exit 130), and --resume finishes the run', async () => {
     const runs = mkdtempSync(join(tmpdir(), 'nos-int-'));
-    const child = spawn(process.execPath, [join(repoRoot, 'bin', 'nos.js'), 'search', '--task', 'quadratic', '--budget', '200', '--seed', '5', '--workers', '1', '--run', 'int'], {
-      env: env(runs),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        join(repoRoot, 'bin', 'nos.js'),
+        'search',
+        '--task',
+        'quadratic',
+        '--budget',
+        '200',
+        '--seed',
+        '5',
+        '--workers',
+        '1',
+        '--run',
+        'int',
+      ],
+      {
+        env: env(runs),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => {
       stderr += d.toString();
@@ -146,7 +208,21 @@ describe('Ctrl-C', () => {
 describe('nos search --budget-unit', () => {
   it('counts trained rules by default, sampled ones when asked, and refuses another unit', () => {
     const runs = mkdtempSync(join(tmpdir(), 'nos-unit-'));
-    const common = ['--task', 'quadratic', '--strategy', 'random', '--budget', '6', '--batch', '3', '--steps', '20', '--workers', '1', '--json'];
+    const common = [
+      '--task',
+      'quadratic',
+      '--strategy',
+      'random',
+      '--budget',
+      '6',
+      '--batch',
+      '3',
+      '--steps',
+      '20',
+      '--workers',
+      '1',
+      '--json',
+    ];
     const trained = run(['search', ...common, '--run', 'u-trained'], runs);
     expect(trained.code, trained.stderr).toBe(0);
     const t = JSON.parse(trained.stdout) as { evaluated: number; sampled: number; budgetUnit: string; capped: boolean };
@@ -164,11 +240,16 @@ describe('nos search --budget-unit', () => {
   }, 240_000);
 });
 
-function evaluations(runs: string, name: string): { hash: string; rung: number; seed: number; task: string; reward: number; seconds: number }[] {
+function evaluations(
+  runs: string,
+  name: string,
+): { hash: string; rung: number; seed: number; task: string; reward: number; seconds: number }[] {
   try {
     const db = new Database(join(runs, name, 'run.db'), { readonly: true, fileMustExist: true });
     try {
-      return db.prepare('SELECT hash, rung, seed, task, reward, seconds FROM evaluations ORDER BY rung, hash, seed').all() as {
+      return db
+        .prepare('SELECT hash, rung, seed, task, reward, seconds FROM evaluations ORDER BY rung, hash, seed')
+        .all() as {
         hash: string;
         rung: number;
         seed: number;
@@ -187,10 +268,32 @@ function evaluations(runs: string, name: string): { hash: string; rung: number; 
 describe('nos search: the funnel', () => {
   it('survives kill -9 inside a rung: --resume keeps every stored row, adds the missing ones, and matches an uninterrupted run', async () => {
     const runs = mkdtempSync(join(tmpdir(), 'nos-funnel-'));
-    const args = ['search', '--task', 'quadratic', '--budget', '30', '--seed', '2', '--workers', '1', '--strategy', 'random', '--rung-seeds', '4,10,2', '--long-factor', '40', '--transfer', 'rosenbrock'];
-    const child = spawn(process.execPath, [join(repoRoot, 'bin', 'nos.js'), ...args, '--run', 'fk'], { env: env(runs), stdio: 'ignore' });
+    const args = [
+      'search',
+      '--task',
+      'quadratic',
+      '--budget',
+      '30',
+      '--seed',
+      '2',
+      '--workers',
+      '1',
+      '--strategy',
+      'random',
+      '--rung-seeds',
+      '4,10,2',
+      '--long-factor',
+      '40',
+      '--transfer',
+      'rosenbrock',
+    ];
+    const child = spawn(process.execPath, [join(repoRoot, 'bin', 'nos.js'), ...args, '--run', 'fk'], {
+      env: env(runs),
+      stdio: 'ignore',
+    });
     const deadline = Date.now() + 120_000;
-    while (evaluations(runs, 'fk').filter((e) => e.rung === 2).length < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 30));
+    while (evaluations(runs, 'fk').filter((e) => e.rung === 2).length < 5 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 30));
     child.kill('SIGKILL');
     await new Promise((r) => child.on('exit', r));
     const before = evaluations(runs, 'fk');
@@ -209,9 +312,13 @@ describe('nos search: the funnel', () => {
 
     const straight = run([...args, '--run', 'fs', '--json'], runs);
     expect(straight.code, straight.stderr).toBe(0);
-    const strip = (es: typeof after) => es.map(({ hash, rung, seed, task, reward }) => [hash, rung, seed, task, reward]);
+    const strip = (es: typeof after) =>
+      es.map(({ hash, rung, seed, task, reward }) => [hash, rung, seed, task, reward]);
     expect(strip(after)).toEqual(strip(evaluations(runs, 'fs')));
-    const doc = JSON.parse(resumed.stdout) as { best: { rung: number; seeds: number; ci95: [number, number] | null }[]; funnel: { verdicts: { proxy: { verdict: string; seeds: number } }[] } };
+    const doc = JSON.parse(resumed.stdout) as {
+      best: { rung: number; seeds: number; ci95: [number, number] | null }[];
+      funnel: { verdicts: { proxy: { verdict: string; seeds: number } }[] };
+    };
     expect(JSON.parse(straight.stdout).best).toEqual(doc.best);
     expect(doc.best[0]).toMatchObject({ rung: 3, seeds: 2 });
     expect(doc.funnel.verdicts[0]?.proxy.seeds).toBe(10);
@@ -219,7 +326,13 @@ describe('nos search: the funnel', () => {
 
     // The leaderboard carries the rung, the seeds and the interval.
     const lb = run(['leaderboard', '--run', 'fk', '--top', '30', '--json'], runs);
-    const board = JSON.parse(lb.stdout) as { rank: number; rung: number; seeds: number; ci95: [number, number] | null; reward: number }[];
+    const board = JSON.parse(lb.stdout) as {
+      rank: number;
+      rung: number;
+      seeds: number;
+      ci95: [number, number] | null;
+      reward: number;
+    }[];
     expect(board.map((b) => b.rung).slice(0, 3)).toEqual([3, 3, 2]); // two finalists (the baseline is not a sampled rule)
     expect(board.at(-1)).toMatchObject({ rung: 0, seeds: 1, ci95: null });
     for (const b of board.filter((x) => x.seeds > 1)) expect(b.ci95![0]).toBeLessThanOrEqual(b.reward);
@@ -241,7 +354,10 @@ describe('nos search: the funnel', () => {
       expect(r.stderr).toMatch(msg);
       expect(r.stderr).not.toMatch(/at .*\.js:\d+/);
     }
-    const ok = run(['search', '--task', 'quadratic', '--budget', '5', '--run', 'o', '--workers', '1', '--funnel', 'off', '--json'], runs);
+    const ok = run(
+      ['search', '--task', 'quadratic', '--budget', '5', '--run', 'o', '--workers', '1', '--funnel', 'off', '--json'],
+      runs,
+    );
     expect(ok.code, ok.stderr).toBe(0);
     expect(JSON.parse(ok.stdout).funnel).toBeUndefined();
     const again = run(['search', '--resume', '--run', 'o', '--finalists', '1'], runs);

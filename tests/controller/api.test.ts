@@ -23,7 +23,18 @@ describe('nos from code (import "nos")', () => {
 
   it('search: a run with progress callbacks, a summary and its leaderboard', async () => {
     const seen: number[] = [];
-    const r = await nos.search({ root, run: 'api-run', task: 'quadratic', budget: 6, batchSize: 3, strategy: 'random', seed: 1, steps: 30, workers: 1, onProgress: (p) => seen.push(p.sampled) });
+    const r = await nos.search({
+      root,
+      run: 'api-run',
+      task: 'quadratic',
+      budget: 6,
+      batchSize: 3,
+      strategy: 'random',
+      seed: 1,
+      steps: 30,
+      workers: 1,
+      onProgress: (p) => seen.push(p.sampled),
+    });
     expect(r.run).toBe('api-run');
     // The budget counts rules trained; cache hits and rejected rules are sampled on top.
     expect(r.evaluated).toBe(6);
@@ -31,7 +42,9 @@ describe('nos from code (import "nos")', () => {
     expect(r.evaluated + r.cached + r.rejected).toBe(r.sampled);
     expect(r.leaderboard.length).toBeGreaterThan(0);
     expect(r.leaderboard[0]!.reward).toBeGreaterThanOrEqual(r.leaderboard.at(-1)!.reward);
-    await expect(nos.search({ root, run: 'api-run', task: 'quadratic', budget: 6 })).rejects.toBeInstanceOf(nos.StoreError);
+    await expect(nos.search({ root, run: 'api-run', task: 'quadratic', budget: 6 })).rejects.toBeInstanceOf(
+      nos.StoreError,
+    );
   }, 120_000);
 
   it('exports tasks, schedules, the screen and the statistics', () => {

@@ -17,10 +17,34 @@ import { tfReady } from '../helpers/tf.js';
 
 const root = () => mkdtempSync(join(tmpdir(), 'nos-funnel-'));
 
-const funnel: FunnelConfig = { ...FUNNEL_DEFAULTS, promote: 0.2, minPromoted: 4, longTop: 3, finalists: 2, seeds: [3, 4, 2], longFactor: 2, transfer: 'rosenbrock' };
+const funnel: FunnelConfig = {
+  ...FUNNEL_DEFAULTS,
+  promote: 0.2,
+  minPromoted: 4,
+  longTop: 3,
+  finalists: 2,
+  seeds: [3, 4, 2],
+  longFactor: 2,
+  transfer: 'rosenbrock',
+};
 
 function config(run: string, f: FunnelConfig | null = funnel, budget = 30): RunConfig {
-  return { run, task: 'quadratic', strategy: 'random', budget, budgetUnit: 'trained', seed: 5, workers: 1, batchSize: 10, steps: null, groups: 2, warmStart: false, funnel: f, createdAt: 'test', nosVersion: 'test' } as RunConfig;
+  return {
+    run,
+    task: 'quadratic',
+    strategy: 'random',
+    budget,
+    budgetUnit: 'trained',
+    seed: 5,
+    workers: 1,
+    batchSize: 10,
+    steps: null,
+    groups: 2,
+    warmStart: false,
+    funnel: f,
+    createdAt: 'test',
+    nosVersion: 'test',
+  } as RunConfig;
 }
 
 const hashOf = (text: string) => {
@@ -51,7 +75,22 @@ class RungEvaluator implements Evaluator {
     const reshuffle = req.task !== 'quadratic' || (req.steps ?? 200) > 200 ? ((h >>> 10) % 100) / 400 : 0;
     const reward = Math.max(0, Math.min(1, 0.5 * quality + 0.4 + noise + reshuffle - 0.1));
     return {
-      result: { rule: req.rule, hash: '', task: req.task, seed: req.seed, status: 'ok', reward, bestLr: 0.01, valAcc: reward, testAcc: reward, finalLoss: 1 - reward, grid: [], curve: [1], curveEvery: 1, seconds: 0.001 },
+      result: {
+        rule: req.rule,
+        hash: '',
+        task: req.task,
+        seed: req.seed,
+        status: 'ok',
+        reward,
+        bestLr: 0.01,
+        valAcc: reward,
+        testAcc: reward,
+        finalLoss: 1 - reward,
+        grid: [],
+        curve: [1],
+        curveEvery: 1,
+        seconds: 0.001,
+      },
     };
   }
 }
@@ -84,7 +123,10 @@ describe('funnel', () => {
     const plan = planFunnel(cfg, store.candidates(), evals);
     expect(plan.complete).toBe(3);
     // Rung 1: max(minPromoted, ceil(0.2 x trained)) best rung-0 rules, in rung-0 order.
-    const n1 = Math.max(4, Math.ceil(0.2 * store.candidates().filter((c) => c.status !== 'cached' && c.status !== 'rejected').length));
+    const n1 = Math.max(
+      4,
+      Math.ceil(0.2 * store.candidates().filter((c) => c.status !== 'cached' && c.status !== 'rejected').length),
+    );
     const byReward = [...trained].sort((a, b) => b.reward - a.reward || a.index - b.index).map((c) => c.hash);
     expect(plan.members[1]).toEqual(byReward.slice(0, n1));
     // Rung 2: the best 3 of rung 1 by their 3-seed mean; rung 3: the best 2 of rung 2.
@@ -100,13 +142,17 @@ describe('funnel', () => {
     expect(new Set(keys).size).toBe(keys.length);
     const adam = lookupRule('adam');
     if (!adam.ok) throw new Error(adam.message);
-    for (const r of rungs) expect(evals.filter((e) => e.hash === adam.rule.hash && e.rung === r.rung).map((e) => e.seed)).toEqual(r.seeds);
+    for (const r of rungs)
+      expect(evals.filter((e) => e.hash === adam.rule.hash && e.rung === r.rung).map((e) => e.seed)).toEqual(r.seeds);
     for (const r of rungs.slice(1)) {
-      for (const h of plan.members[r.rung] as string[]) expect(evals.filter((e) => e.hash === h && e.rung === r.rung).map((e) => e.seed)).toEqual(r.seeds);
+      for (const h of plan.members[r.rung] as string[])
+        expect(evals.filter((e) => e.hash === h && e.rung === r.rung).map((e) => e.seed)).toEqual(r.seeds);
     }
     // No request twice; rung 1's first seed is rung 0's row, not a new run.
     expect([...ev.calls.values()].every((n) => n === 1)).toBe(true);
-    const rung1Requests = [...ev.calls.keys()].map((k) => JSON.parse(k) as [string, string, number, number | null]).filter(([, task, , steps]) => task === 'quadratic' && steps === null);
+    const rung1Requests = [...ev.calls.keys()]
+      .map((k) => JSON.parse(k) as [string, string, number, number | null])
+      .filter(([, task, , steps]) => task === 'quadratic' && steps === null);
     expect(rung1Requests.filter(([, , seed]) => seed === 5).length).toBe(trained.length + 1);
     // The transfer rung ran on its task.
     expect(evals.filter((e) => e.rung === 3).every((e) => e.task === 'rosenbrock')).toBe(true);
@@ -129,11 +175,18 @@ describe('funnel', () => {
     expect(v[0]?.proxy?.n).toBe(4);
     expect(summary.verdicts).toEqual(v);
     // The report shows the rungs, the leaderboard by rung and the verdicts.
-    const html = renderReport({ config: cfg, candidates: store.candidates(), checkpoints: store.checkpoints(), evaluations: evals });
+    const html = renderReport({
+      config: cfg,
+      candidates: store.candidates(),
+      checkpoints: store.checkpoints(),
+      evaluations: evals,
+    });
     expect(html).toContain('<table id="rungs">');
     expect(html).toContain('transfer to rosenbrock, 2 seeds');
     expect(html.match(/<tr><td><code/g)?.length).toBe(v.length);
-    expect(renderReport({ config: cfg, candidates: store.candidates(), checkpoints: store.checkpoints() })).not.toContain('id="funnel"');
+    expect(
+      renderReport({ config: cfg, candidates: store.candidates(), checkpoints: store.checkpoints() }),
+    ).not.toContain('id="funnel"');
     store.close();
   });
 
@@ -171,8 +224,13 @@ describe('funnel', () => {
     const s = await runFunnel(store, new RungEvaluator());
     expect(s.evaluated).toBe(0);
     const board = rankedLeaderboard(store.config, store.candidates(), store.evaluations(), 5);
-    const ok = store.candidates().filter((c) => c.status === 'ok').sort((a, b) => b.reward - a.reward || a.index - b.index);
-    expect(board.map((e) => [e.rule, e.reward, e.rung, e.seeds, e.ci95])).toEqual(ok.slice(0, 5).map((c) => [c.rule, c.reward, 0, 1, null]));
+    const ok = store
+      .candidates()
+      .filter((c) => c.status === 'ok')
+      .sort((a, b) => b.reward - a.reward || a.index - b.index);
+    expect(board.map((e) => [e.rule, e.reward, e.rung, e.seeds, e.ci95])).toEqual(
+      ok.slice(0, 5).map((c) => [c.rule, c.reward, 0, 1, null]),
+    );
     store.close();
   });
 
@@ -211,12 +269,41 @@ describe('funnel', () => {
     if (!adam.ok || !other.ok) throw new Error('built-ins');
     const cfg = config('b', { ...funnel, minPromoted: 1, promote: 0.01, longTop: 1, finalists: 1, seeds: [2, 2, 2] });
     const cand = (index: number, rule: string, hash: string, reward: number) => ({
-      index, batch: 0, rule, hash, fingerprint: null, status: 'ok' as const, reward, bestLr: 0.1, valAcc: reward, testAcc: null, finalLoss: 0, detail: '{}', seconds: 1, strategy: 'random', parent: null,
+      index,
+      batch: 0,
+      rule,
+      hash,
+      fingerprint: null,
+      status: 'ok' as const,
+      reward,
+      bestLr: 0.1,
+      valAcc: reward,
+      testAcc: null,
+      finalLoss: 0,
+      detail: '{}',
+      seconds: 1,
+      strategy: 'random',
+      parent: null,
     });
     const cs = [cand(0, adam.rule.canonical, adam.rule.hash, 0.5), cand(1, other.rule.canonical, other.rule.hash, 0.9)];
-    const row = (hash: string, rule: string, rung: number, seed: number, reward: number) => ({ hash, rung, seed, rule, task: rung === 3 ? 'rosenbrock' : 'quadratic', status: 'ok' as const, reward, bestLr: 0.1, valAcc: reward, testAcc: reward, seconds: 1 });
+    const row = (hash: string, rule: string, rung: number, seed: number, reward: number) => ({
+      hash,
+      rung,
+      seed,
+      rule,
+      task: rung === 3 ? 'rosenbrock' : 'quadratic',
+      status: 'ok' as const,
+      reward,
+      bestLr: 0.1,
+      valAcc: reward,
+      testAcc: reward,
+      seconds: 1,
+    });
     const evals = [1, 2, 3].flatMap((rung) =>
-      [5, 6].flatMap((seed) => [row(adam.rule.hash, adam.rule.canonical, rung, seed, 0.6 + seed / 100), row(other.rule.hash, other.rule.canonical, rung, seed, 0.7 + seed / 100)]),
+      [5, 6].flatMap((seed) => [
+        row(adam.rule.hash, adam.rule.canonical, rung, seed, 0.6 + seed / 100),
+        row(other.rule.hash, other.rule.canonical, rung, seed, 0.7 + seed / 100),
+      ]),
     );
     const board = rankedLeaderboard(cfg, cs, evals, 5);
     expect(board.map((e) => [e.rule, e.rung])).toEqual([

@@ -9,7 +9,17 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { repoRoot } from '../helpers/reference.js';
 
-const FOLDERS = ['primitives', 'dsl', 'learned', 'evaluator', 'controller', 'search-results', 'optimizer', 'cli', 'bench'];
+const FOLDERS = [
+  'primitives',
+  'dsl',
+  'learned',
+  'evaluator',
+  'controller',
+  'search-results',
+  'optimizer',
+  'cli',
+  'bench',
+];
 
 function sources(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {

@@ -3,12 +3,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createRun, makeStrategy, nosVersion, planRun, type RunRequest, RunConfigError, resumeRun, searchRun } from '../../controller/run.js';
+import {
+  createRun,
+  makeStrategy,
+  nosVersion,
+  planRun,
+  type RunRequest,
+  RunConfigError,
+  resumeRun,
+  searchRun,
+} from '../../controller/run.js';
 import { SqliteStore } from '../../search-results/store.js';
 import { repoRoot } from '../helpers/reference.js';
 import { FakeEvaluator } from '../helpers/fake-evaluator.js';
 import { tfReady } from '../helpers/tf.js';
-
 
 const root = () => mkdtempSync(join(tmpdir(), 'nos-run-'));
 const rows = (store: SqliteStore) => store.candidates().map((c) => [c.rule, c.status, c.reward]);
@@ -36,7 +44,20 @@ describe('planning a run', () => {
   it('stores every setting that changes results, and the version from package.json', () => {
     const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string };
     expect(nosVersion()).toBe(pkg.version);
-    const c = planRun({ task: 'quadratic', strategy: 'evolution', budget: 40, seed: 3, batchSize: 5, steps: 20, groups: 3, warmStart: true, run: 'x' }, new Date('2026-01-02T03:04:05Z'));
+    const c = planRun(
+      {
+        task: 'quadratic',
+        strategy: 'evolution',
+        budget: 40,
+        seed: 3,
+        batchSize: 5,
+        steps: 20,
+        groups: 3,
+        warmStart: true,
+        run: 'x',
+      },
+      new Date('2026-01-02T03:04:05Z'),
+    );
     expect(c).toEqual({
       run: 'x',
       task: 'quadratic',
@@ -50,17 +71,40 @@ describe('planning a run', () => {
       groups: 3,
       warmStart: true,
       // The funnel's defaults (an analytic task has no transfer task).
-      funnel: { promote: 0.05, minPromoted: 5, longTop: 5, finalists: 2, seeds: [3, 5, 3], longFactor: 4, transfer: null, baseline: 'adam' },
+      funnel: {
+        promote: 0.05,
+        minPromoted: 5,
+        longTop: 5,
+        finalists: 2,
+        seeds: [3, 5, 3],
+        longFactor: 4,
+        transfer: null,
+        baseline: 'adam',
+      },
       createdAt: '2026-01-02T03:04:05.000Z',
       nosVersion: pkg.version,
     });
-    expect(planRun({}, new Date('2026-01-02T03:04:05Z'))).toMatchObject({ run: 'rl-mlp-mnist-20260102-030405', strategy: 'rl', budget: 300, budgetUnit: 'trained', seed: 0, batchSize: 10, groups: 2, warmStart: false, steps: null });
+    expect(planRun({}, new Date('2026-01-02T03:04:05Z'))).toMatchObject({
+      run: 'rl-mlp-mnist-20260102-030405',
+      strategy: 'rl',
+      budget: 300,
+      budgetUnit: 'trained',
+      seed: 0,
+      batchSize: 10,
+      groups: 2,
+      warmStart: false,
+      steps: null,
+    });
   });
 
   it('refuses each bad setting with a message that names its flag', () => {
     const cases: [RunRequest, string, RegExp][] = [
       [{ task: 'mlp-mnis' }, 'task', /--task: unknown task 'mlp-mnis'; did you mean 'mlp-mnist'/],
-      [{ strategy: 'evolutoin' }, 'strategy', /--strategy must be one of rl, random, evolution, got 'evolutoin'; did you mean 'evolution'/],
+      [
+        { strategy: 'evolutoin' },
+        'strategy',
+        /--strategy must be one of rl, random, evolution, got 'evolutoin'; did you mean 'evolution'/,
+      ],
       [{ groups: 0 }, 'groups', /--groups must be an integer from 1 to 8, got 0/],
       [{ groups: 9 }, 'groups', /--groups must be an integer from 1 to 8/],
       [{ batchSize: 1e6 }, 'batch', /--batch must be an integer from 1 to 10000/],
@@ -71,7 +115,11 @@ describe('planning a run', () => {
       [{ warmStart: true }, 'warm-start', /--warm-start seeds evolution's population.*--strategy rl/],
       [{ warmStart: true, strategy: 'random' }, 'warm-start', /--strategy random/],
       [{ warmStart: true, strategy: 'evolution', groups: 1 }, 'warm-start', /no known rule fits --groups 1/],
-      [{ warmStart: true, strategy: 'evolution', space: { operands: ['g', 'm'] } }, 'warm-start', /no known rule fits this --space/],
+      [
+        { warmStart: true, strategy: 'evolution', space: { operands: ['g', 'm'] } },
+        'warm-start',
+        /no known rule fits this --space/,
+      ],
       [{ space: { operands: 'g' } as unknown as RunRequest['space'] }, 'space', /--space operands: expected a list/],
     ];
     for (const [req, field, msg] of cases) {
@@ -87,7 +135,9 @@ describe('planning a run', () => {
     const prev = process.env.NOS_RUNS;
     delete process.env.NOS_RUNS;
     try {
-      expect(() => createRun({ run: 'bad', task: 'quadratic', space: { unary: ['id', 'tanh'] } }, { root: dir })).toThrow(/no unary entry 'tanh'/);
+      expect(() =>
+        createRun({ run: 'bad', task: 'quadratic', space: { unary: ['id', 'tanh'] } }, { root: dir }),
+      ).toThrow(/no unary entry 'tanh'/);
       expect(() => createRun({ run: 'bad', task: 'quadratic', groups: 0 }, { root: dir })).toThrow(RunConfigError);
       expect(existsSync(join(dir, 'search-results'))).toBe(false);
     } finally {
@@ -110,7 +160,11 @@ describe('resuming a run', () => {
   async function stoppedRun(dir: string, req: RunRequest, after: number): Promise<void> {
     const store = createRun({ run: 'r', task: 'quadratic', budget: 40, seed: 5, ...req }, { root: dir });
     let seen = 0;
-    await searchRun(store, { evaluator: new FakeEvaluator(), shouldStop: () => seen >= after, onCandidate: () => void seen++ });
+    await searchRun(store, {
+      evaluator: new FakeEvaluator(),
+      shouldStop: () => seen >= after,
+      onCandidate: () => void seen++,
+    });
     store.close();
   }
 
@@ -131,7 +185,9 @@ describe('resuming a run', () => {
       expect(store.config.groups).toBe(3);
       expect(notes).toEqual([]);
       await searchRun(store, { evaluator: new FakeEvaluator() });
-      expect(rows(store)).toEqual(await straight({ strategy, groups: 3, ...(strategy === 'evolution' ? { warmStart: true } : {}) }));
+      expect(rows(store)).toEqual(
+        await straight({ strategy, groups: 3, ...(strategy === 'evolution' ? { warmStart: true } : {}) }),
+      );
       store.close();
     });
   }
@@ -142,7 +198,11 @@ describe('resuming a run', () => {
     writeFileSync(space, JSON.stringify({ operands: ['g', 'm', 'sign-g', 'sign-m'] }));
     await stoppedRun(dir, { strategy: 'evolution', groups: 3, batchSize: 5, steps: 30 }, 10);
     const cases: [RunRequest, string, RegExp][] = [
-      [{ task: 'rosenbrock' }, 'task', /--task rosenbrock conflicts with run 'r', which was made with --task quadratic/],
+      [
+        { task: 'rosenbrock' },
+        'task',
+        /--task rosenbrock conflicts with run 'r', which was made with --task quadratic/,
+      ],
       [{ strategy: 'rl' }, 'strategy', /--strategy rl conflicts .* made with --strategy evolution/],
       [{ seed: 6 }, 'seed', /--seed 6 conflicts .* made with --seed 5/],
       [{ groups: 2 }, 'groups', /--groups 2 conflicts .* made with --groups 3/],
@@ -150,7 +210,11 @@ describe('resuming a run', () => {
       [{ steps: 31 }, 'steps', /--steps 31 conflicts .* made with --steps 30/],
       [{ warmStart: true }, 'warm-start', /--warm-start conflicts .* made with no --warm-start/],
       [{ spaceFile: space }, 'space', /--space .*space\.json conflicts .* made with the full NOS space/],
-      [{ budget: 39 }, 'budget', /--budget 39 is below the budget of run 'r' \(40 trained rules, with \d+ trained of 10 sampled\): a resume may only raise the budget/],
+      [
+        { budget: 39 },
+        'budget',
+        /--budget 39 is below the budget of run 'r' \(40 trained rules, with \d+ trained of 10 sampled\): a resume may only raise the budget/,
+      ],
       [{ task: 'nope' }, 'task', /unknown task 'nope'/],
     ];
     for (const [req, field, msg] of cases) {
@@ -159,7 +223,11 @@ describe('resuming a run', () => {
       expect(e.message, JSON.stringify(req)).toMatch(msg);
     }
     // The refusals released the lock; the same values are fine.
-    const { store, notes } = resumeRun('r', { task: 'quadratic', strategy: 'evolution', seed: 5, groups: 3, batchSize: 5, steps: 30, budget: 40 }, { root: dir });
+    const { store, notes } = resumeRun(
+      'r',
+      { task: 'quadratic', strategy: 'evolution', seed: 5, groups: 3, batchSize: 5, steps: 30, budget: 40 },
+      { root: dir },
+    );
     expect(notes).toEqual([]);
     store.close();
   });
@@ -193,10 +261,15 @@ describe('resuming a run', () => {
   });
 
   it('stores the budget unit: resume keeps it, refuses another, and old runs without it count samples', async () => {
-    expect(refusal(() => planRun({ budgetUnit: 'epochs' }))).toMatchObject({ field: 'budget-unit', message: expect.stringMatching(/--budget-unit must be one of trained, sampled, got 'epochs'/) });
+    expect(refusal(() => planRun({ budgetUnit: 'epochs' }))).toMatchObject({
+      field: 'budget-unit',
+      message: expect.stringMatching(/--budget-unit must be one of trained, sampled, got 'epochs'/),
+    });
     const dir = root();
     await stoppedRun(dir, { strategy: 'random', budgetUnit: 'sampled' }, 15);
-    expect(refusal(() => resumeRun('r', { budgetUnit: 'trained' }, { root: dir })).message).toMatch(/--budget-unit trained conflicts with run 'r', which was made with --budget-unit sampled/);
+    expect(refusal(() => resumeRun('r', { budgetUnit: 'trained' }, { root: dir })).message).toMatch(
+      /--budget-unit trained conflicts with run 'r', which was made with --budget-unit sampled/,
+    );
     const { store } = resumeRun('r', { budgetUnit: 'sampled' }, { root: dir });
     const summary = await searchRun(store, { evaluator: new FakeEvaluator() });
     expect(summary).toMatchObject({ budgetUnit: 'sampled', sampled: 40 });
@@ -210,9 +283,14 @@ describe('resuming a run', () => {
     expect(budgetUnit).toBe('trained');
     db.prepare("UPDATE meta SET value = ? WHERE key = 'config'").run(JSON.stringify(rest));
     db.close();
-    expect(refusal(() => resumeRun('r', { budgetUnit: 'trained' }, { root: old })).message).toMatch(/made with --budget-unit sampled \(a run made before the unit could be chosen\)/);
+    expect(refusal(() => resumeRun('r', { budgetUnit: 'trained' }, { root: old })).message).toMatch(
+      /made with --budget-unit sampled \(a run made before the unit could be chosen\)/,
+    );
     const resumed = resumeRun('r', {}, { root: old }).store;
-    expect(await searchRun(resumed, { evaluator: new FakeEvaluator() })).toMatchObject({ budgetUnit: 'sampled', sampled: 40 });
+    expect(await searchRun(resumed, { evaluator: new FakeEvaluator() })).toMatchObject({
+      budgetUnit: 'sampled',
+      sampled: 40,
+    });
     resumed.close();
   });
 
@@ -248,17 +326,31 @@ describe('resuming a run', () => {
     const failing = () => {
       throw new Error('the back end is down');
     };
-    await expect(searchRun(store, { evaluator: new FakeEvaluator(), onStart: failing })).rejects.toThrow(/back end is down/);
+    await expect(searchRun(store, { evaluator: new FakeEvaluator(), onStart: failing })).rejects.toThrow(
+      /back end is down/,
+    );
     expect(existsSync(join(dir, 'search-results', 'runs', 'f'))).toBe(false);
     // The name is free again.
     createRun({ run: 'f', task: 'quadratic', budget: 5 }, { root: dir }).close();
   });
 
   it('makeStrategy builds what the config says', () => {
-    const c = planRun({ task: 'quadratic', strategy: 'random', groups: 1, seed: 2, space: { operands: ['g'], unary: ['sign'], binary: ['mul'] } });
+    const c = planRun({
+      task: 'quadratic',
+      strategy: 'random',
+      groups: 1,
+      seed: 2,
+      space: { operands: ['g'], unary: ['sign'], binary: ['mul'] },
+    });
     const s = makeStrategy(c);
     expect(s.name).toBe('random');
-    expect(s.propose(3).map((p) => p.text)).toEqual(['(sign(g)) * (sign(g))', '(sign(g)) * (sign(g))', '(sign(g)) * (sign(g))']);
-    expect(() => makeStrategy({ ...c, strategy: 'annealing' })).toThrow(/strategy 'annealing', which this nos does not know/);
+    expect(s.propose(3).map((p) => p.text)).toEqual([
+      '(sign(g)) * (sign(g))',
+      '(sign(g)) * (sign(g))',
+      '(sign(g)) * (sign(g))',
+    ]);
+    expect(() => makeStrategy({ ...c, strategy: 'annealing' })).toThrow(
+      /strategy 'annealing', which this nos does not know/,
+    );
   });
 });

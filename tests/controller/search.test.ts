@@ -5,13 +5,31 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { RlController } from '../../controller/rl.js';
 import { leaderboard, runSearch, SAMPLE_CAP_FACTOR } from '../../controller/search.js';
 import { Evolution, type Proposal, RandomSearch, type Strategy, type UpdateStats } from '../../controller/strategy.js';
-import { type Candidate, type ResultsStore, type RunConfig, SqliteStore, type StrategyCheckpoint } from '../../search-results/store.js';
+import {
+  type Candidate,
+  type ResultsStore,
+  type RunConfig,
+  SqliteStore,
+  type StrategyCheckpoint,
+} from '../../search-results/store.js';
 import { FakeEvaluator } from '../helpers/fake-evaluator.js';
 import { tfReady } from '../helpers/tf.js';
 
-
 function config(run: string, strategy: string, budget = 60): RunConfig {
-  return { run, task: 'quadratic', strategy, budget, seed: 7, workers: 1, batchSize: 10, steps: null, groups: 2, warmStart: false, createdAt: 'test', nosVersion: 'test' };
+  return {
+    run,
+    task: 'quadratic',
+    strategy,
+    budget,
+    seed: 7,
+    workers: 1,
+    batchSize: 10,
+    steps: null,
+    groups: 2,
+    warmStart: false,
+    createdAt: 'test',
+    nosVersion: 'test',
+  };
 }
 
 /** A config whose budget counts trained rules (new runs' default). */
@@ -68,7 +86,10 @@ describe('search loop', () => {
     const dir = root();
     const store = SqliteStore.create(config('d', 'rl'), dir);
     let seen = 0;
-    const first = await runSearch(store, makeStrategy('rl'), new FakeEvaluator({ delays: true, diverge: true }), { shouldStop: () => seen >= 25, onCandidate: () => void seen++ });
+    const first = await runSearch(store, makeStrategy('rl'), new FakeEvaluator({ delays: true, diverge: true }), {
+      shouldStop: () => seen >= 25,
+      onCandidate: () => void seen++,
+    });
     expect(first.stopped).toBe(true);
     store.close();
     const reopened = SqliteStore.open('d', dir);
@@ -127,7 +148,13 @@ describe('search loop', () => {
       return { summary, rows, calls: ev.calls.length };
     };
     const a = await once();
-    expect(a.summary).toMatchObject({ budgetUnit: 'trained', budget: 45, evaluated: 45, stopped: false, capped: false });
+    expect(a.summary).toMatchObject({
+      budgetUnit: 'trained',
+      budget: 45,
+      evaluated: 45,
+      stopped: false,
+      capped: false,
+    });
     expect(a.calls).toBe(45);
     expect(a.summary.sampled).toBeGreaterThan(45); // this seed's random search hits the cache
     expect(a.summary.evaluated + a.summary.cached + a.summary.rejected).toBe(a.summary.sampled);
@@ -144,15 +171,26 @@ describe('search loop', () => {
     const dir = root();
     const store = SqliteStore.create(trainedConfig('s', 'rl', 30), dir);
     let seen = 0;
-    const first = await runSearch(store, makeStrategy('rl'), new FakeEvaluator({ delays: true, diverge: true }), { shouldStop: () => seen >= 17, onCandidate: () => void seen++ });
+    const first = await runSearch(store, makeStrategy('rl'), new FakeEvaluator({ delays: true, diverge: true }), {
+      shouldStop: () => seen >= 17,
+      onCandidate: () => void seen++,
+    });
     expect(first.stopped).toBe(true);
     expect(first.evaluated).toBeLessThan(30);
     store.close();
     const reopened = SqliteStore.open('s', dir);
     expect(reopened.config).toMatchObject({ budgetUnit: 'trained' });
     const progress: [number, number][] = [];
-    const second = await runSearch(reopened, makeStrategy('rl'), new FakeEvaluator({ delays: true, diverge: true }), { onCandidate: (_c, p) => void progress.push([p.spent, p.sampled]) });
-    expect(second).toMatchObject({ stopped: false, evaluated: 30, sampled: whole.sampled, cached: whole.cached, rejected: whole.rejected });
+    const second = await runSearch(reopened, makeStrategy('rl'), new FakeEvaluator({ delays: true, diverge: true }), {
+      onCandidate: (_c, p) => void progress.push([p.spent, p.sampled]),
+    });
+    expect(second).toMatchObject({
+      stopped: false,
+      evaluated: 30,
+      sampled: whole.sampled,
+      cached: whole.cached,
+      rejected: whole.rejected,
+    });
     expect(reopened.candidates().map((c) => [c.rule, c.status, c.reward])).toEqual(want);
     // Progress reports the budget spent in its unit next to the samples.
     expect(progress.at(-1)).toEqual([30, whole.sampled]);
@@ -169,7 +207,9 @@ describe('search loop', () => {
     expect(first.evaluated).toBe(17);
     expect(first.sampled % 10).not.toBe(0); // its last batch was cut after the 17th trained rule
     store.updateConfig({ ...store.config, budget: 33 });
-    expect((await runSearch(store, makeStrategy('evolution'), new FakeEvaluator({ delays: true, diverge: true }))).evaluated).toBe(33);
+    expect(
+      (await runSearch(store, makeStrategy('evolution'), new FakeEvaluator({ delays: true, diverge: true }))).evaluated,
+    ).toBe(33);
     expect(store.candidates().map((c) => [c.rule, c.status, c.reward])).toEqual(want);
     store.close();
   });
@@ -177,7 +217,8 @@ describe('search loop', () => {
   it('a strategy that only re-proposes known rules still ends, at the sample cap', async () => {
     const same: Strategy = {
       name: 'same',
-      propose: (n): Proposal[] => Array.from({ length: n }, () => ({ choices: { groups: [] }, text: 'adam', parent: null })),
+      propose: (n): Proposal[] =>
+        Array.from({ length: n }, () => ({ choices: { groups: [] }, text: 'adam', parent: null })),
       observe: (): UpdateStats => ({ meanReward: 0, baseline: null, entropy: null }),
       save: () => '',
       restore: () => {},

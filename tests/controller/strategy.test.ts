@@ -25,7 +25,11 @@ function drive(s: Strategy, batches: number, n = 8): number[] {
   for (let b = 0; b < batches; b++) {
     const ps = s.propose(n);
     const rewards = ps.map((p) => similarity(p.choices.groups, target));
-    s.observe(ps, rewards, ps.map(() => index++));
+    s.observe(
+      ps,
+      rewards,
+      ps.map(() => index++),
+    );
     means.push(rewards.reduce((a, c) => a + c, 0) / n);
   }
   return means;
@@ -39,15 +43,21 @@ describe('rule sampling', () => {
       const c = randomChoices(r, 3);
       const text = ruleText(c);
       const checked = compileRules(text);
-      expect(checked.diagnostics.filter((d) => d.code !== 'no-gradient'), text).toEqual([]);
-      if (c.groups.slice(1).some((g) => g[0] >= NOS_SPACE.operands.length || g[1] >= NOS_SPACE.operands.length)) usesEarlier++;
+      expect(
+        checked.diagnostics.filter((d) => d.code !== 'no-gradient'),
+        text,
+      ).toEqual([]);
+      if (c.groups.slice(1).some((g) => g[0] >= NOS_SPACE.operands.length || g[1] >= NOS_SPACE.operands.length))
+        usesEarlier++;
     }
     expect(usesEarlier).toBeGreaterThan(10);
   });
 
   it('encodes PowerSign and AddSign as known choice lists', () => {
     const [ps, as] = knownChoices();
-    expect(compileRules(ruleText(ps!)).rules[0]?.canonical).toBe(compileRules('exp(sign(g) * sign(m)) * g').rules[0]?.canonical);
+    expect(compileRules(ruleText(ps!)).rules[0]?.canonical).toBe(
+      compileRules('exp(sign(g) * sign(m)) * g').rules[0]?.canonical,
+    );
     expect(compileRules(ruleText(as!)).rules[0]?.hash).toBe(compileRules('(1 + sign(g) * sign(m)) * g').rules[0]?.hash);
   });
 });
@@ -82,7 +92,15 @@ describe('strategies', () => {
       const c = make(99);
       c.restore(state);
       expect(c.propose(6).map((p) => p.text)).toEqual(next);
-      expect(make(12).propose(6).map((p) => p.text)).not.toEqual(make(11).propose(6).map((p) => p.text));
+      expect(
+        make(12)
+          .propose(6)
+          .map((p) => p.text),
+      ).not.toEqual(
+        make(11)
+          .propose(6)
+          .map((p) => p.text),
+      );
     });
   }
 
@@ -155,7 +173,11 @@ describe('strategies', () => {
 describe('configurable search space', () => {
   it('restricts the NOS space by ids and extends it with new entries', async () => {
     const { configureSpace } = await import('../../primitives/nos-space.js');
-    const space = configureSpace({ operands: ['g', 'sign-g', 'sign-m', { id: 'lion', text: 'lion' }], unary: ['id', 'exp'], binary: ['mul', 'add'] });
+    const space = configureSpace({
+      operands: ['g', 'sign-g', 'sign-m', { id: 'lion', text: 'lion' }],
+      unary: ['id', 'exp'],
+      binary: ['mul', 'add'],
+    });
     expect(space.operands.map((o) => o.id)).toEqual(['g', 'sign-g', 'sign-m', 'lion']);
     const s = new RandomSearch({ seed: 1, groups: 2, space });
     for (const p of s.propose(100)) {

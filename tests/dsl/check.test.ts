@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { BindError, bindParams, compileRules, formatDiagnostics, library, MAX_DIAGNOSTICS, printNode, ruleHash } from '../../dsl/index.js';
+import {
+  BindError,
+  bindParams,
+  compileRules,
+  formatDiagnostics,
+  library,
+  MAX_DIAGNOSTICS,
+  printNode,
+  ruleHash,
+} from '../../dsl/index.js';
 import { traceInterp } from '../../dsl/interp.js';
 import { countNodes } from '../../dsl/ir.js';
 import { genNosRule, rng } from '../helpers/gen.js';
@@ -47,12 +56,18 @@ describe('checker', () => {
 
   it('canonical text is a fixed point: checking it again gives the same text and hash', () => {
     const r = rng(7);
-    const texts = [...[...library().values()].map((x) => x.canonical), ...Array.from({ length: 300 }, () => genNosRule(r, 1 + Math.floor(r() * 3)))];
+    const texts = [
+      ...[...library().values()].map((x) => x.canonical),
+      ...Array.from({ length: 300 }, () => genNosRule(r, 1 + Math.floor(r() * 3))),
+    ];
     for (const text of texts) {
       const a = compileRules(text);
       if (!a.ok) {
         // Random NOS rules may ignore g; nothing else may fail.
-        expect(a.diagnostics.map((d) => d.code), text).toEqual(['no-gradient']);
+        expect(
+          a.diagnostics.map((d) => d.code),
+          text,
+        ).toEqual(['no-gradient']);
         continue;
       }
       const first = a.rules[0]!;
@@ -86,20 +101,23 @@ describe('checker', () => {
     expect(ruleHash(r, { toString: 0.3 })).not.toBe(r.hash);
     // The interpreter gets the same values: w - lr * constructor * toString * g.
     const input = { w0: [1, -1], grads: [[0.5, 0.25]] };
-    expect(traceInterp(r, input, 1, { params: { toString: 0.3 }, dtype: 'float64' })).toEqual([[1 - 2 * 0.3 * 0.5, -1 - 2 * 0.3 * 0.25]]);
+    expect(traceInterp(r, input, 1, { params: { toString: 0.3 }, dtype: 'float64' })).toEqual([
+      [1 - 2 * 0.3 * 0.5, -1 - 2 * 0.3 * 0.25],
+    ]);
     for (const name of ['valueOf', 'hasOwnProperty', 'isPrototypeOf', 'propertyIsEnumerable', 'toLocaleString']) {
       const x = one(`rule r(${name} = 0.25) = ${name} * g`);
       expect(printNode(bindParams(x, {})), name).toBe('0.25 * g');
       expect(printNode(bindParams(x, { [name]: 3 })), name).toBe('3 * g');
     }
     // Used by another rule, by name and by position.
-    expect(ok('rule r(toString = 0.5) = toString * g\nrule s = r(toString = 4) + r(8)').map((x) => x.canonical)).toEqual([
-      'rule r(toString = 0.5) = g * toString',
-      'rule s = 4 * g + 8 * g',
-    ]);
+    expect(
+      ok('rule r(toString = 0.5) = toString * g\nrule s = r(toString = 4) + r(8)').map((x) => x.canonical),
+    ).toEqual(['rule r(toString = 0.5) = g * toString', 'rule s = 4 * g + 8 * g']);
     // A prototype name that is not a hyperparameter of the rule is an unknown one, not a value.
     expect(() => bindParams(library().get('adam')!, { toString: 1 })).toThrow(/unknown hyperparameter 'toString'/);
-    expect(() => bindParams(r, JSON.parse('{"__proto__": 1}') as Record<string, number>)).toThrow(/unknown hyperparameter '__proto__'/);
+    expect(() => bindParams(r, JSON.parse('{"__proto__": 1}') as Record<string, number>)).toThrow(
+      /unknown hyperparameter '__proto__'/,
+    );
   });
 
   it('range-checks hyperparameter values bound from code: ranges of the primitives they reach, and the number limit', () => {
@@ -117,10 +135,16 @@ describe('checker', () => {
     expect(e1.param).toBe('beta1');
     expect(e1.message).toBe("hyperparameter 'beta1' is 5; it must be in [0, 1] (argument 'beta' of 'ema')");
     expect(err(() => bindParams(adam, { beta2: -0.5 })).message).toMatch(/'beta2' is -0.5; it must be in \[0, 1\]/);
-    expect(err(() => bindParams(adam, { eps: 1e300 })).message).toMatch(/'eps' is 1e\+300; values are limited to 1e\+30/);
+    expect(err(() => bindParams(adam, { eps: 1e300 })).message).toMatch(
+      /'eps' is 1e\+300; values are limited to 1e\+30/,
+    );
     expect(err(() => bindParams(adam, { eps: Number.POSITIVE_INFINITY })).message).toMatch(/finite number/);
-    expect(err(() => bindParams(adam, { eps: '0.1' as unknown as number })).message).toMatch(/finite number, got "0.1"/);
-    expect(err(() => bindParams(library().get('powersign-ld')!, { T: 0 })).message).toMatch(/'T' is 0; it must be in \(0, inf\) \(argument 'steps' of 'lindecay'\)/);
+    expect(err(() => bindParams(adam, { eps: '0.1' as unknown as number })).message).toMatch(
+      /finite number, got "0.1"/,
+    );
+    expect(err(() => bindParams(library().get('powersign-ld')!, { T: 0 })).message).toMatch(
+      /'T' is 0; it must be in \(0, inf\) \(argument 'steps' of 'lindecay'\)/,
+    );
     expect(err(() => bindParams(one('rule r(p = 0.5) = drop(g, p)'), { p: 1 })).message).toMatch(/\[0, 1\)/);
     expect(err(() => bindParams(one('rule r(c = 1) = clip(g, c)'), { c: -0 })).message).toMatch(/\(0, inf\)/);
     // A value that reaches the argument through arithmetic is checked by what it computes.
@@ -176,16 +200,40 @@ describe('checker', () => {
     ['rule a = b\nrule b = a * g', 'cycle', 2, 10, /refers to itself/],
     ['rule a = a', 'cycle', 1, 10, /refers to itself/],
     // Hyperparameter values given to other rules reach the ranges of their primitives.
-    ['adam(beta1 = 5)', 'range', 1, 6, /^hyperparameter 'beta1' of 'adam' is 5; it must be in \[0, 1\] \(argument 'beta' of 'ema'\)$/],
+    [
+      'adam(beta1 = 5)',
+      'range',
+      1,
+      6,
+      /^hyperparameter 'beta1' of 'adam' is 5; it must be in \[0, 1\] \(argument 'beta' of 'ema'\)$/,
+    ],
     ['adam(0.9, 1.5)', 'range', 1, 11, /'beta2' of 'adam' is 1.5; it must be in \[0, 1\]/],
     ['signum(beta = -0.1) * 2', 'range', 1, 8, /'beta' of 'signum' is -0.1/],
     ['rule r(b = 5) = adam(beta1 = b)', 'range', 1, 22, /'beta1' of 'adam' is 5/],
     ['rule r(b = 0.5) = adam(beta1 = b * 4)', 'range', 1, 24, /'beta1' of 'adam' is 2; it must be in \[0, 1\]/],
-    ['@powersign-ld(T = 0)', 'range', 1, 15, /'T' of 'powersign-ld' is 0; it must be in \(0, inf\) \(argument 'steps' of 'lindecay'\)/],
-    ['rule r(T = -5) = @powersign-ld', 'range', 1, 18, /rule 'powersign-ld' makes argument 'steps' of 'lindecay' -5; it must be in \(0, inf\)/],
+    [
+      '@powersign-ld(T = 0)',
+      'range',
+      1,
+      15,
+      /'T' of 'powersign-ld' is 0; it must be in \(0, inf\) \(argument 'steps' of 'lindecay'\)/,
+    ],
+    [
+      'rule r(T = -5) = @powersign-ld',
+      'range',
+      1,
+      18,
+      /rule 'powersign-ld' makes argument 'steps' of 'lindecay' -5; it must be in \(0, inf\)/,
+    ],
     ['rule r(k = 1) = drop(g, k)', 'range', 1, 25, /\[0, 1\)/],
     ['rule r(p = 0.5) = drop(g, p)\nrule s = r(p = 1)', 'range', 2, 12, /'p' of 'r' is 1; it must be in \[0, 1\)/],
-    ['adam(beta1 = 1e30 * 1e30)', 'number', 1, 14, /'beta1' of 'adam' is 1.0000000000000001e\+60; values must be finite and at most 1e\+30/],
+    [
+      'adam(beta1 = 1e30 * 1e30)',
+      'number',
+      1,
+      14,
+      /'beta1' of 'adam' is 1.0000000000000001e\+60; values must be finite and at most 1e\+30/,
+    ],
     ['adam(eps = 0 / 0)', 'number', 1, 12, /'eps' of 'adam' is NaN/],
   ];
   for (const [text, code, line, col, msg] of errors) {

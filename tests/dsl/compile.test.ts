@@ -11,7 +11,6 @@ import { genNosRule, rng } from '../helpers/gen.js';
 import { torchGolden } from '../helpers/reference.js';
 import { tfReady } from '../helpers/tf.js';
 
-
 describe('compiled back ends == reference interpreter', () => {
   beforeAll(async () => {
     expect((await tfReady).name).toBe('wasm');
@@ -89,7 +88,17 @@ describe('compiled back ends == reference interpreter', () => {
         [0, 0, 0, 0, 0, 0],
       ],
     };
-    for (const text of ['sign(g) * g', 'max(g, m)', 'min(g, 0) + runmax(g)', 'clip(g, 1e-3)', 'g / (sqrt(v) + 1e-8)', 'log(g) * g', 'exp(g) - g^2', 'adam', 'lion']) {
+    for (const text of [
+      'sign(g) * g',
+      'max(g, m)',
+      'min(g, 0) + runmax(g)',
+      'clip(g, 1e-3)',
+      'g / (sqrt(v) + 1e-8)',
+      'log(g) * g',
+      'exp(g) - g^2',
+      'adam',
+      'lion',
+    ]) {
       const rr = rule(text);
       const ref = traceInterp(rr, input, 0.1);
       expect(traceCompiled(compileRule(rr, { backend: 'js', exact: true }), input, 0.1), text).toEqual(ref);
@@ -103,15 +112,21 @@ describe('compiled back ends == reference interpreter', () => {
     const rr = rule('g + noise * drop(m, 0.3) + anoise');
     const ref = traceInterp(rr, input, 0.1, { seed: 77 });
     expect(traceCompiled(compileRule(rr, { backend: 'js', exact: true }), input, 0.1, { seed: 77 })).toEqual(ref);
-    expect(close(ref, traceCompiled(compileRule(rr, { backend: 'js' }), input, 0.1, { seed: 77 }), 1e-6)).toBeUndefined();
-    expect(close(ref, traceCompiled(compileRule(rr, { backend: 'tf' }), input, 0.1, { seed: 77 }), 1e-5)).toBeUndefined();
+    expect(
+      close(ref, traceCompiled(compileRule(rr, { backend: 'js' }), input, 0.1, { seed: 77 }), 1e-6),
+    ).toBeUndefined();
+    expect(
+      close(ref, traceCompiled(compileRule(rr, { backend: 'tf' }), input, 0.1, { seed: 77 }), 1e-5),
+    ).toBeUndefined();
     expect(traceCompiled(compileRule(rr, { backend: 'js' }), input, 0.1, { seed: 78 })).not.toEqual(ref);
   });
 
   it('float64 kernels match the float64 interpreter exactly', () => {
     const rr = library().get('adam')!;
     const js = compileRule(rr, { backend: 'js', dtype: 'float64', exact: true });
-    expect(traceCompiled(js, golden, 0.01, { dtype: 'float64' })).toEqual(traceInterp(rr, golden, 0.01, { dtype: 'float64' }));
+    expect(traceCompiled(js, golden, 0.01, { dtype: 'float64' })).toEqual(
+      traceInterp(rr, golden, 0.01, { dtype: 'float64' }),
+    );
   });
 });
 
@@ -135,7 +150,9 @@ describe('fused kernel generation', () => {
   });
 
   it('never splices rule text into the source: numbers come in through K', () => {
-    const hostile = rule('rule r(alert = 1e-7, constructor1 = 0.123456789) = alert * g + constructor1 * sign(m) - 31337 * w');
+    const hostile = rule(
+      'rule r(alert = 1e-7, constructor1 = 0.123456789) = alert * g + constructor1 * sign(m) - 31337 * w',
+    );
     const compiled = compileRule(hostile, { backend: 'js' });
     const src = compiled.kernel!.source;
     for (const bad of ['alert', 'constructor', '31337', '0.123456789', '1e-7', 'ema']) expect(src).not.toContain(bad);

@@ -49,7 +49,10 @@ describe('exported files stay inert whatever the provenance says (S1)', () => {
     const dir = scratchDir('export-inert-ts');
     const files = BREAKERS.map((b, i) => {
       const f = join(dir, `p${i}.ts`);
-      writeFileSync(f, emitTypeScript(rule('sign(m) * g'), { provenance: { source: b, detail: b }, className: `P${i}` }));
+      writeFileSync(
+        f,
+        emitTypeScript(rule('sign(m) * g'), { provenance: { source: b, detail: b }, className: `P${i}` }),
+      );
       return f;
     });
     expect(typeCheckStrict(files)).toEqual([]);
@@ -64,7 +67,10 @@ describe('exported files stay inert whatever the provenance says (S1)', () => {
   it('Python: every breaker lands in PROVENANCE verbatim; importing runs nothing', () => {
     const dir = scratchDir('export-inert-py');
     BREAKERS.forEach((b, i) => {
-      writeFileSync(join(dir, `p${i}.py`), emitPyTorch(rule('sign(m) * g'), { provenance: { source: b }, className: `P${i}` }));
+      writeFileSync(
+        join(dir, `p${i}.py`),
+        emitPyTorch(rule('sign(m) * g'), { provenance: { source: b }, className: `P${i}` }),
+      );
     });
     const out = python(
       `import importlib.util, json
@@ -84,15 +90,50 @@ print(json.dumps(res))
 });
 
 /** Hyperparameter names users could pick that collide with something in the emitted files. */
-const NASTY = ['seed', 'hpSeed', 'seedParam', 'learningRate', 'lr', 'dict', 'super', 'torch', 'math', 'self', 'params', 'closure', 'betas', 'lambda', 'None', 'True', 'float', 'state', 'group', 'constructor', 'delete', 'new', 'tf', 'full', 'hp', 'hpHp', 'Hp', 'DEFAULTS', 'v0', 'd'];
+const NASTY = [
+  'seed',
+  'hpSeed',
+  'seedParam',
+  'learningRate',
+  'lr',
+  'dict',
+  'super',
+  'torch',
+  'math',
+  'self',
+  'params',
+  'closure',
+  'betas',
+  'lambda',
+  'None',
+  'True',
+  'float',
+  'state',
+  'group',
+  'constructor',
+  'delete',
+  'new',
+  'tf',
+  'full',
+  'hp',
+  'hpHp',
+  'Hp',
+  'DEFAULTS',
+  'v0',
+  'd',
+];
 
 function fuzzRules(): { rule: CheckedRule; names: string[]; values: number[] }[] {
   const r = rng(5);
   const out: { rule: CheckedRule; names: string[]; values: number[] }[] = [];
   for (let k = 0; out.length < 8 && k < 100; k++) {
-    const names = [...new Set(Array.from({ length: 2 + Math.floor(r() * 3) }, () => NASTY[Math.floor(r() * NASTY.length)]!))];
+    const names = [
+      ...new Set(Array.from({ length: 2 + Math.floor(r() * 3) }, () => NASTY[Math.floor(r() * NASTY.length)]!)),
+    ];
     const values = names.map(() => Math.round((0.2 + r() * 0.7) * 1000) / 1000);
-    const c = compileRules(`rule fuzz${k}(${names.map((n, i) => `${n} = ${values[i]}`).join(', ')}) = ${names.join(' * ')} * g + ${names[0]} * sign(ema(g, 0.9))`);
+    const c = compileRules(
+      `rule fuzz${k}(${names.map((n, i) => `${n} = ${values[i]}`).join(', ')}) = ${names.join(' * ')} * g + ${names[0]} * sign(ema(g, 0.9))`,
+    );
     if (c.ok) out.push({ rule: c.rules[0]!, names, values });
   }
   return out;
@@ -100,7 +141,14 @@ function fuzzRules(): { rule: CheckedRule; names: string[]; values: number[] }[]
 
 describe('hyperparameter names never collide in exports (W4, W5)', () => {
   const cases = fuzzRules();
-  const golden = { w0: [0.5, -1, 2], grads: [[0.1, -0.2, 0.3], [0.3, 0.1, -0.2], [-0.1, 0.4, 0.2]] };
+  const golden = {
+    w0: [0.5, -1, 2],
+    grads: [
+      [0.1, -0.2, 0.3],
+      [0.3, 0.1, -0.2],
+      [-0.1, 0.4, 0.2],
+    ],
+  };
 
   it('has enough checked cases with clashing names', () => {
     expect(cases.length).toBeGreaterThanOrEqual(6);
@@ -121,7 +169,9 @@ describe('hyperparameter names never collide in exports (W4, W5)', () => {
     expect(typeCheckStrict(files)).toEqual([]);
     for (const [i, c] of cases.entries()) {
       const mod = await importEmitted(files[i]!);
-      const Cls = Object.values(mod).find((v) => typeof v === 'function') as new (o: Record<string, number>) => tf.Optimizer;
+      const Cls = Object.values(mod).find((v) => typeof v === 'function') as new (
+        o: Record<string, number>,
+      ) => tf.Optimizer;
       // Override every hyperparameter with a distinct value and compare with the interpreter.
       const set = Object.fromEntries(c.names.map((n, j) => [n, (j + 1) / 10]));
       const opt = new Cls({ learningRate: 0.1, ...Object.fromEntries(c.names.map((n) => [tsOptionName(n), set[n]!])) });
@@ -184,7 +234,7 @@ print(json.dumps(res))
   });
 });
 
-describe('exports fit users\' code', () => {
+describe("exports fit users' code", () => {
   it('names classes after the rule, or after its hash: two found rules never share a class name', () => {
     const a = emitTypeScript(rule('sign(m) * g'));
     const b = emitTypeScript(rule('sign(v) * g'));

@@ -20,7 +20,11 @@ const golden = torchGolden();
 
 /** Built-ins with T pinned for the decay variants, plus deterministic random rules. */
 function subjects(): { id: string; rule: CheckedRule; params: Record<string, number> }[] {
-  const out = [...library()].map(([name, rule]) => ({ id: name, rule, params: name.includes('-') ? { T: 10 } : ({} as Record<string, number>) }));
+  const out = [...library()].map(([name, rule]) => ({
+    id: name,
+    rule,
+    params: name.includes('-') ? { T: 10 } : ({} as Record<string, number>),
+  }));
   const r = rng(99);
   let k = 0;
   while (k < 12) {
@@ -70,10 +74,17 @@ describe('export --format ts', () => {
     expect(diags).toEqual([]);
     let compared = 0;
     for (const [i, s] of items.entries()) {
-      const js = ts.transpileModule(readFileSync(files[i]!, 'utf8'), { compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022 } }).outputText;
+      const js = ts.transpileModule(readFileSync(files[i]!, 'utf8'), {
+        compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022 },
+      }).outputText;
       const mjs = join(dir, `${s.id}.mjs`);
       writeFileSync(mjs, js);
-      const mod = (await import(pathToFileURL(mjs).href)) as Record<string, new (o: Record<string, number>) => tf.Optimizer>;
+      const mod = (await import(pathToFileURL(mjs).href)) as Record<
+        string,
+        new (
+          o: Record<string, number>,
+        ) => tf.Optimizer
+      >;
       const [clsName, Cls] = Object.entries(mod).find(([k]) => k.endsWith('Optimizer'))!;
       expect(clsName).not.toContain('_');
       const opt = new Cls({ learningRate: 0.01, ...s.params });
@@ -110,11 +121,14 @@ describe('export --format ts', () => {
 
 describe('export --format pytorch', () => {
   it('emits torch.optim.Optimizer subclasses that match the interpreter to 1e-5 (Debian python3-torch)', () => {
-    const torchCheck = spawnSync('/usr/bin/python3', ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
+    const torchCheck = spawnSync('/usr/bin/python3', ['-c', 'import torch; print(torch.__version__)'], {
+      encoding: 'utf8',
+    });
     expect(torchCheck.status, `python3-torch is needed (apt-get install python3-torch): ${torchCheck.stderr}`).toBe(0);
     const dir = scratchDir('export-pytorch');
     const items = subjects();
-    for (const s of items) writeFileSync(join(dir, `${s.id}.py`), emitPyTorch(s.rule, { provenance: { source: 'test' } }));
+    for (const s of items)
+      writeFileSync(join(dir, `${s.id}.py`), emitPyTorch(s.rule, { provenance: { source: 'test' } }));
     const driver = join(dir, 'driver.py');
     writeFileSync(
       driver,
@@ -145,12 +159,25 @@ print(json.dumps(out))
         w0: golden.w0,
         grads: golden.grads,
         lr: 0.01,
-        items: items.map((s) => ({ id: s.id, file: join(dir, `${s.id}.py`), params: Object.fromEntries(Object.entries(s.params).map(([k, v]) => [pyArgName(k), v])) })),
+        items: items.map((s) => ({
+          id: s.id,
+          file: join(dir, `${s.id}.py`),
+          params: Object.fromEntries(Object.entries(s.params).map(([k, v]) => [pyArgName(k), v])),
+        })),
       }),
     );
     let compared = 0;
-    const raw = JSON.parse(execFileSync('/usr/bin/python3', [driver, specFile], { encoding: 'utf8', maxBuffer: 64 << 20 })) as Record<string, (number | string)[][]>;
-    const num = (x: number | string): number => (typeof x === 'number' ? x : x === 'inf' ? Number.POSITIVE_INFINITY : x === '-inf' ? Number.NEGATIVE_INFINITY : Number.NaN);
+    const raw = JSON.parse(
+      execFileSync('/usr/bin/python3', [driver, specFile], { encoding: 'utf8', maxBuffer: 64 << 20 }),
+    ) as Record<string, (number | string)[][]>;
+    const num = (x: number | string): number =>
+      typeof x === 'number'
+        ? x
+        : x === 'inf'
+          ? Number.POSITIVE_INFINITY
+          : x === '-inf'
+            ? Number.NEGATIVE_INFINITY
+            : Number.NaN;
     const result = Object.fromEntries(Object.entries(raw).map(([k, traj]) => [k, traj.map((row) => row.map(num))]));
     for (const s of items) {
       const { ref32, wellConditioned } = reference(s.rule, s.params, 0.01);
@@ -175,7 +202,10 @@ describe('nos export', () => {
   it('prints the tfjs config that RuleOptimizer.fromConfig accepts', async () => {
     const r = await nos('export', '--rule', 'powersign', '--format', 'tfjs', '--lr', '0.02', '--set', 'beta=0.8');
     expect(r.code, r.stderr).toBe(0);
-    const doc = JSON.parse(r.stdout) as { className: string; config: { rule: string; learningRate: number; params: Record<string, number> } };
+    const doc = JSON.parse(r.stdout) as {
+      className: string;
+      config: { rule: string; learningRate: number; params: Record<string, number> };
+    };
     expect(doc.className).toBe('RuleOptimizer');
     expect(doc.config.learningRate).toBe(0.02);
     expect(doc.config.params).toEqual({ base: Math.E, beta: 0.8 });

@@ -16,7 +16,18 @@ function frontDoor(text: string): void {
   if (r.ok) expect(r.rules.length).toBeGreaterThan(0);
 }
 
-const ALPHABET = [...'gmvwt0123456789.eE+-*/^(){},;=@#_ \n\tabcxyz$', 'rule', 'ema', 'prev', 'sign', 'adam', '@powersign-ld', 'clip', '1e-8', 'drop'];
+const ALPHABET = [
+  ...'gmvwt0123456789.eE+-*/^(){},;=@#_ \n\tabcxyz$',
+  'rule',
+  'ema',
+  'prev',
+  'sign',
+  'adam',
+  '@powersign-ld',
+  'clip',
+  '1e-8',
+  'drop',
+];
 
 describe('front door fuzz', () => {
   it('survives random token soup', () => {
@@ -94,18 +105,83 @@ describe('limits', () => {
 
 /** Names a user might pick for hyperparameters: prototype members, JS and Python builtins, language names. */
 const HOSTILE_NAMES = [
-  'toString', 'constructor', 'valueOf', 'hasOwnProperty', 'isPrototypeOf', 'propertyIsEnumerable', 'toLocaleString',
-  '__proto__', '__defineGetter__', 'prototype', 'length', 'name', 'caller', 'arguments', 'then', 'apply', 'call', 'bind',
-  'this', 'super', 'class', 'new', 'delete', 'typeof', 'Infinity', 'NaN', 'undefined', 'null', 'Object', 'Array', 'Map',
-  'self', 'def', 'lambda', 'None', 'True', 'False', 'print', 'len', 'dict', 'object', 'type', 'eval', 'float', 'int',
-  'g', 'w', 't', 'T', 'e', 'pi', 'm', 'v', 'ld', 'exp', 'ema', 'prev', 'rule', 'adam', 'lion', 'beta1', 'eps', 'k', 'x2',
+  'toString',
+  'constructor',
+  'valueOf',
+  'hasOwnProperty',
+  'isPrototypeOf',
+  'propertyIsEnumerable',
+  'toLocaleString',
+  '__proto__',
+  '__defineGetter__',
+  'prototype',
+  'length',
+  'name',
+  'caller',
+  'arguments',
+  'then',
+  'apply',
+  'call',
+  'bind',
+  'this',
+  'super',
+  'class',
+  'new',
+  'delete',
+  'typeof',
+  'Infinity',
+  'NaN',
+  'undefined',
+  'null',
+  'Object',
+  'Array',
+  'Map',
+  'self',
+  'def',
+  'lambda',
+  'None',
+  'True',
+  'False',
+  'print',
+  'len',
+  'dict',
+  'object',
+  'type',
+  'eval',
+  'float',
+  'int',
+  'g',
+  'w',
+  't',
+  'T',
+  'e',
+  'pi',
+  'm',
+  'v',
+  'ld',
+  'exp',
+  'ema',
+  'prev',
+  'rule',
+  'adam',
+  'lion',
+  'beta1',
+  'eps',
+  'k',
+  'x2',
 ];
 
 /** Values: in and out of every range, at the number limit and past it, tiny, negative, -0. */
-const VALUES = [0, -0, 0.5, 1, -1, 2, 0.999, 1.0000001, 1e-8, 1e-300, 5e-324, 1e30, -1e30, 1.5e30, 1e31, 5e300, 3.25, -0.25, 1000];
+const VALUES = [
+  0, -0, 0.5, 1, -1, 2, 0.999, 1.0000001, 1e-8, 1e-300, 5e-324, 1e30, -1e30, 1.5e30, 1e31, 5e300, 3.25, -0.25, 1000,
+];
 
 /** Rule bodies over two hyperparameters A and B, with the one-step direction from g (t = 1, fresh state) and the values' ranges. */
-const TEMPLATES: { body: string; d: (g: number, a: number, b: number) => number; ok: (a: number, b: number) => boolean }[] = [
+const TEMPLATES: {
+  body: string;
+  d: (g: number, a: number, b: number) => number;
+  ok: (a: number, b: number) => boolean;
+}[] = [
   { body: 'A * g + B', d: (g, a, b) => a * g + b, ok: () => true },
   { body: 'ema(g, A) * B', d: (g, a, b) => (1 - a) * g * b, ok: (a) => a >= 0 && a <= 1 },
   { body: 'clip(g, B) + A * g', d: (g, a, b) => Math.min(Math.max(g, -b), b) + a * g, ok: (_a, b) => b > 0 },
@@ -118,7 +194,14 @@ const IDENT = /^[A-Za-z][A-Za-z0-9]*$/;
 /** A name a rule may declare as a hyperparameter. */
 function declarable(name: string): boolean {
   if (!IDENT.test(name)) return false;
-  const taken = new Set<string>([...LEAVES.map((l) => l.name), ...CONSTANTS.keys(), ...PRIMITIVE_BY_NAME.keys(), 'prev', ...KEYWORDS, ...library().keys()]);
+  const taken = new Set<string>([
+    ...LEAVES.map((l) => l.name),
+    ...CONSTANTS.keys(),
+    ...PRIMITIVE_BY_NAME.keys(),
+    'prev',
+    ...KEYWORDS,
+    ...library().keys(),
+  ]);
   return !taken.has(name);
 }
 
@@ -129,16 +212,26 @@ function numberText(v: number): string {
 const within = (x: number): boolean => Number.isFinite(x) && Math.abs(x) <= 1e30;
 
 /** One step of the rule from w0 with gradient g, lr 1, in float64. */
-function step(rule: Pick<CheckedRule, 'params' | 'expr'>, g: number, params: Readonly<Record<string, number>> = {}): number {
+function step(
+  rule: Pick<CheckedRule, 'params' | 'expr'>,
+  g: number,
+  params: Readonly<Record<string, number>> = {},
+): number {
   return (traceInterp(rule, { w0: [1], grads: [[g]] }, 1, { params, dtype: 'float64' })[0] as number[])[0] as number;
 }
 
 function expectClose(actual: number, expected: number, what: string): void {
   if (!Number.isFinite(expected)) expect(actual, what).toBe(expected);
-  else expect(Math.abs(actual - expected), `${what}: ${actual} vs ${expected}`).toBeLessThanOrEqual(1e-12 * Math.max(1, Math.abs(expected)));
+  else
+    expect(Math.abs(actual - expected), `${what}: ${actual} vs ${expected}`).toBeLessThanOrEqual(
+      1e-12 * Math.max(1, Math.abs(expected)),
+    );
 }
 
-function located(text: string, diagnostics: readonly { code: string; message: string; span: { line: number; col: number } }[]): void {
+function located(
+  text: string,
+  diagnostics: readonly { code: string; message: string; span: { line: number; col: number } }[],
+): void {
   expect(diagnostics.length, text).toBeGreaterThan(0);
   for (const d of diagnostics) {
     expect(d.code, `${text}: ${d.message}`).not.toBe('internal');
@@ -184,7 +277,10 @@ describe('property: any hyperparameter name and value is computed correctly or r
         const res2 = compileRules(t, 'prop.nos');
         if (!res2.ok) {
           located(t, res2.diagnostics);
-          expect(res2.diagnostics.every((d) => d.span.line === 2), t).toBe(true);
+          expect(
+            res2.diagnostics.every((d) => d.span.line === 2),
+            t,
+          ).toBe(true);
           expect(want, `${t} was refused: ${res2.diagnostics.map((d) => d.message).join('; ')}`).toBe(false);
           continue;
         }
@@ -203,7 +299,9 @@ describe('property: any hyperparameter name and value is computed correctly or r
       if (a === b) continue;
       const tpl = pick(r, TEMPLATES);
       const defaults = { a: 0.5, b: 2 };
-      const rule = compileRules(`rule r(${a} = ${defaults.a}, ${b} = ${defaults.b}) = ${tpl.body.replace(/\bA\b/g, a).replace(/\bB\b/g, b)}`).rules[0] as CheckedRule;
+      const rule = compileRules(
+        `rule r(${a} = ${defaults.a}, ${b} = ${defaults.b}) = ${tpl.body.replace(/\bA\b/g, a).replace(/\bB\b/g, b)}`,
+      ).rules[0] as CheckedRule;
       expect(rule, `${a}, ${b}`).toBeDefined();
       const overrides: Record<string, number> = Object.create(null) as Record<string, number>;
       const extra: unknown[] = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY];

@@ -16,14 +16,18 @@ describe('reference interpreter vs golden trajectories', () => {
     it(`reproduces TensorFlow's ${c.name} to 1e-6 (float32) and 1e-12 (float64)`, () => {
       const { rule: name, params, lr } = signCaseRule(c);
       expect(maxAbsDiff(traceInterp(lib(name), ref, lr, { params }), c.weights_after_each_step)).toBeLessThan(1e-6);
-      expect(maxAbsDiff(traceInterp(lib(name), ref, lr, { params, dtype: 'float64' }), c.weights_after_each_step)).toBeLessThan(1e-12);
+      expect(
+        maxAbsDiff(traceInterp(lib(name), ref, lr, { params, dtype: 'float64' }), c.weights_after_each_step),
+      ).toBeLessThan(1e-12);
     });
   }
 
   const torch = torchGolden();
   for (const c of torch.cases) {
     it(`matches ${c.source.split(' ')[0]} for ${c.rule} ${JSON.stringify(c.params)}`, () => {
-      expect(maxAbsDiff(traceInterp(lib(c.rule), torch, c.lr, { params: c.params, dtype: 'float64' }), c.weights)).toBeLessThan(1e-12);
+      expect(
+        maxAbsDiff(traceInterp(lib(c.rule), torch, c.lr, { params: c.params, dtype: 'float64' }), c.weights),
+      ).toBeLessThan(1e-12);
       expect(maxAbsDiff(traceInterp(lib(c.rule), torch, c.lr, { params: c.params }), c.weights)).toBeLessThan(2e-6);
     });
   }
@@ -35,7 +39,14 @@ describe('reference interpreter vs golden trajectories', () => {
 });
 
 describe('interpreter semantics', () => {
-  const input = { w0: [0.5, -1, 2], grads: [[1, -2, 0], [0.5, 0.5, -1], [-1, 2, 3]] };
+  const input = {
+    w0: [0.5, -1, 2],
+    grads: [
+      [1, -2, 0],
+      [0.5, 0.5, -1],
+      [-1, 2, 3],
+    ],
+  };
 
   it('shares one slot between equal stateful subexpressions and keeps different ones apart', () => {
     const shared = new Interpreter(rule('ema(g, 0.9) + m'), { size: 1 });
@@ -43,7 +54,9 @@ describe('interpreter semantics', () => {
     const apart = new Interpreter(rule('ema(g, 0.9) + ema(g, 0.5)'), { size: 1 });
     expect(apart.program.slots).toHaveLength(2);
     // Sharing means the state advances once per step: ema + m == 2 m.
-    expect(traceInterp(rule('ema(g, 0.9) + m'), input, 0.1, { dtype: 'float64' })).toEqual(traceInterp(rule('2 * m'), input, 0.1, { dtype: 'float64' }));
+    expect(traceInterp(rule('ema(g, 0.9) + m'), input, 0.1, { dtype: 'float64' })).toEqual(
+      traceInterp(rule('2 * m'), input, 0.1, { dtype: 'float64' }),
+    );
   });
 
   it('prev() reads the state from before this step, and state read only through prev still advances', () => {
@@ -108,7 +121,8 @@ describe('interpreter semantics', () => {
   });
 
   it('defines x^y for a negative base and a fractional exponent, and sign(0) = 0', () => {
-    const d = (text: string, g: number) => new Interpreter(rule(text), { size: 1, dtype: 'float64' }).direction(new Float64Array(1), Float64Array.of(g))[0];
+    const d = (text: string, g: number) =>
+      new Interpreter(rule(text), { size: 1, dtype: 'float64' }).direction(new Float64Array(1), Float64Array.of(g))[0];
     expect(d('g^0.5', -4)).toBe(-2);
     expect(d('g^2', -3)).toBe(9);
     expect(d('g^3', -2)).toBe(-8);
@@ -121,7 +135,8 @@ describe('interpreter semantics', () => {
   });
 
   it('lets NaN and Inf through rather than hiding them', () => {
-    const d = (text: string, g: number) => new Interpreter(rule(text), { size: 1, dtype: 'float64' }).direction(new Float64Array(1), Float64Array.of(g))[0];
+    const d = (text: string, g: number) =>
+      new Interpreter(rule(text), { size: 1, dtype: 'float64' }).direction(new Float64Array(1), Float64Array.of(g))[0];
     expect(d('g / (g - g)', 1)).toBe(Number.POSITIVE_INFINITY);
     expect(Number.isNaN(d('(g - g) / (g - g)', 1))).toBe(true);
     expect(d('log(g)', 0)).toBe(Number.NEGATIVE_INFINITY);

@@ -17,11 +17,22 @@ describe('parser', () => {
     expect(body('g^2^3')).toEqual(body('g^(2^3)'));
     expect(body('g - m - v')).toEqual(body('(g - m) - v'));
     expect(body('g / m * v')).toEqual(body('(g / m) * v'));
-    expect(body('g^-1')).toEqual({ type: 'binary', op: '^', left: { type: 'name', name: 'g' }, right: { type: 'neg', arg: { type: 'num', value: 1 } } });
+    expect(body('g^-1')).toEqual({
+      type: 'binary',
+      op: '^',
+      left: { type: 'name', name: 'g' },
+      right: { type: 'neg', arg: { type: 'num', value: 1 } },
+    });
   });
 
   it('reads numbers in every notation', () => {
-    for (const [text, v] of [['1e-8', 1e-8], ['.5', 0.5], ['2.', 2], ['1.5E+3', 1500], ['0.999', 0.999]] as const) {
+    for (const [text, v] of [
+      ['1e-8', 1e-8],
+      ['.5', 0.5],
+      ['2.', 2],
+      ['1.5E+3', 1500],
+      ['0.999', 0.999],
+    ] as const) {
       expect(body(text)).toEqual({ type: 'num', value: v });
     }
   });
@@ -39,7 +50,10 @@ describe('parser', () => {
     expect(r.problems).toEqual([]);
     const rules = r.file?.rules ?? [];
     expect(rules.map((x) => x.name)).toEqual(['adam2', 'neg-lr', 'e1']);
-    expect(rules[0]?.params.map((p) => [p.name, p.value])).toEqual([['beta1', 0.9], ['eps', 1e-8]]);
+    expect(rules[0]?.params.map((p) => [p.name, p.value])).toEqual([
+      ['beta1', 0.9],
+      ['eps', 1e-8],
+    ]);
     expect(rules[0]?.bindings.map((b) => b.name)).toEqual(['m1']);
     expect(rules[1]?.params[0]?.value).toBe(-2);
     expect(rules[2]?.params[0]?.value).toBe(Math.E);
@@ -58,7 +72,12 @@ describe('parser', () => {
   });
 
   it('keeps m-v a subtraction', () => {
-    expect(body('m-v')).toEqual({ type: 'binary', op: '-', left: { type: 'name', name: 'm' }, right: { type: 'name', name: 'v' } });
+    expect(body('m-v')).toEqual({
+      type: 'binary',
+      op: '-',
+      left: { type: 'name', name: 'm' },
+      right: { type: 'name', name: 'v' },
+    });
   });
 
   it('records source ranges', () => {
@@ -92,7 +111,20 @@ describe('parser', () => {
   });
 
   it('parseNumberLiteral reads numbers given outside rule text by the rules of the language', () => {
-    const good: [string, number][] = [['0.9', 0.9], ['-2', -2], ['+3', 3], ['1e-8', 1e-8], ['.5', 0.5], ['2.', 2], [' 7 ', 7], ['1E+3', 1000], ['-0', -0], ['1e30', 1e30], ['-1e30', -1e30], ['1e-400', 0]];
+    const good: [string, number][] = [
+      ['0.9', 0.9],
+      ['-2', -2],
+      ['+3', 3],
+      ['1e-8', 1e-8],
+      ['.5', 0.5],
+      ['2.', 2],
+      [' 7 ', 7],
+      ['1E+3', 1000],
+      ['-0', -0],
+      ['1e30', 1e30],
+      ['-1e30', -1e30],
+      ['1e-400', 0],
+    ];
     for (const [text, v] of good) expect(parseNumberLiteral(text), text).toEqual({ ok: true, value: v });
     expect(Object.is((parseNumberLiteral('-0') as { value: number }).value, -0)).toBe(true);
     const bad: [string, RegExp][] = [

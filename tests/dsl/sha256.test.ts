@@ -38,7 +38,10 @@ describe('sha256', () => {
     const rng = seedrandom.alea('sha256');
     for (let n = 0; n < 2000; n++) {
       const length = n < 200 ? n : Math.floor(rng() * 300);
-      const text = n % 3 === 0 ? Array.from({ length }, () => String.fromCharCode(32 + Math.floor(rng() * 95))).join('') : randomText(rng, length);
+      const text =
+        n % 3 === 0
+          ? Array.from({ length }, () => String.fromCharCode(32 + Math.floor(rng() * 95))).join('')
+          : randomText(rng, length);
       expect(sha256Hex(text), JSON.stringify(text)).toBe(node(text));
     }
   });

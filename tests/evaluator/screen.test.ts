@@ -8,7 +8,11 @@ describe('pre-screen and fingerprint', () => {
   it('rejects constant, NaN and gradient-blind rules', () => {
     expect(screenRule(rule('g - g + 1e-3 * w')).reason).toMatch(/does not depend on the gradient/);
     // keep(w, g) is exactly w: the checker's canonical form sees that and refuses it before any screen.
-    expect(compileRules('keep(w, g)').diagnostics.map((d) => d.message).join()).toMatch(/does not depend on g|gradient/);
+    expect(
+      compileRules('keep(w, g)')
+        .diagnostics.map((d) => d.message)
+        .join(),
+    ).toMatch(/does not depend on g|gradient/);
     expect(screenRule(rule('log(g - g) * g')).reason).toMatch(/NaN/);
     expect(screenRule(rule('0 * g + 1')).reason).toMatch(/constant/);
     expect(screenRule(rule('g / (g - g)')).ok).toBe(false);
@@ -30,11 +34,27 @@ describe('pre-screen and fingerprint', () => {
 
   it('says exactly why it rejects a rule, and gives no reason for one it passes', () => {
     const fingerprint = expect.stringMatching(/^[0-9a-f]{16}$/);
-    expect(screenRule(rule('log(g - g) * g'))).toEqual({ ok: false, reason: 'the update is NaN or infinite on the probe', fingerprint });
-    expect(screenRule(rule('g / (g - g)'))).toEqual({ ok: false, reason: 'the update is NaN or infinite on the probe', fingerprint });
+    expect(screenRule(rule('log(g - g) * g'))).toEqual({
+      ok: false,
+      reason: 'the update is NaN or infinite on the probe',
+      fingerprint,
+    });
+    expect(screenRule(rule('g / (g - g)'))).toEqual({
+      ok: false,
+      reason: 'the update is NaN or infinite on the probe',
+      fingerprint,
+    });
     expect(screenRule(rule('0 * g + 1'))).toEqual({ ok: false, reason: 'the update is constant', fingerprint });
-    expect(screenRule(rule('min(abs(g), 0) + 1'))).toEqual({ ok: false, reason: 'the update is constant', fingerprint });
-    expect(screenRule(rule('g - g + 1e-3 * w'))).toEqual({ ok: false, reason: 'the update does not depend on the gradient', fingerprint });
+    expect(screenRule(rule('min(abs(g), 0) + 1'))).toEqual({
+      ok: false,
+      reason: 'the update is constant',
+      fingerprint,
+    });
+    expect(screenRule(rule('g - g + 1e-3 * w'))).toEqual({
+      ok: false,
+      reason: 'the update does not depend on the gradient',
+      fingerprint,
+    });
     expect(screenRule(rule('exp(sign(g) * sign(m)) * g'))).toEqual({ ok: true, fingerprint });
   });
 

@@ -3,7 +3,23 @@ import { curveBand, jsonStat, stat, summarize } from '../../evaluator/stats.js';
 import type { EvalResult } from '../../evaluator/train.js';
 
 function result(over: Partial<EvalResult>): EvalResult {
-  return { rule: 'g', hash: '', task: 't', seed: 0, status: 'ok', reward: 0.5, bestLr: 0.1, valAcc: 0.5, testAcc: 0.4, finalLoss: 1, grid: [], curve: [2, 1], curveEvery: 10, seconds: 1, ...over };
+  return {
+    rule: 'g',
+    hash: '',
+    task: 't',
+    seed: 0,
+    status: 'ok',
+    reward: 0.5,
+    bestLr: 0.1,
+    valAcc: 0.5,
+    testAcc: 0.4,
+    finalLoss: 1,
+    grid: [],
+    curve: [2, 1],
+    curveEvery: 10,
+    seconds: 1,
+    ...over,
+  };
 }
 
 describe('statistics over seeds', () => {
@@ -20,7 +36,15 @@ describe('statistics over seeds', () => {
     const seeds = [
       result({ seed: 0, bestLr: 0.1, valAcc: 0.6, curve: [3, 1] }),
       result({ seed: 1, bestLr: 0.01, valAcc: 0.4, curve: [1, 1] }),
-      result({ seed: 2, bestLr: 0.01, valAcc: Number.NaN, status: 'diverged', testAcc: null, finalLoss: Number.NaN, curve: [9, 9] }),
+      result({
+        seed: 2,
+        bestLr: 0.01,
+        valAcc: Number.NaN,
+        status: 'diverged',
+        testAcc: null,
+        finalLoss: Number.NaN,
+        curve: [9, 9],
+      }),
     ];
     const s = summarize('mine', seeds);
     expect(s).toMatchObject({ rule: 'g', label: 'mine', bestLr: 0.01, status: 'diverged', seconds: 3 });

@@ -25,25 +25,34 @@ describe('training protocol', () => {
     expect(r.curve.length).toBeGreaterThan(10);
   });
 
-  it('picks the rate the protocol says: by validation accuracy, validation loss, or the grid runs\' tail training loss', () => {
+  it("picks the rate the protocol says: by validation accuracy, validation loss, or the grid runs' tail training loss", () => {
     const okRuns = (r: ReturnType<typeof evaluateRule>) => r.grid.filter((g) => g.status === 'ok');
     const byTail = evaluateRule('momentum', quadratic, undefined, { lrSelect: 'train-loss', steps: 80 });
     const minTail = Math.min(...okRuns(byTail).map((g) => g.tailLoss));
     expect(byTail.grid.find((g) => g.lr === byTail.bestLr)?.tailLoss).toBe(minTail);
     const byValLoss = evaluateRule('momentum', quadratic, undefined, { lrSelect: 'val-loss', steps: 80 });
-    expect(byValLoss.grid.find((g) => g.lr === byValLoss.bestLr)?.valLoss).toBe(Math.min(...okRuns(byValLoss).map((g) => g.valLoss)));
+    expect(byValLoss.grid.find((g) => g.lr === byValLoss.bestLr)?.valLoss).toBe(
+      Math.min(...okRuns(byValLoss).map((g) => g.valLoss)),
+    );
     // A grid run's tail loss is the mean training loss over its last quarter: each grid run here is
     // 20 steps (80 x 50/200), one curve point per step, so the last 5 points.
-    const one = trainOnce(library().get('momentum')!, quadratic, undefined, 0.0001, 20, { seed: 0, deadline: Number.POSITIVE_INFINITY });
+    const one = trainOnce(library().get('momentum')!, quadratic, undefined, 0.0001, 20, {
+      seed: 0,
+      deadline: Number.POSITIVE_INFINITY,
+    });
     expect(one.status).toBe('ok');
     const tail = one.curve.slice(-5);
     expect(one.tailLoss).toBeCloseTo(tail.reduce((a, b) => a + b, 0) / 5, 12);
     // Grid steps and the validation size are the protocol's too; the image tasks rank by tail loss.
     expect(evaluateRule('sgd', quadratic, undefined, { gridSteps: 7, lrGrid: [0.01, 0.1] }).grid).toHaveLength(2);
-    for (const id of ['mlp-mnist', 'convnet-fashion', 'softmax-mnist']) expect(findTask(id)?.lrSelect, id).toBe('train-loss');
+    for (const id of ['mlp-mnist', 'convnet-fashion', 'softmax-mnist'])
+      expect(findTask(id)?.lrSelect, id).toBe('train-loss');
     expect(mlp.lrGrid).toEqual([1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1]);
     // A run that diverges has no tail loss to win with.
-    const diverged = trainOnce(library().get('sgd')!, quadratic, undefined, 1e6, 20, { seed: 0, deadline: Number.POSITIVE_INFINITY });
+    const diverged = trainOnce(library().get('sgd')!, quadratic, undefined, 1e6, 20, {
+      seed: 0,
+      deadline: Number.POSITIVE_INFINITY,
+    });
     expect(diverged.status).toBe('diverged');
     expect(diverged.tailLoss).toBe(Number.POSITIVE_INFINITY);
   });
@@ -82,10 +91,14 @@ describe('training protocol', () => {
     expect(slow.reward).toBe(0);
   });
 
-  it('sets a decay rule\'s T to the run length', () => {
+  it("sets a decay rule's T to the run length", () => {
     const rule = library().get('powersign-ld')!;
     const r = trainOnce(rule, quadratic, undefined, 1e-4, 40, { seed: 0, deadline: Number.POSITIVE_INFINITY });
-    const s = trainOnce(rule, quadratic, undefined, 1e-4, 40, { seed: 0, deadline: Number.POSITIVE_INFINITY, params: { T: 1e9 } });
+    const s = trainOnce(rule, quadratic, undefined, 1e-4, 40, {
+      seed: 0,
+      deadline: Number.POSITIVE_INFINITY,
+      params: { T: 1e9 },
+    });
     expect(r.status).toBe('ok');
     expect(s.status).toBe('ok');
     // A fading sign term (T = 40) takes smaller steps than one that never fades.
@@ -100,7 +113,10 @@ describe('training protocol', () => {
   });
 
   it('trains the ConvNet on Fashion-MNIST (conv gradients on wasm)', () => {
-    const r = trainOnce(library().get('adam')!, findTask('convnet-fashion')!, loadDataset('fashion'), 0.003, 12, { seed: 0, deadline: Number.POSITIVE_INFINITY });
+    const r = trainOnce(library().get('adam')!, findTask('convnet-fashion')!, loadDataset('fashion'), 0.003, 12, {
+      seed: 0,
+      deadline: Number.POSITIVE_INFINITY,
+    });
     expect(r.status).toBe('ok');
     expect(r.curve[r.curve.length - 1]!).toBeLessThan(r.curve[0]!);
   });
@@ -116,13 +132,23 @@ describe('training protocol', () => {
   it('every task reports its exact parameter count (the weights its model builds) and a sane budget', () => {
     // By hand: MLP 784-64-10 = 784*64 + 64 + 64*10 + 10; ConvNet: two 3x3 convs of 32 filters,
     // then dense from 7x7x32 = (3*3*1*32 + 32) + (3*3*32*32 + 32) + (7*7*32*10 + 10); softmax 784*10 + 10.
-    const expected: Record<string, number> = { 'mlp-mnist': 50_890, 'convnet-fashion': 25_258, 'softmax-mnist': 7_850, quadratic: 20, rosenbrock: 2, 'reddi-amsgrad': 1 };
+    const expected: Record<string, number> = {
+      'mlp-mnist': 50_890,
+      'convnet-fashion': 25_258,
+      'softmax-mnist': 7_850,
+      quadratic: 20,
+      rosenbrock: 2,
+      'reddi-amsgrad': 1,
+    };
     expect(TASKS.map((t) => t.id).sort()).toEqual(Object.keys(expected).sort());
     for (const t of TASKS) {
       expect(parameterCount(t), t.id).toBe(expected[t.id]);
       const run = createRun(t, 0, t.dataset === null ? undefined : loadDataset(t.dataset));
       try {
-        expect(run.weights.reduce((n, w) => n + w.length, 0), t.id).toBe(expected[t.id]);
+        expect(
+          run.weights.reduce((n, w) => n + w.length, 0),
+          t.id,
+        ).toBe(expected[t.id]);
       } finally {
         run.dispose();
       }

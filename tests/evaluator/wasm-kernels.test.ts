@@ -32,7 +32,9 @@ describe('wasm backend holes, filled', () => {
       const a = tf.tensor2d(values(6 * 5, 1), [6, 5]);
       const b = tf.tensor2d(values(5 * 4, 2), [5, 4]);
       const mm = tf.getBackend() === 'cpu' ? tf.matMul : matMul;
-      const [ga, gb] = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.square(mm(x as tf.Tensor2D, y as tf.Tensor2D))))([a, b]);
+      const [ga, gb] = tf.grads((x: tf.Tensor, y: tf.Tensor) =>
+        tf.sum(tf.square(mm(x as tf.Tensor2D, y as tf.Tensor2D))),
+      )([a, b]);
       return [...(ga as tf.Tensor).dataSync(), ...(gb as tf.Tensor).dataSync()];
     });
     expect(maxRel(cpu, wasm)).toBeLessThan(1e-5);
@@ -40,11 +42,18 @@ describe('wasm backend holes, filled', () => {
 
   it('Conv2DBackpropFilter is registered for wasm and matches cpu', async () => {
     expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')).toBeDefined();
-    for (const [pad, stride] of [['same', 1], ['valid', 1]] as const) {
+    for (const [pad, stride] of [
+      ['same', 1],
+      ['valid', 1],
+    ] as const) {
       const { cpu, wasm } = await onBoth(() => {
         const x = tf.tensor4d(values(2 * 7 * 7 * 3, 3), [2, 7, 7, 3]);
         const w = tf.tensor4d(values(3 * 3 * 3 * 4, 4), [3, 3, 3, 4]);
-        return Array.from(tf.grad((f: tf.Tensor) => tf.sum(tf.square(tf.conv2d(x, f as tf.Tensor4D, stride, pad))))(w).dataSync());
+        return Array.from(
+          tf
+            .grad((f: tf.Tensor) => tf.sum(tf.square(tf.conv2d(x, f as tf.Tensor4D, stride, pad))))(w)
+            .dataSync(),
+        );
       });
       expect(maxRel(cpu, wasm), `${pad} stride ${stride}`).toBeLessThan(1e-4);
     }
@@ -63,7 +72,9 @@ describe('wasm backend holes, filled', () => {
       const x = tf.tensor4d(values(2 * 6 * 6 * 3, 5), [2, 6, 6, 3]);
       const w = tf.tensor4d(values(3 * 3 * 3 * 5, 6), [3, 3, 3, 5]);
       const conv = tf.getBackend() === 'cpu' ? (a: tf.Tensor4D, b: tf.Tensor4D) => tf.conv2d(a, b, 1, 'same') : conv3x3;
-      const [gx, gw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(conv(a as tf.Tensor4D, b as tf.Tensor4D))))([x, w]);
+      const [gx, gw] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+        tf.sum(tf.square(conv(a as tf.Tensor4D, b as tf.Tensor4D))),
+      )([x, w]);
       return [...(gx as tf.Tensor).dataSync(), ...(gw as tf.Tensor).dataSync()];
     });
     expect(maxRel(cpu, wasm)).toBeLessThan(1e-4);
@@ -90,15 +101,36 @@ describe('explicit backprop of the dense classifiers', () => {
       ['softmax', [[784, 10], [10]]],
     ] as const) {
       tf.tidy(() => {
-        const p = shapes.map((s, k) => tf.variable(tf.tensor(values(s.reduce((a, b) => a * b, 1), k + 10), [...s]).mul(0.1)));
-        const x = tf.tensor2d(values(8 * 784, 3).map((v) => v + 0.5), [8, 784]);
+        const p = shapes.map((s, k) =>
+          tf.variable(
+            tf
+              .tensor(
+                values(
+                  s.reduce((a, b) => a * b, 1),
+                  k + 10,
+                ),
+                [...s],
+              )
+              .mul(0.1),
+          ),
+        );
+        const x = tf.tensor2d(
+          values(8 * 784, 3).map((v) => v + 0.5),
+          [8, 784],
+        );
         const labels = tf.tensor1d([0, 1, 2, 3, 4, 5, 6, 7], 'int32');
         const onehot = tf.oneHot(labels, 10) as tf.Tensor2D;
         const ours = denseGradients(model, p, x, onehot);
-        const auto = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(onehot, forward(model, p, x)) as tf.Scalar, p);
+        const auto = tf.variableGrads(
+          () => tf.losses.softmaxCrossEntropy(onehot, forward(model, p, x)) as tf.Scalar,
+          p,
+        );
         expect(ours.loss.dataSync()[0]).toBeCloseTo(auto.value.dataSync()[0] as number, 5);
         ours.grads.forEach((g, i) => {
-          expect(maxRel(Array.from(g.dataSync()), Array.from((auto.grads[p[i]!.name] as tf.Tensor).dataSync())), `${model} grad ${i}`).toBeLessThan(1e-5);
+          expect(
+            maxRel(Array.from(g.dataSync()), Array.from((auto.grads[p[i]!.name] as tf.Tensor).dataSync())),
+            `${model} grad ${i}`,
+          ).toBeLessThan(1e-5);
         });
         for (const v of p) v.dispose();
       });

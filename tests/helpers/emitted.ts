@@ -17,12 +17,16 @@ export function typeCheckStrict(files: readonly string[]): string[] {
     skipLibCheck: true,
     noEmit: true,
   });
-  return ts.getPreEmitDiagnostics(program).map((d) => `${d.file?.fileName.split('/').pop()}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`);
+  return ts
+    .getPreEmitDiagnostics(program)
+    .map((d) => `${d.file?.fileName.split('/').pop()}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`);
 }
 
 /** Transpile an emitted .ts file to .mjs beside it and import it. */
 export async function importEmitted(file: string): Promise<Record<string, unknown>> {
-  const js = ts.transpileModule(readFileSync(file, 'utf8'), { compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022 } }).outputText;
+  const js = ts.transpileModule(readFileSync(file, 'utf8'), {
+    compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022 },
+  }).outputText;
   const mjs = file.replace(/\.ts$/, '.mjs');
   writeFileSync(mjs, js);
   return (await import(pathToFileURL(mjs).href)) as Record<string, unknown>;

@@ -32,7 +32,13 @@ export function genExpr(r: Rng, depth: number): Expr {
     case 3:
       return { type: 'neg', arg: genExpr(r, depth - 1), range: R };
     default:
-      return { type: 'binary', op: pick(r, ['+', '-', '*', '/', '^'] as const), left: genExpr(r, depth - 1), right: genExpr(r, depth - 1), range: R };
+      return {
+        type: 'binary',
+        op: pick(r, ['+', '-', '*', '/', '^'] as const),
+        left: genExpr(r, depth - 1),
+        right: genExpr(r, depth - 1),
+        range: R,
+      };
   }
 }
 
@@ -43,8 +49,19 @@ export function genFile(r: Rng): SourceFile {
   const rules: RuleDef[] = [];
   const n = 1 + Math.floor(r() * 3);
   for (let i = 0; i < n; i++) {
-    const params: Param[] = Array.from({ length: Math.floor(r() * 3) }, (_, j) => ({ name: `p${j}`, value: pick(r, [...NUMS, -0.5, -2]), range: R }));
-    rules.push({ name: pick(r, [`r${i}`, `my-rule${i}`]), nameRange: R, params, bindings: bindings(), body: genExpr(r, 4), range: R });
+    const params: Param[] = Array.from({ length: Math.floor(r() * 3) }, (_, j) => ({
+      name: `p${j}`,
+      value: pick(r, [...NUMS, -0.5, -2]),
+      range: R,
+    }));
+    rules.push({
+      name: pick(r, [`r${i}`, `my-rule${i}`]),
+      nameRange: R,
+      params,
+      bindings: bindings(),
+      body: genExpr(r, 4),
+      range: R,
+    });
   }
   return { rules };
 }
@@ -53,7 +70,8 @@ export function genFile(r: Rng): SourceFile {
 export function genNosRule(r: Rng, groups = 2): string {
   const results: string[] = [];
   for (let i = 0; i < groups; i++) {
-    const operand = (): string => (results.length > 0 && r() < 0.4 ? pick(r, results) : pick(r, NOS_SPACE.operands).text);
+    const operand = (): string =>
+      results.length > 0 && r() < 0.4 ? pick(r, results) : pick(r, NOS_SPACE.operands).text;
     const u1 = fill(pick(r, NOS_SPACE.unary).text, [operand()]);
     const u2 = fill(pick(r, NOS_SPACE.unary).text, [operand()]);
     results.push(fill(pick(r, NOS_SPACE.binary).text, [u1, u2]));

@@ -28,14 +28,20 @@ export class NosProcess {
   readonly exit: Promise<number | null>;
 
   constructor(argv: readonly string[], env: Readonly<Record<string, string>>) {
-    this.child = spawn(process.execPath, [join(repoRoot, 'bin', 'nos.js'), ...argv], { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, [join(repoRoot, 'bin', 'nos.js'), ...argv], {
+      cwd: repoRoot,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     this.child.stdout?.on('data', (d: Buffer) => {
       this.stdout += d.toString();
     });
     this.child.stderr?.on('data', (d: Buffer) => {
       this.stderr += d.toString();
     });
-    this.exit = new Promise((resolve) => this.child.on('exit', (code, signal) => resolve(code ?? (signal === null ? null : -1))));
+    this.exit = new Promise((resolve) =>
+      this.child.on('exit', (code, signal) => resolve(code ?? (signal === null ? null : -1))),
+    );
     processes.push(this);
   }
 
@@ -47,7 +53,8 @@ export class NosProcess {
   async until(what: () => boolean, ms = 60_000, label = 'a condition'): Promise<void> {
     const deadline = Date.now() + ms;
     while (!what()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${label}; stderr:\n${this.stderr.slice(-3000)}`);
+      if (Date.now() > deadline)
+        throw new Error(`timed out waiting for ${label}; stderr:\n${this.stderr.slice(-3000)}`);
       await new Promise((r) => setTimeout(r, 50));
     }
   }
@@ -58,7 +65,10 @@ export class NosProcess {
       return await Promise.race([
         this.exit,
         new Promise<never>((_r, reject) => {
-          timer = setTimeout(() => reject(new Error(`still running after ${ms} ms; stderr:\n${this.stderr.slice(-3000)}`)), ms);
+          timer = setTimeout(
+            () => reject(new Error(`still running after ${ms} ms; stderr:\n${this.stderr.slice(-3000)}`)),
+            ms,
+          );
         }),
       ]);
     } finally {

@@ -34,7 +34,8 @@ export function close(a: number[][], b: number[][], rel: number, slack?: number[
         if (Number.isNaN(x) !== Number.isNaN(y)) return `step ${i} [${j}]: ${x} vs ${y}`;
       } else if (!Number.isFinite(x) || !Number.isFinite(y)) {
         if (x !== y) return `step ${i} [${j}]: ${x} vs ${y}`;
-      } else if (Math.abs(x - y) > rel * (1 + Math.abs(x)) + 4 * (slack?.[i]?.[j] ?? 0)) return `step ${i} [${j}]: ${x} vs ${y}`;
+      } else if (Math.abs(x - y) > rel * (1 + Math.abs(x)) + 4 * (slack?.[i]?.[j] ?? 0))
+        return `step ${i} [${j}]: ${x} vs ${y}`;
     }
   }
   return undefined;

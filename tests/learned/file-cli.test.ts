@@ -4,7 +4,13 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { findTask } from '../../evaluator/tasks.js';
 import { evaluateRule } from '../../evaluator/train.js';
-import { checkpointDocument, LearnedFileError, learnedDocument, parseLearnedFile, validateLearned } from '../../learned/file.js';
+import {
+  checkpointDocument,
+  LearnedFileError,
+  learnedDocument,
+  parseLearnedFile,
+  validateLearned,
+} from '../../learned/file.js';
 import { META_DEFAULTS, type MetaState, metaTrain } from '../../learned/meta-train.js';
 import { learnedKernel } from '../../learned/kernel.js';
 import { initialWeights, PARAMETER_COUNT } from '../../learned/lstm.js';
@@ -38,7 +44,10 @@ describe('the learned optimizer file', () => {
     rejects((d) => {
       (w(d).b2 as unknown[])[3] = 'x';
     }, /bad\.json: weights\.b2\[3\]/);
-    rejects(() => JSON.stringify(doc()).replace(/"bOut":\[[^\]]*\]/, '"bOut":[1e400]'), /bad\.json: weights\.bOut\[0\]/);
+    rejects(
+      () => JSON.stringify(doc()).replace(/"bOut":\[[^\]]*\]/, '"bOut":[1e400]'),
+      /bad\.json: weights\.bOut\[0\]/,
+    );
     rejects((d) => {
       (w(d).wOut as number[])[0] = 5e6;
     }, /weights\.wOut\[0\]: a number of magnitude at most/);
@@ -103,7 +112,20 @@ describe('nos learn and nos eval --rules learned:FILE', () => {
   it('meta-trains a tiny optimizer, resumes from a checkpoint, evaluates it beside Adam, refuses a corrupt file', async () => {
     const dir = scratchDir('learned-cli');
     const out = join(dir, 'q.json');
-    const flags = ['--task', 'quadratic', '--out', out, '--meta-steps', '4', '--unroll', '5', '--horizon', '10', '--seed', '3'];
+    const flags = [
+      '--task',
+      'quadratic',
+      '--out',
+      out,
+      '--meta-steps',
+      '4',
+      '--unroll',
+      '5',
+      '--horizon',
+      '10',
+      '--seed',
+      '3',
+    ];
     const r = await nos('learn', ...flags, '--json');
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ out, task: 'quadratic', metaSteps: 4, unroll: 5, resumedFrom: 0 });
@@ -114,7 +136,14 @@ describe('nos learn and nos eval --rules learned:FILE', () => {
     // A run killed after its first checkpoint (meta-step 2 of 4): the same flags resume it, to
     // the same file as the uninterrupted run above.
     const out2 = join(dir, 'q2.json');
-    const meta = { task: 'quadratic', seed: 3, metaSteps: 4, unroll: 5, horizon: 10, metaLr: META_DEFAULTS.quadratic.metaLr } as const;
+    const meta = {
+      task: 'quadratic',
+      seed: 3,
+      metaSteps: 4,
+      unroll: 5,
+      horizon: 10,
+      metaLr: META_DEFAULTS.quadratic.metaLr,
+    } as const;
     let at2: MetaState | undefined;
     metaTrain({ ...meta, metaSteps: 2 }, { onCheckpoint: (s) => (at2 ??= s) });
     writeFileSync(`${out2}.ckpt`, JSON.stringify(checkpointDocument(meta, at2 as MetaState, 'test')));
@@ -134,9 +163,24 @@ describe('nos learn and nos eval --rules learned:FILE', () => {
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/q2\.json\.ckpt: not a valid learned optimizer/);
 
-    const e = await nos('eval', '--rules', `adam,learned:${out}`, '--task', 'quadratic', '--steps', '30', '--workers', '1', '--baseline', 'adam', '--json');
+    const e = await nos(
+      'eval',
+      '--rules',
+      `adam,learned:${out}`,
+      '--task',
+      'quadratic',
+      '--steps',
+      '30',
+      '--workers',
+      '1',
+      '--baseline',
+      'adam',
+      '--json',
+    );
     expect(e.code, e.stderr).toBe(0);
-    const res = JSON.parse(e.stdout) as { results: { rule: string; status: string; bestLr: number; vsBaseline?: { baseline: string } }[] };
+    const res = JSON.parse(e.stdout) as {
+      results: { rule: string; status: string; bestLr: number; vsBaseline?: { baseline: string } }[];
+    };
     const learned = res.results.find((x) => x.rule === `learned:${out}`);
     expect(learned?.status).toBe('ok');
     expect(learned?.vsBaseline?.baseline).toBe('adam');

@@ -2,7 +2,17 @@ import * as tf from '@tensorflow/tfjs';
 import seedrandom from 'seedrandom';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { learnedKernel } from '../../learned/kernel.js';
-import { GATES, HIDDEN, initialWeights, JsLstm, type LstmWeights, OUTPUT_SCALE, preprocess, preprocessTf, TfLstm } from '../../learned/lstm.js';
+import {
+  GATES,
+  HIDDEN,
+  initialWeights,
+  JsLstm,
+  type LstmWeights,
+  OUTPUT_SCALE,
+  preprocess,
+  preprocessTf,
+  TfLstm,
+} from '../../learned/lstm.js';
 import { tfReady } from '../helpers/tf.js';
 
 beforeAll(async () => {
@@ -57,7 +67,11 @@ function zeroWeights(): LstmWeights {
 }
 
 /** An independent reference: nested arrays, gates computed one by one, float64 throughout. */
-function referenceStep(w: LstmWeights, gs: readonly number[], state: { h1: number[][]; c1: number[][]; h2: number[][]; c2: number[][] }): number[] {
+function referenceStep(
+  w: LstmWeights,
+  gs: readonly number[],
+  state: { h1: number[][]; c1: number[][]; h2: number[][]; c2: number[][] },
+): number[] {
   const sig = (x: number) => 1 / (1 + Math.exp(-x));
   const layer = (W: Float32Array, b: Float32Array, input: number[], h: number[], c: number[]) => {
     const v = [...input, ...h];
@@ -115,10 +129,12 @@ describe('the coordinatewise LSTM forward pass', () => {
     const w = initialWeights(7);
     // Larger, non-trivial weights everywhere (the init's output layer is small).
     const rng = seedrandom.alea('ref');
-    for (const k of ['w1', 'b1', 'w2', 'b2', 'wOut', 'bOut'] as const) for (let i = 0; i < w[k].length; i++) w[k][i] = 0.8 * (2 * rng() - 1);
+    for (const k of ['w1', 'b1', 'w2', 'b2', 'wOut', 'bOut'] as const)
+      for (let i = 0; i < w[k].length; i++) w[k][i] = 0.8 * (2 * rng() - 1);
     const n = 5;
     const state = { h1: [] as number[][], c1: [] as number[][], h2: [] as number[][], c2: [] as number[][] };
-    for (const k of ['h1', 'c1', 'h2', 'c2'] as const) state[k] = Array.from({ length: n }, () => new Array(HIDDEN).fill(0));
+    for (const k of ['h1', 'c1', 'h2', 'c2'] as const)
+      state[k] = Array.from({ length: n }, () => new Array(HIDDEN).fill(0));
     const js = new JsLstm(w, n);
     const tfl = new TfLstm(w, n);
     const before = tf.memory().numTensors;
@@ -146,7 +162,7 @@ describe('the coordinatewise LSTM forward pass', () => {
   it('as a kernel: w <- w + lr * Δ, the same on both back ends', () => {
     const w = initialWeights(3);
     const n = 64;
-    const g = Float32Array.from({ length: n }, (_, i) => Math.sin(i + 1) * 10 ** (-(i % 7)));
+    const g = Float32Array.from({ length: n }, (_, i) => Math.sin(i + 1) * 10 ** -(i % 7));
     const a = learnedKernel(w, n, 'js');
     const b = learnedKernel(w, n, 'tf');
     expect([a.backend, b.backend]).toEqual(['js', 'tf']);

@@ -1,6 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { checkpointDocument, learnedDocument, parseCheckpoint, parseLearnedFile, stateOfCheckpoint, weightsOf } from '../../learned/file.js';
+import {
+  checkpointDocument,
+  learnedDocument,
+  parseCheckpoint,
+  parseLearnedFile,
+  stateOfCheckpoint,
+  weightsOf,
+} from '../../learned/file.js';
 import { initialWeights, WEIGHT_NAMES } from '../../learned/lstm.js';
 import { heldOutLoss, type MetaSettings, type MetaState, metaTrain } from '../../learned/meta-train.js';
 import { QUADRATIC_DIM, quadraticGradient, quadraticLoss } from '../../learned/problems.js';
@@ -52,7 +59,13 @@ describe('meta-training', () => {
     const tensors = tf.memory().numTensors;
     metaTrain(settings, {
       onCheckpoint: (s) => {
-        checkpoints.push({ ...s, weights: s.weights, adamM: s.adamM.slice(), adamV: s.adamV.slice(), losses: [...s.losses] });
+        checkpoints.push({
+          ...s,
+          weights: s.weights,
+          adamM: s.adamM.slice(),
+          adamV: s.adamV.slice(),
+          losses: [...s.losses],
+        });
       },
     });
     expect(tf.memory().numTensors).toBe(tensors);

@@ -78,7 +78,10 @@ describe('RuleOptimizer', () => {
     return fromConfig(cls, JSON.parse(JSON.stringify(opt.getConfig())) as tf.serialization.ConfigDict) as RuleOptimizer;
   };
   /** Two optimizers applied to the same start and gradient stream must move the weights identically. */
-  const sameUpdates = (a: RuleOptimizer, b: RuleOptimizer, steps = 12): [number[][], number[][]] => [run(a, steps), run(b, steps)];
+  const sameUpdates = (a: RuleOptimizer, b: RuleOptimizer, steps = 12): [number[][], number[][]] => [
+    run(a, steps),
+    run(b, steps),
+  ];
 
   for (const [rule, options] of [
     ['adam', { learningRate: 0.003, params: { beta1: 0.8, eps: 1e-6 } }],
@@ -97,11 +100,12 @@ describe('RuleOptimizer', () => {
       // ...and the config is what decides them: another learning rate or seed moves differently.
       const lr = viaRegistry(optimizer(rule, { ...options, learningRate: options.learningRate * 2 }));
       expect(run(lr, 12)).not.toEqual(a);
-      if ('seed' in options) expect(run(viaRegistry(optimizer(rule, { ...options, seed: options.seed + 1 })), 12)).not.toEqual(a);
+      if ('seed' in options)
+        expect(run(viaRegistry(optimizer(rule, { ...options, seed: options.seed + 1 })), 12)).not.toEqual(a);
     });
   }
 
-  it('learning rate defaults to 0.001 (Adam\'s usual default), also in configs without one', () => {
+  it("learning rate defaults to 0.001 (Adam's usual default), also in configs without one", () => {
     expect(DEFAULT_LEARNING_RATE).toBe(0.001);
     const plain = optimizer('adam');
     expect(plain.learningRate).toBe(0.001);
@@ -122,7 +126,12 @@ describe('RuleOptimizer', () => {
     expect(optimizer('adam', { decaySteps: 500 }).params).toEqual({});
     // decaySteps is T: the same trajectory as the interpreter with T set.
     const params = { T: 6 };
-    expect(maxRel(run(optimizer('powersign-ld', { learningRate: 0.01, decaySteps: 6 })), traceInterp(library().get('powersign-ld')!, golden, 0.01, { params }))).toBeLessThan(2e-5);
+    expect(
+      maxRel(
+        run(optimizer('powersign-ld', { learningRate: 0.01, decaySteps: 6 })),
+        traceInterp(library().get('powersign-ld')!, golden, 0.01, { params }),
+      ),
+    ).toBeLessThan(2e-5);
   });
 
   it('getWeights/setWeights resume mid-training exactly', async () => {
@@ -148,45 +157,69 @@ describe('RuleOptimizer', () => {
     ['powersign', { learningRate: 0.05 }],
     ['drop(@powersign-ld, 0.2) + 0.1 * noise', { learningRate: 0.05, decaySteps: 40, seed: 3 }],
   ] as const) {
-  it(`trains a layers model, saves it with its optimizer, loads it, and training continues identically: ${rule}`, async () => {
-    const make = () => {
-      const m = tf.sequential();
-      m.add(tf.layers.dense({ units: 8, inputShape: [4], activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }));
-      m.add(tf.layers.dense({ units: 3, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) }));
-      m.compile({ optimizer: optimizer(rule, options), loss: 'categoricalCrossentropy' });
-      return m;
-    };
-    const xs = tf.tensor2d(Array.from({ length: 32 * 4 }, (_, i) => Math.sin(i * 0.37)), [32, 4]);
-    const ys = tf.oneHot(tf.tensor1d(Array.from({ length: 32 }, (_, i) => i % 3), 'int32'), 3);
-    const model = make();
-    const first = await model.fit(xs, ys, { epochs: 5, batchSize: 8, shuffle: false, verbose: 0 });
-    const losses = first.history.loss as number[];
-    expect(losses[4]!).toBeLessThan(losses[0]!);
-    let artifacts: tf.io.ModelArtifacts | undefined;
-    await model.save(
-      tf.io.withSaveHandler(async (a) => {
-        artifacts = a;
-        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-      }),
-      { includeOptimizer: true },
-    );
-    expect(JSON.stringify(artifacts?.trainingConfig)).toContain('RuleOptimizer');
-    const loaded = await tf.loadLayersModel(tf.io.fromMemory(artifacts!));
-    expect(loaded.optimizer).toBeInstanceOf(RuleOptimizer);
-    expect((loaded.optimizer as RuleOptimizer).rule.hash).toBe((model.optimizer as RuleOptimizer).rule.hash);
-    expect(loaded.optimizer.getConfig()).toEqual(model.optimizer.getConfig());
-    expect(loaded.optimizer.iterations).toBe(model.optimizer.iterations);
-    await model.fit(xs, ys, { epochs: 2, batchSize: 8, shuffle: false, verbose: 0 });
-    await loaded.fit(xs, ys, { epochs: 2, batchSize: 8, shuffle: false, verbose: 0 });
-    const wa = model.getWeights().map((w) => Array.from(w.dataSync()));
-    const wb = loaded.getWeights().map((w) => Array.from(w.dataSync()));
-    expect(wb).toEqual(wa);
-  });
+    it(`trains a layers model, saves it with its optimizer, loads it, and training continues identically: ${rule}`, async () => {
+      const make = () => {
+        const m = tf.sequential();
+        m.add(
+          tf.layers.dense({
+            units: 8,
+            inputShape: [4],
+            activation: 'relu',
+            kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }),
+          }),
+        );
+        m.add(
+          tf.layers.dense({
+            units: 3,
+            activation: 'softmax',
+            kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }),
+          }),
+        );
+        m.compile({ optimizer: optimizer(rule, options), loss: 'categoricalCrossentropy' });
+        return m;
+      };
+      const xs = tf.tensor2d(
+        Array.from({ length: 32 * 4 }, (_, i) => Math.sin(i * 0.37)),
+        [32, 4],
+      );
+      const ys = tf.oneHot(
+        tf.tensor1d(
+          Array.from({ length: 32 }, (_, i) => i % 3),
+          'int32',
+        ),
+        3,
+      );
+      const model = make();
+      const first = await model.fit(xs, ys, { epochs: 5, batchSize: 8, shuffle: false, verbose: 0 });
+      const losses = first.history.loss as number[];
+      expect(losses[4]!).toBeLessThan(losses[0]!);
+      let artifacts: tf.io.ModelArtifacts | undefined;
+      await model.save(
+        tf.io.withSaveHandler(async (a) => {
+          artifacts = a;
+          return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+        }),
+        { includeOptimizer: true },
+      );
+      expect(JSON.stringify(artifacts?.trainingConfig)).toContain('RuleOptimizer');
+      const loaded = await tf.loadLayersModel(tf.io.fromMemory(artifacts!));
+      expect(loaded.optimizer).toBeInstanceOf(RuleOptimizer);
+      expect((loaded.optimizer as RuleOptimizer).rule.hash).toBe((model.optimizer as RuleOptimizer).rule.hash);
+      expect(loaded.optimizer.getConfig()).toEqual(model.optimizer.getConfig());
+      expect(loaded.optimizer.iterations).toBe(model.optimizer.iterations);
+      await model.fit(xs, ys, { epochs: 2, batchSize: 8, shuffle: false, verbose: 0 });
+      await loaded.fit(xs, ys, { epochs: 2, batchSize: 8, shuffle: false, verbose: 0 });
+      const wa = model.getWeights().map((w) => Array.from(w.dataSync()));
+      const wb = loaded.getWeights().map((w) => Array.from(w.dataSync()));
+      expect(wb).toEqual(wa);
+    });
   }
 
   it('rejects bad rules and hyperparameters with a clear error', () => {
     expect(() => optimizer('g * sigm(m)', { learningRate: 0.1 })).toThrow(/did you mean 'sign'/);
-    expect(() => optimizer('adam', { learningRate: 0.1, params: { beta: 0.5 } })).toThrow(/unknown hyperparameter 'beta'/);
+    expect(() => optimizer('adam', { learningRate: 0.1, params: { beta: 0.5 } })).toThrow(
+      /unknown hyperparameter 'beta'/,
+    );
     expect(() => optimizer('adam', { learningRate: Number.NaN })).toThrow(RuleConfigError);
     expect(() => optimizer('g + noise', { seed: Number.NaN })).toThrow(RuleConfigError);
   });
@@ -214,7 +247,9 @@ describe('RuleOptimizer', () => {
       expect([...first, ...rest]).toEqual(uninterrupted);
       // Without the stream's position the continuation differs (the test can see the difference).
       const c = viaRegistry(a);
-      await c.setWeights(saved.filter((w) => w.name !== 'nos/draws').map((w) => ({ name: w.name, tensor: w.tensor.clone() })));
+      await c.setWeights(
+        saved.filter((w) => w.name !== 'nos/draws').map((w) => ({ name: w.name, tensor: w.tensor.clone() })),
+      );
       const vc = tf.variable(va.clone());
       const g4 = tf.tensor1d(golden.grads[4]!);
       c.applyGradients({ [vc.name]: g4 });
@@ -224,7 +259,10 @@ describe('RuleOptimizer', () => {
 
   it('every error class the library exports has its own name', async () => {
     const nos = await import('../../index.js');
-    const classes = Object.entries(nos).filter(([, v]) => typeof v === 'function' && v.prototype instanceof Error) as [string, new (...a: never[]) => Error][];
+    const classes = Object.entries(nos).filter(([, v]) => typeof v === 'function' && v.prototype instanceof Error) as [
+      string,
+      new (...a: never[]) => Error,
+    ][];
     expect(classes.map(([k]) => k).sort()).toEqual([
       'BindError',
       'DatasetError',
@@ -242,7 +280,10 @@ describe('RuleOptimizer', () => {
       'UnsupportedError',
     ]);
     for (const [exported, cls] of classes) {
-      const e = Reflect.construct(cls, exported === 'MissingDependencyError' ? ['better-sqlite3'] : ['x', 'y']) as Error;
+      const e = Reflect.construct(
+        cls,
+        exported === 'MissingDependencyError' ? ['better-sqlite3'] : ['x', 'y'],
+      ) as Error;
       expect(e.name).toBe(exported);
       expect(String(e)).toMatch(new RegExp(`^${exported}: `));
     }

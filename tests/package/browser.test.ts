@@ -19,7 +19,15 @@ import { repoRoot } from '../helpers/reference.js';
 import { scratchDir } from '../helpers/scratch.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
 
 interface PageResult {
   error?: string;
@@ -34,7 +42,12 @@ interface PageResult {
   powersignHash: string;
 }
 
-const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm' };
+const TYPES: Record<string, string> = {
+  '.html': 'text/html',
+  '.js': 'text/javascript',
+  '.css': 'text/css',
+  '.wasm': 'application/wasm',
+};
 
 /** Serve `dir` on 127.0.0.1 (a free port); resolves `result` with the first POST /result body. */
 function serve(dir: string): Promise<{ server: Server; url: string; result: Promise<PageResult> }> {
@@ -78,7 +91,9 @@ afterAll(() => {
 
 describe('nos in a browser (Vite bundle, headless Chromium)', () => {
   it('bundles without Node built-ins and trains, saves and reloads a tfjs model with a nos optimizer in Chromium', async () => {
-    expect(existsSync(CHROMIUM), 'Debian chromium is needed (apt-get install chromium); .ci/run installs it').toBe(true);
+    expect(existsSync(CHROMIUM), 'Debian chromium is needed (apt-get install chromium); .ci/run installs it').toBe(
+      true,
+    );
     expect(existsSync(join(repoRoot, 'dist', 'browser.js')), 'dist/ is built by the test global setup').toBe(true);
     const app = scratchDir('browser-app');
     cpSync(join(repoRoot, 'tests', 'package', 'browser-app'), app, { recursive: true });
@@ -96,7 +111,8 @@ describe('nos in a browser (Vite bundle, headless Chromium)', () => {
       name: 'watch-nos-imports',
       enforce: 'pre',
       resolveId(id, importer) {
-        if (importer?.startsWith(join(repoRoot, 'dist') + sep) && isBuiltin(id)) builtins.push(`${id} <- ${relative(repoRoot, importer)}`);
+        if (importer?.startsWith(join(repoRoot, 'dist') + sep) && isBuiltin(id))
+          builtins.push(`${id} <- ${relative(repoRoot, importer)}`);
         return null;
       },
       transform(_code, id) {
@@ -126,15 +142,21 @@ describe('nos in a browser (Vite bundle, headless Chromium)', () => {
     expect(builtins).toEqual([]);
     expect(warnings.filter((w) => /externalized for browser|node:/.test(w))).toEqual([]);
     expect(nosModules.has('browser.js')).toBe(true);
-    for (const nodeOnly of ['index.js', 'util/optional-deps.js', 'dsl/compile/tf-backend.js']) expect(nosModules.has(nodeOnly), nodeOnly).toBe(false);
+    for (const nodeOnly of ['index.js', 'util/optional-deps.js', 'dsl/compile/tf-backend.js'])
+      expect(nosModules.has(nodeOnly), nodeOnly).toBe(false);
     const js = readdirSync(join(outDir, 'assets')).filter((f) => f.endsWith('.js'));
     expect(js.length).toBeGreaterThan(0);
-    for (const f of js) expect(readFileSync(join(outDir, 'assets', f), 'utf8')).not.toContain('__vite-browser-external');
+    for (const f of js)
+      expect(readFileSync(join(outDir, 'assets', f), 'utf8')).not.toContain('__vite-browser-external');
 
     const { server, url, result } = await serve(outDir);
     cleanup.push(() => server.close());
     const profile = mkdtempSync(join(tmpdir(), 'nos-chromium-'));
-    const chrome: ChildProcess = spawn(CHROMIUM, [...FLAGS, `--user-data-dir=${profile}`, '--enable-logging=stderr', '--v=0', url], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const chrome: ChildProcess = spawn(
+      CHROMIUM,
+      [...FLAGS, `--user-data-dir=${profile}`, '--enable-logging=stderr', '--v=0', url],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     cleanup.push(() => chrome.kill('SIGKILL'));
     cleanup.push(() => rmSync(profile, { recursive: true, force: true, maxRetries: 5 }));
     let log = '';
@@ -142,11 +164,16 @@ describe('nos in a browser (Vite bundle, headless Chromium)', () => {
       log += c.toString('utf8');
     });
     const exited = new Promise<PageResult>((_, reject) => {
-      chrome.on('exit', (code) => reject(new Error(`chromium exited (${code}) before the page reported:\n${log.slice(-3000)}`)));
+      chrome.on('exit', (code) =>
+        reject(new Error(`chromium exited (${code}) before the page reported:\n${log.slice(-3000)}`)),
+      );
     });
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<PageResult>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no result from the page within 40 s; console:\n${log.slice(-3000)}`)), 40_000);
+      timer = setTimeout(
+        () => reject(new Error(`no result from the page within 40 s; console:\n${log.slice(-3000)}`)),
+        40_000,
+      );
     });
     const r = await Promise.race([result, exited, timeout]);
     clearTimeout(timer);

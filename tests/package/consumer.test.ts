@@ -50,7 +50,8 @@ function installed(nodeModules: string, found = new Map<string, string[]>()): Ma
   return found;
 }
 
-const megabytes = (dir: string): number => Number(execFileSync('du', ['-sm', dir], { encoding: 'utf8' }).split('\t')[0]);
+const megabytes = (dir: string): number =>
+  Number(execFileSync('du', ['-sm', dir], { encoding: 'utf8' }).split('\t')[0]);
 
 const temp: string[] = [];
 afterAll(() => {
@@ -64,7 +65,9 @@ describe('a tfjs 4.21 app that depends on nos (npm pack + npm install; tfjs from
     // dist/ is built by the test global setup; pack it as it would be published.
     const packed = run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work], repoRoot);
     expect(packed.code, packed.out).toBe(0);
-    const pack = (JSON.parse(packed.out.slice(packed.out.indexOf('['))) as { filename: string; files: { path: string }[] }[])[0]!;
+    const pack = (
+      JSON.parse(packed.out.slice(packed.out.indexOf('['))) as { filename: string; files: { path: string }[] }[]
+    )[0]!;
     const files = pack.files.map((f) => f.path);
     expect(files).toContain('dist/index.js');
     expect(files).toContain('dist/browser.js');
@@ -107,7 +110,7 @@ describe('a tfjs 4.21 app that depends on nos (npm pack + npm install; tfjs from
         "import { BindError, DEFAULT_LEARNING_RATE, optimizer, RuleOptimizer, type RuleOptimizerConfig } from 'nos';",
         "const config: RuleOptimizerConfig = { rule: 'powersign-ld', decaySteps: 100 };",
         "const opt: RuleOptimizer = optimizer('adam', { learningRate: DEFAULT_LEARNING_RATE });",
-        "const model = tf.sequential({ layers: [tf.layers.dense({ units: 1, inputShape: [1] })] });",
+        'const model = tf.sequential({ layers: [tf.layers.dense({ units: 1, inputShape: [1] })] });',
         "model.compile({ optimizer: opt, loss: 'meanSquaredError' });",
         "const e: Error = new BindError('x');",
         'export const used = [config, e.name, new RuleOptimizer(config).getClassName()];',
@@ -115,10 +118,26 @@ describe('a tfjs 4.21 app that depends on nos (npm pack + npm install; tfjs from
     );
     writeFileSync(
       join(app, 'tsconfig.json'),
-      JSON.stringify({ compilerOptions: { strict: true, module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', noEmit: true, types: [] }, files: ['app.ts'] }),
+      JSON.stringify({
+        compilerOptions: {
+          strict: true,
+          module: 'nodenext',
+          moduleResolution: 'nodenext',
+          target: 'es2022',
+          noEmit: true,
+          types: [],
+        },
+        files: ['app.ts'],
+      }),
     );
-    const tsc = run(process.execPath, [join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], app);
-    const ourErrors = tsc.out.split('\n').filter((l) => /error TS/.test(l) && !l.startsWith('node_modules/@tensorflow/'));
+    const tsc = run(
+      process.execPath,
+      [join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'],
+      app,
+    );
+    const ourErrors = tsc.out
+      .split('\n')
+      .filter((l) => /error TS/.test(l) && !l.startsWith('node_modules/@tensorflow/'));
     expect(ourErrors).toEqual([]);
 
     // Train + save, then reload in a fresh process and continue.
@@ -132,7 +151,13 @@ describe('a tfjs 4.21 app that depends on nos (npm pack + npm install; tfjs from
       expect(output).not.toMatch(/already registered|already been set|already been registered/i);
       expect(output).not.toMatch(/warn/i);
     }
-    const first = JSON.parse(readFileSync(join(out, 'uninterrupted.json'), 'utf8')) as { tfjs: string; backend: string; loss: number[]; iterations: number; weights: number[][] };
+    const first = JSON.parse(readFileSync(join(out, 'uninterrupted.json'), 'utf8')) as {
+      tfjs: string;
+      backend: string;
+      loss: number[];
+      iterations: number;
+      weights: number[][];
+    };
     const second = JSON.parse(readFileSync(join(out, 'reloaded.json'), 'utf8')) as {
       className: string;
       config: { rule: string; seed: number };

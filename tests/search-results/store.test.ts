@@ -16,11 +16,40 @@ import {
 } from '../../search-results/store.js';
 
 function config(run: string): RunConfig {
-  return { run, task: 'quadratic', strategy: 'random', budget: 10, seed: 1, workers: 1, batchSize: 5, steps: null, groups: 2, warmStart: false, createdAt: 'test', nosVersion: 'test' };
+  return {
+    run,
+    task: 'quadratic',
+    strategy: 'random',
+    budget: 10,
+    seed: 1,
+    workers: 1,
+    batchSize: 5,
+    steps: null,
+    groups: 2,
+    warmStart: false,
+    createdAt: 'test',
+    nosVersion: 'test',
+  };
 }
 
 function candidate(index: number, reward: number, status: Candidate['status'] = 'ok'): Candidate {
-  return { index, batch: 0, rule: `g * ${index}`, hash: `h${index}`, fingerprint: null, status, reward, bestLr: 0.1, valAcc: reward, testAcc: null, finalLoss: 1, detail: '{}', seconds: 0, strategy: 'random', parent: null };
+  return {
+    index,
+    batch: 0,
+    rule: `g * ${index}`,
+    hash: `h${index}`,
+    fingerprint: null,
+    status,
+    reward,
+    bestLr: 0.1,
+    valAcc: reward,
+    testAcc: null,
+    finalLoss: 1,
+    detail: '{}',
+    seconds: 0,
+    strategy: 'random',
+    parent: null,
+  };
 }
 
 /** The pid of a process that has exited. */
@@ -46,7 +75,11 @@ describe('results store', () => {
     const lock = JSON.parse(readFileSync(join(runDir('r'), 'run.lock'), 'utf8')) as { pid: number; host: string };
     expect(lock).toMatchObject({ pid: process.pid, host: hostname() });
     expect(() => SqliteStore.open('r', dir)).toThrow(RunLockedError);
-    expect(() => SqliteStore.open('r', dir)).toThrow(new RegExp(`run 'r' is in use by another nos \\(pid ${process.pid} on ${hostname()}, since .*\\): wait for it to finish or stop it$`));
+    expect(() => SqliteStore.open('r', dir)).toThrow(
+      new RegExp(
+        `run 'r' is in use by another nos \\(pid ${process.pid} on ${hostname()}, since .*\\): wait for it to finish or stop it$`,
+      ),
+    );
     expect(() => SqliteStore.create(config('r'), dir)).toThrow(RunExistsError);
     a.add(candidate(0, 0.5));
     const reader = SqliteStore.open('r', { root: dir, readonly: true });
@@ -63,14 +96,24 @@ describe('results store', () => {
   it('takes over a stale lock (its process is gone), refuses one from another host or one it cannot read', () => {
     SqliteStore.create(config('r'), dir).close();
     const lockFile = join(runDir('r'), 'run.lock');
-    writeFileSync(lockFile, JSON.stringify({ pid: deadPid(), host: hostname(), token: 'old', since: '2020-01-01T00:00:00Z' }));
+    writeFileSync(
+      lockFile,
+      JSON.stringify({ pid: deadPid(), host: hostname(), token: 'old', since: '2020-01-01T00:00:00Z' }),
+    );
     const s = SqliteStore.open('r', dir);
     expect(JSON.parse(readFileSync(lockFile, 'utf8'))).toMatchObject({ pid: process.pid });
     s.close();
-    writeFileSync(lockFile, JSON.stringify({ pid: 1, host: 'elsewhere.example', token: 't', since: '2020-01-01T00:00:00Z' }));
-    expect(() => SqliteStore.open('r', dir)).toThrow(/in use by another nos \(pid 1 on elsewhere\.example.*if no nos runs on elsewhere\.example any more, remove .*run\.lock/);
+    writeFileSync(
+      lockFile,
+      JSON.stringify({ pid: 1, host: 'elsewhere.example', token: 't', since: '2020-01-01T00:00:00Z' }),
+    );
+    expect(() => SqliteStore.open('r', dir)).toThrow(
+      /in use by another nos \(pid 1 on elsewhere\.example.*if no nos runs on elsewhere\.example any more, remove .*run\.lock/,
+    );
     writeFileSync(lockFile, 'garbage');
-    expect(() => SqliteStore.open('r', dir)).toThrow(/locked by .*run\.lock, which nos cannot read: if no nos uses the run, remove that file/);
+    expect(() => SqliteStore.open('r', dir)).toThrow(
+      /locked by .*run\.lock, which nos cannot read: if no nos uses the run, remove that file/,
+    );
     // Readers do not care.
     const reader = SqliteStore.open('r', { root: dir, readonly: true });
     expect(reader.config.run).toBe('r');
@@ -109,10 +152,14 @@ describe('results store', () => {
         }
       })();
       expect(e).toBeInstanceOf(StoreAccessError);
-      expect((e as Error).message).toMatch(/cannot create the runs folder .*a-file\/runs: a part of the path is a file, not a folder \(ENOTDIR\)/);
+      expect((e as Error).message).toMatch(
+        /cannot create the runs folder .*a-file\/runs: a part of the path is a file, not a folder \(ENOTDIR\)/,
+      );
       // Node 20's recursive mkdir never returns under /proc: refused before trying.
       process.env.NOS_RUNS = '/proc/nos-test/runs';
-      expect(() => SqliteStore.create(config('r'))).toThrow(/the runs folder '\/proc\/nos-test\/runs\/r' is under \/proc, a system folder/);
+      expect(() => SqliteStore.create(config('r'))).toThrow(
+        /the runs folder '\/proc\/nos-test\/runs\/r' is under \/proc, a system folder/,
+      );
       process.env.NOS_RUNS = '/sys/x';
       expect(() => SqliteStore.create(config('r'))).toThrow(StoreError);
     } finally {
@@ -122,12 +169,21 @@ describe('results store', () => {
     expect(() => SqliteStore.open('bad name', dir)).toThrow(/run name 'bad name' must be/);
     // A run.db that is not a database.
     SqliteStore.create(config('junk'), dir).close();
-    writeFileSync(join(runDir('junk'), 'run.db'), 'not sqlite at all, just some text that is long enough to be read as a header');
+    writeFileSync(
+      join(runDir('junk'), 'run.db'),
+      'not sqlite at all, just some text that is long enough to be read as a header',
+    );
     expect(() => SqliteStore.open('junk', { root: dir, readonly: true })).toThrow(StoreError);
   });
 
   it('the leaderboard lives with the store: ok rules by reward, ties by index', () => {
-    const cs = [candidate(0, 0.5), candidate(1, 0.9, 'cached'), candidate(2, 0.7), candidate(3, 0.7), candidate(4, 1, 'diverged')];
+    const cs = [
+      candidate(0, 0.5),
+      candidate(1, 0.9, 'cached'),
+      candidate(2, 0.7),
+      candidate(3, 0.7),
+      candidate(4, 1, 'diverged'),
+    ];
     expect(leaderboard(cs, 10).map((c) => c.index)).toEqual([2, 3, 0]);
     expect(leaderboard(cs, 1).map((c) => c.index)).toEqual([2]);
   });

@@ -12,7 +12,10 @@ async function main() {
   await tf.ready();
   const x = Array.from({ length: 64 }, (_, i) => i / 32 - 1);
   const xs = tf.tensor2d(x, [64, 1]);
-  const ys = tf.tensor2d(x.map((v) => 3 * v - 2), [64, 1]);
+  const ys = tf.tensor2d(
+    x.map((v) => 3 * v - 2),
+    [64, 1],
+  );
   const model = tf.sequential({ layers: [tf.layers.dense({ units: 1, inputShape: [1], kernelInitializer: 'zeros' })] });
   model.compile({ optimizer: optimizer('adam', { learningRate: 0.05 }), loss: 'meanSquaredError' });
   const first = await model.fit(xs, ys, { epochs: 100, batchSize: 64, shuffle: false, verbose: 0 });

@@ -17,5 +17,11 @@ const { xs, ys } = data();
 await m.fit(xs, ys, FIT);
 writeFileSync(
   join(out, 'reloaded.json'),
-  JSON.stringify({ className: m.optimizer.getClassName(), config: m.optimizer.getConfig(), restoredIterations, iterations: m.optimizer.iterations, weights: weights(m) }),
+  JSON.stringify({
+    className: m.optimizer.getClassName(),
+    config: m.optimizer.getConfig(),
+    restoredIterations,
+    iterations: m.optimizer.iterations,
+    weights: weights(m),
+  }),
 );

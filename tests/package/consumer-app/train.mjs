@@ -22,5 +22,11 @@ await m.save(
 await m.fit(xs, ys, FIT);
 writeFileSync(
   join(out, 'uninterrupted.json'),
-  JSON.stringify({ tfjs: tf.version.tfjs, backend: tf.getBackend(), loss: first.history.loss, iterations: m.optimizer.iterations, weights: weights(m) }),
+  JSON.stringify({
+    tfjs: tf.version.tfjs,
+    backend: tf.getBackend(),
+    loss: first.history.loss,
+    iterations: m.optimizer.iterations,
+    weights: weights(m),
+  }),
 );
