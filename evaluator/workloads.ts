@@ -146,7 +146,7 @@ function aeLogits(vars: readonly tf.Tensor[], x: tf.Tensor2D): tf.Tensor2D {
  * The reconstruction's sigmoid cross-entropy, summed over pixels and averaged over images
  * (softplus(z) - x z, stable), with its gradient written out: (sigmoid(z) - x) / images.
  */
-const sigmoidXent = tf.customGrad((...inputs: unknown[]) => {
+export const sigmoidXent = tf.customGrad((...inputs: unknown[]) => {
   const [z, x, save] = inputs as [tf.Tensor2D, tf.Tensor2D, (ts: tf.Tensor[]) => void];
   save([z, x]);
   const n = z.shape[0];
@@ -275,7 +275,7 @@ export function charLmParameterCount(): number {
  * gradients written out as products with transpose flags: tfjs-wasm's Transpose kernel is slow
  * on 3-D tensors, and its batched product takes the flags without copying.
  */
-const bmmABt = tf.customGrad((...inputs: unknown[]) => {
+export const bmmABt = tf.customGrad((...inputs: unknown[]) => {
   const [a, b, save] = inputs as [tf.Tensor3D, tf.Tensor3D, (ts: tf.Tensor[]) => void];
   save([a, b]);
   const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
@@ -286,7 +286,7 @@ const bmmABt = tf.customGrad((...inputs: unknown[]) => {
   return { value: tf.matMul(a, b, false, true), gradFunc };
 }) as (a: tf.Tensor3D, b: tf.Tensor3D) => tf.Tensor3D;
 
-const bmmAB = tf.customGrad((...inputs: unknown[]) => {
+export const bmmAB = tf.customGrad((...inputs: unknown[]) => {
   const [a, b, save] = inputs as [tf.Tensor3D, tf.Tensor3D, (ts: tf.Tensor[]) => void];
   save([a, b]);
   const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
@@ -336,7 +336,7 @@ function lmLogits(vars: readonly tf.Tensor[], ids: Int32Array, n: number, mask: 
  * gradient written out ((softmax - onehot) / rows): fewer kernels than tfjs's tape through
  * logSumExp (whose max takes an Equal mask).
  */
-const softmaxXent = tf.customGrad((...inputs: unknown[]) => {
+export const softmaxXent = tf.customGrad((...inputs: unknown[]) => {
   const [logits, onehot, save] = inputs as [tf.Tensor2D, tf.Tensor2D, (ts: tf.Tensor[]) => void];
   const rows = logits.shape[0];
   const logp = tf.sub(logits, tf.logSumExp(logits, 1, true));
