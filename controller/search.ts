@@ -17,6 +17,7 @@ import type { Evaluator } from '../evaluator/protocol.js';
 import { screenRule } from '../evaluator/screen.js';
 import { type Candidate, leaderboard, type ResultsStore } from '../search-results/store.js';
 import type { Proposal, Strategy, UpdateStats } from './strategy.js';
+import { evaluateSuite, suiteBaselines } from './suite.js';
 
 /** The evaluation back end the loop talks to (the local pool implements it; a queue can). */
 export type { Evaluator } from '../evaluator/protocol.js';
@@ -154,6 +155,8 @@ export async function runSearch(
     batch = checkpoint.batch + 1;
     start = checkpoint.samples;
   }
+  // A suite run normalises each workload's score against the baseline's (evaluated once, stored).
+  const baselines = config.suite ? await suiteBaselines(store, evaluator, config) : {};
   let stopped = false;
   const progress = (): SearchProgress => {
     const c = counts(all);
@@ -263,6 +266,27 @@ export async function runSearch(
             status: 'cached',
             parent: same.index,
           };
+        if (config.suite) {
+          const out = await evaluateSuite(evaluator, rule.canonical, config, baselines);
+          return {
+            ...base,
+            rule: rule.canonical,
+            hash: rule.hash,
+            fingerprint: screen.fingerprint,
+            status: out.status,
+            reward: out.reward,
+            valAcc: out.reward,
+            detail: JSON.stringify({
+              reason: out.reason,
+              workloads: out.workloads,
+              grids: Object.fromEntries(out.results.map((r) => [r.task, r.grid])),
+              curve: out.results[0]?.curve ?? [],
+              curveEvery: out.results[0]?.curveEvery ?? 1,
+            }),
+            seconds: out.seconds,
+            parent: p.parent,
+          };
+        }
         const { result } = await evaluator.evaluate({
           rule: rule.canonical,
           task: config.task,

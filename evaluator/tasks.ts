@@ -58,6 +58,8 @@ export interface TaskSpec {
   readonly lrGrid: readonly number[];
   /** How the grid picks its rate (default 'val-acc'). */
   readonly lrSelect?: 'val-acc' | 'val-loss' | 'train-loss';
+  /** Full runs at the best this-many grid rates, the best validation score kept (default 1). */
+  readonly lrTop?: number;
   /** Validation examples used for the reward (the first ones of the split). */
   readonly valSize: number;
   /** Per-evaluation time limit. */
@@ -124,7 +126,7 @@ export const TASKS: readonly TaskSpec[] = [
   {
     id: 'ae-mnist',
     description:
-      'deep autoencoder 784-256-64-16-64-256-784 on MNIST (tanh, linear code, sigmoid output; Hinton & Salakhutdinov 2006, scaled down)',
+      'deep autoencoder 784-128-64-16-64-128-784 on MNIST (tanh, linear code, sigmoid output; Hinton & Salakhutdinov 2006, scaled down)',
     dataset: 'mnist',
     model: 'autoencoder',
     steps: 600,

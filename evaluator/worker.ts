@@ -33,6 +33,7 @@ export default async function evaluate(req: EvalRequest): Promise<WorkerReply> {
     ...(req.lrGrid === undefined ? {} : { lrGrid: req.lrGrid }),
     ...(req.gridSteps === undefined ? {} : { gridSteps: req.gridSteps }),
     ...(req.lrSelect === undefined ? {} : { lrSelect: req.lrSelect }),
+    ...(req.lrTop === undefined ? {} : { lrTop: req.lrTop }),
     ...(req.valSize === undefined ? {} : { valSize: req.valSize }),
     ...(req.params === undefined ? {} : { params: req.params }),
     ...(req.test === undefined ? {} : { test: req.test }),

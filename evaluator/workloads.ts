@@ -111,7 +111,7 @@ class Order {
 // Deep autoencoder (Hinton & Salakhutdinov 2006, scaled down).
 
 /** Encoder widths from the input to the code; the decoder mirrors them. */
-export const AE_LAYERS = [IMAGE, 256, 64, 16] as const;
+export const AE_LAYERS = [IMAGE, 128, 64, 16] as const;
 
 function aeParams(): Param[] {
   const widths = [...AE_LAYERS, ...[...AE_LAYERS].reverse().slice(1)];

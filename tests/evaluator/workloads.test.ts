@@ -94,7 +94,7 @@ describe('the suite workloads', () => {
   it('the autoencoder trains: its reconstruction loss falls and its score rises from 0', () => {
     const task = findTask('ae-mnist')!;
     expect(parameterCount(task)).toBe(autoencoderParameterCount());
-    expect(autoencoderParameterCount()).toBe(2 * (784 * 256 + 256 * 64 + 64 * 16) + 256 + 64 + 16 + 64 + 256 + 784);
+    expect(autoencoderParameterCount()).toBe(2 * (784 * 128 + 128 * 64 + 64 * 16) + 128 + 64 + 16 + 64 + 128 + 784);
     const data = loadDataset('mnist');
     const before = createRun(task, 0, data);
     const start = before.evaluate('val');
