@@ -392,7 +392,12 @@ export function planRun(req: RunRequest, now = new Date()): RunConfig & { readon
     ...(space ? { space: space.config } : {}),
     funnel: suiteAsked ? suiteFunnel(req.funnel) : funnelConfig(req.funnel, task),
     ...(suiteAsked
-      ? { suite: suiteConfig(req.suite, (req.funnel && req.funnel.baseline) || FUNNEL_DEFAULTS.baseline) }
+      ? {
+          suite: suiteConfig(
+            req.suite,
+            (req.funnel === false ? undefined : req.funnel?.baseline) ?? FUNNEL_DEFAULTS.baseline,
+          ),
+        }
       : {}),
     createdAt: now.toISOString(),
     nosVersion: nosVersion(),

@@ -69,12 +69,13 @@ describe('the suite workloads', () => {
       tf.sum(tf.mul(tf.matMul(x as tf.Tensor3D, y as tf.Tensor3D, false, true), w)) as tf.Scalar;
     const oursABt = (x: tf.Tensor, y: tf.Tensor) =>
       tf.sum(tf.mul(bmmABt(x as tf.Tensor3D, y as tf.Tensor3D), w)) as tf.Scalar;
-    gradsOf(oursABt, [a, b]).forEach((g, i) => expectClose(g, gradsOf(plainABt, [a, b])[i] as Float32Array));
+    for (const [i, g] of gradsOf(oursABt, [a, b]).entries())
+      expectClose(g, gradsOf(plainABt, [a, b])[i] as Float32Array);
     const plainAB = (x: tf.Tensor, y: tf.Tensor) =>
       tf.sum(tf.mul(tf.matMul(x as tf.Tensor3D, y as tf.Tensor3D), w)) as tf.Scalar;
     const oursAB = (x: tf.Tensor, y: tf.Tensor) =>
       tf.sum(tf.mul(bmmAB(x as tf.Tensor3D, y as tf.Tensor3D), w)) as tf.Scalar;
-    gradsOf(oursAB, [a, c]).forEach((g, i) => expectClose(g, gradsOf(plainAB, [a, c])[i] as Float32Array));
+    for (const [i, g] of gradsOf(oursAB, [a, c]).entries()) expectClose(g, gradsOf(plainAB, [a, c])[i] as Float32Array);
     // Softmax cross-entropy: value and gradient.
     const logits = tf.mul(rnd([7, 5], 5), 3);
     const onehot = tf.oneHot(tf.tensor1d([0, 4, 2, 2, 1, 3, 0], 'int32'), 5).toFloat();
