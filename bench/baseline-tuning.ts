@@ -45,6 +45,18 @@ export function tuningProtocols(task: TaskSpec): TuningProtocol[] {
       lrTop: 3,
     },
     {
+      name: 'cos',
+      description: 'the protocol before, with the rate cosine-annealed to 0 over each run (grid runs and the full run)',
+      lrTop: 1,
+      schedule: 'cosine',
+    },
+    {
+      name: 'top2-cos',
+      description: 'top2, with the rate cosine-annealed to 0 over each run',
+      lrTop: 2,
+      schedule: 'cosine',
+    },
+    {
       name: 'grid150-valloss',
       description: `grid ${task.lrGrid.length} x 150 steps, validation loss, 1 full run`,
       gridSteps: 150,

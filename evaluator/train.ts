@@ -74,7 +74,7 @@ export interface Analysis {
 
 /** Layers around the rule: a schedule, decoupled weight decay, batch growth; and analysis. */
 export interface TrainExtras {
-  /** A schedule spec: `name`, `name:k=v,...`, or an expression of t and T. */
+  /** A schedule spec: `name`, `name:k=v,...`, or an expression of t and T (evaluateRule: default the task's, `constant` for none). */
   readonly schedule?: string;
   /** Decoupled weight decay (Loshchilov & Hutter): w <- w - lr_t * (d_t + wd * w). */
   readonly weightDecay?: number;
@@ -410,8 +410,9 @@ export function evaluateRule(
   const grid: RunResult[] = [];
   let best: RunResult | undefined;
   // The same layers around the rule in the grid and the full run.
+  const schedule = options.schedule ?? task.schedule;
   const layers: TrainExtras = {
-    ...(options.schedule === undefined ? {} : { schedule: options.schedule }),
+    ...(schedule === undefined ? {} : { schedule }),
     ...(options.weightDecay === undefined ? {} : { weightDecay: options.weightDecay }),
     ...(options.batchGrowth ? { batchGrowth: true } : {}),
   };

@@ -229,7 +229,7 @@ export function autoencoderRun(spec: TaskSpec, seed: number, data: Dataset): Tas
 // Character-level transformer language model.
 
 /** The transformer's shape: context, width (one attention head of this width), MLP width, blocks. */
-export const CHAR_LM = { context: 64, width: 64, mlp: 128, blocks: 1 } as const;
+export const CHAR_LM = { context: 32, width: 64, mlp: 128, blocks: 1 } as const;
 
 /** Parameters per block: LN gain, bias; Wq, Wk, Wv, Wo; LN gain, bias; MLP in, bias, out, bias. */
 const BLOCK_PARAMS = 12;
