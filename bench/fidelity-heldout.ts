@@ -16,7 +16,7 @@ import { library } from '../dsl/index.js';
 import { spearman } from '../evaluator/paired.js';
 import { EvaluatorPool } from '../evaluator/pool.js';
 import { normalise, profileScore, scoreFloor, suiteTasks } from '../evaluator/suite.js';
-import { findTask } from '../evaluator/tasks.js';
+import { findTask, SCREEN_LR_TOP } from '../evaluator/tasks.js';
 import { type PanelRule, randomRules } from './fidelity.js';
 
 /** The panel's seed: new for this study (the protocol's own panel used seed 7). */
@@ -109,7 +109,9 @@ export async function benchHeldOutFidelity(
     const key = JSON.stringify([task, rule, seed]);
     const hit = cache[key];
     if (hit) return hit;
-    const { result } = await pool.evaluate({ rule, task, seed });
+    // Both halves at the screening protocol (one full run at the grid's best rate): the truth at
+    // the verdict protocol (two) would cost 1.6x, more than these 2 cores had.
+    const { result } = await pool.evaluate({ rule, task, seed, lrTop: SCREEN_LR_TOP });
     const row = { reward: result.reward, status: result.status, seconds: result.seconds };
     cache[key] = row;
     save();

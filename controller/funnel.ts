@@ -132,6 +132,7 @@ export async function runFunnel(
           task: j.task,
           seed: j.seed,
           ...(steps === undefined ? {} : { steps }),
+          ...(rung.lrTop === undefined ? {} : { lrTop: rung.lrTop }),
           test: true,
         };
         const { result } = await evaluator.evaluate(req);

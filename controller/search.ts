@@ -15,6 +15,7 @@
 import { lookupRule } from '../dsl/index.js';
 import type { Evaluator } from '../evaluator/protocol.js';
 import { screenRule } from '../evaluator/screen.js';
+import { SCREEN_LR_TOP } from '../evaluator/tasks.js';
 import { type Candidate, leaderboard, type ResultsStore } from '../search-results/store.js';
 import type { Proposal, Strategy, UpdateStats } from './strategy.js';
 import { evaluateSuite, suiteBaselines } from './suite.js';
@@ -291,6 +292,7 @@ export async function runSearch(
           rule: rule.canonical,
           task: config.task,
           seed: config.seed,
+          lrTop: SCREEN_LR_TOP,
           ...(config.steps ? { steps: config.steps } : {}),
         });
         return {

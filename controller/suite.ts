@@ -8,7 +8,7 @@
  */
 import type { EvalRequest, Evaluator } from '../evaluator/protocol.js';
 import { type Aggregate, HeldOutLeakError, suiteReward, type WorkloadResult } from '../evaluator/suite.js';
-import { findTask } from '../evaluator/tasks.js';
+import { findTask, SCREEN_LR_TOP } from '../evaluator/tasks.js';
 import type { EvalResult } from '../evaluator/train.js';
 import { baselineRule, type StoredWorkload } from '../search-results/funnel.js';
 import type { Evaluation, FunnelStore, ResultsStore, RunConfig } from '../search-results/store.js';
@@ -29,7 +29,13 @@ export function searchWorkloads(config: RunConfig): readonly string[] {
 }
 
 function request(rule: string, task: string, config: RunConfig): EvalRequest {
-  return { rule, task, seed: config.seed, ...(config.steps && !config.suite ? { steps: config.steps } : {}) };
+  return {
+    rule,
+    task,
+    seed: config.seed,
+    lrTop: SCREEN_LR_TOP,
+    ...(config.steps && !config.suite ? { steps: config.steps } : {}),
+  };
 }
 
 function row(hash: string, rule: string, task: string, seed: number, r: EvalResult): Evaluation {

@@ -6,7 +6,7 @@
 import { lookupRule } from '../dsl/index.js';
 import { meanCi, type PairedComparison, pairedTest } from '../evaluator/paired.js';
 import { type Aggregate, normalise, profileScore, scoreFloor } from '../evaluator/suite.js';
-import { findTask, type TaskSpec } from '../evaluator/tasks.js';
+import { findTask, SCREEN_LR_TOP, type TaskSpec } from '../evaluator/tasks.js';
 import type { Candidate, Evaluation, FunnelConfig, RunConfig } from './store.js';
 
 export const FUNNEL_DEFAULTS: FunnelConfig = {
@@ -36,6 +36,8 @@ export interface Rung {
   readonly steps: number | null;
   /** For a suite rung: each workload's own steps times this (null: its own steps). */
   readonly stepsFactor?: number | null;
+  /** Full runs at the best this-many grid rates (absent: the task's own; the screening rungs 0 and 1 run one). */
+  readonly lrTop?: number;
   readonly seeds: readonly number[];
   readonly label: string;
 }
@@ -59,7 +61,15 @@ export function rungsOf(config: RunConfig): Rung[] {
   if (suite) {
     const search = [...suite.search];
     const rungs: Rung[] = [
-      { rung: 0, task: SEARCH_SUITE, tasks: search, steps: null, seeds: [config.seed], label: 'search suite, 1 seed' },
+      {
+        rung: 0,
+        task: SEARCH_SUITE,
+        tasks: search,
+        steps: null,
+        lrTop: SCREEN_LR_TOP,
+        seeds: [config.seed],
+        label: 'search suite, 1 seed',
+      },
     ];
     if (!f) return rungs;
     rungs.push({
@@ -67,6 +77,7 @@ export function rungsOf(config: RunConfig): Rung[] {
       task: SEARCH_SUITE,
       tasks: search,
       steps: null,
+      lrTop: SCREEN_LR_TOP,
       seeds: seedsFrom(f.seeds[0]),
       label: `search suite, ${f.seeds[0]} seeds`,
     });
@@ -108,6 +119,7 @@ export function rungsOf(config: RunConfig): Rung[] {
     task: config.task,
     tasks: [config.task],
     steps: config.steps,
+    lrTop: SCREEN_LR_TOP,
     seeds: seedsFrom(f.seeds[0]),
     label: `proxy, ${f.seeds[0]} seeds`,
   });

@@ -242,6 +242,7 @@ describe('the workload suite', () => {
       checkpoints: store.checkpoints(),
       evaluations: evals,
     });
+    expect(html).toContain('<table id="workloads">');
     expect(html).toContain('char-brown');
     expect(html).toContain('convnet-fashion-2ep');
     // A second funnel pass recomputes nothing.
