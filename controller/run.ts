@@ -108,8 +108,13 @@ export interface SuiteRequest {
   readonly aggregate?: string;
 }
 
-/** Rung 2 of a suite run trains each workload this many times its own steps (the suite's workloads are slower than one proxy). */
-export const SUITE_LONG_FACTOR = 2;
+/**
+ * A suite run's defaults, sized so that the default `nos search` stays near 15 minutes on 2
+ * cores (its workloads cost more than one proxy): fewer rules, and a funnel whose rung 2 runs the
+ * verdict protocol at the workloads' own horizon (longFactor 1) on 3 seeds, its 3 best rules,
+ * and 2 finalists on the held-out suite with 3 seeds.
+ */
+export const SUITE_DEFAULTS = { budget: 100, longFactor: 1, longTop: 3, finalists: 2, seeds: [3, 3, 3] } as const;
 
 /** The suite a request describes, checked (baseline: the funnel's). */
 export function suiteConfig(req: SuiteRequest | false | undefined, baseline: string): SuiteConfig | null {
@@ -205,7 +210,17 @@ export function suiteFunnel(req: FunnelRequest | false | undefined): FunnelConfi
   if (req === false) return null;
   const search = findTask(suiteTasks('search')[0] ?? '');
   if (search === undefined) throw new Error('the search suite is empty');
-  const f = funnelConfig({ longFactor: SUITE_LONG_FACTOR, ...(req ?? {}), transfer: 'none' }, search);
+  const f = funnelConfig(
+    {
+      longFactor: SUITE_DEFAULTS.longFactor,
+      longTop: SUITE_DEFAULTS.longTop,
+      finalists: SUITE_DEFAULTS.finalists,
+      seeds: SUITE_DEFAULTS.seeds,
+      ...(req ?? {}),
+      transfer: 'none',
+    },
+    search,
+  );
   return f;
 }
 
@@ -381,7 +396,7 @@ export function planRun(req: RunRequest, now = new Date()): RunConfig & { readon
     run,
     task: task.id,
     strategy,
-    budget: req.budget ?? DEFAULTS.budget,
+    budget: req.budget ?? (suiteAsked ? SUITE_DEFAULTS.budget : DEFAULTS.budget),
     budgetUnit,
     seed: req.seed ?? DEFAULTS.seed,
     workers: req.workers ?? 0,

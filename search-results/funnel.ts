@@ -88,7 +88,7 @@ export function rungsOf(config: RunConfig): Rung[] {
       steps: null,
       stepsFactor: f.longFactor === 1 ? null : f.longFactor,
       seeds: seedsFrom(f.seeds[1]),
-      label: `search suite${f.longFactor === 1 ? '' : `, ${f.longFactor}x steps`}, ${f.seeds[1]} seeds`,
+      label: `search suite${f.longFactor === 1 ? '' : `, ${f.longFactor}x steps`}, verdict protocol, ${f.seeds[1]} seeds`,
     });
     if (suite.heldOut.length > 0)
       rungs.push({

@@ -100,7 +100,7 @@ function suiteConfig(run: string, aggregate: 'mean' | 'profile' = 'mean'): RunCo
     budget: 24,
     seed: 3,
     suite: { aggregate },
-    funnel: { promote: 0.2, longTop: 3, finalists: 2, seeds: [3, 3, 4] },
+    funnel: { promote: 0.2, longTop: 3, finalists: 2, seeds: [3, 3, 4], longFactor: 2 },
   });
 }
 
@@ -261,6 +261,21 @@ describe('the workload suite', () => {
       baseline: 'adam',
     });
     expect(c.funnel?.transfer).toBeNull();
+    // The defaults of a suite run: 100 rules, rung 2 at the workloads' own horizon, 3 seeds a rung.
+    const d = planRun({ suite: {} });
+    expect([d.budget, d.funnel?.longFactor, d.funnel?.longTop, d.funnel?.finalists, d.funnel?.seeds]).toEqual([
+      100,
+      1,
+      3,
+      2,
+      [3, 3, 3],
+    ]);
+    expect(rungsOf(d).map((r) => r.label)).toEqual([
+      'search suite, 1 seed',
+      'search suite, 3 seeds',
+      'search suite, verdict protocol, 3 seeds',
+      'held-out suite (char-brown, convnet-fashion-2ep), 3 seeds',
+    ]);
     expect(() => planRun({ suite: {}, task: 'mlp-mnist' })).toThrow(RunConfigError);
     expect(() => planRun({ suite: {}, steps: 10 })).toThrow(/--steps/);
     expect(() => planRun({ suite: { aggregate: 'median' } })).toThrow(/--aggregate must be one of mean, profile/);
