@@ -110,11 +110,12 @@ export interface SuiteRequest {
 
 /**
  * A suite run's defaults, sized so that the default `nos search` stays near 15 minutes on 2
- * cores (its workloads cost more than one proxy): fewer rules, and a funnel whose rung 2 runs the
- * verdict protocol at the workloads' own horizon (longFactor 1) on 3 seeds, its 3 best rules,
- * and 2 finalists on the held-out suite with 3 seeds.
+ * cores (its workloads cost more than one proxy; an estimate from per-step costs, README): 60
+ * rules, and a funnel whose rung 2 runs the verdict protocol at the workloads' own horizon
+ * (longFactor 1) on 3 seeds for its 3 best rules, and 2 finalists on the held-out suite with 2
+ * seeds (bench/long-search.sh gives 10-seed verdicts).
  */
-export const SUITE_DEFAULTS = { budget: 100, longFactor: 1, longTop: 3, finalists: 2, seeds: [3, 3, 3] } as const;
+export const SUITE_DEFAULTS = { budget: 60, longFactor: 1, longTop: 3, finalists: 2, seeds: [3, 3, 2] } as const;
 
 /** The suite a request describes, checked (baseline: the funnel's). */
 export function suiteConfig(req: SuiteRequest | false | undefined, baseline: string): SuiteConfig | null {

@@ -261,20 +261,20 @@ describe('the workload suite', () => {
       baseline: 'adam',
     });
     expect(c.funnel?.transfer).toBeNull();
-    // The defaults of a suite run: 100 rules, rung 2 at the workloads' own horizon, 3 seeds a rung.
+    // The defaults of a suite run: 60 rules, rung 2 at the workloads' own horizon, 3, 3 and 2 seeds.
     const d = planRun({ suite: {} });
     expect([d.budget, d.funnel?.longFactor, d.funnel?.longTop, d.funnel?.finalists, d.funnel?.seeds]).toEqual([
-      100,
+      60,
       1,
       3,
       2,
-      [3, 3, 3],
+      [3, 3, 2],
     ]);
     expect(rungsOf(d).map((r) => r.label)).toEqual([
       'search suite, 1 seed',
       'search suite, 3 seeds',
       'search suite, verdict protocol, 3 seeds',
-      'held-out suite (char-brown, convnet-fashion-2ep), 3 seeds',
+      'held-out suite (char-brown, convnet-fashion-2ep), 2 seeds',
     ]);
     expect(() => planRun({ suite: {}, task: 'mlp-mnist' })).toThrow(RunConfigError);
     expect(() => planRun({ suite: {}, steps: 10 })).toThrow(/--steps/);
