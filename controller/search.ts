@@ -16,6 +16,7 @@ import { lookupRule } from '../dsl/index.js';
 import type { Evaluator } from '../evaluator/protocol.js';
 import { screenRule } from '../evaluator/screen.js';
 import { type Candidate, leaderboard, type ResultsStore } from '../search-results/store.js';
+import type { RunConfig } from './config.js';
 import type { Proposal, Strategy, UpdateStats } from './strategy.js';
 
 /** The evaluation back end the loop talks to (the local pool implements it; a queue can). */
@@ -134,7 +135,7 @@ function trainingPrefix(
 }
 
 export async function runSearch(
-  store: ResultsStore,
+  store: ResultsStore<RunConfig>,
   strategy: Strategy,
   evaluator: Evaluator,
   hooks: SearchHooks = {},

@@ -3,10 +3,10 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFile
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { RunConfig } from '../../controller/config.js';
 import {
   type Candidate,
   leaderboard,
-  type RunConfig,
   RunExistsError,
   RunLockedError,
   RunMissingError,

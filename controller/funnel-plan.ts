@@ -1,12 +1,15 @@
 /**
- * The funnel's rungs and standings, as pure functions of a run's stored rows (the search loop in
- * controller/funnel.ts climbs it): which rules each rung holds, a rule's score at the highest
- * rung it reached (mean and 95% CI over seeds), and its paired comparison with the baseline.
+ * The funnel's promotion policy, as pure functions of a run's config and stored rows (the loop in
+ * controller/funnel.ts climbs it): its defaults, the rungs, which rules each rung holds, a rule's
+ * score at the highest rung it reached (mean and 95% CI over seeds), its paired comparison with
+ * the baseline, the verdicts, and the one ranked leaderboard the CLI, the library and the report
+ * show. search-results/ stores the rows and renders what this computes.
  */
 import { lookupRule } from '../dsl/index.js';
 import { meanCi, type PairedComparison, pairedTest } from '../evaluator/paired.js';
 import { findTask, type TaskSpec } from '../evaluator/tasks.js';
-import type { Candidate, Evaluation, FunnelConfig, RunConfig } from './store.js';
+import type { Candidate, Evaluation } from '../search-results/store.js';
+import type { FunnelConfig, RunConfig } from './config.js';
 
 export const FUNNEL_DEFAULTS: FunnelConfig = {
   promote: 0.05,
