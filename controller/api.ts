@@ -13,7 +13,8 @@ import { pairedTest, type PairedComparison } from '../evaluator/paired.js';
 import { type RuleSummary, summarize } from '../evaluator/stats.js';
 import type { EvalOptions, EvalResult } from '../evaluator/train.js';
 import { evaluateRule } from '../evaluator/train.js';
-import { type Candidate, leaderboard } from '../search-results/store.js';
+import type { Candidate } from '../search-results/store.js';
+import { type LeaderboardEntry, rankedLeaderboard } from './funnel-plan.js';
 import { createRun, resolveTask, type RunRequest, searchRun } from './run.js';
 import type { SearchProgress, SearchSummary } from './search.js';
 import type { UpdateStats } from './strategy.js';
@@ -70,8 +71,11 @@ export interface SearchOptions extends RunRequest {
 }
 
 export interface SearchResult extends SearchSummary {
-  /** The best rules of the run, best first. */
-  readonly leaderboard: readonly Candidate[];
+  /**
+   * The run's leaderboard (the top 10), as `nos search` and `nos leaderboard` show it: ranked by
+   * the highest funnel rung reached, then the mean reward there.
+   */
+  readonly leaderboard: readonly LeaderboardEntry[];
 }
 
 /** Create a run and search it until its budget is spent: the library form of `nos search`. */
@@ -85,7 +89,7 @@ export async function search(options: SearchOptions = {}): Promise<SearchResult>
       ...(onUpdate ? { onUpdate } : {}),
       ...(shouldStop ? { shouldStop } : {}),
     });
-    return { ...summary, leaderboard: leaderboard(store.candidates(), 10) };
+    return { ...summary, leaderboard: rankedLeaderboard(store.config, store.candidates(), store.evaluations(), 10) };
   } finally {
     store.close();
   }

@@ -3,9 +3,9 @@
  * search-results/report.ts renders it.
  */
 import { type ReportView, renderReportPage } from '../search-results/report.js';
-import { type Candidate, type Evaluation, leaderboard, type StrategyCheckpoint } from '../search-results/store.js';
+import type { Candidate, Evaluation, StrategyCheckpoint } from '../search-results/store.js';
 import type { RunConfig } from './config.js';
-import { baselineScores, rankedLeaderboard, rungsOf, verdicts } from './funnel-plan.js';
+import { baselineScores, leaderboard, rankedLeaderboard, rungsOf, verdicts } from './funnel-plan.js';
 
 export interface ReportInput {
   readonly config: RunConfig;

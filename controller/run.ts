@@ -19,7 +19,7 @@ import { evaluateRule } from '../evaluator/train.js';
 import { lookupRule } from '../dsl/index.js';
 import { NOS_SPACE, type SearchSpace, type SpaceConfig } from '../primitives/nos-space.js';
 import { canonicalJson } from '../util/canonical-json.js';
-import { checkRunName, RunNameError, SqliteStore } from '../search-results/store.js';
+import { checkRunName, RunNameError, SqliteStore, sampleCounts } from '../search-results/store.js';
 import { type FunnelConfig, openStore, type RunConfig, type RunStore } from './config.js';
 import { type FunnelHooks, type FunnelSummary, runFunnel } from './funnel.js';
 import { defaultTransfer, FUNNEL_DEFAULTS } from './funnel-plan.js';
@@ -426,7 +426,7 @@ export function resumeRun(run: string | undefined, req: RunRequest, options: { r
     const notes: string[] = [];
     if (req.budget !== undefined && req.budget !== c.budget) {
       const cs = store.candidates();
-      const trained = cs.filter((x) => x.status !== 'cached' && x.status !== 'rejected').length;
+      const { trained } = sampleCounts(cs);
       if (req.budget < c.budget) {
         throw new RunConfigError(
           'budget',

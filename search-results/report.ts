@@ -10,7 +10,7 @@ import { readableRule } from '../dsl/readable.js';
 import type { PairedComparison } from '../evaluator/paired.js';
 import { curveBand, type RuleSummary } from '../evaluator/stats.js';
 import { lineChart, type Series } from './plot.js';
-import type { Candidate, StrategyCheckpoint } from './store.js';
+import { type Candidate, type StrategyCheckpoint, sampleCounts, sampleKind } from './store.js';
 
 type Ci = readonly [number, number] | null;
 
@@ -131,7 +131,7 @@ export function renderReportPage(input: ReportView): string {
   const xs = candidates.map((c) => c.index + 1);
   let best = 0;
   const bestSoFar = candidates.map((c) => {
-    if (c.status !== 'cached' && c.reward > best) best = c.reward;
+    if (sampleKind(c.status) !== 'cached' && c.reward > best) best = c.reward;
     return best;
   });
   const window = Math.max(5, Math.floor(candidates.length / 20));
@@ -167,12 +167,7 @@ export function renderReportPage(input: ReportView): string {
       x: input.adam.curve.map((_v, k) => (k + 1) * input.adam!.curveEvery),
       y: input.adam.curve,
     });
-  const counts = { trained: 0, cached: 0, rejected: 0 };
-  for (const c of candidates) {
-    if (c.status === 'cached') counts.cached++;
-    else if (c.status === 'rejected') counts.rejected++;
-    else counts.trained++;
-  }
+  const counts = sampleCounts(candidates);
   const rows = top
     .map(
       (c, i) =>

@@ -28,6 +28,7 @@ import {
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
+import type { Status } from '../evaluator/train.js';
 import { requireOptional } from '../util/optional-deps.js';
 import { systemRootOf } from '../util/paths.js';
 
@@ -70,7 +71,7 @@ export interface Evaluation {
   readonly seed: number;
   readonly rule: string;
   readonly task: string;
-  readonly status: 'ok' | 'diverged' | 'invalid' | 'timeout';
+  readonly status: Status;
   readonly reward: number;
   readonly bestLr: number | null;
   readonly valAcc: number | null;
@@ -85,7 +86,41 @@ export interface FunnelStore {
   addEvaluation(e: Evaluation): void;
 }
 
-export type CandidateStatus = 'ok' | 'diverged' | 'invalid' | 'timeout' | 'rejected' | 'cached';
+export type CandidateStatus = Status | 'rejected' | 'cached';
+
+/** The statuses of a sample the evaluator trained, whatever came out. */
+export const TRAINED_STATUSES: readonly Status[] = ['ok', 'diverged', 'invalid', 'timeout'];
+
+export function isTrained(status: string): status is Status {
+  return (TRAINED_STATUSES as readonly string[]).includes(status);
+}
+
+/**
+ * What a sample's status says about it, decided here only: trained (the evaluator ran it: ok,
+ * diverged, invalid or timed out), cached (a copy of an earlier sample's result: the same rule,
+ * or one the fingerprint found equal) or rejected (never trained: rule text that does not check,
+ * or a rule the pre-screen refused). A status nos did not write (an edited run.db) counts as rejected.
+ */
+export type SampleKind = 'trained' | 'cached' | 'rejected';
+
+export function sampleKind(status: string): SampleKind {
+  return isTrained(status) ? 'trained' : status === 'cached' ? 'cached' : 'rejected';
+}
+
+/** A run's samples by kind, and the best reward of those that trained successfully (0 if none). */
+export function sampleCounts(cs: readonly Candidate[]): {
+  readonly trained: number;
+  readonly cached: number;
+  readonly rejected: number;
+  readonly best: number;
+} {
+  const n = { trained: 0, cached: 0, rejected: 0, best: 0 };
+  for (const c of cs) {
+    n[sampleKind(c.status)]++;
+    if (c.status === 'ok' && c.reward > n.best) n.best = c.reward;
+  }
+  return n;
+}
 
 export interface Candidate {
   /** 0-based index of the sample in the run. */
@@ -133,14 +168,6 @@ export interface ResultsStore<C extends StoredConfig = StoredConfig> {
   lastCheckpoint(): StrategyCheckpoint | undefined;
   checkpoints(): StrategyCheckpoint[];
   close(): void;
-}
-
-/** The best successfully trained candidates, best first (ties: the earlier one). */
-export function leaderboard(cs: readonly Candidate[], top = 10): Candidate[] {
-  return cs
-    .filter((c) => c.status === 'ok')
-    .sort((a, b) => b.reward - a.reward || a.index - b.index)
-    .slice(0, top);
 }
 
 /** A user or environment error about runs: the CLI prints the message and exits 1. */
@@ -453,8 +480,6 @@ function closeDb(db: Database.Database): void {
   db.close();
 }
 
-const EVALUATION_STATUSES = new Set(['ok', 'diverged', 'invalid', 'timeout']);
-
 /** A stored evaluation row, checked (a run.db is untrusted input): undefined if it is not one. */
 function toEvaluation(r: Row): Evaluation | undefined {
   const num = (x: unknown) => (typeof x === 'number' && Number.isFinite(x) ? x : null);
@@ -464,7 +489,7 @@ function toEvaluation(r: Row): Evaluation | undefined {
     typeof rule !== 'string' ||
     typeof task !== 'string' ||
     typeof status !== 'string' ||
-    !EVALUATION_STATUSES.has(status)
+    !isTrained(status)
   )
     return undefined;
   if (!Number.isSafeInteger(rung) || !Number.isSafeInteger(seed) || num(reward) === null) return undefined;
@@ -474,7 +499,7 @@ function toEvaluation(r: Row): Evaluation | undefined {
     seed: seed as number,
     rule,
     task,
-    status: status as Evaluation['status'],
+    status,
     reward: reward as number,
     bestLr: num(r.best_lr),
     valAcc: num(r.val_acc),
@@ -737,7 +762,7 @@ export class SqliteStore<C extends StoredConfig = StoredConfig> implements Resul
   byFingerprint(fingerprint: string): Candidate | undefined {
     const r = this.db
       .prepare(
-        "SELECT * FROM candidates WHERE fingerprint = ? AND status NOT IN ('cached', 'rejected') ORDER BY idx LIMIT 1",
+        `SELECT * FROM candidates WHERE fingerprint = ? AND status IN (${TRAINED_STATUSES.map((s) => `'${s}'`).join(', ')}) ORDER BY idx LIMIT 1`,
       )
       .get(fingerprint) as Row | undefined;
     return r ? toCandidate(r) : undefined;

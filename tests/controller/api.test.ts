@@ -2,6 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { rankedLeaderboard } from '../../controller/funnel-plan.js';
+import { openRun } from '../../controller/run.js';
 import * as nos from '../../index.js';
 
 const root = mkdtempSync(join(tmpdir(), 'nos-api-'));
@@ -41,7 +43,17 @@ describe('nos from code (import "nos")', () => {
     expect(seen).toEqual(Array.from({ length: r.sampled }, (_, i) => i + 1));
     expect(r.evaluated + r.cached + r.rejected).toBe(r.sampled);
     expect(r.leaderboard.length).toBeGreaterThan(0);
-    expect(r.leaderboard[0]!.reward).toBeGreaterThanOrEqual(r.leaderboard.at(-1)!.reward);
+    // The one ranked leaderboard, as `nos leaderboard` shows it: by the highest rung reached
+    // (the default funnel ran), then the mean there.
+    const stored = openRun('api-run', { root });
+    expect(r.leaderboard).toEqual(rankedLeaderboard(stored.config, stored.candidates(), stored.evaluations(), 10));
+    stored.close();
+    expect(r.leaderboard[0]!.rung).toBe(2);
+    for (const [i, e] of r.leaderboard.entries()) {
+      expect(e.rank).toBe(i + 1);
+      const next = r.leaderboard[i + 1];
+      if (next) expect(e.rung > next.rung || (e.rung === next.rung && e.reward >= next.reward)).toBe(true);
+    }
     await expect(nos.search({ root, run: 'api-run', task: 'quadratic', budget: 6 })).rejects.toBeInstanceOf(
       nos.StoreError,
     );
