@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { rankedLeaderboard } from '../../controller/funnel-plan.js';
 import { openRun } from '../../controller/run.js';
 import * as nos from '../../index.js';
+import { nos as nosCli } from '../helpers/cli.js';
 
 const root = mkdtempSync(join(tmpdir(), 'nos-api-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -21,6 +22,24 @@ describe('nos from code (import "nos")', () => {
     expect(v.test).toBe('paired t-test (two-sided)');
     expect(['better', 'worse', 'tied']).toContain(v.verdict);
     await expect(nos.evaluate('adam', { task: 'no-such-task' })).rejects.toBeInstanceOf(nos.RunConfigError);
+    // The same comparison as `nos eval` (one evaluateRules): the same accuracy, difference, interval and test.
+    const cli = await nosCli(
+      'eval',
+      ...['--rules', 'adam', '--baseline', 'sgd', '--task', 'quadratic', '--seeds', '3', '--steps', '40'],
+      ...['--workers', '1', '--json'],
+    );
+    expect(cli.code, cli.stderr).toBe(0);
+    const vs = (JSON.parse(cli.stdout) as { results: { vsBaseline?: Record<string, unknown> }[] }).results[0]
+      ?.vsBaseline;
+    expect(vs).toEqual({
+      baseline: 'sgd',
+      seeds: 3,
+      accuracy: v.accuracy,
+      diff: { mean: v.mean, ci95: v.ci95 },
+      p: v.p,
+      test: v.test,
+      verdict: v.verdict,
+    });
   }, 60_000);
 
   it('search: a run with progress callbacks, a summary and its leaderboard', async () => {
