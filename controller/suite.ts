@@ -10,8 +10,9 @@ import type { EvalRequest, Evaluator } from '../evaluator/protocol.js';
 import { type Aggregate, HeldOutLeakError, suiteReward, type WorkloadResult } from '../evaluator/suite.js';
 import { findTask, SCREEN_LR_TOP } from '../evaluator/tasks.js';
 import type { EvalResult } from '../evaluator/train.js';
-import { baselineRule, type StoredWorkload } from '../search-results/funnel.js';
-import type { Evaluation, FunnelStore, ResultsStore, RunConfig } from '../search-results/store.js';
+import type { Evaluation, FunnelStore, ResultsStore } from '../search-results/store.js';
+import type { RunConfig } from './config.js';
+import { baselineRule, type StoredWorkload } from './funnel-plan.js';
 
 function isFunnelStore(store: ResultsStore): store is ResultsStore & FunnelStore {
   return typeof (store as Partial<FunnelStore>).addEvaluation === 'function';

@@ -21,9 +21,10 @@ import {
 } from '../../evaluator/suite.js';
 import { findTask } from '../../evaluator/tasks.js';
 import type { EvalResult } from '../../evaluator/train.js';
-import { rankedLeaderboard, rungsOf, score, indexEvaluations, verdicts } from '../../search-results/funnel.js';
-import { renderReport } from '../../search-results/report.js';
-import { type RunConfig, SqliteStore } from '../../search-results/store.js';
+import type { RunConfig } from '../../controller/config.js';
+import { indexEvaluations, rankedLeaderboard, rungsOf, score, verdicts } from '../../controller/funnel-plan.js';
+import { renderReport } from '../../controller/report.js';
+import { SqliteStore } from '../../search-results/store.js';
 
 const root = () => mkdtempSync(join(tmpdir(), 'nos-suite-'));
 

@@ -1,13 +1,19 @@
 /**
- * The funnel's rungs and standings, as pure functions of a run's stored rows (the search loop in
- * controller/funnel.ts climbs it): which rules each rung holds, a rule's score at the highest
- * rung it reached (mean and 95% CI over seeds), and its paired comparison with the baseline.
+ * The funnel's promotion policy, as pure functions of a run's config and stored rows (the loop in
+ * controller/funnel.ts climbs it): its defaults, the rungs, which rules each rung holds, a rule's
+ * score at the highest rung it reached (mean and 95% CI over seeds), its paired comparison with
+ * the baseline, the verdicts, and the one ranked leaderboard the CLI, the library and the report
+ * show. search-results/ stores the rows and renders what this computes.
  */
 import { lookupRule } from '../dsl/index.js';
 import { meanCi, type PairedComparison, pairedTest } from '../evaluator/paired.js';
 import { type Aggregate, normalise, profileScore, scoreFloor } from '../evaluator/suite.js';
 import { findTask, SCREEN_LR_TOP, type TaskSpec } from '../evaluator/tasks.js';
-import type { Candidate, Evaluation, FunnelConfig, RunConfig } from './store.js';
+import { type Candidate, type Evaluation, isTrained } from '../search-results/store.js';
+import type { FunnelConfig, RunConfig } from './config.js';
+
+/** What the funnel's policy reads of a run's config. */
+export type FunnelSettings = Pick<RunConfig, 'task' | 'seed' | 'steps' | 'funnel' | 'suite'>;
 
 export const FUNNEL_DEFAULTS: FunnelConfig = {
   promote: 0.05,
@@ -54,7 +60,7 @@ export const SEARCH_SUITE = 'search suite';
 export const HELD_OUT_SUITE = 'held-out suite';
 
 /** The rungs of a run: rung 0 (the search's proxy) and the funnel's rungs above it. */
-export function rungsOf(config: RunConfig): Rung[] {
+export function rungsOf(config: FunnelSettings): Rung[] {
   const seedsFrom = (n: number) => Array.from({ length: n }, (_, i) => config.seed + i);
   const f = config.funnel;
   const suite = config.suite;
@@ -196,7 +202,7 @@ export interface SuiteScoring {
 }
 
 /** A run's suite scoring (undefined for a single-task run). */
-export function suiteScoring(config: RunConfig): SuiteScoring | undefined {
+export function suiteScoring(config: Pick<RunConfig, 'suite'>): SuiteScoring | undefined {
   if (!config.suite) return undefined;
   return { baseHash: baselineRule(config.suite.baseline).hash, aggregate: config.suite.aggregate };
 }
@@ -282,8 +288,6 @@ export function baselineRule(name: string): { hash: string; rule: string } {
   return { hash: found.rule.hash, rule: found.rule.canonical };
 }
 
-const TRAINED = new Set(['ok', 'diverged', 'invalid', 'timeout']);
-
 /** A suite candidate's per-workload results, as the search loop stores them in its detail. */
 export interface StoredWorkload {
   readonly status: Evaluation['status'];
@@ -308,7 +312,7 @@ export function storedWorkloads(detail: string): Record<string, StoredWorkload> 
   for (const [task, v] of Object.entries(w)) {
     const x = v as Partial<Record<keyof StoredWorkload, unknown>>;
     const num = (u: unknown) => (typeof u === 'number' && Number.isFinite(u) ? u : null);
-    if (typeof x.status !== 'string' || !TRAINED.has(x.status) || num(x.reward) === null) continue;
+    if (typeof x.status !== 'string' || !isTrained(x.status as Candidate['status']) || num(x.reward) === null) continue;
     out[task] = {
       status: x.status as Evaluation['status'],
       reward: num(x.reward) as number,
@@ -325,11 +329,12 @@ export function storedWorkloads(detail: string): Record<string, StoredWorkload> 
  * Rung 0 as evaluation rows: the search's trained candidates, first sample of each rule; in a
  * suite run, one row per search workload (from the candidate's stored per-workload results).
  */
-export function rungZero(config: RunConfig, cs: readonly Candidate[]): Evaluation[] {
+export function rungZero(config: FunnelSettings, cs: readonly Candidate[]): Evaluation[] {
   const seen = new Set<string>();
   const out: Evaluation[] = [];
   for (const c of cs) {
-    if (!TRAINED.has(c.status) || seen.has(c.hash) || c.hash === '') continue;
+    const status = c.status;
+    if (!isTrained(status) || seen.has(c.hash) || c.hash === '') continue;
     seen.add(c.hash);
     if (config.suite) {
       const workloads = storedWorkloads(c.detail);
@@ -345,7 +350,7 @@ export function rungZero(config: RunConfig, cs: readonly Candidate[]): Evaluatio
       seed: config.seed,
       rule: c.rule,
       task: config.task,
-      status: c.status as Evaluation['status'],
+      status,
       reward: c.reward,
       bestLr: c.bestLr,
       valAcc: c.valAcc,
@@ -382,7 +387,7 @@ export interface FunnelPlan {
  * is complete; `complete` says up to which rung that holds.
  */
 export function planFunnel(
-  config: RunConfig,
+  config: FunnelSettings,
   cs: readonly Candidate[],
   evals: readonly Evaluation[],
 ): FunnelPlan & { readonly complete: number } {
@@ -391,7 +396,7 @@ export function planFunnel(
   // Rung 0 ranks by the search's reward (a suite run's: the aggregate over its workloads).
   const firstTrained = new Map<string, Candidate>();
   for (const c of cs)
-    if (TRAINED.has(c.status) && c.hash !== '' && !firstTrained.has(c.hash)) firstTrained.set(c.hash, c);
+    if (isTrained(c.status) && c.hash !== '' && !firstTrained.has(c.hash)) firstTrained.set(c.hash, c);
   const zero = [...firstTrained.values()].filter((c) => c.status === 'ok');
   const rung0 = [...zero].sort((a, b) => b.reward - a.reward).map((c) => c.hash);
   const order = new Map(rung0.map((h, i) => [h, i]));
@@ -456,7 +461,7 @@ export function compare(
  * The leaderboard of a run with a funnel: rules ranked by the highest rung they reached, then by
  * their mean there (ties: the earlier sample). Only rules whose rung-0 run succeeded.
  */
-export function standings(config: RunConfig, cs: readonly Candidate[], evals: readonly Evaluation[]): Standing[] {
+export function standings(config: FunnelSettings, cs: readonly Candidate[], evals: readonly Evaluation[]): Standing[] {
   const rungs = rungsOf(config);
   const rows = indexEvaluations([...rungZero(config, cs), ...evals]);
   const first = new Map<string, Candidate>();
@@ -487,7 +492,7 @@ export function standings(config: RunConfig, cs: readonly Candidate[], evals: re
 }
 
 /** The verdicts against the baseline of the rules that reached rung 2 (on the proxy) and rung 3 (transfer). */
-export function verdicts(config: RunConfig, cs: readonly Candidate[], evals: readonly Evaluation[]): Verdicts[] {
+export function verdicts(config: FunnelSettings, cs: readonly Candidate[], evals: readonly Evaluation[]): Verdicts[] {
   const f = config.funnel;
   if (!f) return [];
   const rungs = rungsOf(config);
@@ -514,7 +519,7 @@ export function verdicts(config: RunConfig, cs: readonly Candidate[], evals: rea
 }
 
 /** The baseline's score at each rung (for reports). */
-export function baselineScores(config: RunConfig, evals: readonly Evaluation[]): RungScore[] {
+export function baselineScores(config: FunnelSettings, evals: readonly Evaluation[]): RungScore[] {
   const f = config.funnel;
   if (!f) return [];
   const rows = indexEvaluations(evals);
@@ -554,11 +559,12 @@ export interface LeaderboardEntry {
 }
 
 /**
- * A run's leaderboard: by the highest rung reached, then the mean there (ties: the earlier
- * sample). A run without a funnel ranks by the proxy reward, as it always did.
+ * A run's leaderboard, the one the CLI, the library and the report show: by the highest rung
+ * reached, then the mean there (ties: the earlier sample). A run without a funnel ranks by the
+ * proxy reward, as it always did.
  */
 export function rankedLeaderboard(
-  config: RunConfig,
+  config: FunnelSettings,
   cs: readonly Candidate[],
   evals: readonly Evaluation[],
   top = 10,
@@ -578,4 +584,15 @@ export function rankedLeaderboard(
       vsBaseline: s.vsBaseline,
       ...(s.score.workloads ? { workloads: s.score.workloads } : {}),
     }));
+}
+
+/** Rung 0 alone: the ranking by the proxy reward, the search's own before any funnel. */
+const PROXY_ONLY: FunnelSettings = { task: '', seed: 0, steps: null, funnel: null };
+
+/**
+ * The search's own ranking (rung 0): the rules whose proxy run succeeded, by their proxy reward
+ * (ties: the earlier sample). `rankedLeaderboard` of a run without a funnel, as its candidates.
+ */
+export function leaderboard(cs: readonly Candidate[], top = 10): Candidate[] {
+  return rankedLeaderboard(PROXY_ONLY, cs, [], top).map((e) => e.candidate);
 }
