@@ -153,7 +153,7 @@ export const TASKS: readonly TaskSpec[] = [
     schedule: 'cosine',
     lrTop: 2,
     valSize: 2000,
-    timeLimitMs: 300_000,
+    timeLimitMs: 600_000,
     kind: 'autoencoder',
     metric: {
       name: 'validation reconstruction error (mean squared error per pixel)',
