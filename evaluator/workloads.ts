@@ -16,7 +16,15 @@
 import * as tf from '@tensorflow/tfjs';
 import seedrandom from 'seedrandom';
 import { batchPixels, type Dataset, IMAGE, type Split, TEXT_VOCAB } from './data.js';
-import type { SplitName, TaskRun, TaskSpec } from './tasks.js';
+import type { SplitName, TaskRun } from './task-run.js';
+
+/** What the models here read of their task (a TaskSpec; not imported from tasks.ts, which imports this module). */
+interface TaskSpec {
+  readonly id: string;
+  readonly batchSize: number;
+  readonly valSize: number;
+  readonly trainSubset?: number;
+}
 import { matMul } from './wasm-kernels.js';
 
 /** One parameter tensor: its shape and how it starts. */
