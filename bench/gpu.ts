@@ -1,5 +1,6 @@
 /** The WGSL kernel on the WebGPU adapter: ns/param and GB/s for Adam on 1M parameters, next to the device's copy bandwidth. */
-import { closeWebGpu, deviceCopyGBps, generateWgsl, initWebGpu, WgslKernel } from '../dsl/compile/wgsl.js';
+import { closeWebGpu, deviceCopyGBps, initWebGpu, WgslKernel } from '../dsl/compile/webgpu.js';
+import { generateWgsl } from '../dsl/compile/wgsl.js';
 import { library } from '../dsl/index.js';
 import { lowerRule, paramValues } from '../dsl/lower.js';
 

@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compileRule } from '../dsl/compile/index.js';
 import { initTf } from '../dsl/compile/tf-backend.js';
-import { hasVulkanDriver } from '../dsl/compile/wgsl.js';
+import { hasVulkanDriver } from '../dsl/compile/webgpu.js';
 import { library } from '../dsl/index.js';
 import { loadDataset } from '../evaluator/data.js';
 import { createRun, findTask } from '../evaluator/tasks.js';

@@ -4,7 +4,7 @@ import { benchFidelity, type FidelityFigures, fidelityTable } from '../bench/fid
 import { benchGpu, type GpuFigures } from '../bench/gpu.js';
 import { cacheLocation } from '../evaluator/data.js';
 import { findTask } from '../evaluator/tasks.js';
-import { hasVulkanDriver } from '../dsl/compile/wgsl.js';
+import { hasVulkanDriver } from '../dsl/compile/webgpu.js';
 import { benchKernels, type KernelFigures, type RuleFigures } from '../bench/kernels.js';
 import { benchPool, type PoolFigures } from '../bench/pool.js';
 import { benchQueue, type QueueFigures } from '../bench/queue.js';
