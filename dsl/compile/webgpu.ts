@@ -3,6 +3,19 @@
  * package (Dawn). Where it runs: a real adapter when one exists (Vulkan on an NVIDIA GPU), else
  * Mesa's software adapter (llvmpipe, through OpenGL ES with EGL_PLATFORM=surfaceless), which is
  * slow but compiles and runs the shaders for real.
+ *
+ * Lifetime (the abort of issue 21): Dawn's instance, the object `create()` returns, owns the
+ * threads and the event loop integration every device of it uses. Once nothing references it,
+ * V8 may collect it, and its finalizer tears Dawn down under a device still in use: the process
+ * aborts (`std::system_error: Invalid argument`, "The futex facility returned an unexpected
+ * error code") or segfaults. The more the process allocates, the sooner the collector runs,
+ * hence "at 100k parameters always, at 4k never". So the instance lives in `alive` (and in
+ * `navigator.gpu`, where tfjs-webgpu looks) until `closeWebGpu` has destroyed the device.
+ *
+ * Sizes: the device is requested with the adapter's own maxima (`requiredLimits`), dispatches
+ * are two-dimensional past 65,535 workgroups, and a vector too large for one storage binding is
+ * split into chunks, each with its own state; only what no chunking can fix is an error
+ * (`GpuSizeError`).
  */
 import { readdirSync } from 'node:fs';
 import { importOptional, MissingDependencyError } from '../../util/optional-deps.js';
@@ -11,13 +24,58 @@ import type { Vec } from '../interp.js';
 import { type Program, scalarValues } from '../lower.js';
 import { type GeneratedShader, generateWgsl } from './wgsl.js';
 
-/** Minimal WebGPU types we use (the `webgpu` package ships the DOM-style globals). */
-interface Gpu {
-  device: GPUDevice;
-  adapter: string;
+/** The device limits the kernels depend on. */
+export interface GpuLimits {
+  readonly maxBufferSize: number;
+  readonly maxStorageBufferBindingSize: number;
+  readonly maxComputeWorkgroupsPerDimension: number;
+  readonly minStorageBufferOffsetAlignment: number;
 }
 
+/** A WebGPU device and what it runs on. */
+export interface Gpu {
+  readonly device: GPUDevice;
+  /** The adapter in words (vendor, architecture, device, description, and the Dawn back end). */
+  readonly adapter: string;
+  readonly info: GPUAdapterInfo;
+  /** A CPU rasteriser (llvmpipe, lavapipe, SwiftShader): its timings are CPU figures. */
+  readonly software: boolean;
+  readonly limits: GpuLimits;
+}
+
+/** A size no chunking can fit on this device, or an allocation the device refused. */
+export class GpuSizeError extends Error {
+  override readonly name = 'GpuSizeError';
+}
+
+/**
+ * Limits requested from the adapter at their maxima: the sizes our kernels need, and the
+ * compute limits tfjs-webgpu asks for when it makes its own device (so it can share ours).
+ */
+export const REQUESTED_LIMITS = [
+  'maxBufferSize',
+  'maxStorageBufferBindingSize',
+  'maxComputeWorkgroupsPerDimension',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeInvocationsPerWorkgroup',
+] as const;
+
+/** The `requiredLimits` of `requestDevice`: the adapter's own maxima of `REQUESTED_LIMITS`. */
+export function requiredLimits(adapterLimits: Readonly<Record<string, unknown>>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const k of REQUESTED_LIMITS) {
+    const v = adapterLimits[k];
+    if (typeof v === 'number' && Number.isFinite(v) && v > 0) out[k] = v;
+  }
+  return out;
+}
+
+const SOFTWARE = /llvmpipe|lavapipe|softpipe|swiftshader/i;
+
 let gpuPromise: Promise<Gpu> | undefined;
+/** Every Dawn instance this process made, referenced until `closeWebGpu` (see the file's comment). */
+let alive: GPU[] = [];
 
 export function hasVulkanDriver(): boolean {
   const dirs = ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d', '/usr/local/share/vulkan/icd.d'];
@@ -31,9 +89,14 @@ export function hasVulkanDriver(): boolean {
   });
 }
 
+interface NavigatorHolder {
+  navigator?: { gpu?: GPU };
+}
+
 /**
- * A WebGPU device: a real adapter if there is one, else Mesa's software adapter through
- * OpenGL ES (surfaceless EGL). Rejects with the reason when neither is available.
+ * The process's WebGPU device (made once): a real adapter if there is one, else Mesa's
+ * software adapter through OpenGL ES (surfaceless EGL). Rejects with the reason when neither
+ * is available. tfjs-webgpu shares this device (evaluator/gpu-train.ts).
  */
 export function initWebGpu(): Promise<Gpu> {
   gpuPromise ??= (async () => {
@@ -54,16 +117,34 @@ export function initWebGpu(): Promise<Gpu> {
     process.env.EGL_PLATFORM ??= 'surfaceless';
     for (const [flags, options, label] of tries) {
       try {
-        const adapter = await mod.create(flags).requestAdapter(options);
+        const instance = mod.create(flags);
+        alive.push(instance);
+        const adapter = await instance.requestAdapter(options);
         if (!adapter) {
           notes.push(`${label}: no adapter`);
           continue;
         }
-        const device = await adapter.requestDevice();
+        const device = await adapter.requestDevice({ requiredLimits: requiredLimits(adapter.limits as never) });
         const info = adapter.info;
         const desc =
           [info?.vendor, info?.architecture, info?.device, info?.description].filter((x) => x).join(' ') || label;
-        return { device, adapter: `${desc} (${label})` };
+        // Where tfjs-webgpu looks for WebGPU (Node 20 has no navigator), and one more reference.
+        const holder = globalThis as NavigatorHolder;
+        holder.navigator ??= {};
+        holder.navigator.gpu = instance;
+        const l = device.limits;
+        return {
+          device,
+          adapter: `${desc} (${label})`,
+          info,
+          software: SOFTWARE.test(desc),
+          limits: {
+            maxBufferSize: l.maxBufferSize,
+            maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+            maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
+            minStorageBufferOffsetAlignment: l.minStorageBufferOffsetAlignment,
+          },
+        };
       } catch (e) {
         notes.push(`${label}: ${e instanceof Error ? e.message : String(e)}`);
       }
@@ -73,135 +154,376 @@ export function initWebGpu(): Promise<Gpu> {
   return gpuPromise;
 }
 
+/**
+ * Release the WebGPU device, then Dawn's instances, in that order. Call before the process
+ * exits (and after every kernel is disposed): an instance collected or torn down under a live
+ * device is the abort this file's comment describes.
+ */
+export async function closeWebGpu(): Promise<void> {
+  const pending = gpuPromise;
+  gpuPromise = undefined;
+  if (pending !== undefined) {
+    try {
+      const gpu = await pending;
+      gpu.device.destroy();
+    } catch {
+      // no device was made: nothing to release
+    }
+  }
+  const holder = globalThis as NavigatorHolder;
+  if (holder.navigator?.gpu !== undefined && alive.includes(holder.navigator.gpu)) delete holder.navigator.gpu;
+  alive = [];
+}
+
+// ------------------------------------------------------------------------------------------
+// Sizes: chunks and dispatch geometry.
+
+/** One chunk of a vector: elements [start, start + length), dispatched as x by y workgroups. */
+export interface Chunk {
+  readonly start: number;
+  readonly length: number;
+  readonly groups: readonly [number, number];
+}
+
+/** Workgroups for `length` elements: rows of at most `maxPerDim`, enough rows to cover them. */
+export function dispatchGeometry(length: number, workgroup: number, maxPerDim: number): [number, number] {
+  const groups = Math.max(1, Math.ceil(length / workgroup));
+  const x = Math.min(groups, maxPerDim);
+  const y = Math.ceil(groups / x);
+  if (y > maxPerDim)
+    throw new GpuSizeError(
+      `${length} elements need ${groups} workgroups of ${workgroup}, more than ${maxPerDim} x ${maxPerDim}`,
+    );
+  return [x, y];
+}
+
+/**
+ * Split n elements into chunks whose largest binding (the packed state, or the draws) fits one
+ * storage binding and one buffer, with chunk starts aligned for binding offsets and every
+ * shader index (slot * length + i) within u32. `maxChunk` caps a chunk (tests use it to
+ * exercise several chunks on small vectors).
+ */
+export function planChunks(
+  n: number,
+  shader: Pick<GeneratedShader, 'slots' | 'draws' | 'workgroup'>,
+  limits: GpuLimits,
+  maxChunk = Number.POSITIVE_INFINITY,
+): Chunk[] {
+  if (!(Number.isInteger(n) && n > 0)) throw new GpuSizeError(`a vector needs at least one element, got ${n}`);
+  const per = Math.max(1, shader.slots, shader.draws);
+  const bindBytes = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+  const align = Math.max(1, Math.ceil(limits.minStorageBufferOffsetAlignment / 4));
+  const maxGroups = limits.maxComputeWorkgroupsPerDimension ** 2;
+  let c = Math.min(
+    Math.floor(bindBytes / (4 * per)),
+    Math.floor((2 ** 32 - 1) / per),
+    maxGroups * shader.workgroup,
+    maxChunk,
+  );
+  if (c < n) c -= c % align;
+  if (c < 1)
+    throw new GpuSizeError(
+      `a rule with ${per} state slot(s) or draw(s) per element cannot fit one aligned chunk in a storage binding of ${limits.maxStorageBufferBindingSize} bytes`,
+    );
+  const chunks: Chunk[] = [];
+  for (let start = 0; start < n; start += c) {
+    const length = Math.min(c, n - start);
+    chunks.push({
+      start,
+      length,
+      groups: dispatchGeometry(length, shader.workgroup, limits.maxComputeWorkgroupsPerDimension),
+    });
+  }
+  return chunks;
+}
+
+// ------------------------------------------------------------------------------------------
+// Kernels.
+
 const STORAGE = 0x0080;
 const COPY_SRC = 0x0004;
 const COPY_DST = 0x0008;
 const MAP_READ = 0x0001;
 const UNIFORM = 0x0040;
+const COMPUTE = 0x4;
 
-/** A compiled rule on the GPU, bound to a vector size; state stays on the device. */
+/** The weights and gradient a chunk binds: our own buffers, or ranges of someone else's (tfjs tensors). */
+export interface Operands {
+  readonly w: GPUBuffer;
+  readonly g: GPUBuffer;
+  /** Byte offset of the chunk's first element in w and g (0 for per-chunk buffers). */
+  readonly offset: number;
+}
+
+interface ChunkState {
+  readonly chunk: Chunk;
+  readonly st: GPUBuffer;
+  readonly dr: GPUBuffer;
+  readonly u: GPUBuffer;
+}
+
+/** Allocate buffers under an error scope, so a refused allocation is a clear error, not a lost device. */
+async function allocating<T>(device: GPUDevice, what: string, make: () => T): Promise<T> {
+  device.pushErrorScope('out-of-memory');
+  device.pushErrorScope('validation');
+  const out = make();
+  const validation = await device.popErrorScope();
+  const oom = await device.popErrorScope();
+  const err = oom ?? validation;
+  if (err) throw new GpuSizeError(`the GPU could not allocate ${what}: ${err.message}`);
+  return out;
+}
+
+/**
+ * A compiled rule on the GPU for a vector of `size` elements; its state (and draws) stay on the
+ * device, in chunks. `record` applies one step to any weights/gradient buffers (the training
+ * path, where tfjs owns them); `step` is the host-array convenience of `nos trace`.
+ */
 export class WgslKernel {
   readonly backend = 'wgsl' as const;
   t = 0;
+  readonly chunks: readonly Chunk[];
   private readonly pipeline: GPUComputePipeline;
   private readonly layout: GPUBindGroupLayout;
-  private readonly buffers: { w: GPUBuffer; g: GPUBuffer; st: GPUBuffer; dr: GPUBuffer; u: GPUBuffer; read: GPUBuffer };
-  private readonly bind: GPUBindGroup;
+  private readonly state: ChunkState[];
   private readonly drawSource: DrawSource;
-  private readonly drawHost: Float32Array;
+  private readonly drawHost: Float64Array;
+  private readonly uniform: ArrayBuffer;
+  /** Our own weight/gradient buffers per chunk (made on first use by `step` or `upload`). */
+  private own: { w: GPUBuffer; g: GPUBuffer; read?: GPUBuffer; bind: GPUBindGroup }[] | undefined;
 
-  constructor(
+  private constructor(
     private readonly gpu: Gpu,
     readonly program: Program,
     readonly shader: GeneratedShader,
     private readonly params: Float64Array,
     readonly size: number,
     seed: number,
+    parts: { chunks: Chunk[]; pipeline: GPUComputePipeline; layout: GPUBindGroupLayout; state: ChunkState[] },
   ) {
+    this.chunks = parts.chunks;
+    this.pipeline = parts.pipeline;
+    this.layout = parts.layout;
+    this.state = parts.state;
+    this.drawSource = new DrawSource(seed);
+    this.drawHost = new Float64Array(shader.draws > 0 ? size : 0);
+    this.uniform = new ArrayBuffer(16 + 16 * Math.max(1, Math.ceil(shader.uniforms.length / 4)));
+  }
+
+  static async create(
+    gpu: Gpu,
+    program: Program,
+    params: Float64Array,
+    size: number,
+    seed: number,
+    options: { shader?: GeneratedShader; maxChunk?: number } = {},
+  ): Promise<WgslKernel> {
+    const shader = options.shader ?? generateWgsl(program);
+    const chunks = planChunks(size, shader, gpu.limits, options.maxChunk);
     const device = gpu.device;
+    device.pushErrorScope('validation');
     const module = device.createShaderModule({ code: shader.source });
     // An explicit layout: 'auto' would drop the bindings a rule does not use (state, draws).
-    const COMPUTE = 0x4;
     const layout = device.createBindGroupLayout({
       entries: (['storage', 'read-only-storage', 'storage', 'read-only-storage', 'uniform'] as const).map(
         (type, binding) => ({ binding, visibility: COMPUTE, buffer: { type } }),
       ),
     });
-    this.layout = layout;
-    this.pipeline = device.createComputePipeline({
+    const pipeline = device.createComputePipeline({
       layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }),
       compute: { module, entryPoint: 'main' },
     });
-    const bytes = 4 * size;
-    const mk = (n: number, usage: number) => device.createBuffer({ size: Math.max(16, n), usage });
-    const stBytes = bytes * Math.max(1, shader.slots);
-    this.buffers = {
-      w: mk(bytes, STORAGE | COPY_SRC | COPY_DST),
-      g: mk(bytes, STORAGE | COPY_DST),
-      st: mk(stBytes, STORAGE | COPY_DST),
-      dr: mk(bytes * Math.max(1, shader.draws), STORAGE | COPY_DST),
-      u: mk(16 + 16 * Math.max(1, Math.ceil(shader.uniforms.length / 4)), UNIFORM | COPY_DST),
-      read: mk(bytes, MAP_READ | COPY_DST),
-    };
-    const init = new Float32Array(Math.max(1, shader.slots) * size);
-    program.slots.forEach((s, k) => {
-      init.fill(s.init, k * size, (k + 1) * size);
-    });
-    device.queue.writeBuffer(this.buffers.st, 0, init);
-    this.bind = device.createBindGroup({
-      layout: this.layout,
-      entries: (['w', 'g', 'st', 'dr', 'u'] as const).map((k, binding) => ({
-        binding,
-        resource: { buffer: this.buffers[k] },
+    const invalid = await device.popErrorScope();
+    if (invalid) throw new Error(`the WGSL shader did not compile: ${invalid.message}`);
+    const uniformBytes = 16 + 16 * Math.max(1, Math.ceil(shader.uniforms.length / 4));
+    const state = await allocating(device, `the state of ${size} parameters`, () =>
+      chunks.map((chunk) => ({
+        chunk,
+        st: device.createBuffer({
+          size: Math.max(16, 4 * chunk.length * Math.max(1, shader.slots)),
+          usage: STORAGE | COPY_DST,
+        }),
+        dr: device.createBuffer({
+          size: Math.max(16, 4 * chunk.length * Math.max(1, shader.draws)),
+          usage: STORAGE | COPY_DST,
+        }),
+        u: device.createBuffer({ size: uniformBytes, usage: UNIFORM | COPY_DST }),
       })),
+    );
+    for (const s of state) {
+      if (program.slots.length === 0) continue;
+      const init = new Float32Array(program.slots.length * s.chunk.length);
+      program.slots.forEach((slot, k) => {
+        init.fill(slot.init, k * s.chunk.length, (k + 1) * s.chunk.length);
+      });
+      device.queue.writeBuffer(s.st, 0, init);
+    }
+    return new WgslKernel(gpu, program, shader, params, size, seed, { chunks, pipeline, layout, state });
+  }
+
+  /** Advance t, draw this step's random numbers and write each chunk's uniforms and draws. */
+  private prepare(lr: number): void {
+    const t = ++this.t;
+    const device = this.gpu.device;
+    const host = scalarValues(this.program, this.params, t);
+    const k = new Float32Array(this.uniform, 16);
+    this.shader.uniforms.forEach((step, j) => {
+      k[j] = host[step] as number;
     });
-    this.drawSource = new DrawSource(seed);
-    this.drawHost = new Float32Array(Math.max(1, shader.draws) * size);
+    new Float32Array(this.uniform, 4, 1)[0] = lr;
+    const draws = this.program.draws.map((kind) => {
+      this.drawSource.fill(kind, this.drawHost);
+      return Float32Array.from(this.drawHost);
+    });
+    for (const s of this.state) {
+      new Uint32Array(this.uniform, 0, 1)[0] = s.chunk.length;
+      device.queue.writeBuffer(s.u, 0, this.uniform);
+      if (draws.length === 0) continue;
+      const { start, length } = s.chunk;
+      const dr = new Float32Array(draws.length * length);
+      draws.forEach((d, j) => {
+        dr.set(d.subarray(start, start + length), j * length);
+      });
+      device.queue.writeBuffer(s.dr, 0, dr);
+    }
+  }
+
+  private bindGroup(s: ChunkState, ops: Operands): GPUBindGroup {
+    const bytes = 4 * s.chunk.length;
+    return this.gpu.device.createBindGroup({
+      layout: this.layout,
+      entries: [
+        { binding: 0, resource: { buffer: ops.w, offset: ops.offset, size: bytes } },
+        { binding: 1, resource: { buffer: ops.g, offset: ops.offset, size: bytes } },
+        { binding: 2, resource: { buffer: s.st } },
+        { binding: 3, resource: { buffer: s.dr } },
+        { binding: 4, resource: { buffer: s.u } },
+      ],
+    });
+  }
+
+  private dispatch(pass: GPUComputePassEncoder, s: ChunkState, bind: GPUBindGroup): void {
+    pass.setPipeline(this.pipeline);
+    pass.setBindGroup(0, bind);
+    pass.dispatchWorkgroups(s.chunk.groups[0], s.chunk.groups[1]);
+  }
+
+  /**
+   * One step, w <- w - lr * d_t, recorded into `enc` on buffers that hold the whole vector
+   * (`w` and `g` from byte `offset`: a tfjs tensor's buffer). Submit `enc` after whatever
+   * wrote g; nothing is read back.
+   */
+  record(enc: GPUCommandEncoder, w: GPUBuffer, g: GPUBuffer, lr: number, offset = 0): void {
+    this.prepare(lr);
+    const pass = enc.beginComputePass();
+    for (const s of this.state) this.dispatch(pass, s, this.bindGroup(s, { w, g, offset: offset + 4 * s.chunk.start }));
+    pass.end();
+  }
+
+  private ownBuffers() {
+    if (this.own === undefined) {
+      const device = this.gpu.device;
+      this.own = this.state.map((s) => {
+        const bytes = Math.max(16, 4 * s.chunk.length);
+        const w = device.createBuffer({ size: bytes, usage: STORAGE | COPY_SRC | COPY_DST });
+        const g = device.createBuffer({ size: bytes, usage: STORAGE | COPY_DST });
+        return { w, g, bind: this.bindGroup(s, { w, g, offset: 0 }) };
+      });
+    }
+    return this.own;
+  }
+
+  /** Copy host weights and gradient into the kernel's own buffers. */
+  upload(w: Vec, g: Vec): void {
+    const n = this.size;
+    if (w.length !== n || g.length !== n)
+      throw new Error(`expected vectors of length ${n}, got w ${w.length} and g ${g.length}`);
+    const device = this.gpu.device;
+    const w32 = w instanceof Float32Array ? w : Float32Array.from(w);
+    const g32 = g instanceof Float32Array ? g : Float32Array.from(g);
+    this.ownBuffers().forEach((o, c) => {
+      const { start, length } = (this.state[c] as ChunkState).chunk;
+      device.queue.writeBuffer(o.w, 0, w32, start, length);
+      device.queue.writeBuffer(o.g, 0, g32, start, length);
+    });
   }
 
   /** w <- w - lr * d_t on the device; w is read back into the given array. */
   async step(w: Vec, g: Vec, lr: number): Promise<void> {
-    const n = this.size;
-    if (w.length !== n || g.length !== n)
-      throw new Error(`expected vectors of length ${n}, got w ${w.length} and g ${g.length}`);
-    const t = ++this.t;
+    this.upload(w, g);
     const device = this.gpu.device;
-    const buf = new Float64Array(n);
-    this.program.draws.forEach((kind, j) => {
-      this.drawSource.fill(kind, buf);
-      this.drawHost.set(buf, j * n);
-    });
-    const uni = new ArrayBuffer(16 + 16 * Math.max(1, Math.ceil(this.shader.uniforms.length / 4)));
-    new Uint32Array(uni, 0, 1)[0] = n;
-    new Float32Array(uni, 4, 1)[0] = lr;
-    const k = new Float32Array(uni, 16);
-    const host = scalarValues(this.program, this.params, t);
-    this.shader.uniforms.forEach((step, j) => {
-      k[j] = host[step] as number;
-    });
-    device.queue.writeBuffer(this.buffers.u, 0, uni);
-    device.queue.writeBuffer(this.buffers.w, 0, Float32Array.from(w));
-    device.queue.writeBuffer(this.buffers.g, 0, Float32Array.from(g));
-    if (this.shader.draws > 0) device.queue.writeBuffer(this.buffers.dr, 0, this.drawHost);
+    const own = this.ownBuffers();
+    this.prepare(lr);
     const enc = device.createCommandEncoder();
     const pass = enc.beginComputePass();
-    pass.setPipeline(this.pipeline);
-    pass.setBindGroup(0, this.bind);
-    pass.dispatchWorkgroups(Math.ceil(n / this.shader.workgroup));
+    own.forEach((o, c) => {
+      this.dispatch(pass, this.state[c] as ChunkState, o.bind);
+    });
     pass.end();
-    enc.copyBufferToBuffer(this.buffers.w, 0, this.buffers.read, 0, 4 * n);
+    for (const [c, o] of own.entries()) {
+      o.read ??= device.createBuffer({ size: o.w.size, usage: MAP_READ | COPY_DST });
+      enc.copyBufferToBuffer(o.w, 0, o.read, 0, 4 * (this.state[c] as ChunkState).chunk.length);
+    }
     device.queue.submit([enc.finish()]);
-    await this.buffers.read.mapAsync(MAP_READ);
-    w.set(new Float32Array(this.buffers.read.getMappedRange().slice(0, 4 * n)));
-    this.buffers.read.unmap();
+    await Promise.all(own.map((o) => (o.read as GPUBuffer).mapAsync(MAP_READ)));
+    own.forEach((o, c) => {
+      const { start, length } = (this.state[c] as ChunkState).chunk;
+      const read = o.read as GPUBuffer;
+      const got = new Float32Array(read.getMappedRange(), 0, length);
+      for (let i = 0; i < length; i++) w[start + i] = got[i] as number;
+      read.unmap();
+    });
   }
 
-  /** See `timeDispatches`. */
+  /**
+   * Time the kernel alone on the device, ms per step: `reps` steps of every chunk in one
+   * submission (no uploads or read-backs) less one such step, over reps - 1, so the fixed cost
+   * of a submission and its completion wait cancels. Uses the weights and gradient last
+   * uploaded; the state advances as if the steps ran.
+   */
   async timeDispatches(reps: number): Promise<number> {
     const device = this.gpu.device;
+    const own = this.ownBuffers();
+    const probe = device.createBuffer({ size: 16, usage: MAP_READ | COPY_DST });
     const run = async (count: number) => {
       const enc = device.createCommandEncoder();
       for (let r = 0; r < count; r++) {
         const pass = enc.beginComputePass();
-        pass.setPipeline(this.pipeline);
-        pass.setBindGroup(0, this.bind);
-        pass.dispatchWorkgroups(Math.ceil(this.size / this.shader.workgroup));
+        own.forEach((o, c) => {
+          this.dispatch(pass, this.state[c] as ChunkState, o.bind);
+        });
         pass.end();
       }
-      enc.copyBufferToBuffer(this.buffers.w, 0, this.buffers.read, 0, 4);
+      enc.copyBufferToBuffer((own[0] as { w: GPUBuffer }).w, 0, probe, 0, 4);
+      const t0 = performance.now();
       device.queue.submit([enc.finish()]);
       // Mapping waits for the queue (onSubmittedWorkDone crashes Mesa's GL backend here).
-      await this.buffers.read.mapAsync(MAP_READ, 0, 4);
-      this.buffers.read.unmap();
+      await probe.mapAsync(MAP_READ, 0, 4);
+      probe.unmap();
+      return performance.now() - t0;
     };
-    await run(1);
-    const t0 = performance.now();
-    await run(reps);
-    return (performance.now() - t0) / reps;
+    try {
+      await run(1);
+      const one = await run(1);
+      const many = await run(reps);
+      return Math.max(many - one, Number.EPSILON) / (reps - 1);
+    } finally {
+      probe.destroy();
+    }
   }
 
   dispose(): void {
-    for (const b of Object.values(this.buffers)) b.destroy();
+    for (const s of this.state) {
+      s.st.destroy();
+      s.dr.destroy();
+      s.u.destroy();
+    }
+    for (const o of this.own ?? []) {
+      o.w.destroy();
+      o.g.destroy();
+      o.read?.destroy();
+    }
+    this.own = undefined;
   }
 }
 
@@ -212,9 +534,10 @@ export async function traceWgsl(
   input: { readonly w0: readonly number[]; readonly grads: readonly (readonly number[])[] },
   lr: number,
   seed = 0,
-): Promise<{ weights: number[][]; adapter: string }> {
+  options: { maxChunk?: number } = {},
+): Promise<{ weights: number[][]; adapter: string; chunks: number }> {
   const gpu = await initWebGpu();
-  const kernel = new WgslKernel(gpu, program, generateWgsl(program), params, input.w0.length, seed);
+  const kernel = await WgslKernel.create(gpu, program, params, input.w0.length, seed, options);
   try {
     const w = Float32Array.from(input.w0);
     const out: number[][] = [];
@@ -222,55 +545,38 @@ export async function traceWgsl(
       await kernel.step(w, Float32Array.from(row), lr);
       out.push(Array.from(w));
     }
-    return { weights: out, adapter: gpu.adapter };
+    return { weights: out, adapter: gpu.adapter, chunks: kernel.chunks.length };
   } finally {
     kernel.dispose();
   }
 }
 
 /**
- * Release the WebGPU device. Call before the process exits: Mesa's software adapter can crash
- * at exit (seen: SIGSEGV, a pthread assertion) when its device is still alive.
+ * Device copy bandwidth, GB/s (read + write): `reps` buffer-to-buffer copies of `bytes` in one
+ * submission less one, as `timeDispatches` does.
  */
-export async function closeWebGpu(): Promise<void> {
-  const pending = gpuPromise;
-  gpuPromise = undefined;
-  if (pending === undefined) return;
-  try {
-    const gpu = await pending;
-    gpu.device.destroy();
-  } catch {
-    // no device was made: nothing to release
-  }
-}
-
-/**
- * Time the kernel alone on the device: `reps` dispatches in one submission (no uploads or
- * read-backs), ms per dispatch. The state advances as if `reps` steps ran with the last gradient.
- */
-export async function timeDispatches(kernel: WgslKernel, reps: number): Promise<number> {
-  return kernel.timeDispatches(reps);
-}
-
-/** Device copy bandwidth: a buffer-to-buffer copy of `bytes`, GB/s (read + write). */
-export async function deviceCopyGBps(bytes = 64 * 1024 * 1024): Promise<number> {
+export async function deviceCopyGBps(bytes: number, reps = 20): Promise<number> {
   const { device } = await initWebGpu();
-  const a = device.createBuffer({ size: bytes, usage: STORAGE | COPY_SRC | COPY_DST });
-  const b = device.createBuffer({ size: bytes, usage: STORAGE | COPY_SRC | COPY_DST });
-  const probe = device.createBuffer({ size: 16, usage: MAP_READ | COPY_DST });
-  try {
-    const copy = async () => {
-      const enc = device.createCommandEncoder();
-      enc.copyBufferToBuffer(a, 0, b, 0, bytes);
-      enc.copyBufferToBuffer(b, 0, probe, 0, 16);
-      device.queue.submit([enc.finish()]);
-      await probe.mapAsync(MAP_READ);
-      probe.unmap();
-    };
-    await copy();
+  const [a, b, probe] = await allocating(device, `two copy buffers of ${bytes} bytes`, () => [
+    device.createBuffer({ size: bytes, usage: STORAGE | COPY_SRC | COPY_DST }),
+    device.createBuffer({ size: bytes, usage: STORAGE | COPY_SRC | COPY_DST }),
+    device.createBuffer({ size: 16, usage: MAP_READ | COPY_DST }),
+  ]);
+  const copy = async (count: number) => {
+    const enc = device.createCommandEncoder();
+    for (let r = 0; r < count; r++) enc.copyBufferToBuffer(r % 2 ? b : a, 0, r % 2 ? a : b, 0, bytes);
+    enc.copyBufferToBuffer(b, 0, probe, 0, 16);
     const t0 = performance.now();
-    await copy();
-    return (2 * bytes) / ((performance.now() - t0) * 1e6);
+    device.queue.submit([enc.finish()]);
+    await probe.mapAsync(MAP_READ);
+    probe.unmap();
+    return performance.now() - t0;
+  };
+  try {
+    await copy(1);
+    const one = await copy(1);
+    const many = await copy(reps);
+    return (2 * bytes * (reps - 1)) / (Math.max(many - one, Number.EPSILON) * 1e6);
   } finally {
     a.destroy();
     b.destroy();
