@@ -44,10 +44,11 @@ export function kernelTable(k: KernelFigures): string {
 
 function trainingTable(t: TrainingFigures): string {
   const ratio = (a: number, b: number | null) => (b === null ? '' : `  (${(a / b).toFixed(1)}x PyTorch)`);
+  const gpu = (x: number | null) => (x === null ? '' : `  GPU ${x.toFixed(2)}`);
   return [
-    `training step (gradients + Adam), ms; PyTorch ${t.torchVersion ?? 'not measured'} on 1 thread beside it`,
-    `mlp      ${t.mlp.msPerStep.toFixed(2)}  torch ${t.mlp.torchMsPerStep?.toFixed(2) ?? '-'}${ratio(t.mlp.msPerStep, t.mlp.torchMsPerStep)}`,
-    `convnet  ${t.convnet.msPerStep.toFixed(1)}  torch ${t.convnet.torchMsPerStep?.toFixed(1) ?? '-'}${ratio(t.convnet.msPerStep, t.convnet.torchMsPerStep)}`,
+    `training step (gradients + Adam), ms; PyTorch ${t.torchVersion ?? 'not measured'} on 1 thread beside it; GPU: tfjs-webgpu + the WGSL rule`,
+    `mlp      ${t.mlp.msPerStep.toFixed(2)}  torch ${t.mlp.torchMsPerStep?.toFixed(2) ?? '-'}${ratio(t.mlp.msPerStep, t.mlp.torchMsPerStep)}${gpu(t.mlp.gpuMsPerStep)}`,
+    `convnet  ${t.convnet.msPerStep.toFixed(1)}  torch ${t.convnet.torchMsPerStep?.toFixed(1) ?? '-'}${ratio(t.convnet.msPerStep, t.convnet.torchMsPerStep)}${gpu(t.convnet.gpuMsPerStep)}`,
   ].join('\n');
 }
 
