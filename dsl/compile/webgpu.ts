@@ -274,6 +274,43 @@ async function allocating<T>(device: GPUDevice, what: string, make: () => T): Pr
   return out;
 }
 
+/** Pipelines by shader source, per device: a training run makes a kernel per weight tensor, each run anew. */
+const pipelines = new WeakMap<
+  GPUDevice,
+  Map<string, Promise<{ pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }>>
+>();
+
+function compiled(device: GPUDevice, source: string) {
+  let byDevice = pipelines.get(device);
+  if (byDevice === undefined) {
+    byDevice = new Map();
+    pipelines.set(device, byDevice);
+  }
+  let hit = byDevice.get(source);
+  if (hit === undefined) {
+    hit = (async () => {
+      device.pushErrorScope('validation');
+      const module = device.createShaderModule({ code: source });
+      // An explicit layout: 'auto' would drop the bindings a rule does not use (state, draws).
+      const layout = device.createBindGroupLayout({
+        entries: (['storage', 'read-only-storage', 'storage', 'read-only-storage', 'uniform'] as const).map(
+          (type, binding) => ({ binding, visibility: COMPUTE, buffer: { type } }),
+        ),
+      });
+      const pipeline = device.createComputePipeline({
+        layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+        compute: { module, entryPoint: 'main' },
+      });
+      const invalid = await device.popErrorScope();
+      if (invalid) throw new Error(`the WGSL shader did not compile: ${invalid.message}`);
+      return { pipeline, layout };
+    })();
+    byDevice.set(source, hit);
+    hit.catch(() => byDevice.delete(source));
+  }
+  return hit;
+}
+
 /**
  * A compiled rule on the GPU for a vector of `size` elements; its state (and draws) stay on the
  * device, in chunks. `record` applies one step to any weights/gradient buffers (the training
@@ -321,20 +358,7 @@ export class WgslKernel {
     const shader = options.shader ?? generateWgsl(program);
     const chunks = planChunks(size, shader, gpu.limits, options.maxChunk);
     const device = gpu.device;
-    device.pushErrorScope('validation');
-    const module = device.createShaderModule({ code: shader.source });
-    // An explicit layout: 'auto' would drop the bindings a rule does not use (state, draws).
-    const layout = device.createBindGroupLayout({
-      entries: (['storage', 'read-only-storage', 'storage', 'read-only-storage', 'uniform'] as const).map(
-        (type, binding) => ({ binding, visibility: COMPUTE, buffer: { type } }),
-      ),
-    });
-    const pipeline = device.createComputePipeline({
-      layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }),
-      compute: { module, entryPoint: 'main' },
-    });
-    const invalid = await device.popErrorScope();
-    if (invalid) throw new Error(`the WGSL shader did not compile: ${invalid.message}`);
+    const { pipeline, layout } = await compiled(device, shader.source);
     const uniformBytes = 16 + 16 * Math.max(1, Math.ceil(shader.uniforms.length / 4));
     const state = await allocating(device, `the state of ${size} parameters`, () =>
       chunks.map((chunk) => ({
