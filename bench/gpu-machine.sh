@@ -101,8 +101,9 @@ if [ -z "${VK_DRIVER_FILES:-}${VK_ICD_FILENAMES:-}" ]; then
     export VK_DRIVER_FILES=$RT/nvidia_icd.json
   fi
 fi
-export EGL_PLATFORM=${EGL_PLATFORM:-surfaceless} NOS_RUNS=$RT/runs
-say "node $(node --version); VK_DRIVER_FILES=${VK_DRIVER_FILES:-unset}; $(nvidia-smi -L 2>/dev/null | head -1 || echo 'no nvidia-smi')"
+# The Python that holds torch (on the H200 machine, the plain python3 of PATH, not /usr/bin's).
+export EGL_PLATFORM=${EGL_PLATFORM:-surfaceless} NOS_RUNS=$RT/runs NOS_PYTHON=${NOS_PYTHON:-$(command -v python3)}
+say "node $(node --version) at $(command -v node); python $NOS_PYTHON; VK_DRIVER_FILES=${VK_DRIVER_FILES:-unset}; $(nvidia-smi -L 2>/dev/null | head -1 || echo 'no nvidia-smi')"
 
 # --- The checks.
 step adapter 60 node --input-type=module -e '
@@ -115,9 +116,9 @@ step gpu 300 node bin/nos.js bench --only gpu --json
 step evalGpu 240 node bin/nos.js eval --device webgpu --rules adam --steps 20 --json
 step evalCpu 240 node bin/nos.js eval --rules adam --steps 20 --workers 4 --json
 step training 300 node bin/nos.js bench --only training --json
-step torchCuda 240 python3 bench/torch_cuda.py
+step torchCuda 240 "$NOS_PYTHON" bench/torch_cuda.py
 if [ -f bench/torch-export-speed.py ]; then
-  step torchExport 240 python3 bench/torch-export-speed.py --device cuda
+  step torchExport 240 "$NOS_PYTHON" bench/torch-export-speed.py --device cuda
 else
   say 'torchExport: SKIPPED: bench/torch-export-speed.py is not in this checkout (issue 21 item 4 writes it)'
 fi

@@ -53,7 +53,8 @@ export function torchPeer(notes: string[]): { mlp: number; convnet: number; torc
   const alt = join(dirname(fileURLToPath(import.meta.url)), 'torch_step.py');
   const path = existsSync(script) ? script : alt;
   try {
-    const out = execFileSync('/usr/bin/python3', [path], {
+    // NOS_PYTHON: a Python with torch elsewhere than Debian's (the GPU machine's, bench/gpu-machine.sh).
+    const out = execFileSync(process.env.NOS_PYTHON ?? '/usr/bin/python3', [path], {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'pipe'],
       timeout: 300_000,
@@ -61,7 +62,7 @@ export function torchPeer(notes: string[]): { mlp: number; convnet: number; torc
     return JSON.parse(out) as { mlp: number; convnet: number; torch: string };
   } catch (e) {
     notes.push(
-      `training: PyTorch peer not measured (Debian python3-torch at /usr/bin/python3 is needed): ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`,
+      `training: PyTorch peer not measured (Debian python3-torch at /usr/bin/python3, or NOS_PYTHON, is needed): ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`,
     );
     return null;
   }
