@@ -78,7 +78,12 @@ let gpuPromise: Promise<Gpu> | undefined;
 let alive: GPU[] = [];
 
 export function hasVulkanDriver(): boolean {
-  const dirs = ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d', '/usr/local/share/vulkan/icd.d'];
+  const dirs = [
+    '/usr/share/vulkan/icd.d',
+    '/etc/vulkan/icd.d',
+    '/usr/local/share/vulkan/icd.d',
+    '/usr/local/nvidia/share/vulkan/icd.d', // the H200 machine's driver mount
+  ];
   if (process.env.VK_ICD_FILENAMES || process.env.VK_DRIVER_FILES) return true;
   return dirs.some((d) => {
     try {
