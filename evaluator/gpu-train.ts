@@ -26,7 +26,6 @@ import { lowerRule, paramValues } from '../dsl/lower.js';
 import { isLearnedRule } from '../learned/kernel.js';
 import { importOptional } from '../util/optional-deps.js';
 import { batchPixels, type Dataset, IMAGE, type Split } from './data.js';
-import { parseScheduleSpec } from './schedules.js';
 import {
   BatchOrder,
   denseGradients,
@@ -42,6 +41,7 @@ import {
   type EvalResult,
   evaluateRuleAsync,
   RunLedger,
+  StepPlan,
   type TrainCall,
   type TrainResult,
 } from './train.js';
@@ -219,15 +219,10 @@ export async function trainOnceGpu(call: TrainCall): Promise<TrainResult> {
   if (data === undefined) throw new Error(`task ${task.id} needs the ${task.dataset} dataset`);
   const { gpu, backend } = await initGpuTraining();
   const t0 = performance.now();
-  const { schedule, params: scheduleParams } = parseScheduleSpec(options.schedule ?? 'constant');
-  const multipliers = schedule.values(steps, scheduleParams, options.seed);
+  const plan = new StepPlan(rule, task, lr, steps, options);
   const wd = options.weightDecay ?? 0;
-  const growth = options.batchGrowth === true;
-  const examplesBudget = steps * task.batchSize;
-  let examples = 0;
-  const params = { ...(rule.params.some((p) => p.name === 'T') ? { T: steps } : {}), ...(options.params ?? {}) };
   const program = lowerRule(rule);
-  const values = paramValues(rule, params);
+  const values = paramValues(rule, plan.params);
   const run = new GpuClassifier(task, options.seed, data, backend);
   const kernels: WgslKernel[] = [];
   const ledger = new RunLedger(steps);
@@ -253,13 +248,8 @@ export async function trainOnceGpu(call: TrainCall): Promise<TrainResult> {
     for (const [i, v] of run.vars.entries())
       kernels.push(await WgslKernel.create(gpu, program, values, v.size, options.seed * 1000 + i));
     for (let step = 1; step <= steps && !stopped; step++) {
-      const m = multipliers[Math.min(steps, growth ? Math.floor(examples / task.batchSize) + 1 : step) - 1] as number;
-      const batch = growth
-        ? Math.min(32 * task.batchSize, Math.max(task.batchSize, Math.round(task.batchSize / Math.max(m, 1e-9))))
-        : task.batchSize;
-      const lrStep = growth ? lr : lr * m;
+      const { batch, lr: lrStep } = plan.next(step);
       const { loss, grads } = run.gradients(batch);
-      examples += batch;
       // What the CPU loop checks: did the first updates change a weight (until one did)?
       const watch = step <= 3 ? run.vars.map((v) => tf.mul(v, 1)) : undefined;
       const decay = wd !== 0 ? run.vars.map((v) => tf.mul(v, lrStep * wd)) : undefined;
@@ -289,7 +279,7 @@ export async function trainOnceGpu(call: TrainCall): Promise<TrainResult> {
       const late = performance.now() > options.deadline;
       pending.push({ step, flags, late });
       if (late || pending.length >= READ_EVERY || step === 3 || step === steps) await read();
-      if (growth && examples >= examplesBudget) break;
+      if (plan.spent()) break;
     }
     await read();
     const { status, reason, done, lastLoss, curve, curveEvery } = ledger;

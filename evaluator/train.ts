@@ -190,6 +190,53 @@ export interface TrainCall {
 }
 
 /**
+ * Each step's batch size and learning rate: the task's batch at `lr` times the schedule, or, with
+ * batch growth, the batch grown instead (Smith et al. 2017). Shared by the CPU and GPU loops.
+ */
+export class StepPlan {
+  private readonly multipliers: ArrayLike<number>;
+  private readonly growth: boolean;
+  private examples = 0;
+  /** The steps that end a schedule's cycle (snapshot ensembles; only with `analyze`). */
+  readonly cycleEnds: ReadonlySet<number>;
+  /** The rule's hyperparameters for this run: a decay's `T` is the run's length unless given. */
+  readonly params: Readonly<Record<string, number>>;
+
+  constructor(
+    rule: Pick<CheckedRule | LearnedRule, 'params'>,
+    private readonly task: Pick<TaskSpec, 'batchSize'>,
+    private readonly lr: number,
+    private readonly steps: number,
+    options: TrainOptions,
+  ) {
+    const { schedule, params } = parseScheduleSpec(options.schedule ?? 'constant');
+    this.multipliers = schedule.values(steps, params, options.seed);
+    this.cycleEnds = new Set(options.analyze ? (schedule.cycleEnds?.(steps, params) ?? []) : []);
+    this.growth = options.batchGrowth === true;
+    this.params = { ...(rule.params.some((p) => p.name === 'T') ? { T: steps } : {}), ...(options.params ?? {}) };
+  }
+
+  /** Step `step`'s batch size and learning rate (counts the batch as seen). */
+  next(step: number): { batch: number; lr: number } {
+    const b = this.task.batchSize;
+    // Batch growth: the schedule is read at the step a fixed batch would have reached after the
+    // examples seen so far (Smith et al. grow the batch at the epochs where the rate would drop),
+    // the batch grows by 1/m (capped at 32x), and the learning rate stays.
+    const m = this.multipliers[
+      Math.min(this.steps, this.growth ? Math.floor(this.examples / b) + 1 : step) - 1
+    ] as number;
+    const batch = this.growth ? Math.min(32 * b, Math.max(b, Math.round(b / Math.max(m, 1e-9)))) : b;
+    this.examples += batch;
+    return { batch, lr: this.growth ? this.lr : this.lr * m };
+  }
+
+  /** With batch growth: the run has seen the examples a fixed batch would have in `steps`. */
+  spent(): boolean {
+    return this.growth && this.examples >= this.steps * this.task.batchSize;
+  }
+}
+
+/**
  * The bookkeeping of one training run, step by step, shared by the CPU loop (`trainOnce`) and
  * the GPU one (evaluator/gpu-train.ts, which replays the losses and flags it reads back in
  * batches): the loss curve, the tail loss, and when a run stops and why.
@@ -272,33 +319,21 @@ export function trainOnce(
   options: TrainOptions,
 ): TrainResult {
   const t0 = performance.now();
-  const { schedule, params: scheduleParams } = parseScheduleSpec(options.schedule ?? 'constant');
-  const multipliers = schedule.values(steps, scheduleParams, options.seed);
-  const cycleEnds = new Set(options.analyze ? (schedule.cycleEnds?.(steps, scheduleParams) ?? []) : []);
+  const plan = new StepPlan(rule, task, lr, steps, options);
   const snapshots: Float32Array[][] = [];
   const wd = options.weightDecay ?? 0;
-  const growth = options.batchGrowth === true;
-  const examplesBudget = steps * task.batchSize;
-  let examples = 0;
-  const params = { ...(rule.params.some((p) => p.name === 'T') ? { T: steps } : {}), ...(options.params ?? {}) };
   // The rule's update: the wasm SIMD kernel, or fused JS (then the interpreter) where it has no wasm form.
-  const compiled = isLearnedRule(rule) ? rule : compileRule(rule, { backend: options.kernel ?? 'wasm', params });
+  const compiled = isLearnedRule(rule)
+    ? rule
+    : compileRule(rule, { backend: options.kernel ?? 'wasm', params: plan.params });
   const run = createRun(task, options.seed, data);
   const kernels = run.weights.map((w, i) => compiled.create(w.length, options.seed * 1000 + i));
   const ledger = new RunLedger(steps);
   const before = run.weights.map((w) => new Float32Array(w.length));
   try {
     for (let step = 1; step <= steps; step++) {
-      // Batch growth: the schedule is read at the step a fixed batch would have reached after the
-      // examples seen so far (Smith et al. grow the batch at the epochs where the rate would drop),
-      // the batch grows by 1/m (capped at 32x), and the learning rate stays.
-      const m = multipliers[Math.min(steps, growth ? Math.floor(examples / task.batchSize) + 1 : step) - 1] as number;
-      const batch = growth
-        ? Math.min(32 * task.batchSize, Math.max(task.batchSize, Math.round(task.batchSize / Math.max(m, 1e-9))))
-        : task.batchSize;
-      const lrStep = growth ? lr : lr * m;
+      const { batch, lr: lrStep } = plan.next(step);
       const { loss, grads } = run.gradients(step, batch);
-      examples += batch;
       if (!ledger.loss(step, loss)) break;
       const watch = ledger.watching(step);
       if (watch) {
@@ -315,13 +350,13 @@ export function trainOnce(
         }
       });
       run.project?.();
-      if (cycleEnds.has(step)) snapshots.push(run.weights.map((w) => Float32Array.from(w)));
+      if (plan.cycleEnds.has(step)) snapshots.push(run.weights.map((w) => Float32Array.from(w)));
       const changed = watch
         ? run.weights.some((w, i) => w.some((v, j) => v !== (before[i] as Float32Array)[j]))
         : undefined;
       const finite = run.weights.every((w) => w.every(Number.isFinite));
       if (!ledger.updated(step, changed, finite, performance.now() > options.deadline)) break;
-      if (growth && examples >= examplesBudget) break;
+      if (plan.spent()) break;
     }
     const { status, reason, done, lastLoss, curve, curveEvery } = ledger;
     const val = status === 'ok' ? run.evaluate('val') : { acc: 0, loss: Number.NaN };
