@@ -36,7 +36,7 @@ async function benchSize(gpu: Gpu, params: number, log: (s: string) => void): Pr
   const rule = library().get('adam');
   if (rule === undefined) throw new Error('no adam');
   const program = lowerRule(rule);
-  const kernel = await WgslKernel.create(gpu, program, paramValues(rule), params, 0);
+  const kernel = await WgslKernel.create(gpu, program, paramValues(rule), params, 0, { own: true });
   try {
     const w = new Float32Array(params);
     const g = new Float32Array(params);

@@ -19,7 +19,9 @@ export class GpuEvaluator implements Evaluator {
     { req: EvalRequest; t0: number; resolve: (r: { result: EvalResult }) => void }
   >();
   private nextId = 0;
-  private exited: Promise<void>;
+  private readonly exited: Promise<void>;
+  /** Why the worker ended, once it has: later evaluations fail at once with this reason. */
+  private ended: string | undefined;
 
   constructor(options: { datasets?: readonly DatasetName[]; workerFile?: string } = {}) {
     const init: WorkerInit = { datasets: (options.datasets ?? []).map((d) => sharedDataset(d)) };
@@ -34,6 +36,7 @@ export class GpuEvaluator implements Evaluator {
     });
     this.exited = new Promise((resolve) => {
       const end = (why: string) => {
+        this.ended ??= why;
         for (const [id, w] of this.waiting) {
           this.waiting.delete(id);
           w.resolve({ result: this.failed(w.req, w.t0, why) });
@@ -52,6 +55,7 @@ export class GpuEvaluator implements Evaluator {
   /** Evaluate one rule. Never rejects: failures come back as statuses. */
   evaluate(req: EvalRequest): Promise<{ result: EvalResult }> {
     const id = this.nextId++;
+    if (this.ended !== undefined) return Promise.resolve({ result: this.failed(req, performance.now(), this.ended) });
     return new Promise((resolve) => {
       this.waiting.set(id, { req, t0: performance.now(), resolve });
       this.worker.postMessage({ id, req } satisfies GpuWorkerMessage);

@@ -10,10 +10,11 @@ import { type Dataset, viewDataset } from './data.js';
 import { closeGpuTraining, evaluateRuleGpu } from './gpu-train.js';
 import { type EvalRequest, evalOptions, type WorkerInit } from './protocol.js';
 import { findTask } from './tasks.js';
+import type { EvalResult } from './train.js';
 
 export type GpuWorkerMessage = { readonly id: number; readonly req: EvalRequest } | { readonly close: true };
 export type GpuWorkerReply =
-  | { readonly id: number; readonly result: import('./train.js').EvalResult }
+  | { readonly id: number; readonly result: EvalResult }
   | { readonly id: number; readonly error: string };
 
 const port = parentPort;

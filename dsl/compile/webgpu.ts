@@ -260,6 +260,13 @@ export interface Operands {
   readonly offset: number;
 }
 
+interface OwnBuffers {
+  readonly w: GPUBuffer;
+  readonly g: GPUBuffer;
+  readonly read: GPUBuffer;
+  readonly bind: GPUBindGroup;
+}
+
 interface ChunkState {
   readonly chunk: Chunk;
   readonly st: GPUBuffer;
@@ -331,8 +338,8 @@ export class WgslKernel {
   private readonly drawSource: DrawSource;
   private readonly drawHost: Float64Array;
   private readonly uniform: ArrayBuffer;
-  /** Our own weight/gradient buffers per chunk (made on first use by `step` or `upload`). */
-  private own: { w: GPUBuffer; g: GPUBuffer; read?: GPUBuffer; bind: GPUBindGroup }[] | undefined;
+  /** Our own weight, gradient and read-back buffers per chunk (`create(..., {own: true})`). */
+  private readonly own: OwnBuffers[] | undefined;
 
   private constructor(
     private readonly gpu: Gpu,
@@ -341,12 +348,22 @@ export class WgslKernel {
     private readonly params: Float64Array,
     readonly size: number,
     seed: number,
-    parts: { chunks: Chunk[]; pipeline: GPUComputePipeline; layout: GPUBindGroupLayout; state: ChunkState[] },
+    parts: {
+      chunks: Chunk[];
+      pipeline: GPUComputePipeline;
+      layout: GPUBindGroupLayout;
+      state: ChunkState[];
+      own: Omit<OwnBuffers, 'bind'>[] | undefined;
+    },
   ) {
     this.chunks = parts.chunks;
     this.pipeline = parts.pipeline;
     this.layout = parts.layout;
     this.state = parts.state;
+    this.own = parts.own?.map((o, c) => ({
+      ...o,
+      bind: this.bindGroup(parts.state[c] as ChunkState, { ...o, offset: 0 }),
+    }));
     this.drawSource = new DrawSource(seed);
     this.drawHost = new Float64Array(shader.draws > 0 ? size : 0);
     this.uniform = new ArrayBuffer(16 + 16 * Math.max(1, Math.ceil(shader.uniforms.length / 4)));
@@ -358,7 +375,12 @@ export class WgslKernel {
     params: Float64Array,
     size: number,
     seed: number,
-    options: { shader?: GeneratedShader; maxChunk?: number } = {},
+    options: {
+      shader?: GeneratedShader;
+      maxChunk?: number;
+      /** Weight, gradient and read-back buffers of its own, for `upload`, `step` and `timeDispatches`. */
+      own?: boolean;
+    } = {},
   ): Promise<WgslKernel> {
     const shader = options.shader ?? generateWgsl(program);
     const chunks = planChunks(size, shader, gpu.limits, options.maxChunk);
@@ -379,6 +401,18 @@ export class WgslKernel {
         u: device.createBuffer({ size: uniformBytes, usage: UNIFORM | COPY_DST }),
       })),
     );
+    const own = options.own
+      ? await allocating(device, `the weights and gradient of ${size} parameters`, () =>
+          chunks.map((chunk) => {
+            const bytes = Math.max(16, 4 * chunk.length);
+            return {
+              w: device.createBuffer({ size: bytes, usage: STORAGE | COPY_SRC | COPY_DST }),
+              g: device.createBuffer({ size: bytes, usage: STORAGE | COPY_DST }),
+              read: device.createBuffer({ size: bytes, usage: MAP_READ | COPY_DST }),
+            };
+          }),
+        )
+      : undefined;
     for (const s of state) {
       if (program.slots.length === 0) continue;
       const init = new Float32Array(program.slots.length * s.chunk.length);
@@ -387,7 +421,7 @@ export class WgslKernel {
       });
       device.queue.writeBuffer(s.st, 0, init);
     }
-    return new WgslKernel(gpu, program, shader, params, size, seed, { chunks, pipeline, layout, state });
+    return new WgslKernel(gpu, program, shader, params, size, seed, { chunks, pipeline, layout, state, own });
   }
 
   /** Advance t, draw this step's random numbers and write each chunk's uniforms and draws. */
@@ -449,16 +483,9 @@ export class WgslKernel {
     pass.end();
   }
 
-  private ownBuffers() {
-    if (this.own === undefined) {
-      const device = this.gpu.device;
-      this.own = this.state.map((s) => {
-        const bytes = Math.max(16, 4 * s.chunk.length);
-        const w = device.createBuffer({ size: bytes, usage: STORAGE | COPY_SRC | COPY_DST });
-        const g = device.createBuffer({ size: bytes, usage: STORAGE | COPY_DST });
-        return { w, g, bind: this.bindGroup(s, { w, g, offset: 0 }) };
-      });
-    }
+  private ownBuffers(): OwnBuffers[] {
+    if (this.own === undefined)
+      throw new Error('this kernel has no buffers of its own: WgslKernel.create(..., {own: true})');
     return this.own;
   }
 
@@ -489,15 +516,13 @@ export class WgslKernel {
       this.dispatch(pass, this.state[c] as ChunkState, o.bind);
     });
     pass.end();
-    for (const [c, o] of own.entries()) {
-      o.read ??= device.createBuffer({ size: o.w.size, usage: MAP_READ | COPY_DST });
+    for (const [c, o] of own.entries())
       enc.copyBufferToBuffer(o.w, 0, o.read, 0, 4 * (this.state[c] as ChunkState).chunk.length);
-    }
     device.queue.submit([enc.finish()]);
-    await Promise.all(own.map((o) => (o.read as GPUBuffer).mapAsync(MAP_READ)));
+    await Promise.all(own.map((o) => o.read.mapAsync(MAP_READ)));
     own.forEach((o, c) => {
       const { start, length } = (this.state[c] as ChunkState).chunk;
-      const read = o.read as GPUBuffer;
+      const read = o.read;
       const got = new Float32Array(read.getMappedRange(), 0, length);
       for (let i = 0; i < length; i++) w[start + i] = got[i] as number;
       read.unmap();
@@ -550,9 +575,8 @@ export class WgslKernel {
     for (const o of this.own ?? []) {
       o.w.destroy();
       o.g.destroy();
-      o.read?.destroy();
+      o.read.destroy();
     }
-    this.own = undefined;
   }
 }
 
@@ -566,7 +590,7 @@ export async function traceWgsl(
   options: { maxChunk?: number } = {},
 ): Promise<{ weights: number[][]; adapter: string; chunks: number }> {
   const gpu = await initWebGpu();
-  const kernel = await WgslKernel.create(gpu, program, params, input.w0.length, seed, options);
+  const kernel = await WgslKernel.create(gpu, program, params, input.w0.length, seed, { ...options, own: true });
   try {
     const w = Float32Array.from(input.w0);
     const out: number[][] = [];

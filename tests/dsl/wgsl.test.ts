@@ -135,6 +135,8 @@ describe('WGSL back end (WebGPU via Dawn; Mesa llvmpipe here)', () => {
       groups: [number, number][];
       chunks: [number, number];
       chunkDiff: number;
+      tooBig: string;
+      after: number[];
     };
     expect(doc.reps).toBe(20);
     expect(doc.maxDiff).toBeLessThan(1e-5);
@@ -144,6 +146,11 @@ describe('WGSL back end (WebGPU via Dawn; Mesa llvmpipe here)', () => {
     // Chunks of 320: same weights to the bit, noise and state included (draws follow the element).
     expect(doc.chunks).toEqual([1, 4]);
     expect(doc.chunkDiff).toBe(0);
+    // Twice the device's largest buffer: an error that says what did not fit; the device goes on.
+    expect(doc.tooBig).toMatch(
+      /^GpuSizeError: the GPU could not allocate two copy buffers of \d+ bytes: .*max buffer size/i,
+    );
+    expect(doc.after.map((x) => Math.round(x * 1000) / 1000)).toEqual([0.99, 1.99]);
   }, 150_000);
 });
 
