@@ -5,6 +5,7 @@ import {
   dispatchGeometry,
   GpuSizeError,
   type GpuLimits,
+  hasVulkanDriver,
   planChunks,
   REQUESTED_LIMITS,
   requiredLimits,
@@ -117,6 +118,38 @@ describe('WGSL back end (WebGPU via Dawn; Mesa llvmpipe here)', () => {
       });
     });
   }, 60_000);
+
+  it('nos bench --only gpu --json: null without a hardware adapter; --params N runs N here, labelled as CPU figures', () => {
+    const none = nosBin(['bench', '--only', 'gpu', '--json']);
+    expect(none.code, none.stderr).toBe(0);
+    const a = JSON.parse(none.stdout) as { gpu: unknown; notes: string[] };
+    // Here and in CI there is no Vulkan driver, so no hardware adapter (where there is one, it measures).
+    const vulkan = hasVulkanDriver();
+    if (!vulkan) {
+      expect(a.gpu).toBeNull();
+      expect(a.notes.join('\n')).toMatch(/gpu: not measured: no Vulkan driver/);
+    }
+    const some = nosBin(['bench', '--only', 'gpu', '--params', '5000', '--json']);
+    expect(some.code, some.stderr).toBe(0);
+    const b = JSON.parse(some.stdout) as {
+      gpu: {
+        adapter: string;
+        software: boolean;
+        deviceCopyGBps: number;
+        sizes: { params: number; nsPerParam: number; GBps: number; chunks: number; maxAbsDiff: number }[];
+      };
+      notes: string[];
+    };
+    if (!vulkan) expect(b.gpu.software).toBe(true);
+    expect(b.gpu.deviceCopyGBps).toBeGreaterThan(0);
+    expect(b.gpu.sizes).toHaveLength(1);
+    const [size] = b.gpu.sizes;
+    expect(size!.params).toBe(5000);
+    expect(size!.chunks).toBe(1);
+    expect(size!.maxAbsDiff).toBeLessThan(1e-5);
+    expect(size!.GBps).toBeCloseTo((28 * 5000) / (size!.nsPerParam * 5000), 6);
+    expect(/software adapter .*CPU figures, not a GPU's/.test(b.notes.join('\n'))).toBe(b.gpu.software);
+  }, 120_000);
 
   it('survives 20 traces of 100k parameters in one process with the collector forced; 2-D dispatch and chunks compute what one pass does', () => {
     // The abort of issue 21 (Dawn's instance collected under a live device): 3 of 3 runs of this
