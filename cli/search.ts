@@ -12,11 +12,11 @@ import {
   STRATEGIES,
   searchRun,
 } from '../controller/run.js';
-import { type LeaderboardEntry, rankedLeaderboard, verdicts } from '../search-results/funnel.js';
+import type { RunStore } from '../controller/config.js';
+import { type LeaderboardEntry, rankedLeaderboard, verdicts } from '../controller/funnel-plan.js';
 import type { SearchProgress } from '../controller/search.js';
 import { parseQueueUrl } from '../evaluator/queue.js';
 import { DEFAULT_TASK } from '../evaluator/tasks.js';
-import type { SqliteStore } from '../search-results/store.js';
 import { type FlagSpecs, flag, has, intFlag, numberFlag, parseArgs, UsageError } from './args.js';
 import { DEVICE_FLAG, deviceFlag } from './device.js';
 import type { Io } from './io.js';
@@ -201,7 +201,7 @@ export async function searchCommand(argv: readonly string[], io: Io): Promise<nu
   const device = deviceFlag(args);
   if (device === 'webgpu' && queueUrl !== undefined)
     throw new UsageError('--device webgpu trains here: it does not go with --queue');
-  let store: SqliteStore;
+  let store: RunStore;
   if (has(args, 'resume')) {
     const resumed = resumeRun(req.run, req);
     store = resumed.store;
