@@ -6,11 +6,14 @@
 Times from CUDA events over many repetitions after warm-up; medians of 5 such runs.
 Prints JSON."""
 import json
+import os
 import sys
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_step import ConvNet, mlp  # noqa: E402  (the same models as the CPU peer)
 
 if not torch.cuda.is_available():
     print(json.dumps({"error": "CUDA is not available", "torch": torch.__version__}))
@@ -57,19 +60,6 @@ for n in (1_000_000, 10_000_000, 100_000_000):
     torch.cuda.empty_cache()
 
 
-class ConvNet(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.c1 = nn.Conv2d(1, 32, 3, padding=1)
-        self.c2 = nn.Conv2d(32, 32, 3, padding=1)
-        self.fc = nn.Linear(7 * 7 * 32, 10)
-
-    def forward(self, x):
-        x = F.max_pool2d(F.relu(self.c1(x)), 2)
-        x = F.max_pool2d(F.relu(self.c2(x)), 2)
-        return self.fc(x.flatten(1))
-
-
 def step_ms(model, x, y):
     model = model.to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -82,7 +72,6 @@ def step_ms(model, x, y):
     return timed(step, 50)
 
 
-mlp = nn.Sequential(nn.Linear(784, 64), nn.ReLU(), nn.Linear(64, 10))
 print(
     json.dumps(
         {
@@ -90,7 +79,7 @@ print(
             "device": torch.cuda.get_device_name(0),
             "copyGBps": copy_gbps,
             "adam": adam,
-            "mlpMsPerStep": step_ms(mlp, torch.rand(64, 784, device=dev), torch.randint(0, 10, (64,), device=dev)),
+            "mlpMsPerStep": step_ms(mlp(), torch.rand(64, 784, device=dev), torch.randint(0, 10, (64,), device=dev)),
             "convnetMsPerStep": step_ms(
                 ConvNet(), torch.rand(32, 1, 28, 28, device=dev), torch.randint(0, 10, (32,), device=dev)
             ),

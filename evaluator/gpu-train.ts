@@ -282,24 +282,10 @@ export async function trainOnceGpu(call: TrainCall): Promise<TrainResult> {
       if (plan.spent()) break;
     }
     await read();
-    const { status, reason, done, lastLoss, curve, curveEvery } = ledger;
-    const val = status === 'ok' ? await run.evaluate('val') : { acc: 0, loss: Number.NaN };
-    const testAcc = status === 'ok' && options.test ? (await run.evaluate('test')).acc : null;
-    return {
-      lr,
-      status,
-      ...(reason === undefined ? {} : { reason }),
-      steps: done,
-      valAcc: val.acc,
-      valLoss: val.loss,
-      finalLoss: lastLoss,
-      tailLoss: ledger.tailLoss(),
-      curve,
-      curveEvery,
-      seconds: (performance.now() - t0) / 1000,
-      ruleBackend: 'wgsl',
-      testAcc,
-    };
+    const ok = ledger.status === 'ok';
+    const val = ok ? await run.evaluate('val') : { acc: 0, loss: Number.NaN };
+    const testAcc = ok && options.test ? (await run.evaluate('test')).acc : null;
+    return { ...ledger.result(lr, val, (performance.now() - t0) / 1000, 'wgsl'), testAcc };
   } finally {
     for (const p of pending) p.flags.dispose();
     for (const k of kernels) k.dispose();

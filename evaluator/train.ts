@@ -295,6 +295,24 @@ export class RunLedger {
     return true;
   }
 
+  /** The run's result: this bookkeeping, the validation figures, and what applied the rule. */
+  result(lr: number, val: { acc: number; loss: number }, seconds: number, ruleBackend: string): RunResult {
+    return {
+      lr,
+      status: this.status,
+      ...(this.reason === undefined ? {} : { reason: this.reason }),
+      steps: this.done,
+      valAcc: val.acc,
+      valLoss: val.loss,
+      finalLoss: this.lastLoss,
+      tailLoss: this.tailLoss(),
+      curve: this.curve,
+      curveEvery: this.curveEvery,
+      seconds,
+      ruleBackend,
+    };
+  }
+
   /** Mean training loss over the last quarter of the steps (Infinity unless the run finished). */
   tailLoss(): number {
     return this.status === 'ok' && this.done === this.steps && Number.isFinite(this.tailSum)
@@ -358,7 +376,7 @@ export function trainOnce(
       if (!ledger.updated(step, changed, finite, performance.now() > options.deadline)) break;
       if (plan.spent()) break;
     }
-    const { status, reason, done, lastLoss, curve, curveEvery } = ledger;
+    const { status } = ledger;
     const val = status === 'ok' ? run.evaluate('val') : { acc: 0, loss: Number.NaN };
     const testEval = status === 'ok' && (options.test || options.analyze) ? run.evaluate('test') : null;
     const testAcc = testEval && options.test ? testEval.acc : null;
@@ -387,18 +405,7 @@ export function trainOnce(
       };
     }
     return {
-      lr,
-      status,
-      ...(reason === undefined ? {} : { reason }),
-      steps: done,
-      valAcc: val.acc,
-      valLoss: val.loss,
-      finalLoss: lastLoss,
-      tailLoss: ledger.tailLoss(),
-      curve,
-      curveEvery,
-      seconds: (performance.now() - t0) / 1000,
-      ruleBackend: 'backend' in compiled ? compiled.backend : 'learned',
+      ...ledger.result(lr, val, (performance.now() - t0) / 1000, 'backend' in compiled ? compiled.backend : 'learned'),
       testAcc,
       ...(analysis ? { analysis } : {}),
     };
