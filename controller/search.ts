@@ -15,12 +15,13 @@
 import { lookupRule } from '../dsl/index.js';
 import type { Evaluator } from '../evaluator/protocol.js';
 import { screenRule } from '../evaluator/screen.js';
-import { type Candidate, leaderboard, type ResultsStore } from '../search-results/store.js';
+import { leaderboard } from '../search-results/leaderboard.js';
+import type { Candidate, ResultsStore } from '../search-results/store.js';
 import type { Proposal, Strategy, UpdateStats } from './strategy.js';
 
 /** The evaluation back end the loop talks to (the local pool implements it; a queue can). */
 export type { Evaluator } from '../evaluator/protocol.js';
-export { leaderboard } from '../search-results/store.js';
+export { leaderboard } from '../search-results/leaderboard.js';
 
 /** What a run's budget counts: rules actually trained, or rules sampled (cache hits included). */
 export type BudgetUnit = 'trained' | 'sampled';
