@@ -26,7 +26,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { requireOptional } from '../util/optional-deps.js';
 import { systemRootOf } from '../util/paths.js';
@@ -163,12 +163,7 @@ export interface ResultsStore {
 }
 
 /** The best successfully trained candidates, best first (ties: the earlier one). */
-export function leaderboard(cs: readonly Candidate[], top = 10): Candidate[] {
-  return cs
-    .filter((c) => c.status === 'ok')
-    .sort((a, b) => b.reward - a.reward || a.index - b.index)
-    .slice(0, top);
-}
+export { leaderboard } from './leaderboard.js';
 
 /** A user or environment error about runs: the CLI prints the message and exits 1. */
 export class StoreError extends Error {
@@ -311,6 +306,28 @@ function readLock(path: string): LockInfo | null | undefined {
   } catch {
     return null;
   }
+}
+
+/**
+ * Whether a run folder's lock is held: `held` by a live nos on this host (or by one on another
+ * host, which cannot be checked), `stale` (its process is gone), `unreadable` (a lock file nos
+ * did not write), or `free` (no lock file). Reads only.
+ */
+export type LockState =
+  | { readonly state: 'held'; readonly pid: number; readonly host: string; readonly since: string }
+  | { readonly state: 'stale' | 'unreadable' | 'free' };
+
+export function lockState(dir: string): LockState {
+  let holder: LockInfo | null | undefined;
+  try {
+    holder = readLock(join(dir, LOCK_FILE));
+  } catch {
+    return { state: 'unreadable' };
+  }
+  if (holder === undefined) return { state: 'free' };
+  if (holder === null) return { state: 'unreadable' };
+  if (holder.host === hostname() && !pidAlive(holder.pid)) return { state: 'stale' };
+  return { state: 'held', pid: holder.pid, host: holder.host, since: holder.since };
 }
 
 const held = new Set<RunLock>();
@@ -478,6 +495,8 @@ export interface OpenOptions {
   readonly root?: string;
   /** Read only: no lock, no writes (leaderboard, report, export). */
   readonly readonly?: boolean;
+  /** How long a read-only open waits for a database another process has locked (default 5 s). */
+  readonly busyTimeoutMs?: number;
 }
 
 /** The funnel's rows (added to runs made before it when they are opened for writing). */
@@ -671,7 +690,20 @@ export class SqliteStore implements ResultsStore, FunnelStore {
     const dir = runPath(run, options.root);
     const file = join(dir, 'run.db');
     if (!existsSync(file)) throw new RunMissingError(`no run '${run}' in ${runsDir(options.root)}`);
-    return options.readonly ? SqliteStore.openReadonly(run, dir) : SqliteStore.openForWriting(run, dir);
+    return options.readonly
+      ? SqliteStore.openReadonly(run, dir, options.busyTimeoutMs)
+      : SqliteStore.openForWriting(run, dir);
+  }
+
+  /**
+   * Open the run in folder `dir` read-only (no lock, no writes), wherever the folder is: the run
+   * is named by the folder. For readers of any runs folder (`nos dashboard --dir D`).
+   */
+  static openFolder(dir: string, options: { readonly busyTimeoutMs?: number } = {}): SqliteStore {
+    const run = basename(dir);
+    checkRunName(run);
+    if (!existsSync(join(dir, 'run.db'))) throw new RunMissingError(`no run in ${dir} (it has no run.db)`);
+    return SqliteStore.openReadonly(run, dir, options.busyTimeoutMs);
   }
 
   private static readMeta(db: Database.Database, run: string, dir: string): RunConfig {
@@ -718,10 +750,14 @@ export class SqliteStore implements ResultsStore, FunnelStore {
     }
   }
 
-  private static openReadonly(run: string, dir: string): SqliteStore {
+  private static openReadonly(run: string, dir: string, busyTimeoutMs?: number): SqliteStore {
     const file = join(dir, 'run.db');
     const attempt = (path: string) => {
-      const db = new (sqlite())(path, { readonly: true, fileMustExist: true });
+      const db = new (sqlite())(path, {
+        readonly: true,
+        fileMustExist: true,
+        ...(busyTimeoutMs === undefined ? {} : { timeout: busyTimeoutMs }),
+      });
       try {
         return { db, config: SqliteStore.readMeta(db, run, dir) };
       } catch (e) {
