@@ -157,14 +157,19 @@ export class RunsFolder {
       .join(';');
   }
 
-  /** A run, read read-only (cached until its signature changes); an unreadable run is an error for it, never an exception. */
+  /**
+   * A run, read read-only; an unreadable run is an error for it, never an exception. A good read
+   * is kept until the run's signature changes; a failed one is tried again next time (another
+   * process's lock on the database ends without touching its files).
+   */
   read(name: string): RunRead {
     const folder = this.folder(name); // refused names and paths throw: they are not runs
     const signature = this.signature(name);
     const hit = this.cache.get(name);
     if (hit !== undefined && hit.signature === signature) return hit.read;
     const read = readRun(name, folder, this.busyTimeoutMs);
-    this.cache.set(name, { signature, read });
+    if (read.ok) this.cache.set(name, { signature, read });
+    else this.cache.delete(name);
     return read;
   }
 }

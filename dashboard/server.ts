@@ -191,23 +191,28 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     });
     res.write(': nos dashboard\n\n');
     let last = url.searchParams.get('since') ?? '';
-    const sent = new Map<string, string>();
+    /** What the page shows now, by section: only sections that differ are sent. */
+    const shown = new Map<string, string>();
+    const render = () => resolved.render().sections.map((s) => ({ id: s.id, html: s.html.text }));
     const tick = () => {
       try {
         const v = version(resolved.deps);
         if (v === last) return;
-        const p = resolved.render();
+        const changed = render().filter((s) => shown.get(s.id) !== s.html);
         last = v;
-        const changed = p.sections
-          .map((s) => ({ id: s.id, html: s.html.text }))
-          .filter((s) => sent.get(s.id) !== s.html);
-        for (const s of changed) sent.set(s.id, s.html);
+        for (const s of changed) shown.set(s.id, s.html);
         const message: LiveMessage = { version: v, sections: changed };
         res.write(`data: ${JSON.stringify(message)}\n\n`);
       } catch (e) {
         log(`nos dashboard: cannot update ${target}: ${e instanceof Error ? e.message : String(e)}`);
       }
     };
+    try {
+      // A page that is current shows what a render of this version gives.
+      if (version(resolved.deps) === last) for (const s of render()) shown.set(s.id, s.html);
+    } catch {
+      // the first tick sends it all
+    }
     const timer = setInterval(tick, pollMs);
     const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
     tick();
@@ -226,7 +231,13 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     const c = r.run.candidates.find((x) => x.index === index);
     if (c === undefined) throw new DashboardError(404, `run '${name}' has no sample #${index}`);
     const found = lookupRule(c.rule);
-    if (!found.ok) throw new DashboardError(404, `sample #${index} of run '${name}' is not a rule this nos can read`);
+    if (!found.ok)
+      throw new DashboardError(
+        404,
+        c.status === 'rejected'
+          ? `sample #${index} of run '${name}' was rejected: it has no optimizer to export`
+          : `sample #${index} of run '${name}' is not a rule this nos can read`,
+      );
     const rule = { ...found.rule, name: `${r.run.config.strategy}-${name}-s${index}` };
     const provenance = {
       source: `search run '${name}', sample ${index}`,

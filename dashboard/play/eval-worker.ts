@@ -17,6 +17,11 @@ async function tryBackend(name: ChildBackend, wasmBase: string, notes: string[])
         notes.push('webgpu: this browser has no WebGPU (navigator.gpu)');
         return false;
       }
+      // Ask first: a browser may expose navigator.gpu with no adapter behind it (no GPU, or it is off).
+      if ((await navigator.gpu.requestAdapter()) === null) {
+        notes.push('webgpu: the browser has no WebGPU adapter');
+        return false;
+      }
       await import('@tensorflow/tfjs-backend-webgpu');
     }
     if (name === 'wasm') {

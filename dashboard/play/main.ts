@@ -270,7 +270,9 @@ async function start(): Promise<void> {
         setState('running', `${backendLine}; searching…`);
         break;
       case 'candidate':
+        // Results arrive as evaluations finish (out of order with several workers): keep sample order.
         candidates.push(m.candidate);
+        candidates.sort((a, b) => a.index - b.index);
         renderBoard();
         renderProgress();
         setState('running', `${backendLine}; ${describe(m.progress)}`);
