@@ -76,6 +76,8 @@ export function playConfig(outDir: string): InlineConfig {
       reportCompressedSize: false,
       chunkSizeWarningLimit: 10_000,
       target: 'es2022',
+      // Bundling tfjs into a worker takes seconds on 2 cores: not worth a warning on every build.
+      rolldownOptions: { checks: { bundlerTimings: false } },
     },
   };
 }

@@ -208,8 +208,7 @@ function summary(r: RunSnapshot): Html {
 <span>task <b>${c.task}</b></span><span>strategy <b>${c.strategy}</b></span><span>seed ${c.seed}</span>
 <span><b class="sampled">${r.candidates.length}</b> sampled</span><span><b>${n.trained}</b> of ${c.budget} ${unitOf(r) === 'trained' ? 'to train' : ''} trained</span><span>${n.cached} cached</span><span>${n.rejected} rejected</span>
 <span>best proxy reward <b>${n.best ? fixed(n.best.reward) : '-'}</b></span>
-<span>updated ${r.updatedMs > 0 ? new Date(r.updatedMs).toISOString() : '-'}</span></p>
-${configTable(r)}`;
+<span>updated ${r.updatedMs > 0 ? new Date(r.updatedMs).toISOString() : '-'}</span></p>`;
 }
 
 function verdictCell(
@@ -340,6 +339,7 @@ export function runPage(read: RunRead): Page {
     title: `nos run ${r.name}`,
     sections: [
       { id: 'summary', html: summary(r) },
+      { id: 'config', html: configTable(r) },
       { id: 'progress', html: html`<h2>Reward</h2>${progressChart(r)}` },
       { id: 'controller', html: html`<h2>Controller</h2>${entropyChart(r)}` },
       { id: 'leaderboard', html: html`<h2>Leaderboard</h2>${leaderboardTable(r, 20)}` },

@@ -162,6 +162,7 @@ function renderBoard(): void {
         cell(c.bestLr === null ? '-' : String(c.bestLr)),
         ruleCell,
         cell(`#${c.index}`),
+        cell(c.seconds.toFixed(2)),
       );
       return tr;
     }),

@@ -218,4 +218,17 @@ describe('the in-browser search page in Chromium', () => {
     expect(await page.locator('#leaderboard tbody tr').count()).toBeGreaterThan(0);
     await page.close();
   }, 150_000);
+
+  it('trains MNIST children on tfjs in its workers, on the subset nos dashboard serves', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${url}play/?task=softmax-mnist&strategy=random&budget=2&steps=30&workers=1&autostart=1`);
+    await page.waitForSelector('body[data-state=done], body[data-state=error]', { timeout: 120_000 });
+    const status = (await page.textContent('#status')) ?? '';
+    expect(await page.getAttribute('body', 'data-state'), status).toBe('done');
+    expect(status).toMatch(/2 rules trained.*children on tfjs wasm/);
+    // An accuracy on 1,000 validation images: a multiple of 1/1000, and better than chance.
+    const best = Number(await page.textContent('#leaderboard tbody tr td:nth-child(2)'));
+    expect(best).toBeGreaterThan(0.2);
+    await page.close();
+  }, 150_000);
 });

@@ -16,7 +16,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -81,6 +81,12 @@ beforeAll(async () => {
   await quadraticRun(root, 'fin', { budget: 24, funnel: true });
   await quadraticRun(root, 'halt', { budget: 50, stopAfter: 6 });
   held = await quadraticRun(root, 'busy', { budget: 50, stopAfter: 4, keepOpen: true });
+  // A search that was killed: its lock names a process that is gone (no pid is above 2^22 on Linux).
+  await quadraticRun(root, 'crashed', { budget: 50, stopAfter: 3 });
+  writeFileSync(
+    join(dir, 'crashed', 'run.lock'),
+    JSON.stringify({ pid: 2 ** 22 + 7, host: hostname(), token: 't', since: '2026-01-01T00:00:00Z' }),
+  );
   dash = await startDashboard({ dir, port: 0, pollMs: 50 });
 }, 120_000);
 
@@ -96,7 +102,7 @@ describe('nos dashboard: pages', () => {
     expect(dash.url).toBe(`http://127.0.0.1:${dash.port}/`);
   });
 
-  it('lists the runs with their state: done, stopped, running (a live nos holds its lock)', async () => {
+  it('lists the runs with their state: done, stopped, running (a live nos holds its lock; a dead one does not)', async () => {
     const r = await get('/');
     expect(r.status).toBe(200);
     const state = (name: string) =>
@@ -104,6 +110,7 @@ describe('nos dashboard: pages', () => {
     expect(state('fin')).toBe('done');
     expect(state('halt')).toBe('stopped');
     expect(state('busy')).toBe('running');
+    expect(state('crashed')).toBe('stopped');
     expect(r.headers['content-security-policy']).toContain("script-src 'self'");
   });
 
