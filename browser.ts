@@ -45,6 +45,8 @@ export {
 
 // The search in a browser (or any JavaScript runtime): the loop, strategies, pre-screen, tasks
 // and the training protocol, with results kept in memory.
+export type { RunConfig } from './controller/config.js';
+export { type LeaderboardEntry, leaderboard } from './controller/funnel-plan.js';
 export { RlController } from './controller/rl.js';
 export {
   type BudgetUnit,
@@ -75,7 +77,6 @@ export type { EvalRequest, Evaluator } from './evaluator/protocol.js';
 export { type ScreenResult, screenRule } from './evaluator/screen.js';
 export { DEFAULT_TASK, findTask, TASKS, type TaskSpec } from './evaluator/tasks.js';
 export { type EvalOptions, type EvalResult, evaluateRule } from './evaluator/train.js';
-export { leaderboard } from './search-results/leaderboard.js';
 export { MemoryStore } from './search-results/memory.js';
 export { lineChart, type Series } from './search-results/plot.js';
-export type { Candidate, ResultsStore, RunConfig, StrategyCheckpoint } from './search-results/store.js';
+export type { Candidate, ResultsStore, StrategyCheckpoint } from './search-results/store.js';

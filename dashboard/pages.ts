@@ -5,15 +5,15 @@
  * re-rendered, whenever a run it shows changes (server.ts). Every value from a run.db is placed
  * as escaped text (html.ts); charts are search-results/plot.ts's SVG, which escapes its labels.
  */
-import { readableRule } from '../dsl/readable.js';
 import {
   baselineScores,
   type LeaderboardEntry,
+  leaderboard,
   rankedLeaderboard,
   rungsOf,
   verdicts,
-} from '../search-results/funnel.js';
-import { leaderboard } from '../search-results/leaderboard.js';
+} from '../controller/funnel-plan.js';
+import { readableRule } from '../dsl/readable.js';
 import { lineChart, type Series } from '../search-results/plot.js';
 import type { Candidate } from '../search-results/store.js';
 import { fixed, type Html, html, trusted } from './html.js';
@@ -183,7 +183,12 @@ function curvesChart(series: readonly { name: string; c: Candidate }[], title: s
   const lines: Series[] = series
     .map(({ name, c }) => {
       const d = detailOf(c);
-      return { name, x: d.curve.map((_v, k) => (k + 1) * d.curveEvery), y: d.curve };
+      // A loss of exactly 0 (an analytic minimum reached) has no place on a log scale: left out.
+      return {
+        name,
+        x: d.curve.map((_v, k) => (k + 1) * d.curveEvery),
+        y: d.curve.map((v) => (v > 0 ? v : Number.NaN)),
+      };
     })
     .filter((s) => s.x.length > 0);
   if (lines.length === 0) return html`<p>No learning curves stored.</p>`;
@@ -203,10 +208,11 @@ function configTable(r: RunSnapshot): Html {
 function summary(r: RunSnapshot): Html {
   const c = r.config;
   const n = counts(r.candidates);
-  const lock = r.lock.state === 'held' ? html`, pid ${r.lock.pid} on ${r.lock.host} since ${r.lock.since}` : '';
+  const lock =
+    r.lock.state === 'held' ? html`<span>nos pid ${r.lock.pid} on ${r.lock.host}, since ${r.lock.since}</span>` : '';
   return html`<p class="facts">${badge(r.state)}${lock}
 <span>task <b>${c.task}</b></span><span>strategy <b>${c.strategy}</b></span><span>seed ${c.seed}</span>
-<span><b class="sampled">${r.candidates.length}</b> sampled</span><span><b>${n.trained}</b> of ${c.budget} ${unitOf(r) === 'trained' ? 'to train' : ''} trained</span><span>${n.cached} cached</span><span>${n.rejected} rejected</span>
+<span><b class="sampled">${r.candidates.length}</b> sampled</span><span><b>${n.trained}</b>${unitOf(r) === 'trained' ? ` of ${c.budget}` : ''} trained</span><span>${n.cached} cached</span><span>${n.rejected} rejected</span>
 <span>best proxy reward <b>${n.best ? fixed(n.best.reward) : '-'}</b></span>
 <span>updated ${r.updatedMs > 0 ? new Date(r.updatedMs).toISOString() : '-'}</span></p>`;
 }

@@ -10,8 +10,9 @@
  */
 import { readdirSync, realpathSync, statSync } from 'node:fs';
 import { join, sep } from 'node:path';
+import { parseRunConfig, type RunConfig } from '../controller/config.js';
 import { budgetUnitOf, sampleCap } from '../controller/search.js';
-import { planFunnel } from '../search-results/funnel.js';
+import { planFunnel } from '../controller/funnel-plan.js';
 import {
   type Candidate,
   checkRunName,
@@ -19,7 +20,6 @@ import {
   type Evaluation,
   type LockState,
   lockState,
-  type RunConfig,
   SqliteStore,
   StoreError,
   type StrategyCheckpoint,
@@ -219,9 +219,9 @@ function updatedMs(folder: string): number {
 }
 
 function readRun(name: string, folder: string, busyTimeoutMs: number): RunRead {
-  let store: SqliteStore | undefined;
+  let store: SqliteStore<RunConfig> | undefined;
   try {
-    store = SqliteStore.openFolder(folder, { busyTimeoutMs });
+    store = SqliteStore.openFolder(folder, { parse: parseRunConfig, busyTimeoutMs });
     const config = store.config;
     const candidates = store.candidates();
     const damaged = candidates.map(checkCandidate).find((p) => p !== undefined);

@@ -2,15 +2,15 @@
  * A results store in memory: the `ResultsStore` interface without a file, for searches that keep
  * nothing (the in-browser search page) and for tests. No Node built-ins.
  */
-import type { Candidate, ResultsStore, RunConfig, StrategyCheckpoint } from './store.js';
+import type { Candidate, ResultsStore, StoredConfig, StrategyCheckpoint } from './store.js';
 
-export class MemoryStore implements ResultsStore {
+export class MemoryStore<C extends StoredConfig = StoredConfig> implements ResultsStore<C> {
   private readonly rows = new Map<number, Candidate>();
   private readonly hashes = new Map<string, Candidate>();
   private readonly prints = new Map<string, Candidate>();
   private readonly saved: StrategyCheckpoint[] = [];
 
-  constructor(readonly config: RunConfig) {}
+  constructor(readonly config: C) {}
 
   candidates(): Candidate[] {
     return [...this.rows.values()].sort((a, b) => a.index - b.index);

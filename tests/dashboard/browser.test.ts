@@ -16,7 +16,7 @@ import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runSearch } from '../../controller/search.js';
 import { RandomSearch } from '../../controller/strategy.js';
-import { leaderboard } from '../../search-results/leaderboard.js';
+import { leaderboard } from '../../controller/funnel-plan.js';
 import { MemoryStore } from '../../search-results/memory.js';
 import { runsDir } from '../../search-results/store.js';
 import { builtPlay } from '../helpers/play.js';
@@ -62,7 +62,7 @@ beforeAll(async () => {
   expect(existsSync(CHROMIUM), 'Debian chromium is needed (apt-get install chromium); .ci/run installs it').toBe(true);
   root = mkdtempSync(join(tmpdir(), 'nos-dash-browser-'));
   dir = runsDir(root);
-  await quadraticRun(root, 'finished', { budget: 24, funnel: true });
+  await quadraticRun(root, 'finished', { budget: 24, funnel: true, strategy: 'rl' });
   await builtPlay();
   dashboard = nosChild(['dashboard', '--dir', dir, '--port', '0']);
   url = await new Promise<string>((resolve, reject) => {
@@ -101,8 +101,8 @@ describe('nos dashboard in Chromium', () => {
     await page.goto(`${url}run/finished`);
     expect(await page.locator('#leaderboard tbody tr').count()).toBeGreaterThan(3);
     expect(await page.locator('#verdicts tbody tr').count()).toBeGreaterThan(0);
-    // Reward and learning curves (a random search has no policy entropy to plot).
-    expect(await page.locator('svg').count()).toBeGreaterThanOrEqual(2);
+    // Reward, the controller's entropy, learning curves.
+    expect(await page.locator('svg').count()).toBe(3);
     await expect(page.locator('#live').textContent()).resolves.toBe('live');
     await shot(page, 'dashboard-run.png');
     expect(errors).toEqual([]);

@@ -20,10 +20,11 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseRunConfig } from '../../controller/config.js';
 import { type Dashboard, startDashboard } from '../../dashboard/server.js';
 import { loadDataset } from '../../evaluator/data.js';
 import { IMAGE, parseDatasetFile } from '../../evaluator/images.js';
-import { rankedLeaderboard, verdicts } from '../../search-results/funnel.js';
+import { rankedLeaderboard, verdicts } from '../../controller/funnel-plan.js';
 import { runsDir, SqliteStore } from '../../search-results/store.js';
 import { quadraticConfig, quadraticRun } from '../helpers/runs.js';
 
@@ -115,7 +116,7 @@ describe('nos dashboard: pages', () => {
   });
 
   it("shows a run's leaderboard as the library ranks it: rungs, seeds, 95% CIs, verdicts, exports", async () => {
-    const store = SqliteStore.openFolder(join(dir, 'fin'));
+    const store = SqliteStore.openFolder(join(dir, 'fin'), { parse: parseRunConfig });
     const board = rankedLeaderboard(store.config, store.candidates(), store.evaluations(), 20);
     const vs = verdicts(store.config, store.candidates(), store.evaluations());
     store.close();
@@ -150,7 +151,7 @@ describe('nos dashboard: pages', () => {
   });
 
   it("downloads a rule's TypeScript and PyTorch optimizers, named for the run and sample", async () => {
-    const store = SqliteStore.openFolder(join(dir, 'fin'));
+    const store = SqliteStore.openFolder(join(dir, 'fin'), { parse: parseRunConfig });
     const best = rankedLeaderboard(store.config, store.candidates(), store.evaluations(), 1)[0]?.candidate;
     const rejected = store.candidates().find((c) => c.status === 'rejected' && c.hash === '');
     store.close();
@@ -168,7 +169,7 @@ describe('nos dashboard: pages', () => {
   });
 
   it('shows one rule: its grid, learning curve and funnel rows', async () => {
-    const store = SqliteStore.openFolder(join(dir, 'fin'));
+    const store = SqliteStore.openFolder(join(dir, 'fin'), { parse: parseRunConfig });
     const best = rankedLeaderboard(store.config, store.candidates(), store.evaluations(), 1)[0]?.candidate;
     const rows = store.evaluations().filter((e) => e.hash === best?.hash).length;
     store.close();

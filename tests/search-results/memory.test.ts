@@ -8,9 +8,10 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runSearch } from '../../controller/search.js';
 import { Evolution, RandomSearch } from '../../controller/strategy.js';
-import { leaderboard } from '../../search-results/leaderboard.js';
+import { leaderboard } from '../../controller/funnel-plan.js';
 import { MemoryStore } from '../../search-results/memory.js';
-import { type RunConfig, SqliteStore } from '../../search-results/store.js';
+import { SqliteStore } from '../../search-results/store.js';
+import type { RunConfig } from '../../controller/config.js';
 import { FakeEvaluator } from '../helpers/fake-evaluator.js';
 
 const config = (strategy: string): RunConfig & { budgetUnit: 'trained' } => ({
