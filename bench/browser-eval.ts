@@ -63,7 +63,7 @@ async function main(): Promise<void> {
   const data = task.dataset === null ? undefined : viewDataset(parseDatasetFile(mnistSubset(), 'mnist'));
   const lines = [
     `${taskId}, ${budget} rules of a random search (seed ${seed}) on the /play page, then in Node; MNIST subset 6,000/1,000/1,000`,
-    `browser: headless Chromium, 1 evaluation worker (${status.replace(/^.*\(/, '(')}); Node: tfjs ${backend.name}, this thread`,
+    `browser: headless Chromium, 1 evaluation worker, children on tfjs ${/children on tfjs (\w+)/.exec(status)?.[1] ?? '?'}; Node: tfjs ${backend.name}, this thread`,
     '',
     `${'rule'.padEnd(60)} ${'browser s'.padStart(10)} ${'node s'.padStart(8)} ${'ratio'.padStart(6)}  reward browser / node`,
   ];
