@@ -15,6 +15,7 @@ import {
 } from '../controller/funnel-plan.js';
 import { readableRule } from '../dsl/readable.js';
 import { lineChart, type Series } from '../search-results/plot.js';
+import { sampleCounts } from '../search-results/samples.js';
 import type { Candidate } from '../search-results/store.js';
 import { fixed, type Html, html, trusted } from './html.js';
 import type { RunRead, RunSnapshot, RunState } from './runs.js';
@@ -109,14 +110,7 @@ interface Counts {
 }
 
 function counts(cs: readonly Candidate[]): Counts {
-  let trained = 0;
-  let cached = 0;
-  let rejected = 0;
-  for (const c of cs) {
-    if (c.status === 'cached') cached++;
-    else if (c.status === 'rejected') rejected++;
-    else trained++;
-  }
+  const { trained, cached, rejected } = sampleCounts(cs);
   return { trained, cached, rejected, best: leaderboard(cs, 1)[0] };
 }
 

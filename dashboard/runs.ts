@@ -13,6 +13,7 @@ import { join, sep } from 'node:path';
 import { parseRunConfig, type RunConfig } from '../controller/config.js';
 import { budgetUnitOf, sampleCap } from '../controller/search.js';
 import { planFunnel } from '../controller/funnel-plan.js';
+import { sampleCounts } from '../search-results/samples.js';
 import {
   type Candidate,
   checkRunName,
@@ -195,7 +196,7 @@ function checkCandidate(c: Candidate): string | undefined {
 /** Whether the search spent its budget (and its funnel climbed every rung). */
 export function finished(config: RunConfig, cs: readonly Candidate[], evals: readonly Evaluation[]): boolean {
   const unit = budgetUnitOf(config);
-  const trained = cs.filter((c) => c.status !== 'cached' && c.status !== 'rejected').length;
+  const { trained } = sampleCounts(cs);
   const searched =
     unit === 'trained'
       ? trained >= config.budget || cs.length >= sampleCap(config.budget, unit)
