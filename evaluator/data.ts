@@ -24,6 +24,7 @@ import {
   hasLabels,
   IMAGE,
   type SharedDataset,
+  TEXT_VOCAB,
   viewDataset,
 } from './images.js';
 
@@ -35,6 +36,7 @@ export {
   IMAGE,
   type SharedDataset,
   type Split,
+  TEXT_VOCAB,
   viewDataset,
 } from './images.js';
 
@@ -175,12 +177,6 @@ function decodeFashion(): Decoded {
   const val = 10_000;
   return { pixels, labels, counts: [n - val - test, val, test] };
 }
-
-/**
- * The text's vocabulary: newline is 0, printable ASCII (space to '~') is 1-95. The Brown corpus
- * is ASCII; anything else would be dropped.
- */
-export const TEXT_VOCAB = 96;
 
 /** A character's id in TEXT_VOCAB, or -1 for one outside it. */
 export function charId(code: number): number {

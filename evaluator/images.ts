@@ -16,6 +16,12 @@ export function exampleBytes(name: DatasetName): number {
   return name === 'brown' ? 1 : IMAGE;
 }
 
+/**
+ * The text's vocabulary: newline is 0, printable ASCII (space to '~') is 1-95. The Brown corpus
+ * is ASCII; anything else would be dropped.
+ */
+export const TEXT_VOCAB = 96;
+
 export function hasLabels(name: DatasetName): boolean {
   return name !== 'brown';
 }

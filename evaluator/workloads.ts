@@ -15,7 +15,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import seedrandom from 'seedrandom';
-import { batchPixels, type Dataset, IMAGE, type Split, TEXT_VOCAB } from './data.js';
+import { batchPixels, type Dataset, IMAGE, type Split, TEXT_VOCAB } from './images.js';
 import type { SplitName, TaskRun } from './task-run.js';
 
 /** What the models here read of their task (a TaskSpec; not imported from tasks.ts, which imports this module). */
