@@ -24,7 +24,6 @@ import {
   hasLabels,
   IMAGE,
   type SharedDataset,
-  TEXT_VOCAB,
   viewDataset,
 } from './images.js';
 
