@@ -20,7 +20,8 @@ import { z } from 'zod';
 import { learnedFileSchema } from '../learned/file.js';
 import { canonicalJson } from '../util/canonical-json.js';
 import { importOptional } from '../util/optional-deps.js';
-import type { EvalRequest, Evaluator } from './protocol.js';
+import { abortError } from '../util/abort.js';
+import type { EvalRequest, EvaluateOptions, Evaluator } from './protocol.js';
 import { type EvalResult, failedResult } from './train.js';
 
 /** A queue URL that cannot be used, or a Redis that cannot be reached: a user error. */
@@ -364,20 +365,37 @@ export class QueueEvaluator implements Evaluator {
     );
   }
 
-  /** Evaluate one request through the queue. Never rejects: failures come back as statuses. */
-  evaluate(req: EvalRequest): Promise<QueueReply> {
+  /**
+   * Evaluate one request through the queue. Never rejects for the rule: failures come back as
+   * statuses. Aborted, it rejects with an AbortError at once; the job stays in the queue (a
+   * worker may be running it), and a resumed run collects its result.
+   */
+  evaluate(req: EvalRequest, options: EvaluateOptions = {}): Promise<QueueReply> {
+    const { signal } = options;
+    if (signal?.aborted) return Promise.reject(abortError(signal, 'the evaluation'));
     const id = jobId(req);
-    const known = this.pending.get(id);
-    if (known !== undefined) return known.promise;
-    let resolve!: (r: QueueReply) => void;
-    const promise = new Promise<QueueReply>((r) => {
-      resolve = r;
+    let p = this.pending.get(id);
+    if (p === undefined) {
+      let resolve!: (r: QueueReply) => void;
+      const promise = new Promise<QueueReply>((r) => {
+        resolve = r;
+      });
+      const created: Pending = { req, promise, resolve, t0: performance.now() };
+      p = created;
+      this.pending.set(id, created);
+      void this.send(id, created).then(() => this.check(id, true));
+      if (this.waiting === undefined) void this.checkWorkers();
+    }
+    if (signal === undefined) return p.promise;
+    const { promise } = p;
+    return new Promise<QueueReply>((resolve, reject) => {
+      const dropped = () => reject(abortError(signal, 'the evaluation'));
+      signal.addEventListener('abort', dropped, { once: true });
+      void promise.then((r) => {
+        signal.removeEventListener('abort', dropped);
+        resolve(r);
+      });
     });
-    const p: Pending = { req, promise, resolve, t0: performance.now() };
-    this.pending.set(id, p);
-    void this.send(id, p).then(() => this.check(id, true));
-    if (this.waiting === undefined) void this.checkWorkers();
-    return promise;
   }
 
   private async send(id: string, p: Pending): Promise<void> {

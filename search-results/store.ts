@@ -143,6 +143,12 @@ export interface StrategyCheckpoint {
   readonly state: string;
   /** One log line per update: mean reward, baseline, entropy. */
   readonly stats: string;
+  /**
+   * The batches the strategy had proposed beyond this one when it was saved (JSON: a list of
+   * proposal lists; the pipelined loop's S batches in flight), or null: none (runs of the
+   * synchronous loop, and runs made before the column existed).
+   */
+  readonly pending?: string | null;
 }
 
 export interface ResultsStore {
@@ -498,8 +504,15 @@ const TABLES = `
   );
   CREATE INDEX IF NOT EXISTS candidates_hash ON candidates (hash);
   CREATE INDEX IF NOT EXISTS candidates_fingerprint ON candidates (fingerprint);
-  CREATE TABLE IF NOT EXISTS checkpoints (batch INTEGER PRIMARY KEY, samples INTEGER NOT NULL, state TEXT NOT NULL, stats TEXT NOT NULL);
+  CREATE TABLE IF NOT EXISTS checkpoints (batch INTEGER PRIMARY KEY, samples INTEGER NOT NULL, state TEXT NOT NULL, stats TEXT NOT NULL, pending TEXT);
 ${EVALUATIONS}`;
+
+/** Add the checkpoints' `pending` column to a run made before it existed (opened for writing). */
+function addPendingColumn(db: Database.Database): void {
+  const columns = db.prepare('PRAGMA table_info(checkpoints)').all() as { name: string }[];
+  if (columns.length > 0 && !columns.some((c) => c.name === 'pending'))
+    db.exec('ALTER TABLE checkpoints ADD COLUMN pending TEXT');
+}
 
 /**
  * Close a database this process wrote, back in rollback-journal mode: a closed run.db is then
@@ -703,7 +716,10 @@ export class SqliteStore implements ResultsStore, FunnelStore {
       );
       const d = db;
       const config = access(`cannot read run '${run}' in ${dir}`, () => SqliteStore.readMeta(d, run, dir));
-      access(`cannot open run '${run}' for writing in ${dir}`, () => d.exec(EVALUATIONS));
+      access(`cannot open run '${run}' for writing in ${dir}`, () => {
+        d.exec(EVALUATIONS);
+        addPendingColumn(d);
+      });
       const store = new SqliteStore(d, config, dir, lock, false);
       // A copied run: record the name it goes by now.
       const stored = JSON.parse(
@@ -813,9 +829,9 @@ export class SqliteStore implements ResultsStore, FunnelStore {
     access(`cannot write run '${this.cfg.run}' in ${this.dir}`, () =>
       this.db
         .prepare(
-          'INSERT OR REPLACE INTO checkpoints (batch, samples, state, stats) VALUES (@batch, @samples, @state, @stats)',
+          'INSERT OR REPLACE INTO checkpoints (batch, samples, state, stats, pending) VALUES (@batch, @samples, @state, @stats, @pending)',
         )
-        .run(checkpoint),
+        .run({ ...checkpoint, pending: checkpoint.pending ?? null }),
     );
   }
 
