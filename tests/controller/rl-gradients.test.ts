@@ -54,7 +54,7 @@ describe('the RL controller in plain JS', () => {
       for (let round = 0; round < 4; round++) {
         const a = js.logProb(proposals);
         const b = tf.logProb(proposals);
-        a.forEach((x, i) => expect(x).toBeCloseTo(b[i] as number, 3));
+        for (const [i, x] of a.entries()) expect(x).toBeCloseTo(b[i] as number, 3);
         const rewards = proposals.map((_p, i) => ((i * 7 + round) % 10) / 10);
         const novel = proposals.map((_p, i) => i % 3 !== 0);
         const sa = js.observe(proposals, rewards, [], novel);
