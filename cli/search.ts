@@ -66,6 +66,11 @@ export const SEARCH_FLAGS: FlagSpecs = {
     value: 'N',
     description: `rules per strategy update (default ${DEFAULTS.batchSize}, at most ${LIMITS.batch[1]})`,
   },
+  staleness: {
+    type: 'string',
+    value: 'S',
+    description: `batches proposed before the strategy has learned from the one S batches back: S+1 batches in flight keep the workers busy (default ${DEFAULTS.staleness}, at most ${LIMITS.staleness[1]}; stored with the run: results depend on it, never on --workers)`,
+  },
   groups: {
     type: 'string',
     value: 'N',
@@ -181,6 +186,7 @@ function request(args: ReturnType<typeof parseArgs>): RunRequest {
     ...opt('budgetUnit', flag(args, 'budget-unit')),
     ...opt('seed', intFlag(args, 'seed', 0)),
     ...opt('batchSize', intFlag(args, 'batch', 1)),
+    ...opt('staleness', intFlag(args, 'staleness', 0)),
     ...opt('steps', intFlag(args, 'steps', 1)),
     ...opt('groups', intFlag(args, 'groups', 1)),
     ...opt('warmStart', has(args, 'warm-start') ? true : undefined),

@@ -5,7 +5,7 @@
  * may be raised), opened for reading, and searched. The CLI parses flags into a RunRequest and
  * prints; benchmarks call the same functions.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initTf } from '../dsl/compile/tf-backend.js';
@@ -20,15 +20,18 @@ import { lookupRule } from '../dsl/index.js';
 import { NOS_SPACE, type SearchSpace, type SpaceConfig } from '../primitives/nos-space.js';
 import { canonicalJson } from '../util/canonical-json.js';
 import { checkRunName, type FunnelConfig, type RunConfig, RunNameError, SqliteStore } from '../search-results/store.js';
+import { checkWorkerFile, ThreadChecker } from './checker.js';
 import { defaultTransfer, FUNNEL_DEFAULTS, type FunnelHooks, type FunnelSummary, runFunnel } from './funnel.js';
 import { RlController } from './rl.js';
 import {
   BUDGET_UNITS,
   type BudgetUnit,
   budgetUnitOf,
+  MAX_STALENESS,
   runSearch,
   type SearchHooks,
   type SearchSummary,
+  stalenessOf,
 } from './search.js';
 import { parseSpaceConfig, readSpaceFile, SpaceError } from './space.js';
 import { Evolution, knownChoices, RandomSearch, type Strategy } from './strategy.js';
@@ -53,15 +56,19 @@ export const DEFAULTS = {
   budgetUnit: 'trained',
   seed: 0,
   batchSize: 10,
+  staleness: 4,
   groups: 2,
   warmStart: false,
 } as const;
 
 /** Inclusive ranges of the integer settings. */
-export const LIMITS: Readonly<Record<'budget' | 'seed' | 'batch' | 'groups' | 'steps', readonly [number, number]>> = {
+export const LIMITS: Readonly<
+  Record<'budget' | 'seed' | 'batch' | 'staleness' | 'groups' | 'steps', readonly [number, number]>
+> = {
   budget: [1, 10_000_000],
   seed: [0, Number.MAX_SAFE_INTEGER],
   batch: [1, 10_000],
+  staleness: [0, MAX_STALENESS],
   groups: [1, 8],
   steps: [1, 10_000_000],
 };
@@ -76,6 +83,8 @@ export interface RunRequest {
   readonly budgetUnit?: string;
   readonly seed?: number;
   readonly batchSize?: number;
+  /** Batches proposed ahead of what the strategy has observed (the pipeline's depth less one). */
+  readonly staleness?: number;
   readonly steps?: number;
   readonly groups?: number;
   readonly warmStart?: boolean;
@@ -229,6 +238,15 @@ function checkBudgetUnit(unit: string | undefined): BudgetUnit | undefined {
   return found;
 }
 
+/** A stored config's staleness (runs made before it was stored ran the synchronous loop: 0). */
+export function runStaleness(config: RunConfig): number {
+  try {
+    return stalenessOf(config);
+  } catch (e) {
+    throw new RunConfigError('staleness', `run '${config.run}': ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
 /** A stored config's budget unit (runs made before the unit existed count samples). */
 export function runBudgetUnit(config: RunConfig): BudgetUnit {
   try {
@@ -315,6 +333,7 @@ export function planRun(req: RunRequest, now = new Date()): RunConfig & { readon
   checkInt('budget', req.budget);
   checkInt('seed', req.seed);
   checkInt('batch', req.batchSize);
+  checkInt('staleness', req.staleness);
   checkInt('groups', req.groups);
   checkInt('steps', req.steps);
   const groups = req.groups ?? DEFAULTS.groups;
@@ -333,6 +352,7 @@ export function planRun(req: RunRequest, now = new Date()): RunConfig & { readon
     seed: req.seed ?? DEFAULTS.seed,
     workers: req.workers ?? 0,
     batchSize: req.batchSize ?? DEFAULTS.batchSize,
+    staleness: req.staleness ?? DEFAULTS.staleness,
     steps: req.steps ?? null,
     groups,
     warmStart,
@@ -369,6 +389,7 @@ export function resumeRun(run: string | undefined, req: RunRequest, options: { r
     ['budget', req.budget],
     ['seed', req.seed],
     ['batch', req.batchSize],
+    ['staleness', req.staleness],
     ['groups', req.groups],
     ['steps', req.steps],
   ] as const)
@@ -396,6 +417,13 @@ export function resumeRun(run: string | undefined, req: RunRequest, options: { r
     if (req.seed !== undefined && req.seed !== c.seed) throw refuse('seed', String(req.seed), `--seed ${c.seed}`);
     if (req.batchSize !== undefined && req.batchSize !== c.batchSize)
       throw refuse('batch', String(req.batchSize), `--batch ${c.batchSize}`);
+    const storedStaleness = runStaleness(c);
+    if (req.staleness !== undefined && req.staleness !== storedStaleness)
+      throw refuse(
+        'staleness',
+        String(req.staleness),
+        `--staleness ${storedStaleness}${c.staleness === undefined ? ' (a run of the synchronous loop, made before the staleness was stored)' : ''}`,
+      );
     if (req.steps !== undefined && req.steps !== c.steps)
       throw refuse(
         'steps',
@@ -470,7 +498,7 @@ export function makeStrategy(config: RunConfig): Strategy {
 
 export interface SearchRunOptions extends SearchHooks {
   /** Progress of the funnel after the search. */
-  readonly funnelHooks?: Omit<FunnelHooks, 'shouldStop'>;
+  readonly funnelHooks?: Omit<FunnelHooks, 'shouldStop' | 'signal'>;
   /** Worker threads of the local pool (default and cap: the number of cores). */
   readonly workers?: number;
   /** Another evaluation back end instead of the local pool. */
@@ -500,6 +528,7 @@ export async function searchRun(
   let strategy: Strategy | undefined;
   let pool: EvaluatorPool | undefined;
   let queue: QueueEvaluator | undefined;
+  let checker: ThreadChecker | undefined;
   try {
     const config = store.config;
     const task = resolveTask(config.task);
@@ -529,11 +558,14 @@ export async function searchRun(
       workers = pool.workers;
     }
     options.onStart?.({ workers, workersNote, backend: backend.name, ...(queue ? { queue: queue.url.redacted } : {}) });
-    const summary = await runSearch(store, strategy, evaluator, options);
+    // Rules are parsed and screened in a thread of their own when the built worker is there.
+    if (options.checker === undefined && existsSync(checkWorkerFile())) checker = new ThreadChecker();
+    const summary = await runSearch(store, strategy, evaluator, { ...options, ...(checker ? { checker } : {}) });
     if (summary.stopped || !config.funnel) return summary;
     const funnel = await runFunnel(store, evaluator, {
       ...options.funnelHooks,
       ...(options.shouldStop ? { shouldStop: options.shouldStop } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
     });
     return { ...summary, stopped: funnel.stopped, funnel };
   } catch (e) {
@@ -542,6 +574,7 @@ export async function searchRun(
   } finally {
     await pool?.close();
     await queue?.close();
+    await checker?.close();
     if (strategy !== undefined && 'dispose' in strategy && typeof strategy.dispose === 'function') strategy.dispose();
   }
 }

@@ -25,13 +25,14 @@
  * the batches it had proposed come back from the checkpoint, later ones are proposed again in
  * the same order, and what the store holds is reused.
  */
+import { setMaxListeners } from 'node:events';
 import { z } from 'zod';
-import { type CheckedRule, lookupRule, type RuleLookup } from '../dsl/index.js';
 import type { Evaluator } from '../evaluator/protocol.js';
-import { type ScreenResult, screenRule } from '../evaluator/screen.js';
+import type { ScreenResult } from '../evaluator/screen.js';
 import type { EvalResult } from '../evaluator/train.js';
 import { type Candidate, leaderboard, type ResultsStore } from '../search-results/store.js';
 import { abortError, isAbortError } from '../util/abort.js';
+import { type CheckedText, inlineChecker, type RuleChecker } from './checker.js';
 import type { Proposal, Strategy, UpdateStats } from './strategy.js';
 
 /** The evaluation back end the loop talks to (the local pool implements it; a queue can). */
@@ -45,6 +46,9 @@ export const BUDGET_UNITS: readonly BudgetUnit[] = ['trained', 'sampled'];
 
 /** With the `trained` unit, a run ends after this many times its budget in samples, trained or not. */
 export const SAMPLE_CAP_FACTOR = 20;
+
+/** The longest stretch of handing out samples before the loop lets finished evaluations through, ms. */
+const SLICE_MS = 3;
 
 /** The most batches a run may propose ahead of what its strategy has observed. */
 export const MAX_STALENESS = 1000;
@@ -106,6 +110,8 @@ export interface SearchHooks {
    * workers for a resumed run to collect).
    */
   readonly signal?: AbortSignal;
+  /** Where proposed rules are parsed and screened (default: this thread; results are the same). */
+  readonly checker?: RuleChecker;
 }
 
 export interface SearchSummary {
@@ -265,27 +271,23 @@ export async function runSearch(
     if (isTrained(c)) trainedSoFar++;
   }
 
-  const lookups = new Map<string, RuleLookup>();
-  const lookup = (text: string): RuleLookup => {
-    let r = lookups.get(text);
-    if (r === undefined) {
-      r = lookupRule(text);
-      lookups.set(text, r);
-    }
-    return r;
-  };
+  // Each text is checked once (parse, canonical form, hash), each rule screened once.
+  const checker = hooks.checker ?? inlineChecker;
+  const checks = new Map<string, CheckedText>();
   const screens = new Map<string, ScreenResult>();
-  const screen = (rule: CheckedRule): ScreenResult => {
-    let r = screens.get(rule.hash);
+  const screen = (c: CheckedText & { ok: true }): ScreenResult => {
+    let r = screens.get(c.hash);
     if (r === undefined) {
-      r = screenRule(rule);
-      screens.set(rule.hash, r);
+      r = c.screen();
+      screens.set(c.hash, r);
     }
     return r;
   };
 
   // Stopping: no new batch or evaluation; the evaluator drops what has not started.
   const halt = new AbortController();
+  // Every evaluation in flight listens to it.
+  setMaxListeners(0, halt.signal);
   let stopping = false;
   let failure: { error: unknown } | undefined;
   const stop = () => {
@@ -362,7 +364,7 @@ export async function runSearch(
       finalLoss: null,
       seconds: 0,
     };
-    const found = lookup(p.text);
+    const found = checks.get(p.text) as CheckedText;
     if (!found.ok) {
       const reason = JSON.stringify({ reason: found.message });
       settle(b, i, {
@@ -377,7 +379,7 @@ export async function runSearch(
       });
       return false;
     }
-    const rule = found.rule;
+    const rule = found;
     const visible = (s: Slot | undefined) => (s !== undefined && (!legacy || s.batch < b.k) ? s : undefined);
     const copy = (s: Slot, make: (orig: Candidate) => Candidate) => {
       void s.settled.then((orig) => settle(b, i, orig === undefined ? undefined : make(orig)));
@@ -406,7 +408,7 @@ export async function runSearch(
       }));
       return false;
     }
-    const s = screen(rule);
+    const s = screen(found);
     if (!s.ok) {
       const c: Candidate = {
         ...base,
@@ -499,7 +501,8 @@ export async function runSearch(
   let lastProposed = nextK - 1;
   let ended = false;
   /** Propose every batch the pipeline allows now, and hand out their samples. */
-  const fill = () => {
+  const fill = async () => {
+    let slice = performance.now();
     while (!ended && !stopping && nextK - 1 - staleness <= lastObserved) {
       poll();
       if (stopping) return;
@@ -525,6 +528,16 @@ export async function runSearch(
       if (whole.length === 0) {
         fail(new Error(`the strategy '${strategy.name}' proposed no rule for batch ${nextK}`));
         return;
+      }
+      const fresh = [...new Set(whole.map((p) => p.text))].filter((t) => !checks.has(t));
+      if (fresh.length > 0) {
+        try {
+          const checked = await checker.check(fresh);
+          for (const [i, t] of fresh.entries()) checks.set(t, checked[i] as CheckedText);
+        } catch (e) {
+          fail(e);
+          return;
+        }
       }
       let finish!: () => void;
       const done = new Promise<void>((r) => (finish = r));
@@ -553,6 +566,12 @@ export async function runSearch(
         if (dispatch(b, i, whole[i] as Proposal, twins)) trained++;
         // The trained unit's last batch ends with the rule that spends the budget.
         if (unit === 'trained' && trained >= left) break;
+        // Let finished evaluations through now and then (each waits for this thread to hand its
+        // worker the next one); the order of decisions is unchanged.
+        if (performance.now() - slice > SLICE_MS) {
+          await new Promise<void>((r) => setImmediate(r));
+          slice = performance.now();
+        }
       }
       trainedSoFar += trained;
       nextStart += b.n;
@@ -566,7 +585,7 @@ export async function runSearch(
   // Observe batches in order, each once it is whole and the batches S beyond it were proposed.
   let observing = true;
   try {
-    fill();
+    await fill();
     while (inflight.length > 0) {
       const b = inflight[0] as Batch;
       await b.done;
@@ -598,7 +617,7 @@ export async function runSearch(
         observing = false;
         continue;
       }
-      fill();
+      await fill();
     }
   } finally {
     signal?.removeEventListener('abort', stop);

@@ -20,22 +20,28 @@ export function isStandIn(result: unknown): boolean {
   return typeof result === 'object' && result !== null && (result as { standIn?: unknown }).standIn === true;
 }
 
-/** The made-up result of a request: deterministic, 'ok', a reward in [0, 1) from its hash. */
+/**
+ * The made-up result of a request, deterministic (a hash of the request), shaped like the
+ * default task's rewards so that the RL controller learns from it as it does from real ones:
+ * one rule in five diverges (reward 0), the others score uniformly in [0.90, 0.97).
+ */
 export function standInResult(req: EvalRequest, ms: number): StandInResult {
   const h = sha256Hex(canonicalJson({ rule: req.rule, task: req.task, seed: req.seed, steps: req.steps ?? null }));
-  const reward = Number.parseInt(h.slice(0, 8), 16) / 2 ** 32;
+  const u = Number.parseInt(h.slice(0, 8), 16) / 2 ** 32;
+  const diverged = u < 0.2;
+  const reward = diverged ? 0 : 0.9 + (0.07 * (u - 0.2)) / 0.8;
   return {
     rule: req.rule,
     hash: '',
     task: req.task,
     seed: req.seed,
-    status: 'ok',
+    status: diverged ? 'diverged' : 'ok',
     reason: `stand-in: slept ${ms} ms, trained nothing`,
     reward,
-    bestLr: 0.001,
+    bestLr: diverged ? null : 0.001,
     valAcc: reward,
     testAcc: req.test ? reward : null,
-    finalLoss: 1 - reward,
+    finalLoss: diverged ? Number.POSITIVE_INFINITY : 1 - reward,
     grid: [],
     curve: [],
     curveEvery: 1,

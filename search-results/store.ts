@@ -53,6 +53,12 @@ export interface RunConfig {
   readonly workers: number;
   /** Rules per strategy update. */
   readonly batchSize: number;
+  /**
+   * Batches proposed ahead of what the strategy has observed (the pipelined loop): batch k is
+   * proposed once batches up to k-1-S are observed. Absent in runs made before it was stored:
+   * they ran the synchronous loop, S = 0.
+   */
+  readonly staleness?: number;
   /** Training steps per evaluation, or null for the task's own. */
   readonly steps: number | null;
   /** Groups of choices per rule. */
@@ -434,6 +440,7 @@ const storedConfig = z
     seed: z.number().int(),
     workers: z.number().int().default(0),
     batchSize: z.number().int().min(1).default(10),
+    staleness: z.number().int().min(0).max(1000).optional(),
     steps: z.number().int().min(1).nullable().default(null),
     groups: z.number().int().min(1).default(LEGACY_DEFAULTS.groups),
     warmStart: z.boolean().default(LEGACY_DEFAULTS.warmStart),

@@ -1,0 +1,108 @@
+/**
+ * Where the search loop parses, canonicalises and screens proposed rule text: in this thread
+ * (`inlineChecker`, the default), or in a worker thread of its own (`ThreadChecker`), so that
+ * the loop's thread only runs the strategy and hands out work. Both give the same results (the
+ * check is a pure function of the text); only where the time is spent differs. Plain data
+ * crosses: text in; hash, canonical text and the screen's verdict out.
+ */
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { lookupRule } from '../dsl/index.js';
+import { type ScreenResult, screenRule } from '../evaluator/screen.js';
+
+/** A proposed rule's text, checked. */
+export type CheckedText =
+  | { readonly ok: false; readonly message: string }
+  | {
+      readonly ok: true;
+      readonly hash: string;
+      readonly canonical: string;
+      /** The pre-screen and fingerprint (computed when first asked for, or ahead by a thread). */
+      screen(): ScreenResult;
+    };
+
+export interface RuleChecker {
+  /** The texts' checks, in order. */
+  check(texts: readonly string[]): Promise<CheckedText[]>;
+  close?(): Promise<void>;
+}
+
+/** One text, checked in this thread; the screen runs when first asked for. */
+export function checkText(text: string): CheckedText {
+  const found = lookupRule(text);
+  if (!found.ok) return { ok: false, message: found.message };
+  const rule = found.rule;
+  let screened: ScreenResult | undefined;
+  return {
+    ok: true,
+    hash: rule.hash,
+    canonical: rule.canonical,
+    screen: () => {
+      screened ??= screenRule(rule);
+      return screened;
+    },
+  };
+}
+
+/** Checks in the loop's own thread. */
+export const inlineChecker: RuleChecker = {
+  check: async (texts) => texts.map(checkText),
+};
+
+/** What a checker thread sends back for one text. */
+export type CheckReply =
+  | { readonly ok: false; readonly message: string }
+  | { readonly ok: true; readonly hash: string; readonly canonical: string; readonly screen: ScreenResult };
+
+/** The compiled worker: dist/controller/check-worker.js, also when this module runs from source. */
+export function checkWorkerFile(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  return here.split(/[\\/]/).includes('dist')
+    ? join(here, 'check-worker.js')
+    : join(here, '..', 'dist', 'controller', 'check-worker.js');
+}
+
+/**
+ * Checks in a worker thread (parse, canonical form, hash and screen for every text, ahead of
+ * the loop's need). A thread that fails is an error of the search (a bug, not a bad rule: bad
+ * rules come back as `ok: false`).
+ */
+export class ThreadChecker implements RuleChecker {
+  private readonly worker: Worker;
+  private next = 0;
+  private readonly waiting = new Map<number, { resolve: (r: CheckReply[]) => void; reject: (e: Error) => void }>();
+  private failed: Error | undefined;
+
+  constructor(file = checkWorkerFile()) {
+    this.worker = new Worker(file);
+    this.worker.unref();
+    this.worker.on('message', (m: { id: number; replies: CheckReply[] }) => {
+      const w = this.waiting.get(m.id);
+      this.waiting.delete(m.id);
+      w?.resolve(m.replies);
+    });
+    const fail = (e: Error) => {
+      this.failed ??= e;
+      for (const w of this.waiting.values()) w.reject(e);
+      this.waiting.clear();
+    };
+    this.worker.on('error', fail);
+    this.worker.on('exit', (code) => fail(new Error(`the rule-checking thread exited (code ${code})`)));
+  }
+
+  async check(texts: readonly string[]): Promise<CheckedText[]> {
+    if (this.failed) throw this.failed;
+    const id = this.next++;
+    const replies = await new Promise<CheckReply[]>((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      this.worker.postMessage({ id, texts });
+    });
+    return replies.map((r) => (r.ok ? { ...r, screen: () => r.screen } : r));
+  }
+
+  async close(): Promise<void> {
+    this.failed ??= new Error('the rule checker is closed');
+    await this.worker.terminate();
+  }
+}
