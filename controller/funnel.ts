@@ -166,6 +166,7 @@ async function climb(
           seed: j.seed,
           ...(rung.steps === null ? {} : { steps: rung.steps }),
           test: true,
+          ...(config.standIn === undefined ? {} : { standInMs: config.standIn }),
         };
         let result: EvalResult;
         try {

@@ -11,9 +11,10 @@ import { fileURLToPath } from 'node:url';
 import { initTf } from '../dsl/compile/tf-backend.js';
 import { nearest } from '../dsl/diagnostics.js';
 import { loadDataset } from '../evaluator/data.js';
-import { EvaluatorPool, resolveWorkers } from '../evaluator/pool.js';
+import { EvaluatorPool, resolveWorkers, workerLimit } from '../evaluator/pool.js';
 import type { Evaluator } from '../evaluator/protocol.js';
 import { QueueEvaluator } from '../evaluator/queue.js';
+import { SleepingEvaluator } from '../evaluator/stand-in.js';
 import { DEFAULT_TASK, findTask, TASKS, type TaskSpec } from '../evaluator/tasks.js';
 import { evaluateRule } from '../evaluator/train.js';
 import { lookupRule } from '../dsl/index.js';
@@ -63,8 +64,9 @@ export const DEFAULTS = {
 
 /** Inclusive ranges of the integer settings. */
 export const LIMITS: Readonly<
-  Record<'budget' | 'seed' | 'batch' | 'staleness' | 'groups' | 'steps', readonly [number, number]>
+  Record<'budget' | 'seed' | 'batch' | 'staleness' | 'groups' | 'steps' | 'stand-in', readonly [number, number]>
 > = {
+  'stand-in': [0, 3_600_000],
   budget: [1, 10_000_000],
   seed: [0, Number.MAX_SAFE_INTEGER],
   batch: [1, 10_000],
@@ -94,6 +96,8 @@ export interface RunRequest {
   readonly space?: SpaceConfig;
   /** Worker threads (does not change results; stored for the record). */
   readonly workers?: number;
+  /** Benchmarks and tests: a stand-in run, whose evaluations sleep this many ms instead of training. */
+  readonly standIn?: number;
   /** The funnel after the search: settings to change from the defaults, or false for none. */
   readonly funnel?: FunnelRequest | false;
 }
@@ -334,6 +338,7 @@ export function planRun(req: RunRequest, now = new Date()): RunConfig & { readon
   checkInt('seed', req.seed);
   checkInt('batch', req.batchSize);
   checkInt('staleness', req.staleness);
+  checkInt('stand-in', req.standIn);
   checkInt('groups', req.groups);
   checkInt('steps', req.steps);
   const groups = req.groups ?? DEFAULTS.groups;
@@ -353,6 +358,7 @@ export function planRun(req: RunRequest, now = new Date()): RunConfig & { readon
     workers: req.workers ?? 0,
     batchSize: req.batchSize ?? DEFAULTS.batchSize,
     staleness: req.staleness ?? DEFAULTS.staleness,
+    ...(req.standIn === undefined ? {} : { standIn: req.standIn }),
     steps: req.steps ?? null,
     groups,
     warmStart,
@@ -390,6 +396,7 @@ export function resumeRun(run: string | undefined, req: RunRequest, options: { r
     ['seed', req.seed],
     ['batch', req.batchSize],
     ['staleness', req.staleness],
+    ['stand-in', req.standIn],
     ['groups', req.groups],
     ['steps', req.steps],
   ] as const)
@@ -423,6 +430,12 @@ export function resumeRun(run: string | undefined, req: RunRequest, options: { r
         'staleness',
         String(req.staleness),
         `--staleness ${storedStaleness}${c.staleness === undefined ? ' (a run of the synchronous loop, made before the staleness was stored)' : ''}`,
+      );
+    if (req.standIn !== undefined && req.standIn !== c.standIn)
+      throw refuse(
+        'stand-in',
+        String(req.standIn),
+        c.standIn === undefined ? 'real evaluations (no --stand-in)' : `--stand-in ${c.standIn}`,
       );
     if (req.steps !== undefined && req.steps !== c.steps)
       throw refuse(
@@ -514,6 +527,8 @@ export interface SearchRunOptions extends SearchHooks {
     readonly workersNote: string | undefined;
     readonly backend: string;
     readonly queue?: string;
+    /** A stand-in run: each evaluation sleeps this many ms (nothing is trained). */
+    readonly standIn?: number;
   }): void;
 }
 
@@ -542,8 +557,13 @@ export async function searchRun(
         url: options.queue.url,
         version: nosVersion(),
         ...(options.queue.log ? { log: options.queue.log } : {}),
+        ...(config.standIn === undefined ? {} : { standIn: true }),
       });
       evaluator = queue;
+    } else if (evaluator === undefined && config.standIn !== undefined) {
+      // Sleeping workers need no core each: as many as asked for.
+      workers = options.workers ?? workerLimit();
+      evaluator = new SleepingEvaluator(workers, config.standIn);
     } else if (evaluator === undefined) {
       const w = resolveWorkers(options.workers);
       workersNote = w.note;
@@ -557,7 +577,13 @@ export async function searchRun(
       evaluator = pool;
       workers = pool.workers;
     }
-    options.onStart?.({ workers, workersNote, backend: backend.name, ...(queue ? { queue: queue.url.redacted } : {}) });
+    options.onStart?.({
+      workers,
+      workersNote,
+      backend: backend.name,
+      ...(queue ? { queue: queue.url.redacted } : {}),
+      ...(config.standIn === undefined ? {} : { standIn: config.standIn }),
+    });
     // Rules are parsed and screened in a thread of their own when the built worker is there.
     if (options.checker === undefined && existsSync(checkWorkerFile())) checker = new ThreadChecker();
     const summary = await runSearch(store, strategy, evaluator, { ...options, ...(checker ? { checker } : {}) });

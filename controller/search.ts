@@ -460,6 +460,7 @@ export async function runSearch(
             task: config.task,
             seed: config.seed,
             ...(config.steps ? { steps: config.steps } : {}),
+            ...(config.standIn === undefined ? {} : { standInMs: config.standIn }),
           },
           { signal: halt.signal },
         ));

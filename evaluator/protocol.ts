@@ -26,6 +26,11 @@ export interface EvalRequest {
   readonly labelNoise?: number;
   /** A learned optimizer's weights (`rule` is then its `learned:FILE` label): plain data, validated by the worker. */
   readonly learned?: LearnedData;
+  /**
+   * Benchmarks only (`nos search --stand-in`): sleep this many ms and return a made-up result
+   * instead of training (evaluator/stand-in.ts). Part of the job id: never shares a real job.
+   */
+  readonly standInMs?: number;
 }
 
 /** How one evaluation may be called off. */

@@ -3,8 +3,10 @@
  * result (a reward drawn from a hash of the request), so the search loop can be driven at the
  * pace of many workers without training anything, and sleeping costs no CPU. Two forms: the
  * `SleepingEvaluator` (an Evaluator with W slots, in this process, beside the pool and the
- * queue) and `nos worker --stand-in MS` (evaluator/queue-worker.ts), for the queue. Results are
- * marked `standIn: true`: the queue's coordinator refuses them unless it asked for stand-ins.
+ * queue) and `nos worker --stand-in` (evaluator/queue-worker.ts), which sleeps for the stand-in
+ * jobs of the queue's stand-in queue. A stand-in run (`nos search --stand-in MS`) asks for them:
+ * its requests carry `standInMs`. Results are marked `standIn: true`, and the queue's coordinator
+ * accepts them only for stand-in jobs.
  */
 import { sha256Hex } from '../dsl/sha256.js';
 import { abortError } from '../util/abort.js';
@@ -25,7 +27,7 @@ export function isStandIn(result: unknown): boolean {
  * default task's rewards so that the RL controller learns from it as it does from real ones:
  * one rule in five diverges (reward 0), the others score uniformly in [0.90, 0.97).
  */
-export function standInResult(req: EvalRequest, ms: number): StandInResult {
+export function standInResult(req: EvalRequest, ms = req.standInMs ?? 0): StandInResult {
   const h = sha256Hex(canonicalJson({ rule: req.rule, task: req.task, seed: req.seed, steps: req.steps ?? null }));
   const u = Number.parseInt(h.slice(0, 8), 16) / 2 ** 32;
   const diverged = u < 0.2;
@@ -70,9 +72,10 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 /**
- * W workers whose evaluations sleep `ms` each, first come first served, as the pool runs them:
- * a request waits for a free worker, then holds it for `ms`. It counts what it did, so a
- * benchmark can compute the workers' utilisation (busy time over W x wall time).
+ * W workers whose evaluations sleep, first come first served, as the pool runs them: a request
+ * waits for a free worker, then holds it for its `standInMs` (or this evaluator's `ms`). It
+ * counts what it did, so a benchmark can compute the workers' utilisation (busy time over W x
+ * wall time).
  */
 export class SleepingEvaluator implements Evaluator {
   private running = 0;
@@ -113,11 +116,12 @@ export class SleepingEvaluator implements Evaluator {
     } else this.running++;
     this.peak = Math.max(this.peak, this.running);
     try {
-      this.busyMs += this.ms;
+      const ms = req.standInMs ?? this.ms;
+      this.busyMs += ms;
       // Once started, an evaluation finishes (as in the pool).
-      await sleep(this.ms);
+      await sleep(ms);
       this.evaluations++;
-      return { result: standInResult(req, this.ms) };
+      return { result: standInResult(req, ms) };
     } finally {
       const next = this.waiting.shift();
       if (next) next();
