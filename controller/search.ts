@@ -284,6 +284,15 @@ export async function runSearch(
     return r;
   };
 
+  // Waiting for the pipeline to move (a batch proposed or handed out, the end, a stop).
+  let waiters: (() => void)[] = [];
+  const notify = () => {
+    const w = waiters;
+    waiters = [];
+    for (const f of w) f();
+  };
+  const changed = () => new Promise<void>((r) => waiters.push(r));
+
   // Stopping: no new batch or evaluation; the evaluator drops what has not started.
   const halt = new AbortController();
   // Every evaluation in flight listens to it.
@@ -294,6 +303,7 @@ export async function runSearch(
     if (stopping) return;
     stopping = true;
     halt.abort(signal?.aborted ? signal.reason : undefined);
+    notify();
   };
   const fail = (e: unknown) => {
     failure ??= { error: e };
@@ -501,66 +511,70 @@ export async function runSearch(
   const inflight: Batch[] = [];
   let lastProposed = nextK - 1;
   let ended = false;
-  /** Propose every batch the pipeline allows now, and hand out their samples. */
-  const fill = async () => {
-    let slice = performance.now();
-    while (!ended && !stopping && nextK - 1 - staleness <= lastObserved) {
-      poll();
-      if (stopping) return;
-      // What is left depends only on the samples before this batch, so a resume regenerates it exactly.
-      const left = unit === 'trained' ? config.budget - trainedSoFar : config.budget - nextStart;
-      if (left <= 0 || nextStart >= cap) {
-        ended = true;
-        return;
-      }
-      // With the trained unit every batch is proposed whole; the last one is cut after the rule
-      // that spends the budget (or at the sample cap), and the strategy neither learns from nor
-      // checkpoints a cut batch: a resume with a raised budget regenerates it whole, as a run
-      // made with that budget from the start would have.
-      let whole: Proposal[];
-      try {
-        whole =
-          preProposed.shift() ??
-          strategy.propose(unit === 'trained' ? config.batchSize : Math.min(config.batchSize, left));
-      } catch (e) {
-        fail(e);
-        return;
-      }
-      if (whole.length === 0) {
-        fail(new Error(`the strategy '${strategy.name}' proposed no rule for batch ${nextK}`));
-        return;
-      }
+
+  /**
+   * Propose the next batch, check its texts (in the checker's thread, while this one goes on
+   * observing), and hand its samples out in order. One batch at a time: the budget left for a
+   * batch depends on the ones before it.
+   */
+  let handing = false;
+  const handOut = async () => {
+    // What is left depends only on the samples before this batch, so a resume regenerates it exactly.
+    const left = unit === 'trained' ? config.budget - trainedSoFar : config.budget - nextStart;
+    if (left <= 0 || nextStart >= cap) {
+      ended = true;
+      return;
+    }
+    // With the trained unit every batch is proposed whole; the last one is cut after the rule
+    // that spends the budget (or at the sample cap), and the strategy neither learns from nor
+    // checkpoints a cut batch: a resume with a raised budget regenerates it whole, as a run
+    // made with that budget from the start would have.
+    let whole: Proposal[];
+    try {
+      whole =
+        preProposed.shift() ??
+        strategy.propose(unit === 'trained' ? config.batchSize : Math.min(config.batchSize, left));
+    } catch (e) {
+      fail(e);
+      return;
+    }
+    if (whole.length === 0) {
+      fail(new Error(`the strategy '${strategy.name}' proposed no rule for batch ${nextK}`));
+      return;
+    }
+    let finish!: () => void;
+    const done = new Promise<void>((r) => (finish = r));
+    const b: Batch = {
+      k: nextK,
+      start: nextStart,
+      whole,
+      n: 0,
+      cut: false,
+      cands: [],
+      // One for the hand-out below: the batch is not done before all its samples are out.
+      left: 1,
+      dropped: false,
+      done,
+      finish,
+    };
+    inflight.push(b);
+    lastProposed = b.k;
+    nextK++;
+    notify();
+    try {
       const fresh = [...new Set(whole.map((p) => p.text))].filter((t) => !checks.has(t));
       if (fresh.length > 0) {
-        try {
-          const checked = await checker.check(fresh);
-          for (const [i, t] of fresh.entries()) checks.set(t, checked[i] as CheckedText);
-        } catch (e) {
-          fail(e);
-          return;
-        }
+        const checked = await checker.check(fresh);
+        for (const [i, t] of fresh.entries()) checks.set(t, checked[i] as CheckedText);
       }
-      let finish!: () => void;
-      const done = new Promise<void>((r) => (finish = r));
-      const b: Batch = {
-        k: nextK,
-        start: nextStart,
-        whole,
-        n: 0,
-        cut: false,
-        cands: [],
-        // One for the hand-out below: the batch is not done before all its samples are out.
-        left: 1,
-        dropped: false,
-        done,
-        finish,
-      };
-      inflight.push(b);
-      lastProposed = b.k;
-      nextK++;
+      if (stopping) {
+        b.dropped = true;
+        return;
+      }
       const room = Math.min(whole.length, cap - nextStart);
       const twins = new Map<string, Slot>();
       let trained = 0;
+      let slice = performance.now();
       for (let i = 0; i < room; i++) {
         b.n = i + 1;
         b.left++;
@@ -578,18 +592,41 @@ export async function runSearch(
       nextStart += b.n;
       b.cut = b.n < whole.length;
       if (b.cut) ended = true;
+    } catch (e) {
+      b.dropped = true;
+      fail(e);
+    } finally {
       b.left--;
       if (b.left === 0) b.finish();
     }
   };
+  /** Start handing out the next batch if the pipeline allows it (batch k waits for observe(k-1-S)). */
+  const pump = () => {
+    if (handing || ended || stopping) return;
+    poll();
+    if (stopping || nextK - 1 - staleness > lastObserved) return;
+    handing = true;
+    void handOut().finally(() => {
+      handing = false;
+      notify();
+      pump();
+    });
+  };
 
-  // Observe batches in order, each once it is whole and the batches S beyond it were proposed.
+  // Observe batches in order, each once it is whole and the S batches beyond it were proposed
+  // (the strategy's calls keep their one order: propose(k+S) before observe(k) before propose(k+S+1)).
   let observing = true;
   try {
-    await fill();
-    while (inflight.length > 0) {
-      const b = inflight[0] as Batch;
+    pump();
+    for (;;) {
+      const b = inflight[0];
+      if (b === undefined) {
+        if (!handing) break;
+        await changed();
+        continue;
+      }
       await b.done;
+      while (!(lastProposed >= b.k + staleness || ended || stopping || failure !== undefined)) await changed();
       inflight.shift();
       if (!observing || failure !== undefined || b.dropped || b.cut || b.k + staleness > lastProposed) {
         observing = false;
@@ -618,7 +655,7 @@ export async function runSearch(
         observing = false;
         continue;
       }
-      await fill();
+      pump();
     }
   } finally {
     signal?.removeEventListener('abort', stop);

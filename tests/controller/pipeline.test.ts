@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runFunnel } from '../../controller/funnel.js';
+import { ThreadChecker } from '../../controller/checker.js';
 import { RlController } from '../../controller/rl.js';
 import { runSearch, type SearchHooks } from '../../controller/search.js';
 import { parseSpaceConfig } from '../../controller/space.js';
@@ -208,6 +209,13 @@ describe('the pipelined search loop', () => {
         new ReversingEvaluator(16),
       ])
         expect(await search(s, evaluator)).toEqual(one);
+      // Rules checked in a thread of their own (the checks come back later, the order of decisions holds).
+      const checker = new ThreadChecker();
+      try {
+        expect(await search(s, jittered, { checker })).toEqual(one);
+      } finally {
+        await checker.close();
+      }
       // The budget is exact; batches are observed in order, each after the S batches beyond it were proposed.
       expect(one.summary.evaluated).toBe(30);
       const last = Math.max(...one.candidates.map((c) => c.batch));
