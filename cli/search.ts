@@ -13,11 +13,11 @@ import {
   STRATEGIES,
   searchRun,
 } from '../controller/run.js';
-import { type LeaderboardEntry, rankedLeaderboard, verdicts } from '../search-results/funnel.js';
+import type { RunStore } from '../controller/config.js';
+import { type LeaderboardEntry, rankedLeaderboard, verdicts } from '../controller/funnel-plan.js';
 import type { SearchProgress } from '../controller/search.js';
 import { parseQueueUrl } from '../evaluator/queue.js';
 import { DEFAULT_TASK } from '../evaluator/tasks.js';
-import type { SqliteStore } from '../search-results/store.js';
 import { type FlagSpecs, flag, has, intFlag, numberFlag, parseArgs, UsageError } from './args.js';
 import type { Io } from './io.js';
 import { writeReport } from './report.js';
@@ -210,7 +210,7 @@ export async function searchCommand(argv: readonly string[], io: Io): Promise<nu
   const queueUrl = flag(args, 'queue');
   // Checked before a run is created or opened: a bad URL leaves nothing behind.
   if (queueUrl !== undefined) parseQueueUrl(queueUrl);
-  let store: SqliteStore;
+  let store: RunStore;
   if (has(args, 'resume')) {
     const resumed = resumeRun(req.run, req);
     store = resumed.store;

@@ -27,8 +27,9 @@ import {
   rungZero,
   type Verdicts,
   verdicts,
-} from '../search-results/funnel.js';
+} from './funnel-plan.js';
 import type { Evaluation, FunnelStore, ResultsStore } from '../search-results/store.js';
+import type { RunConfig } from './config.js';
 
 export {
   baselineScores,
@@ -42,7 +43,7 @@ export {
   standings,
   type Verdicts,
   verdicts,
-} from '../search-results/funnel.js';
+} from './funnel-plan.js';
 
 export interface FunnelHooks {
   onRung?(rung: Rung, rules: number, evaluations: number): void;
@@ -73,7 +74,7 @@ export interface FunnelSummary {
  * `shouldStop` says so; rejects with an AbortError when `signal` aborts.
  */
 export async function runFunnel(
-  store: ResultsStore & FunnelStore,
+  store: ResultsStore<RunConfig> & FunnelStore,
   evaluator: Evaluator,
   hooks: FunnelHooks = {},
 ): Promise<FunnelSummary> {
@@ -99,7 +100,7 @@ export async function runFunnel(
 }
 
 async function climb(
-  store: ResultsStore & FunnelStore,
+  store: ResultsStore<RunConfig> & FunnelStore,
   evaluator: Evaluator,
   hooks: FunnelHooks,
   halt: AbortController,

@@ -30,14 +30,16 @@ import { z } from 'zod';
 import type { Evaluator } from '../evaluator/protocol.js';
 import type { ScreenResult } from '../evaluator/screen.js';
 import type { EvalResult } from '../evaluator/train.js';
-import { type Candidate, leaderboard, type ResultsStore } from '../search-results/store.js';
+import { type Candidate, type ResultsStore, sampleKind } from '../search-results/store.js';
 import { abortError, isAbortError } from '../util/abort.js';
 import { type CheckedText, inlineChecker, type RuleChecker } from './checker.js';
+import type { RunConfig } from './config.js';
+import { leaderboard } from './funnel-plan.js';
 import type { Proposal, Strategy, UpdateStats } from './strategy.js';
 
 /** The evaluation back end the loop talks to (the local pool implements it; a queue can). */
 export type { Evaluator } from '../evaluator/protocol.js';
-export { leaderboard } from '../search-results/store.js';
+export { leaderboard } from './funnel-plan.js';
 
 /** What a run's budget counts: rules actually trained, or rules sampled (cache hits included). */
 export type BudgetUnit = 'trained' | 'sampled';
@@ -136,8 +138,9 @@ class Counts {
   best = 0;
 
   add(c: Candidate): void {
-    if (c.status === 'cached') this.cached++;
-    else if (c.status === 'rejected') this.rejected++;
+    const kind = sampleKind(c.status);
+    if (kind === 'cached') this.cached++;
+    else if (kind === 'rejected') this.rejected++;
     else this.evaluated++;
     if (c.status === 'ok' && c.reward > this.best) this.best = c.reward;
   }
@@ -217,10 +220,10 @@ function copyOf(
   };
 }
 
-const isTrained = (c: Candidate) => c.status !== 'cached' && c.status !== 'rejected';
+const isTrained = (c: Candidate) => sampleKind(c.status) === 'trained';
 
 export async function runSearch(
-  store: ResultsStore,
+  store: ResultsStore<RunConfig>,
   strategy: Strategy,
   evaluator: Evaluator,
   hooks: SearchHooks = {},
@@ -639,7 +642,7 @@ export async function runSearch(
           taken,
           cands.map((c) => c.reward),
           cands.map((c) => c.index),
-          cands.map((c) => c.status !== 'cached'),
+          cands.map((c) => sampleKind(c.status) !== 'cached'),
         );
         store.saveCheckpoint({
           batch: b.k,

@@ -18,8 +18,9 @@ import { Evolution, RandomSearch, type Strategy } from '../../controller/strateg
 import type { EvalRequest, EvaluateOptions, Evaluator } from '../../evaluator/protocol.js';
 import { SleepingEvaluator, standInResult } from '../../evaluator/stand-in.js';
 import type { EvalResult } from '../../evaluator/train.js';
-import { rankedLeaderboard } from '../../search-results/funnel.js';
-import { type RunConfig, SqliteStore } from '../../search-results/store.js';
+import { openStore, type RunConfig } from '../../controller/config.js';
+import { rankedLeaderboard } from '../../controller/funnel-plan.js';
+import { SqliteStore } from '../../search-results/store.js';
 import { FakeEvaluator } from '../helpers/fake-evaluator.js';
 import { synchronousSearch } from '../helpers/synchronous-loop.js';
 import { tfReady } from '../helpers/tf.js';
@@ -83,7 +84,7 @@ function strategyFor(s: Settings): Strategy {
 const root = () => mkdtempSync(join(tmpdir(), 'nos-pipeline-'));
 
 /** Everything a run stored: candidates (all fields), checkpoints (with the strategy's state), funnel rows. */
-function stored(store: SqliteStore) {
+function stored(store: SqliteStore<RunConfig>) {
   return {
     candidates: store.candidates(),
     checkpoints: store.checkpoints(),
@@ -265,7 +266,7 @@ describe('the pipelined search loop', () => {
           dir,
         );
         expect(first.summary.stopped).toBe(true);
-        const store = SqliteStore.open('p', dir);
+        const store = openStore('p', dir);
         const evaluated: string[] = [];
         const counting: Evaluator = {
           evaluate: (req, o) => {
@@ -292,7 +293,7 @@ describe('the pipelined search loop', () => {
     const dir = root();
     const first = await search({ ...s, budget: 23 }, new SleepingEvaluator(5, 0), {}, dir);
     expect(first.summary.evaluated).toBe(23);
-    const store = SqliteStore.open('p', dir);
+    const store = openStore('p', dir);
     store.updateConfig({ ...store.config, budget: 40 });
     await runSearch(store, strategyFor(s), new SleepingEvaluator(3, 0));
     expect(store.candidates()).toEqual(want.candidates);
@@ -337,7 +338,7 @@ describe('the pipelined search loop', () => {
     const s: Settings = { strategy: 'random', budget: 30, unit: 'trained', staleness: 2, batch: 5 };
     const dir = root();
     await search(s, new SleepingEvaluator(3, 0), {}, dir);
-    const store = SqliteStore.open('p', dir);
+    const store = openStore('p', dir);
     const last = store.lastCheckpoint()!;
     store.updateConfig({ ...store.config, budget: 50 });
     for (const [pending, why] of [

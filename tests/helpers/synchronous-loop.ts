@@ -6,7 +6,9 @@
 import { lookupRule } from '../../dsl/index.js';
 import type { Evaluator } from '../../evaluator/protocol.js';
 import { screenRule } from '../../evaluator/screen.js';
-import { type Candidate, leaderboard, type ResultsStore } from '../../search-results/store.js';
+import type { RunConfig } from '../../controller/config.js';
+import { leaderboard } from '../../controller/funnel-plan.js';
+import type { Candidate, ResultsStore } from '../../search-results/store.js';
 import {
   budgetUnitOf,
   sampleCap,
@@ -70,7 +72,7 @@ function trainingPrefix(
 }
 
 export async function synchronousSearch(
-  store: ResultsStore,
+  store: ResultsStore<RunConfig>,
   strategy: Strategy,
   evaluator: Evaluator,
   hooks: SearchHooks = {},
