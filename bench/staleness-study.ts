@@ -31,6 +31,8 @@ export interface StalenessRun {
   readonly last100: number;
   readonly best: number;
   readonly cacheHits: number;
+  /** The run ended at the sample cap (20 x the budget) before its budget of trained rules. */
+  readonly capped: boolean;
 }
 
 async function main(): Promise<void> {
@@ -64,6 +66,7 @@ async function main(): Promise<void> {
             last100: last.reduce((a, c) => a + c.reward, 0) / Math.max(1, last.length),
             best: Math.max(0, ...trained.filter((c) => c.status === 'ok').map((c) => c.reward)),
             cacheHits: s.cached / s.sampled,
+            capped: s.capped,
           };
           runs.push(run);
           process.stderr.write(`${JSON.stringify(run)}\n`);
@@ -79,7 +82,7 @@ async function main(): Promise<void> {
   const f = (x: number) => x.toFixed(4);
   const lines = [
     `RL on ${taskId}, ${budget} rules trained, batch 10, seeds 0-${seeds - 1}: mean over seeds (95% CI of the paired difference from staleness 0)`,
-    `${'staleness'.padEnd(10)}${'last 100'.padEnd(34)}${'best'.padEnd(34)}cache hits`,
+    `${'staleness'.padEnd(10)}${'last 100'.padEnd(34)}${'best'.padEnd(34)}${'cache hits'.padEnd(12)}runs at the sample cap`,
   ];
   const summary = levels.map((staleness) => {
     const mine = runs.filter((r) => r.staleness === staleness);
@@ -91,7 +94,7 @@ async function main(): Promise<void> {
     const ci = (c: { ci95: readonly [number, number] | null }) =>
       c.ci95 === null ? '' : ` [${f(c.ci95[0])}, ${f(c.ci95[1])}]`;
     lines.push(
-      `${String(staleness).padEnd(10)}${`${f(mean('last100'))}${staleness === levels[0] ? '' : ci(d.last100)}`.padEnd(34)}${`${f(mean('best'))}${staleness === levels[0] ? '' : ci(d.best)}`.padEnd(34)}${(100 * mean('cacheHits')).toFixed(1)}%`,
+      `${String(staleness).padEnd(10)}${`${f(mean('last100'))}${staleness === levels[0] ? '' : ci(d.last100)}`.padEnd(34)}${`${f(mean('best'))}${staleness === levels[0] ? '' : ci(d.best)}`.padEnd(34)}${`${(100 * mean('cacheHits')).toFixed(1)}%`.padEnd(12)}${mine.filter((r) => r.capped).length} of ${mine.length}`,
     );
     return { staleness, last100: mean('last100'), best: mean('best'), cacheHits: mean('cacheHits'), vsFirst: d };
   });
