@@ -91,6 +91,11 @@ export class ThreadChecker implements RuleChecker {
     this.worker.on('exit', (code) => fail(new Error(`the rule-checking thread exited (code ${code})`)));
   }
 
+  /** Resolves once the thread has started and answered (its modules loaded). */
+  async ready(): Promise<void> {
+    await this.check([]);
+  }
+
   async check(texts: readonly string[]): Promise<CheckedText[]> {
     if (this.failed) throw this.failed;
     const id = this.next++;

@@ -579,6 +579,12 @@ export async function searchRun(
       evaluator = pool;
       workers = pool.workers;
     }
+    // With evaluations elsewhere (the queue, stand-ins), rules are parsed and screened in a thread
+    // of their own, on a core no training uses; beside the local pool's threads, in this one.
+    if (options.checker === undefined && pool === undefined && existsSync(checkWorkerFile())) {
+      checker = new ThreadChecker();
+      await checker.ready();
+    }
     options.onStart?.({
       workers,
       workersNote,
@@ -586,8 +592,6 @@ export async function searchRun(
       ...(queue ? { queue: queue.url.redacted } : {}),
       ...(config.standIn === undefined ? {} : { standIn: config.standIn }),
     });
-    // Rules are parsed and screened in a thread of their own when the built worker is there.
-    if (options.checker === undefined && existsSync(checkWorkerFile())) checker = new ThreadChecker();
     const summary = await runSearch(store, strategy, evaluator, { ...options, ...(checker ? { checker } : {}) });
     if (summary.stopped || !config.funnel) return summary;
     const funnel = await runFunnel(store, evaluator, {

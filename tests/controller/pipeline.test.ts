@@ -63,7 +63,7 @@ function config(run: string, s: Settings): RunConfig {
           minPromoted: 3,
           longTop: 3,
           finalists: 2,
-          seeds: [2, 3, 2],
+          seeds: [2, 5, 2],
           longFactor: 2,
           transfer: null,
           baseline: 'adam',
@@ -331,6 +331,54 @@ describe('the pipelined search loop', () => {
     expect(store.candidates().length).toBe(kept);
     await runSearch(store, strategyFor(s), new SleepingEvaluator(60, 100));
     expect(store.candidates()).toEqual(want.candidates);
+    store.close();
+  });
+
+  it('the funnel hands a rung out at once; an abort rejects with an AbortError, and a resume climbs to the same rows', async () => {
+    const s: Settings = { strategy: 'random', budget: 40, unit: 'trained', staleness: 2, funnel: true };
+    const want = await search(s, new SleepingEvaluator(64, 0));
+    const rows = (es: readonly { seconds: number }[]) => es.map(({ seconds: _s, ...e }) => e);
+    const dir = root();
+    const store = SqliteStore.create(config('p', s), dir);
+    await runSearch(store, strategyFor(s), new SleepingEvaluator(64, 0));
+    // 8 workers; the funnel hands them every evaluation of a rung at once (the old one: 8 at a time).
+    const sleeping = new SleepingEvaluator(8, 50);
+    let outstanding = 0;
+    let handedOut = 0;
+    const ev: Evaluator = {
+      evaluate: async (req, o) => {
+        outstanding++;
+        handedOut = Math.max(handedOut, outstanding);
+        try {
+          return await sleeping.evaluate(req, o);
+        } finally {
+          outstanding--;
+        }
+      },
+    };
+    const controller = new AbortController();
+    let seen = 0;
+    let abortedAt = 0;
+    await expect(
+      runFunnel(store, ev, {
+        signal: controller.signal,
+        onEvaluation: (e) => {
+          // Inside rung 2 (3 rules and the baseline on 5 seeds: 20 evaluations at once).
+          if (e.rung === 2 && ++seen === 1) {
+            abortedAt = performance.now();
+            controller.abort();
+          }
+        },
+      }),
+    ).rejects.toMatchObject({ name: 'AbortError' });
+    // Within one evaluation: those running were awaited (the first 8, and the one that took the
+    // first finished one's worker), the 11 waiting dropped.
+    expect(performance.now() - abortedAt).toBeLessThan(200);
+    expect(handedOut).toBe(20);
+    expect(sleeping.peak).toBe(8);
+    expect(store.evaluations().filter((e) => e.rung === 2)).toHaveLength(9);
+    await runFunnel(store, new SleepingEvaluator(4, 0));
+    expect(rows(store.evaluations())).toEqual(rows(want.evaluations));
     store.close();
   });
 
