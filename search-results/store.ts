@@ -695,7 +695,10 @@ export class SqliteStore<C extends StoredConfig = StoredConfig> implements Resul
       );
       const d = db;
       const config = access(`cannot read run '${run}' in ${dir}`, () => SqliteStore.readMeta(d, run, dir, parse));
-      access(`cannot open run '${run}' for writing in ${dir}`, () => d.exec(EVALUATIONS));
+      access(`cannot open run '${run}' for writing in ${dir}`, () => {
+        d.exec(EVALUATIONS);
+        addPendingColumn(d);
+      });
       const store = new SqliteStore(d, config, dir, lock, false);
       // A copied run: record the name it goes by now.
       const stored = JSON.parse(
