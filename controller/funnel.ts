@@ -14,10 +14,9 @@
  * rules, for every rule, at one fidelity. Higher rungs arrive later and for a few rules; feeding
  * them back would mix fidelities in REINFORCE's baseline. The funnel decides what is reported.
  */
-import { setMaxListeners } from 'node:events';
 import type { EvalRequest, Evaluator } from '../evaluator/protocol.js';
 import type { EvalResult } from '../evaluator/train.js';
-import { abortError, isAbortError } from '../util/abort.js';
+import { AbortFanOut, abortError, isAbortError } from '../util/abort.js';
 import {
   baselineRule,
   indexEvaluations,
@@ -85,7 +84,6 @@ export async function runFunnel(
   if (!f) return { rungs: [], baseline: '', stopped: false, verdicts: [], evaluated: 0 };
   // Stopping: nothing new is handed out; the evaluator drops what no worker has started.
   const halt = new AbortController();
-  setMaxListeners(0, halt.signal);
   const stop = () => halt.abort(signal?.aborted ? signal.reason : undefined);
   signal?.addEventListener('abort', stop, { once: true });
   const stopRequested = () => halt.signal.aborted || signal?.aborted === true || hooks.shouldStop?.() === true;
@@ -108,6 +106,8 @@ async function climb(
 ): Promise<FunnelSummary> {
   const config = store.config;
   const f = config.funnel as NonNullable<typeof config.funnel>;
+  // Each evaluation in flight listens to a signal of its own.
+  const fan = new AbortFanOut(halt.signal);
   const base = baselineRule(f.baseline);
   const cs = store.candidates();
   // Rung 0 rows, from the search's candidates (idempotent).
@@ -170,14 +170,17 @@ async function climb(
           ...(config.standIn === undefined ? {} : { standInMs: config.standIn }),
         };
         let result: EvalResult;
+        const one = fan.child();
         try {
-          ({ result } = await evaluator.evaluate(req, { signal: halt.signal }));
+          ({ result } = await evaluator.evaluate(req, { signal: one.signal }));
         } catch (e) {
           if (halt.signal.aborted && isAbortError(e)) {
             stopped = true;
             return;
           }
           throw e;
+        } finally {
+          one.release();
         }
         const e: Evaluation = {
           hash: j.hash,

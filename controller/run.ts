@@ -23,7 +23,7 @@ import { lookupRule } from '../dsl/index.js';
 import { NOS_SPACE, type SearchSpace, type SpaceConfig } from '../primitives/nos-space.js';
 import { canonicalJson } from '../util/canonical-json.js';
 import { checkRunName, RunNameError, SqliteStore, sampleCounts } from '../search-results/store.js';
-import { checkWorkerFile, ThreadChecker } from './checker.js';
+import { checkWorkerFile, ThreadChecker } from './thread-checker.js';
 import { type FunnelConfig, openStore, type RunConfig, type RunStore } from './config.js';
 import { type FunnelHooks, type FunnelSummary, runFunnel } from './funnel.js';
 import { defaultTransfer, FUNNEL_DEFAULTS } from './funnel-plan.js';

@@ -25,13 +25,13 @@
  * the batches it had proposed come back from the checkpoint, later ones are proposed again in
  * the same order, and what the store holds is reused.
  */
-import { setMaxListeners } from 'node:events';
 import { z } from 'zod';
 import type { Evaluator } from '../evaluator/protocol.js';
 import type { ScreenResult } from '../evaluator/screen.js';
 import type { EvalResult } from '../evaluator/train.js';
-import { type Candidate, type ResultsStore, sampleKind } from '../search-results/store.js';
-import { abortError, isAbortError } from '../util/abort.js';
+import { sampleKind } from '../search-results/samples.js';
+import type { Candidate, ResultsStore } from '../search-results/store.js';
+import { AbortFanOut, abortError, isAbortError } from '../util/abort.js';
 import { type CheckedText, inlineChecker, type RuleChecker } from './checker.js';
 import type { RunConfig } from './config.js';
 import { leaderboard } from './funnel-plan.js';
@@ -298,8 +298,8 @@ export async function runSearch(
 
   // Stopping: no new batch or evaluation; the evaluator drops what has not started.
   const halt = new AbortController();
-  // Every evaluation in flight listens to it.
-  setMaxListeners(0, halt.signal);
+  // Each evaluation in flight listens to a signal of its own.
+  const fan = new AbortFanOut(halt.signal);
   let stopping = false;
   let failure: { error: unknown } | undefined;
   const stop = () => {
@@ -466,6 +466,7 @@ export async function runSearch(
     inFlight++;
     const settled = (async (): Promise<Candidate | undefined> => {
       let result: EvalResult;
+      const one = fan.child();
       try {
         ({ result } = await evaluator.evaluate(
           {
@@ -475,12 +476,13 @@ export async function runSearch(
             ...(config.steps ? { steps: config.steps } : {}),
             ...(config.standIn === undefined ? {} : { standInMs: config.standIn }),
           },
-          { signal: halt.signal },
+          { signal: one.signal },
         ));
       } catch (e) {
         if (!(halt.signal.aborted && isAbortError(e))) fail(e);
         return undefined;
       } finally {
+        one.release();
         inFlight--;
       }
       return {

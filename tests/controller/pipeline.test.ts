@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runFunnel } from '../../controller/funnel.js';
-import { ThreadChecker } from '../../controller/checker.js';
+import { ThreadChecker } from '../../controller/thread-checker.js';
 import { RlController } from '../../controller/rl.js';
 import { runSearch, type SearchHooks } from '../../controller/search.js';
 import { parseSpaceConfig } from '../../controller/space.js';
