@@ -52,6 +52,12 @@ export const SAMPLE_CAP_FACTOR = 20;
 /** The longest stretch of handing out samples before the loop lets finished evaluations through, ms. */
 const SLICE_MS = 3;
 
+/** Let other events run (Node: after I/O and timers; browsers have no setImmediate). */
+const yieldToEvents: () => Promise<void> =
+  typeof setImmediate === 'function'
+    ? () => new Promise((r) => setImmediate(r))
+    : () => new Promise((r) => setTimeout(r, 0));
+
 /** The most batches a run may propose ahead of what its strategy has observed. */
 export const MAX_STALENESS = 1000;
 
@@ -589,7 +595,7 @@ export async function runSearch(
         // Let finished evaluations through now and then (each waits for this thread to hand its
         // worker the next one); the order of decisions is unchanged.
         if (performance.now() - slice > SLICE_MS) {
-          await new Promise<void>((r) => setImmediate(r));
+          await yieldToEvents();
           slice = performance.now();
         }
       }
