@@ -76,6 +76,14 @@ export interface Primitive {
   readonly scalarResult?: boolean;
   /** Allowed values of scalar arguments, checked when the value is known at check time. */
   readonly ranges?: readonly ArgRange[];
+  /**
+   * An argument whose complement `1 - x` the primitive needs (ema's beta, drop's p). The lowering
+   * passes the complement as one more argument, after the primitive's own (before a draw), as
+   * its own step: where x is a scalar that step is computed once per step in float64 on the
+   * host, like every scalar, so no back end computes `1 - beta` in float32 (1 - 0.999f is
+   * 0.00099998713, torch's 0.001f). `ref` and `update` receive it too.
+   */
+  readonly complementOf?: number;
   readonly doc: string;
 }
 
@@ -296,7 +304,8 @@ export const PRIMITIVES = [
     arity: 2,
     args: [X, ['beta', 'scalar']],
     ranges: [{ arg: 1, min: 0, max: 1 }],
-    state: { init: 0, update: (s, a) => a1(a) * s + (1 - a1(a)) * a0(a) },
+    complementOf: 1,
+    state: { init: 0, update: (s, a) => a1(a) * s + a2(a) * a0(a) },
     ref: () => Number.NaN,
     doc: 'moving average s = beta*s + (1-beta)*x, from s = 0, no bias correction',
   }),
@@ -388,7 +397,8 @@ export const PRIMITIVES = [
     args: [X, ['p', 'scalar']],
     stochastic: { draw: 'uniform' },
     ranges: [{ arg: 1, min: 0, max: 1, maxOpen: true }],
-    ref: (a, _c, u) => (u < a1(a) ? 0 : a0(a) / (1 - a1(a))),
+    complementOf: 1,
+    ref: (a, _c, u) => (u < a1(a) ? 0 : a0(a) / a2(a)),
     doc: 'dropout: 0 with probability p, else x/(1-p)',
   }),
 ] as const;

@@ -74,12 +74,11 @@ const TENSOR = {
   clip: (a) => `_tmin(_tmax(${arg(a, 0)}, -${arg(a, 1)}, w), ${arg(a, 1)}, w)`,
   min: (a) => `_tmin(${arg(a, 0)}, ${arg(a, 1)}, w)`,
   max: (a) => `_tmax(${arg(a, 0)}, ${arg(a, 1)}, w)`,
-  drop: (a) =>
-    `torch.where(${arg(a, 2)} < ${arg(a, 1)}, torch.zeros_like(w), _t(${arg(a, 0)}, w) / (1 - ${arg(a, 1)}))`,
+  drop: (a) => `torch.where(${arg(a, 3)} < ${arg(a, 1)}, torch.zeros_like(w), _t(${arg(a, 0)}, w) / ${arg(a, 2)})`,
 } as const satisfies Record<TensorPrim, Tpl>;
 
 const STATE = {
-  ema: (s, a) => `(${arg(a, 1)} * ${s} + (1 - ${arg(a, 1)}) * ${arg(a, 0)})`,
+  ema: (s, a) => `(${arg(a, 1)} * ${s} + ${arg(a, 2)} * ${arg(a, 0)})`,
   accum: (s, a) => `(${arg(a, 1)} * ${s} + ${arg(a, 0)})`,
   sum: (s, a) => `(${s} + ${arg(a, 0)})`,
   runmax: (s, a) => `_tmax(${s}, ${arg(a, 0)}, w)`,

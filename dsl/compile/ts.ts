@@ -81,11 +81,11 @@ const TENSOR = {
   lerp: (a) => `tf.add(${arg(a, 0)}, tf.mul(${arg(a, 2)}, tf.sub(${arg(a, 1)}, ${arg(a, 0)})))`,
   keep: (a) => arg(a, 0),
   drop: (a) =>
-    `tf.where(tf.less(${arg(a, 2)}, ${arg(a, 1)}), tf.zerosLike(w), full(tf.div(${arg(a, 0)}, 1 - ${arg(a, 1)}), w))`,
+    `tf.where(tf.less(${arg(a, 3)}, ${arg(a, 1)}), tf.zerosLike(w), full(tf.div(${arg(a, 0)}, ${arg(a, 2)}), w))`,
 } as const satisfies Record<TensorPrim, Tpl>;
 
 const STATE = {
-  ema: (s, a) => `tf.add(tf.mul(${arg(a, 1)}, ${s}), tf.mul(tf.sub(1, ${arg(a, 1)}), ${arg(a, 0)}))`,
+  ema: (s, a) => `tf.add(tf.mul(${arg(a, 1)}, ${s}), tf.mul(${arg(a, 2)}, ${arg(a, 0)}))`,
   accum: (s, a) => `tf.add(tf.mul(${arg(a, 1)}, ${s}), ${arg(a, 0)})`,
   sum: (s, a) => `tf.add(${s}, ${arg(a, 0)})`,
   runmax: (s, a) => `tMinMax('max', ${s}, ${arg(a, 0)}, w)`,

@@ -19,7 +19,7 @@ import type { StatePrim, TensorPrim } from '../../primitives/registry.js';
 import { DrawSource } from '../draws.js';
 import type { Vec } from '../interp.js';
 import { type Program, scalarValues, type Step } from '../lower.js';
-import { arg, INFIX, INFIX_STATE, type Tpl } from './templates.js';
+import { arg, INFIX, INFIX_STATE, SAMPLE_ARGS, type StateTpl, type Tpl, templateWords } from './templates.js';
 
 const EXPR = {
   ...INFIX,
@@ -34,19 +34,26 @@ const EXPR = {
   clip: (a) => `min(max(${arg(a, 0)}, -${arg(a, 1)}), ${arg(a, 1)})`,
   min: (a) => `min(${arg(a, 0)}, ${arg(a, 1)})`,
   max: (a) => `max(${arg(a, 0)}, ${arg(a, 1)})`,
-  drop: (a) => `select(${arg(a, 0)} / (1.0 - ${arg(a, 1)}), 0.0, ${arg(a, 2)} < ${arg(a, 1)})`,
+  // drop(x, p, 1 - p, u): the lowering passes 1 - p and the draw.
+  drop: (a) => `select(${arg(a, 0)} / ${arg(a, 2)}, 0.0, ${arg(a, 3)} < ${arg(a, 1)})`,
 } as const satisfies Record<TensorPrim, Tpl>;
 
 const STATE = {
   ...INFIX_STATE,
   runmax: (s: string, a: readonly string[]) => `max(${s}, ${arg(a, 0)})`,
-} as const satisfies Record<StatePrim, (s: string, a: readonly string[], oneMinus: (x: string) => string) => string>;
+} as const satisfies Record<StatePrim, StateTpl>;
+
+/** The back end's template tables (per-element and new-state). */
+export const WGSL_TEMPLATES = { expr: EXPR, state: STATE } as const;
 
 /** Names of every per-element and state primitive this back end compiles. */
 export const WGSL_PRIMITIVES: readonly string[] = [...Object.keys(EXPR), ...Object.keys(STATE)];
 
-/** Every token of the shader: known words, generated names, operators, small literals. */
-const WORDS = new Set([
+/** Generated names: values and old state. */
+const GENERATED = /^[vso]\d+$/;
+
+/** The words of the shader skeleton that `generateWgsl` writes around the templates (bindings, gpow, main). */
+const SKELETON_WORDS = [
   'struct',
   'Params',
   'var',
@@ -65,7 +72,6 @@ const WORDS = new Set([
   'let',
   'if',
   'return',
-  'select',
   'main',
   'group',
   'binding',
@@ -90,24 +96,30 @@ const WORDS = new Set([
   'floor',
   'abs',
   'pow',
-  'exp',
-  'log',
-  'sqrt',
-  'cos',
-  'sign',
-  'min',
-  'max',
   'wi',
   'gi',
-  'true',
-  'false',
-]);
+];
 
-export function checkWgsl(source: string): void {
+/** Every word a shader may contain: the skeleton's and those the given templates emit. */
+export function allowedWgslWords(templates: {
+  readonly expr: Readonly<Record<string, Tpl>>;
+  readonly state: Readonly<Record<string, StateTpl>>;
+}): ReadonlySet<string> {
+  const outputs = [
+    ...Object.values(templates.expr).map((t) => t(SAMPLE_ARGS)),
+    ...Object.values(templates.state).map((t) => t('o0', SAMPLE_ARGS)),
+  ];
+  return new Set([...SKELETON_WORDS, ...templateWords(outputs, GENERATED)]);
+}
+
+const WORDS = allowedWgslWords(WGSL_TEMPLATES);
+
+/** Every token of the shader: known words (see `allowedWgslWords`), generated names, operators, small literals. */
+export function checkWgsl(source: string, words: ReadonlySet<string> = WORDS): void {
   for (const m of source.matchAll(/[A-Za-z_][A-Za-z0-9_]*|\d+(?:\.\d+)?u?|\S/g)) {
     const tok = m[0];
     if (/^[A-Za-z_]/.test(tok)) {
-      if (!WORDS.has(tok) && !/^[vso]\d+$/.test(tok))
+      if (!words.has(tok) && !GENERATED.test(tok))
         throw new Error(`generated shader contains unexpected name '${tok}'`);
     } else if (/^\d/.test(tok)) {
       if (!/^(?:\d{1,7}u?|\d\.\d)$/.test(tok)) throw new Error(`generated shader contains unexpected number '${tok}'`);
@@ -155,7 +167,7 @@ export function generateWgsl(program: Program, workgroup = 64): GeneratedShader 
     switch (s.op) {
       case 'state':
         usedOld.add(s.slot);
-        body.push(`let v${k} = ${STATE[s.prim](`o${s.slot}`, s.args.map(name), (x) => `(1.0 - ${x})`)};`);
+        body.push(`let v${k} = ${STATE[s.prim](`o${s.slot}`, s.args.map(name))};`);
         break;
       case 'draw':
         body.push(`let v${k} = dr[${s.draw}u * u.n + i];`);
