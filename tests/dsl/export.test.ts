@@ -32,7 +32,9 @@ function subjects(): { id: string; rule: CheckedRule; params: Record<string, num
     if (/noise|drop/.test(text)) continue;
     const c = compileRules(`rule random${k} = ${text}`);
     if (!c.ok) continue;
-    out.push({ id: `random${k}`, rule: c.rules[0]!, params: {} });
+    // A rule that decays over T steps needs T: the exports require it.
+    const rule = c.rules[0]!;
+    out.push({ id: `random${k}`, rule, params: rule.params.some((p) => p.name === 'T') ? { T: 10 } : {} });
     k++;
   }
   return out;
@@ -193,7 +195,9 @@ print(json.dumps(out))
   it('renames hyperparameters that would clash with Python or the optimizer API', () => {
     const r = compileRules('rule clash(lambda = 0.5, lr = 2) = lambda * lr * g').rules[0]!;
     const py = emitPyTorch(r);
-    expect(py).toContain('def __init__(self, params, lr=1e-3, lambda_=0.5, lr_=2, *, seed=0)');
+    expect(py).toContain(
+      'def __init__(self, params, lr=1e-3, lambda_=0.5, lr_=2, weight_decay=0.0, *, foreach=None, seed=0)',
+    );
     expect(r.params.map((p) => pyArgName(p.name))).toEqual(['lambda_', 'lr_']);
   });
 });
