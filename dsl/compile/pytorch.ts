@@ -137,6 +137,7 @@ type FOp =
   | 'maximum_'
   | 'minimum'
   | 'minimum_'
+  | 'addcmul'
   | 'addcmul_'
   | 'addcdiv_';
 
@@ -168,6 +169,7 @@ const PER_TENSOR: Record<FOp, string> = {
   maximum_: 'lambda xs, ys: _each(lambda a, b: torch.maximum(a, b, out=a), xs, ys)',
   minimum: 'lambda xs, ys: _each(torch.minimum, xs, ys)',
   minimum_: 'lambda xs, ys: _each(lambda a, b: torch.minimum(a, b, out=a), xs, ys)',
+  addcmul: 'lambda xs, a, b, value=1: _each(lambda x, p, q: torch.addcmul(x, p, q, value=value), xs, a, b)',
   addcmul_: 'lambda xs, a, b, value=1: _each(lambda x, p, q: x.addcmul_(p, q, value=value), xs, a, b)',
   addcdiv_: 'lambda xs, a, b, value=1: _each(lambda x, p, q: x.addcdiv_(p, q, value=value), xs, a, b)',
 };
@@ -343,7 +345,7 @@ const LIST = {
  */
 interface StateTarget {
   readonly name: string;
-  first(op: 'mul' | 'add' | 'maximum', arg: string): void;
+  first(op: 'mul' | 'add' | 'maximum' | 'addcmul', ...args: string[]): void;
 }
 
 /** `x` may be a product `a * b` the generator fused (`addcmul_`), in which case `ab` holds it. */
@@ -359,9 +361,9 @@ function addScaled(
   ab?: readonly [Arg, Arg],
 ): void {
   if (!started) {
-    // sum: the first operation is the addition itself (a product is computed first, not fused).
-    const term = ab !== undefined ? arith(e, 'mul', ab[0], ab[1]) : x;
-    s.first('add', term.name);
+    // sum: the first operation is the addition itself.
+    if (ab !== undefined) s.first('addcmul', ab[0].name, ab[1].name, 'value=1');
+    else s.first('add', x.name);
     return;
   }
   if (ab !== undefined && (scale === undefined || scale.kind === 'S')) {
@@ -804,8 +806,8 @@ export function emitPyTorch(rule: CheckedRule, options: EmitOptions = {}): strin
         const old = `s${s.slot}`;
         // prev() reads the old value: the new state goes to fresh tensors, stored after the update.
         const target: StateTarget = prevRead.has(s.slot)
-          ? { name: `n${s.slot}`, first: (op, x) => e.line(`n${s.slot} = ${e.f(op, old, x)}`) }
-          : { name: old, first: (op, x) => e.line(e.f(`${op}_`, old, x)) };
+          ? { name: `n${s.slot}`, first: (op, ...x) => e.line(`n${s.slot} = ${e.f(op, old, ...x)}`) }
+          : { name: old, first: (op, ...x) => e.line(e.f(`${op}_`, old, ...x)) };
         tpl(e, target, args, pair);
         vals.set(k, { kind: 'L', name: target.name, fresh: false });
         break;

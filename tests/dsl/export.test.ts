@@ -247,3 +247,57 @@ describe('nos export', () => {
     }
   });
 });
+
+describe("a decaying rule's T in every export format (no silent default)", () => {
+  it('TypeScript: T is a required option (tsc and at run time), unless the export fixed it', async () => {
+    await tfReady;
+    const dir = scratchDir('export-decay-ts');
+    const free = join(dir, 'ld.ts');
+    writeFileSync(free, emitTypeScript(library().get('powersign-ld')!));
+    const fixed = join(dir, 'ldfixed.ts');
+    writeFileSync(fixed, emitTypeScript(library().get('powersign-ld')!, { decaySteps: 250, className: 'Fixed' }));
+    const client = join(dir, 'client.ts');
+    writeFileSync(
+      client,
+      "import { PowersignLdOptimizer } from './ld.js';\nimport { FixedOptimizer } from './ldfixed.js';\nexport const a = new PowersignLdOptimizer({ learningRate: 0.1 });\nexport const b = new PowersignLdOptimizer({ T: 100 });\nexport const c = new FixedOptimizer();\n",
+    );
+    const diags = typeCheckStrict([free, fixed, client]);
+    expect(diags).toHaveLength(1);
+    expect(diags[0]).toMatch(/client\.ts:[\s\S]*'T' is missing/);
+    const { importEmitted } = await import('../helpers/emitted.js');
+    const mod = (await importEmitted(free)) as Record<string, new (o: Record<string, number>) => tf.Optimizer>;
+    const Cls = mod.PowersignLdOptimizer!;
+    expect(() => new Cls({ learningRate: 0.1 })).toThrow(/decays over T steps; pass \{ T: /);
+    expect(new Cls({ T: 100 }).getConfig()).toMatchObject({ T: 100 });
+    const modFixed = (await importEmitted(fixed)) as Record<string, new (o?: Record<string, number>) => tf.Optimizer>;
+    expect(new modFixed.FixedOptimizer!().getConfig()).toMatchObject({ T: 250 });
+  });
+
+  it('nos export: tfjs needs --decay-steps (or --set T=); ts and pytorch take it as the default', async () => {
+    const refused = await nos('export', '--rule', 'powersign-ld', '--format', 'tfjs');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/decays over T steps: pass --decay-steps N/);
+    const r = await nos('export', '--rule', 'addsign-cd', '--format', 'tfjs', '--decay-steps', '300');
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout) as { config: { params: Record<string, number> } };
+    expect(doc.config.params).toEqual({ alpha: 1, beta: 0.9, periods: 0.5, T: 300 });
+    const { RuleOptimizer } = await import('../../optimizer/rule-optimizer.js');
+    const opt = RuleOptimizer.fromConfig(RuleOptimizer, doc.config as never) as InstanceType<typeof RuleOptimizer>;
+    expect(opt.params.T).toBe(300);
+    const viaSet = await nos('export', '--rule', 'powersign-ld', '--format', 'tfjs', '--set', 'T=40');
+    expect((JSON.parse(viaSet.stdout) as { config: { params: { T: number } } }).config.params.T).toBe(40);
+    const py = await nos('export', '--rule', 'powersign-ld', '--format', 'pytorch', '--decay-steps', '5000');
+    expect(py.stdout).toContain('beta=0.9, T=5000, weight_decay=0.0');
+    const tsFree = await nos('export', '--rule', 'powersign-ld', '--format', 'ts');
+    expect(tsFree.stdout).toContain('  T: number;');
+    for (const [argv, msg] of [
+      [['--rule', 'adam', '--decay-steps', '10'], /does not decay/],
+      [['--rule', 'powersign-ld', '--decay-steps', '-1'], /positive number/],
+      [['--rule', 'powersign-ld', '--decay-steps', '10', '--set', 'T=20'], /disagree/],
+    ] as [string[], RegExp][]) {
+      const bad = await nos('export', ...argv, '--format', 'ts');
+      expect(bad.code, argv.join(' ')).toBe(1);
+      expect(bad.stderr).toMatch(msg);
+    }
+  });
+});
