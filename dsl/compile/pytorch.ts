@@ -240,7 +240,9 @@ function arith(e: Emitter, op: Arith, x: Arg, y: Arg): Val {
   // A float and a list: s + x and s * x commute; s - x is -x + s (exact); s / x divides for real.
   if (COMMUTATIVE.has(op)) return e.fresh(e.f(op, y.name, x.name));
   if (op === 'sub') {
-    const neg = y.reusable ? (e.line(e.f('neg_', y.name)), y) : e.fresh(e.f('neg', y.name));
+    let neg: Val = y;
+    if (y.reusable) e.line(e.f('neg_', y.name));
+    else neg = e.fresh(e.f('neg', y.name));
     e.line(e.f('add_', neg.name, x.name));
     return neg;
   }
@@ -387,7 +389,7 @@ const STATE_LIST = {
     addScaled(e, s, true, at(a, 0), undefined, ab);
   },
   sum: (e, s, a, ab) => addScaled(e, s, false, at(a, 0), undefined, ab),
-  runmax: (e, s, a) => {
+  runmax: (_e, s, a) => {
     const x = at(a, 0);
     if (x.kind === 'L') s.first('maximum', x.name);
     else throw new Error('runmax of a float is a scalar step');
