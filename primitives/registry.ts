@@ -89,12 +89,19 @@ export interface Primitive {
 
 /**
  * x^y with a defined result for a negative base and a non-integer exponent: the odd
- * extension -(|x|^y), so the sign of the base is kept instead of producing NaN.
- * Integer exponents and non-negative bases follow Math.pow.
+ * extension -(|x|^y), so the sign of the base is kept instead of producing NaN. An exponent
+ * is an integer when floor(y) == y (the infinities are, NaN is not). Otherwise IEEE 754 pow,
+ * as C, torch, TensorFlow and WGSL compute it (JavaScript's ** differs at 1^NaN and (-1)^inf).
  */
 export function guardedPow(x: number, y: number): number {
   if (y === 2) return x * x; // the common case, exact, and what every back end computes for it
-  if (x < 0 && !Number.isInteger(y)) return -(Math.abs(x) ** y);
+  if (x < 0 && Math.floor(y) !== y) return -ieeePow(-x, y);
+  return ieeePow(x, y);
+}
+
+/** IEEE 754 pow: JavaScript's ** with 1^y = 1 (y NaN too) and (-1)^(+-inf) = 1. */
+function ieeePow(x: number, y: number): number {
+  if (x === 1 || (x === -1 && (y === Number.POSITIVE_INFINITY || y === Number.NEGATIVE_INFINITY))) return 1;
   return x ** y;
 }
 
@@ -195,7 +202,7 @@ export const PRIMITIVES = [
     args: [X, Y],
     operator: { symbol: '^' },
     ref: (a) => guardedPow(a0(a), a1(a)),
-    doc: 'x ^ y; a negative base with a non-integer exponent gives -(|x|^y) instead of NaN',
+    doc: 'x ^ y (IEEE pow); a negative base with a non-integer exponent gives -(|x|^y) instead of NaN',
   }),
   prim({
     name: 'neg',

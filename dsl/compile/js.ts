@@ -74,8 +74,60 @@ export interface GeneratedKernel {
 /** Generated names: values, slots, old state, draws, hoisted scalars, the fround alias. */
 const GENERATED = /^[vsodnrh]\d+$/;
 
-/** The words of the loop skeleton that `generateKernel` writes around the templates. */
-const SKELETON_WORDS = ['const', 'let', 'for', 'H', 'fround', 'w', 'g', 'S', 'D', 'K', 'lr', 'n', 'i', 'gi', 'wi'];
+interface KernelParts {
+  /** Scalar steps the loop reads (from K). */
+  readonly scalars: readonly number[];
+  readonly slots: number;
+  readonly draws: number;
+  /** Round state to float32 (`h0 = H.fround`). */
+  readonly fround: boolean;
+  /** Per-step lines before the loop (hoisted reciprocals). */
+  readonly pre: readonly string[];
+  /** Slots whose old value the body reads. */
+  readonly olds: readonly number[];
+  readonly body: readonly string[];
+  readonly slotSteps: readonly number[];
+  /** The direction's name. */
+  readonly d: string;
+}
+
+/** The kernel around the templates: bindings of its inputs, the loop, the stores. */
+function kernelSource(p: KernelParts): string {
+  const range = (n: number) => Array.from({ length: n }, (_x, k) => k);
+  return [
+    ...p.scalars.map((k) => `const v${k} = K[${k}];`),
+    ...range(p.slots).map((k) => `const s${k} = S[${k}];`),
+    ...range(p.draws).map((j) => `const d${j} = D[${j}];`),
+    ...(p.fround ? ['const h0 = H.fround;'] : []),
+    ...p.pre,
+    'for (let i = 0; i < n; i++) {',
+    'const gi = g[i];',
+    'const wi = w[i];',
+    ...p.olds.map((k) => `const o${k} = s${k}[i];`),
+    ...p.body,
+    ...p.slotSteps.map((step, k) => `s${k}[i] = v${step};`),
+    `w[i] = wi - lr * ${p.d};`,
+    '}',
+  ].join('\n');
+}
+
+/** The words of the skeleton (`kernelSource` with sample parts): derived, never listed by hand. */
+const SKELETON_WORDS = templateWords(
+  [
+    kernelSource({
+      scalars: [1],
+      slots: 1,
+      draws: 1,
+      fround: true,
+      pre: [],
+      olds: [0],
+      body: ['const v2 = h0(v1 + d0[i]);'],
+      slotSteps: [2],
+      d: 'v2',
+    }),
+  ],
+  GENERATED,
+);
 
 /** Every word a kernel may contain: the skeleton's and those the given templates emit. */
 export function allowedWords(templates: {
@@ -179,27 +231,17 @@ export function generateKernel(
         break; // scalars come in through K; leaves and prev are read in the loop
     }
   });
-  const d = name(program.result);
-  const lines: string[] = [];
-  for (const k of [...usedScalars].sort((a, b) => a - b)) lines.push(`const v${k} = K[${k}];`);
-  program.slots.forEach((_s, k) => {
-    lines.push(`const s${k} = S[${k}];`);
+  const source = kernelSource({
+    scalars: [...usedScalars].sort((a, b) => a - b),
+    slots: program.slots.length,
+    draws: program.draws.length,
+    fround: dtype === 'float32',
+    pre,
+    olds: [...usesOld],
+    body,
+    slotSteps: program.slotSteps,
+    d: name(program.result),
   });
-  program.draws.forEach((_kind, j) => {
-    lines.push(`const d${j} = D[${j}];`);
-  });
-  if (dtype === 'float32') lines.push('const h0 = H.fround;');
-  lines.push(...pre);
-  lines.push('for (let i = 0; i < n; i++) {');
-  lines.push('const gi = g[i];', 'const wi = w[i];');
-  for (const k of usesOld) lines.push(`const o${k} = s${k}[i];`);
-  lines.push(...body);
-  program.slotSteps.forEach((step, k) => {
-    lines.push(`s${k}[i] = v${step};`);
-  });
-  lines.push(`w[i] = wi - lr * ${d};`);
-  lines.push('}');
-  const source = lines.join('\n');
   checkSource(source);
   const fn = new Function('w', 'g', 'S', 'D', 'K', 'H', 'lr', 'n', source) as KernelFn;
   return { source, fn };

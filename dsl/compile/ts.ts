@@ -119,7 +119,7 @@ const HELPERS: readonly { readonly name: string; readonly uses: readonly string[
     name: 'nosPow',
     uses: [],
     source:
-      'function nosPow(x: number, y: number): number {\n  return x < 0 && !Number.isInteger(y) ? -(Math.abs(x) ** y) : x ** y;\n}',
+      'function nosPow(x: number, y: number): number {\n  if (y === 2) return x * x;\n  if (x < 0 && Math.floor(y) !== y) return -nosPow(-x, y);\n  return x === 1 || (x === -1 && Math.abs(y) === Infinity) ? 1 : x ** y;\n}',
   },
   {
     name: 'linearDecay',

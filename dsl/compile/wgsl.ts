@@ -30,17 +30,18 @@ const EXPR = {
   abs: (a) => `abs(${arg(a, 0)})`,
   cos: (a) => `cos(${arg(a, 0)})`,
   floor: (a) => `floor(${arg(a, 0)})`,
-  sign: (a) => `sign(${arg(a, 0)})`,
-  clip: (a) => `min(max(${arg(a, 0)}, -${arg(a, 1)}), ${arg(a, 1)})`,
-  min: (a) => `min(${arg(a, 0)}, ${arg(a, 1)})`,
-  max: (a) => `max(${arg(a, 0)}, ${arg(a, 1)})`,
+  // NaN-aware forms (see PRELUDE): WGSL's own leave NaN implementation-defined.
+  sign: (a) => `nsign(${arg(a, 0)})`,
+  clip: (a) => `nmin(nmax(${arg(a, 0)}, -${arg(a, 1)}), ${arg(a, 1)})`,
+  min: (a) => `nmin(${arg(a, 0)}, ${arg(a, 1)})`,
+  max: (a) => `nmax(${arg(a, 0)}, ${arg(a, 1)})`,
   // drop(x, p, 1 - p, u): the lowering passes 1 - p and the draw.
   drop: (a) => `select(${arg(a, 0)} / ${arg(a, 2)}, 0.0, ${arg(a, 3)} < ${arg(a, 1)})`,
 } as const satisfies Record<TensorPrim, Tpl>;
 
 const STATE = {
   ...INFIX_STATE,
-  runmax: (s: string, a: readonly string[]) => `max(${s}, ${arg(a, 0)})`,
+  runmax: (s: string, a: readonly string[]) => `nmax(${s}, ${arg(a, 0)})`,
 } as const satisfies Record<StatePrim, StateTpl>;
 
 /** The back end's template tables (per-element and new-state). */
@@ -52,53 +53,81 @@ export const WGSL_PRIMITIVES: readonly string[] = [...Object.keys(EXPR), ...Obje
 /** Generated names: values and old state. */
 const GENERATED = /^[vso]\d+$/;
 
-/** The words of the shader skeleton that `generateWgsl` writes around the templates (bindings, gpow, main). */
-const SKELETON_WORDS = [
-  'struct',
-  'Params',
-  'var',
-  'uniform',
-  'storage',
-  'read',
-  'read_write',
-  'array',
-  'f32',
-  'u32',
-  'vec3u',
-  'vec2',
-  'vec4',
-  'fn',
-  'm',
-  'let',
-  'if',
-  'return',
-  'main',
-  'group',
-  'binding',
-  'compute',
-  'workgroup_size',
-  'builtin',
-  'global_invocation_id',
-  'id',
-  'x',
-  'n',
-  'lr',
-  'pad',
-  'k',
-  'u',
-  'w',
-  'g',
-  'st',
-  'dr',
-  'i',
-  'y',
-  'gpow',
-  'floor',
-  'abs',
-  'pow',
-  'wi',
-  'gi',
+/**
+ * Functions every shader carries. WGSL leaves NaN and infinity implementation-defined (Mesa's
+ * llvmpipe: max(-inf, NaN) = -inf, sign(NaN) = 0, pow(NaN, y) = 0), so where the registry
+ * defines them the shader tests for NaN itself, on the bits (`isNan`: a compiler that assumes
+ * no NaN cannot fold an integer test away), and makes NaN at run time (x + y).
+ */
+const PRELUDE = [
+  'fn isNan(x: f32) -> bool { return (bitcast<u32>(x) & 2147483647u) > 2139095040u; }',
+  'fn nmin(x: f32, y: f32) -> f32 { if (isNan(x) || isNan(y)) { return x + y; } return min(x, y); }',
+  'fn nmax(x: f32, y: f32) -> f32 { if (isNan(x) || isNan(y)) { return x + y; } return max(x, y); }',
+  'fn nsign(x: f32) -> f32 { if (isNan(x)) { return x; } return sign(x); }',
+  'fn isInf(x: f32) -> bool { return (bitcast<u32>(x) & 2147483647u) == 2139095040u; }',
+  // The registry's guardedPow: IEEE 754 pow (an infinite y is an integer), and -(|x|^y) for
+  // x < 0 with a non-integer y. WGSL's pow is exp2(y * log2(x)): its edges are spelled out.
+  'fn gpow(x: f32, y: f32) -> f32 {',
+  '  if (x == 1.0) { return 1.0; }',
+  '  if (isNan(y)) { if (x == -1.0) { return -1.0; } return x + y; }',
+  '  if (isNan(x)) { if (y == 0.0) { return 1.0; } return x + y; }',
+  '  if (y == 2.0) { return x * x; }',
+  '  if (y == 0.0) { return 1.0; }',
+  '  let whole = floor(y) == y;',
+  '  let odd = whole && floor(y * 0.5) * 2.0 != y;',
+  '  if (x == -1.0 && isInf(y)) { return 1.0; }',
+  '  if (x == 0.0) { if (y > 0.0) { if (odd) { return x; } return 0.0; } if (odd) { return 1.0 / x; } return 1.0 / abs(x); }',
+  '  if (x < 0.0) { let m = pow(-x, y); if (odd || !whole) { return -m; } return m; }',
+  '  return pow(x, y);',
+  '}',
 ];
+
+interface ShaderParts {
+  readonly kvec: number;
+  readonly workgroup: number;
+  readonly olds: readonly number[];
+  readonly body: readonly string[];
+  readonly slotSteps: readonly number[];
+  readonly d: string;
+}
+
+/** The shader around the templates: bindings, the prelude, main's loads, the body, the stores. */
+function shaderSource(p: ShaderParts): string {
+  return [
+    `struct Params { n: u32, lr: f32, pad: vec2<f32>, k: array<vec4<f32>, ${p.kvec}> };`,
+    '@group(0) @binding(0) var<storage, read_write> w: array<f32>;',
+    '@group(0) @binding(1) var<storage, read> g: array<f32>;',
+    '@group(0) @binding(2) var<storage, read_write> st: array<f32>;',
+    '@group(0) @binding(3) var<storage, read> dr: array<f32>;',
+    '@group(0) @binding(4) var<uniform> u: Params;',
+    ...PRELUDE,
+    `@compute @workgroup_size(${p.workgroup}) fn main(@builtin(global_invocation_id) id: vec3u) {`,
+    '  let i = id.x;',
+    '  if (i >= u.n) { return; }',
+    '  let gi = g[i];',
+    '  let wi = w[i];',
+    ...p.olds.map((k) => `  let o${k} = st[${k}u * u.n + i];`),
+    ...p.body.map((l) => `  ${l}`),
+    ...p.slotSteps.map((step, k) => `  st[${k}u * u.n + i] = v${step};`),
+    `  w[i] = wi - u.lr * ${p.d};`,
+    '}',
+  ].join('\n');
+}
+
+/** The words of the skeleton (`shaderSource` with sample parts): derived, never listed by hand. */
+const SKELETON_WORDS = templateWords(
+  [
+    shaderSource({
+      kvec: 1,
+      workgroup: 64,
+      olds: [0],
+      body: ['let v1 = u.k[0][0];', 'let v2 = dr[0u * u.n + i];'],
+      slotSteps: [1],
+      d: 'v2',
+    }),
+  ],
+  GENERATED,
+);
 
 /** Every word a shader may contain: the skeleton's and those the given templates emit. */
 export function allowedWgslWords(templates: {
@@ -122,7 +151,7 @@ export function checkWgsl(source: string, words: ReadonlySet<string> = WORDS): v
       if (!words.has(tok) && !GENERATED.test(tok))
         throw new Error(`generated shader contains unexpected name '${tok}'`);
     } else if (/^\d/.test(tok)) {
-      if (!/^(?:\d{1,7}u?|\d\.\d)$/.test(tok)) throw new Error(`generated shader contains unexpected number '${tok}'`);
+      if (!/^(?:\d{1,10}u?|\d\.\d)$/.test(tok)) throw new Error(`generated shader contains unexpected number '${tok}'`);
     } else if (!'+-*/%()[]{};,.=<>?:!&|@'.includes(tok))
       throw new Error(`generated shader contains unexpected character '${tok}'`);
   }
@@ -182,36 +211,10 @@ export function generateWgsl(program: Program, workgroup = 64): GeneratedShader 
   const d = name(program.result);
   const nslots = program.slots.length;
   const kvec = Math.max(1, Math.ceil(uniforms.length / 4));
-  const lines = [
-    `struct Params { n: u32, lr: f32, pad: vec2<f32>, k: array<vec4<f32>, ${kvec}> };`,
-    '@group(0) @binding(0) var<storage, read_write> w: array<f32>;',
-    '@group(0) @binding(1) var<storage, read> g: array<f32>;',
-    '@group(0) @binding(2) var<storage, read_write> st: array<f32>;',
-    '@group(0) @binding(3) var<storage, read> dr: array<f32>;',
-    '@group(0) @binding(4) var<uniform> u: Params;',
-    'fn gpow(x: f32, y: f32) -> f32 {',
-    '  if (y == 2.0) { return x * x; }',
-    '  if (y == 0.0) { return 1.0; }',
-    '  if (x == 0.0) { if (y > 0.0) { return 0.0; } return 1.0 / x; }',
-    '  if (x < 0.0) { let m = pow(abs(x), y); if (floor(y) == y) { if (floor(y * 0.5) * 2.0 == y) { return m; } return -m; } return -m; }',
-    '  return pow(x, y);',
-    '}',
-    `@compute @workgroup_size(${workgroup}) fn main(@builtin(global_invocation_id) id: vec3u) {`,
-    '  let i = id.x;',
-    '  if (i >= u.n) { return; }',
-    '  let gi = g[i];',
-    '  let wi = w[i];',
-    ...[...usedOld].map((k) => `  let o${k} = st[${k}u * u.n + i];`),
-    ...body.map((l) => `  ${l}`),
-    ...program.slotSteps.map((step, k) => `  st[${k}u * u.n + i] = v${step};`),
-    `  w[i] = wi - u.lr * ${d};`,
-    '}',
-  ];
-  const source = lines.join('\n');
+  const source = shaderSource({ kvec, workgroup, olds: [...usedOld], body, slotSteps: program.slotSteps, d });
   checkWgsl(source);
   return { source, uniforms, slots: nslots, draws: program.draws.length, workgroup };
 }
-
 // ------------------------------------------------------------------------------------------
 // Running shaders.
 
