@@ -473,22 +473,30 @@ const HELPERS: readonly Helper[] = [
   },
   {
     name: '_linear_decay',
-    uses: [],
-    source: 'def _linear_decay(t, steps):\n    s = min(t - 1, steps)\n    return max(0.0, (steps - s) / steps)',
+    uses: ['_smax'],
+    source: 'def _linear_decay(t, steps):\n    s = min(t - 1, steps)\n    return _smax(0.0, (steps - s) / steps)',
   },
   {
     name: '_cosine_decay',
-    uses: [],
+    uses: ['_scos'],
     source:
-      'def _cosine_decay(t, steps, periods):\n    s = min(t - 1, steps)\n    return 0.5 * (1 + math.cos(math.pi * 2 * periods * (s / steps)))',
+      'def _cosine_decay(t, steps, periods):\n    s = min(t - 1, steps)\n    return 0.5 * (1 + _scos(math.pi * 2 * periods * (s / steps)))',
   },
   {
     name: '_restart_decay',
-    uses: [],
+    uses: ['_scos'],
     source:
-      'def _restart_decay(t, steps, periods):\n    s = min(t - 1, steps)\n    return 0.5 * (1 + math.cos(math.pi * math.fmod(periods * s, steps) / steps))',
+      'def _restart_decay(t, steps, periods):\n    s = min(t - 1, steps)\n    x = periods * s\n    n = math.fmod(x, steps) if math.isfinite(x) else math.nan\n    return 0.5 * (1 + _scos(math.pi * n / steps))',
   },
 ];
+
+/**
+ * The scalar templates (Python floats) and every helper, for tests that run the emitted scalar
+ * code itself (every scalar primitive on special values).
+ */
+export function pyScalarCode(): { templates: Readonly<Record<ScalarPrim, Tpl>>; helpers: string } {
+  return { templates: SCALAR, helpers: HELPERS.map((h) => h.source).join('\n\n') };
+}
 
 /** The helpers some code names (called, or passed to `_each`), with what they use, in declaration order. */
 function pyHelpersUsed(code: string): Helper[] {

@@ -108,6 +108,14 @@ const SCALE = {
   anoise: 'Math.sqrt(1 / (1 + (t - 1)) ** 0.55)',
 } as const satisfies Record<NoisePrim, string>;
 
+/**
+ * The scalar templates and the helpers they call, for tests that run the emitted scalar code
+ * itself (every scalar primitive on special values).
+ */
+export function tsScalarCode(): { templates: Readonly<Record<ScalarPrim, Tpl>>; helpers: string } {
+  return { templates: SCALAR, helpers: HELPERS.map((h) => h.source).join('\n') };
+}
+
 /** Helper functions the emitted code may call; each is emitted only when used. */
 const HELPERS: readonly { readonly name: string; readonly uses: readonly string[]; readonly source: string }[] = [
   {

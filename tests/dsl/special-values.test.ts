@@ -10,16 +10,25 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import ts from 'typescript';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BACKEND_NAMES, compileRule, type HostBackendName } from '../../dsl/compile/index.js';
-import { emitPyTorch, pyArgName } from '../../dsl/compile/pytorch.js';
-import { emitTypeScript, tsOptionName } from '../../dsl/compile/ts.js';
+import { emitPyTorch, pyArgName, pyScalarCode } from '../../dsl/compile/pytorch.js';
+import { emitTypeScript, tsOptionName, tsScalarCode } from '../../dsl/compile/ts.js';
 import { type CheckedRule, lookupRule } from '../../dsl/index.js';
 import { Interpreter } from '../../dsl/interp.js';
 import { importEmitted } from '../helpers/emitted.js';
 import { fixturePath, repoRoot } from '../helpers/reference.js';
 import { scratchDir } from '../helpers/scratch.js';
-import { allowance, type SpecialCase, sameValue, specialCases, specialInputs } from '../helpers/special-values.js';
+import { inRange, PRIMITIVES } from '../../primitives/registry.js';
+import {
+  allowance,
+  SPECIALS,
+  type SpecialCase,
+  sameValue,
+  specialCases,
+  specialInputs,
+} from '../helpers/special-values.js';
 import { tfReady } from '../helpers/tf.js';
 
 const cases = specialCases();
@@ -217,4 +226,59 @@ describe('every primitive on every back end, on special values', () => {
       }
     expect(bad).toEqual([]);
   }, 60_000);
+});
+
+describe("the exports' scalar code (Python floats, JavaScript numbers) on special values", () => {
+  /** Every scalar primitive on every pair of special values its ranges allow, at t = 2, with the registry's value. */
+  function scalarCases(): { prim: string; args: number[]; want: number }[] {
+    const out: { prim: string; args: number[]; want: number }[] = [];
+    const values = [...SPECIALS];
+    for (const p of PRIMITIVES) {
+      if (p.category === 'state' || p.stochastic !== undefined) continue;
+      const domain = (i: number) =>
+        values.filter((v) => (p.ranges ?? []).every((r) => r.arg !== i || (!Number.isNaN(v) && inRange(v, r))));
+      let tuples: number[][] = [[]];
+      for (let i = 0; i < p.arity; i++) tuples = tuples.flatMap((t) => domain(i).map((v) => [...t, v]));
+      for (const args of tuples) out.push({ prim: p.name, args, want: p.ref(args, { t: 2 }, 0) });
+    }
+    return out;
+  }
+  const items = scalarCases();
+
+  it('TypeScript: every scalar template and helper as emitted', () => {
+    const { templates, helpers } = tsScalarCode();
+    const js = ts.transpileModule(helpers, { compilerOptions: { target: ts.ScriptTarget.ES2022 } }).outputText;
+    const bad: string[] = [];
+    for (const item of items) {
+      const expr = (templates as Record<string, (a: readonly string[]) => string>)[item.prim]!(['a', 'b', 'c']);
+      const got = new Function('t', 'a', 'b', 'c', `${js}\nreturn ${expr};`)(2, ...item.args) as number;
+      if (!sameValue(item.want, got, 1e-12))
+        bad.push(`ts ${item.prim}(${item.args.join(', ')}): want ${item.want}, got ${got}`);
+    }
+    expect(bad).toEqual([]);
+  });
+
+  it('Python: every scalar template and helper as emitted', () => {
+    const { templates, helpers } = pyScalarCode();
+    const dir = scratchDir('special-scalar-py');
+    const exprs = items.map((item) =>
+      (templates as Record<string, (a: readonly string[]) => string>)[item.prim]!(['a', 'b', 'c']),
+    );
+    const file = join(dir, 'scalars.py');
+    writeFileSync(
+      file,
+      `import json, math, sys\nimport torch\n\n${helpers}\n\nt = 2\nout = []\nfor expr, args in json.load(open(sys.argv[1])):\n    a, b, c = (float(v) for v in (args + ["0", "0"])[:3])\n    v = eval(expr)\n    out.append(v if math.isfinite(v) else str(v))\nprint(json.dumps(out))\n`,
+    );
+    const spec = join(dir, 'spec.json');
+    writeFileSync(spec, JSON.stringify(items.map((item, k) => [exprs[k], item.args.map(text)])));
+    const got = (
+      JSON.parse(execFileSync('/usr/bin/python3', [file, spec], { encoding: 'utf8' })) as (number | string)[]
+    ).map(num);
+    const bad: string[] = [];
+    items.forEach((item, k) => {
+      if (!sameValue(item.want, got[k]!, 1e-12))
+        bad.push(`py ${item.prim}(${item.args.join(', ')}): want ${item.want}, got ${got[k]}`);
+    });
+    expect(bad).toEqual([]);
+  });
 });
