@@ -713,6 +713,7 @@ export function emitPyTorch(rule: CheckedRule, options: EmitOptions = {}): strin
   // Fusions: a product feeding a moving average (addcmul_), and the final w - lr * d.
   const fused = new Map<number, readonly [number, number]>(); // state step -> product operands
   const skip = new Set<number>();
+  const fusedAway = (k: number) => skip.has(k);
   steps.forEach((s, k) => {
     if (s.op !== 'state' || (s.prim !== 'ema' && s.prim !== 'accum' && s.prim !== 'sum')) return;
     const x = s.args[0] as number;
@@ -722,6 +723,27 @@ export function emitPyTorch(rule: CheckedRule, options: EmitOptions = {}): strin
       fused.set(k, ab);
       skip.add(x);
     }
+  });
+  // A scaled term of a sum, x + s * a or x - s * a (s a scalar): one add/sub with alpha = s.
+  const scaled = new Map<number, { readonly a: number; readonly s: number }>();
+  steps.forEach((s, k) => {
+    if (s.op !== 'tensor' || (s.prim !== 'add' && s.prim !== 'sub')) return;
+    const [x, y] = s.args as [number, number];
+    const term = (m: number) => {
+      const st = stepAt(m);
+      if (st.op !== 'tensor' || st.prim !== 'mul' || !onlyFor(m, k) || fusedAway(m)) return undefined;
+      const [p, q] = st.args as [number, number];
+      if (stepAt(p).kind === 'tensor' && stepAt(q).kind === 'scalar') return { a: p, s: q };
+      if (stepAt(q).kind === 'tensor' && stepAt(p).kind === 'scalar') return { a: q, s: p };
+      return undefined;
+    };
+    // The other operand must be a list: x + s * a, x - s * a, s * a + y.
+    const ty = stepAt(x).kind === 'tensor' ? term(y) : undefined;
+    const tx = s.prim === 'add' && stepAt(y).kind === 'tensor' ? term(x) : undefined;
+    const t = ty ?? tx;
+    if (t === undefined || (scaled.size > 0 && [...scaled.values()].some((v) => v.a === x || v.a === y))) return;
+    scaled.set(ty !== undefined ? y : x, t);
+    skip.add(ty !== undefined ? y : x);
   });
   type Final =
     | { readonly kind: 'plain' }
@@ -824,6 +846,18 @@ export function emitPyTorch(rule: CheckedRule, options: EmitOptions = {}): strin
       }
       case 'tensor': {
         if (!live[k] || skip.has(k)) break;
+        const [sx, sy] = s.args as [number, number];
+        const term = scaled.get(sy) ?? scaled.get(sx);
+        if ((s.prim === 'add' || s.prim === 'sub') && term !== undefined) {
+          const other = scaled.has(sy) ? sx : sy;
+          const x = asArg(valOf(other), last[other] === k);
+          const alpha = `alpha=${valOf(term.s).name}`;
+          if (x.reusable) {
+            e.line(e.f(`${s.prim}_`, x.name, valOf(term.a).name, alpha));
+            vals.set(k, x);
+          } else vals.set(k, e.fresh(e.f(s.prim, x.name, valOf(term.a).name, alpha)));
+          break;
+        }
         const tpl: ListTpl = LIST[s.prim];
         const v = tpl(e, argsOf(k, s.args), context(s.args));
         vals.set(k, v);
@@ -908,15 +942,29 @@ export function emitPyTorch(rule: CheckedRule, options: EmitOptions = {}): strin
     (p) =>
       `${p.kw}${p.key !== p.kw ? ` (${p.key}${p.index === undefined ? '' : `[${p.index}]`})` : ''}=${p.default === undefined ? 'required' : numberLiteral(p.default)}`,
   );
+  // Draws fill buffers kept per parameter (allocating them each step cost as much as drawing on
+  // the CPU): randn(shape) is empty(shape).normal_(), so the stream is the same.
   const drawLines = hasDraws
     ? [
         '        gen = self._generator(ws[0].device)',
-        `        drawn = [[${program.draws.map((d) => `torch.${d === 'normal' ? 'randn' : 'rand'}(w.shape, generator=gen, dtype=w.dtype, device=w.device)`).join(', ')}] for w in ws]`,
+        '        drawn = [self._draw_buffers(w) for w in ws]',
+        '        for bufs in drawn:',
+        ...program.draws.map(
+          (d, j) => `            bufs[${j}].${d === 'normal' ? 'normal_' : 'uniform_'}(generator=gen)`,
+        ),
         ...program.draws.map((_d, j) => `        d${j} = [x[${j}] for x in drawn]`),
       ]
     : [];
   const rngMethods = hasDraws
     ? `
+
+    def _draw_buffers(self, w):
+        """The parameter's draw buffers: refilled every step, kept between steps, not saved."""
+        bufs = self._buffers.get(w)
+        if bufs is None:
+            bufs = [torch.empty_like(w, memory_format=torch.contiguous_format) for _ in range(${program.draws.length})]
+            self._buffers[w] = bufs
+        return bufs
 
     def _generator(self, device):
         """The noise and dropout generator of a device (seeded with seed), made on first use."""
@@ -988,9 +1036,17 @@ class ${cls}(torch.optim.Optimizer):
 ${aliasLines.join('\n')}${aliasLines.length > 0 ? '\n' : ''}        defaults = dict(lr=lr, ${defaultKeys.map((k) => `${k}=${k}`).join(', ')}${defaultKeys.length > 0 ? ', ' : ''}foreach=foreach)
         self._seed = seed
         self._generators = {}
+        self._buffers = {}
         super().__init__(params, defaults)
 
+    def __getstate__(self):
+        return {**super().__getstate__(), "_seed": self._seed}
+
     def __setstate__(self, state):
+        state = dict(state)
+        self._seed = state.pop("_seed", 0)
+        self._generators = {}
+        self._buffers = {}
         super().__setstate__(state)
         for group in self.param_groups:
             group.setdefault("foreach", None)

@@ -144,8 +144,11 @@ describe('nos export --format pytorch as torch.optim', () => {
   it("draws noise from a generator on the parameter's device", () => {
     expect(report.misc.generators).toEqual(['cpu']);
     const src = emitPyTorch(rule('g + noise'));
-    expect(src).toContain('device=w.device)');
-    expect(src).not.toContain('.to(w.device)');
+    // The bucket's device (a bucket holds the parameters of one device), buffers made like w.
+    expect(src).toContain('gen = self._generator(ws[0].device)');
+    expect(src).toContain('bufs[0].normal_(generator=gen)');
+    expect(src).toContain('torch.empty_like(w, ');
+    expect(src).not.toContain('.to(');
   });
 });
 
