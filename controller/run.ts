@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { initTf } from '../dsl/compile/tf-backend.js';
 import { nearest } from '../dsl/diagnostics.js';
 import { loadDataset } from '../evaluator/data.js';
+import { GpuEvaluator } from '../evaluator/gpu-pool.js';
+import { type Device, gpuProblem } from '../evaluator/gpu-train.js';
 import { EvaluatorPool, resolveWorkers } from '../evaluator/pool.js';
 import type { Evaluator } from '../evaluator/protocol.js';
 import { QueueEvaluator } from '../evaluator/queue.js';
@@ -19,8 +21,10 @@ import { evaluateRule } from '../evaluator/train.js';
 import { lookupRule } from '../dsl/index.js';
 import { NOS_SPACE, type SearchSpace, type SpaceConfig } from '../primitives/nos-space.js';
 import { canonicalJson } from '../util/canonical-json.js';
-import { checkRunName, type FunnelConfig, type RunConfig, RunNameError, SqliteStore } from '../search-results/store.js';
-import { defaultTransfer, FUNNEL_DEFAULTS, type FunnelHooks, type FunnelSummary, runFunnel } from './funnel.js';
+import { checkRunName, RunNameError, SqliteStore, sampleCounts } from '../search-results/store.js';
+import { type FunnelConfig, openStore, type RunConfig, type RunStore } from './config.js';
+import { type FunnelHooks, type FunnelSummary, runFunnel } from './funnel.js';
+import { defaultTransfer, FUNNEL_DEFAULTS } from './funnel-plan.js';
 import { RlController } from './rl.js';
 import {
   BUDGET_UNITS,
@@ -344,12 +348,12 @@ export function planRun(req: RunRequest, now = new Date()): RunConfig & { readon
 }
 
 /** Plan, then create a new run (its folder, database and lock). Nothing is created if a setting is wrong. */
-export function createRun(req: RunRequest, options: { root?: string } = {}): SqliteStore {
+export function createRun(req: RunRequest, options: { root?: string } = {}): RunStore {
   return SqliteStore.create(planRun(req), options.root);
 }
 
 export interface ResumedRun {
-  readonly store: SqliteStore;
+  readonly store: RunStore;
   /** What the resume changed (a raised budget, a copied run's new name), for the user. */
   readonly notes: readonly string[];
 }
@@ -375,7 +379,7 @@ export function resumeRun(run: string | undefined, req: RunRequest, options: { r
     checkInt(f, v);
   const asked = requestedSpace(req);
   const task = req.task === undefined ? undefined : resolveTask(req.task);
-  const store = SqliteStore.open(run, { ...(options.root === undefined ? {} : { root: options.root }) });
+  const store = openStore(run, options.root === undefined ? {} : { root: options.root });
   try {
     const c = store.config;
     const refuse = (field: string, given: string, stored: string) =>
@@ -424,7 +428,7 @@ export function resumeRun(run: string | undefined, req: RunRequest, options: { r
     const notes: string[] = [];
     if (req.budget !== undefined && req.budget !== c.budget) {
       const cs = store.candidates();
-      const trained = cs.filter((x) => x.status !== 'cached' && x.status !== 'rejected').length;
+      const { trained } = sampleCounts(cs);
       if (req.budget < c.budget) {
         throw new RunConfigError(
           'budget',
@@ -442,10 +446,10 @@ export function resumeRun(run: string | undefined, req: RunRequest, options: { r
 }
 
 /** Open a run to read it (leaderboard, report, export): no lock, no writes. */
-export function openRun(run: string | undefined, options: { root?: string } = {}): SqliteStore {
+export function openRun(run: string | undefined, options: { root?: string } = {}): RunStore {
   if (run === undefined) throw new RunConfigError('run', '--run NAME is required');
   checkName(run);
-  return SqliteStore.open(run, { readonly: true, ...(options.root === undefined ? {} : { root: options.root }) });
+  return openStore(run, { readonly: true, ...(options.root === undefined ? {} : { root: options.root }) });
 }
 
 /** The strategy a config describes, fresh (the search restores its checkpoint). */
@@ -473,6 +477,11 @@ export interface SearchRunOptions extends SearchHooks {
   readonly funnelHooks?: Omit<FunnelHooks, 'shouldStop'>;
   /** Worker threads of the local pool (default and cap: the number of cores). */
   readonly workers?: number;
+  /**
+   * Where children train (default cpu: the local pool). `webgpu`: one GPU thread
+   * (evaluator/gpu-pool.ts). Not stored with the run: results agree to float32 tolerance.
+   */
+  readonly device?: Device;
   /** Another evaluation back end instead of the local pool. */
   readonly evaluator?: Evaluator;
   /**
@@ -494,11 +503,11 @@ export interface SearchRunOptions extends SearchHooks {
  * process created that fails before its first rule is removed, so its name stays free.
  */
 export async function searchRun(
-  store: SqliteStore,
+  store: RunStore,
   options: SearchRunOptions = {},
 ): Promise<SearchSummary & { readonly funnel?: FunnelSummary }> {
   let strategy: Strategy | undefined;
-  let pool: EvaluatorPool | undefined;
+  let pool: EvaluatorPool | GpuEvaluator | undefined;
   let queue: QueueEvaluator | undefined;
   try {
     const config = store.config;
@@ -516,15 +525,23 @@ export async function searchRun(
       });
       evaluator = queue;
     } else if (evaluator === undefined) {
-      const w = resolveWorkers(options.workers);
-      workersNote = w.note;
       const transfer = config.funnel?.transfer ? findTask(config.funnel.transfer) : undefined;
       const datasets = [
         ...new Set(
           [task.dataset, transfer?.dataset].filter((d): d is NonNullable<typeof d> => d !== null && d !== undefined),
         ),
       ];
-      pool = new EvaluatorPool({ workers: w.workers, datasets });
+      if (options.device === 'webgpu') {
+        for (const t of [task, transfer]) {
+          const problem = t === undefined ? undefined : gpuProblem(t);
+          if (problem !== undefined) throw new RunConfigError('device', `--device webgpu: ${problem}`);
+        }
+        pool = new GpuEvaluator({ datasets });
+      } else {
+        const w = resolveWorkers(options.workers);
+        workersNote = w.note;
+        pool = new EvaluatorPool({ workers: w.workers, datasets });
+      }
       evaluator = pool;
       workers = pool.workers;
     }

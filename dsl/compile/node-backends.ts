@@ -17,12 +17,33 @@ installBackendLoader('tf', async () => {
 });
 
 installBackendLoader('wgsl', async () => {
-  const { closeWebGpu, generateWgsl, initWebGpu, WgslKernel } = await import('./wgsl.js');
+  const { closeWebGpu, initWebGpu, WgslKernel } = await import('./webgpu.js');
   const gpu = await initWebGpu();
   return {
     note: `WebGPU adapter: ${gpu.adapter}`,
-    create: (program, values, size, seed): DeviceKernel =>
-      new WgslKernel(gpu, program, generateWgsl(program), values, size, seed),
+    // WGSL kernels are made asynchronously (pipeline, buffers): the first step waits for it, and
+    // a size the device refuses is that step's error.
+    create: (program, values, size, seed): DeviceKernel => {
+      const pending = WgslKernel.create(gpu, program, values, size, seed, { own: true });
+      pending.catch(() => {}); // reported by the first step
+      let kernel: Awaited<typeof pending> | undefined;
+      return {
+        backend: 'wgsl',
+        get t() {
+          return kernel?.t ?? 0;
+        },
+        async step(w, g, lr) {
+          kernel ??= await pending;
+          await kernel.step(w, g, lr);
+        },
+        dispose() {
+          void pending.then(
+            (k) => k.dispose(),
+            () => {},
+          );
+        },
+      };
+    },
     release: closeWebGpu,
   };
 });
