@@ -192,7 +192,7 @@ export async function traceCommand(argv: readonly string[], io: Io): Promise<num
   const backend = backendByName(name);
   if (backend === undefined)
     throw new UsageError(
-      `unknown back end '${name}'; the back ends are:\n${BACKENDS.map((b) => `  ${b.name.padEnd(7)}${b.summary}`).join('\n')}`,
+      `back end '${name}' is not available in this build; the back ends are:\n${BACKENDS.map((b) => `  ${b.name.padEnd(7)}${b.summary}`).join('\n')}`,
     );
   const dtype = flag(args, 'dtype') ?? 'float32';
   if (dtype !== 'float32' && dtype !== 'float64')
