@@ -137,31 +137,19 @@ describe('every primitive on every back end, on special values', () => {
 
   it('WGSL (Mesa llvmpipe through Dawn) agrees with the interpreter', () => {
     const dir = scratchDir('special-wgsl');
-    // Chunks of cases, each in its own process, run again when Dawn aborts or hangs (issue 21
-    // item 1, a race in how the process drives Dawn: here about 1 step in 40 aborted, "The futex
-    // facility returned an unexpected error code", or hung).
-    const out: Record<string, (number | string)[]> = {};
-    let adapter = '';
-    const chunk = 6;
-    for (let start = 0; start < cases.length; start += chunk) {
-      const spec = join(dir, `spec${start}.json`);
-      const part = cases.slice(start, start + chunk).map((c) => ({ id: c.id, text: c.text, params: c.params }));
-      writeFileSync(spec, JSON.stringify({ x: x.map(text), y: y.map(text), cases: part }));
-      const run = () =>
-        spawnSync(process.execPath, [fixturePath('special-values-wgsl.mjs'), spec], {
-          encoding: 'utf8',
-          cwd: repoRoot,
-          env: { ...process.env, EGL_PLATFORM: 'surfaceless' },
-          timeout: 15_000,
-          maxBuffer: 64 << 20,
-        });
-      let r = run();
-      for (let attempt = 1; attempt < 8 && r.status !== 0 && r.signal !== null; attempt++) r = run();
-      expect(r.status, r.stderr).toBe(0);
-      const doc = JSON.parse(r.stdout) as { adapter: string; out: Record<string, (number | string)[]> };
-      adapter = doc.adapter;
-      Object.assign(out, doc.out);
-    }
+    // Every case in one process on one device (Dawn does not run inside vitest's workers).
+    const spec = join(dir, 'spec.json');
+    const items = cases.map((c) => ({ id: c.id, text: c.text, params: c.params }));
+    writeFileSync(spec, JSON.stringify({ x: x.map(text), y: y.map(text), cases: items }));
+    const r = spawnSync(process.execPath, [fixturePath('special-values-wgsl.mjs'), spec], {
+      encoding: 'utf8',
+      cwd: repoRoot,
+      env: { ...process.env, EGL_PLATFORM: 'surfaceless' },
+      timeout: 60_000,
+      maxBuffer: 64 << 20,
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const { adapter, out } = JSON.parse(r.stdout) as { adapter: string; out: Record<string, (number | string)[]> };
     const bad: string[] = [];
     for (const c of cases) bad.push(...mismatches('wgsl', c.id, ref32.get(c.id)!, out[c.id]!.map(num)));
     expect(adapter).toMatch(/\w/);
