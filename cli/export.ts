@@ -1,5 +1,4 @@
 /** `nos export`: a rule as a tfjs config, a standalone TypeScript module, or a PyTorch optimizer. */
-import { writeFileSync } from 'node:fs';
 import { openRun } from '../controller/run.js';
 import { BindError, bindParams, type CheckedRule, library, lookupRule } from '../dsl/index.js';
 import { emitPyTorch } from '../dsl/compile/pytorch.js';
@@ -7,8 +6,9 @@ import { emitTypeScript, type Provenance } from '../dsl/compile/ts.js';
 import { rankedLeaderboard } from '../search-results/funnel.js';
 import { type FlagSpecs, flag, intFlag, numberFlag, parseArgs, setFlags, UsageError } from './args.js';
 import type { Io } from './io.js';
-import { checkOutputFile, describeWriteError } from './paths.js';
+import { checkOutputFile, writeOutputFile } from './paths.js';
 import { ruleFromArgs } from './rules.js';
+import { shown } from '../util/terminal.js';
 
 export const EXPORT_FLAGS: FlagSpecs = {
   rule: { type: 'string', value: 'R', description: 'a built-in rule name, rule text, or a .nos file' },
@@ -49,10 +49,12 @@ export function withDefaults(rule: CheckedRule, overrides: Readonly<Record<strin
 
 export function exportCommand(argv: readonly string[], io: Io): number {
   const args = parseArgs(argv, EXPORT_FLAGS);
+  const out = flag(args, 'out');
+  if (out !== undefined) checkOutputFile(out); // before any work: a folder or an empty path is refused
   const format = flag(args, 'format');
   if (format === undefined) throw new UsageError('--format is required: tfjs, ts or pytorch');
   if (!['tfjs', 'ts', 'pytorch'].includes(format))
-    throw new UsageError(`unknown --format '${format}': use tfjs, ts or pytorch`);
+    throw new UsageError(`unknown --format '${shown(format)}': use tfjs, ts or pytorch`);
   const spec = flag(args, 'rule')?.trim();
   let provenance: Provenance = {
     source: spec !== undefined && library().has(spec) ? 'built-in' : 'rule text given to nos export',
@@ -99,19 +101,13 @@ export function exportCommand(argv: readonly string[], io: Io): number {
   } else {
     const name = flag(args, 'name');
     if (name !== undefined && !/^[A-Za-z][A-Za-z0-9]*$/.test(name))
-      throw new UsageError(`--name must be a class name (a letter, then letters and digits), got '${name}'`);
+      throw new UsageError(`--name must be a class name (a letter, then letters and digits), got '${shown(name)}'`);
     const options = { provenance, ...(name === undefined ? {} : { className: name }) };
     text = format === 'ts' ? emitTypeScript(rule, options) : emitPyTorch(rule, options);
   }
-  const out = flag(args, 'out');
   if (out === undefined) io.out(text);
   else {
-    checkOutputFile(out);
-    try {
-      writeFileSync(out, text.endsWith('\n') ? text : `${text}\n`);
-    } catch (e) {
-      throw new UsageError(`${out}: cannot write (${describeWriteError(e)})`);
-    }
+    writeOutputFile(out, text.endsWith('\n') ? text : `${text}\n`, `the ${format} export`);
     io.err(`wrote ${out}`);
   }
   return 0;

@@ -1,10 +1,9 @@
 /** `nos schedule NAME [--steps N] [--set k=v] [--out F.svg] [--json]`: a schedule's values and plot. */
-import { writeFileSync } from 'node:fs';
 import { parseScheduleSpec, ScheduleError, schedules } from '../evaluator/schedules.js';
 import { lineChart } from '../search-results/plot.js';
 import { type FlagSpecs, flag, has, intFlag, parseArgs, setFlags, UsageError } from './args.js';
 import type { Io } from './io.js';
-import { checkOutputFile, describeWriteError } from './paths.js';
+import { checkOutputFile, writeOutputFile } from './paths.js';
 
 export const SCHEDULE_FLAGS: FlagSpecs = {
   steps: { type: 'string', value: 'N', description: 'steps to compute the schedule over (default 1000)' },
@@ -56,18 +55,15 @@ export function scheduleCommand(argv: readonly string[], io: Io): number {
   if (out !== undefined) {
     checkOutputFile(out);
     const x = Array.from({ length: steps }, (_, i) => i + 1);
-    try {
-      writeFileSync(
-        out,
-        lineChart([{ name, x, y: Array.from(values) }], {
-          title: `Schedule ${name} over ${steps} steps`,
-          xLabel: 'step t',
-          yLabel: 'learning-rate multiplier',
-        }),
-      );
-    } catch (e) {
-      throw new UsageError(`${out}: cannot write (${describeWriteError(e)})`);
-    }
+    writeOutputFile(
+      out,
+      lineChart([{ name, x, y: Array.from(values) }], {
+        title: `Schedule ${name} over ${steps} steps`,
+        xLabel: 'step t',
+        yLabel: 'learning-rate multiplier',
+      }),
+      'the plot',
+    );
     io.err(`wrote ${out}`);
   }
   if (has(args, 'json')) io.out(JSON.stringify({ schedule: name, steps, values: Array.from(values), cycleEnds }));
