@@ -12,6 +12,7 @@ import { benchScreen, type ScreenFigures } from '../bench/screen.js';
 import { benchTraining, type TrainingFigures } from '../bench/training.js';
 import { type FlagSpecs, flag, has, parseArgs, UsageError } from './args.js';
 import type { Io } from './io.js';
+import { shown } from '../util/terminal.js';
 
 const PARTS = ['kernels', 'training', 'pool', 'screen', 'gpu', 'queue', 'fidelity'] as const;
 
@@ -141,7 +142,7 @@ export async function benchCommand(argv: readonly string[], io: Io): Promise<num
   if (want('fidelity')) {
     const taskId = flag(args, 'task');
     if (taskId !== undefined && findTask(taskId) === undefined)
-      throw new UsageError(`--task: unknown task '${taskId}' (nos tasks lists them)`);
+      throw new UsageError(`--task: unknown task '${shown(taskId)}' (nos tasks lists them)`);
     const cache = cacheLocation();
     fidelity = await benchFidelity({
       ...(flag(args, 'task') === undefined ? {} : { task: flag(args, 'task') as string }),

@@ -17,6 +17,7 @@ import { flag, has, numberFlag, type ParsedArgs, parseArgs, UsageError } from '.
 import { NOS_SPACE } from '../primitives/nos-space.js';
 import { ALIASES, CONTEXT_PARAMS, LEAVES, PRIMITIVES } from '../primitives/registry.js';
 import { type Io, readUserFile, ruleOverrides } from './io.js';
+import { shown } from '../util/terminal.js';
 
 /** A rule file: at most the language's source limit, read without trusting the path. */
 function readRuleFile(path: string): string {
@@ -182,11 +183,13 @@ export async function traceCommand(argv: readonly string[], io: Io): Promise<num
   const seed = numberFlag(args, 'seed') ?? 0;
   const backend = flag(args, 'backend') ?? 'js';
   if (!(BACKENDS as readonly string[]).includes(backend)) {
-    throw new UsageError(`back end '${backend}' is not available in this build (available: ${BACKENDS.join(', ')})`);
+    throw new UsageError(
+      `back end '${shown(backend)}' is not available in this build (available: ${BACKENDS.join(', ')})`,
+    );
   }
   const dtype = flag(args, 'dtype') ?? 'float32';
   if (dtype !== 'float32' && dtype !== 'float64')
-    throw new UsageError(`--dtype must be float32 or float64, got '${dtype}'`);
+    throw new UsageError(`--dtype must be float32 or float64, got '${shown(dtype)}'`);
   if (backend === 'tf') {
     if (dtype !== 'float32') throw new UsageError('the tf back end computes in float32 only');
     const { initTf } = await import('../dsl/compile/tf-backend.js');

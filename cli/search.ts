@@ -14,12 +14,13 @@ import {
 } from '../controller/run.js';
 import { type LeaderboardEntry, rankedLeaderboard, verdicts } from '../search-results/funnel.js';
 import type { SearchProgress } from '../controller/search.js';
-import { parseQueueUrl } from '../evaluator/queue.js';
 import { DEFAULT_TASK } from '../evaluator/tasks.js';
 import type { SqliteStore } from '../search-results/store.js';
 import { type FlagSpecs, flag, has, intFlag, numberFlag, parseArgs, UsageError } from './args.js';
 import type { Io } from './io.js';
+import { queueFlags, queueFromArgs } from './queue-url.js';
 import { writeReport } from './report.js';
+import { shown } from '../util/terminal.js';
 
 export const SEARCH_FLAGS: FlagSpecs = {
   task: {
@@ -43,12 +44,7 @@ export const SEARCH_FLAGS: FlagSpecs = {
     value: 'K',
     description: 'evaluator threads (default and most: the number of cores); results do not depend on it',
   },
-  queue: {
-    type: 'string',
-    value: 'URL',
-    description:
-      "evaluate through this Redis queue (redis://[:PASSWORD@]HOST:PORT[/DB] or rediss://) with 'nos worker's, not here; same results",
-  },
+  ...queueFlags("evaluate through this Redis queue with 'nos worker's, not here (same results)"),
   seed: {
     type: 'string',
     value: 'S',
@@ -128,7 +124,7 @@ export const SEARCH_FLAGS: FlagSpecs = {
 function funnelRequest(args: ReturnType<typeof parseArgs>): FunnelRequest | false | undefined {
   const mode = flag(args, 'funnel');
   if (mode !== undefined && mode !== 'on' && mode !== 'off')
-    throw new UsageError(`--funnel must be on or off, got '${mode}'`);
+    throw new UsageError(`--funnel must be on or off, got '${shown(mode)}'`);
   const seedsText = flag(args, 'rung-seeds');
   const seeds =
     seedsText === undefined
@@ -136,7 +132,7 @@ function funnelRequest(args: ReturnType<typeof parseArgs>): FunnelRequest | fals
       : seedsText.split(',').map((x) => (/^\s*\d+\s*$/.test(x) ? Number(x) : Number.NaN));
   if (seeds?.some((x) => Number.isNaN(x)))
     throw new UsageError(
-      `--rung-seeds takes three integers separated by commas (seeds at rungs 1, 2, 3), got '${seedsText}'`,
+      `--rung-seeds takes three integers separated by commas (seeds at rungs 1, 2, 3), got '${shown(seedsText ?? '')}'`,
     );
   const r: FunnelRequest = {
     ...(numberFlag(args, 'promote') === undefined ? {} : { promote: numberFlag(args, 'promote') as number }),
@@ -193,9 +189,8 @@ function request(args: ReturnType<typeof parseArgs>): RunRequest {
 export async function searchCommand(argv: readonly string[], io: Io): Promise<number> {
   const args = parseArgs(argv, SEARCH_FLAGS);
   const req = request(args);
-  const queueUrl = flag(args, 'queue');
   // Checked before a run is created or opened: a bad URL leaves nothing behind.
-  if (queueUrl !== undefined) parseQueueUrl(queueUrl);
+  const queueUrl = queueFromArgs(args, io, 'search');
   let store: SqliteStore;
   if (has(args, 'resume')) {
     const resumed = resumeRun(req.run, req);

@@ -13,7 +13,7 @@ import { nearest } from '../dsl/diagnostics.js';
 import { loadDataset } from '../evaluator/data.js';
 import { EvaluatorPool, resolveWorkers } from '../evaluator/pool.js';
 import type { Evaluator } from '../evaluator/protocol.js';
-import { QueueEvaluator } from '../evaluator/queue.js';
+import { QueueEvaluator, type QueueUrl } from '../evaluator/queue.js';
 import { DEFAULT_TASK, findTask, TASKS, type TaskSpec } from '../evaluator/tasks.js';
 import { evaluateRule } from '../evaluator/train.js';
 import { lookupRule } from '../dsl/index.js';
@@ -32,6 +32,7 @@ import {
 } from './search.js';
 import { parseSpaceConfig, readSpaceFile, SpaceError } from './space.js';
 import { Evolution, knownChoices, RandomSearch, type Strategy } from './strategy.js';
+import { shown } from '../util/terminal.js';
 
 /** A run setting that is wrong, or conflicts with a stored run: a user error naming the flag. */
 export class RunConfigError extends Error {
@@ -141,7 +142,7 @@ export function funnelConfig(req: FunnelRequest | false | undefined, task: TaskS
         );
         throw new RunConfigError(
           'transfer',
-          `--transfer: unknown task '${r.transfer}'${hint ? `; did you mean '${hint}'?` : ''} (or 'none')`,
+          `--transfer: unknown task '${shown(r.transfer)}'${hint ? `; did you mean '${hint}'?` : ''} (or 'none')`,
         );
       }
       transfer = t.id;
@@ -149,7 +150,10 @@ export function funnelConfig(req: FunnelRequest | false | undefined, task: TaskS
   }
   const baseline = r.baseline ?? FUNNEL_DEFAULTS.baseline;
   if (!lookupRule(baseline).ok)
-    throw new RunConfigError('baseline', `--baseline: '${baseline}' is not a built-in rule (nos rules lists them)`);
+    throw new RunConfigError(
+      'baseline',
+      `--baseline: '${shown(baseline)}' is not a built-in rule (nos rules lists them)`,
+    );
   const longTop = r.longTop ?? FUNNEL_DEFAULTS.longTop;
   const finalists = r.finalists ?? FUNNEL_DEFAULTS.finalists;
   if (finalists > longTop)
@@ -204,7 +208,7 @@ export function resolveTask(id: string | undefined): TaskSpec {
     );
     throw new RunConfigError(
       'task',
-      `--task: unknown task '${name}'${hint ? `; did you mean '${hint}'?` : ''} (nos tasks lists them)`,
+      `--task: unknown task '${shown(name)}'${hint ? `; did you mean '${hint}'?` : ''} (nos tasks lists them)`,
     );
   }
   return task;
@@ -225,7 +229,10 @@ function checkBudgetUnit(unit: string | undefined): BudgetUnit | undefined {
   if (unit === undefined) return undefined;
   const found = BUDGET_UNITS.find((u) => u === unit);
   if (found === undefined)
-    throw new RunConfigError('budget-unit', `--budget-unit must be one of ${BUDGET_UNITS.join(', ')}, got '${unit}'`);
+    throw new RunConfigError(
+      'budget-unit',
+      `--budget-unit must be one of ${BUDGET_UNITS.join(', ')}, got '${shown(unit)}'`,
+    );
   return found;
 }
 
@@ -243,7 +250,7 @@ function checkStrategy(strategy: string): void {
     const hint = nearest(strategy, STRATEGIES);
     throw new RunConfigError(
       'strategy',
-      `--strategy must be one of ${STRATEGIES.join(', ')}, got '${strategy}'${hint ? `; did you mean '${hint}'?` : ''}`,
+      `--strategy must be one of ${STRATEGIES.join(', ')}, got '${shown(strategy)}'${hint ? `; did you mean '${hint}'?` : ''}`,
     );
   }
 }
@@ -463,7 +470,7 @@ export function makeStrategy(config: RunConfig): Strategy {
     default:
       throw new RunConfigError(
         'strategy',
-        `run '${config.run}' has strategy '${config.strategy}', which this nos does not know (${STRATEGIES.join(', ')})`,
+        `run '${config.run}' has strategy '${shown(config.strategy)}', which this nos does not know (${STRATEGIES.join(', ')})`,
       );
   }
 }
@@ -479,7 +486,7 @@ export interface SearchRunOptions extends SearchHooks {
    * Evaluate through the queue at this URL (`nos worker`s take the jobs) instead of the local
    * pool. Not stored with the run: a resume may use another queue (and a URL may hold a password).
    */
-  readonly queue?: { readonly url: string; readonly log?: (line: string) => void };
+  readonly queue?: { readonly url: string | QueueUrl; readonly log?: (line: string) => void };
   /** Called once the evaluator is ready, before the first rule. */
   onStart?(info: {
     readonly workers: number;

@@ -14,14 +14,18 @@
  */
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
-import type { Job, Queue, QueueEvents } from 'bullmq';
+import type { Queue, QueueEvents } from 'bullmq';
 import type { Redis, RedisOptions } from 'ioredis';
 import { z } from 'zod';
 import { learnedFileSchema } from '../learned/file.js';
 import { canonicalJson } from '../util/canonical-json.js';
+import { redactUrl } from '../util/redact.js';
+import { shown } from '../util/terminal.js';
 import { importOptional } from '../util/optional-deps.js';
 import type { EvalRequest, Evaluator } from './protocol.js';
 import { type EvalResult, failedResult } from './train.js';
+
+export { redactUrl };
 
 /** A queue URL that cannot be used, or a Redis that cannot be reached: a user error. */
 export class QueueError extends Error {
@@ -51,42 +55,80 @@ export interface QueueUrl {
   readonly redacted: string;
 }
 
-/** The URL with any password replaced by `***` (also for text that does not parse as a URL). */
-export function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^@/]*)@/i, (_m, scheme: string, auth: string) => {
-    const colon = auth.indexOf(':');
-    return `${scheme}${colon < 0 ? '***' : `${auth.slice(0, colon)}:***`}@`;
-  });
+/** A percent-encoded part of the URL's credentials, decoded; a QueueError (without the text) if it is malformed. */
+function decodeCredential(text: string, what: 'user name' | 'password', display: string, source: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    throw new QueueError(
+      `${source} '${display}': the ${what} holds a '%' that does not start a valid %XX escape (write % itself as %25, or give the password in REDISCLI_AUTH, where it is taken as is)`,
+    );
+  }
 }
 
-/** Parse `redis://[[user]:password@]host[:port][/db]` (or `rediss://` for TLS). */
-export function parseQueueUrl(text: string): QueueUrl {
-  const shown = redactUrl(text);
+/** Largest database number accepted in a URL (a Redis has 16 unless its `databases` setting says more). */
+export const MAX_DB = 9999;
+
+/**
+ * Parse `redis://[[user]:password@]host[:port][/db]` (or `rediss://` for TLS). The credentials
+ * end at the last `@`, so a password may hold `/`, `@` or `:` as typed; `%XX` escapes in it are
+ * decoded. `source` names where the URL came from, for messages (`--queue`, `NOS_QUEUE_URL`).
+ */
+export function parseQueueUrl(text: string, source = '--queue'): QueueUrl {
+  const display = redactUrl(text.length > 300 ? `${text.slice(0, 300)}...` : text);
+  const expected = 'expected redis://HOST:PORT[/DB] (or rediss:// for TLS)';
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(text);
+  if (scheme === null) throw new QueueError(`${source} '${display}' is not a URL: ${expected}`);
+  const protocol = (scheme[1] as string).toLowerCase();
+  if (protocol !== 'redis' && protocol !== 'rediss')
+    throw new QueueError(`${source} '${display}': the scheme must be redis:// or rediss:// (TLS), not ${protocol}://`);
+  const rest = text.slice(scheme[0].length);
+  const at = rest.lastIndexOf('@');
+  const auth = at < 0 ? undefined : rest.slice(0, at);
   let u: URL;
   try {
-    u = new URL(text);
+    u = new URL(`${protocol}://${rest.slice(at + 1)}`);
   } catch {
-    throw new QueueError(`--queue '${shown}' is not a URL: expected redis://HOST:PORT[/DB] (or rediss:// for TLS)`);
+    throw new QueueError(`${source} '${display}' is not a URL: ${expected}`);
   }
-  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:')
-    throw new QueueError(`--queue '${shown}': the scheme must be redis:// or rediss:// (TLS), not ${u.protocol}//`);
-  if (u.hostname === '') throw new QueueError(`--queue '${shown}': no host (expected redis://HOST:PORT[/DB])`);
+  if (u.hostname === '' || u.username !== '' || u.password !== '')
+    throw new QueueError(`${source} '${display}': no host (${expected})`);
   if (u.search !== '' || u.hash !== '')
-    throw new QueueError(`--queue '${shown}': options after ? or # are not supported`);
+    throw new QueueError(`${source} '${display}': options after ? or # are not supported`);
   const port = u.port === '' ? 6379 : Number(u.port);
   const path = u.pathname.replace(/^\//, '');
-  if (path !== '' && !/^\d{1,2}$/.test(path))
-    throw new QueueError(`--queue '${shown}': the path must be a database number (/0 to /15), got '/${path}'`);
+  if (path !== '' && !/^\d{1,4}$/.test(path))
+    throw new QueueError(
+      `${source} '${display}': the path must be a database number (/0 to /15 on a Redis with the default 'databases 16'), got '/${path.length > 40 ? `${path.slice(0, 40)}...` : path}'`,
+    );
   const db = path === '' ? 0 : Number(path);
   const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
+  const colon = auth === undefined ? -1 : auth.indexOf(':');
+  const userText = auth === undefined ? '' : colon < 0 ? auth : auth.slice(0, colon);
+  const passwordText = auth === undefined || colon < 0 ? '' : auth.slice(colon + 1);
+  const username = userText === '' ? undefined : decodeCredential(userText, 'user name', display, source);
+  const password = passwordText === '' ? undefined : decodeCredential(passwordText, 'password', display, source);
+  const userShown = username === undefined ? '' : encodeURIComponent(username);
   return {
-    tls: u.protocol === 'rediss:',
+    tls: protocol === 'rediss',
     host,
     port,
     db,
-    username: u.username === '' ? undefined : decodeURIComponent(u.username),
-    password: u.password === '' ? undefined : decodeURIComponent(u.password),
-    redacted: `${u.protocol}//${u.password !== '' ? `${u.username}:***@` : u.username !== '' ? `${u.username}@` : ''}${u.host}/${db}`,
+    username,
+    password,
+    redacted: `${protocol}://${password !== undefined ? `${userShown}:***@` : username !== undefined ? `${userShown}@` : ''}${u.host}/${db}`,
+  };
+}
+
+/** The same URL with another password (the one from REDISCLI_AUTH, say); its redacted form says one is set. */
+export function withPassword(url: QueueUrl, password: string): QueueUrl {
+  return {
+    ...url,
+    password,
+    redacted: url.redacted.replace(/^(rediss?:\/\/)(?:([^@]*)@)?/, (_m, scheme: string, user: string | undefined) => {
+      const name = user === undefined ? '' : user.replace(/:\*\*\*$/, '');
+      return `${scheme}${name}:***@`;
+    }),
   };
 }
 
@@ -132,7 +174,6 @@ export async function connectRedis(url: QueueUrl, timeoutMs = 10_000, onError?: 
         }, timeoutMs);
       }),
     ]);
-    return client;
   } catch (e) {
     client.disconnect();
     const why = (last ?? (e instanceof Error ? e : new Error(String(e)))).message;
@@ -142,6 +183,17 @@ export async function connectRedis(url: QueueUrl, timeoutMs = 10_000, onError?: 
   } finally {
     clearTimeout(timer);
   }
+  // ioredis selects the database on connect but carries on in database 0 when Redis refuses:
+  // select it again, and say so if it does not exist.
+  try {
+    await client.select(url.db);
+  } catch (e) {
+    client.disconnect();
+    throw new QueueError(
+      `Redis at ${url.redacted} has no database ${url.db} (${e instanceof Error ? e.message : String(e)}): a Redis has /0 to /15 unless its 'databases' setting gives more`,
+    );
+  }
+  return client;
 }
 
 /** The job id of a request: a hash of what is evaluated (keys in a fixed order). */
@@ -223,34 +275,41 @@ export function decodeNonFinite(value: unknown): unknown {
   return value;
 }
 
-/** Any number, NaN included (a failed run's loss is NaN; zod's number() refuses it). */
+/** Any number, NaN and infinities included (a failed run's loss is NaN; zod's number() refuses it). */
 const num = z.union([z.number(), z.nan()]);
 const status = z.enum(['ok', 'diverged', 'invalid', 'timeout']);
 const runStatus = z.enum(['ok', 'diverged', 'invalid', 'timeout']);
+/** Longest curve a reply may carry (points; a curve point is every few steps). */
+export const MAX_REPLY_CURVE = 1_000_000;
 
-/** What a worker must return (checked on the coordinator before anything reaches the store). */
+/**
+ * What a worker must return, checked on the coordinator before anything reaches the store: a
+ * reply is untrusted input (a worker of another build, a bug, or whoever can write to Redis).
+ * What the store keeps must be a number there: reward and seconds finite, a best learning rate
+ * finite and positive or null.
+ */
 const ReplySchema = z.object({
   result: z
     .object({
-      rule: z.string(),
-      hash: z.string(),
-      task: z.string(),
-      seed: num,
+      rule: z.string().max(MAX_RULE_CHARS),
+      hash: z.string().max(200),
+      task: z.string().max(64),
+      seed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
       status,
-      reason: z.string().optional(),
-      reward: num,
-      bestLr: num.nullable(),
+      reason: z.string().max(100_000).optional(),
+      reward: z.number().finite(),
+      bestLr: z.number().finite().positive().nullable(),
       valAcc: num,
       testAcc: num.nullable(),
       finalLoss: num,
-      grid: z.array(z.object({ lr: num, status: runStatus, valAcc: num, valLoss: num }).passthrough()),
-      curve: z.array(num),
-      curveEvery: num,
-      seconds: num,
+      grid: z.array(z.object({ lr: num, status: runStatus, valAcc: num, valLoss: num }).passthrough()).max(64),
+      curve: z.array(num).max(MAX_REPLY_CURVE),
+      curveEvery: z.number().finite().positive(),
+      seconds: z.number().finite().min(0),
       analysis: z.record(z.string(), z.unknown()).optional(),
     })
     .passthrough(),
-  memoryMb: num.nullable(),
+  memoryMb: z.number().finite().nullable(),
 });
 
 export interface QueueReply {
@@ -258,20 +317,34 @@ export interface QueueReply {
   readonly memoryMb: number | null;
 }
 
-/** A worker's return value, decoded and checked; a message when it is not a reply. */
-export function decodeReply(value: unknown): { ok: true; reply: QueueReply } | { ok: false; message: string } {
+/**
+ * A worker's return value, decoded and checked; a message when it is not a reply (or, given the
+ * request, not a reply to it: another task or seed).
+ */
+export function decodeReply(
+  value: unknown,
+  req?: Pick<EvalRequest, 'task' | 'seed'>,
+): { ok: true; reply: QueueReply } | { ok: false; message: string } {
   const r = ReplySchema.safeParse(decodeNonFinite(value));
-  if (r.success) return { ok: true, reply: r.data as unknown as QueueReply };
-  const issue = r.error.issues[0];
-  return {
-    ok: false,
-    message: `a worker returned a malformed result (${issue?.path.join('.') || 'the value'}: ${issue?.message ?? 'invalid'})`,
-  };
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    return {
+      ok: false,
+      message: `a worker returned a malformed result (${issue?.path.join('.') || 'the value'}: ${issue?.message ?? 'invalid'})`,
+    };
+  }
+  const result = r.data.result;
+  if (req !== undefined && (result.task !== req.task || result.seed !== req.seed))
+    return {
+      ok: false,
+      message: `a worker returned the result of another evaluation (task ${shown(result.task, 40)} seed ${result.seed}, for task ${req.task} seed ${req.seed})`,
+    };
+  return { ok: true, reply: r.data as unknown as QueueReply };
 }
 
 export interface QueueEvaluatorOptions {
-  /** redis://[:password@]HOST:PORT[/DB] or rediss://... */
-  readonly url: string;
+  /** redis://[:password@]HOST:PORT[/DB] or rediss://..., or one parsed already (parseQueueUrl). */
+  readonly url: string | QueueUrl;
   /** nos's version (the queue's name carries it). */
   readonly version: string;
   /** Progress notes for the user: waiting for a worker, a lost connection. */
@@ -312,7 +385,6 @@ export class QueueEvaluator implements Evaluator {
     private readonly queue: Queue,
     private readonly events: QueueEvents,
     private readonly clients: readonly Redis[],
-    private readonly jobClass: typeof Job,
     private readonly options: QueueEvaluatorOptions,
   ) {
     events.on('completed', ({ jobId: id, returnvalue }) => {
@@ -329,12 +401,8 @@ export class QueueEvaluator implements Evaluator {
 
   /** Connect (or a QueueError that says why not) and start listening for results. */
   static async open(options: QueueEvaluatorOptions): Promise<QueueEvaluator> {
-    const url = parseQueueUrl(options.url);
-    const {
-      Queue: BullQueue,
-      QueueEvents: BullEvents,
-      Job: BullJob,
-    } = await importOptional<typeof import('bullmq')>('bullmq');
+    const url = typeof options.url === 'string' ? parseQueueUrl(options.url) : options.url;
+    const { Queue: BullQueue, QueueEvents: BullEvents } = await importOptional<typeof import('bullmq')>('bullmq');
     const timeout = options.connectTimeoutMs ?? 10_000;
     const clients: Redis[] = [];
     try {
@@ -347,7 +415,7 @@ export class QueueEvaluator implements Evaluator {
     const name = queueName(options.version);
     const queue = new BullQueue(name, { connection: clients[0] as Redis });
     const events = new BullEvents(name, { connection: clients[1] as Redis });
-    const q = new QueueEvaluator(url, name, queue, events, clients, BullJob, options);
+    const q = new QueueEvaluator(url, name, queue, events, clients, options);
     for (const c of clients) c.on('error', (e: Error) => q.connectionError(e));
     queue.on('error', (e: Error) => q.connectionError(e));
     events.on('error', (e: Error) => q.connectionError(e));
@@ -399,7 +467,7 @@ export class QueueEvaluator implements Evaluator {
     if (this.pending.get(id) !== p) return;
     this.pending.delete(id);
     this.workerSeen();
-    const decoded = decodeReply(value);
+    const decoded = decodeReply(value, p.req);
     const seconds = (performance.now() - p.t0) / 1000;
     p.resolve(
       decoded.ok
@@ -411,37 +479,57 @@ export class QueueEvaluator implements Evaluator {
     );
   }
 
-  /** Look a job up in Redis: settle it when finished, send it again when Redis lost it. */
+  /** Settle a job as a failed evaluation (status invalid, reward 0) with the reason. */
+  private settleFailed(id: string, p: Pending, reason: string): void {
+    if (this.pending.get(id) !== p) return;
+    this.pending.delete(id);
+    const seconds = (performance.now() - p.t0) / 1000;
+    p.resolve({
+      result: failedResult(p.req.rule, p.req.task, p.req.seed, 'invalid', reason, seconds),
+      memoryMb: null,
+    });
+  }
+
+  /**
+   * Look a job up in Redis: settle it when finished, send it again when Redis lost it. Reads the
+   * job's fields as they are (never its data, which a damaged job may hold as text that is not
+   * JSON: BullMQ's own reader would throw on it, and the job would wait for ever).
+   */
   private async check(id: string, first = false): Promise<void> {
     const p = this.pending.get(id);
     if (p === undefined || this.closed) return;
     try {
-      const job = await this.jobClass.fromId(this.queue, id);
+      const client = this.clients[0] as Redis;
+      const [finishedOn, returnvalue, failedReason, atm, attemptsMade] = await client.hmget(
+        this.queue.toKey(id),
+        'finishedOn',
+        'returnvalue',
+        'failedReason',
+        'atm',
+        'attemptsMade',
+      );
       if (this.pending.get(id) !== p) return;
-      if (job === undefined) {
-        if (!first) await this.send(id, p);
+      if (finishedOn === null) {
+        if (!first && (await client.exists(this.queue.toKey(id))) === 0) await this.send(id, p);
         return;
       }
-      if (job.finishedOn === undefined || job.finishedOn === null) return;
-      const state = await job.getState();
+      const state = await this.queue.getJobState(id);
       if (state === 'completed') {
         if (first) this.reused++;
-        this.settleWith(id, p, job.returnvalue);
+        let value: unknown;
+        try {
+          value = JSON.parse(returnvalue ?? '');
+        } catch {
+          this.settleFailed(id, p, 'a worker returned a malformed result (not JSON)');
+          return;
+        }
+        this.settleWith(id, p, value);
       } else if (state === 'failed') {
-        if (this.pending.get(id) !== p) return;
-        this.pending.delete(id);
-        const seconds = (performance.now() - p.t0) / 1000;
-        p.resolve({
-          result: failedResult(
-            p.req.rule,
-            p.req.task,
-            p.req.seed,
-            'invalid',
-            `the queue job failed after ${job.attemptsMade} attempt(s): ${job.failedReason}`,
-            seconds,
-          ),
-          memoryMb: null,
-        });
+        this.settleFailed(
+          id,
+          p,
+          `the queue job failed after ${Number(atm ?? attemptsMade ?? 0) || 1} attempt(s): ${shown(failedReason ?? 'no reason given', 2000)}`,
+        );
       }
     } catch (e) {
       this.connectionError(e instanceof Error ? e : new Error(String(e)));
@@ -460,9 +548,13 @@ export class QueueEvaluator implements Evaluator {
     this.waiting = false;
   }
 
-  /** Workers connected to this queue now (Redis's CLIENT LIST). */
+  /**
+   * Workers connected to this queue now (Redis's CLIENT LIST), in this queue's database only:
+   * a worker of a queue with the same name in another database takes none of these jobs.
+   */
   async workersConnected(): Promise<number> {
-    return await this.queue.getWorkersCount();
+    const db = String(this.url.db);
+    return (await this.queue.getWorkers()).filter((w) => w.db === db).length;
   }
 
   private async checkWorkers(): Promise<void> {

@@ -35,6 +35,7 @@ import { systemRootOf } from '../util/paths.js';
 const sqlite = (): typeof Database => requireOptional<typeof Database>('better-sqlite3');
 import { z } from 'zod';
 import type { SpaceConfig } from '../primitives/nos-space.js';
+import { shown } from '../util/terminal.js';
 
 export const SCHEMA_VERSION = 1;
 
@@ -189,6 +190,7 @@ const ERRNO_WORDS: Readonly<Record<string, string>> = {
   EPERM: 'operation not permitted',
   EROFS: 'read-only file system',
   ENOSPC: 'no space left on the device',
+  EFBIG: 'the file would exceed the largest file this process may write (ulimit -f)',
   EDQUOT: 'disk quota exceeded',
   ENOTDIR: 'a part of the path is a file, not a folder',
   EISDIR: 'it is a folder',
@@ -269,7 +271,7 @@ const RUN_NAME = /^[A-Za-z0-9][A-Za-z0-9.-]{0,63}$/;
 export function checkRunName(run: string): void {
   if (!RUN_NAME.test(run))
     throw new RunNameError(
-      `run name '${run}' must be 1-64 letters, digits, '.' or '-', starting with a letter or digit`,
+      `run name '${shown(run)}' must be 1-64 letters, digits, '.' or '-', starting with a letter or digit`,
     );
 }
 
