@@ -10,9 +10,12 @@ import { benchPool, type PoolFigures } from '../bench/pool.js';
 import { benchQueue, type QueueFigures } from '../bench/queue.js';
 import { benchScreen, type ScreenFigures } from '../bench/screen.js';
 import { benchTraining, type TrainingFigures } from '../bench/training.js';
-import { type FlagSpecs, flag, has, parseArgs, UsageError } from './args.js';
+import { type FlagSpecs, flag, has, intFlag, parseArgs, UsageError } from './args.js';
 import type { Io } from './io.js';
 import { shown } from '../util/terminal.js';
+
+/** Largest --params: 100 million float32 parameters, 400 MB per array. */
+export const MAX_PARAMS = 100_000_000;
 
 const PARTS = ['kernels', 'training', 'pool', 'screen', 'gpu', 'queue', 'fidelity'] as const;
 
@@ -74,12 +77,28 @@ export async function benchCommand(argv: readonly string[], io: Io): Promise<num
     throw new UsageError(`--only must be one of ${PARTS.join(', ')}`);
   const want = (p: (typeof PARTS)[number]) => only === p || (only === undefined && !ON_REQUEST.includes(p));
   const notes: string[] = [];
-  const params = flag(args, 'params') === undefined ? undefined : Number(flag(args, 'params'));
-  if (params !== undefined && !(Number.isInteger(params) && params > 0))
-    throw new UsageError('--params must be a positive integer');
+  // Every flag is checked before anything is measured.
+  const params = intFlag(args, 'params', 1);
+  if (params !== undefined && params > MAX_PARAMS)
+    throw new UsageError(
+      `--params ${params}: at most ${MAX_PARAMS} (each array of the kernel bench is 4 bytes a parameter, and it holds several)`,
+    );
+  if (params !== undefined && !want('kernels') && !want('gpu'))
+    throw new UsageError('--params is for --only kernels or gpu (or the whole bench)');
+  const taskId = flag(args, 'task');
+  if (taskId !== undefined && !want('fidelity')) throw new UsageError('--task is for --only fidelity');
+  if (taskId !== undefined && findTask(taskId) === undefined)
+    throw new UsageError(`--task: unknown task '${shown(taskId)}' (nos tasks lists them)`);
   let kernels: KernelFigures | null = null;
   if (want('kernels')) {
-    kernels = await benchKernels({ ...(params === undefined ? {} : { params }), log: (s) => io.err(s), notes });
+    try {
+      kernels = await benchKernels({ ...(params === undefined ? {} : { params }), log: (s) => io.err(s), notes });
+    } catch (e) {
+      if (!(e instanceof RangeError)) throw e;
+      throw new UsageError(
+        `--params ${params}: this machine could not allocate the kernel bench's arrays (${e.message}); try fewer`,
+      );
+    }
     if (!has(args, 'json')) io.out(kernelTable(kernels));
   }
   const log = (s: string) => io.err(s);
@@ -140,9 +159,6 @@ export async function benchCommand(argv: readonly string[], io: Io): Promise<num
   }
   let fidelity: FidelityFigures | null = null;
   if (want('fidelity')) {
-    const taskId = flag(args, 'task');
-    if (taskId !== undefined && findTask(taskId) === undefined)
-      throw new UsageError(`--task: unknown task '${shown(taskId)}' (nos tasks lists them)`);
     const cache = cacheLocation();
     fidelity = await benchFidelity({
       ...(flag(args, 'task') === undefined ? {} : { task: flag(args, 'task') as string }),
@@ -150,7 +166,7 @@ export async function benchCommand(argv: readonly string[], io: Io): Promise<num
       log,
     });
     if (!has(args, 'json')) io.out(fidelityTable(fidelity));
-  } else if (flag(args, 'task') !== undefined) throw new UsageError('--task is for --only fidelity');
+  }
   const doc = { kernels, training, pool, screen, gpu, queue, ...(fidelity ? { fidelity } : {}), notes };
   if (has(args, 'json')) io.out(JSON.stringify(doc));
   else for (const n of notes) io.out(`note: ${n}`);

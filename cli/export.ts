@@ -89,11 +89,12 @@ export function exportCommand(argv: readonly string[], io: Io): number {
   let text: string;
   if (format === 'tfjs') {
     const lr = numberFlag(args, 'lr') ?? 0.001;
+    if (lr < 0) throw new UsageError(`--lr must be >= 0 (a negative rate climbs the loss), got ${lr}`);
     const params = Object.fromEntries(rule.params.map((p) => [p.name, p.default]));
     text = JSON.stringify(
       {
         className: 'RuleOptimizer',
-        config: { rule: rule.canonical, learningRate: lr, params, seed: numberFlag(args, 'seed') ?? 0 },
+        config: { rule: rule.canonical, learningRate: lr, params, seed: intFlag(args, 'seed', 0) ?? 0 },
       },
       null,
       2,

@@ -216,6 +216,7 @@ export async function traceCommand(argv: readonly string[], io: Io): Promise<num
       await closeWebGpu();
     }
     io.err(`WebGPU adapter: ${result.adapter}`);
+    checkFinite(result.weights, lr);
     if (has(args, 'json')) io.out(JSON.stringify({ weights: result.weights }));
     else printWeights(io, result.weights);
     return 0;
@@ -232,12 +233,27 @@ export async function traceCommand(argv: readonly string[], io: Io): Promise<num
       `note: ${compiled.fallbackReason}; using ${compiled.backend === 'interp' ? 'the interpreter' : `the ${compiled.backend} back end`}`,
     );
   const weights = traceCompiled(compiled, input, lr, { seed, dtype: dtype as Dtype });
+  checkFinite(weights, lr);
   if (has(args, 'json')) io.out(JSON.stringify({ weights }));
   else {
     io.err(`rule: ${rule.canonical}\nback end: ${compiled.backend} (${dtype}), lr ${lr}`);
     printWeights(io, weights);
   }
   return 0;
+}
+
+/**
+ * Weights that stopped being numbers are an error that says where and why (JSON has no NaN: they
+ * would print as null, and `adam` with beta1 = 1, an allowed value, divides by zero).
+ */
+function checkFinite(weights: readonly (readonly number[])[], lr: number): void {
+  for (const [step, row] of weights.entries()) {
+    const i = row.findIndex((x) => !Number.isFinite(x));
+    if (i < 0) continue;
+    throw new UsageError(
+      `the weights are not finite from step ${step + 1} on (w[${i}] = ${row[i]}): the rule's direction, times lr ${lr}, is not a finite number with these hyperparameters and gradients (a division by zero, such as a bias correction 1 - beta^t with beta = 1, or an overflow)`,
+    );
+  }
 }
 
 function printWeights(io: Io, weights: readonly number[][]): void {

@@ -5,8 +5,16 @@ import { type FlagSpecs, flag, has, intFlag, parseArgs, setFlags, UsageError } f
 import type { Io } from './io.js';
 import { checkOutputFile, writeOutputFile } from './paths.js';
 
+/** Most steps a schedule is computed over (as many as nos trains for), and listed with --json or --out. */
+export const MAX_STEPS = 10_000_000;
+export const MAX_LISTED = 1_000_000;
+
 export const SCHEDULE_FLAGS: FlagSpecs = {
-  steps: { type: 'string', value: 'N', description: 'steps to compute the schedule over (default 1000)' },
+  steps: {
+    type: 'string',
+    value: 'N',
+    description: `steps to compute the schedule over (default 1000; at most ${MAX_STEPS}, ${MAX_LISTED} with --json or --out)`,
+  },
   set: { type: 'list', value: 'k=v', description: 'override a schedule parameter (repeatable)' },
   out: { type: 'string', value: 'F.svg', description: 'plot the schedule into this SVG file' },
   json: { type: 'bool', description: 'print {"schedule", "steps", "values", "cycleEnds"} as JSON' },
@@ -26,6 +34,13 @@ export function scheduleCommand(argv: readonly string[], io: Io): number {
     return 0;
   }
   const steps = intFlag(args, 'steps', 1) ?? 1000;
+  if (steps > MAX_STEPS)
+    throw new UsageError(`--steps ${steps}: at most ${MAX_STEPS} (the most steps nos trains for)`);
+  const listed = has(args, 'json') ? '--json' : flag(args, 'out') !== undefined ? '--out' : undefined;
+  if (listed !== undefined && steps > MAX_LISTED)
+    throw new UsageError(
+      `--steps ${steps} with ${listed}: at most ${MAX_LISTED} (${listed} writes every value); without it, nos schedule prints a few`,
+    );
   let values: Float64Array;
   let name: string;
   let cycleEnds: number[] = [];

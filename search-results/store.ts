@@ -607,12 +607,22 @@ export class SqliteStore implements ResultsStore, FunnelStore {
           throw new StoreAccessError(`cannot create run '${config.run}': ${dir} exists and is not a folder`);
       }
     });
-    // An existing run is refused before anything touches it (no lock, no write).
+    // An existing run, or a database that is not one, is refused before anything touches it
+    // (no lock, no write). Only an empty database (a create that died at once) is taken over.
     const file = join(dir, 'run.db');
-    if (!madeDir && existsSync(file) && SqliteStore.hasConfig(file)) {
-      throw new RunExistsError(
+    const exists = () =>
+      new RunExistsError(
         `run '${config.run}' already exists in ${dir}: pass --resume to continue it, or pick another --run`,
       );
+    const foreign = (what: string) =>
+      new RunExistsError(
+        `cannot create run '${config.run}': ${file} is already there and is not a nos run (${what}); nos will not add a run to it: move it away, or pick another --run`,
+      );
+    if (!madeDir && existsSync(file)) {
+      const peek = SqliteStore.peek(file);
+      if (peek.kind === 'run') throw exists();
+      if (peek.kind === 'foreign') throw foreign(`no stored config; it holds the tables ${peek.tables.join(', ')}`);
+      if (peek.kind === 'unreadable') throw foreign(peek.why);
     }
     let lock: RunLock | undefined;
     let db: Database.Database | undefined;
@@ -620,14 +630,10 @@ export class SqliteStore implements ResultsStore, FunnelStore {
       lock = access(`cannot create run '${config.run}' in ${dir}`, () => RunLock.acquire(dir, config.run));
       const d = access(`cannot create run '${config.run}' in ${dir}`, () => SqliteStore.openWritable(file));
       db = d;
-      if (
-        d.prepare("SELECT name FROM sqlite_master WHERE type='table' AND name='meta'").get() &&
-        d.prepare("SELECT 1 FROM meta WHERE key = 'config'").get()
-      ) {
-        throw new RunExistsError(
-          `run '${config.run}' already exists in ${dir}: pass --resume to continue it, or pick another --run`,
-        );
-      }
+      // Again under the lock: another process may have made it meanwhile.
+      const tables = SqliteStore.tables(d);
+      if (tables.includes('meta') && d.prepare("SELECT 1 FROM meta WHERE key = 'config'").get()) throw exists();
+      if (tables.length > 0) throw foreign(`no stored config; it holds the tables ${tables.join(', ')}`);
       access(`cannot create run '${config.run}' in ${dir}`, () =>
         d.transaction(() => {
           d.exec(TABLES);
@@ -645,20 +651,34 @@ export class SqliteStore implements ResultsStore, FunnelStore {
     }
   }
 
-  /** Whether a database file holds a run's config (read-only peek; false if it cannot be read). */
-  private static hasConfig(file: string): boolean {
+  /** The tables of a database, by name. */
+  private static tables(db: Database.Database): string[] {
+    return (
+      db.prepare("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name").all() as { name: string }[]
+    ).map((r) => r.name);
+  }
+
+  /**
+   * What a database file holds (a read-only peek): a run (its config is stored), nothing (an
+   * empty database, or an empty file), something else (tables but no config), or a file SQLite
+   * cannot read.
+   */
+  private static peek(
+    file: string,
+  ): { kind: 'run' } | { kind: 'empty' } | { kind: 'foreign'; tables: string[] } | { kind: 'unreadable'; why: string } {
     try {
+      if (statSync(file).size === 0) return { kind: 'empty' };
       const db = new (sqlite())(file, { readonly: true, fileMustExist: true });
       try {
-        return (
-          db.prepare("SELECT name FROM sqlite_master WHERE type='table' AND name='meta'").get() !== undefined &&
-          db.prepare("SELECT 1 FROM meta WHERE key = 'config'").get() !== undefined
-        );
+        const tables = SqliteStore.tables(db);
+        if (tables.includes('meta') && db.prepare("SELECT 1 FROM meta WHERE key = 'config'").get() !== undefined)
+          return { kind: 'run' };
+        return tables.length === 0 ? { kind: 'empty' } : { kind: 'foreign', tables };
       } finally {
         db.close();
       }
-    } catch {
-      return false;
+    } catch (e) {
+      return { kind: 'unreadable', why: describeEnvironmentError(e) ?? (e instanceof Error ? e.message : String(e)) };
     }
   }
 
