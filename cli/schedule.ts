@@ -34,8 +34,7 @@ export function scheduleCommand(argv: readonly string[], io: Io): number {
     return 0;
   }
   const steps = intFlag(args, 'steps', 1) ?? 1000;
-  if (steps > MAX_STEPS)
-    throw new UsageError(`--steps ${steps}: at most ${MAX_STEPS} (the most steps nos trains for)`);
+  if (steps > MAX_STEPS) throw new UsageError(`--steps ${steps}: at most ${MAX_STEPS} (the most steps nos trains for)`);
   const listed = has(args, 'json') ? '--json' : flag(args, 'out') !== undefined ? '--out' : undefined;
   if (listed !== undefined && steps > MAX_LISTED)
     throw new UsageError(
