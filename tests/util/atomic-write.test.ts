@@ -39,7 +39,15 @@ describe('writeFileAtomic', () => {
       },
     ],
     ['fsync', { fsyncSync: () => fail('EIO') }],
-    ['close', { closeSync: (fd) => (fs.closeSync(fd), fail('EDQUOT')) }],
+    [
+      'close',
+      {
+        closeSync: (fd) => {
+          fs.closeSync(fd);
+          fail('EDQUOT');
+        },
+      },
+    ],
     ['rename', { renameSync: () => fail('EXDEV') }],
   ];
   for (const [step, broken] of steps) {
