@@ -40,9 +40,9 @@ export { type ScreenResult, screenRule } from './evaluator/screen.js';
 export type { RuleSummary } from './evaluator/stats.js';
 export { DEFAULT_TASK, findTask, TASKS, type TaskSpec } from './evaluator/tasks.js';
 export type { EvalOptions, EvalResult } from './evaluator/train.js';
+export { type LeaderboardEntry, leaderboard } from './controller/funnel-plan.js';
 export {
   type Candidate,
-  leaderboard,
   RunExistsError,
   RunLockedError,
   RunMissingError,

@@ -15,7 +15,8 @@ import { runSearch } from '../controller/search.js';
 import { initTf } from '../dsl/compile/tf-backend.js';
 import { EvaluatorPool } from '../evaluator/pool.js';
 import { findTask } from '../evaluator/tasks.js';
-import { leaderboard, SqliteStore } from '../search-results/store.js';
+import { leaderboard } from '../controller/funnel-plan.js';
+import { SqliteStore } from '../search-results/store.js';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);

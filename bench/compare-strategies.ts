@@ -12,8 +12,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRun, searchRun } from '../controller/run.js';
-import { rankedLeaderboard, verdicts } from '../search-results/funnel.js';
-import { RunMissingError, SqliteStore } from '../search-results/store.js';
+import { openStore, type RunStore } from '../controller/config.js';
+import { rankedLeaderboard, verdicts } from '../controller/funnel-plan.js';
+import { RunMissingError } from '../search-results/store.js';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -37,9 +38,9 @@ async function main(): Promise<void> {
     for (const strategy of ['rl', 'random', 'evolution']) {
       const run = `compare-${strategy}-${taskId}-s${seed}-b${budget}`;
       const t0 = performance.now();
-      let store: SqliteStore;
+      let store: RunStore;
       try {
-        store = SqliteStore.open(run);
+        store = openStore(run);
       } catch (e) {
         if (!(e instanceof RunMissingError)) throw e;
         store = createRun({ run, task: taskId, strategy, budget, seed, workers: 2, funnel: { finalists, transfer } });

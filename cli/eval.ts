@@ -1,16 +1,16 @@
 /** `nos tasks` and `nos eval`. */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { type ComparedAccuracy, evaluateRules, type RulesEvaluation } from '../controller/evaluate.js';
 import { nosVersion, resolveTask } from '../controller/run.js';
 import type { CheckedRule } from '../dsl/index.js';
 import { EvaluatorPool, resolveWorkers } from '../evaluator/pool.js';
 import { QueueEvaluator } from '../evaluator/queue.js';
 import { parseScheduleSpec, ScheduleError } from '../evaluator/schedules.js';
-import { type PairedComparison, pairedTest } from '../evaluator/paired.js';
+import type { PairedComparison } from '../evaluator/paired.js';
 import { labelNoiseProblem } from '../evaluator/generalization.js';
-import { analysisSummary, jsonNumber, jsonStat, type RuleSummary, type Stat, summarize } from '../evaluator/stats.js';
+import { analysisSummary, jsonNumber, jsonStat, type RuleSummary, type Stat } from '../evaluator/stats.js';
 import { DEFAULT_TASK, parameterCount, TASKS, type TaskSpec } from '../evaluator/tasks.js';
-import type { EvalResult } from '../evaluator/train.js';
 import { evalCurvesSvg } from '../search-results/report.js';
 import { type FlagSpecs, flag, has, intFlag, numberFlag, parseArgs, UsageError } from './args.js';
 import { type Io, parseSetValues, ruleOverrides } from './io.js';
@@ -124,14 +124,6 @@ export const EVAL_FLAGS: FlagSpecs = {
   },
 };
 
-/** Which accuracy a baseline comparison uses: test accuracy when every seed measured it, else validation. */
-export type ComparedAccuracy = 'test' | 'validation';
-
-/** Per-seed accuracy of a rule, the one `which` names (NaN where a seed has none). */
-function seedAccuracies(r: RuleSummary, which: ComparedAccuracy): number[] {
-  return r.seeds.map((s) => (which === 'test' ? (s.testAcc ?? Number.NaN) : s.valAcc));
-}
-
 /** The `vsBaseline` JSON of one rule: rule minus baseline, paired by seed. */
 export function vsBaselineJson(baseline: string, c: PairedComparison, accuracy: ComparedAccuracy) {
   return {
@@ -244,51 +236,40 @@ export async function evalCommand(argv: readonly string[], io: Io): Promise<numb
   io.err(
     `nos eval: ${labels.length} rule(s) x ${seeds} seed(s) on ${task.id}, ${pool instanceof QueueEvaluator ? `through the queue at ${pool.url.redacted}` : `${pool.workers} worker(s)`}`,
   );
-  const byRule: EvalResult[][] = labels.map(() => []);
-  let done = 0;
-  const total = labels.length * seeds;
+  let evaluation: RulesEvaluation;
   try {
-    await Promise.all(
-      labels.flatMap((_label, i) =>
-        Array.from({ length: seeds }, async (_s, seed) => {
-          const rule = rules[i] as CheckedRule | LearnedRule;
-          const own = params[i] ?? {};
-          const { result } = await pool.evaluate({
-            rule: rule.canonical,
-            ...(isLearnedRule(rule) ? { learned: rule.data } : {}),
-            task: task.id,
-            seed,
-            test: true,
-            ...(steps === undefined ? {} : { steps }),
-            ...(lrs === undefined ? {} : { lrGrid: lrs }),
-            ...(Object.keys(own).length > 0 ? { params: own } : {}),
-            ...layers,
-            ...(labelNoise === undefined ? {} : { labelNoise }),
-          });
-          (byRule[i] as EvalResult[])[seed] = result;
-          done++;
-          io.err(
-            `  [${done}/${total}] ${labels[i]} seed ${seed}: ${result.status} val ${result.valAcc.toFixed(4)} (lr ${result.bestLr ?? '-'}, ${result.seconds.toFixed(1)} s)`,
-          );
-        }),
-      ),
+    evaluation = await evaluateRules(
+      {
+        rules: rules.map((rule, i) => ({
+          label: labels[i] as string,
+          rule: rule.canonical,
+          ...(isLearnedRule(rule) ? { learned: rule.data } : {}),
+          params: params[i] ?? {},
+        })),
+        task: task.id,
+        seeds,
+        ...(baselineIndex < 0 ? {} : { baseline: baselineIndex }),
+        options: {
+          test: true,
+          ...(steps === undefined ? {} : { steps }),
+          ...(lrs === undefined ? {} : { lrGrid: lrs }),
+          ...layers,
+          ...(labelNoise === undefined ? {} : { labelNoise }),
+        },
+      },
+      pool,
+      ({ rule, seed, result, done, total }) =>
+        io.err(
+          `  [${done}/${total}] ${labels[rule]} seed ${seed}: ${result.status} val ${result.valAcc.toFixed(4)} (lr ${result.bestLr ?? '-'}, ${result.seconds.toFixed(1)} s)`,
+        ),
     );
   } finally {
     await pool.close();
   }
-  const rows = labels.map((label, i) => summarize(label, byRule[i] as EvalResult[]));
+  const rows = evaluation.summaries;
   const base = baselineIndex < 0 ? undefined : (rows[baselineIndex] as RuleSummary);
-  // Test accuracy when every seed of every rule measured it, else validation accuracy.
-  const accuracy: ComparedAccuracy = rows.every((r) =>
-    r.seeds.every((s) => s.testAcc !== null && s.testAcc !== undefined),
-  )
-    ? 'test'
-    : 'validation';
-  const comparisons = rows.map((r, i) =>
-    base === undefined || i === baselineIndex
-      ? undefined
-      : pairedTest(seedAccuracies(r, accuracy), seedAccuracies(base, accuracy)),
-  );
+  const accuracy = evaluation.vsBaseline?.accuracy ?? 'validation';
+  const comparisons = evaluation.vsBaseline?.comparisons ?? rows.map(() => undefined);
   const doc = {
     task: task.id,
     seeds,

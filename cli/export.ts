@@ -3,7 +3,7 @@ import { openRun } from '../controller/run.js';
 import { BindError, bindParams, type CheckedRule, library, lookupRule } from '../dsl/index.js';
 import { emitPyTorch } from '../dsl/compile/pytorch.js';
 import { emitTypeScript, type Provenance } from '../dsl/compile/ts.js';
-import { rankedLeaderboard } from '../search-results/funnel.js';
+import { rankedLeaderboard } from '../controller/funnel-plan.js';
 import { type FlagSpecs, flag, intFlag, numberFlag, parseArgs, setFlags, UsageError } from './args.js';
 import type { Io } from './io.js';
 import { checkOutputFile, writeOutputFile } from './paths.js';

@@ -1,8 +1,8 @@
 /** `nos report --run NAME [--out F]`: a self-contained HTML page for a run. */
 import { join } from 'node:path';
 import { adamBaseline, openRun } from '../controller/run.js';
-import { renderReport } from '../search-results/report.js';
-import type { SqliteStore } from '../search-results/store.js';
+import type { RunStore } from '../controller/config.js';
+import { renderReport } from '../controller/report.js';
 import { type FlagSpecs, flag, has, parseArgs, UsageError } from './args.js';
 import type { Io } from './io.js';
 import { checkOutputFile, writeOutputFile } from './paths.js';
@@ -21,7 +21,7 @@ export const REPORT_FLAGS: FlagSpecs = {
  * Render a run's report (with Adam's curve under the run's protocol when `adam`) and write it to
  * `out`, or to report.html in the folder the run was opened from. Returns the path written.
  */
-export async function writeReport(store: SqliteStore, out: string | undefined, adam: boolean): Promise<string> {
+export async function writeReport(store: RunStore, out: string | undefined, adam: boolean): Promise<string> {
   const config = store.config;
   const baseline = adam ? await adamBaseline(config) : undefined;
   const html = renderReport({

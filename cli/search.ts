@@ -12,10 +12,10 @@ import {
   STRATEGIES,
   searchRun,
 } from '../controller/run.js';
-import { type LeaderboardEntry, rankedLeaderboard, verdicts } from '../search-results/funnel.js';
+import type { RunStore } from '../controller/config.js';
+import { type LeaderboardEntry, rankedLeaderboard, verdicts } from '../controller/funnel-plan.js';
 import type { SearchProgress } from '../controller/search.js';
 import { DEFAULT_TASK } from '../evaluator/tasks.js';
-import type { SqliteStore } from '../search-results/store.js';
 import { type FlagSpecs, flag, has, intFlag, numberFlag, parseArgs, UsageError } from './args.js';
 import type { Io } from './io.js';
 import { queueFlags, queueFromArgs } from './queue-url.js';
@@ -191,7 +191,7 @@ export async function searchCommand(argv: readonly string[], io: Io): Promise<nu
   const req = request(args);
   // Checked before a run is created or opened: a bad URL leaves nothing behind.
   const queueUrl = queueFromArgs(args, io, 'search');
-  let store: SqliteStore;
+  let store: RunStore;
   if (has(args, 'resume')) {
     const resumed = resumeRun(req.run, req);
     store = resumed.store;

@@ -9,11 +9,14 @@
 import { initTf } from '../dsl/compile/tf-backend.js';
 import { loadDataset } from '../evaluator/data.js';
 import { labelNoiseProblem } from '../evaluator/generalization.js';
-import { pairedTest, type PairedComparison } from '../evaluator/paired.js';
-import { type RuleSummary, summarize } from '../evaluator/stats.js';
+import type { PairedComparison } from '../evaluator/paired.js';
+import type { Evaluator } from '../evaluator/protocol.js';
+import type { RuleSummary } from '../evaluator/stats.js';
 import type { EvalOptions, EvalResult } from '../evaluator/train.js';
 import { evaluateRule } from '../evaluator/train.js';
-import { type Candidate, leaderboard } from '../search-results/store.js';
+import type { Candidate } from '../search-results/store.js';
+import { type ComparedAccuracy, evaluateRules } from './evaluate.js';
+import { type LeaderboardEntry, rankedLeaderboard } from './funnel-plan.js';
 import { createRun, resolveTask, type RunRequest, searchRun } from './run.js';
 import type { SearchProgress, SearchSummary } from './search.js';
 import type { UpdateStats } from './strategy.js';
@@ -32,8 +35,11 @@ export interface Evaluation {
   /** Mean and spread over seeds, the learning rate most seeds chose, and every seed's result. */
   readonly summary: RuleSummary;
   readonly results: readonly EvalResult[];
-  /** With `baseline`: rule minus baseline, paired by seed (test accuracy). */
-  readonly vsBaseline?: PairedComparison & { readonly baseline: string };
+  /**
+   * With `baseline`: rule minus baseline, paired by seed, on test accuracy when every seed of
+   * both measured it, else validation accuracy (`accuracy` says which), as `nos eval` compares.
+   */
+  readonly vsBaseline?: PairedComparison & { readonly baseline: string; readonly accuracy: ComparedAccuracy };
 }
 
 /** Train the task's child model with a rule over its learning-rate grid, once per seed, in this thread. */
@@ -41,19 +47,32 @@ export async function evaluate(rule: string, options: EvaluateOptions = {}): Pro
   const task = resolveTask(options.task);
   const noiseProblem = options.labelNoise === undefined ? undefined : labelNoiseProblem(options.labelNoise, task);
   if (noiseProblem !== undefined) throw new RangeError(noiseProblem);
-  await initTf();
-  const data = task.dataset ? loadDataset(task.dataset) : undefined;
   const seeds = options.seeds ?? 1;
   if (!Number.isInteger(seeds) || seeds < 1) throw new RangeError(`seeds must be a positive integer, got ${seeds}`);
+  await initTf();
+  const data = task.dataset ? loadDataset(task.dataset) : undefined;
   const { task: _t, seeds: _s, baseline, ...rest } = options;
-  const run = (text: string): EvalResult[] =>
-    Array.from({ length: seeds }, (_x, seed) => evaluateRule(text, task, data, { test: true, ...rest, seed }));
-  const results = run(rule);
-  const out: Evaluation = { task: task.id, summary: summarize(rule, results), results };
-  if (baseline === undefined) return out;
-  const base = run(baseline);
-  const acc = (r: EvalResult): number => r.testAcc ?? r.valAcc;
-  return { ...out, vsBaseline: { baseline, ...pairedTest(results.map(acc), base.map(acc)) } };
+  // In this thread, one evaluation after another.
+  const here: Evaluator = {
+    evaluate: async ({ rule: text, task: _id, ...request }) => ({
+      result: evaluateRule(text, task, data, { ...rest, ...request }),
+    }),
+  };
+  const e = await evaluateRules(
+    {
+      rules: [{ label: rule, rule }, ...(baseline === undefined ? [] : [{ label: baseline, rule: baseline }])],
+      task: task.id,
+      seeds,
+      ...(baseline === undefined ? {} : { baseline: 1 }),
+      options: { test: rest.test ?? true },
+    },
+    here,
+  );
+  const out: Evaluation = { task: task.id, summary: e.summaries[0] as RuleSummary, results: e.results[0] ?? [] };
+  const vs = e.vsBaseline;
+  const c = vs?.comparisons[0];
+  if (baseline === undefined || vs === undefined || c === undefined) return out;
+  return { ...out, vsBaseline: { baseline, accuracy: vs.accuracy, ...c } };
 }
 
 export interface SearchOptions extends RunRequest {
@@ -70,8 +89,11 @@ export interface SearchOptions extends RunRequest {
 }
 
 export interface SearchResult extends SearchSummary {
-  /** The best rules of the run, best first. */
-  readonly leaderboard: readonly Candidate[];
+  /**
+   * The run's leaderboard (the top 10), as `nos search` and `nos leaderboard` show it: ranked by
+   * the highest funnel rung reached, then the mean reward there.
+   */
+  readonly leaderboard: readonly LeaderboardEntry[];
 }
 
 /** Create a run and search it until its budget is spent: the library form of `nos search`. */
@@ -85,7 +107,7 @@ export async function search(options: SearchOptions = {}): Promise<SearchResult>
       ...(onUpdate ? { onUpdate } : {}),
       ...(shouldStop ? { shouldStop } : {}),
     });
-    return { ...summary, leaderboard: leaderboard(store.candidates(), 10) };
+    return { ...summary, leaderboard: rankedLeaderboard(store.config, store.candidates(), store.evaluations(), 10) };
   } finally {
     store.close();
   }

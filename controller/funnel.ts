@@ -24,8 +24,9 @@ import {
   rungZero,
   type Verdicts,
   verdicts,
-} from '../search-results/funnel.js';
+} from './funnel-plan.js';
 import type { Evaluation, FunnelStore, ResultsStore } from '../search-results/store.js';
+import type { RunConfig } from './config.js';
 
 export {
   baselineScores,
@@ -39,7 +40,7 @@ export {
   standings,
   type Verdicts,
   verdicts,
-} from '../search-results/funnel.js';
+} from './funnel-plan.js';
 
 export interface FunnelHooks {
   onRung?(rung: Rung, rules: number, evaluations: number): void;
@@ -64,7 +65,7 @@ export interface FunnelSummary {
  * `shouldStop` says so.
  */
 export async function runFunnel(
-  store: ResultsStore & FunnelStore,
+  store: ResultsStore<RunConfig> & FunnelStore,
   evaluator: Evaluator,
   hooks: FunnelHooks = {},
 ): Promise<FunnelSummary> {

@@ -19,8 +19,10 @@ import { evaluateRule } from '../evaluator/train.js';
 import { lookupRule } from '../dsl/index.js';
 import { NOS_SPACE, type SearchSpace, type SpaceConfig } from '../primitives/nos-space.js';
 import { canonicalJson } from '../util/canonical-json.js';
-import { checkRunName, type FunnelConfig, type RunConfig, RunNameError, SqliteStore } from '../search-results/store.js';
-import { defaultTransfer, FUNNEL_DEFAULTS, type FunnelHooks, type FunnelSummary, runFunnel } from './funnel.js';
+import { checkRunName, RunNameError, SqliteStore, sampleCounts } from '../search-results/store.js';
+import { type FunnelConfig, openStore, type RunConfig, type RunStore } from './config.js';
+import { type FunnelHooks, type FunnelSummary, runFunnel } from './funnel.js';
+import { defaultTransfer, FUNNEL_DEFAULTS } from './funnel-plan.js';
 import { RlController } from './rl.js';
 import {
   BUDGET_UNITS,
@@ -351,12 +353,12 @@ export function planRun(req: RunRequest, now = new Date()): RunConfig & { readon
 }
 
 /** Plan, then create a new run (its folder, database and lock). Nothing is created if a setting is wrong. */
-export function createRun(req: RunRequest, options: { root?: string } = {}): SqliteStore {
+export function createRun(req: RunRequest, options: { root?: string } = {}): RunStore {
   return SqliteStore.create(planRun(req), options.root);
 }
 
 export interface ResumedRun {
-  readonly store: SqliteStore;
+  readonly store: RunStore;
   /** What the resume changed (a raised budget, a copied run's new name), for the user. */
   readonly notes: readonly string[];
 }
@@ -382,7 +384,7 @@ export function resumeRun(run: string | undefined, req: RunRequest, options: { r
     checkInt(f, v);
   const asked = requestedSpace(req);
   const task = req.task === undefined ? undefined : resolveTask(req.task);
-  const store = SqliteStore.open(run, { ...(options.root === undefined ? {} : { root: options.root }) });
+  const store = openStore(run, options.root === undefined ? {} : { root: options.root });
   try {
     const c = store.config;
     const refuse = (field: string, given: string, stored: string) =>
@@ -431,7 +433,7 @@ export function resumeRun(run: string | undefined, req: RunRequest, options: { r
     const notes: string[] = [];
     if (req.budget !== undefined && req.budget !== c.budget) {
       const cs = store.candidates();
-      const trained = cs.filter((x) => x.status !== 'cached' && x.status !== 'rejected').length;
+      const { trained } = sampleCounts(cs);
       if (req.budget < c.budget) {
         throw new RunConfigError(
           'budget',
@@ -449,10 +451,10 @@ export function resumeRun(run: string | undefined, req: RunRequest, options: { r
 }
 
 /** Open a run to read it (leaderboard, report, export): no lock, no writes. */
-export function openRun(run: string | undefined, options: { root?: string } = {}): SqliteStore {
+export function openRun(run: string | undefined, options: { root?: string } = {}): RunStore {
   if (run === undefined) throw new RunConfigError('run', '--run NAME is required');
   checkName(run);
-  return SqliteStore.open(run, { readonly: true, ...(options.root === undefined ? {} : { root: options.root }) });
+  return openStore(run, { readonly: true, ...(options.root === undefined ? {} : { root: options.root }) });
 }
 
 /** The strategy a config describes, fresh (the search restores its checkpoint). */
@@ -501,7 +503,7 @@ export interface SearchRunOptions extends SearchHooks {
  * process created that fails before its first rule is removed, so its name stays free.
  */
 export async function searchRun(
-  store: SqliteStore,
+  store: RunStore,
   options: SearchRunOptions = {},
 ): Promise<SearchSummary & { readonly funnel?: FunnelSummary }> {
   let strategy: Strategy | undefined;

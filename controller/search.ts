@@ -15,12 +15,14 @@
 import { lookupRule } from '../dsl/index.js';
 import type { Evaluator } from '../evaluator/protocol.js';
 import { screenRule } from '../evaluator/screen.js';
-import { type Candidate, leaderboard, type ResultsStore } from '../search-results/store.js';
+import { type Candidate, type ResultsStore, sampleCounts, sampleKind } from '../search-results/store.js';
+import type { RunConfig } from './config.js';
+import { leaderboard } from './funnel-plan.js';
 import type { Proposal, Strategy, UpdateStats } from './strategy.js';
 
 /** The evaluation back end the loop talks to (the local pool implements it; a queue can). */
 export type { Evaluator } from '../evaluator/protocol.js';
-export { leaderboard } from '../search-results/store.js';
+export { leaderboard } from './funnel-plan.js';
 
 /** What a run's budget counts: rules actually trained, or rules sampled (cache hits included). */
 export type BudgetUnit = 'trained' | 'sampled';
@@ -81,17 +83,8 @@ export interface SearchSummary {
 }
 
 function counts(cs: readonly Candidate[]): { evaluated: number; cached: number; rejected: number; best: number } {
-  let evaluated = 0;
-  let cached = 0;
-  let rejected = 0;
-  let best = 0;
-  for (const c of cs) {
-    if (c.status === 'cached') cached++;
-    else if (c.status === 'rejected') rejected++;
-    else evaluated++;
-    if (c.status === 'ok' && c.reward > best) best = c.reward;
-  }
-  return { evaluated, cached, rejected, best };
+  const { trained, ...rest } = sampleCounts(cs);
+  return { evaluated: trained, ...rest };
 }
 
 /**
@@ -106,7 +99,7 @@ function willTrain(
   seen: Set<string>,
 ): boolean {
   const known = existing.get(index);
-  if (known) return known.status !== 'cached' && known.status !== 'rejected';
+  if (known) return sampleKind(known.status) === 'trained';
   const found = lookupRule(p.text);
   if (!found.ok) return false;
   const { hash } = found.rule;
@@ -134,7 +127,7 @@ function trainingPrefix(
 }
 
 export async function runSearch(
-  store: ResultsStore,
+  store: ResultsStore<RunConfig>,
   strategy: Strategy,
   evaluator: Evaluator,
   hooks: SearchHooks = {},
@@ -321,7 +314,7 @@ export async function runSearch(
       proposals,
       cands.map((c) => c.reward),
       cands.map((c) => c.index),
-      cands.map((c) => c.status !== 'cached'),
+      cands.map((c) => sampleKind(c.status) !== 'cached'),
     );
     store.saveCheckpoint({ batch, samples: start + n, state: strategy.save(), stats: JSON.stringify(stats) });
     hooks.onUpdate?.(batch, stats, progress());

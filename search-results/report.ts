@@ -2,20 +2,62 @@
  * `nos report`: a self-contained HTML page for a run (inline SVG, no scripts, no network):
  * best-so-far and mean reward against rules sampled, the controller's entropy, and the top
  * rules with their formulas and learning curves next to Adam's under the same protocol.
+ *
+ * Rendering only: the rankings, the funnel's rungs and verdicts arrive computed (controller/
+ * report.ts computes them with the funnel's policy and calls this).
  */
 import { readableRule } from '../dsl/readable.js';
+import type { PairedComparison } from '../evaluator/paired.js';
 import { curveBand, type RuleSummary } from '../evaluator/stats.js';
-import { baselineScores, rankedLeaderboard, rungsOf, verdicts } from './funnel.js';
 import { type Html, html, trustedHtml } from './html.js';
 import { lineChart, type Series } from './plot.js';
-import { type Candidate, type Evaluation, leaderboard, type RunConfig, type StrategyCheckpoint } from './store.js';
+import { type Candidate, type StrategyCheckpoint, sampleCounts, sampleKind } from './store.js';
 
-export interface ReportInput {
-  readonly config: RunConfig;
+type Ci = readonly [number, number] | null;
+
+/** The funnel as the page shows it (controller/funnel-plan.ts computes it). */
+export interface ReportFunnel {
+  /** The baseline rule's name. */
+  readonly baseline: string;
+  readonly rungs: readonly {
+    readonly rung: number;
+    readonly label: string;
+    readonly task: string;
+    readonly steps: number | null;
+  }[];
+  /** The baseline's score at each rung it ran. */
+  readonly baselineScores: readonly { readonly rung: number; readonly mean: number; readonly ci95: Ci }[];
+  /** The ranked leaderboard (by the highest rung reached), best first. */
+  readonly leaderboard: readonly {
+    readonly rank: number;
+    readonly rung: number;
+    readonly reward: number;
+    readonly ci95: Ci;
+    readonly seeds: number;
+    readonly vsBaseline: PairedComparison | null;
+    readonly rule: string;
+  }[];
+  readonly verdicts: readonly {
+    readonly rule: string;
+    readonly proxy: PairedComparison | null;
+    readonly transfer: PairedComparison | null;
+  }[];
+}
+
+export interface ReportView {
+  readonly run: {
+    readonly run: string;
+    readonly strategy: string;
+    readonly task: string;
+    readonly seed: number;
+    readonly budget: number;
+  };
   readonly candidates: readonly Candidate[];
   readonly checkpoints: readonly StrategyCheckpoint[];
-  /** The funnel's rows (one per rule x rung x seed), if the run has a funnel. */
-  readonly evaluations?: readonly Evaluation[];
+  /** The search's best rules (rung 0, the proxy reward), best first. */
+  readonly top: readonly Candidate[];
+  /** The funnel, when the run has one and it has rows. */
+  readonly funnel?: ReportFunnel;
   /** Adam's learning curve and reward on the same task and seed, if measured. */
   readonly adam?: { readonly reward: number; readonly curve: readonly number[]; readonly curveEvery: number };
 }
@@ -43,13 +85,10 @@ const points = (x: number) => `${x >= 0 ? '+' : ''}${(100 * x).toFixed(2)}`;
 const ruleCell = (rule: string): Html => html`<code title="${rule}">${readableRule(rule)}</code>`;
 
 /** The funnel: its rungs, the leaderboard by highest rung, and the verdicts against the baseline. */
-function funnelSection(input: ReportInput): Html {
-  const { config, candidates } = input;
-  const evals = input.evaluations ?? [];
-  if (!config.funnel || evals.length === 0) return html``;
-  const rungs = rungsOf(config);
-  const base = baselineScores(config, evals);
-  const board = rankedLeaderboard(config, candidates, evals, 15);
+function funnelSection(view: ReportView): Html {
+  const { funnel, candidates } = view;
+  if (!funnel) return html``;
+  const { rungs, baselineScores: base, leaderboard: board, baseline } = funnel;
   const ci = (c: readonly [number, number] | null) => (c ? `[${fixed(c[0], 4)}, ${fixed(c[1], 4)}]` : '-');
   const rungRows = rungs.map((r) => {
     const b = base.find((x) => x.rung === r.rung);
@@ -63,14 +102,13 @@ function funnelSection(input: ReportInput): Html {
         : '-';
     return html`<tr><td>${e.rank}</td><td>${e.rung}</td><td>${fixed(e.reward, 4)}</td><td>${ci(e.ci95)}</td><td>${e.seeds}</td><td>${v}</td><td>${ruleCell(e.rule)}</td></tr>\n`;
   });
-  const vs = verdicts(config, candidates, evals).map((v) => {
+  const vs = funnel.verdicts.map((v) => {
     const cell = (c: typeof v.proxy) =>
       c === null || c.p === null
         ? html`-`
         : html`<b>${c.verdict}</b>: ${points(c.mean)} points${c.ci95 ? `, 95% CI [${points(c.ci95[0])}, ${points(c.ci95[1])}]` : ''}, p=${c.p.toPrecision(2)}, ${c.n} seeds`;
     return html`<tr><td>${ruleCell(v.rule)}</td><td>${cell(v.proxy)}</td><td>${cell(v.transfer)}</td></tr>\n`;
   });
-  const baseline = config.funnel.baseline;
   return html`<h2>Funnel</h2>
 <p>After the search, the best rules climb rungs of rising fidelity; ${baseline} runs on every rung with the same seeds, so comparisons are paired by seed (paired t-test, two-sided).</p>
 <table id="rungs"><thead><tr><th>rung</th><th>what</th><th>task</th><th>steps</th><th>rules</th><th>${baseline}: mean [95% CI]</th></tr></thead><tbody>
@@ -96,15 +134,15 @@ function statsOf(c: StrategyCheckpoint): { entropy: number | null } {
 }
 
 /**
- * The report page. Every value from the run (its config, candidates, checkpoints, evaluations)
- * reaches the page through the `html` tag (html.ts), escaped, whatever its type.
+ * The report page. Every value from the run (its config, candidates, checkpoints, the funnel's
+ * rows) reaches the page through the `html` tag (html.ts), escaped, whatever its type.
  */
-export function renderReport(input: ReportInput): string {
-  const { config, candidates } = input;
+export function renderReportPage(input: ReportView): string {
+  const { run: config, candidates } = input;
   const xs = candidates.map((c) => c.index + 1);
   let best = 0;
   const bestSoFar = candidates.map((c) => {
-    if (c.status !== 'cached' && c.reward > best) best = c.reward;
+    if (sampleKind(c.status) !== 'cached' && c.reward > best) best = c.reward;
     return best;
   });
   const window = Math.max(5, Math.floor(candidates.length / 20));
@@ -132,7 +170,7 @@ export function renderReport(input: ReportInput): string {
         }),
       )
     : html`<p>This strategy has no policy entropy.</p>`;
-  const top = leaderboard(candidates, 10);
+  const top = input.top;
   const curves: Series[] = top.slice(0, 5).map((c, i) => {
     const { curve, every } = curveOf(c);
     return { name: `#${i + 1}`, x: curve.map((_v, k) => (k + 1) * every), y: curve };
@@ -143,12 +181,7 @@ export function renderReport(input: ReportInput): string {
       x: input.adam.curve.map((_v, k) => (k + 1) * input.adam!.curveEvery),
       y: input.adam.curve,
     });
-  const counts = { trained: 0, cached: 0, rejected: 0 };
-  for (const c of candidates) {
-    if (c.status === 'cached') counts.cached++;
-    else if (c.status === 'rejected') counts.rejected++;
-    else counts.trained++;
-  }
+  const counts = sampleCounts(candidates);
   const rows = top.map(
     (c, i) =>
       html`<tr><td>${i + 1}</td><td>${fixed(c.reward, 4)}</td><td>${c.testAcc === null ? '-' : fixed(c.testAcc, 4)}</td><td>${c.bestLr ?? '-'}</td><td>${ruleCell(c.rule)}</td><td>#${c.index}</td></tr>\n`,

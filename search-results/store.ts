@@ -28,68 +28,42 @@ import {
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
+import type { Status } from '../evaluator/train.js';
 import { requireOptional } from '../util/optional-deps.js';
 import { systemRootOf } from '../util/paths.js';
 
 /** better-sqlite3, loaded when a store is first opened (an optional dependency: apps that only want an optimizer need not install it). */
 const sqlite = (): typeof Database => requireOptional<typeof Database>('better-sqlite3');
 import { z } from 'zod';
-import type { SpaceConfig } from '../primitives/nos-space.js';
 import { shown } from '../util/terminal.js';
 
 export const SCHEMA_VERSION = 1;
 
-/** What runs made before groups and warm starts were stored used. */
-export const LEGACY_DEFAULTS = { groups: 2, warmStart: false } as const;
-
-/** Everything that changes a run's results, stored with it and enforced on resume. */
-export interface RunConfig {
+/**
+ * What the store itself reads of a run's config: the run's name. The rest (every setting that
+ * changes a run's results) is its owner's to type and check: controller/config.ts.
+ */
+export interface StoredConfig {
   readonly run: string;
-  readonly task: string;
-  readonly strategy: string;
-  /** Rules to sample. The one field a resume may change (raise). */
-  readonly budget: number;
-  readonly seed: number;
-  /** Worker threads the run was started with (informational: results do not depend on it). */
-  readonly workers: number;
-  /** Rules per strategy update. */
-  readonly batchSize: number;
-  /** Training steps per evaluation, or null for the task's own. */
-  readonly steps: number | null;
-  /** Groups of choices per rule. */
-  readonly groups: number;
-  /** Evolution's population seeded with known rules. */
-  readonly warmStart: boolean;
-  /** The search space, if not the full NOS space (see primitives/nos-space.ts configureSpace). */
-  readonly space?: SpaceConfig;
-  /** The funnel of rising fidelity after the search (controller/funnel.ts); absent or null: none. */
-  readonly funnel?: FunnelConfig | null;
-  readonly createdAt: string;
-  readonly nosVersion: string;
 }
 
 /**
- * The funnel's rungs after the proxy (rung 0, one seed, every trained rule): rung 1 re-runs the
- * proxy protocol with more seeds for the top fraction; rung 2 trains the best of those
- * `longFactor` times longer; rung 3 trains the finalists on a transfer task. The baseline is
- * evaluated on the same rungs and seeds, so every comparison with it is paired.
+ * Turns a run's stored config (parsed JSON, untrusted: an old nos or an edited run.db) into the
+ * owner's type, or throws a StoreError that names the run and the field.
  */
-export interface FunnelConfig {
-  /** Fraction of the rules trained at rung 0 promoted to rung 1 (at least `minPromoted` of them). */
-  readonly promote: number;
-  readonly minPromoted: number;
-  /** Rules promoted from rung 1 to rung 2, and from rung 2 to rung 3 (the finalists). */
-  readonly longTop: number;
-  readonly finalists: number;
-  /** Seeds at rungs 1, 2 and 3 (the run's seed, then the next ones). */
-  readonly seeds: readonly [number, number, number];
-  /** Rung 2's steps, as a multiple of the proxy's. */
-  readonly longFactor: number;
-  /** Rung 3's task, or null for no transfer rung. */
-  readonly transfer: string | null;
-  /** The rule every rung compares against (a built-in name). */
-  readonly baseline: string;
-}
+export type ConfigParser<C extends StoredConfig> = (
+  raw: unknown,
+  where: { readonly run: string; readonly dir: string },
+) => C;
+
+/** The stored config as it is: a JSON object (its `run` is the folder's name, set by the store). */
+const asStored: ConfigParser<StoredConfig> = (raw, where) => {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new StoreError(
+      `run '${where.run}' in ${where.dir}: its stored config is not readable: config: not an object`,
+    );
+  return { ...(raw as Record<string, unknown>), run: where.run };
+};
 
 /** One evaluation of a rule at one funnel rung and seed (rung 0 is the search's own). */
 export interface Evaluation {
@@ -98,7 +72,7 @@ export interface Evaluation {
   readonly seed: number;
   readonly rule: string;
   readonly task: string;
-  readonly status: 'ok' | 'diverged' | 'invalid' | 'timeout';
+  readonly status: Status;
   readonly reward: number;
   readonly bestLr: number | null;
   readonly valAcc: number | null;
@@ -113,7 +87,41 @@ export interface FunnelStore {
   addEvaluation(e: Evaluation): void;
 }
 
-export type CandidateStatus = 'ok' | 'diverged' | 'invalid' | 'timeout' | 'rejected' | 'cached';
+export type CandidateStatus = Status | 'rejected' | 'cached';
+
+/** The statuses of a sample the evaluator trained, whatever came out. */
+export const TRAINED_STATUSES: readonly Status[] = ['ok', 'diverged', 'invalid', 'timeout'];
+
+export function isTrained(status: string): status is Status {
+  return (TRAINED_STATUSES as readonly string[]).includes(status);
+}
+
+/**
+ * What a sample's status says about it, decided here only: trained (the evaluator ran it: ok,
+ * diverged, invalid or timed out), cached (a copy of an earlier sample's result: the same rule,
+ * or one the fingerprint found equal) or rejected (never trained: rule text that does not check,
+ * or a rule the pre-screen refused). A status nos did not write (an edited run.db) counts as rejected.
+ */
+export type SampleKind = 'trained' | 'cached' | 'rejected';
+
+export function sampleKind(status: string): SampleKind {
+  return isTrained(status) ? 'trained' : status === 'cached' ? 'cached' : 'rejected';
+}
+
+/** A run's samples by kind, and the best reward of those that trained successfully (0 if none). */
+export function sampleCounts(cs: readonly Candidate[]): {
+  readonly trained: number;
+  readonly cached: number;
+  readonly rejected: number;
+  readonly best: number;
+} {
+  const n = { trained: 0, cached: 0, rejected: 0, best: 0 };
+  for (const c of cs) {
+    n[sampleKind(c.status)]++;
+    if (c.status === 'ok' && c.reward > n.best) n.best = c.reward;
+  }
+  return n;
+}
 
 export interface Candidate {
   /** 0-based index of the sample in the run. */
@@ -146,8 +154,8 @@ export interface StrategyCheckpoint {
   readonly stats: string;
 }
 
-export interface ResultsStore {
-  readonly config: RunConfig;
+export interface ResultsStore<C extends StoredConfig = StoredConfig> {
+  readonly config: C;
   candidates(): Candidate[];
   byHash(hash: string): Candidate | undefined;
   byFingerprint(fingerprint: string): Candidate | undefined;
@@ -161,14 +169,6 @@ export interface ResultsStore {
   lastCheckpoint(): StrategyCheckpoint | undefined;
   checkpoints(): StrategyCheckpoint[];
   close(): void;
-}
-
-/** The best successfully trained candidates, best first (ties: the earlier one). */
-export function leaderboard(cs: readonly Candidate[], top = 10): Candidate[] {
-  return cs
-    .filter((c) => c.status === 'ok')
-    .sort((a, b) => b.reward - a.reward || a.index - b.index)
-    .slice(0, top);
 }
 
 /** A user or environment error about runs: the CLI prints the message and exits 1. */
@@ -420,43 +420,13 @@ function toCandidate(r: Row): Candidate {
   };
 }
 
-/** A stored config, with the defaults of older runs for fields they did not store. */
-const storedConfig = z
-  .object({
-    run: z.string(),
-    task: z.string(),
-    strategy: z.string(),
-    budget: z.number().int().min(1),
-    seed: z.number().int(),
-    workers: z.number().int().default(0),
-    batchSize: z.number().int().min(1).default(10),
-    steps: z.number().int().min(1).nullable().default(null),
-    groups: z.number().int().min(1).default(LEGACY_DEFAULTS.groups),
-    warmStart: z.boolean().default(LEGACY_DEFAULTS.warmStart),
-    space: z.record(z.unknown()).optional(),
-    funnel: z
-      .object({
-        promote: z.number().gt(0).max(1),
-        minPromoted: z.number().int().min(1).max(10_000),
-        longTop: z.number().int().min(1).max(10_000),
-        finalists: z.number().int().min(1).max(10_000),
-        seeds: z.tuple([
-          z.number().int().min(1).max(100),
-          z.number().int().min(1).max(100),
-          z.number().int().min(1).max(100),
-        ]),
-        longFactor: z.number().int().min(1).max(100),
-        transfer: z.string().max(100).nullable(),
-        baseline: z.string().max(100),
-      })
-      .nullable()
-      .optional(),
-    createdAt: z.string().default(''),
-    nosVersion: z.string().default('unknown'),
-  })
-  .passthrough();
-
-function parseConfig(text: string | undefined, run: string, dir: string): RunConfig {
+/** A stored config's JSON text, parsed by `parse` (a run.db is untrusted input). */
+function parseConfig<C extends StoredConfig>(
+  text: string | undefined,
+  run: string,
+  dir: string,
+  parse: ConfigParser<C>,
+): C {
   let raw: unknown;
   try {
     raw = JSON.parse(text ?? '');
@@ -465,21 +435,16 @@ function parseConfig(text: string | undefined, run: string, dir: string): RunCon
       `run '${run}' in ${dir} has no readable config (its run.db was not made by nos, or is damaged)`,
     );
   }
-  const r = storedConfig.safeParse(raw);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    throw new StoreError(
-      `run '${run}' in ${dir}: its stored config is not readable: ${issue?.path.join('.') || 'config'}: ${issue?.message ?? 'invalid'}`,
-    );
-  }
-  return r.data as unknown as RunConfig;
+  return parse(raw, { run, dir });
 }
 
-export interface OpenOptions {
+export interface OpenOptions<C extends StoredConfig = StoredConfig> {
   /** The folder the runs folder is under (default: the working directory), unless $NOS_RUNS. */
   readonly root?: string;
   /** Read only: no lock, no writes (leaderboard, report, export). */
   readonly readonly?: boolean;
+  /** Types and checks the stored config (controller/config.ts); default: the JSON object as it is. */
+  readonly parse?: ConfigParser<C>;
 }
 
 /** The funnel's rows (added to runs made before it when they are opened for writing). */
@@ -517,8 +482,6 @@ function closeDb(db: Database.Database): void {
   db.close();
 }
 
-const EVALUATION_STATUSES = new Set(['ok', 'diverged', 'invalid', 'timeout']);
-
 /** A stored evaluation row, checked (a run.db is untrusted input): undefined if it is not one. */
 function toEvaluation(r: Row): Evaluation | undefined {
   const num = (x: unknown) => (typeof x === 'number' && Number.isFinite(x) ? x : null);
@@ -528,7 +491,7 @@ function toEvaluation(r: Row): Evaluation | undefined {
     typeof rule !== 'string' ||
     typeof task !== 'string' ||
     typeof status !== 'string' ||
-    !EVALUATION_STATUSES.has(status)
+    !isTrained(status)
   )
     return undefined;
   if (!Number.isSafeInteger(rung) || !Number.isSafeInteger(seed) || num(reward) === null) return undefined;
@@ -538,7 +501,7 @@ function toEvaluation(r: Row): Evaluation | undefined {
     seed: seed as number,
     rule,
     task,
-    status: status as Evaluation['status'],
+    status,
     reward: reward as number,
     bestLr: num(r.best_lr),
     valAcc: num(r.val_acc),
@@ -547,15 +510,15 @@ function toEvaluation(r: Row): Evaluation | undefined {
   };
 }
 
-export class SqliteStore implements ResultsStore, FunnelStore {
-  private cfg: RunConfig;
+export class SqliteStore<C extends StoredConfig = StoredConfig> implements ResultsStore<C>, FunnelStore {
+  private cfg: C;
   private readonly db: Database.Database;
   private readonly insert: Database.Statement | undefined;
   private closed = false;
 
   private constructor(
     db: Database.Database,
-    config: RunConfig,
+    config: C,
     /** The run's folder: where it was opened from (a copied run writes into its copy). */
     readonly dir: string,
     private readonly lock: RunLock | undefined,
@@ -574,7 +537,7 @@ export class SqliteStore implements ResultsStore, FunnelStore {
       : undefined;
   }
 
-  get config(): RunConfig {
+  get config(): C {
     return this.cfg;
   }
 
@@ -590,7 +553,7 @@ export class SqliteStore implements ResultsStore, FunnelStore {
   }
 
   /** Create a new run (and take its lock); refuses to overwrite one. Leaves nothing behind on failure. */
-  static create(config: RunConfig, root?: string): SqliteStore {
+  static create<C extends StoredConfig>(config: C, root?: string): SqliteStore<C> {
     checkRunName(config.run);
     const base = runsDir(root);
     const dir = join(base, config.run);
@@ -687,16 +650,28 @@ export class SqliteStore implements ResultsStore, FunnelStore {
    * run's lock; `readonly` takes none and writes nothing. The config's `run` is the folder's
    * name: a copied run is its own run.
    */
-  static open(run: string, rootOrOptions?: string | OpenOptions): SqliteStore {
-    const options: OpenOptions = typeof rootOrOptions === 'string' ? { root: rootOrOptions } : (rootOrOptions ?? {});
+  static open<C extends StoredConfig>(
+    run: string,
+    options: OpenOptions<C> & { readonly parse: ConfigParser<C> },
+  ): SqliteStore<C>;
+  static open(run: string, rootOrOptions?: string | OpenOptions): SqliteStore;
+  static open<C extends StoredConfig>(run: string, rootOrOptions?: string | OpenOptions<C>): SqliteStore<C> {
+    const options: OpenOptions<C> = typeof rootOrOptions === 'string' ? { root: rootOrOptions } : (rootOrOptions ?? {});
+    // Without a parser, C is StoredConfig (the overloads say so), which asStored gives.
+    const parse = options.parse ?? (asStored as ConfigParser<StoredConfig> as ConfigParser<C>);
     checkRunName(run);
     const dir = runPath(run, options.root);
     const file = join(dir, 'run.db');
     if (!existsSync(file)) throw new RunMissingError(`no run '${run}' in ${runsDir(options.root)}`);
-    return options.readonly ? SqliteStore.openReadonly(run, dir) : SqliteStore.openForWriting(run, dir);
+    return options.readonly ? SqliteStore.openReadonly(run, dir, parse) : SqliteStore.openForWriting(run, dir, parse);
   }
 
-  private static readMeta(db: Database.Database, run: string, dir: string): RunConfig {
+  private static readMeta<C extends StoredConfig>(
+    db: Database.Database,
+    run: string,
+    dir: string,
+    parse: ConfigParser<C>,
+  ): C {
     const hasMeta = db.prepare("SELECT name FROM sqlite_master WHERE type='table' AND name='meta'").get();
     if (!hasMeta)
       throw new RunMissingError(
@@ -713,10 +688,14 @@ export class SqliteStore implements ResultsStore, FunnelStore {
       throw new StoreError(
         `run '${run}' has store schema ${meta.get('schema')}; this nos reads schema ${SCHEMA_VERSION}`,
       );
-    return { ...parseConfig(meta.get('config'), run, dir), run };
+    return { ...parseConfig(meta.get('config'), run, dir, parse), run };
   }
 
-  private static openForWriting(run: string, dir: string): SqliteStore {
+  private static openForWriting<C extends StoredConfig>(
+    run: string,
+    dir: string,
+    parse: ConfigParser<C>,
+  ): SqliteStore<C> {
     const lock = access(`cannot open run '${run}' for writing in ${dir}`, () => RunLock.acquire(dir, run));
     let db: Database.Database | undefined;
     try {
@@ -724,7 +703,7 @@ export class SqliteStore implements ResultsStore, FunnelStore {
         SqliteStore.openWritable(join(dir, 'run.db')),
       );
       const d = db;
-      const config = access(`cannot read run '${run}' in ${dir}`, () => SqliteStore.readMeta(d, run, dir));
+      const config = access(`cannot read run '${run}' in ${dir}`, () => SqliteStore.readMeta(d, run, dir, parse));
       access(`cannot open run '${run}' for writing in ${dir}`, () => d.exec(EVALUATIONS));
       const store = new SqliteStore(d, config, dir, lock, false);
       // A copied run: record the name it goes by now.
@@ -740,12 +719,16 @@ export class SqliteStore implements ResultsStore, FunnelStore {
     }
   }
 
-  private static openReadonly(run: string, dir: string): SqliteStore {
+  private static openReadonly<C extends StoredConfig>(
+    run: string,
+    dir: string,
+    parse: ConfigParser<C>,
+  ): SqliteStore<C> {
     const file = join(dir, 'run.db');
     const attempt = (path: string) => {
       const db = new (sqlite())(path, { readonly: true, fileMustExist: true });
       try {
-        return { db, config: SqliteStore.readMeta(db, run, dir) };
+        return { db, config: SqliteStore.readMeta(db, run, dir, parse) };
       } catch (e) {
         db.close();
         throw e;
@@ -779,7 +762,7 @@ export class SqliteStore implements ResultsStore, FunnelStore {
   }
 
   /** Replace the stored config (a resume that raised the budget, a copied run's new name). */
-  updateConfig(config: RunConfig): void {
+  updateConfig(config: C): void {
     this.writable();
     access(`cannot write run '${this.cfg.run}' in ${this.dir}`, () =>
       this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('config', ?)").run(JSON.stringify(config)),
@@ -801,7 +784,7 @@ export class SqliteStore implements ResultsStore, FunnelStore {
   byFingerprint(fingerprint: string): Candidate | undefined {
     const r = this.db
       .prepare(
-        "SELECT * FROM candidates WHERE fingerprint = ? AND status NOT IN ('cached', 'rejected') ORDER BY idx LIMIT 1",
+        `SELECT * FROM candidates WHERE fingerprint = ? AND status IN (${TRAINED_STATUSES.map((s) => `'${s}'`).join(', ')}) ORDER BY idx LIMIT 1`,
       )
       .get(fingerprint) as Row | undefined;
     return r ? toCandidate(r) : undefined;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { leaderboardTable } from '../../cli/search.js';
 import { bindParams, library, printNode } from '../../dsl/index.js';
-import type { LeaderboardEntry } from '../../search-results/funnel.js';
+import type { LeaderboardEntry } from '../../controller/funnel-plan.js';
 import type { Candidate } from '../../search-results/store.js';
 
 const candidate = (rule: string, reward: number, index: number): Candidate => ({

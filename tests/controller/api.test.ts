@@ -2,7 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { rankedLeaderboard } from '../../controller/funnel-plan.js';
+import { openRun } from '../../controller/run.js';
 import * as nos from '../../index.js';
+import { nos as nosCli } from '../helpers/cli.js';
 
 const root = mkdtempSync(join(tmpdir(), 'nos-api-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -19,6 +22,24 @@ describe('nos from code (import "nos")', () => {
     expect(v.test).toBe('paired t-test (two-sided)');
     expect(['better', 'worse', 'tied']).toContain(v.verdict);
     await expect(nos.evaluate('adam', { task: 'no-such-task' })).rejects.toBeInstanceOf(nos.RunConfigError);
+    // The same comparison as `nos eval` (one evaluateRules): the same accuracy, difference, interval and test.
+    const cli = await nosCli(
+      'eval',
+      ...['--rules', 'adam', '--baseline', 'sgd', '--task', 'quadratic', '--seeds', '3', '--steps', '40'],
+      ...['--workers', '1', '--json'],
+    );
+    expect(cli.code, cli.stderr).toBe(0);
+    const vs = (JSON.parse(cli.stdout) as { results: { vsBaseline?: Record<string, unknown> }[] }).results[0]
+      ?.vsBaseline;
+    expect(vs).toEqual({
+      baseline: 'sgd',
+      seeds: 3,
+      accuracy: v.accuracy,
+      diff: { mean: v.mean, ci95: v.ci95 },
+      p: v.p,
+      test: v.test,
+      verdict: v.verdict,
+    });
   }, 60_000);
 
   it('search: a run with progress callbacks, a summary and its leaderboard', async () => {
@@ -41,7 +62,17 @@ describe('nos from code (import "nos")', () => {
     expect(seen).toEqual(Array.from({ length: r.sampled }, (_, i) => i + 1));
     expect(r.evaluated + r.cached + r.rejected).toBe(r.sampled);
     expect(r.leaderboard.length).toBeGreaterThan(0);
-    expect(r.leaderboard[0]!.reward).toBeGreaterThanOrEqual(r.leaderboard.at(-1)!.reward);
+    // The one ranked leaderboard, as `nos leaderboard` shows it: by the highest rung reached
+    // (the default funnel ran), then the mean there.
+    const stored = openRun('api-run', { root });
+    expect(r.leaderboard).toEqual(rankedLeaderboard(stored.config, stored.candidates(), stored.evaluations(), 10));
+    stored.close();
+    expect(r.leaderboard[0]!.rung).toBe(2);
+    for (const [i, e] of r.leaderboard.entries()) {
+      expect(e.rank).toBe(i + 1);
+      const next = r.leaderboard[i + 1];
+      if (next) expect(e.rung > next.rung || (e.rung === next.rung && e.reward >= next.reward)).toBe(true);
+    }
     await expect(nos.search({ root, run: 'api-run', task: 'quadratic', budget: 6 })).rejects.toBeInstanceOf(
       nos.StoreError,
     );

@@ -10,9 +10,10 @@ import { lookupRule } from '../../dsl/index.js';
 import type { EvalRequest, Evaluator } from '../../evaluator/protocol.js';
 import { findTask } from '../../evaluator/tasks.js';
 import type { EvalResult } from '../../evaluator/train.js';
-import { planFunnel, rankedLeaderboard, rungsOf, verdicts } from '../../search-results/funnel.js';
-import { renderReport } from '../../search-results/report.js';
-import { type FunnelConfig, type RunConfig, SqliteStore } from '../../search-results/store.js';
+import { type FunnelConfig, openStore, type RunConfig } from '../../controller/config.js';
+import { planFunnel, rankedLeaderboard, rungsOf, verdicts } from '../../controller/funnel-plan.js';
+import { renderReport } from '../../controller/report.js';
+import { SqliteStore } from '../../search-results/store.js';
 import { tfReady } from '../helpers/tf.js';
 
 const root = () => mkdtempSync(join(tmpdir(), 'nos-funnel-'));
@@ -206,7 +207,7 @@ describe('funnel', () => {
       expect(stopped.stopped).toBe(true);
       const partial = store.evaluations().length;
       store.close();
-      const again = SqliteStore.open('r', dir);
+      const again = openStore('r', dir);
       const second = new RungEvaluator();
       const done = await runFunnel(again, second);
       expect(done.stopped).toBe(false);

@@ -13,6 +13,7 @@ import {
   resumeRun,
   searchRun,
 } from '../../controller/run.js';
+import { openStore } from '../../controller/config.js';
 import { SqliteStore } from '../../search-results/store.js';
 import { repoRoot } from '../helpers/reference.js';
 import { FakeEvaluator } from '../helpers/fake-evaluator.js';
@@ -242,7 +243,7 @@ describe('resuming a run', () => {
     expect(summary.evaluated).toBe(60);
     expect(store.candidates()).toHaveLength(summary.sampled);
     store.close();
-    const again = SqliteStore.open('r', { root: dir, readonly: true });
+    const again = openStore('r', { root: dir, readonly: true });
     expect(again.config.budget).toBe(60);
     again.close();
   });

@@ -5,13 +5,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { RlController } from '../../controller/rl.js';
 import { leaderboard, runSearch, SAMPLE_CAP_FACTOR } from '../../controller/search.js';
 import { Evolution, type Proposal, RandomSearch, type Strategy, type UpdateStats } from '../../controller/strategy.js';
-import {
-  type Candidate,
-  type ResultsStore,
-  type RunConfig,
-  SqliteStore,
-  type StrategyCheckpoint,
-} from '../../search-results/store.js';
+import { openStore, type RunConfig } from '../../controller/config.js';
+import { type Candidate, type ResultsStore, SqliteStore, type StrategyCheckpoint } from '../../search-results/store.js';
 import { FakeEvaluator } from '../helpers/fake-evaluator.js';
 import { tfReady } from '../helpers/tf.js';
 
@@ -92,7 +87,7 @@ describe('search loop', () => {
     });
     expect(first.stopped).toBe(true);
     store.close();
-    const reopened = SqliteStore.open('d', dir);
+    const reopened = openStore('d', dir);
     const ev = new FakeEvaluator({ delays: true, diverge: true });
     const second = await runSearch(reopened, makeStrategy('rl'), ev);
     expect(second.stopped).toBe(false);
@@ -108,7 +103,7 @@ describe('search loop', () => {
     let adds = 0;
     let rejectedAt: number | undefined;
     const late: number[] = [];
-    const store: ResultsStore = {
+    const store: ResultsStore<RunConfig> = {
       get config() {
         return inner.config;
       },
@@ -178,7 +173,7 @@ describe('search loop', () => {
     expect(first.stopped).toBe(true);
     expect(first.evaluated).toBeLessThan(30);
     store.close();
-    const reopened = SqliteStore.open('s', dir);
+    const reopened = openStore('s', dir);
     expect(reopened.config).toMatchObject({ budgetUnit: 'trained' });
     const progress: [number, number][] = [];
     const second = await runSearch(reopened, makeStrategy('rl'), new FakeEvaluator({ delays: true, diverge: true }), {

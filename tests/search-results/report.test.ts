@@ -8,7 +8,7 @@ import { RandomSearch } from '../../controller/strategy.js';
 import type { EvalRequest } from '../../evaluator/protocol.js';
 import { findTask } from '../../evaluator/tasks.js';
 import { evaluateRule } from '../../evaluator/train.js';
-import { renderReport } from '../../search-results/report.js';
+import { renderReport } from '../../controller/report.js';
 import { type Candidate, SqliteStore } from '../../search-results/store.js';
 import { nos } from '../helpers/cli.js';
 

@@ -3,14 +3,16 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFile
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { RunConfig } from '../../controller/config.js';
+import { leaderboard } from '../../controller/funnel-plan.js';
 import {
   type Candidate,
-  leaderboard,
-  type RunConfig,
   RunExistsError,
   RunLockedError,
   RunMissingError,
   SqliteStore,
+  sampleCounts,
+  sampleKind,
   StoreAccessError,
   StoreError,
 } from '../../search-results/store.js';
@@ -176,7 +178,33 @@ describe('results store', () => {
     expect(() => SqliteStore.open('junk', { root: dir, readonly: true })).toThrow(StoreError);
   });
 
-  it('the leaderboard lives with the store: ok rules by reward, ties by index', () => {
+  it('counts samples by kind in one place: trained (whatever came out), cached, rejected', () => {
+    const cs = [
+      candidate(0, 0.5),
+      candidate(1, 0.9, 'cached'),
+      candidate(2, 0.7, 'rejected'),
+      candidate(3, 0.8, 'diverged'),
+      candidate(4, 0.2, 'timeout'),
+      candidate(5, 0.6, 'invalid'),
+      candidate(6, 0.3),
+    ];
+    expect(cs.map((c) => sampleKind(c.status))).toEqual([
+      'trained',
+      'cached',
+      'rejected',
+      'trained',
+      'trained',
+      'trained',
+      'trained',
+    ]);
+    // The best reward is of a rule that trained successfully: not a copy, not a diverged run.
+    expect(sampleCounts(cs)).toEqual({ trained: 5, cached: 1, rejected: 1, best: 0.5 });
+    expect(sampleCounts([])).toEqual({ trained: 0, cached: 0, rejected: 0, best: 0 });
+    // A status nos never writes (an edited run.db) is nothing to reuse.
+    expect(sampleKind('edited')).toBe('rejected');
+  });
+
+  it('the proxy leaderboard: ok rules by reward, ties by index', () => {
     const cs = [
       candidate(0, 0.5),
       candidate(1, 0.9, 'cached'),

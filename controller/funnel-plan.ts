@@ -1,12 +1,18 @@
 /**
- * The funnel's rungs and standings, as pure functions of a run's stored rows (the search loop in
- * controller/funnel.ts climbs it): which rules each rung holds, a rule's score at the highest
- * rung it reached (mean and 95% CI over seeds), and its paired comparison with the baseline.
+ * The funnel's promotion policy, as pure functions of a run's config and stored rows (the loop in
+ * controller/funnel.ts climbs it): its defaults, the rungs, which rules each rung holds, a rule's
+ * score at the highest rung it reached (mean and 95% CI over seeds), its paired comparison with
+ * the baseline, the verdicts, and the one ranked leaderboard the CLI, the library and the report
+ * show. search-results/ stores the rows and renders what this computes.
  */
 import { lookupRule } from '../dsl/index.js';
 import { meanCi, type PairedComparison, pairedTest } from '../evaluator/paired.js';
 import { findTask, type TaskSpec } from '../evaluator/tasks.js';
-import type { Candidate, Evaluation, FunnelConfig, RunConfig } from './store.js';
+import { type Candidate, type Evaluation, isTrained } from '../search-results/store.js';
+import type { FunnelConfig, RunConfig } from './config.js';
+
+/** What the funnel's policy reads of a run's config. */
+export type FunnelSettings = Pick<RunConfig, 'task' | 'seed' | 'steps' | 'funnel'>;
 
 export const FUNNEL_DEFAULTS: FunnelConfig = {
   promote: 0.05,
@@ -35,7 +41,7 @@ export interface Rung {
 }
 
 /** The rungs of a run: rung 0 (the search's proxy) and the funnel's rungs above it. */
-export function rungsOf(config: RunConfig): Rung[] {
+export function rungsOf(config: FunnelSettings): Rung[] {
   const task = findTask(config.task);
   const proxySteps = config.steps ?? task?.steps ?? null;
   const seedsFrom = (n: number) => Array.from({ length: n }, (_, i) => config.seed + i);
@@ -114,14 +120,13 @@ export function baselineRule(name: string): { hash: string; rule: string } {
   return { hash: found.rule.hash, rule: found.rule.canonical };
 }
 
-const TRAINED = new Set(['ok', 'diverged', 'invalid', 'timeout']);
-
 /** Rung 0 as evaluation rows: the search's trained candidates, first sample of each rule. */
-export function rungZero(config: RunConfig, cs: readonly Candidate[]): Evaluation[] {
+export function rungZero(config: FunnelSettings, cs: readonly Candidate[]): Evaluation[] {
   const seen = new Set<string>();
   const out: Evaluation[] = [];
   for (const c of cs) {
-    if (!TRAINED.has(c.status) || seen.has(c.hash) || c.hash === '') continue;
+    const status = c.status;
+    if (!isTrained(status) || seen.has(c.hash) || c.hash === '') continue;
     seen.add(c.hash);
     out.push({
       hash: c.hash,
@@ -129,7 +134,7 @@ export function rungZero(config: RunConfig, cs: readonly Candidate[]): Evaluatio
       seed: config.seed,
       rule: c.rule,
       task: config.task,
-      status: c.status as Evaluation['status'],
+      status,
       reward: c.reward,
       bestLr: c.bestLr,
       valAcc: c.valAcc,
@@ -160,7 +165,7 @@ export interface FunnelPlan {
  * is complete; `complete` says up to which rung that holds.
  */
 export function planFunnel(
-  config: RunConfig,
+  config: FunnelSettings,
   cs: readonly Candidate[],
   evals: readonly Evaluation[],
 ): FunnelPlan & { readonly complete: number } {
@@ -221,7 +226,7 @@ export function compare(rows: Rows, hash: string, baseHash: string, rung: Rung):
  * The leaderboard of a run with a funnel: rules ranked by the highest rung they reached, then by
  * their mean there (ties: the earlier sample). Only rules whose rung-0 run succeeded.
  */
-export function standings(config: RunConfig, cs: readonly Candidate[], evals: readonly Evaluation[]): Standing[] {
+export function standings(config: FunnelSettings, cs: readonly Candidate[], evals: readonly Evaluation[]): Standing[] {
   const rungs = rungsOf(config);
   const rows = indexEvaluations([...rungZero(config, cs), ...evals]);
   const first = new Map<string, Candidate>();
@@ -251,7 +256,7 @@ export function standings(config: RunConfig, cs: readonly Candidate[], evals: re
 }
 
 /** The verdicts against the baseline of the rules that reached rung 2 (on the proxy) and rung 3 (transfer). */
-export function verdicts(config: RunConfig, cs: readonly Candidate[], evals: readonly Evaluation[]): Verdicts[] {
+export function verdicts(config: FunnelSettings, cs: readonly Candidate[], evals: readonly Evaluation[]): Verdicts[] {
   const f = config.funnel;
   if (!f) return [];
   const rungs = rungsOf(config);
@@ -275,7 +280,7 @@ export function verdicts(config: RunConfig, cs: readonly Candidate[], evals: rea
 }
 
 /** The baseline's score at each rung (for reports). */
-export function baselineScores(config: RunConfig, evals: readonly Evaluation[]): RungScore[] {
+export function baselineScores(config: FunnelSettings, evals: readonly Evaluation[]): RungScore[] {
   const f = config.funnel;
   if (!f) return [];
   const rows = indexEvaluations(evals);
@@ -310,11 +315,12 @@ export interface LeaderboardEntry {
 }
 
 /**
- * A run's leaderboard: by the highest rung reached, then the mean there (ties: the earlier
- * sample). A run without a funnel ranks by the proxy reward, as it always did.
+ * A run's leaderboard, the one the CLI, the library and the report show: by the highest rung
+ * reached, then the mean there (ties: the earlier sample). A run without a funnel ranks by the
+ * proxy reward, as it always did.
  */
 export function rankedLeaderboard(
-  config: RunConfig,
+  config: FunnelSettings,
   cs: readonly Candidate[],
   evals: readonly Evaluation[],
   top = 10,
@@ -333,4 +339,15 @@ export function rankedLeaderboard(
       ci95: s.score.ci95,
       vsBaseline: s.vsBaseline,
     }));
+}
+
+/** Rung 0 alone: the ranking by the proxy reward, the search's own before any funnel. */
+const PROXY_ONLY: FunnelSettings = { task: '', seed: 0, steps: null, funnel: null };
+
+/**
+ * The search's own ranking (rung 0): the rules whose proxy run succeeded, by their proxy reward
+ * (ties: the earlier sample). `rankedLeaderboard` of a run without a funnel, as its candidates.
+ */
+export function leaderboard(cs: readonly Candidate[], top = 10): Candidate[] {
+  return rankedLeaderboard(PROXY_ONLY, cs, [], top).map((e) => e.candidate);
 }

@@ -1,0 +1,124 @@
+/**
+ * A run's config as controller/ types and checks it: everything that changes a run's results,
+ * stored with the run (search-results/store.ts keeps it as a JSON object and reads only its
+ * name) and enforced on resume. A stored config is untrusted input (an older nos, an edited
+ * run.db): it is parsed whenever a run is opened, runs made before a field existed get the value
+ * they ran with, and a damaged one is refused with an error that names the run and the field.
+ */
+import { z } from 'zod';
+import type { SpaceConfig } from '../primitives/nos-space.js';
+import { type ConfigParser, type OpenOptions, SqliteStore, StoreError } from '../search-results/store.js';
+
+/** What runs made before groups and warm starts were stored used. */
+export const LEGACY_DEFAULTS = { groups: 2, warmStart: false } as const;
+
+/** Everything that changes a run's results, stored with it and enforced on resume. */
+export interface RunConfig {
+  readonly run: string;
+  readonly task: string;
+  readonly strategy: string;
+  /** Rules to sample. The one field a resume may change (raise). */
+  readonly budget: number;
+  readonly seed: number;
+  /** Worker threads the run was started with (informational: results do not depend on it). */
+  readonly workers: number;
+  /** Rules per strategy update. */
+  readonly batchSize: number;
+  /** Training steps per evaluation, or null for the task's own. */
+  readonly steps: number | null;
+  /** Groups of choices per rule. */
+  readonly groups: number;
+  /** Evolution's population seeded with known rules. */
+  readonly warmStart: boolean;
+  /** The search space, if not the full NOS space (see primitives/nos-space.ts configureSpace). */
+  readonly space?: SpaceConfig;
+  /** The funnel of rising fidelity after the search (controller/funnel.ts); absent or null: none. */
+  readonly funnel?: FunnelConfig | null;
+  readonly createdAt: string;
+  readonly nosVersion: string;
+}
+
+/**
+ * The funnel's rungs after the proxy (rung 0, one seed, every trained rule): rung 1 re-runs the
+ * proxy protocol with more seeds for the top fraction; rung 2 trains the best of those
+ * `longFactor` times longer; rung 3 trains the finalists on a transfer task. The baseline is
+ * evaluated on the same rungs and seeds, so every comparison with it is paired.
+ */
+export interface FunnelConfig {
+  /** Fraction of the rules trained at rung 0 promoted to rung 1 (at least `minPromoted` of them). */
+  readonly promote: number;
+  readonly minPromoted: number;
+  /** Rules promoted from rung 1 to rung 2, and from rung 2 to rung 3 (the finalists). */
+  readonly longTop: number;
+  readonly finalists: number;
+  /** Seeds at rungs 1, 2 and 3 (the run's seed, then the next ones). */
+  readonly seeds: readonly [number, number, number];
+  /** Rung 2's steps, as a multiple of the proxy's. */
+  readonly longFactor: number;
+  /** Rung 3's task, or null for no transfer rung. */
+  readonly transfer: string | null;
+  /** The rule every rung compares against (a built-in name). */
+  readonly baseline: string;
+}
+
+/** A stored config, with the defaults of older runs for fields they did not store. */
+const storedConfig = z
+  .object({
+    run: z.string(),
+    task: z.string(),
+    strategy: z.string(),
+    budget: z.number().int().min(1),
+    seed: z.number().int(),
+    workers: z.number().int().default(0),
+    batchSize: z.number().int().min(1).default(10),
+    steps: z.number().int().min(1).nullable().default(null),
+    groups: z.number().int().min(1).default(LEGACY_DEFAULTS.groups),
+    warmStart: z.boolean().default(LEGACY_DEFAULTS.warmStart),
+    space: z.record(z.unknown()).optional(),
+    funnel: z
+      .object({
+        promote: z.number().gt(0).max(1),
+        minPromoted: z.number().int().min(1).max(10_000),
+        longTop: z.number().int().min(1).max(10_000),
+        finalists: z.number().int().min(1).max(10_000),
+        seeds: z.tuple([
+          z.number().int().min(1).max(100),
+          z.number().int().min(1).max(100),
+          z.number().int().min(1).max(100),
+        ]),
+        longFactor: z.number().int().min(1).max(100),
+        transfer: z.string().max(100).nullable(),
+        baseline: z.string().max(100),
+      })
+      .nullable()
+      .optional(),
+    createdAt: z.string().default(''),
+    nosVersion: z.string().default('unknown'),
+  })
+  .passthrough();
+
+/** A run's stored config, checked (the store gives it to this when the run is opened). */
+export const parseRunConfig: ConfigParser<RunConfig> = (raw, { run, dir }) => {
+  const r = storedConfig.safeParse(raw);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new StoreError(
+      `run '${run}' in ${dir}: its stored config is not readable: ${issue?.path.join('.') || 'config'}: ${issue?.message ?? 'invalid'}`,
+    );
+  }
+  return r.data as unknown as RunConfig;
+};
+
+/** A run's store, its config typed and checked. */
+export type RunStore = SqliteStore<RunConfig>;
+
+/**
+ * Open an existing run's store with its config checked (for writing, it takes the run's lock;
+ * `readonly` takes none). controller/run.ts's `openRun` and `resumeRun` add the CLI's checks.
+ */
+export function openStore(run: string, options: string | Omit<OpenOptions<RunConfig>, 'parse'> = {}): RunStore {
+  return SqliteStore.open(run, {
+    ...(typeof options === 'string' ? { root: options } : options),
+    parse: parseRunConfig,
+  });
+}
