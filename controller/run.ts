@@ -427,8 +427,17 @@ export function resumeRun(run: string | undefined, req: RunRequest, options: { r
         throw refuse('funnel', '', c.funnel ? `another funnel: ${JSON.stringify(c.funnel)}` : 'no funnel');
       }
     }
-    // The stored config must still make a strategy (an old or edited run.db).
+    // The stored config must still make a strategy and name tasks this nos has (an old or edited run.db).
     checkStrategy(c.strategy);
+    for (const [field, id] of [
+      ['task', c.task],
+      ['transfer', c.funnel?.transfer ?? null],
+    ] as const)
+      if (id !== null && findTask(id) === undefined)
+        throw new RunConfigError(
+          field,
+          `run '${run}' has ${field === 'task' ? 'task' : 'transfer task'} '${shown(id)}', which this nos does not know (nos tasks lists them)`,
+        );
     checkWarmStart(c.strategy, c.warmStart, c.groups, spaceOf(c), c.space !== undefined);
     const notes: string[] = [];
     if (req.budget !== undefined && req.budget !== c.budget) {

@@ -15,7 +15,7 @@
 import { lookupRule } from '../dsl/index.js';
 import type { Evaluator } from '../evaluator/protocol.js';
 import { screenRule } from '../evaluator/screen.js';
-import { type Candidate, type ResultsStore, sampleCounts, sampleKind } from '../search-results/store.js';
+import { type Candidate, type ResultsStore, RunDamagedError, sampleCounts, sampleKind } from '../search-results/store.js';
 import type { RunConfig } from './config.js';
 import { leaderboard } from './funnel-plan.js';
 import type { Proposal, Strategy, UpdateStats } from './strategy.js';
@@ -143,7 +143,14 @@ export async function runSearch(
   // Where the next batch starts: the samples of the last checkpoint (batches may be short).
   let start = 0;
   if (checkpoint) {
-    strategy.restore(checkpoint.state);
+    try {
+      strategy.restore(checkpoint.state);
+    } catch (e) {
+      // JSON (the store checked that) but not this strategy's state: an edited or damaged run.db.
+      throw new RunDamagedError(
+        `run '${config.run}' is damaged: checkpoint ${checkpoint.batch}: its state is not a ${config.strategy} strategy's (${e instanceof Error ? e.message : String(e)})`,
+      );
+    }
     batch = checkpoint.batch + 1;
     start = checkpoint.samples;
   }
