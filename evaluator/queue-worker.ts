@@ -11,7 +11,15 @@ import type { Redis } from 'ioredis';
 import { importOptional } from '../util/optional-deps.js';
 import type { DatasetName } from './data.js';
 import { EvaluatorPool } from './pool.js';
-import { checkJobData, connectRedis, encodeNonFinite, parseQueueUrl, type QueueUrl, queueName } from './queue.js';
+import {
+  checkJobData,
+  connectRedis,
+  encodeNonFinite,
+  isConnectionError,
+  parseQueueUrl,
+  type QueueUrl,
+  queueName,
+} from './queue.js';
 import { parseScheduleSpec } from './schedules.js';
 import { findTask } from './tasks.js';
 
@@ -65,7 +73,11 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
     const now = Date.now();
     if (now - lastError < 10_000) return;
     lastError = now;
-    log(`lost the connection to Redis at ${url.redacted} (${e.message}): reconnecting`);
+    log(
+      isConnectionError(e)
+        ? `lost the connection to Redis at ${url.redacted} (${e.message}): reconnecting`
+        : `Redis at ${url.redacted} or BullMQ reported an error (${e.message}); taking jobs goes on`,
+    );
   };
   client.on('error', onError);
   const pools = new Map<string, EvaluatorPool>();

@@ -132,6 +132,23 @@ export function withPassword(url: QueueUrl, password: string): QueueUrl {
   };
 }
 
+/**
+ * Whether an error from ioredis or BullMQ is about the connection (Redis away, a reset, a
+ * timeout), as opposed to something Redis or a job held (a script error, data BullMQ could not
+ * read): only the first is worth "lost the connection, reconnecting".
+ */
+export function isConnectionError(e: Error): boolean {
+  const code = String((e as { code?: unknown }).code ?? '');
+  return (
+    /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|ECONNABORTED)$/.test(
+      code,
+    ) ||
+    /connection is closed|connect ETIMEDOUT|socket|stream isn't writeable|Reached the max retries|LOADING/i.test(
+      e.message,
+    )
+  );
+}
+
 /** ioredis options for a URL; BullMQ needs `maxRetriesPerRequest: null` (commands wait out a reconnect). */
 export function redisOptions(url: QueueUrl): RedisOptions {
   return {
@@ -428,7 +445,9 @@ export class QueueEvaluator implements Evaluator {
     if (now - this.lastErrorAt < 10_000 || this.closed) return;
     this.lastErrorAt = now;
     this.options.log?.(
-      `lost the connection to Redis at ${this.url.redacted} (${e.message}): reconnecting; jobs in flight are kept`,
+      isConnectionError(e)
+        ? `lost the connection to Redis at ${this.url.redacted} (${e.message}): reconnecting; jobs in flight are kept`
+        : `Redis at ${this.url.redacted} reported an error (${e.message}); jobs in flight are kept`,
     );
   }
 
