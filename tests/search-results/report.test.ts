@@ -139,7 +139,7 @@ describe('nos report', () => {
       {
         run: 'poisoned',
         task: 'quadratic',
-        strategy: poison,
+        strategy: payloads[0] as string, // stored names are at most 100 characters
         budget: 3,
         seed: 1,
         workers: 1,
@@ -157,8 +157,8 @@ describe('nos report', () => {
           transfer: null,
           baseline: 'adam', // a stored baseline must be a built-in rule
         },
-        createdAt: poison,
-        nosVersion: poison,
+        createdAt: payloads[1] as string,
+        nosVersion: payloads[2] as string,
       },
       join(runs, 'root'),
     );
