@@ -135,6 +135,8 @@ describe('nos report', () => {
       `<style>*{display:none}</style><!--`,
     ];
     const poison = payloads.join(' ');
+    // Names (hashes, statuses, strategies, tasks) are at most 256 characters in a run.db.
+    const name = `${payloads[0]}${payloads[1]}`;
     const store = SqliteStore.create(
       {
         run: 'poisoned',
@@ -166,8 +168,8 @@ describe('nos report', () => {
       index: 0,
       batch: 0,
       rule: poison,
-      hash: poison,
-      fingerprint: poison,
+      hash: name,
+      fingerprint: name,
       status: 'ok',
       reward: 0.5,
       bestLr: 0.1,
@@ -176,23 +178,28 @@ describe('nos report', () => {
       finalLoss: 1,
       detail: JSON.stringify({ reason: poison, curve: [1, 0.5, 0.25], curveEvery: 1, grid: [{ lr: poison }] }),
       seconds: 1,
-      strategy: poison,
+      strategy: name,
       parent: null,
     };
     for (let i = 0; i < 3; i++) store.add({ ...base, index: i, reward: 0.5 + i / 10, rule: `${poison} #${i}` });
-    store.saveCheckpoint({ batch: 0, samples: 3, state: poison, stats: JSON.stringify({ entropy: 1, note: poison }) });
+    store.saveCheckpoint({
+      batch: 0,
+      samples: 3,
+      state: JSON.stringify({ note: poison }),
+      stats: JSON.stringify({ entropy: 1, note: poison }),
+    });
     for (const rung of [0, 1, 2])
       for (const seed of [1, 2])
         for (const [hash, rule] of [
-          [poison, `${poison} #2`],
-          [`${poison}b`, poison],
+          [name, `${poison} #2`],
+          [`${name}b`, poison],
         ] as const)
           store.addEvaluation({
             hash,
             rung,
             seed,
             rule,
-            task: poison,
+            task: name,
             status: 'ok',
             reward: 0.5 + seed / 100,
             bestLr: 0.1,
