@@ -17,6 +17,7 @@ import { type LeaderboardEntry, rankedLeaderboard, verdicts } from '../controlle
 import type { SearchProgress } from '../controller/search.js';
 import { DEFAULT_TASK } from '../evaluator/tasks.js';
 import { type FlagSpecs, flag, has, intFlag, numberFlag, parseArgs, UsageError } from './args.js';
+import { DEVICE_FLAG, deviceFlag } from './device.js';
 import type { Io } from './io.js';
 import { queueFlags, queueFromArgs } from './queue-url.js';
 import { writeReport } from './report.js';
@@ -45,6 +46,7 @@ export const SEARCH_FLAGS: FlagSpecs = {
     description: 'evaluator threads (default and most: the number of cores); results do not depend on it',
   },
   ...queueFlags("evaluate through this Redis queue with 'nos worker's, not here (same results)"),
+  ...DEVICE_FLAG,
   seed: {
     type: 'string',
     value: 'S',
@@ -191,6 +193,9 @@ export async function searchCommand(argv: readonly string[], io: Io): Promise<nu
   const req = request(args);
   // Checked before a run is created or opened: a bad URL leaves nothing behind.
   const queueUrl = queueFromArgs(args, io, 'search');
+  const device = deviceFlag(args);
+  if (device === 'webgpu' && queueUrl !== undefined)
+    throw new UsageError('--device webgpu trains here: it does not go with --queue');
   let store: RunStore;
   if (has(args, 'resume')) {
     const resumed = resumeRun(req.run, req);
@@ -213,13 +218,14 @@ export async function searchCommand(argv: readonly string[], io: Io): Promise<nu
   try {
     const summary = await searchRun(store, {
       ...(req.workers === undefined ? {} : { workers: req.workers }),
+      ...(device === 'cpu' ? {} : { device }),
       ...(queueUrl === undefined
         ? {}
         : { queue: { url: queueUrl, log: (line: string) => io.err(`nos search: ${line}`) } }),
       onStart: ({ workers, workersNote, backend, queue }) => {
         if (workersNote !== undefined) io.err(`nos search: ${workersNote}`);
         io.err(
-          `nos search: run '${config.run}', ${config.strategy} on ${config.task}, budget ${config.budget} rules, seed ${config.seed}, ${config.groups} groups${config.warmStart ? ', warm start' : ''}${config.space ? ', own space' : ''}, ${queue === undefined ? `${workers} worker(s)` : `evaluated through the queue at ${queue}`}, tfjs ${backend}`,
+          `nos search: run '${config.run}', ${config.strategy} on ${config.task}, budget ${config.budget} rules, seed ${config.seed}, ${config.groups} groups${config.warmStart ? ', warm start' : ''}${config.space ? ', own space' : ''}, ${queue !== undefined ? `evaluated through the queue at ${queue}` : device === 'webgpu' ? 'children on the GPU (one thread)' : `${workers} worker(s)`}, tfjs ${backend}`,
         );
       },
       shouldStop: () => stopRequested,

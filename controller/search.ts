@@ -15,13 +15,9 @@
 import { lookupRule } from '../dsl/index.js';
 import type { Evaluator } from '../evaluator/protocol.js';
 import { screenRule } from '../evaluator/screen.js';
-import {
-  type Candidate,
-  type ResultsStore,
-  RunDamagedError,
-  sampleCounts,
-  sampleKind,
-} from '../search-results/store.js';
+import { RunDamagedError } from '../search-results/errors.js';
+import { sampleCounts, sampleKind } from '../search-results/samples.js';
+import type { Candidate, ResultsStore } from '../search-results/store.js';
 import type { RunConfig } from './config.js';
 import { leaderboard } from './funnel-plan.js';
 import type { Proposal, Strategy, UpdateStats } from './strategy.js';

@@ -26,7 +26,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type Database from 'better-sqlite3';
 import type { Status } from '../evaluator/train.js';
 import { requireOptional } from '../util/optional-deps.js';
@@ -36,6 +36,15 @@ import { systemRootOf } from '../util/paths.js';
 const sqlite = (): typeof Database => requireOptional<typeof Database>('better-sqlite3');
 import { z } from 'zod';
 import { shown } from '../util/terminal.js';
+import {
+  RunDamagedError,
+  RunExistsError,
+  RunLockedError,
+  RunMissingError,
+  RunNameError,
+  StoreAccessError,
+  StoreError,
+} from './errors.js';
 
 export const SCHEMA_VERSION = 1;
 
@@ -89,39 +98,15 @@ export interface FunnelStore {
 
 export type CandidateStatus = Status | 'rejected' | 'cached';
 
-/** The statuses of a sample the evaluator trained, whatever came out. */
-export const TRAINED_STATUSES: readonly Status[] = ['ok', 'diverged', 'invalid', 'timeout'];
+import { isTrained, TRAINED_STATUSES } from './samples.js';
 
-export function isTrained(status: string): status is Status {
-  return (TRAINED_STATUSES as readonly string[]).includes(status);
-}
-
-/**
- * What a sample's status says about it, decided here only: trained (the evaluator ran it: ok,
- * diverged, invalid or timed out), cached (a copy of an earlier sample's result: the same rule,
- * or one the fingerprint found equal) or rejected (never trained: rule text that does not check,
- * or a rule the pre-screen refused). A status nos did not write (an edited run.db) counts as rejected.
- */
-export type SampleKind = 'trained' | 'cached' | 'rejected';
-
-export function sampleKind(status: string): SampleKind {
-  return isTrained(status) ? 'trained' : status === 'cached' ? 'cached' : 'rejected';
-}
-
-/** A run's samples by kind, and the best reward of those that trained successfully (0 if none). */
-export function sampleCounts(cs: readonly Candidate[]): {
-  readonly trained: number;
-  readonly cached: number;
-  readonly rejected: number;
-  readonly best: number;
-} {
-  const n = { trained: 0, cached: 0, rejected: 0, best: 0 };
-  for (const c of cs) {
-    n[sampleKind(c.status)]++;
-    if (c.status === 'ok' && c.reward > n.best) n.best = c.reward;
-  }
-  return n;
-}
+export {
+  isTrained,
+  type SampleKind,
+  sampleCounts,
+  sampleKind,
+  TRAINED_STATUSES,
+} from './samples.js';
 
 export interface Candidate {
   /** 0-based index of the sample in the run. */
@@ -171,24 +156,7 @@ export interface ResultsStore<C extends StoredConfig = StoredConfig> {
   close(): void;
 }
 
-/** A user or environment error about runs: the CLI prints the message and exits 1. */
-export class StoreError extends Error {
-  /** The class's own name (subclasses included), as `instanceof`-free callers and logs read it. */
-  override get name(): string {
-    return this.constructor.name;
-  }
-}
-export class RunExistsError extends StoreError {}
-export class RunMissingError extends StoreError {}
-export class RunLockedError extends StoreError {}
-export class RunNameError extends StoreError {}
-/** The file system or the database refused (permissions, read-only or full disk, a system folder). */
-export class StoreAccessError extends StoreError {}
-/**
- * A run.db whose content is not what nos writes (a table or column missing, a value of the wrong
- * type, JSON that does not parse, an oversized value): the message names the run and the place.
- */
-export class RunDamagedError extends StoreError {}
+export { RunDamagedError, RunExistsError, RunLockedError, RunMissingError, RunNameError, StoreAccessError, StoreError };
 
 const ERRNO_WORDS: Readonly<Record<string, string>> = {
   EACCES: 'permission denied',
@@ -318,6 +286,28 @@ function readLock(path: string): LockInfo | null | undefined {
   } catch {
     return null;
   }
+}
+
+/**
+ * Whether a run folder's lock is held: `held` by a live nos on this host (or by one on another
+ * host, which cannot be checked), `stale` (its process is gone), `unreadable` (a lock file nos
+ * did not write), or `free` (no lock file). Reads only.
+ */
+export type LockState =
+  | { readonly state: 'held'; readonly pid: number; readonly host: string; readonly since: string }
+  | { readonly state: 'stale' | 'unreadable' | 'free' };
+
+export function lockState(dir: string): LockState {
+  let holder: LockInfo | null | undefined;
+  try {
+    holder = readLock(join(dir, LOCK_FILE));
+  } catch {
+    return { state: 'unreadable' };
+  }
+  if (holder === undefined) return { state: 'free' };
+  if (holder === null) return { state: 'unreadable' };
+  if (holder.host === hostname() && !pidAlive(holder.pid)) return { state: 'stale' };
+  return { state: 'held', pid: holder.pid, host: holder.host, since: holder.since };
 }
 
 const held = new Set<RunLock>();
@@ -636,6 +626,8 @@ export interface OpenOptions<C extends StoredConfig = StoredConfig> {
   readonly readonly?: boolean;
   /** Types and checks the stored config (controller/config.ts); default: the JSON object as it is. */
   readonly parse?: ConfigParser<C>;
+  /** How long a read-only open waits for a database another process has locked (default 5 s). */
+  readonly busyTimeoutMs?: number;
 }
 
 /** The funnel's rows (added to runs made before it when they are opened for writing). */
@@ -844,7 +836,23 @@ export class SqliteStore<C extends StoredConfig = StoredConfig> implements Resul
     const dir = runPath(run, options.root);
     const file = join(dir, 'run.db');
     if (!existsSync(file)) throw new RunMissingError(`no run '${run}' in ${runsDir(options.root)}`);
-    return options.readonly ? SqliteStore.openReadonly(run, dir, parse) : SqliteStore.openForWriting(run, dir, parse);
+    return options.readonly
+      ? SqliteStore.openReadonly(run, dir, parse, options.busyTimeoutMs)
+      : SqliteStore.openForWriting(run, dir, parse);
+  }
+
+  /**
+   * Open the run in folder `dir` read-only (no lock, no writes), wherever the folder is: the run
+   * is named by the folder. For readers of any runs folder (`nos dashboard --dir D`).
+   */
+  static openFolder<C extends StoredConfig>(
+    dir: string,
+    options: { readonly parse: ConfigParser<C>; readonly busyTimeoutMs?: number },
+  ): SqliteStore<C> {
+    const run = basename(dir);
+    checkRunName(run);
+    if (!existsSync(join(dir, 'run.db'))) throw new RunMissingError(`no run in ${dir} (it has no run.db)`);
+    return SqliteStore.openReadonly(run, dir, options.parse, options.busyTimeoutMs);
   }
 
   private static readMeta<C extends StoredConfig>(
@@ -947,10 +955,15 @@ export class SqliteStore<C extends StoredConfig = StoredConfig> implements Resul
     run: string,
     dir: string,
     parse: ConfigParser<C>,
+    busyTimeoutMs?: number,
   ): SqliteStore<C> {
     const file = join(dir, 'run.db');
     const attempt = (path: string) => {
-      const db = new (sqlite())(path, { readonly: true, fileMustExist: true });
+      const db = new (sqlite())(path, {
+        readonly: true,
+        fileMustExist: true,
+        ...(busyTimeoutMs === undefined ? {} : { timeout: busyTimeoutMs }),
+      });
       try {
         return { db, config: SqliteStore.readMeta(db, run, dir, parse) };
       } catch (e) {
