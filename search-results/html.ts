@@ -1,7 +1,7 @@
 /**
- * HTML from untrusted values. A run.db is input like any other (a shared or crafted file can
- * hold `<script>` in any text column, or text where a number belongs), so pages are built with
- * the `html` tag: every interpolated value is escaped unless it is `Html` made by this module
+ * HTML from untrusted values, for every page nos makes (the report, the dashboard). A run.db is
+ * input like any other (a shared or crafted file can hold `<script>` in any text column, or text
+ * where a number belongs), so pages are built with the `html` tag: every interpolated value is escaped unless it is `Html` made by this module
  * (another `html` fragment, or `trustedHtml` for markup nos generated itself, such as its SVG
  * charts). Numbers, nulls, booleans and strings alike go through `escapeHtml`, so a value of the
  * wrong type cannot slip through raw.
@@ -42,16 +42,22 @@ export function escapeHtml(value: unknown): string {
   return String(value).replace(SPECIAL, (c) => ENTITIES[c] ?? '\ufffd');
 }
 
-type Value = Html | string | number | boolean | null | undefined | readonly Value[];
+/** The same, under its short name. */
+export const esc = escapeHtml;
 
 function render(v: unknown): string {
   if (v instanceof Html) return v.text;
   if (Array.isArray(v)) return v.map(render).join('');
+  // Nothing for a missing or false value (so `${cond && html`...`}` works); text for the rest.
+  if (v === null || v === undefined || v === false) return '';
   return escapeHtml(v);
 }
 
-/** A template whose interpolated values are escaped (arrays are joined; `Html` goes in as is). */
-export function html(strings: TemplateStringsArray, ...values: readonly Value[]): Html {
+/**
+ * A template whose interpolated values are escaped (arrays are joined; `Html` goes in as is;
+ * null, undefined and false are nothing).
+ */
+export function html(strings: TemplateStringsArray, ...values: readonly unknown[]): Html {
   let out = strings[0] as string;
   for (let i = 0; i < values.length; i++) out += render(values[i]) + (strings[i + 1] as string);
   return new Html(out);
@@ -61,3 +67,6 @@ export function html(strings: TemplateStringsArray, ...values: readonly Value[])
 export function trustedHtml(markup: string): Html {
   return new Html(markup);
 }
+
+/** The same, under its short name. */
+export const trusted = trustedHtml;
