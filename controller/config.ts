@@ -35,6 +35,12 @@ export interface RunConfig {
   readonly space?: SpaceConfig;
   /** The funnel of rising fidelity after the search (controller/funnel.ts); absent or null: none. */
   readonly funnel?: FunnelConfig | null;
+  /**
+   * The workload suite (evaluator/suite.ts): the reward aggregates the search workloads, each
+   * normalised against the baseline; the held-out workloads only give the finalists' verdicts.
+   * Absent or null: one task (`task`), as before.
+   */
+  readonly suite?: SuiteConfig | null;
   readonly createdAt: string;
   readonly nosVersion: string;
 }
@@ -59,6 +65,16 @@ export interface FunnelConfig {
   /** Rung 3's task, or null for no transfer rung. */
   readonly transfer: string | null;
   /** The rule every rung compares against (a built-in name). */
+  readonly baseline: string;
+}
+
+/** A run's workload suite: the reward's workloads, the verdicts' workloads, how scores aggregate. */
+export interface SuiteConfig {
+  readonly search: readonly string[];
+  readonly heldOut: readonly string[];
+  /** 'mean': the mean of scores normalised against the baseline; 'profile': AlgoPerf's performance profile. */
+  readonly aggregate: 'mean' | 'profile';
+  /** The rule each workload's score is normalised against (the funnel's baseline too). */
   readonly baseline: string;
 }
 
@@ -94,6 +110,15 @@ const storedConfig = z
           .string()
           .max(100)
           .refine((b) => lookupRule(b).ok, 'not a built-in rule (nos rules lists them)'),
+      })
+      .nullable()
+      .optional(),
+    suite: z
+      .object({
+        search: z.array(z.string().max(100)).min(1).max(64),
+        heldOut: z.array(z.string().max(100)).max(64),
+        aggregate: z.enum(['mean', 'profile']),
+        baseline: z.string().max(100),
       })
       .nullable()
       .optional(),

@@ -16,14 +16,26 @@ import { type Candidate, type StrategyCheckpoint, sampleCounts, sampleKind } fro
 type Ci = readonly [number, number] | null;
 
 /** The funnel as the page shows it (controller/funnel-plan.ts computes it). */
+/** One workload's result for a rule at a rung of several workloads, paired with the baseline. */
+export interface ReportWorkload {
+  readonly mean: number;
+  readonly ci95: Ci;
+  readonly seeds: number;
+  readonly verdict: PairedComparison['verdict'] | null;
+  readonly diff: PairedComparison | null;
+}
+
 export interface ReportFunnel {
   /** The baseline rule's name. */
   readonly baseline: string;
+  /** A suite run (the rungs aggregate workloads; rung 3 is the held-out suite). */
+  readonly suite?: boolean;
   readonly rungs: readonly {
     readonly rung: number;
     readonly label: string;
     readonly task: string;
     readonly steps: number | null;
+    readonly stepsFactor?: number | null;
   }[];
   /** The baseline's score at each rung it ran. */
   readonly baselineScores: readonly { readonly rung: number; readonly mean: number; readonly ci95: Ci }[];
@@ -36,6 +48,7 @@ export interface ReportFunnel {
     readonly seeds: number;
     readonly vsBaseline: PairedComparison | null;
     readonly rule: string;
+    readonly workloads?: Readonly<Record<string, ReportWorkload>>;
   }[];
   readonly verdicts: readonly {
     readonly rule: string;
@@ -93,7 +106,7 @@ function funnelSection(view: ReportView): Html {
   const rungRows = rungs.map((r) => {
     const b = base.find((x) => x.rung === r.rung);
     const n = board.filter((e) => e.rung >= r.rung).length;
-    return html`<tr><td>${r.rung}</td><td>${r.label}</td><td>${r.task}</td><td>${r.steps ?? 'task default'}</td><td>${r.rung === 0 ? candidates.filter((c) => c.status === 'ok').length : n}</td><td>${b ? `${fixed(b.mean, 4)} ${ci(b.ci95)}` : '-'}</td></tr>\n`;
+    return html`<tr><td>${r.rung}</td><td>${r.label}</td><td>${r.task}</td><td>${r.steps ?? (r.stepsFactor ? `${r.stepsFactor}x each task's` : 'task default')}</td><td>${r.rung === 0 ? candidates.filter((c) => c.status === 'ok').length : n}</td><td>${b ? `${fixed(b.mean, 4)} ${ci(b.ci95)}` : '-'}</td></tr>\n`;
   });
   const boardRows = board.map((e) => {
     const v =
@@ -109,6 +122,23 @@ function funnelSection(view: ReportView): Html {
         : html`<b>${c.verdict}</b>: ${points(c.mean)} points${c.ci95 ? `, 95% CI [${points(c.ci95[0])}, ${points(c.ci95[1])}]` : ''}, p=${c.p.toPrecision(2)}, ${c.n} seeds`;
     return html`<tr><td>${ruleCell(v.rule)}</td><td>${cell(v.proxy)}</td><td>${cell(v.transfer)}</td></tr>\n`;
   });
+  // A suite run: each workload's result per rule at its highest rung, paired with the baseline.
+  const perWorkload = board
+    .filter((e) => e.workloads && Object.keys(e.workloads).length > 1)
+    .flatMap((e) =>
+      Object.entries(e.workloads ?? {}).map(
+        ([task, w]) =>
+          html`<tr><td>${ruleCell(e.rule)}</td><td>${e.rung}</td><td>${task}</td><td>${fixed(w.mean, 4)}</td><td>${ci(w.ci95)}</td><td>${w.seeds}</td><td>${w.diff && w.diff.p !== null ? html`<b>${w.verdict}</b>: ${points(w.diff.mean)} points${w.diff.ci95 ? `, 95% CI [${points(w.diff.ci95[0])}, ${points(w.diff.ci95[1])}]` : ''}, p=${w.diff.p.toPrecision(2)}` : '-'}</td></tr>\n`,
+      ),
+    );
+  const workloadTable =
+    perWorkload.length > 0
+      ? html`<h3>Per workload</h3>
+<p>Each workload's score (higher is better; nos tasks gives each one's metric), mean over seeds with its 95% CI, and its difference from ${baseline} on the same workload and seeds.</p>
+<table id="workloads"><thead><tr><th>rule</th><th>rung</th><th>workload</th><th>mean</th><th>95% CI</th><th>seeds</th><th>vs ${baseline}</th></tr></thead><tbody>
+${perWorkload}</tbody></table>
+`
+      : html``;
   return html`<h2>Funnel</h2>
 <p>After the search, the best rules climb rungs of rising fidelity; ${baseline} runs on every rung with the same seeds, so comparisons are paired by seed (paired t-test, two-sided).</p>
 <table id="rungs"><thead><tr><th>rung</th><th>what</th><th>task</th><th>steps</th><th>rules</th><th>${baseline}: mean [95% CI]</th></tr></thead><tbody>
@@ -117,10 +147,10 @@ ${rungRows}</tbody></table>
 <table id="funnel"><thead><tr><th>rank</th><th>rung</th><th>mean reward</th><th>95% CI</th><th>seeds</th><th>vs ${baseline}</th><th>rule</th></tr></thead><tbody>
 ${boardRows}</tbody></table>
 <h3>Verdicts vs ${baseline}</h3>
-<table id="verdicts"><thead><tr><th>rule</th><th>proxy task (rung 2)</th><th>transfer task (rung 3)</th></tr></thead><tbody>
+<table id="verdicts"><thead><tr><th>rule</th><th>${funnel.suite ? 'search suite' : 'proxy task'} (rung 2)</th><th>${funnel.suite ? 'held-out suite' : 'transfer task'} (rung 3)</th></tr></thead><tbody>
 ${vs.length > 0 ? vs : html`<tr><td colspan="3">No rule reached rung 2.</td></tr>`}
 </tbody></table>
-`;
+${workloadTable}`;
 }
 
 /** A checkpoint's stats line (JSON), or nulls when it is not one. */

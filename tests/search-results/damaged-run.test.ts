@@ -173,7 +173,7 @@ const NAMED: [string, (db: Database.Database, file: string) => void, RegExp][] =
     'an evaluation seed of 1e300',
     (db) =>
       db.exec('UPDATE evaluations SET seed = 1e300 WHERE rowid = (SELECT min(rowid) FROM evaluations WHERE rung = 2)'),
-    /evaluations row \(rung the number 2, seed the number 1e\+300\): seed is the number 1e\+300/,
+    /evaluations row \(rung 2, quadratic, seed \(key the number 1e\+300\)\): seed is the number 1e\+300, where an integer from 0 to 2\^53-1 belongs/,
   ],
   [
     'schema 2',
