@@ -7,7 +7,8 @@ import { Worker } from 'node:worker_threads';
 import { type DatasetName, sharedDataset } from './data.js';
 import type { GpuWorkerMessage, GpuWorkerReply } from './gpu-worker.js';
 import { defaultWorkerFile } from './pool.js';
-import type { EvalRequest, Evaluator, WorkerInit } from './protocol.js';
+import { abortError } from '../util/abort.js';
+import type { EvalRequest, EvaluateOptions, Evaluator, WorkerInit } from './protocol.js';
 import { type EvalResult, failedResult } from './train.js';
 
 export class GpuEvaluator implements Evaluator {
@@ -19,6 +20,9 @@ export class GpuEvaluator implements Evaluator {
     { req: EvalRequest; t0: number; resolve: (r: { result: EvalResult }) => void }
   >();
   private nextId = 0;
+  /** Requests not yet given to the device, in order, and the one it has. */
+  private readonly queued: { id: number; req: EvalRequest }[] = [];
+  private onDevice: number | undefined;
   private readonly exited: Promise<void>;
   /** Why the worker ended, once it has: later evaluations fail at once with this reason. */
   private ended: string | undefined;
@@ -27,6 +31,8 @@ export class GpuEvaluator implements Evaluator {
     const init: WorkerInit = { datasets: (options.datasets ?? []).map((d) => sharedDataset(d)) };
     this.worker = new Worker(options.workerFile ?? defaultWorkerFile('gpu-worker.js'), { workerData: init });
     this.worker.on('message', (m: GpuWorkerReply) => {
+      if (m.id === this.onDevice) this.onDevice = undefined;
+      this.next();
       const w = this.waiting.get(m.id);
       if (w === undefined) return;
       this.waiting.delete(m.id);
@@ -37,6 +43,7 @@ export class GpuEvaluator implements Evaluator {
     this.exited = new Promise((resolve) => {
       const end = (why: string) => {
         this.ended ??= why;
+        this.queued.length = 0;
         for (const [id, w] of this.waiting) {
           this.waiting.delete(id);
           w.resolve({ result: this.failed(w.req, w.t0, why) });
@@ -52,14 +59,45 @@ export class GpuEvaluator implements Evaluator {
     return failedResult(req.rule, req.task, req.seed, 'invalid', reason, (performance.now() - t0) / 1000);
   }
 
-  /** Evaluate one rule. Never rejects: failures come back as statuses. */
-  evaluate(req: EvalRequest): Promise<{ result: EvalResult }> {
+  /**
+   * Evaluate one rule. Never rejects for the rule: failures come back as statuses. The device
+   * takes one at a time: the rest wait here, in order, and an abort drops them (AbortError);
+   * the one on the device finishes.
+   */
+  evaluate(req: EvalRequest, options: EvaluateOptions = {}): Promise<{ result: EvalResult }> {
+    const { signal } = options;
+    if (signal?.aborted) return Promise.reject(abortError(signal, 'the evaluation'));
     const id = this.nextId++;
     if (this.ended !== undefined) return Promise.resolve({ result: this.failed(req, performance.now(), this.ended) });
-    return new Promise((resolve) => {
-      this.waiting.set(id, { req, t0: performance.now(), resolve });
-      this.worker.postMessage({ id, req } satisfies GpuWorkerMessage);
+    return new Promise((resolve, reject) => {
+      const dropped = () => {
+        const at = this.queued.findIndex((q) => q.id === id);
+        if (at < 0) return; // already on the device: it finishes
+        this.queued.splice(at, 1);
+        this.waiting.delete(id);
+        reject(abortError(signal, 'the evaluation'));
+      };
+      signal?.addEventListener('abort', dropped, { once: true });
+      this.waiting.set(id, {
+        req,
+        t0: performance.now(),
+        resolve: (r) => {
+          signal?.removeEventListener('abort', dropped);
+          resolve(r);
+        },
+      });
+      this.queued.push({ id, req });
+      this.next();
     });
+  }
+
+  /** Hand the device the next request once it has none. */
+  private next(): void {
+    if (this.onDevice !== undefined || this.ended !== undefined) return;
+    const q = this.queued.shift();
+    if (q === undefined) return;
+    this.onDevice = q.id;
+    this.worker.postMessage({ id: q.id, req: q.req } satisfies GpuWorkerMessage);
   }
 
   /** Let the worker finish what it was given, release the device, and end. */

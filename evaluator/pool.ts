@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 import type { Piscina } from 'piscina';
 import { requireOptional } from '../util/optional-deps.js';
 import { type DatasetName, sharedDataset } from './data.js';
-import type { EvalRequest, Evaluator, WorkerInit, WorkerReply } from './protocol.js';
+import { abortError } from '../util/abort.js';
+import type { EvalRequest, EvaluateOptions, Evaluator, WorkerInit, WorkerReply } from './protocol.js';
 import { findTask } from './tasks.js';
 import { defaultTimeLimitMs, type EvalResult, failedResult } from './train.js';
 
@@ -87,12 +88,30 @@ export class EvaluatorPool implements Evaluator {
     });
   }
 
-  /** Evaluate one rule. Never rejects: failures come back as statuses. */
-  async evaluate(req: EvalRequest): Promise<PoolReply> {
+  /**
+   * Evaluate one rule. Never rejects for the rule: failures come back as statuses. Aborted
+   * while it waits for a worker, it rejects with an AbortError; once running, it finishes.
+   */
+  async evaluate(req: EvalRequest, options: EvaluateOptions = {}): Promise<PoolReply> {
+    const { signal } = options;
+    if (signal?.aborted) throw abortError(signal, 'the evaluation');
     // Wait for a free worker here rather than in Piscina's queue, so that the time limit counts
     // the evaluation's own time, not the time it waited behind others.
-    if (this.running >= this.workers) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    else this.running++;
+    if (this.running >= this.workers) {
+      await new Promise<void>((resolve, reject) => {
+        const turn = () => {
+          signal?.removeEventListener('abort', dropped);
+          resolve();
+        };
+        const dropped = () => {
+          const at = this.waiting.indexOf(turn);
+          if (at >= 0) this.waiting.splice(at, 1);
+          reject(abortError(signal, 'the evaluation'));
+        };
+        this.waiting.push(turn);
+        signal?.addEventListener('abort', dropped, { once: true });
+      });
+    } else this.running++;
     try {
       return await this.run(req);
     } finally {

@@ -28,15 +28,31 @@ export interface EvalRequest {
   readonly labelNoise?: number;
   /** A learned optimizer's weights (`rule` is then its `learned:FILE` label): plain data, validated by the worker. */
   readonly learned?: LearnedData;
+  /**
+   * Benchmarks only (`nos search --stand-in`): sleep this many ms and return a made-up result
+   * instead of training (evaluator/stand-in.ts). Part of the job id: never shares a real job.
+   */
+  readonly standInMs?: number;
+}
+
+/** How one evaluation may be called off. */
+export interface EvaluateOptions {
+  /**
+   * Aborted: an evaluation that no worker has started yet is dropped (the promise rejects with
+   * an AbortError); one that runs may finish (it resolves) or be dropped too (the queue leaves
+   * it to its worker, and a resumed run collects its result).
+   */
+  readonly signal?: AbortSignal;
 }
 
 /**
  * An evaluation back end: the local Piscina pool (evaluator/pool.ts) implements it, and so can
  * a queue of remote workers. Only plain data crosses: a request in, a result out. Never
- * rejects for a bad rule: failures come back as statuses.
+ * rejects for a bad rule: failures come back as statuses. Requests are started in the order
+ * they are made, as workers come free.
  */
 export interface Evaluator {
-  evaluate(req: EvalRequest): Promise<{ readonly result: EvalResult }>;
+  evaluate(req: EvalRequest, options?: EvaluateOptions): Promise<{ readonly result: EvalResult }>;
 }
 
 export interface WorkerInit {

@@ -21,7 +21,9 @@ import { learnedFileSchema } from '../learned/file.js';
 import { canonicalJson } from '../util/canonical-json.js';
 import { shown } from '../util/terminal.js';
 import { importOptional } from '../util/optional-deps.js';
-import type { EvalRequest, Evaluator } from './protocol.js';
+import { abortError } from '../util/abort.js';
+import type { EvalRequest, EvaluateOptions, Evaluator } from './protocol.js';
+import { isStandIn } from './stand-in.js';
 import { type EvalResult, failedResult } from './train.js';
 
 import { parseQueueUrl, QueueError, type QueueUrl } from './queue-url.js';
@@ -35,9 +37,12 @@ export const KEEP_SECONDS = 7 * 24 * 3600;
 /** Attempts per job: a job whose worker fails it this many times (or stalls twice) ends failed. */
 export const ATTEMPTS = 3;
 
-/** The BullMQ queue of this nos version (workers of another version never see its jobs). */
-export function queueName(version: string): string {
-  return `nos-evals-${version.replace(/[^A-Za-z0-9.-]/g, '_')}`;
+/**
+ * The BullMQ queue of this nos version (workers of another version never see its jobs); stand-in
+ * jobs (benchmarks: `nos search --stand-in`, `nos worker --stand-in`) have a queue of their own.
+ */
+export function queueName(version: string, standIn = false): string {
+  return `nos-evals-${version.replace(/[^A-Za-z0-9.-]/g, '_')}${standIn ? '-stand-in' : ''}`;
 }
 
 /**
@@ -158,6 +163,7 @@ export const EvalRequestSchema = z
     valSize: z.number().int().min(1).max(10_000_000).optional(),
     labelNoise: finite.min(0).max(1).optional(),
     learned: learnedFileSchema.optional(),
+    standInMs: z.number().int().min(0).max(3_600_000).optional(),
   })
   .strict();
 
@@ -233,6 +239,8 @@ const ReplySchema = z.object({
       curveEvery: z.number().finite().positive(),
       seconds: z.number().finite().min(0),
       analysis: z.record(z.string(), z.unknown()).optional(),
+      /** A stand-in's mark (evaluator/stand-in.ts): present, it is `true`; the coordinator checks it against the job. */
+      standIn: z.literal(true).optional(),
     })
     .passthrough(),
   memoryMb: z.number().finite().nullable(),
@@ -280,6 +288,11 @@ export interface QueueEvaluatorOptions {
   /** How often, while jobs wait, the workers connected are counted (ms). */
   readonly workerCheckMs?: number;
   readonly connectTimeoutMs?: number;
+  /**
+   * Benchmarks: send stand-in jobs (requests with `standInMs`) to the stand-in queue, where
+   * `nos worker --stand-in` takes them; only stand-in results are accepted then, and never otherwise.
+   */
+  readonly standIn?: boolean;
 }
 
 interface Pending {
@@ -338,7 +351,7 @@ export class QueueEvaluator implements Evaluator {
       for (const c of clients) c.disconnect();
       throw e;
     }
-    const name = queueName(options.version);
+    const name = queueName(options.version, options.standIn === true);
     const queue = new BullQueue(name, { connection: clients[0] as Redis });
     const events = new BullEvents(name, { connection: clients[1] as Redis });
     const q = new QueueEvaluator(url, name, queue, events, clients, options);
@@ -360,20 +373,37 @@ export class QueueEvaluator implements Evaluator {
     );
   }
 
-  /** Evaluate one request through the queue. Never rejects: failures come back as statuses. */
-  evaluate(req: EvalRequest): Promise<QueueReply> {
+  /**
+   * Evaluate one request through the queue. Never rejects for the rule: failures come back as
+   * statuses. Aborted, it rejects with an AbortError at once; the job stays in the queue (a
+   * worker may be running it), and a resumed run collects its result.
+   */
+  evaluate(req: EvalRequest, options: EvaluateOptions = {}): Promise<QueueReply> {
+    const { signal } = options;
+    if (signal?.aborted) return Promise.reject(abortError(signal, 'the evaluation'));
     const id = jobId(req);
-    const known = this.pending.get(id);
-    if (known !== undefined) return known.promise;
-    let resolve!: (r: QueueReply) => void;
-    const promise = new Promise<QueueReply>((r) => {
-      resolve = r;
+    let p = this.pending.get(id);
+    if (p === undefined) {
+      let resolve!: (r: QueueReply) => void;
+      const promise = new Promise<QueueReply>((r) => {
+        resolve = r;
+      });
+      const created: Pending = { req, promise, resolve, t0: performance.now() };
+      p = created;
+      this.pending.set(id, created);
+      void this.send(id, created).then(() => this.check(id, true));
+      if (this.waiting === undefined) void this.checkWorkers();
+    }
+    if (signal === undefined) return p.promise;
+    const { promise } = p;
+    return new Promise<QueueReply>((resolve, reject) => {
+      const dropped = () => reject(abortError(signal, 'the evaluation'));
+      signal.addEventListener('abort', dropped, { once: true });
+      void promise.then((r) => {
+        signal.removeEventListener('abort', dropped);
+        resolve(r);
+      });
     });
-    const p: Pending = { req, promise, resolve, t0: performance.now() };
-    this.pending.set(id, p);
-    void this.send(id, p).then(() => this.check(id, true));
-    if (this.waiting === undefined) void this.checkWorkers();
-    return promise;
   }
 
   private async send(id: string, p: Pending): Promise<void> {
@@ -395,7 +425,15 @@ export class QueueEvaluator implements Evaluator {
     if (this.pending.get(id) !== p) return;
     this.pending.delete(id);
     this.workerSeen();
-    const decoded = decodeReply(value, p.req);
+    let decoded = decodeReply(value, p.req);
+    // A stand-in's made-up result never stands for a real evaluation, nor the other way round.
+    if (decoded.ok && isStandIn(decoded.reply.result) !== (this.options.standIn === true))
+      decoded = {
+        ok: false,
+        message: this.options.standIn
+          ? 'a worker trained this stand-in job for real (stand-in jobs are for nos worker --stand-in)'
+          : 'a worker returned a stand-in result (nos worker --stand-in, for benchmarks) for a real evaluation',
+      };
     const seconds = (performance.now() - p.t0) / 1000;
     p.resolve(
       decoded.ok

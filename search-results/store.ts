@@ -147,6 +147,12 @@ export interface StrategyCheckpoint {
   readonly state: string;
   /** One log line per update: mean reward, baseline, entropy. */
   readonly stats: string;
+  /**
+   * The batches the strategy had proposed beyond this one when it was saved (JSON: a list of
+   * proposal lists; the pipelined loop's S batches in flight), or null: none (runs of the
+   * synchronous loop, and runs made before the column existed).
+   */
+  readonly pending?: string | null;
 }
 
 export interface ResultsStore<C extends StoredConfig = StoredConfig> {
@@ -415,11 +421,16 @@ export const STORE_LIMITS = {
   detail: 16 * 1024 * 1024,
   state: 64 * 1024 * 1024,
   stats: 1024 * 1024,
+  pending: 64 * 1024 * 1024,
   meta: 1024 * 1024,
   curvePoints: 1_000_000,
 } as const;
 
-/** The columns nos reads, by table (a run.db missing one is damaged). */
+/**
+ * The columns nos reads, by table (a run.db missing one is damaged). Not listed: the checkpoints'
+ * `pending`, which runs made before the pipelined loop lack (added when they are opened for
+ * writing; read as NULL until then), but checked as the others when it is there.
+ */
 const COLUMNS: Readonly<Record<'meta' | 'candidates' | 'checkpoints' | 'evaluations', readonly string[]>> = {
   meta: ['key', 'value'],
   candidates: [
@@ -467,7 +478,7 @@ const SIZES: Readonly<Record<'meta' | 'candidates' | 'checkpoints' | 'evaluation
       detail: STORE_LIMITS.detail,
       strategy: STORE_LIMITS.name,
     },
-    checkpoints: { state: STORE_LIMITS.state, stats: STORE_LIMITS.stats },
+    checkpoints: { state: STORE_LIMITS.state, stats: STORE_LIMITS.stats, pending: STORE_LIMITS.pending },
     evaluations: {
       hash: STORE_LIMITS.name,
       rule: STORE_LIMITS.rule,
@@ -595,7 +606,11 @@ function toCandidate(r: Row, fail: (what: string) => Error): Candidate {
   };
 }
 
-/** A stored strategy checkpoint, checked: its state and stats are JSON (the strategy reads the state). */
+/**
+ * A stored strategy checkpoint, checked: its state and stats are JSON (the strategy reads the
+ * state), its proposed batches (`pending`: absent or NULL in runs of the synchronous loop) JSON
+ * lists (the search loop checks each proposal in them: controller/search.ts).
+ */
 function toCheckpoint(r: Row, fail: (what: string) => Error): StrategyCheckpoint {
   const c = new RowReader(r, `checkpoints row ${describeKey(r.batch)}`, fail);
   return {
@@ -603,6 +618,12 @@ function toCheckpoint(r: Row, fail: (what: string) => Error): StrategyCheckpoint
     samples: c.int('samples'),
     state: c.json('state'),
     stats: c.json('stats', (v) => (isObject(v) ? undefined : 'is JSON but not an object')),
+    pending:
+      r.pending === undefined || r.pending === null
+        ? null
+        : c.json('pending', (v) =>
+            Array.isArray(v) && v.every((b) => Array.isArray(b)) ? undefined : 'is JSON but not a list of batches',
+          ),
   };
 }
 
@@ -676,8 +697,15 @@ const TABLES = `
   );
   CREATE INDEX IF NOT EXISTS candidates_hash ON candidates (hash);
   CREATE INDEX IF NOT EXISTS candidates_fingerprint ON candidates (fingerprint);
-  CREATE TABLE IF NOT EXISTS checkpoints (batch INTEGER PRIMARY KEY, samples INTEGER NOT NULL, state TEXT NOT NULL, stats TEXT NOT NULL);
+  CREATE TABLE IF NOT EXISTS checkpoints (batch INTEGER PRIMARY KEY, samples INTEGER NOT NULL, state TEXT NOT NULL, stats TEXT NOT NULL, pending TEXT);
 ${EVALUATIONS}`;
+
+/** Add the checkpoints' `pending` column to a run made before it existed (opened for writing). */
+function addPendingColumn(db: Database.Database): void {
+  const columns = db.prepare('PRAGMA table_info(checkpoints)').all() as { name: string }[];
+  if (columns.length > 0 && !columns.some((c) => c.name === 'pending'))
+    db.exec('ALTER TABLE checkpoints ADD COLUMN pending TEXT');
+}
 
 /**
  * Close a database this process wrote, back in rollback-journal mode: a closed run.db is then
@@ -944,7 +972,8 @@ export class SqliteStore<C extends StoredConfig = StoredConfig> implements Resul
       const missing = columns.filter((c) => !have.includes(c));
       if (missing.length > 0)
         throw damaged(`its ${table} table has no column ${missing.join(', ')} (it has ${have.join(', ')})`);
-      const sizes = Object.entries(SIZES[table]);
+      // Optional columns (checkpoints.pending) are sized when they are there.
+      const sizes = Object.entries(SIZES[table]).filter(([c]) => have.includes(c));
       const longest = db
         .prepare(`SELECT ${sizes.map(([c]) => `max(length(${c})) AS ${c}`).join(', ')} FROM ${table}`)
         .get() as Record<string, number | null>;
@@ -972,6 +1001,7 @@ export class SqliteStore<C extends StoredConfig = StoredConfig> implements Resul
       access(`cannot open run '${run}' for writing in ${dir}`, () => {
         d.exec(EVALUATIONS);
         migrateEvaluations(d);
+        addPendingColumn(d);
       });
       const store = new SqliteStore(d, config, dir, lock, false);
       // A copied run: record the name it goes by now.
@@ -1108,9 +1138,9 @@ export class SqliteStore<C extends StoredConfig = StoredConfig> implements Resul
     access(`cannot write run '${this.cfg.run}' in ${this.dir}`, () =>
       this.db
         .prepare(
-          'INSERT OR REPLACE INTO checkpoints (batch, samples, state, stats) VALUES (@batch, @samples, @state, @stats)',
+          'INSERT OR REPLACE INTO checkpoints (batch, samples, state, stats, pending) VALUES (@batch, @samples, @state, @stats, @pending)',
         )
-        .run(checkpoint),
+        .run({ ...checkpoint, pending: checkpoint.pending ?? null }),
     );
   }
 

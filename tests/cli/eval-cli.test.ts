@@ -150,7 +150,7 @@ describe('nos eval', () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(
-      /nos eval: error: --out .*eval-out-broken: .*results\.json is a folder, so results\.json cannot be written there/,
+      /nos eval: error: --out .*eval-out-broken-[0-9a-f]{8}: .*results\.json is a folder, so results\.json cannot be written there/,
     );
   });
 

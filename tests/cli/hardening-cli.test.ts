@@ -142,6 +142,20 @@ describe('bounded flags', () => {
     expect(task).toMatchObject({ code: 1, stderr: 'nos bench: error: --task is for --only fidelity' });
     expect(Date.now() - t0).toBeLessThan(5000); // refused, not measured first
     expect((await nos('bench', '--only', 'pool', '--params', '10')).stderr).toMatch(/--params is for --only kernels/);
+    // --only loop's flags too: checked up front (a bad one once surfaced after the kernels were measured).
+    for (const [argv, message] of [
+      [['--only', 'kernels', '--workers', '2'], 'nos bench: error: --workers is for --only loop'],
+      [['--workers', '2'], 'nos bench: error: --workers is for --only loop'],
+      [['--only', 'loop', '--ms', '0'], "nos bench: error: --ms must be an integer from 1 to 60000, got '0'"],
+      [
+        ['--only', 'loop', '--workers', '2,\u001b[31mx'],
+        "nos bench: error: --workers takes worker counts from 1 to 4096 separated by commas, got '2,\\u001b[31mx'",
+      ],
+    ] as const) {
+      const t1 = Date.now();
+      expect(await nos('bench', ...argv), argv.join(' ')).toMatchObject({ code: 1, stderr: message });
+      expect(Date.now() - t1).toBeLessThan(5000);
+    }
   });
 
   it('schedule --steps is bounded (1e9 with --json ran for 10 minutes and 5 GB)', async () => {

@@ -27,6 +27,7 @@ import {
   redactUrl,
 } from '../../evaluator/queue.js';
 import { startQueueWorker } from '../../evaluator/queue-worker.js';
+import { standInResult } from '../../evaluator/stand-in.js';
 import { failedResult } from '../../evaluator/train.js';
 import { redactedArgs } from '../../util/redact.js';
 import { NosProcess, type RedisServer, redis, stopAll } from '../helpers/redis.js';
@@ -153,6 +154,29 @@ describe('queue URLs with hostile passwords', () => {
     expect(await w.finished(20_000)).toBe(0);
     expect(w.stderr + w.stdout).not.toContain('S3cr3t');
   }, 60_000);
+
+  it('nos worker --stand-in finds its queue and password as nos worker does ($NOS_QUEUE_URL, $REDISCLI_AUTH), and never shows it', async () => {
+    const env = { NOS_QUEUE_URL: `redis://127.0.0.1:${server.port}/3`, REDISCLI_AUTH: PASSWORD };
+    const w = new NosProcess(['worker', '--stand-in', '--workers', '4'], env);
+    await w.until(() => /nos worker: ready/.test(w.stderr), 30_000, 'ready');
+    expect(w.stderr).toMatch(
+      new RegExp(
+        `ready: 4 stand-in job\\(s\\) at once .* from redis://:\\*\\*\\*@127\\.0\\.0\\.1:${server.port}/3 \\(queue nos-evals-.*-stand-in\\)`,
+      ),
+    );
+    expect(w.stderr).not.toMatch(/warning: a password on the command line/);
+    const q = await QueueEvaluator.open({ url: url(3), version: nosVersion(), standIn: true, ...quiet });
+    try {
+      const req: EvalRequest = { rule: 'sign(g)', task: 'quadratic', seed: 4, standInMs: 5 };
+      const { result } = await q.evaluate(req);
+      expect(result).toEqual(standInResult(req));
+    } finally {
+      await q.close();
+    }
+    w.kill('SIGTERM');
+    expect(await w.finished(20_000)).toBe(0);
+    expect(w.stderr + w.stdout).not.toContain('S3cr3t');
+  }, 60_000);
 });
 
 describe('the coordinator trusts nothing from Redis', () => {
@@ -199,6 +223,29 @@ describe('the coordinator trusts nothing from Redis', () => {
       [{ ...good, bestLr: -0.1 }, /result\.bestLr/],
       [{ ...good, seed: 4 }, /the result of another evaluation \(task quadratic seed 4, for task quadratic seed 3\)/],
       [{ ...good, task: 'mlp-mnist' }, /the result of another evaluation/],
+    ] as const) {
+      const r = decodeReply(wire(bad), req);
+      expect(r.ok).toBe(false);
+      expect(r.ok ? '' : r.message).toMatch(where);
+    }
+  });
+
+  it("a stand-in's reply is checked as any other: its mark is true or absent, its numbers are numbers", () => {
+    const req: EvalRequest = { rule: 'sign(g)', task: 'quadratic', seed: 3, standInMs: 5 };
+    const wire = (r: object) => JSON.parse(JSON.stringify(encodeNonFinite({ result: r, memoryMb: null })));
+    // A good one, and a diverged one (final loss +Infinity crosses as {"$n": "Infinity"}).
+    const good = standInResult(req);
+    expect(decodeReply(wire(good), req)).toEqual({ ok: true, reply: { result: good, memoryMb: null } });
+    const diverged = Array.from({ length: 40 }, (_x, seed) => standInResult({ ...req, seed })).find(
+      (r) => r.status === 'diverged',
+    );
+    expect(diverged?.finalLoss).toBe(Number.POSITIVE_INFINITY);
+    expect(decodeReply(wire(diverged as object), { task: 'quadratic', seed: diverged?.seed ?? -1 }).ok).toBe(true);
+    for (const [bad, where] of [
+      [{ ...good, reward: Number.NaN }, /result\.reward/],
+      [{ ...good, standIn: 'yes' }, /result\.standIn/],
+      [{ ...good, standIn: false }, /result\.standIn/],
+      [{ ...good, seed: 4 }, /the result of another evaluation/],
     ] as const) {
       const r = decodeReply(wire(bad), req);
       expect(r.ok).toBe(false);

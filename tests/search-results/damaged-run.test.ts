@@ -38,6 +38,11 @@ beforeAll(async () => {
     strategy: 'random',
     budget: 6,
     batchSize: 3,
+    // Staleness 1, not the default: the pipelined loop checkpoints a batch once it observes it,
+    // and with the default (4) a 6-rule run ends before any batch is observed, leaving no
+    // checkpoint to damage. With 1, batches 0 and 1 are checkpointed, each with the batch
+    // proposed beyond it (the `pending` column, damaged below too).
+    staleness: 1,
     seed: 3,
     funnel: { promote: 1, longTop: 2, finalists: 1, seeds: [2, 2, 2], transfer: 'none' },
   });
@@ -135,6 +140,16 @@ const NAMED: [string, (db: Database.Database, file: string) => void, RegExp][] =
     "checkpoint state JSON but not the strategy's",
     (db) => db.exec(`UPDATE checkpoints SET state = '{"rng": 5}'`),
     /checkpoint \d+: its state is not a random strategy's|is damaged/,
+  ],
+  [
+    'checkpoint proposed batches not JSON',
+    (db) => db.exec("UPDATE checkpoints SET pending = '[[{'"),
+    /checkpoints row \d+: pending is text .*where JSON belongs/,
+  ],
+  [
+    'checkpoint proposed batches JSON but not proposals',
+    (db) => db.exec(`UPDATE checkpoints SET pending = '[[{"text": 5}]]'`),
+    /the checkpoint after batch \d+ is damaged: its proposed batches are malformed/,
   ],
   ['a detail that is not JSON', (db) => db.exec("UPDATE candidates SET detail = 'nope'"), /detail is text/],
   [
