@@ -182,7 +182,7 @@ describe('nos search --queue with nos worker processes', () => {
     );
     expect(await wrong.finished()).toBe(1);
     expect(wrong.stderr).toMatch(
-      /^nos search: error: cannot reach Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+\/0: WRONGPASS/,
+      /^nos search: error: cannot reach Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+\/0: WRONGPASS/m,
     );
     expect(wrong.stderr).not.toContain('wrong-pw');
 
@@ -243,7 +243,8 @@ describe('nos search --queue with nos worker processes', () => {
   it("nos eval --queue gives the local pool's results; bad URLs are refused before anything is made", async () => {
     expect(await nos('worker')).toMatchObject({
       code: 1,
-      stderr: 'nos worker: error: --queue is required, e.g. nos worker --queue redis://127.0.0.1:6379',
+      stderr:
+        'nos worker: error: --queue is required (or --queue-file F, or $NOS_QUEUE_URL), e.g. nos worker --queue redis://127.0.0.1:6379',
     });
     const scheme = await nos('worker', '--queue', 'http://:pw@h:1');
     expect(scheme.code).toBe(1);

@@ -234,6 +234,38 @@ print(json.dumps(res))
   });
 });
 
+describe('hyperparameters named like Python builtins (issue 24)', () => {
+  it("a hyperparameter named ValueError, Exception or TypeError keeps the file's own checks working", () => {
+    const dir = scratchDir('export-builtin-names');
+    const c = compileRules(
+      'rule weird(ValueError = 0.5, Exception = 0.25, TypeError = 2) = ValueError * Exception * TypeError * g',
+    );
+    expect(c.ok).toBe(true);
+    if (!c.ok) return;
+    writeFileSync(join(dir, 'weird.py'), emitPyTorch(c.rules[0]!));
+    const out = python(
+      `import importlib.util, torch
+s = importlib.util.spec_from_file_location("weird", "weird.py")
+m = importlib.util.module_from_spec(s)
+s.loader.exec_module(m)
+cls = [getattr(m, k) for k in dir(m) if k.endswith("Optimizer") and k != "Optimizer"][0]
+p = torch.nn.Parameter(torch.tensor([1.0]))
+try:
+    cls([p], lr=-1)
+    print("accepted")
+except ValueError as e:
+    print("ValueError:", e)
+opt = cls([p], lr=0.1, ValueError_=1.0, Exception_=1.0, TypeError_=1.0)
+p.grad = torch.tensor([2.0])
+opt.step()
+print(round(p.item(), 6))
+`,
+      dir,
+    );
+    expect(out.trim().split('\n')).toEqual(['ValueError: Invalid learning rate: -1', '0.8']);
+  });
+});
+
 describe("exports fit users' code", () => {
   it('names classes after the rule, or after its hash: two found rules never share a class name', () => {
     const a = emitTypeScript(rule('sign(m) * g'));
