@@ -108,7 +108,7 @@ export interface FunnelStore {
 
 export type CandidateStatus = Status | 'rejected' | 'cached';
 
-import { isTrained, TRAINED_STATUSES } from './samples.js';
+import { TRAINED_STATUSES } from './samples.js';
 
 export {
   isTrained,
