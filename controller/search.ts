@@ -279,8 +279,11 @@ export async function runSearch(
   let nextStart = 0;
   let lastObserved = -1;
   let preProposed: Proposal[][] = [];
+  // The batches that come back from the checkpoint (untrusted: a run.db may be edited).
+  const restored = new Set<number>();
   if (checkpoint) {
     preProposed = pendingBatches(config.run, checkpoint.pending, checkpoint.batch, staleness);
+    for (let i = 0; i < preProposed.length; i++) restored.add(checkpoint.batch + 1 + i);
     try {
       strategy.restore(checkpoint.state);
     } catch (e) {
@@ -702,12 +705,22 @@ export async function runSearch(
       try {
         const taken = b.whole.slice(0, b.n);
         const cands = b.cands as Candidate[];
-        const stats = strategy.observe(
-          taken,
-          cands.map((c) => c.reward),
-          cands.map((c) => c.index),
-          cands.map((c) => sampleKind(c.status) !== 'cached'),
-        );
+        let stats: UpdateStats;
+        try {
+          stats = strategy.observe(
+            taken,
+            cands.map((c) => c.reward),
+            cands.map((c) => c.index),
+            cands.map((c) => sampleKind(c.status) !== 'cached'),
+          );
+        } catch (e) {
+          // A batch restored from the checkpoint whose choices the strategy cannot score (a
+          // choice outside its vocabulary): the run.db was edited or damaged.
+          if (!restored.has(b.k) || !(e instanceof RangeError)) throw e;
+          throw new RunDamagedError(
+            `run '${config.run}': the checkpoint after batch ${checkpoint?.batch ?? -1} is damaged: batch ${b.k}'s proposals cannot be scored (${e.message})`,
+          );
+        }
         store.saveCheckpoint({
           batch: b.k,
           samples: b.start + b.n,

@@ -406,4 +406,24 @@ describe('the pipelined search loop', () => {
     }
     store.close();
   });
+
+  it("an RL checkpoint's proposed choice outside the controller's vocabulary is a damaged run, not a crash", async () => {
+    const s: Settings = { strategy: 'rl', budget: 30, unit: 'trained', staleness: 1, batch: 5 };
+    const dir = root();
+    await search(s, new SleepingEvaluator(3, 0), {}, dir);
+    const store = openStore('p', dir);
+    const last = store.lastCheckpoint()!;
+    store.updateConfig({ ...store.config, budget: 50 });
+    const batches = JSON.parse(last.pending as string) as { choices: { groups: number[][] } }[][];
+    (batches[0]![0]!.choices.groups[0] as number[])[0] = 999_999;
+    store.saveCheckpoint({ ...last, pending: JSON.stringify(batches) });
+    const search2 = runSearch(store, strategyFor(s), new SleepingEvaluator(3, 0));
+    await expect(search2).rejects.toBeInstanceOf(RunDamagedError);
+    await expect(search2).rejects.toThrow(
+      new RegExp(
+        `run 'p': the checkpoint after batch ${last.batch} is damaged: batch ${last.batch + 1}'s proposals cannot be scored \\(choice 999999`,
+      ),
+    );
+    store.close();
+  });
 });
