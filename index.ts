@@ -16,11 +16,14 @@ export { MissingDependencyError, OPTIONAL_PACKAGES, type OptionalPackage } from 
 export {
   type Evaluation,
   type EvaluateOptions,
+  type EvaluateProgress,
   evaluate,
   search,
   type SearchOptions,
   type SearchResult,
 } from './controller/api.js';
+export type { BaselineComparison, ComparedAccuracy } from './controller/evaluate.js';
+export { UnknownOptionError } from './controller/options.js';
 export { RunConfigError, type RunRequest } from './controller/run.js';
 export { SpaceError } from './controller/space.js';
 export type { SearchProgress, SearchSummary } from './controller/search.js';

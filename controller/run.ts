@@ -18,8 +18,9 @@ import { DEFAULT_TASK, findTask, TASKS, type TaskSpec } from '../evaluator/tasks
 import { evaluateRule } from '../evaluator/train.js';
 import { lookupRule } from '../dsl/index.js';
 import { NOS_SPACE, type SearchSpace, type SpaceConfig } from '../primitives/nos-space.js';
+import { abortError } from '../util/abort.js';
 import { canonicalJson } from '../util/canonical-json.js';
-import { checkRunName, RunNameError, SqliteStore, sampleCounts } from '../search-results/store.js';
+import { checkRunName, RunNameError, type RunsLocation, SqliteStore, sampleCounts } from '../search-results/store.js';
 import { type FunnelConfig, openStore, type RunConfig, type RunStore } from './config.js';
 import { type FunnelHooks, type FunnelSummary, runFunnel } from './funnel.js';
 import { defaultTransfer, FUNNEL_DEFAULTS } from './funnel-plan.js';
@@ -35,15 +36,23 @@ import {
 import { parseSpaceConfig, readSpaceFile, SpaceError } from './space.js';
 import { Evolution, knownChoices, RandomSearch, type Strategy } from './strategy.js';
 
-/** A run setting that is wrong, or conflicts with a stored run: a user error naming the flag. */
+/**
+ * A run setting that is wrong, or conflicts with a stored run: a user error naming the flag.
+ * The library's `evaluate()` and `search()` throw it worded with option names, `option` set.
+ */
 export class RunConfigError extends Error {
+  /** The library option it is about (`budgetUnit`, `funnel.longTop`), on errors the library functions throw. */
+  readonly option: string | undefined;
+
   constructor(
     /** The flag it is about, without dashes (`groups`, `warm-start`). */
     readonly field: string,
     message: string,
+    options: { readonly option?: string } = {},
   ) {
     super(message);
     this.name = 'RunConfigError';
+    this.option = options.option;
   }
 }
 
@@ -346,8 +355,8 @@ export function planRun(req: RunRequest, now = new Date()): RunConfig & { readon
 }
 
 /** Plan, then create a new run (its folder, database and lock). Nothing is created if a setting is wrong. */
-export function createRun(req: RunRequest, options: { root?: string } = {}): RunStore {
-  return SqliteStore.create(planRun(req), options.root);
+export function createRun(req: RunRequest, options: RunsLocation = {}): RunStore {
+  return SqliteStore.create(planRun(req), options);
 }
 
 export interface ResumedRun {
@@ -361,7 +370,7 @@ export interface ResumedRun {
  * the stored one (else a RunConfigError names the flag and the stored value); the budget may
  * be raised, and the raised budget is stored.
  */
-export function resumeRun(run: string | undefined, req: RunRequest, options: { root?: string } = {}): ResumedRun {
+export function resumeRun(run: string | undefined, req: RunRequest, options: RunsLocation = {}): ResumedRun {
   if (run === undefined) throw new RunConfigError('run', '--resume needs --run NAME');
   checkName(run);
   // Check what can be checked without the run first (a bad value is a bad value).
@@ -377,7 +386,7 @@ export function resumeRun(run: string | undefined, req: RunRequest, options: { r
     checkInt(f, v);
   const asked = requestedSpace(req);
   const task = req.task === undefined ? undefined : resolveTask(req.task);
-  const store = openStore(run, options.root === undefined ? {} : { root: options.root });
+  const store = openStore(run, options);
   try {
     const c = store.config;
     const refuse = (field: string, given: string, stored: string) =>
@@ -444,10 +453,10 @@ export function resumeRun(run: string | undefined, req: RunRequest, options: { r
 }
 
 /** Open a run to read it (leaderboard, report, export): no lock, no writes. */
-export function openRun(run: string | undefined, options: { root?: string } = {}): RunStore {
+export function openRun(run: string | undefined, options: RunsLocation = {}): RunStore {
   if (run === undefined) throw new RunConfigError('run', '--run NAME is required');
   checkName(run);
-  return openStore(run, { readonly: true, ...(options.root === undefined ? {} : { root: options.root }) });
+  return openStore(run, { ...options, readonly: true });
 }
 
 /** The strategy a config describes, fresh (the search restores its checkpoint). */
@@ -482,6 +491,11 @@ export interface SearchRunOptions extends SearchHooks {
    * pool. Not stored with the run: a resume may use another queue (and a URL may hold a password).
    */
   readonly queue?: { readonly url: string; readonly log?: (line: string) => void };
+  /**
+   * Aborting it stops the search and the funnel at once: evaluations in flight are stopped
+   * (not stored), and the search rejects with an AbortError; the run can be resumed.
+   */
+  readonly signal?: AbortSignal;
   /** Called once the evaluator is ready, before the first rule. */
   onStart?(info: {
     readonly workers: number;
@@ -492,8 +506,9 @@ export interface SearchRunOptions extends SearchHooks {
 }
 
 /**
- * Search a created or resumed run until its budget is spent or `shouldStop` says so. A run this
- * process created that fails before its first rule is removed, so its name stays free.
+ * Search a created or resumed run until its budget is spent or `shouldStop` says so (or reject
+ * with an AbortError when `signal` aborts). A run this process created that fails or is aborted
+ * before its first rule is removed, so its name stays free.
  */
 export async function searchRun(
   store: RunStore,
@@ -502,7 +517,9 @@ export async function searchRun(
   let strategy: Strategy | undefined;
   let pool: EvaluatorPool | undefined;
   let queue: QueueEvaluator | undefined;
+  const { signal } = options;
   try {
+    if (signal?.aborted) throw abortError(signal, 'the search');
     const config = store.config;
     const task = resolveTask(config.task);
     const backend = await initTf();
@@ -531,15 +548,25 @@ export async function searchRun(
       workers = pool.workers;
     }
     options.onStart?.({ workers, workersNote, backend: backend.name, ...(queue ? { queue: queue.url.redacted } : {}) });
-    const summary = await runSearch(store, strategy, evaluator, options);
+    // The caller's signal stops the evaluations in flight too, and the loops at their next check.
+    const inner = evaluator;
+    const used: Evaluator =
+      signal === undefined ? inner : { evaluate: (req, o = {}) => inner.evaluate(req, { ...o, interrupt: signal }) };
+    const { shouldStop } = options;
+    const stopNow = signal === undefined ? shouldStop : () => signal.aborted || shouldStop?.() === true;
+    const hooks = { ...options, ...(stopNow ? { shouldStop: stopNow } : {}) };
+    const summary = await runSearch(store, strategy, used, hooks);
+    if (signal?.aborted) throw abortError(signal, 'the search');
     if (summary.stopped || !config.funnel) return summary;
-    const funnel = await runFunnel(store, evaluator, {
+    const funnel = await runFunnel(store, used, {
       ...options.funnelHooks,
-      ...(options.shouldStop ? { shouldStop: options.shouldStop } : {}),
+      ...(stopNow ? { shouldStop: stopNow } : {}),
     });
+    if (signal?.aborted) throw abortError(signal, 'the search');
     return { ...summary, stopped: funnel.stopped, funnel };
   } catch (e) {
     store.discardIfUnused();
+    if (signal?.aborted) throw abortError(signal, 'the search');
     throw e;
   } finally {
     await pool?.close();

@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 import type { Piscina } from 'piscina';
 import { requireOptional } from '../util/optional-deps.js';
 import { type DatasetName, sharedDataset } from './data.js';
-import type { EvalRequest, Evaluator, WorkerInit, WorkerReply } from './protocol.js';
+import { abortError } from '../util/abort.js';
+import type { EvalRequest, EvaluateOptions, Evaluator, WorkerInit, WorkerReply } from './protocol.js';
 import { findTask } from './tasks.js';
 import { defaultTimeLimitMs, type EvalResult, failedResult } from './train.js';
 
@@ -89,14 +90,39 @@ export class EvaluatorPool implements Evaluator {
     });
   }
 
-  /** Evaluate one rule. Never rejects: failures come back as statuses. */
-  async evaluate(req: EvalRequest): Promise<PoolReply> {
+  /**
+   * Evaluate one rule. Never rejects for the rule: failures come back as statuses. Aborted
+   * while it waits for a worker, it rejects with an AbortError; once running, it finishes,
+   * unless `interrupt` aborts: then its worker thread is stopped (and replaced) at once.
+   */
+  async evaluate(req: EvalRequest, options: EvaluateOptions = {}): Promise<PoolReply> {
+    const { interrupt } = options;
+    const signal =
+      interrupt === undefined
+        ? options.signal
+        : options.signal === undefined
+          ? interrupt
+          : AbortSignal.any([options.signal, interrupt]);
+    if (signal?.aborted) throw abortError(interrupt?.aborted ? interrupt : signal, 'the evaluation');
     // Wait for a free worker here rather than in Piscina's queue, so that the time limit counts
     // the evaluation's own time, not the time it waited behind others.
-    if (this.running >= this.workers) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    else this.running++;
+    if (this.running >= this.workers) {
+      await new Promise<void>((resolve, reject) => {
+        const turn = () => {
+          signal?.removeEventListener('abort', dropped);
+          resolve();
+        };
+        const dropped = () => {
+          const at = this.waiting.indexOf(turn);
+          if (at >= 0) this.waiting.splice(at, 1);
+          reject(abortError(interrupt?.aborted ? interrupt : signal, 'the evaluation'));
+        };
+        this.waiting.push(turn);
+        signal?.addEventListener('abort', dropped, { once: true });
+      });
+    } else this.running++;
     try {
-      return await this.run(req);
+      return await this.run(req, interrupt);
     } finally {
       // Hand the worker to the next in line (it keeps the count), or free it.
       const next = this.waiting.shift();
@@ -105,18 +131,26 @@ export class EvaluatorPool implements Evaluator {
     }
   }
 
-  private async run(req: EvalRequest): Promise<PoolReply> {
+  private async run(req: EvalRequest, interrupt: AbortSignal | undefined): Promise<PoolReply> {
+    if (interrupt?.aborted) throw abortError(interrupt, 'the evaluation');
     const task = findTask(req.task);
     const limit =
       (req.timeLimitMs ?? (task ? defaultTimeLimitMs(task, req.learned !== undefined) : 60_000)) + this.graceMs;
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new Error('time limit')), limit);
+    // Piscina stops the worker of a task whose signal aborts (and starts another when needed).
+    const stop = () => controller.abort(interrupt?.reason);
+    interrupt?.addEventListener('abort', stop, { once: true });
     const t0 = performance.now();
     try {
       const reply = (await this.piscina.run(req, { signal: controller.signal })) as WorkerReply;
       return { result: reply.result, memoryMb: reply.memoryMb };
     } catch (e) {
       const seconds = (performance.now() - t0) / 1000;
+      if (interrupt?.aborted) {
+        this.replaced++;
+        throw abortError(interrupt, 'the evaluation');
+      }
       if (controller.signal.aborted) {
         this.replaced++;
         return {
@@ -138,6 +172,7 @@ export class EvaluatorPool implements Evaluator {
       };
     } finally {
       clearTimeout(timer);
+      interrupt?.removeEventListener('abort', stop);
     }
   }
 

@@ -28,13 +28,31 @@ export interface EvalRequest {
   readonly learned?: LearnedData;
 }
 
+/** How one evaluation may be called off. */
+export interface EvaluateOptions {
+  /**
+   * Aborted: an evaluation that no worker has started yet is dropped (the promise rejects with
+   * an AbortError); one that runs may finish (it resolves) or be dropped too (the queue leaves
+   * it to its worker, and a resumed run collects its result).
+   */
+  readonly signal?: AbortSignal;
+  /**
+   * Aborted: the evaluation is dropped even while it runs (the pool stops its worker thread,
+   * which is replaced, and rejects with an AbortError at once): what the library's `evaluate`
+   * and `search` do with their caller's signal. Evaluators that cannot stop a running
+   * evaluation treat it as `signal`.
+   */
+  readonly interrupt?: AbortSignal;
+}
+
 /**
  * An evaluation back end: the local Piscina pool (evaluator/pool.ts) implements it, and so can
  * a queue of remote workers. Only plain data crosses: a request in, a result out. Never
- * rejects for a bad rule: failures come back as statuses.
+ * rejects for a bad rule: failures come back as statuses. Requests are started in the order
+ * they are made, as workers come free.
  */
 export interface Evaluator {
-  evaluate(req: EvalRequest): Promise<{ readonly result: EvalResult }>;
+  evaluate(req: EvalRequest, options?: EvaluateOptions): Promise<{ readonly result: EvalResult }>;
 }
 
 export interface WorkerInit {
