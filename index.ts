@@ -9,6 +9,7 @@
  */
 export * from './browser.js';
 export { initTf } from './dsl/compile/tf-backend.js';
+export { fileSystem, ModelFileError } from './optimizer/file-system.js';
 export { MissingDependencyError, OPTIONAL_PACKAGES, type OptionalPackage } from './util/optional-deps.js';
 
 // Evaluation, search, tasks, schedules and the pre-screen from code (Node: they train children

@@ -1,5 +1,13 @@
 #!/usr/bin/env node
-import { main } from '../dist/cli/main.js';
+import { existsSync } from 'node:fs';
+
+// A git checkout is built by `npm run build` (the published package ships dist/).
+const entry = new URL('../dist/cli/main.js', import.meta.url);
+if (!existsSync(entry)) {
+  process.stderr.write('nos: error: dist/ is not built in this checkout: run `npm run build` first\n');
+  process.exit(1);
+}
+const { main } = await import(entry.href);
 
 // `nos rules | head` closes the pipe early: that is not an error.
 for (const stream of [process.stdout, process.stderr]) {

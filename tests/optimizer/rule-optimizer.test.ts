@@ -269,6 +269,7 @@ describe('RuleOptimizer', () => {
       'LearnedFileError',
       'LoweringError',
       'MissingDependencyError',
+      'ModelFileError',
       'RuleConfigError',
       'RunConfigError',
       'RunExistsError',
@@ -277,12 +278,17 @@ describe('RuleOptimizer', () => {
       'ScheduleError',
       'SpaceError',
       'StoreError',
+      'UnknownOptionError',
       'UnsupportedError',
     ]);
     for (const [exported, cls] of classes) {
       const e = Reflect.construct(
         cls,
-        exported === 'MissingDependencyError' ? ['better-sqlite3'] : ['x', 'y'],
+        exported === 'MissingDependencyError'
+          ? ['better-sqlite3']
+          : exported === 'UnknownOptionError'
+            ? ['f', 'x', undefined, 'y']
+            : ['x', 'y'],
       ) as Error;
       expect(e.name).toBe(exported);
       expect(String(e)).toMatch(new RegExp(`^${exported}: `));
