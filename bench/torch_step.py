@@ -8,9 +8,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-torch.set_num_threads(1)
-torch.manual_seed(0)
-
 
 class ConvNet(nn.Module):
     def __init__(self):
@@ -40,10 +37,16 @@ def bench(model, x, y, steps=40, warm=5):
     return times[len(times) // 2]
 
 
-mlp = nn.Sequential(nn.Linear(784, 64), nn.ReLU(), nn.Linear(64, 10))
-out = {
-    "mlp": bench(mlp, torch.rand(64, 784), torch.randint(0, 10, (64,))),
-    "convnet": bench(ConvNet(), torch.rand(32, 1, 28, 28), torch.randint(0, 10, (32,)), steps=20),
-    "torch": torch.__version__,
-}
-print(json.dumps(out))
+def mlp():
+    return nn.Sequential(nn.Linear(784, 64), nn.ReLU(), nn.Linear(64, 10))
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    out = {
+        "mlp": bench(mlp(), torch.rand(64, 784), torch.randint(0, 10, (64,))),
+        "convnet": bench(ConvNet(), torch.rand(32, 1, 28, 28), torch.randint(0, 10, (32,)), steps=20),
+        "torch": torch.__version__,
+    }
+    print(json.dumps(out))

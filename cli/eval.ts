@@ -4,6 +4,9 @@ import { join } from 'node:path';
 import { baselineComparison, evaluateRules, type RulesEvaluation } from '../controller/evaluate.js';
 import { nosVersion, resolveTask } from '../controller/run.js';
 import type { CheckedRule } from '../dsl/index.js';
+import { DEVICE_FLAG, deviceFlag } from './device.js';
+import { GpuEvaluator } from '../evaluator/gpu-pool.js';
+import { gpuProblem } from '../evaluator/gpu-train.js';
 import { EvaluatorPool, resolveWorkers } from '../evaluator/pool.js';
 import { QueueEvaluator, parseQueueUrl } from '../evaluator/queue.js';
 import { parseScheduleSpec, ScheduleError } from '../evaluator/schedules.js';
@@ -84,6 +87,7 @@ export const EVAL_FLAGS: FlagSpecs = {
   steps: { type: 'string', value: 'S', description: "training steps (default: the task's)" },
   lrs: { type: 'string', value: 'x,y,...', description: "the learning-rate grid (default: the task's)" },
   workers: { type: 'string', value: 'K', description: 'evaluator threads (default and most: the number of cores)' },
+  ...DEVICE_FLAG,
   queue: {
     type: 'string',
     value: 'URL',
@@ -219,13 +223,26 @@ export async function evalCommand(argv: readonly string[], io: Io): Promise<numb
   if (out !== undefined) checkOutputDir(out);
   const queueUrl = flag(args, 'queue');
   if (queueUrl !== undefined) parseQueueUrl(queueUrl);
-  if (workers.note !== undefined) io.err(`nos eval: ${workers.note}`);
+  const device = deviceFlag(args);
+  if (device === 'webgpu') {
+    if (queueUrl !== undefined) throw new UsageError('--device webgpu trains here: it does not go with --queue');
+    const problem = gpuProblem(task, { analyze, learned: rules.some(isLearnedRule) });
+    if (problem !== undefined) throw new UsageError(`--device webgpu: ${problem}`);
+  }
+  if (workers.note !== undefined && device === 'cpu') io.err(`nos eval: ${workers.note}`);
+  const datasets = task.dataset ? [task.dataset] : [];
   const pool =
-    queueUrl === undefined
-      ? new EvaluatorPool({ workers: workers.workers, datasets: task.dataset ? [task.dataset] : [] })
-      : await QueueEvaluator.open({ url: queueUrl, version: nosVersion(), log: (line) => io.err(`nos eval: ${line}`) });
+    device === 'webgpu'
+      ? new GpuEvaluator({ datasets })
+      : queueUrl === undefined
+        ? new EvaluatorPool({ workers: workers.workers, datasets })
+        : await QueueEvaluator.open({
+            url: queueUrl,
+            version: nosVersion(),
+            log: (line) => io.err(`nos eval: ${line}`),
+          });
   io.err(
-    `nos eval: ${labels.length} rule(s) x ${seeds} seed(s) on ${task.id}, ${pool instanceof QueueEvaluator ? `through the queue at ${pool.url.redacted}` : `${pool.workers} worker(s)`}`,
+    `nos eval: ${labels.length} rule(s) x ${seeds} seed(s) on ${task.id}, ${pool instanceof QueueEvaluator ? `through the queue at ${pool.url.redacted}` : pool instanceof GpuEvaluator ? 'on the GPU (one thread)' : `${pool.workers} worker(s)`}`,
   );
   let evaluation: RulesEvaluation;
   try {
@@ -264,6 +281,7 @@ export async function evalCommand(argv: readonly string[], io: Io): Promise<numb
   const doc = {
     task: task.id,
     seeds,
+    ...(device === 'webgpu' ? { device } : {}),
     ...(base === undefined ? {} : { baseline: base.label, compared: `${accuracy} accuracy` }),
     results: rows.map((r, i) => ({
       rule: r.label,

@@ -196,7 +196,7 @@ export async function traceCommand(argv: readonly string[], io: Io): Promise<num
   }
   if (backend === 'wgsl') {
     if (dtype !== 'float32') throw new UsageError('the wgsl back end computes in float32 only');
-    const { closeWebGpu, traceWgsl } = await import('../dsl/compile/wgsl.js');
+    const { closeWebGpu, traceWgsl } = await import('../dsl/compile/webgpu.js');
     let values: Float64Array;
     try {
       values = paramValues(rule, overrides);

@@ -18,6 +18,7 @@ import type { SearchProgress } from '../controller/search.js';
 import { parseQueueUrl } from '../evaluator/queue.js';
 import { DEFAULT_TASK } from '../evaluator/tasks.js';
 import { type FlagSpecs, flag, has, intFlag, numberFlag, parseArgs, UsageError } from './args.js';
+import { DEVICE_FLAG, deviceFlag } from './device.js';
 import type { Io } from './io.js';
 import { writeReport } from './report.js';
 
@@ -49,6 +50,7 @@ export const SEARCH_FLAGS: FlagSpecs = {
     description:
       "evaluate through this Redis queue (redis://[:PASSWORD@]HOST:PORT[/DB] or rediss://) with 'nos worker's, not here; same results",
   },
+  ...DEVICE_FLAG,
   seed: {
     type: 'string',
     value: 'S',
@@ -196,6 +198,9 @@ export async function searchCommand(argv: readonly string[], io: Io): Promise<nu
   const queueUrl = flag(args, 'queue');
   // Checked before a run is created or opened: a bad URL leaves nothing behind.
   if (queueUrl !== undefined) parseQueueUrl(queueUrl);
+  const device = deviceFlag(args);
+  if (device === 'webgpu' && queueUrl !== undefined)
+    throw new UsageError('--device webgpu trains here: it does not go with --queue');
   let store: RunStore;
   if (has(args, 'resume')) {
     const resumed = resumeRun(req.run, req);
@@ -218,13 +223,14 @@ export async function searchCommand(argv: readonly string[], io: Io): Promise<nu
   try {
     const summary = await searchRun(store, {
       ...(req.workers === undefined ? {} : { workers: req.workers }),
+      ...(device === 'cpu' ? {} : { device }),
       ...(queueUrl === undefined
         ? {}
         : { queue: { url: queueUrl, log: (line: string) => io.err(`nos search: ${line}`) } }),
       onStart: ({ workers, workersNote, backend, queue }) => {
         if (workersNote !== undefined) io.err(`nos search: ${workersNote}`);
         io.err(
-          `nos search: run '${config.run}', ${config.strategy} on ${config.task}, budget ${config.budget} rules, seed ${config.seed}, ${config.groups} groups${config.warmStart ? ', warm start' : ''}${config.space ? ', own space' : ''}, ${queue === undefined ? `${workers} worker(s)` : `evaluated through the queue at ${queue}`}, tfjs ${backend}`,
+          `nos search: run '${config.run}', ${config.strategy} on ${config.task}, budget ${config.budget} rules, seed ${config.seed}, ${config.groups} groups${config.warmStart ? ', warm start' : ''}${config.space ? ', own space' : ''}, ${queue !== undefined ? `evaluated through the queue at ${queue}` : device === 'webgpu' ? 'children on the GPU (one thread)' : `${workers} worker(s)`}, tfjs ${backend}`,
         );
       },
       shouldStop: () => stopRequested,

@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { initTf } from '../dsl/compile/tf-backend.js';
 import { nearest } from '../dsl/diagnostics.js';
 import { loadDataset } from '../evaluator/data.js';
+import { GpuEvaluator } from '../evaluator/gpu-pool.js';
+import { type Device, gpuProblem } from '../evaluator/gpu-train.js';
 import { EvaluatorPool, resolveWorkers } from '../evaluator/pool.js';
 import type { Evaluator } from '../evaluator/protocol.js';
 import { QueueEvaluator } from '../evaluator/queue.js';
@@ -484,6 +486,11 @@ export interface SearchRunOptions extends SearchHooks {
   readonly funnelHooks?: Omit<FunnelHooks, 'shouldStop'>;
   /** Worker threads of the local pool (default and cap: the number of cores). */
   readonly workers?: number;
+  /**
+   * Where children train (default cpu: the local pool). `webgpu`: one GPU thread
+   * (evaluator/gpu-pool.ts). Not stored with the run: results agree to float32 tolerance.
+   */
+  readonly device?: Device;
   /** Another evaluation back end instead of the local pool. */
   readonly evaluator?: Evaluator;
   /**
@@ -515,7 +522,7 @@ export async function searchRun(
   options: SearchRunOptions = {},
 ): Promise<SearchSummary & { readonly funnel?: FunnelSummary }> {
   let strategy: Strategy | undefined;
-  let pool: EvaluatorPool | undefined;
+  let pool: EvaluatorPool | GpuEvaluator | undefined;
   let queue: QueueEvaluator | undefined;
   const { signal } = options;
   try {
@@ -535,15 +542,23 @@ export async function searchRun(
       });
       evaluator = queue;
     } else if (evaluator === undefined) {
-      const w = resolveWorkers(options.workers);
-      workersNote = w.note;
       const transfer = config.funnel?.transfer ? findTask(config.funnel.transfer) : undefined;
       const datasets = [
         ...new Set(
           [task.dataset, transfer?.dataset].filter((d): d is NonNullable<typeof d> => d !== null && d !== undefined),
         ),
       ];
-      pool = new EvaluatorPool({ workers: w.workers, datasets });
+      if (options.device === 'webgpu') {
+        for (const t of [task, transfer]) {
+          const problem = t === undefined ? undefined : gpuProblem(t);
+          if (problem !== undefined) throw new RunConfigError('device', `--device webgpu: ${problem}`);
+        }
+        pool = new GpuEvaluator({ datasets });
+      } else {
+        const w = resolveWorkers(options.workers);
+        workersNote = w.note;
+        pool = new EvaluatorPool({ workers: w.workers, datasets });
+      }
       evaluator = pool;
       workers = pool.workers;
     }

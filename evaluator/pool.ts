@@ -52,12 +52,10 @@ export interface PoolReply {
   readonly memoryMb: number | null;
 }
 
-/** The compiled worker: dist/evaluator/worker.js, also when this module runs from source. */
-export function defaultWorkerFile(): string {
+/** A compiled worker (default dist/evaluator/worker.js), also when this module runs from source. */
+export function defaultWorkerFile(name = 'worker.js'): string {
   const here = dirname(fileURLToPath(import.meta.url));
-  return here.split(/[\\/]/).includes('dist')
-    ? join(here, 'worker.js')
-    : join(here, '..', 'dist', 'evaluator', 'worker.js');
+  return here.split(/[\\/]/).includes('dist') ? join(here, name) : join(here, '..', 'dist', 'evaluator', name);
 }
 
 export class EvaluatorPool implements Evaluator {

@@ -1,7 +1,7 @@
 /** What crosses between the main thread and evaluator workers: plain data only. */
 import type { SharedDataset } from './data.js';
 import type { LearnedData } from '../learned/file.js';
-import type { EvalResult } from './train.js';
+import type { EvalOptions, EvalResult } from './train.js';
 
 export interface EvalRequest {
   /** Rule text (or a built-in name): workers parse and compile it themselves. */
@@ -64,4 +64,25 @@ export interface WorkerReply {
   /** This worker's memory after the evaluation: JS heap plus the wasm backend's heap, MB. */
   readonly memoryMb: number;
   readonly threadId: number;
+}
+
+/** An evaluation request's options for the protocol (`evaluateRule`): plain data in, its options out. */
+export function evalOptions(req: EvalRequest): EvalOptions {
+  return {
+    seed: req.seed,
+    ...(req.steps === undefined ? {} : { steps: req.steps }),
+    ...(req.lrGrid === undefined ? {} : { lrGrid: req.lrGrid }),
+    ...(req.gridSteps === undefined ? {} : { gridSteps: req.gridSteps }),
+    ...(req.lrSelect === undefined ? {} : { lrSelect: req.lrSelect }),
+    ...(req.valSize === undefined ? {} : { valSize: req.valSize }),
+    ...(req.params === undefined ? {} : { params: req.params }),
+    ...(req.test === undefined ? {} : { test: req.test }),
+    ...(req.timeLimitMs === undefined ? {} : { timeLimitMs: req.timeLimitMs }),
+    ...(req.schedule === undefined ? {} : { schedule: req.schedule }),
+    ...(req.weightDecay === undefined ? {} : { weightDecay: req.weightDecay }),
+    ...(req.batchGrowth ? { batchGrowth: true } : {}),
+    ...(req.analyze ? { analyze: true } : {}),
+    ...(req.labelNoise === undefined ? {} : { labelNoise: req.labelNoise }),
+    ...(req.learned === undefined ? {} : { learned: req.learned }),
+  };
 }

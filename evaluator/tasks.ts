@@ -337,7 +337,7 @@ export function forward(model: ModelKind, p: tf.Tensor[], x: tf.Tensor2D): tf.Te
 }
 
 /** Seeded order of training examples: a fresh shuffle per epoch. */
-class BatchOrder {
+export class BatchOrder {
   private order: Int32Array;
   private pos = 0;
   private readonly rng: seedrandom.PRNG;
@@ -369,12 +369,12 @@ class BatchOrder {
   }
 }
 
-function labelsOf(split: Split, idx: ArrayLike<number>): Int32Array {
+export function labelsOf(split: Split, idx: ArrayLike<number>): Int32Array {
   return Int32Array.from({ length: idx.length }, (_, i) => split.y[idx[i] as number] as number);
 }
 
-function classifierRun(spec: TaskSpec, seed: number, data: Dataset): TaskRun {
-  registerWasmConvFilterGrad();
+/** A classifier's initial weights for a seed (Glorot uniform; biases 0), with their shapes. */
+export function initialWeights(spec: TaskSpec, seed: number): { shapes: number[][]; weights: Float32Array[] } {
   const rng = seedrandom.alea(`init:${spec.id}:${seed}`);
   const layers = layersOf(spec.model);
   const weights = layers.map((l) => {
@@ -386,7 +386,13 @@ function classifierRun(spec: TaskSpec, seed: number, data: Dataset): TaskRun {
     }
     return w;
   });
-  const vars = layers.map((l, i) => tf.tidy(() => tf.variable(tf.tensor(weights[i] as Float32Array, l.shape), true)));
+  return { shapes: layers.map((l) => l.shape), weights };
+}
+
+function classifierRun(spec: TaskSpec, seed: number, data: Dataset): TaskRun {
+  registerWasmConvFilterGrad();
+  const { shapes, weights } = initialWeights(spec, seed);
+  const vars = shapes.map((shape, i) => tf.tidy(() => tf.variable(tf.tensor(weights[i] as Float32Array, shape), true)));
   const order = new BatchOrder(data.train.n, seed);
   let pixels = new Float32Array(spec.batchSize * IMAGE);
   const sync = () => {

@@ -168,6 +168,165 @@ export function failedResult(
   };
 }
 
+/** How one training run goes: its seed, hyperparameters, deadline, and the layers around the rule. */
+export type TrainOptions = {
+  seed: number;
+  params?: Readonly<Record<string, number>>;
+  deadline: number;
+  test?: boolean;
+  kernel?: RuleKernelBackend;
+} & TrainExtras;
+
+export type TrainResult = RunResult & { testAcc: number | null };
+
+/** One training run the protocol asks for: `trainOnce`'s arguments. */
+export interface TrainCall {
+  readonly rule: CheckedRule | LearnedRule;
+  readonly task: TaskSpec;
+  readonly data: Dataset | undefined;
+  readonly lr: number;
+  readonly steps: number;
+  readonly options: TrainOptions;
+}
+
+/**
+ * Each step's batch size and learning rate: the task's batch at `lr` times the schedule, or, with
+ * batch growth, the batch grown instead (Smith et al. 2017). Shared by the CPU and GPU loops.
+ */
+export class StepPlan {
+  private readonly multipliers: ArrayLike<number>;
+  private readonly growth: boolean;
+  private examples = 0;
+  /** The steps that end a schedule's cycle (snapshot ensembles; only with `analyze`). */
+  readonly cycleEnds: ReadonlySet<number>;
+  /** The rule's hyperparameters for this run: a decay's `T` is the run's length unless given. */
+  readonly params: Readonly<Record<string, number>>;
+
+  constructor(
+    rule: Pick<CheckedRule | LearnedRule, 'params'>,
+    private readonly task: Pick<TaskSpec, 'batchSize'>,
+    private readonly lr: number,
+    private readonly steps: number,
+    options: TrainOptions,
+  ) {
+    const { schedule, params } = parseScheduleSpec(options.schedule ?? 'constant');
+    this.multipliers = schedule.values(steps, params, options.seed);
+    this.cycleEnds = new Set(options.analyze ? (schedule.cycleEnds?.(steps, params) ?? []) : []);
+    this.growth = options.batchGrowth === true;
+    this.params = { ...(rule.params.some((p) => p.name === 'T') ? { T: steps } : {}), ...(options.params ?? {}) };
+  }
+
+  /** Step `step`'s batch size and learning rate (counts the batch as seen). */
+  next(step: number): { batch: number; lr: number } {
+    const b = this.task.batchSize;
+    // Batch growth: the schedule is read at the step a fixed batch would have reached after the
+    // examples seen so far (Smith et al. grow the batch at the epochs where the rate would drop),
+    // the batch grows by 1/m (capped at 32x), and the learning rate stays.
+    const m = this.multipliers[
+      Math.min(this.steps, this.growth ? Math.floor(this.examples / b) + 1 : step) - 1
+    ] as number;
+    const batch = this.growth ? Math.min(32 * b, Math.max(b, Math.round(b / Math.max(m, 1e-9)))) : b;
+    this.examples += batch;
+    return { batch, lr: this.growth ? this.lr : this.lr * m };
+  }
+
+  /** With batch growth: the run has seen the examples a fixed batch would have in `steps`. */
+  spent(): boolean {
+    return this.growth && this.examples >= this.steps * this.task.batchSize;
+  }
+}
+
+/**
+ * The bookkeeping of one training run, step by step, shared by the CPU loop (`trainOnce`) and
+ * the GPU one (evaluator/gpu-train.ts, which replays the losses and flags it reads back in
+ * batches): the loss curve, the tail loss, and when a run stops and why.
+ */
+export class RunLedger {
+  status: Status = 'ok';
+  reason: string | undefined;
+  /** Steps whose update was applied. */
+  done = 0;
+  firstLoss = Number.NaN;
+  lastLoss = Number.NaN;
+  readonly curve: number[] = [];
+  readonly curveEvery: number;
+  private changedEver = false;
+  private windowSum = 0;
+  private tailSum = 0;
+  private readonly tailFrom: number;
+
+  constructor(private readonly steps: number) {
+    this.curveEvery = Math.max(1, Math.floor(steps / 50));
+    this.tailFrom = steps - Math.max(1, Math.floor(steps / 4)) + 1;
+  }
+
+  /** The loss of this step's batch, before its update: false when the run stops here (diverged). */
+  loss(step: number, loss: number): boolean {
+    if (step === 1) this.firstLoss = loss;
+    this.lastLoss = loss;
+    this.windowSum += loss;
+    if (step >= this.tailFrom) this.tailSum += loss;
+    if (step % this.curveEvery === 0) {
+      this.curve.push(this.windowSum / this.curveEvery);
+      this.windowSum = 0;
+    }
+    if (!Number.isFinite(loss)) return this.stop('diverged', `loss is ${loss} at step ${step}`);
+    if (step > 1 && loss > DIVERGE_FACTOR * Math.max(this.firstLoss, 1e-12))
+      return this.stop('diverged', `loss ${loss.toPrecision(4)} exceeds ${DIVERGE_FACTOR}x its start at step ${step}`);
+    return true;
+  }
+
+  /** Whether this step's update must be checked for changing any weight. */
+  watching(step: number): boolean {
+    return !this.changedEver && step <= ZERO_UPDATE_STEPS;
+  }
+
+  /**
+   * After this step's update: whether it changed a weight (when `watching`), whether every
+   * weight is finite, whether the time limit has passed. False when the run stops here.
+   */
+  updated(step: number, changed: boolean | undefined, finite: boolean, late: boolean): boolean {
+    this.done = step;
+    if (changed) this.changedEver = true;
+    if (!this.changedEver && step === ZERO_UPDATE_STEPS)
+      return this.stop('invalid', `the rule did not change any weight in ${ZERO_UPDATE_STEPS} steps`);
+    if (!finite) return this.stop('diverged', `weights became NaN/Inf at step ${step}`);
+    if (late) return this.stop('timeout', `time limit reached at step ${step}`);
+    return true;
+  }
+
+  /** The run's result: this bookkeeping, the validation figures, and what applied the rule. */
+  result(lr: number, val: { acc: number; loss: number }, seconds: number, ruleBackend: string): RunResult {
+    return {
+      lr,
+      status: this.status,
+      ...(this.reason === undefined ? {} : { reason: this.reason }),
+      steps: this.done,
+      valAcc: val.acc,
+      valLoss: val.loss,
+      finalLoss: this.lastLoss,
+      tailLoss: this.tailLoss(),
+      curve: this.curve,
+      curveEvery: this.curveEvery,
+      seconds,
+      ruleBackend,
+    };
+  }
+
+  /** Mean training loss over the last quarter of the steps (Infinity unless the run finished). */
+  tailLoss(): number {
+    return this.status === 'ok' && this.done === this.steps && Number.isFinite(this.tailSum)
+      ? this.tailSum / (this.steps - this.tailFrom + 1)
+      : Number.POSITIVE_INFINITY;
+  }
+
+  private stop(status: Status, reason: string): false {
+    this.status = status;
+    this.reason = reason;
+    return false;
+  }
+}
+
 /** Train one rule at one learning rate. */
 export function trainOnce(
   rule: CheckedRule | LearnedRule,
@@ -175,71 +334,26 @@ export function trainOnce(
   data: Dataset | undefined,
   lr: number,
   steps: number,
-  options: {
-    seed: number;
-    params?: Readonly<Record<string, number>>;
-    deadline: number;
-    test?: boolean;
-    kernel?: RuleKernelBackend;
-  } & TrainExtras,
-): RunResult & { testAcc: number | null } {
+  options: TrainOptions,
+): TrainResult {
   const t0 = performance.now();
-  const { schedule, params: scheduleParams } = parseScheduleSpec(options.schedule ?? 'constant');
-  const multipliers = schedule.values(steps, scheduleParams, options.seed);
-  const cycleEnds = new Set(options.analyze ? (schedule.cycleEnds?.(steps, scheduleParams) ?? []) : []);
+  const plan = new StepPlan(rule, task, lr, steps, options);
   const snapshots: Float32Array[][] = [];
   const wd = options.weightDecay ?? 0;
-  const growth = options.batchGrowth === true;
-  const examplesBudget = steps * task.batchSize;
-  let examples = 0;
-  const params = { ...(rule.params.some((p) => p.name === 'T') ? { T: steps } : {}), ...(options.params ?? {}) };
   // The rule's update: the wasm SIMD kernel, or fused JS (then the interpreter) where it has no wasm form.
-  const compiled = isLearnedRule(rule) ? rule : compileRule(rule, { backend: options.kernel ?? 'wasm', params });
+  const compiled = isLearnedRule(rule)
+    ? rule
+    : compileRule(rule, { backend: options.kernel ?? 'wasm', params: plan.params });
   const run = createRun(task, options.seed, data);
   const kernels = run.weights.map((w, i) => compiled.create(w.length, options.seed * 1000 + i));
-  const curveEvery = Math.max(1, Math.floor(steps / 50));
-  const curve: number[] = [];
-  let firstLoss = Number.NaN;
-  let lastLoss = Number.NaN;
-  let status: Status = 'ok';
-  let reason: string | undefined;
-  let done = 0;
-  let changedEver = false;
-  let windowSum = 0;
-  const tailFrom = steps - Math.max(1, Math.floor(steps / 4)) + 1;
-  let tailSum = 0;
+  const ledger = new RunLedger(steps);
   const before = run.weights.map((w) => new Float32Array(w.length));
   try {
     for (let step = 1; step <= steps; step++) {
-      // Batch growth: the schedule is read at the step a fixed batch would have reached after the
-      // examples seen so far (Smith et al. grow the batch at the epochs where the rate would drop),
-      // the batch grows by 1/m (capped at 32x), and the learning rate stays.
-      const m = multipliers[Math.min(steps, growth ? Math.floor(examples / task.batchSize) + 1 : step) - 1] as number;
-      const batch = growth
-        ? Math.min(32 * task.batchSize, Math.max(task.batchSize, Math.round(task.batchSize / Math.max(m, 1e-9))))
-        : task.batchSize;
-      const lrStep = growth ? lr : lr * m;
+      const { batch, lr: lrStep } = plan.next(step);
       const { loss, grads } = run.gradients(step, batch);
-      examples += batch;
-      if (step === 1) firstLoss = loss;
-      lastLoss = loss;
-      windowSum += loss;
-      if (step >= tailFrom) tailSum += loss;
-      if (step % curveEvery === 0) {
-        curve.push(windowSum / curveEvery);
-        windowSum = 0;
-      }
-      if (!Number.isFinite(loss)) {
-        status = 'diverged';
-        reason = `loss is ${loss} at step ${step}`;
-        break;
-      }
-      if (step > 1 && loss > DIVERGE_FACTOR * Math.max(firstLoss, 1e-12)) {
-        status = 'diverged';
-        reason = `loss ${loss.toPrecision(4)} exceeds ${DIVERGE_FACTOR}x its start at step ${step}`;
-        break;
-      }
-      const watch = !changedEver && step <= ZERO_UPDATE_STEPS;
+      if (!ledger.loss(step, loss)) break;
+      const watch = ledger.watching(step);
       if (watch) {
         run.weights.forEach((w, i) => {
           (before[i] as Float32Array).set(w);
@@ -254,26 +368,15 @@ export function trainOnce(
         }
       });
       run.project?.();
-      done = step;
-      if (cycleEnds.has(step)) snapshots.push(run.weights.map((w) => Float32Array.from(w)));
-      if (watch) changedEver = run.weights.some((w, i) => w.some((v, j) => v !== (before[i] as Float32Array)[j]));
-      if (!changedEver && step === ZERO_UPDATE_STEPS) {
-        status = 'invalid';
-        reason = `the rule did not change any weight in ${ZERO_UPDATE_STEPS} steps`;
-        break;
-      }
-      if (run.weights.some((w) => !w.every(Number.isFinite))) {
-        status = 'diverged';
-        reason = `weights became NaN/Inf at step ${step}`;
-        break;
-      }
-      if (performance.now() > options.deadline) {
-        status = 'timeout';
-        reason = `time limit reached at step ${step}`;
-        break;
-      }
-      if (growth && examples >= examplesBudget) break;
+      if (plan.cycleEnds.has(step)) snapshots.push(run.weights.map((w) => Float32Array.from(w)));
+      const changed = watch
+        ? run.weights.some((w, i) => w.some((v, j) => v !== (before[i] as Float32Array)[j]))
+        : undefined;
+      const finite = run.weights.every((w) => w.every(Number.isFinite));
+      if (!ledger.updated(step, changed, finite, performance.now() > options.deadline)) break;
+      if (plan.spent()) break;
     }
+    const { status } = ledger;
     const val = status === 'ok' ? run.evaluate('val') : { acc: 0, loss: Number.NaN };
     const testEval = status === 'ok' && (options.test || options.analyze) ? run.evaluate('test') : null;
     const testAcc = testEval && options.test ? testEval.acc : null;
@@ -302,21 +405,7 @@ export function trainOnce(
       };
     }
     return {
-      lr,
-      status,
-      ...(reason === undefined ? {} : { reason }),
-      steps: done,
-      valAcc: val.acc,
-      valLoss: val.loss,
-      finalLoss: lastLoss,
-      tailLoss:
-        status === 'ok' && done === steps && Number.isFinite(tailSum)
-          ? tailSum / (steps - tailFrom + 1)
-          : Number.POSITIVE_INFINITY,
-      curve,
-      curveEvery,
-      seconds: (performance.now() - t0) / 1000,
-      ruleBackend: 'backend' in compiled ? compiled.backend : 'learned',
+      ...ledger.result(lr, val, (performance.now() - t0) / 1000, 'backend' in compiled ? compiled.backend : 'learned'),
       testAcc,
       ...(analysis ? { analysis } : {}),
     };
@@ -371,6 +460,36 @@ export function evaluateRule(
   data: Dataset | undefined,
   options: EvalOptions = {},
 ): EvalResult {
+  const plan = evaluationPlan(ruleText, taskSpec, data, options);
+  let next = plan.next();
+  while (!next.done) {
+    const c = next.value;
+    next = plan.next(trainOnce(c.rule, c.task, c.data, c.lr, c.steps, c.options));
+  }
+  return next.value;
+}
+
+/** The same protocol with each training run done by `train` (the GPU's, which is asynchronous). */
+export async function evaluateRuleAsync(
+  ruleText: string,
+  taskSpec: TaskSpec,
+  data: Dataset | undefined,
+  options: EvalOptions,
+  train: (call: TrainCall) => Promise<TrainResult>,
+): Promise<EvalResult> {
+  const plan = evaluationPlan(ruleText, taskSpec, data, options);
+  let next = plan.next();
+  while (!next.done) next = plan.next(await train(next.value));
+  return next.value;
+}
+
+/** The protocol as a plan: it yields each training run it needs and receives its result. */
+function* evaluationPlan(
+  ruleText: string,
+  taskSpec: TaskSpec,
+  data: Dataset | undefined,
+  options: EvalOptions,
+): Generator<TrainCall, EvalResult, TrainResult> {
   const t0 = performance.now();
   const seed = options.seed ?? 0;
   const task = options.valSize === undefined ? taskSpec : { ...taskSpec, valSize: options.valSize };
@@ -410,12 +529,14 @@ export function evaluateRule(
     };
   }
   for (const lr of lrGrid.length > 1 ? lrGrid : []) {
-    const r = trainOnce(rule, task, trainData, lr, gridSteps, {
-      seed,
-      ...(options.params ? { params: options.params } : {}),
-      deadline,
-      ...layers,
-    });
+    const r: RunResult = yield {
+      rule,
+      task,
+      data: trainData,
+      lr,
+      steps: gridSteps,
+      options: { seed, ...(options.params ? { params: options.params } : {}), deadline, ...layers },
+    };
     grid.push(r);
     if (better(r, best, select)) best = r;
     if (r.status === 'timeout') break;
@@ -451,14 +572,21 @@ export function evaluateRule(
       seconds: (performance.now() - t0) / 1000,
     };
   }
-  const full = trainOnce(rule, task, trainData, best.lr, steps, {
-    seed,
-    ...(options.params ? { params: options.params } : {}),
-    deadline,
-    test: options.test ?? false,
-    ...layers,
-    ...(options.analyze ? { analyze: true } : {}),
-  });
+  const full: TrainResult = yield {
+    rule,
+    task,
+    data: trainData,
+    lr: best.lr,
+    steps,
+    options: {
+      seed,
+      ...(options.params ? { params: options.params } : {}),
+      deadline,
+      test: options.test ?? false,
+      ...layers,
+      ...(options.analyze ? { analyze: true } : {}),
+    },
+  };
   return {
     ...base,
     status: full.status,

@@ -7,7 +7,7 @@ import { threadId, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { initTf } from '../dsl/compile/tf-backend.js';
 import { type Dataset, viewDataset } from './data.js';
-import type { EvalRequest, WorkerInit, WorkerReply } from './protocol.js';
+import { type EvalRequest, evalOptions, type WorkerInit, type WorkerReply } from './protocol.js';
 import { findTask } from './tasks.js';
 import { evaluateRule } from './train.js';
 
@@ -27,23 +27,7 @@ export default async function evaluate(req: EvalRequest): Promise<WorkerReply> {
   const data = task.dataset === null ? undefined : datasets.get(task.dataset);
   if (task.dataset !== null && data === undefined)
     throw new Error(`the ${task.dataset} dataset was not shared with this worker`);
-  const result = evaluateRule(req.rule, task, data, {
-    seed: req.seed,
-    ...(req.steps === undefined ? {} : { steps: req.steps }),
-    ...(req.lrGrid === undefined ? {} : { lrGrid: req.lrGrid }),
-    ...(req.gridSteps === undefined ? {} : { gridSteps: req.gridSteps }),
-    ...(req.lrSelect === undefined ? {} : { lrSelect: req.lrSelect }),
-    ...(req.valSize === undefined ? {} : { valSize: req.valSize }),
-    ...(req.params === undefined ? {} : { params: req.params }),
-    ...(req.test === undefined ? {} : { test: req.test }),
-    ...(req.timeLimitMs === undefined ? {} : { timeLimitMs: req.timeLimitMs }),
-    ...(req.schedule === undefined ? {} : { schedule: req.schedule }),
-    ...(req.weightDecay === undefined ? {} : { weightDecay: req.weightDecay }),
-    ...(req.batchGrowth ? { batchGrowth: true } : {}),
-    ...(req.analyze ? { analyze: true } : {}),
-    ...(req.labelNoise === undefined ? {} : { labelNoise: req.labelNoise }),
-    ...(req.learned === undefined ? {} : { learned: req.learned }),
-  });
+  const result = evaluateRule(req.rule, task, data, evalOptions(req));
   const memoryMb = (getHeapStatistics().used_heap_size + wasmHeapBytes()) / 2 ** 20;
   return { result, memoryMb, threadId };
 }

