@@ -10,18 +10,22 @@
  */
 import { lookupRule } from '../dsl/index.js';
 import { labelNoiseProblem } from '../evaluator/generalization.js';
+import { GpuEvaluator } from '../evaluator/gpu-pool.js';
+import { DEVICES, type Device, gpuProblem } from '../evaluator/gpu-train.js';
 import { EvaluatorPool } from '../evaluator/pool.js';
 import { parseScheduleSpec } from '../evaluator/schedules.js';
 import type { RuleSummary } from '../evaluator/stats.js';
 import { type EvalOptions, type EvalResult, LR_SELECTS } from '../evaluator/train.js';
 import type { Candidate } from '../search-results/store.js';
 import { abortError } from '../util/abort.js';
+import { resolveOptional } from '../util/optional-deps.js';
 import { type BaselineComparison, baselineComparison, evaluateRules } from './evaluate.js';
 import { type LeaderboardEntry, rankedLeaderboard } from './funnel-plan.js';
 import {
   checkOptionNames,
   EVAL_FLAG_OPTIONS,
   inLibraryTerms,
+  libraryWording,
   type OptionNames,
   SEARCH_FLAG_OPTIONS,
 } from './options.js';
@@ -46,7 +50,17 @@ export interface EvaluateOptions extends Omit<EvalOptions, 'seed'> {
   readonly baseline?: string;
   /** Worker threads that train (default: one per core, and at most that many); the calling thread only waits. */
   readonly workers?: number;
-  /** Aborting it stops every evaluation at once (their worker threads are stopped) and rejects with an AbortError. */
+  /**
+   * Where children train: `cpu` (default: the wasm backend, `workers` threads) or `webgpu`
+   * (one GPU thread; classifier tasks; needs the optional packages webgpu and
+   * @tensorflow/tfjs-backend-webgpu), as `nos eval --device`.
+   */
+  readonly device?: Device;
+  /**
+   * Aborting it rejects with an AbortError at once: on the CPU the running evaluations are
+   * stopped with their worker threads; on the GPU the running one finishes first (within one
+   * evaluation), the others are dropped.
+   */
   readonly signal?: AbortSignal;
   /** After each evaluation (one rule on one seed), in the order they finish. */
   onProgress?(progress: EvaluateProgress): void;
@@ -81,6 +95,7 @@ export const EVALUATE_OPTIONS = [
   'seeds',
   'baseline',
   'workers',
+  'device',
   'signal',
   'onProgress',
   'steps',
@@ -116,6 +131,7 @@ export const SEARCH_OPTIONS = [
   'spaceFile',
   'space',
   'workers',
+  'device',
   'funnel',
   'signal',
   'onProgress',
@@ -163,6 +179,17 @@ function checkFunction(option: string, value: unknown, table: Readonly<Record<st
     throw badOption(option, table, `${option} must be a function, got ${describe(value)}`);
 }
 
+function checkDevice(value: unknown, table: Readonly<Record<string, string>>): void {
+  if (value === undefined) return;
+  if (!(DEVICES as readonly unknown[]).includes(value))
+    throw badOption('device', table, `device must be one of ${DEVICES.join(', ')}, got ${describe(value)}`);
+  if (value === 'webgpu') {
+    // Missing packages are said now (MissingDependencyError), not per evaluation.
+    resolveOptional('webgpu');
+    resolveOptional('@tensorflow/tfjs-backend-webgpu');
+  }
+}
+
 function checkSignal(value: unknown, table: Readonly<Record<string, string>>): void {
   if (value !== undefined && !(value instanceof AbortSignal))
     throw badOption('signal', table, `signal must be an AbortSignal, got ${describe(value)}`);
@@ -188,6 +215,7 @@ function checkEvaluateOptions(rule: unknown, options: EvaluateOptions): void {
     checkPositiveInt(o, options[o], t);
   checkSignal(options.signal, t);
   checkFunction('onProgress', options.onProgress, t);
+  checkDevice(options.device, t);
   const { lrGrid, lrSelect, weightDecay, labelNoise, schedule } = options;
   if (
     lrGrid !== undefined &&
@@ -218,6 +246,10 @@ function checkEvaluateOptions(rule: unknown, options: EvaluateOptions): void {
   if (labelNoise !== undefined) {
     const problem = labelNoiseProblem(labelNoise, task);
     if (problem !== undefined) throw badOption('labelNoise', t, `labelNoise: ${problem}`);
+  }
+  if (options.device === 'webgpu') {
+    const problem = gpuProblem(task, { analyze: options.analyze === true, learned: options.learned !== undefined });
+    if (problem !== undefined) throw badOption('device', t, `device 'webgpu': ${libraryWording(problem, t)}`);
   }
   if (options.learned === undefined) {
     const found = lookupRule(rule);
@@ -250,17 +282,29 @@ export async function evaluate(rule: string, options: EvaluateOptions = {}): Pro
 
 async function evaluateChecked(rule: string, options: EvaluateOptions): Promise<Evaluation> {
   checkEvaluateOptions(rule, options);
-  const { task: taskId, seeds = 1, baseline, workers, signal, onProgress, params, learned, ...protocol } = options;
+  const {
+    task: taskId,
+    seeds = 1,
+    baseline,
+    workers,
+    device,
+    signal,
+    onProgress,
+    params,
+    learned,
+    ...protocol
+  } = options;
   if (signal?.aborted) throw abortError(signal, 'the evaluation');
   const task = resolveTask(taskId);
   // Stops the evaluations in flight when the caller aborts, or when anything here fails.
   const halt = new AbortController();
   const stop = () => halt.abort(signal?.reason);
   signal?.addEventListener('abort', stop, { once: true });
-  const pool = new EvaluatorPool({
-    ...(workers === undefined ? {} : { workers }),
-    datasets: task.dataset ? [task.dataset] : [],
-  });
+  const datasets = task.dataset ? [task.dataset] : [];
+  const pool =
+    device === 'webgpu'
+      ? new GpuEvaluator({ datasets })
+      : new EvaluatorPool({ ...(workers === undefined ? {} : { workers }), datasets });
   const labels = [rule, ...(baseline === undefined ? [] : [baseline])];
   try {
     const e = await evaluateRules(
@@ -307,6 +351,8 @@ export interface SearchOptions extends RunRequest {
   readonly root?: string;
   /** Worker threads that train (default: one per core, and at most that many). */
   readonly workers?: number;
+  /** Where children train: `cpu` (default) or `webgpu` (one GPU thread), as `nos search --device`; not stored with the run. */
+  readonly device?: Device;
   /**
    * Aborting it stops the search at once (evaluations in flight are stopped and not stored) and
    * rejects with an AbortError; the run keeps what it stored and can be resumed (`resume: true`).
@@ -337,6 +383,7 @@ function checkSearchOptions(options: SearchOptions): void {
     throw new TypeError(`search(): options must be an object, got ${describe(options)}`);
   checkOptionNames('search', options, SEARCH_NAMES, t);
   checkPositiveInt('workers', options.workers, t);
+  checkDevice(options.device, t);
   checkSignal(options.signal, t);
   for (const f of ['onProgress', 'onUpdate', 'shouldStop'] as const) checkFunction(f, options[f], t);
   if (options.resume !== undefined && typeof options.resume !== 'boolean')
@@ -364,7 +411,7 @@ export async function search(options: SearchOptions = {}): Promise<SearchResult>
 
 async function searchChecked(options: SearchOptions): Promise<SearchResult> {
   checkSearchOptions(options);
-  const { resume, root, signal, onProgress, onUpdate, shouldStop, ...request } = options;
+  const { resume, root, device, signal, onProgress, onUpdate, shouldStop, ...request } = options;
   if (signal?.aborted) throw abortError(signal, 'the search');
   const where = root === undefined ? {} : { runs: root };
   const notes: string[] = [];
@@ -377,6 +424,7 @@ async function searchChecked(options: SearchOptions): Promise<SearchResult> {
   try {
     const summary = await searchRun(store, {
       ...(request.workers === undefined ? {} : { workers: request.workers }),
+      ...(device === undefined ? {} : { device }),
       ...(signal === undefined ? {} : { signal }),
       ...(onProgress ? { onCandidate: (c: Candidate, p: SearchProgress) => onProgress(p, c) } : {}),
       ...(onUpdate ? { onUpdate } : {}),

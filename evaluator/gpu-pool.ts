@@ -7,7 +7,8 @@ import { Worker } from 'node:worker_threads';
 import { type DatasetName, sharedDataset } from './data.js';
 import type { GpuWorkerMessage, GpuWorkerReply } from './gpu-worker.js';
 import { defaultWorkerFile } from './pool.js';
-import type { EvalRequest, Evaluator, WorkerInit } from './protocol.js';
+import { abortError } from '../util/abort.js';
+import type { EvalRequest, EvaluateOptions, Evaluator, WorkerInit } from './protocol.js';
 import { type EvalResult, failedResult } from './train.js';
 
 export class GpuEvaluator implements Evaluator {
@@ -52,12 +53,33 @@ export class GpuEvaluator implements Evaluator {
     return failedResult(req.rule, req.task, req.seed, 'invalid', reason, (performance.now() - t0) / 1000);
   }
 
-  /** Evaluate one rule. Never rejects: failures come back as statuses. */
-  evaluate(req: EvalRequest): Promise<{ result: EvalResult }> {
+  /**
+   * Evaluate one rule. Never rejects for the rule: failures come back as statuses. When
+   * `signal` or `interrupt` aborts it rejects with an AbortError at once, and the worker drops
+   * the evaluation if it has not started; one that runs finishes (`close` waits for it): the
+   * thread that holds the device is never stopped mid-evaluation.
+   */
+  evaluate(req: EvalRequest, options: EvaluateOptions = {}): Promise<{ result: EvalResult }> {
+    const given = [options.signal, options.interrupt].filter((s): s is AbortSignal => s !== undefined);
+    const signal = given.length > 1 ? AbortSignal.any(given) : given[0];
+    if (signal?.aborted) return Promise.reject(abortError(signal, 'the evaluation'));
     const id = this.nextId++;
     if (this.ended !== undefined) return Promise.resolve({ result: this.failed(req, performance.now(), this.ended) });
-    return new Promise((resolve) => {
-      this.waiting.set(id, { req, t0: performance.now(), resolve });
+    return new Promise((resolve, reject) => {
+      const drop = () => {
+        if (!this.waiting.delete(id)) return;
+        this.worker.postMessage({ cancel: id } satisfies GpuWorkerMessage);
+        reject(abortError(signal, 'the evaluation'));
+      };
+      signal?.addEventListener('abort', drop, { once: true });
+      this.waiting.set(id, {
+        req,
+        t0: performance.now(),
+        resolve: (r) => {
+          signal?.removeEventListener('abort', drop);
+          resolve(r);
+        },
+      });
       this.worker.postMessage({ id, req } satisfies GpuWorkerMessage);
     });
   }
