@@ -19,6 +19,7 @@ export {
   type EvaluateOptions,
   type EvaluateProgress,
   evaluate,
+  type FunnelProgress,
   search,
   type SearchOptions,
   type SearchResult,
@@ -28,6 +29,8 @@ export { UnknownOptionError } from './controller/options.js';
 export { RunConfigError, type RunRequest } from './controller/run.js';
 export { SpaceError } from './controller/space.js';
 export type { SearchProgress, SearchSummary } from './controller/search.js';
+export type { FunnelSummary } from './controller/funnel.js';
+export type { Rung, Verdicts } from './controller/funnel-plan.js';
 export { DatasetError } from './evaluator/data.js';
 export {
   type LabelNoise,

@@ -16,11 +16,12 @@ import { EvaluatorPool } from '../evaluator/pool.js';
 import { parseScheduleSpec } from '../evaluator/schedules.js';
 import type { RuleSummary } from '../evaluator/stats.js';
 import { type EvalOptions, type EvalResult, LR_SELECTS } from '../evaluator/train.js';
-import type { Candidate } from '../search-results/store.js';
+import type { Candidate, Evaluation as RungEvaluation } from '../search-results/store.js';
 import { abortError } from '../util/abort.js';
 import { resolveOptional } from '../util/optional-deps.js';
 import { type BaselineComparison, baselineComparison, evaluateRules } from './evaluate.js';
-import { type LeaderboardEntry, rankedLeaderboard } from './funnel-plan.js';
+import type { FunnelSummary } from './funnel.js';
+import { type LeaderboardEntry, type Rung, rankedLeaderboard } from './funnel-plan.js';
 import {
   checkOptionNames,
   EVAL_FLAG_OPTIONS,
@@ -136,6 +137,7 @@ export const SEARCH_OPTIONS = [
   'signal',
   'onProgress',
   'onUpdate',
+  'onFunnel',
   'shouldStop',
 ] as const satisfies readonly (keyof SearchOptions)[];
 
@@ -363,9 +365,16 @@ export interface SearchOptions extends RunRequest {
   onProgress?(progress: SearchProgress, candidate: Candidate): void;
   /** After each strategy update (mean reward, baseline, entropy). */
   onUpdate?(batch: number, stats: UpdateStats, progress: SearchProgress): void;
+  /** The funnel after the search: as each rung starts, and after each of its evaluations. */
+  onFunnel?(progress: FunnelProgress): void;
   /** Polled between evaluations: true stops after what is in flight, and the search resolves (`stopped: true`). */
   shouldStop?(): boolean;
 }
+
+/** The funnel's progress: a rung starting (its rules, and the evaluations it has left to run), or one evaluation stored. */
+export type FunnelProgress =
+  | { readonly kind: 'rung'; readonly rung: Rung; readonly rules: number; readonly evaluations: number }
+  | { readonly kind: 'evaluation'; readonly evaluation: RungEvaluation; readonly left: number };
 
 export interface SearchResult extends SearchSummary {
   /**
@@ -373,6 +382,8 @@ export interface SearchResult extends SearchSummary {
    * the highest funnel rung reached, then the mean reward there.
    */
   readonly leaderboard: readonly LeaderboardEntry[];
+  /** The funnel's rungs, the evaluations it ran, and the verdicts against its baseline (absent with `funnel: false`). */
+  readonly funnel?: FunnelSummary;
   /** What a resume changed (a raised budget), and a worker count capped at the number of cores. */
   readonly notes: readonly string[];
 }
@@ -385,7 +396,7 @@ function checkSearchOptions(options: SearchOptions): void {
   checkPositiveInt('workers', options.workers, t);
   checkDevice(options.device, t);
   checkSignal(options.signal, t);
-  for (const f of ['onProgress', 'onUpdate', 'shouldStop'] as const) checkFunction(f, options[f], t);
+  for (const f of ['onProgress', 'onUpdate', 'onFunnel', 'shouldStop'] as const) checkFunction(f, options[f], t);
   if (options.resume !== undefined && typeof options.resume !== 'boolean')
     throw badOption('resume', t, `resume must be true or false, got ${describe(options.resume)}`);
   if (options.root !== undefined && (typeof options.root !== 'string' || options.root === ''))
@@ -411,7 +422,7 @@ export async function search(options: SearchOptions = {}): Promise<SearchResult>
 
 async function searchChecked(options: SearchOptions): Promise<SearchResult> {
   checkSearchOptions(options);
-  const { resume, root, device, signal, onProgress, onUpdate, shouldStop, ...request } = options;
+  const { resume, root, device, signal, onProgress, onUpdate, onFunnel, shouldStop, ...request } = options;
   if (signal?.aborted) throw abortError(signal, 'the search');
   const where = root === undefined ? {} : { runs: root };
   const notes: string[] = [];
@@ -428,6 +439,16 @@ async function searchChecked(options: SearchOptions): Promise<SearchResult> {
       ...(signal === undefined ? {} : { signal }),
       ...(onProgress ? { onCandidate: (c: Candidate, p: SearchProgress) => onProgress(p, c) } : {}),
       ...(onUpdate ? { onUpdate } : {}),
+      ...(onFunnel
+        ? {
+            funnelHooks: {
+              onRung: (rung: Rung, rules: number, evaluations: number) =>
+                onFunnel({ kind: 'rung', rung, rules, evaluations }),
+              onEvaluation: (evaluation: RungEvaluation, left: number) =>
+                onFunnel({ kind: 'evaluation', evaluation, left }),
+            },
+          }
+        : {}),
       ...(shouldStop ? { shouldStop } : {}),
       onStart: ({ workersNote }) => {
         if (workersNote !== undefined) notes.push(workersNote.replace(/^--workers/, 'workers'));

@@ -158,6 +158,7 @@ describe('search() from code', () => {
   it('a run with progress callbacks, a summary and its leaderboard, in the runs folder `root`', async () => {
     const root = runsFolder();
     const seen: number[] = [];
+    const funnel: nos.FunnelProgress[] = [];
     const r = await nos.search({
       root,
       run: 'api-run',
@@ -169,8 +170,16 @@ describe('search() from code', () => {
       steps: 30,
       workers: 1,
       onProgress: (p) => seen.push(p.sampled),
+      onFunnel: (p) => funnel.push(p),
     });
     expect(r.run).toBe('api-run');
+    // The funnel's progress: each rung as it starts (the baseline on the proxy, then rungs 1
+    // and 2; quadratic has no transfer task), then each evaluation it ran, counting down.
+    const rungs = funnel.filter((p) => p.kind === 'rung');
+    expect(rungs.map((p) => p.rung.rung)).toEqual([0, 1, 2]);
+    const evaluations = funnel.filter((p) => p.kind === 'evaluation');
+    expect(evaluations.length).toBe(rungs.reduce((n, p) => n + p.evaluations, 0));
+    expect(evaluations.length).toBe(r.funnel?.evaluated);
     // `root` is the folder of run folders, as documented (also when $NOS_RUNS is set).
     expect(readdirSync(root)).toEqual(['api-run']);
     expect(existsSync(join(root, 'api-run', 'run.db'))).toBe(true);
@@ -214,6 +223,7 @@ describe('search() from code', () => {
     let abortedAt = 0;
     let first = 0;
     let calls = 0;
+    let late = 0;
     const err = await rejection(
       nos.search({
         ...settings,
@@ -221,6 +231,7 @@ describe('search() from code', () => {
         signal: ac.signal,
         onProgress: (_p, c) => {
           calls++;
+          if (abortedAt > 0) late++;
           if (c.status !== 'ok' || abortedAt > 0) return;
           first = c.seconds * 1000;
           abortedAt = performance.now();
@@ -232,7 +243,9 @@ describe('search() from code', () => {
     expect(err.name).toBe('AbortError');
     expect(first).toBeGreaterThan(150);
     expect(took).toBeLessThan(first);
-    // No callback after the abort, and the run kept what it stored.
+    // No callback after the abort (a polled stop ran the batch in flight to its end), and the
+    // run kept what it stored.
+    expect(late).toBe(0);
     const stored = openRun('stopped', { runs: root });
     const kept = stored.candidates().length;
     stored.close();
