@@ -58,11 +58,13 @@ export interface EvaluateOptions extends Omit<EvalOptions, 'seed'> {
    */
   readonly device?: Device;
   /**
-   * Aborting it rejects with an AbortError at once: on the CPU the running evaluations are
-   * stopped with their worker threads; on the GPU the running one finishes first (within one
-   * evaluation), the others are dropped.
+   * Aborting it rejects with an AbortError: at once on the CPU (the running evaluations are
+   * stopped with their worker threads); on the GPU once the running evaluation has finished
+   * (the device's thread is never stopped mid-evaluation; the others are dropped).
    */
   readonly signal?: AbortSignal;
+  /** Hyperparameter overrides of the rule (the baseline keeps its defaults). */
+  readonly params?: Readonly<Record<string, number>>;
   /** After each evaluation (one rule on one seed), in the order they finish. */
   onProgress?(progress: EvaluateProgress): void;
 }
