@@ -28,7 +28,6 @@ export type { BaselineComparison, ComparedAccuracy } from './controller/evaluate
 export { UnknownOptionError } from './controller/options.js';
 export { RunConfigError, type RunRequest } from './controller/run.js';
 export { SpaceError } from './controller/space.js';
-export type { SearchProgress, SearchSummary } from './controller/search.js';
 export type { FunnelSummary } from './controller/funnel.js';
 export type { Rung, Verdicts } from './controller/funnel-plan.js';
 export { DatasetError } from './evaluator/data.js';
@@ -43,13 +42,8 @@ export {
 } from './evaluator/generalization.js';
 export { meanCi, type PairedComparison, pairedTest, spearman } from './evaluator/paired.js';
 export { findSchedule, parseScheduleSpec, type Schedule, ScheduleError, schedules } from './evaluator/schedules.js';
-export { type ScreenResult, screenRule } from './evaluator/screen.js';
 export type { RuleSummary } from './evaluator/stats.js';
-export { DEFAULT_TASK, findTask, TASKS, type TaskSpec } from './evaluator/tasks.js';
-export type { EvalOptions, EvalResult } from './evaluator/train.js';
-export { type LeaderboardEntry, leaderboard } from './controller/funnel-plan.js';
 export {
-  type Candidate,
   RunExistsError,
   RunLockedError,
   RunMissingError,

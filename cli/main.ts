@@ -8,6 +8,7 @@ import { LearnedFileError } from '../learned/file.js';
 import { describeEnvironmentError, StoreError } from '../search-results/store.js';
 import { type FlagSpecs, formatHelp, HelpRequested, UsageError } from './args.js';
 import { benchCommand } from './bench.js';
+import { dashboardCommand } from './dashboard.js';
 import { evalCommand, tasksCommand } from './eval.js';
 import { exportCommand } from './export.js';
 import { learnCommand } from './learn.js';
@@ -57,6 +58,11 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     summary: 'learning-rate schedules: list them, or print and plot one',
   },
   report: { run: reportCommand, usage: '--run NAME', summary: 'a self-contained HTML page for a run' },
+  dashboard: {
+    run: dashboardCommand,
+    usage: '',
+    summary: 'a live, read-only web app over the runs (and an in-browser search at /play)',
+  },
   bench: { run: benchCommand, usage: '', summary: "the project's own measurements" },
   export: {
     run: exportCommand,

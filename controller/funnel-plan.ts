@@ -8,7 +8,8 @@
 import { lookupRule } from '../dsl/index.js';
 import { meanCi, type PairedComparison, pairedTest } from '../evaluator/paired.js';
 import { findTask, type TaskSpec } from '../evaluator/tasks.js';
-import { type Candidate, type Evaluation, isTrained } from '../search-results/store.js';
+import { isTrained } from '../search-results/samples.js';
+import type { Candidate, Evaluation } from '../search-results/store.js';
 import type { FunnelConfig, RunConfig } from './config.js';
 
 /** What the funnel's policy reads of a run's config. */

@@ -12,6 +12,7 @@ import { compileRule, type VectorKernel } from '../dsl/compile/index.js';
 import type { JsKernel } from '../dsl/compile/js.js';
 import { library } from '../dsl/index.js';
 import { NOS_SPACE, type SearchSpace } from '../primitives/nos-space.js';
+import { base64ToBytes, bytesToBase64 } from '../util/base64.js';
 import type { Choices } from './sample.js';
 import { ruleText } from './sample.js';
 import { makeRng, type Proposal, type Strategy, type StrategyOptions, type UpdateStats } from './strategy.js';
@@ -249,7 +250,7 @@ export class RlController implements Strategy {
   }
 
   save(): string {
-    const b64 = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
+    const b64 = (a: Float32Array) => bytesToBase64(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
     return JSON.stringify({
       weights: this.weights.map(b64),
       adam: this.adam.map((k) => {
@@ -268,10 +269,7 @@ export class RlController implements Strategy {
       baseline: number | null;
       rng: Parameters<typeof makeRng>[1];
     };
-    const f32 = (b: string) => {
-      const buf = Buffer.from(b, 'base64');
-      return new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
-    };
+    const f32 = (b: string) => new Float32Array(base64ToBytes(b).buffer);
     s.weights.forEach((w, i) => {
       (this.weights[i] as Float32Array).set(f32(w));
     });

@@ -15,7 +15,8 @@
 import { lookupRule } from '../dsl/index.js';
 import type { Evaluator } from '../evaluator/protocol.js';
 import { screenRule } from '../evaluator/screen.js';
-import { type Candidate, type ResultsStore, sampleCounts, sampleKind } from '../search-results/store.js';
+import { sampleCounts, sampleKind } from '../search-results/samples.js';
+import type { Candidate, ResultsStore } from '../search-results/store.js';
 import type { RunConfig } from './config.js';
 import { leaderboard } from './funnel-plan.js';
 import type { Proposal, Strategy, UpdateStats } from './strategy.js';

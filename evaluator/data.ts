@@ -17,32 +17,17 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import seedrandom from 'seedrandom';
+import { type Dataset, type DatasetName, IMAGE, type SharedDataset, viewDataset } from './images.js';
 
-export type DatasetName = 'mnist' | 'fashion';
-
-export const IMAGE = 28 * 28;
-
-/** One split: `n` images of IMAGE uint8 pixels and their labels, in shared memory. */
-export interface Split {
-  readonly n: number;
-  readonly x: Uint8Array;
-  readonly y: Uint8Array;
-}
-
-export interface Dataset {
-  readonly name: DatasetName;
-  readonly train: Split;
-  readonly val: Split;
-  readonly test: Split;
-}
-
-/** What crosses into a worker: the shared buffers and their layout (plain data). */
-export interface SharedDataset {
-  readonly name: DatasetName;
-  readonly pixels: SharedArrayBuffer;
-  readonly labels: SharedArrayBuffer;
-  readonly counts: readonly [number, number, number];
-}
+export {
+  batchPixels,
+  type Dataset,
+  type DatasetName,
+  IMAGE,
+  type SharedDataset,
+  type Split,
+  viewDataset,
+} from './images.js';
 
 const _require = createRequire(import.meta.url);
 const MAGIC = 0x6e6f7331; // "nos1"
@@ -295,19 +280,6 @@ export function sharedDataset(name: DatasetName): SharedDataset {
   return shared;
 }
 
-/** Views over shared buffers (no copy): usable in the main thread and in workers. */
-export function viewDataset(shared: SharedDataset): Dataset {
-  const [ntrain, nval, ntest] = shared.counts;
-  const px = new Uint8Array(shared.pixels);
-  const lb = new Uint8Array(shared.labels);
-  const split = (start: number, n: number): Split => ({
-    n,
-    x: px.subarray(start * IMAGE, (start + n) * IMAGE),
-    y: lb.subarray(start, start + n),
-  });
-  return { name: shared.name, train: split(0, ntrain), val: split(ntrain, nval), test: split(ntrain + nval, ntest) };
-}
-
 export function loadDataset(name: DatasetName): Dataset {
   return viewDataset(sharedDataset(name));
 }
@@ -321,22 +293,4 @@ export function cachedDatasets(): string[] {
   } catch {
     return [];
   }
-}
-
-/** byte -> byte / 255 as float32 (a lookup instead of a division per pixel). */
-const SCALE = Float32Array.from({ length: 256 }, (_, i) => i / 255);
-
-/** Pixels of examples `idx` as float32 in [0, 1], rows of IMAGE. */
-export function batchPixels(
-  split: Split,
-  idx: ArrayLike<number>,
-  out = new Float32Array(idx.length * IMAGE),
-): Float32Array {
-  const x = split.x;
-  for (let b = 0; b < idx.length; b++) {
-    const base = (idx[b] as number) * IMAGE;
-    const o = b * IMAGE;
-    for (let p = 0; p < IMAGE; p++) out[o + p] = SCALE[x[base + p] as number] as number;
-  }
-  return out;
 }

@@ -19,7 +19,7 @@
  */
 import seedrandom from 'seedrandom';
 import { sharpness } from './analysis.js';
-import type { Dataset } from './data.js';
+import type { Dataset } from './images.js';
 import type { ModelKind, SplitName, TaskRun, TaskSpec } from './tasks.js';
 
 export const CLASSES = 10;

@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import seedrandom from 'seedrandom';
-import { batchPixels, type Dataset, type DatasetName, IMAGE, type Split } from './data.js';
+import { batchPixels, type Dataset, type DatasetName, IMAGE, type Split } from './images.js';
 import { mlpGradientsHost } from './dense-host.js';
 import { conv3x3, conv3x3OnInput, matMul, maxPool2x2, registerWasmConvFilterGrad } from './wasm-kernels.js';
 

@@ -14,7 +14,7 @@
 import { compileRule } from '../dsl/compile/index.js';
 import type { RuleKernelBackend } from './device.js';
 import { type CheckedRule, lookupRule } from '../dsl/index.js';
-import type { Dataset } from './data.js';
+import type { Dataset } from './images.js';
 import { ensembleAccuracy, sharpness } from './analysis.js';
 import {
   labelNoiseProblem,

@@ -6,7 +6,7 @@ import { getHeapStatistics } from 'node:v8';
 import { threadId, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { initTf } from '../dsl/compile/tf-backend.js';
-import { type Dataset, viewDataset } from './data.js';
+import { type Dataset, viewDataset } from './images.js';
 import { type EvalRequest, evalOptions, type WorkerInit, type WorkerReply } from './protocol.js';
 import { findTask } from './tasks.js';
 import { evaluateRule } from './train.js';

@@ -27,7 +27,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import type Database from 'better-sqlite3';
 import type { Status } from '../evaluator/train.js';
 import { requireOptional } from '../util/optional-deps.js';
@@ -89,39 +89,15 @@ export interface FunnelStore {
 
 export type CandidateStatus = Status | 'rejected' | 'cached';
 
-/** The statuses of a sample the evaluator trained, whatever came out. */
-export const TRAINED_STATUSES: readonly Status[] = ['ok', 'diverged', 'invalid', 'timeout'];
+import { isTrained, TRAINED_STATUSES } from './samples.js';
 
-export function isTrained(status: string): status is Status {
-  return (TRAINED_STATUSES as readonly string[]).includes(status);
-}
-
-/**
- * What a sample's status says about it, decided here only: trained (the evaluator ran it: ok,
- * diverged, invalid or timed out), cached (a copy of an earlier sample's result: the same rule,
- * or one the fingerprint found equal) or rejected (never trained: rule text that does not check,
- * or a rule the pre-screen refused). A status nos did not write (an edited run.db) counts as rejected.
- */
-export type SampleKind = 'trained' | 'cached' | 'rejected';
-
-export function sampleKind(status: string): SampleKind {
-  return isTrained(status) ? 'trained' : status === 'cached' ? 'cached' : 'rejected';
-}
-
-/** A run's samples by kind, and the best reward of those that trained successfully (0 if none). */
-export function sampleCounts(cs: readonly Candidate[]): {
-  readonly trained: number;
-  readonly cached: number;
-  readonly rejected: number;
-  readonly best: number;
-} {
-  const n = { trained: 0, cached: 0, rejected: 0, best: 0 };
-  for (const c of cs) {
-    n[sampleKind(c.status)]++;
-    if (c.status === 'ok' && c.reward > n.best) n.best = c.reward;
-  }
-  return n;
-}
+export {
+  isTrained,
+  type SampleKind,
+  sampleCounts,
+  sampleKind,
+  TRAINED_STATUSES,
+} from './samples.js';
 
 export interface Candidate {
   /** 0-based index of the sample in the run. */
@@ -339,6 +315,28 @@ function readLock(path: string): LockInfo | null | undefined {
   }
 }
 
+/**
+ * Whether a run folder's lock is held: `held` by a live nos on this host (or by one on another
+ * host, which cannot be checked), `stale` (its process is gone), `unreadable` (a lock file nos
+ * did not write), or `free` (no lock file). Reads only.
+ */
+export type LockState =
+  | { readonly state: 'held'; readonly pid: number; readonly host: string; readonly since: string }
+  | { readonly state: 'stale' | 'unreadable' | 'free' };
+
+export function lockState(dir: string): LockState {
+  let holder: LockInfo | null | undefined;
+  try {
+    holder = readLock(join(dir, LOCK_FILE));
+  } catch {
+    return { state: 'unreadable' };
+  }
+  if (holder === undefined) return { state: 'free' };
+  if (holder === null) return { state: 'unreadable' };
+  if (holder.host === hostname() && !pidAlive(holder.pid)) return { state: 'stale' };
+  return { state: 'held', pid: holder.pid, host: holder.host, since: holder.since };
+}
+
 const held = new Set<RunLock>();
 let exitHook = false;
 
@@ -467,6 +465,8 @@ export interface OpenOptions<C extends StoredConfig = StoredConfig> extends Runs
   readonly readonly?: boolean;
   /** Types and checks the stored config (controller/config.ts); default: the JSON object as it is. */
   readonly parse?: ConfigParser<C>;
+  /** How long a read-only open waits for a database another process has locked (default 5 s). */
+  readonly busyTimeoutMs?: number;
 }
 
 /** The funnel's rows (added to runs made before it when they are opened for writing). */
@@ -670,7 +670,23 @@ export class SqliteStore<C extends StoredConfig = StoredConfig> implements Resul
     const dir = runPath(run, options);
     const file = join(dir, 'run.db');
     if (!existsSync(file)) throw new RunMissingError(`no run '${run}' in ${runsDir(options)}`);
-    return options.readonly ? SqliteStore.openReadonly(run, dir, parse) : SqliteStore.openForWriting(run, dir, parse);
+    return options.readonly
+      ? SqliteStore.openReadonly(run, dir, parse, options.busyTimeoutMs)
+      : SqliteStore.openForWriting(run, dir, parse);
+  }
+
+  /**
+   * Open the run in folder `dir` read-only (no lock, no writes), wherever the folder is: the run
+   * is named by the folder. For readers of any runs folder (`nos dashboard --dir D`).
+   */
+  static openFolder<C extends StoredConfig>(
+    dir: string,
+    options: { readonly parse: ConfigParser<C>; readonly busyTimeoutMs?: number },
+  ): SqliteStore<C> {
+    const run = basename(dir);
+    checkRunName(run);
+    if (!existsSync(join(dir, 'run.db'))) throw new RunMissingError(`no run in ${dir} (it has no run.db)`);
+    return SqliteStore.openReadonly(run, dir, options.parse, options.busyTimeoutMs);
   }
 
   private static readMeta<C extends StoredConfig>(
@@ -730,10 +746,15 @@ export class SqliteStore<C extends StoredConfig = StoredConfig> implements Resul
     run: string,
     dir: string,
     parse: ConfigParser<C>,
+    busyTimeoutMs?: number,
   ): SqliteStore<C> {
     const file = join(dir, 'run.db');
     const attempt = (path: string) => {
-      const db = new (sqlite())(path, { readonly: true, fileMustExist: true });
+      const db = new (sqlite())(path, {
+        readonly: true,
+        fileMustExist: true,
+        ...(busyTimeoutMs === undefined ? {} : { timeout: busyTimeoutMs }),
+      });
       try {
         return { db, config: SqliteStore.readMeta(db, run, dir, parse) };
       } catch (e) {

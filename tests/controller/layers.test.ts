@@ -1,8 +1,8 @@
 /**
  * The dependency direction of DESIGN.md, checked on the import statements:
  * primitives <- dsl <- evaluator <- controller <- cli, search-results beside controller (it may
- * read evaluator, never controller or cli), bench never imports cli, and no module imports cli
- * except cli itself. And no import cycles at all.
+ * read evaluator, never controller or cli), the dashboard (a web app over runs) under cli, bench
+ * never imports cli, and no module imports cli except cli itself. And no import cycles at all.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -17,6 +17,7 @@ const FOLDERS = [
   'controller',
   'search-results',
   'optimizer',
+  'dashboard',
   'cli',
   'bench',
 ];
@@ -60,6 +61,8 @@ describe('layers', () => {
       evaluator: ['primitives', 'dsl', 'optimizer', 'learned', 'evaluator'],
       'search-results': ['primitives', 'dsl', 'optimizer', 'learned', 'evaluator', 'search-results'],
       controller: ['primitives', 'dsl', 'optimizer', 'learned', 'evaluator', 'search-results', 'controller'],
+      // The dashboard reads runs through the store and the funnel; only the CLI starts it.
+      dashboard: FOLDERS.filter((f) => f !== 'cli' && f !== 'bench'),
       cli: FOLDERS.filter((f) => f !== 'bench').concat(['bench']),
       bench: FOLDERS.filter((f) => f !== 'cli'),
     };

@@ -266,6 +266,7 @@ describe('RuleOptimizer', () => {
     expect(classes.map(([k]) => k).sort()).toEqual([
       'BindError',
       'DatasetError',
+      'DatasetFileError',
       'LearnedFileError',
       'LoweringError',
       'MissingDependencyError',

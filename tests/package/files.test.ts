@@ -106,6 +106,6 @@ describe('a checkout without dist/ (npm ci builds nothing; npm run build or npm 
     // Built when packed (npm pack, npm publish), never on install: npm 11 warns about `prepare`
     // scripts of folder and git dependencies (npm 12 blocks them).
     expect(pkg.scripts.prepare).toBeUndefined();
-    expect(pkg.scripts.prepack).toBe(pkg.scripts.build);
+    expect(pkg.scripts.prepack).toBe('npm run build');
   });
 });
