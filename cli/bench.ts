@@ -1,6 +1,7 @@
 /** `nos bench`: the project's own measurements (docs/CONTRACT.md keys; unmeasured figures are null with a note). */
 import { join } from 'node:path';
 import { benchFidelity, type FidelityFigures, fidelityTable } from '../bench/fidelity.js';
+import { benchHeldOutFidelity, heldOutTable } from '../bench/fidelity-heldout.js';
 import { benchGpu, GPU_SIZES, type GpuFigures } from '../bench/gpu.js';
 import { cacheLocation } from '../evaluator/data.js';
 import { findTask } from '../evaluator/tasks.js';
@@ -78,7 +79,7 @@ export const BENCH_FLAGS: FlagSpecs = {
     type: 'string',
     value: 'ID',
     description:
-      'the task of --only fidelity (default mlp-mnist; about 20 minutes on 2 cores, its high-fidelity half cached for reruns)',
+      'the task of --only fidelity (default mlp-mnist; about 20 minutes on 2 cores, its high-fidelity half cached for reruns; then the held-out suite part, hours on 2 cores, cached)',
   },
 };
 
@@ -153,7 +154,7 @@ export async function benchCommand(argv: readonly string[], io: Io): Promise<num
       notes.push(`queue: not measured: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
-  let fidelity: FidelityFigures | null = null;
+  let fidelity: (FidelityFigures & { heldOut?: { spearman: number; rules: number; panelSeed: number } }) | null = null;
   if (want('fidelity')) {
     const taskId = flag(args, 'task');
     if (taskId !== undefined && findTask(taskId) === undefined)
@@ -165,6 +166,16 @@ export async function benchCommand(argv: readonly string[], io: Io): Promise<num
       log,
     });
     if (!has(args, 'json')) io.out(fidelityTable(fidelity));
+    // Against the truth that matters: the held-out suite, on a fresh panel (hours on 2 cores; cached).
+    const held = await benchHeldOutFidelity({
+      ...(cache.dir ? { cacheFile: join(cache.dir, 'fidelity-heldout.json') } : {}),
+      log,
+    });
+    fidelity = {
+      ...fidelity,
+      heldOut: { spearman: held.spearman, rules: held.rules, panelSeed: held.panelSeed },
+    };
+    if (!has(args, 'json')) io.out(heldOutTable(held));
   } else if (flag(args, 'task') !== undefined) throw new UsageError('--task is for --only fidelity');
   const doc = { kernels, training, pool, screen, gpu, queue, ...(fidelity ? { fidelity } : {}), notes };
   if (has(args, 'json')) io.out(JSON.stringify(doc));

@@ -1,4 +1,5 @@
 /** `nos tasks` and `nos eval`. */
+import { secondsPerEvaluation } from '../evaluator/task-costs.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { baselineComparison, evaluateRules, type RulesEvaluation } from '../controller/evaluate.js';
@@ -27,21 +28,37 @@ export function tasksCommand(argv: readonly string[], io: Io): number {
     id: t.id,
     dataset: t.dataset,
     model: t.model,
+    kind: t.kind,
     params: parameterCount(t),
     steps: t.steps,
     batchSize: t.batchSize,
     lrGrid: t.lrGrid,
+    ...(t.trainSubset === undefined ? {} : { trainSubset: t.trainSubset }),
+    metric: t.metric.name,
+    metricGoal: t.metric.goal,
+    score: t.metric.score,
+    target: t.metric.target,
+    targetNote: t.metric.targetNote,
+    secondsPerEvaluation: secondsPerEvaluation(t.id),
+    suite: t.suite,
     default: t.id === DEFAULT_TASK,
     description: t.description,
   }));
   if (has(args, 'json')) io.out(JSON.stringify(rows));
   else {
-    io.out(`${'id'.padEnd(16)} ${'dataset'.padEnd(8)} ${'params'.padStart(7)} ${'steps'.padStart(6)}  description`);
+    io.out(
+      `${'id'.padEnd(20)} ${'kind'.padEnd(14)} ${'suite'.padEnd(8)} ${'params'.padStart(7)} ${'steps'.padStart(6)} ${'s/eval'.padStart(7)}  metric (target)`,
+    );
     for (const r of rows) {
+      const cost =
+        r.secondsPerEvaluation === null ? '-' : r.secondsPerEvaluation.toFixed(r.secondsPerEvaluation < 10 ? 1 : 0);
       io.out(
-        `${r.id.padEnd(16)} ${(r.dataset ?? '-').padEnd(8)} ${String(r.params).padStart(7)} ${String(r.steps).padStart(6)}  ${r.description}${r.default ? ' (default)' : ''}`,
+        `${r.id.padEnd(20)} ${r.kind.padEnd(14)} ${(r.suite ?? '-').padEnd(8)} ${String(r.params).padStart(7)} ${String(r.steps).padStart(6)} ${cost.padStart(7)}  ${r.metric} (${r.metricGoal === 'min' ? '<=' : '>='} ${r.target})${r.default ? ' (default task)' : ''}`,
       );
     }
+    io.out(
+      's/eval: seconds one evaluation takes (Adam, the grid and the full run, one seed, one thread), measured on 2 shared cores (bench/results/task-costs.txt)',
+    );
   }
   return 0;
 }

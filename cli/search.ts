@@ -26,7 +26,19 @@ export const SEARCH_FLAGS: FlagSpecs = {
   task: {
     type: 'string',
     value: 'ID',
-    description: `the child task rules are trained on (default ${DEFAULT_TASK}; nos tasks lists them)`,
+    description: `one child task to train rules on, instead of the workload suite (nos tasks lists them; ${DEFAULT_TASK} is the classic proxy)`,
+  },
+  suite: {
+    type: 'string',
+    value: 'on|off',
+    description:
+      "the workload suite (default on without --task): the reward aggregates the search workloads, each normalised against the baseline; the finalists' verdicts come from the held-out workloads",
+  },
+  aggregate: {
+    type: 'string',
+    value: 'NAME',
+    description:
+      "how a suite run's workloads make one reward: mean (of scores normalised against the baseline; default) or profile (AlgoPerf's performance profile)",
   },
   budget: {
     type: 'string',
@@ -189,7 +201,23 @@ function request(args: ReturnType<typeof parseArgs>): RunRequest {
     ...opt('spaceFile', flag(args, 'space')),
     ...opt('workers', intFlag(args, 'workers', 1)),
     ...opt('funnel', funnelRequest(args)),
+    ...opt('suite', suiteRequest(args)),
   };
+}
+
+/** --suite and --aggregate: the suite by default when no --task is given (a resume keeps the stored choice). */
+function suiteRequest(args: ReturnType<typeof parseArgs>): RunRequest['suite'] {
+  const mode = flag(args, 'suite');
+  if (mode !== undefined && mode !== 'on' && mode !== 'off')
+    throw new UsageError(`--suite must be on or off, got '${mode}'`);
+  const aggregate = flag(args, 'aggregate');
+  if (mode === 'off') {
+    if (aggregate !== undefined) throw new UsageError('--aggregate applies to a suite run (drop --suite off)');
+    return false;
+  }
+  if (mode === 'on' || aggregate !== undefined) return aggregate === undefined ? {} : { aggregate };
+  if (has(args, 'resume') || flag(args, 'task') !== undefined) return undefined;
+  return {};
 }
 
 export async function searchCommand(argv: readonly string[], io: Io): Promise<number> {
@@ -230,13 +258,16 @@ export async function searchCommand(argv: readonly string[], io: Io): Promise<nu
       onStart: ({ workers, workersNote, backend, queue }) => {
         if (workersNote !== undefined) io.err(`nos search: ${workersNote}`);
         io.err(
-          `nos search: run '${config.run}', ${config.strategy} on ${config.task}, budget ${config.budget} rules, seed ${config.seed}, ${config.groups} groups${config.warmStart ? ', warm start' : ''}${config.space ? ', own space' : ''}, ${queue !== undefined ? `evaluated through the queue at ${queue}` : device === 'webgpu' ? 'children on the GPU (one thread)' : `${workers} worker(s)`}, tfjs ${backend}`,
+          `nos search: run '${config.run}', ${config.strategy} on ${config.suite ? `the search suite (${config.suite.search.join(', ')}; held out: ${config.suite.heldOut.join(', ')})` : config.task}, budget ${config.budget} rules, seed ${config.seed}, ${config.groups} groups${config.warmStart ? ', warm start' : ''}${config.space ? ', own space' : ''}, ${queue !== undefined ? `evaluated through the queue at ${queue}` : device === 'webgpu' ? 'children on the GPU (one thread)' : `${workers} worker(s)`}, tfjs ${backend}`,
         );
       },
       shouldStop: () => stopRequested,
       funnelHooks: {
         onRung: (rung, rules, evaluations) => {
-          if (rung.rung === 0) io.err(`funnel: the baseline (${config.funnel?.baseline}) on the proxy`);
+          if (rung.rung === 0)
+            io.err(
+              `funnel: the baseline (${config.funnel?.baseline}) on ${config.suite ? 'the search suite' : 'the proxy'}`,
+            );
           else
             io.err(
               `funnel: rung ${rung.rung} (${rung.label}${rung.steps === null ? '' : `, ${rung.steps} steps`}): ${rules} rules + the baseline, ${evaluations} evaluations to run`,
@@ -289,6 +320,7 @@ export async function searchCommand(argv: readonly string[], io: Io): Promise<nu
                 rule: v.rule,
                 proxy: v.proxy && verdictJson(v.proxy),
                 transfer: v.transfer && { ...verdictJson(v.transfer), task: v.transfer.task },
+                ...(v.workloads ? { workloads: workloadsJson(v.workloads) } : {}),
               })),
             },
           }
@@ -320,6 +352,22 @@ export async function searchCommand(argv: readonly string[], io: Io): Promise<nu
 
 type Comparison = NonNullable<LeaderboardEntry['vsBaseline']>;
 
+/** Per-workload results as the leaderboard's JSON shows them: mean, ci95, seeds, verdict (and the paired difference). */
+export function workloadsJson(w: NonNullable<LeaderboardEntry['workloads']>) {
+  return Object.fromEntries(
+    Object.entries(w).map(([task, x]) => [
+      task,
+      {
+        mean: x.mean,
+        ci95: x.ci95,
+        seeds: x.seeds,
+        verdict: x.verdict,
+        ...(x.diff ? { diff: { mean: x.diff.mean, ci95: x.diff.ci95 }, p: x.diff.p } : {}),
+      },
+    ]),
+  );
+}
+
 function verdictJson(c: Comparison & { rung: number }) {
   return { rung: c.rung, seeds: c.n, diff: { mean: c.mean, ci95: c.ci95 }, p: c.p, test: c.test, verdict: c.verdict };
 }
@@ -336,7 +384,11 @@ export function verdictLines(vs: ReturnType<typeof verdicts>, baseline: string):
     `verdicts vs ${baseline} (paired t-test by seed, 95% CI of the accuracy difference):`,
     ...vs.map(
       (v) =>
-        `  ${readableRule(v.rule)}\n    proxy task, ${v.proxy ? `rung ${v.proxy.rung}: ${comparisonText(v.proxy)}` : 'not compared'}\n    transfer${v.transfer ? ` (${v.transfer.task}), rung ${v.transfer.rung}: ${comparisonText(v.transfer)}` : ': not reached'}`,
+        `  ${readableRule(v.rule)}\n    ${v.workloads ? 'search suite' : 'proxy task'}, ${v.proxy ? `rung ${v.proxy.rung}: ${comparisonText(v.proxy)}` : 'not compared'}\n    ${v.workloads ? 'held-out suite' : 'transfer'}${v.transfer ? ` (${v.transfer.task}), rung ${v.transfer.rung}: ${comparisonText(v.transfer)}` : ': not reached'}${Object.entries(
+          v.workloads ?? {},
+        )
+          .map(([task, w]) => `\n      ${task}: ${w.diff ? comparisonText(w.diff) : `mean ${w.mean.toFixed(4)}`}`)
+          .join('')}`,
     ),
   ].join('\n');
 }
@@ -374,7 +426,7 @@ export function leaderboardCommand(argv: readonly string[], io: Io): number {
     if (has(args, 'json')) {
       io.out(
         JSON.stringify(
-          rows.map(({ rank, rule, reward, rung, task, seeds, ci95, vsBaseline, candidate: c }) => ({
+          rows.map(({ rank, rule, reward, rung, task, seeds, ci95, vsBaseline, workloads, candidate: c }) => ({
             rank,
             rule,
             readable: readableRule(rule),
@@ -384,10 +436,11 @@ export function leaderboardCommand(argv: readonly string[], io: Io): number {
             task,
             seeds,
             ci95,
+            ...(workloads && Object.keys(workloads).length > 1 ? { workloads: workloadsJson(workloads) } : {}),
             ...(vsBaseline
               ? {
                   vsBaseline: {
-                    baseline: store.config.funnel?.baseline ?? null,
+                    baseline: store.config.funnel?.baseline ?? store.config.suite?.baseline ?? null,
                     ...verdictJson({ ...vsBaseline, rung }),
                   },
                 }

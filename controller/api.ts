@@ -33,6 +33,7 @@ import {
 import {
   createRun,
   type FunnelRequest,
+  type SuiteRequest,
   RunConfigError,
   type RunRequest,
   resolveTask,
@@ -104,6 +105,7 @@ export const EVALUATE_OPTIONS = [
   'steps',
   'lrGrid',
   'gridSteps',
+  'lrTop',
   'lrSelect',
   'valSize',
   'params',
@@ -136,6 +138,7 @@ export const SEARCH_OPTIONS = [
   'workers',
   'device',
   'funnel',
+  'suite',
   'signal',
   'onProgress',
   'onUpdate',
@@ -153,19 +156,26 @@ export const FUNNEL_OPTIONS = [
   'baseline',
 ] as const satisfies readonly (keyof FunnelRequest)[];
 
+export const SUITE_OPTIONS = ['aggregate'] as const satisfies readonly (keyof SuiteRequest)[];
+
 /** Compile-time: each list names every option (a new option must be added to its list). */
 type Unlisted<T, L extends readonly PropertyKey[]> = Exclude<keyof T, L[number]>;
 const complete: [
   Unlisted<EvaluateOptions, typeof EVALUATE_OPTIONS>,
   Unlisted<SearchOptions, typeof SEARCH_OPTIONS>,
   Unlisted<FunnelRequest, typeof FUNNEL_OPTIONS>,
-] extends [never, never, never]
+  Unlisted<SuiteRequest, typeof SUITE_OPTIONS>,
+] extends [never, never, never, never]
   ? true
   : never = true;
 void complete;
 
 const EVALUATE_NAMES: OptionNames = EVALUATE_OPTIONS;
-const SEARCH_NAMES: OptionNames = [...SEARCH_OPTIONS.filter((o) => o !== 'funnel'), ['funnel', FUNNEL_OPTIONS]];
+const SEARCH_NAMES: OptionNames = [
+  ...SEARCH_OPTIONS.filter((o) => o !== 'funnel' && o !== 'suite'),
+  ['funnel', FUNNEL_OPTIONS],
+  ['suite', SUITE_OPTIONS],
+];
 
 /** A bad option value: a RunConfigError naming the option (and the CLI flag that sets the same). */
 function badOption(option: string, table: Readonly<Record<string, string>>, message: string): RunConfigError {
@@ -215,7 +225,7 @@ function checkEvaluateOptions(rule: unknown, options: EvaluateOptions): void {
   checkOptionNames('evaluate', options, EVALUATE_NAMES, t);
   if (typeof rule !== 'string')
     throw badOption('rule', t, `the rule must be a string (a name or rule text), got ${describe(rule)}`);
-  for (const o of ['seeds', 'workers', 'steps', 'gridSteps', 'valSize', 'timeLimitMs'] as const)
+  for (const o of ['seeds', 'workers', 'steps', 'gridSteps', 'lrTop', 'valSize', 'timeLimitMs'] as const)
     checkPositiveInt(o, options[o], t);
   checkSignal(options.signal, t);
   checkFunction('onProgress', options.onProgress, t);

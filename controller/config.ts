@@ -34,6 +34,12 @@ export interface RunConfig {
   readonly space?: SpaceConfig;
   /** The funnel of rising fidelity after the search (controller/funnel.ts); absent or null: none. */
   readonly funnel?: FunnelConfig | null;
+  /**
+   * The workload suite (evaluator/suite.ts): the reward aggregates the search workloads, each
+   * normalised against the baseline; the held-out workloads only give the finalists' verdicts.
+   * Absent or null: one task (`task`), as before.
+   */
+  readonly suite?: SuiteConfig | null;
   readonly createdAt: string;
   readonly nosVersion: string;
 }
@@ -58,6 +64,16 @@ export interface FunnelConfig {
   /** Rung 3's task, or null for no transfer rung. */
   readonly transfer: string | null;
   /** The rule every rung compares against (a built-in name). */
+  readonly baseline: string;
+}
+
+/** A run's workload suite: the reward's workloads, the verdicts' workloads, how scores aggregate. */
+export interface SuiteConfig {
+  readonly search: readonly string[];
+  readonly heldOut: readonly string[];
+  /** 'mean': the mean of scores normalised against the baseline; 'profile': AlgoPerf's performance profile. */
+  readonly aggregate: 'mean' | 'profile';
+  /** The rule each workload's score is normalised against (the funnel's baseline too). */
   readonly baseline: string;
 }
 
@@ -88,6 +104,15 @@ const storedConfig = z
         ]),
         longFactor: z.number().int().min(1).max(100),
         transfer: z.string().max(100).nullable(),
+        baseline: z.string().max(100),
+      })
+      .nullable()
+      .optional(),
+    suite: z
+      .object({
+        search: z.array(z.string().max(100)).min(1).max(64),
+        heldOut: z.array(z.string().max(100)).max(64),
+        aggregate: z.enum(['mean', 'profile']),
         baseline: z.string().max(100),
       })
       .nullable()

@@ -7,13 +7,14 @@
  */
 import { lookupRule } from '../dsl/index.js';
 import { meanCi, type PairedComparison, pairedTest } from '../evaluator/paired.js';
-import { findTask, type TaskSpec } from '../evaluator/tasks.js';
+import { type Aggregate, normalise, profileScore, scoreFloor } from '../evaluator/suite.js';
+import { findTask, SCREEN_LR_TOP, type TaskSpec } from '../evaluator/tasks.js';
 import { isTrained } from '../search-results/samples.js';
 import type { Candidate, Evaluation } from '../search-results/store.js';
 import type { FunnelConfig, RunConfig } from './config.js';
 
 /** What the funnel's policy reads of a run's config. */
-export type FunnelSettings = Pick<RunConfig, 'task' | 'seed' | 'steps' | 'funnel'>;
+export type FunnelSettings = Pick<RunConfig, 'task' | 'seed' | 'steps' | 'funnel' | 'suite'>;
 
 export const FUNNEL_DEFAULTS: FunnelConfig = {
   promote: 0.05,
@@ -34,33 +35,105 @@ export function defaultTransfer(task: TaskSpec): string | null {
 
 export interface Rung {
   readonly rung: number;
+  /** The task, or the suite's name ('search suite', 'held-out suite') for a rung of several workloads. */
   readonly task: string;
+  /** The workloads the rung trains on (one for a single-task run). */
+  readonly tasks: readonly string[];
   /** Steps of the run (null: the task's own). */
   readonly steps: number | null;
+  /** For a suite rung: each workload's own steps times this (null: its own steps). */
+  readonly stepsFactor?: number | null;
+  /** Full runs at the best this-many grid rates (absent: the task's own; the screening rungs 0 and 1 run one). */
+  readonly lrTop?: number;
   readonly seeds: readonly number[];
   readonly label: string;
 }
 
+/** The steps an evaluation at a rung asks for on one of its workloads (undefined: the task's own). */
+export function rungSteps(rung: Rung, task: string): number | undefined {
+  if (rung.steps !== null) return rung.steps;
+  if (rung.stepsFactor === null || rung.stepsFactor === undefined) return undefined;
+  const t = findTask(task);
+  return t === undefined ? undefined : t.steps * rung.stepsFactor;
+}
+
+export const SEARCH_SUITE = 'search suite';
+export const HELD_OUT_SUITE = 'held-out suite';
+
 /** The rungs of a run: rung 0 (the search's proxy) and the funnel's rungs above it. */
 export function rungsOf(config: FunnelSettings): Rung[] {
+  const seedsFrom = (n: number) => Array.from({ length: n }, (_, i) => config.seed + i);
+  const f = config.funnel;
+  const suite = config.suite;
+  if (suite) {
+    const search = [...suite.search];
+    const rungs: Rung[] = [
+      {
+        rung: 0,
+        task: SEARCH_SUITE,
+        tasks: search,
+        steps: null,
+        lrTop: SCREEN_LR_TOP,
+        seeds: [config.seed],
+        label: 'search suite, 1 seed',
+      },
+    ];
+    if (!f) return rungs;
+    rungs.push({
+      rung: 1,
+      task: SEARCH_SUITE,
+      tasks: search,
+      steps: null,
+      lrTop: SCREEN_LR_TOP,
+      seeds: seedsFrom(f.seeds[0]),
+      label: `search suite, ${f.seeds[0]} seeds`,
+    });
+    rungs.push({
+      rung: 2,
+      task: SEARCH_SUITE,
+      tasks: search,
+      steps: null,
+      stepsFactor: f.longFactor === 1 ? null : f.longFactor,
+      seeds: seedsFrom(f.seeds[1]),
+      label: `search suite${f.longFactor === 1 ? '' : `, ${f.longFactor}x steps`}, verdict protocol, ${f.seeds[1]} seeds`,
+    });
+    if (suite.heldOut.length > 0)
+      rungs.push({
+        rung: 3,
+        task: HELD_OUT_SUITE,
+        tasks: [...suite.heldOut],
+        steps: null,
+        seeds: seedsFrom(f.seeds[2]),
+        label: `held-out suite (${suite.heldOut.join(', ')}), ${f.seeds[2]} seeds`,
+      });
+    return rungs;
+  }
   const task = findTask(config.task);
   const proxySteps = config.steps ?? task?.steps ?? null;
-  const seedsFrom = (n: number) => Array.from({ length: n }, (_, i) => config.seed + i);
   const rungs: Rung[] = [
-    { rung: 0, task: config.task, steps: config.steps, seeds: [config.seed], label: 'proxy, 1 seed' },
+    {
+      rung: 0,
+      task: config.task,
+      tasks: [config.task],
+      steps: config.steps,
+      seeds: [config.seed],
+      label: 'proxy, 1 seed',
+    },
   ];
-  const f = config.funnel;
   if (!f) return rungs;
   rungs.push({
     rung: 1,
     task: config.task,
+    tasks: [config.task],
     steps: config.steps,
+    lrTop: SCREEN_LR_TOP,
     seeds: seedsFrom(f.seeds[0]),
     label: `proxy, ${f.seeds[0]} seeds`,
   });
   rungs.push({
     rung: 2,
     task: config.task,
+    tasks: [config.task],
     steps: proxySteps === null ? null : proxySteps * f.longFactor,
     seeds: seedsFrom(f.seeds[1]),
     label: `${f.longFactor}x steps, ${f.seeds[1]} seeds`,
@@ -69,6 +142,7 @@ export function rungsOf(config: FunnelSettings): Rung[] {
     rungs.push({
       rung: 3,
       task: f.transfer,
+      tasks: [f.transfer],
       steps: null,
       seeds: seedsFrom(f.seeds[2]),
       label: `transfer to ${f.transfer}, ${f.seeds[2]} seeds`,
@@ -76,42 +150,136 @@ export function rungsOf(config: FunnelSettings): Rung[] {
   return rungs;
 }
 
+/** One workload's results for a rule at a rung, paired with the baseline's (the leaderboard's `workloads`). */
+export interface WorkloadScore {
+  readonly mean: number;
+  readonly ci95: readonly [number, number] | null;
+  readonly seeds: number;
+  /** Against the baseline on the same workload and seeds (null for the baseline itself, or without its rows). */
+  readonly verdict: PairedComparison['verdict'] | null;
+  readonly diff: PairedComparison | null;
+}
+
 /** A rule's results at one rung. */
 export interface RungScore {
   readonly rung: number;
   readonly task: string;
   readonly seeds: number;
+  /** The mean over seeds: the reward, or for a rung of several workloads the aggregate of normalised scores. */
   readonly mean: number;
   readonly ci95: readonly [number, number] | null;
-  /** Rewards by seed. */
+  /** Rewards (or aggregates) by seed. */
   readonly bySeed: ReadonlyMap<number, number>;
+  /** Each workload's own result, for a rung of several workloads. */
+  readonly workloads?: Readonly<Record<string, WorkloadScore>>;
 }
 
-export type Rows = Map<string, Map<number, Map<number, Evaluation>>>;
+/** Rows by rule hash, rung, workload and seed. */
+export type Rows = Map<string, Map<number, Map<string, Map<number, Evaluation>>>>;
 
 export function indexEvaluations(evals: readonly Evaluation[]): Rows {
   const rows: Rows = new Map();
   for (const e of evals) {
-    const byRung = rows.get(e.hash) ?? new Map<number, Map<number, Evaluation>>();
+    const byRung = rows.get(e.hash) ?? new Map<number, Map<string, Map<number, Evaluation>>>();
     rows.set(e.hash, byRung);
-    const bySeed = byRung.get(e.rung) ?? new Map<number, Evaluation>();
-    byRung.set(e.rung, bySeed);
+    const byTask = byRung.get(e.rung) ?? new Map<string, Map<number, Evaluation>>();
+    byRung.set(e.rung, byTask);
+    const bySeed = byTask.get(e.task) ?? new Map<number, Evaluation>();
+    byTask.set(e.task, bySeed);
     bySeed.set(e.seed, e);
   }
   return rows;
 }
 
-export function score(rows: Rows, hash: string, rung: Rung): RungScore | undefined {
-  const bySeed = rows.get(hash)?.get(rung.rung);
-  if (!bySeed || bySeed.size === 0) return undefined;
-  const rewards = new Map<number, number>();
+/** The row of a rule at a rung, workload and seed. */
+export function rowAt(rows: Rows, hash: string, rung: number, task: string, seed: number): Evaluation | undefined {
+  return rows.get(hash)?.get(rung)?.get(task)?.get(seed);
+}
+
+/** How a rung of several workloads is scored: against which baseline, aggregated how. */
+export interface SuiteScoring {
+  readonly baseHash: string;
+  readonly aggregate: Aggregate;
+}
+
+/** A run's suite scoring (undefined for a single-task run). */
+export function suiteScoring(config: Pick<RunConfig, 'suite'>): SuiteScoring | undefined {
+  if (!config.suite) return undefined;
+  return { baseHash: baselineRule(config.suite.baseline).hash, aggregate: config.suite.aggregate };
+}
+
+function rewardsOf(rows: Rows, hash: string, rung: Rung, task: string): Map<number, number> {
+  const out = new Map<number, number>();
   for (const s of rung.seeds) {
-    const e = bySeed.get(s);
-    if (e) rewards.set(s, e.reward);
+    const e = rowAt(rows, hash, rung.rung, task, s);
+    if (e) out.set(s, e.reward);
   }
-  if (rewards.size === 0) return undefined;
-  const ci = meanCi([...rewards.values()]);
-  return { rung: rung.rung, task: rung.task, seeds: rewards.size, mean: ci.mean, ci95: ci.ci95, bySeed: rewards };
+  return out;
+}
+
+/**
+ * A rule's score at a rung. One workload: the mean reward over seeds. Several: per seed, each
+ * workload's reward normalised against the baseline's mean on that workload at this rung, then
+ * aggregated (mean or profile); the score is the mean of those over the seeds where every
+ * workload has a row.
+ */
+export function score(rows: Rows, hash: string, rung: Rung, suite?: SuiteScoring): RungScore | undefined {
+  if (rung.tasks.length <= 1) {
+    const rewards = rewardsOf(rows, hash, rung, rung.tasks[0] ?? rung.task);
+    if (rewards.size === 0) return undefined;
+    const ci = meanCi([...rewards.values()]);
+    return { rung: rung.rung, task: rung.task, seeds: rewards.size, mean: ci.mean, ci95: ci.ci95, bySeed: rewards };
+  }
+  if (suite === undefined) throw new Error(`rung ${rung.rung} has several workloads: it needs a suite scoring`);
+  const baseMean = new Map<string, number>();
+  for (const t of rung.tasks) {
+    const b = [...rewardsOf(rows, suite.baseHash, rung, t).values()];
+    if (b.length === 0) return undefined;
+    baseMean.set(t, b.reduce((a, x) => a + x, 0) / b.length);
+  }
+  const per = new Map(rung.tasks.map((t) => [t, rewardsOf(rows, hash, rung, t)]));
+  const bySeed = new Map<number, number>();
+  for (const s of rung.seeds) {
+    const normalised: number[] = [];
+    for (const t of rung.tasks) {
+      const r = per.get(t)?.get(s);
+      const e = rowAt(rows, hash, rung.rung, t, s);
+      const task = findTask(t);
+      if (r === undefined || e === undefined || task === undefined) break;
+      normalised.push(e.status === 'ok' ? normalise(r, baseMean.get(t) as number, scoreFloor(task)) : 0);
+    }
+    if (normalised.length !== rung.tasks.length) continue;
+    bySeed.set(
+      s,
+      suite.aggregate === 'mean' ? normalised.reduce((a, x) => a + x, 0) / normalised.length : profileScore(normalised),
+    );
+  }
+  if (bySeed.size === 0) return undefined;
+  const ci = meanCi([...bySeed.values()]);
+  const workloads: Record<string, WorkloadScore> = {};
+  for (const t of rung.tasks) {
+    const mine = per.get(t) as Map<number, number>;
+    const m = meanCi([...mine.values()]);
+    const base = hash === suite.baseHash ? undefined : rewardsOf(rows, suite.baseHash, rung, t);
+    const paired = base ? rung.seeds.filter((s) => mine.has(s) && base.has(s)) : [];
+    const diff =
+      base && paired.length > 0
+        ? pairedTest(
+            paired.map((s) => mine.get(s) as number),
+            paired.map((s) => base.get(s) as number),
+          )
+        : null;
+    workloads[t] = { mean: m.mean, ci95: m.ci95, seeds: mine.size, verdict: diff?.verdict ?? null, diff };
+  }
+  return {
+    rung: rung.rung,
+    task: rung.task,
+    seeds: bySeed.size,
+    mean: ci.mean,
+    ci95: ci.ci95,
+    bySeed,
+    workloads,
+  };
 }
 
 /** The baseline rule's hash and canonical text. */
@@ -121,7 +289,47 @@ export function baselineRule(name: string): { hash: string; rule: string } {
   return { hash: found.rule.hash, rule: found.rule.canonical };
 }
 
-/** Rung 0 as evaluation rows: the search's trained candidates, first sample of each rule. */
+/** A suite candidate's per-workload results, as the search loop stores them in its detail. */
+export interface StoredWorkload {
+  readonly status: Evaluation['status'];
+  readonly reward: number;
+  readonly bestLr: number | null;
+  readonly valAcc: number | null;
+  readonly testAcc: number | null;
+  readonly seconds: number;
+}
+
+/** The per-workload results in a candidate's detail (empty when it has none, or they are malformed). */
+export function storedWorkloads(detail: string): Record<string, StoredWorkload> {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(detail);
+  } catch {
+    return {};
+  }
+  const w = (doc as { workloads?: unknown } | null)?.workloads;
+  if (typeof w !== 'object' || w === null) return {};
+  const out: Record<string, StoredWorkload> = {};
+  for (const [task, v] of Object.entries(w)) {
+    const x = v as Partial<Record<keyof StoredWorkload, unknown>>;
+    const num = (u: unknown) => (typeof u === 'number' && Number.isFinite(u) ? u : null);
+    if (typeof x.status !== 'string' || !isTrained(x.status as Candidate['status']) || num(x.reward) === null) continue;
+    out[task] = {
+      status: x.status as Evaluation['status'],
+      reward: num(x.reward) as number,
+      bestLr: num(x.bestLr),
+      valAcc: num(x.valAcc),
+      testAcc: num(x.testAcc),
+      seconds: num(x.seconds) ?? 0,
+    };
+  }
+  return out;
+}
+
+/**
+ * Rung 0 as evaluation rows: the search's trained candidates, first sample of each rule; in a
+ * suite run, one row per search workload (from the candidate's stored per-workload results).
+ */
 export function rungZero(config: FunnelSettings, cs: readonly Candidate[]): Evaluation[] {
   const seen = new Set<string>();
   const out: Evaluation[] = [];
@@ -129,6 +337,14 @@ export function rungZero(config: FunnelSettings, cs: readonly Candidate[]): Eval
     const status = c.status;
     if (!isTrained(status) || seen.has(c.hash) || c.hash === '') continue;
     seen.add(c.hash);
+    if (config.suite) {
+      const workloads = storedWorkloads(c.detail);
+      for (const task of config.suite.search) {
+        const w = workloads[task];
+        if (w) out.push({ hash: c.hash, rung: 0, seed: config.seed, rule: c.rule, task, ...w });
+      }
+      continue;
+    }
     out.push({
       hash: c.hash,
       rung: 0,
@@ -147,10 +363,16 @@ export function rungZero(config: FunnelSettings, cs: readonly Candidate[]): Eval
 }
 
 /** Order rules by a rung's mean (best first); ties by their rung-0 order. */
-function rank(hashes: readonly string[], rows: Rows, rung: Rung, order: ReadonlyMap<string, number>): string[] {
+function rank(
+  hashes: readonly string[],
+  rows: Rows,
+  rung: Rung,
+  order: ReadonlyMap<string, number>,
+  suite: SuiteScoring | undefined,
+): string[] {
   return [...hashes].sort(
     (a, b) =>
-      (score(rows, b, rung)?.mean ?? -1) - (score(rows, a, rung)?.mean ?? -1) ||
+      (score(rows, b, rung, suite)?.mean ?? -1) - (score(rows, a, rung, suite)?.mean ?? -1) ||
       (order.get(a) ?? 0) - (order.get(b) ?? 0),
   );
 }
@@ -172,28 +394,35 @@ export function planFunnel(
 ): FunnelPlan & { readonly complete: number } {
   const rungs = rungsOf(config);
   const rows = indexEvaluations([...rungZero(config, cs), ...evals]);
-  const zero = rungZero(config, cs).filter((e) => e.status === 'ok');
-  const rung0 = [...zero].sort((a, b) => b.reward - a.reward).map((e) => e.hash);
+  // Rung 0 ranks by the search's reward (a suite run's: the aggregate over its workloads).
+  const firstTrained = new Map<string, Candidate>();
+  for (const c of cs)
+    if (isTrained(c.status) && c.hash !== '' && !firstTrained.has(c.hash)) firstTrained.set(c.hash, c);
+  const zero = [...firstTrained.values()].filter((c) => c.status === 'ok');
+  const rung0 = [...zero].sort((a, b) => b.reward - a.reward).map((c) => c.hash);
   const order = new Map(rung0.map((h, i) => [h, i]));
   const members: string[][] = [rung0];
   const f = config.funnel;
   let complete = 0;
   if (!f) return { rungs, members, complete };
-  const trainedCount = rungZero(config, cs).length;
+  const suite = suiteScoring(config);
+  const trainedCount = firstTrained.size;
   const sizes = [Math.max(f.minPromoted, Math.ceil(f.promote * trainedCount)), f.longTop, f.finalists];
   for (let r = 1; r < rungs.length; r++) {
     const below = members[r - 1] as string[];
     const prev = rungs[r - 1] as Rung;
-    const ranked = r === 1 ? below : rank(below, rows, prev, order);
+    const ranked = r === 1 ? below : rank(below, rows, prev, order, suite);
     members.push(ranked.slice(0, sizes[r - 1]));
     const rung = rungs[r] as Rung;
     const base = baselineRule(f.baseline).hash;
     const needed = [...(members[r] as string[]), base];
     const done = needed.every((h) =>
-      rung.seeds.every(
-        (s) =>
-          rows.get(h)?.get(r)?.has(s) === true ||
-          (r === 1 && s === config.seed && rows.get(h)?.get(0)?.has(s) === true),
+      rung.tasks.every((t) =>
+        rung.seeds.every(
+          (s) =>
+            rowAt(rows, h, r, t, s) !== undefined ||
+            (r === 1 && s === config.seed && rowAt(rows, h, 0, t, s) !== undefined),
+        ),
       ),
     );
     if (!done) break;
@@ -211,9 +440,15 @@ export interface Standing {
   readonly vsBaseline: PairedComparison | null;
 }
 
-export function compare(rows: Rows, hash: string, baseHash: string, rung: Rung): PairedComparison | null {
-  const a = score(rows, hash, rung);
-  const b = score(rows, baseHash, rung);
+export function compare(
+  rows: Rows,
+  hash: string,
+  baseHash: string,
+  rung: Rung,
+  suite?: SuiteScoring,
+): PairedComparison | null {
+  const a = score(rows, hash, rung, suite);
+  const b = score(rows, baseHash, rung, suite);
   if (!a || !b) return null;
   const seeds = rung.seeds.filter((s) => a.bySeed.has(s) && b.bySeed.has(s));
   if (seeds.length === 0) return null;
@@ -232,7 +467,8 @@ export function standings(config: FunnelSettings, cs: readonly Candidate[], eval
   const rows = indexEvaluations([...rungZero(config, cs), ...evals]);
   const first = new Map<string, Candidate>();
   for (const c of cs) if (c.status === 'ok' && !first.has(c.hash)) first.set(c.hash, c);
-  const baseHash = config.funnel ? baselineRule(config.funnel.baseline).hash : undefined;
+  const suite = suiteScoring(config);
+  const baseHash = config.funnel ? baselineRule(config.funnel.baseline).hash : suite?.baseHash;
   // A rule stands at the rungs it was promoted to: the baseline has rows on every rung, but a
   // sampled rule equal to it has only climbed as far as its own results took it.
   const members = config.funnel ? planFunnel(config, cs, evals).members.map((m) => new Set(m)) : [];
@@ -241,7 +477,7 @@ export function standings(config: FunnelSettings, cs: readonly Candidate[], eval
     let top: { score: RungScore; rung: Rung } | undefined;
     for (const rung of rungs) {
       if (rung.rung > 0 && members[rung.rung]?.has(hash) !== true) continue;
-      const s = score(rows, hash, rung);
+      const s = score(rows, hash, rung, suite);
       if (s) top = { score: s, rung };
     }
     if (!top) continue;
@@ -250,7 +486,7 @@ export function standings(config: FunnelSettings, cs: readonly Candidate[], eval
       rule: c.rule,
       index: c.index,
       score: top.score,
-      vsBaseline: baseHash === undefined ? null : compare(rows, hash, baseHash, top.rung),
+      vsBaseline: baseHash === undefined ? null : compare(rows, hash, baseHash, top.rung, suite),
     });
   }
   return out.sort((a, b) => b.score.rung - a.score.rung || b.score.mean - a.score.mean || a.index - b.index);
@@ -263,18 +499,21 @@ export function verdicts(config: FunnelSettings, cs: readonly Candidate[], evals
   const rungs = rungsOf(config);
   const rows = indexEvaluations([...rungZero(config, cs), ...evals]);
   const base = baselineRule(f.baseline).hash;
+  const suite = suiteScoring(config);
   const out: Verdicts[] = [];
   for (const s of standings(config, cs, evals)) {
     if (s.score.rung < 2) continue;
     const proxyRung = rungs[2] as Rung;
-    const proxy = compare(rows, s.hash, base, proxyRung);
+    const proxy = compare(rows, s.hash, base, proxyRung, suite);
     const transferRung = rungs[3];
-    const transfer = transferRung ? compare(rows, s.hash, base, transferRung) : null;
+    const transfer = transferRung ? compare(rows, s.hash, base, transferRung, suite) : null;
+    const held = transferRung && transferRung.tasks.length > 1 ? score(rows, s.hash, transferRung, suite) : undefined;
     out.push({
       rule: s.rule,
       hash: s.hash,
       proxy: proxy ? { ...proxy, rung: 2 } : null,
       transfer: transfer && transferRung ? { ...transfer, rung: 3, task: transferRung.task } : null,
+      ...(held?.workloads ? { workloads: held.workloads } : {}),
     });
   }
   return out;
@@ -286,8 +525,9 @@ export function baselineScores(config: FunnelSettings, evals: readonly Evaluatio
   if (!f) return [];
   const rows = indexEvaluations(evals);
   const base = baselineRule(f.baseline).hash;
+  const suite = suiteScoring(config);
   return rungsOf(config)
-    .map((r) => score(rows, base, r))
+    .map((r) => score(rows, base, r, suite))
     .filter((s): s is RungScore => s !== undefined);
 }
 
@@ -296,8 +536,10 @@ export interface Verdicts {
   readonly hash: string;
   /** The highest rung on the proxy task the rule reached (1 or 2), paired with the baseline. */
   readonly proxy: (PairedComparison & { readonly rung: number }) | null;
-  /** The transfer rung, paired with the baseline. */
+  /** The transfer rung (a suite run: the held-out suite's aggregate), paired with the baseline. */
   readonly transfer: (PairedComparison & { readonly rung: number; readonly task: string }) | null;
+  /** A suite run: each held-out workload's result and verdict against the baseline. */
+  readonly workloads?: Readonly<Record<string, WorkloadScore>>;
 }
 
 /** A leaderboard row: the rule's candidate, and its standing at the highest rung it reached. */
@@ -313,6 +555,8 @@ export interface LeaderboardEntry {
   readonly ci95: readonly [number, number] | null;
   /** Paired with the baseline at the same rung and seeds (null without a funnel). */
   readonly vsBaseline: PairedComparison | null;
+  /** A rung of several workloads: each workload's result, paired with the baseline. */
+  readonly workloads?: Readonly<Record<string, WorkloadScore>>;
 }
 
 /**
@@ -339,6 +583,7 @@ export function rankedLeaderboard(
       seeds: s.score.seeds,
       ci95: s.score.ci95,
       vsBaseline: s.vsBaseline,
+      ...(s.score.workloads ? { workloads: s.score.workloads } : {}),
     }));
 }
 

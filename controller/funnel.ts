@@ -20,6 +20,8 @@ import {
   indexEvaluations,
   planFunnel,
   type Rung,
+  rowAt,
+  rungSteps,
   rungsOf,
   rungZero,
   type Verdicts,
@@ -90,22 +92,23 @@ export async function runFunnel(
         .map((e) => [e.hash, e.rule]),
     );
     ruleText.set(base.hash, base.rule);
-    const stored = indexEvaluations(store.evaluations());
-    const jobs: { hash: string; rule: string; seed: number }[] = [];
+    const stored = indexEvaluations([...rungZero(config, cs), ...store.evaluations()]);
+    const jobs: { hash: string; rule: string; task: string; seed: number }[] = [];
     for (const hash of r === 0 ? [base.hash] : [...rules, base.hash]) {
       const rule = ruleText.get(hash);
       if (rule === undefined) continue;
-      for (const seed of rung.seeds) {
-        if (stored.get(hash)?.get(r)?.has(seed)) continue;
-        // Rung 1 repeats rung 0's protocol: its first seed is rung 0's row, reused.
-        const zero = stored.get(hash)?.get(0)?.get(seed);
-        if (r === 1 && zero) {
-          store.addEvaluation({ ...zero, rung: 1 });
-          continue;
+      for (const task of rung.tasks)
+        for (const seed of rung.seeds) {
+          if (rowAt(stored, hash, r, task, seed)) continue;
+          // Rung 1 repeats rung 0's protocol: its first seed is rung 0's row, reused.
+          const zero = rowAt(stored, hash, 0, task, seed);
+          if (r === 1 && zero) {
+            store.addEvaluation({ ...zero, rung: 1 });
+            continue;
+          }
+          if (jobs.some((j) => j.hash === hash && j.task === task && j.seed === seed)) continue;
+          jobs.push({ hash, rule, task, seed });
         }
-        if (jobs.some((j) => j.hash === hash && j.seed === seed)) continue;
-        jobs.push({ hash, rule, seed });
-      }
     }
     hooks.onRung?.(rung, rules.length, jobs.length);
     if (hooks.shouldStop?.()) {
@@ -124,11 +127,13 @@ export async function runFunnel(
           stopped = true;
           return;
         }
+        const steps = rungSteps(rung, j.task);
         const req: EvalRequest = {
           rule: j.rule,
-          task: rung.task,
+          task: j.task,
           seed: j.seed,
-          ...(rung.steps === null ? {} : { steps: rung.steps }),
+          ...(steps === undefined ? {} : { steps }),
+          ...(rung.lrTop === undefined ? {} : { lrTop: rung.lrTop }),
           test: true,
         };
         const { result } = await evaluator.evaluate(req);
@@ -137,7 +142,7 @@ export async function runFunnel(
           rung: r,
           seed: j.seed,
           rule: j.rule,
-          task: rung.task,
+          task: j.task,
           status: result.status,
           reward: result.reward,
           bestLr: result.bestLr,

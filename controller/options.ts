@@ -51,6 +51,8 @@ export const SEARCH_FLAG_OPTIONS: Readonly<Record<string, string>> = {
   finalists: 'funnel.finalists',
   transfer: 'funnel.transfer',
   baseline: 'funnel.baseline',
+  suite: 'suite',
+  aggregate: 'suite.aggregate',
 };
 
 /** CLI flags (without dashes) and the library options they set: `nos eval` and `evaluate()`. */

@@ -30,6 +30,7 @@ export function reportView(input: ReportInput): ReportView {
       ? {
           funnel: {
             baseline: config.funnel.baseline,
+            ...(config.suite ? { suite: true } : {}),
             rungs: rungsOf(config),
             baselineScores: baselineScores(config, evals),
             leaderboard: rankedLeaderboard(config, candidates, evals, 15),

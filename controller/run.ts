@@ -23,7 +23,8 @@ import { NOS_SPACE, type SearchSpace, type SpaceConfig } from '../primitives/nos
 import { abortError } from '../util/abort.js';
 import { canonicalJson } from '../util/canonical-json.js';
 import { checkRunName, RunNameError, type RunsLocation, SqliteStore, sampleCounts } from '../search-results/store.js';
-import { type FunnelConfig, openStore, type RunConfig, type RunStore } from './config.js';
+import { AGGREGATES, suiteTasks } from '../evaluator/suite.js';
+import { type FunnelConfig, openStore, type RunConfig, type RunStore, type SuiteConfig } from './config.js';
 import { type FunnelHooks, type FunnelSummary, runFunnel } from './funnel.js';
 import { defaultTransfer, FUNNEL_DEFAULTS } from './funnel-plan.js';
 import { RlController } from './rl.js';
@@ -100,6 +101,35 @@ export interface RunRequest {
   readonly workers?: number;
   /** The funnel after the search: settings to change from the defaults, or false for none. */
   readonly funnel?: FunnelRequest | false;
+  /**
+   * The workload suite instead of one task: the reward aggregates the search workloads, the
+   * funnel's last rung gives verdicts on the held-out ones (false or absent: one task).
+   */
+  readonly suite?: SuiteRequest | false;
+}
+
+/** Suite settings as asked for (left out: the default). */
+export interface SuiteRequest {
+  /** 'mean' (default) or 'profile'. */
+  readonly aggregate?: string;
+}
+
+/**
+ * A suite run's defaults, sized so that the default `nos search` stays near 15 minutes on 2
+ * cores (its workloads cost more than one proxy; an estimate from per-step costs, README): 60
+ * rules, and a funnel whose rung 2 runs the verdict protocol at the workloads' own horizon
+ * (longFactor 1) on 3 seeds for its 3 best rules, and 2 finalists on the held-out suite with 2
+ * seeds (bench/long-search.sh gives 10-seed verdicts).
+ */
+export const SUITE_DEFAULTS = { budget: 60, longFactor: 1, longTop: 3, finalists: 2, seeds: [3, 3, 2] } as const;
+
+/** The suite a request describes, checked (baseline: the funnel's). */
+export function suiteConfig(req: SuiteRequest | false | undefined, baseline: string): SuiteConfig | null {
+  if (req === undefined || req === false) return null;
+  const aggregate = req.aggregate ?? 'mean';
+  if (aggregate !== 'mean' && aggregate !== 'profile')
+    throw new RunConfigError('aggregate', `--aggregate must be one of ${AGGREGATES.join(', ')}, got '${aggregate}'`);
+  return { search: suiteTasks('search'), heldOut: suiteTasks('held-out'), aggregate, baseline };
 }
 
 /** Funnel settings as asked for (left out: the default). */
@@ -180,6 +210,25 @@ export function funnelConfig(req: FunnelRequest | false | undefined, task: TaskS
     transfer,
     baseline,
   };
+}
+
+/** A suite run's funnel: no transfer task (the held-out suite is its last rung), rung 2 at SUITE_LONG_FACTOR x steps. */
+export function suiteFunnel(req: FunnelRequest | false | undefined): FunnelConfig | null {
+  if (req === false) return null;
+  const search = findTask(suiteTasks('search')[0] ?? '');
+  if (search === undefined) throw new Error('the search suite is empty');
+  const f = funnelConfig(
+    {
+      longFactor: SUITE_DEFAULTS.longFactor,
+      longTop: SUITE_DEFAULTS.longTop,
+      finalists: SUITE_DEFAULTS.finalists,
+      seeds: SUITE_DEFAULTS.seeds,
+      ...(req ?? {}),
+      transfer: 'none',
+    },
+    search,
+  );
+  return f;
 }
 
 let version: string | undefined;
@@ -321,7 +370,20 @@ function checkName(run: string): void {
  * checked as rule text). No side effects: nothing is created.
  */
 export function planRun(req: RunRequest, now = new Date()): RunConfig & { readonly budgetUnit: BudgetUnit } {
-  const task = resolveTask(req.task);
+  const suiteAsked = req.suite !== undefined && req.suite !== false;
+  if (suiteAsked && req.task !== undefined)
+    throw new RunConfigError(
+      'task',
+      "--task picks one task; a suite run trains on the suite's workloads (drop --task, or --suite off)",
+    );
+  if (suiteAsked && req.steps !== undefined)
+    throw new RunConfigError(
+      'steps',
+      '--steps applies to one task; a suite run trains each workload for its own steps',
+    );
+  if (suiteAsked && req.funnel && req.funnel.transfer !== undefined)
+    throw new RunConfigError('transfer', "--transfer picks one task; a suite run's last rung is the held-out suite");
+  const task = resolveTask(suiteAsked ? suiteTasks('search')[0] : req.task);
   const strategy = req.strategy ?? DEFAULTS.strategy;
   checkStrategy(strategy);
   const budgetUnit = checkBudgetUnit(req.budgetUnit) ?? DEFAULTS.budgetUnit;
@@ -335,13 +397,13 @@ export function planRun(req: RunRequest, now = new Date()): RunConfig & { readon
   const space = requestedSpace(req);
   checkWarmStart(strategy, warmStart, groups, space?.space ?? NOS_SPACE, space !== undefined);
   const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
-  const run = req.run ?? `${strategy}-${task.id}-${stamp}`;
+  const run = req.run ?? `${strategy}-${suiteAsked ? 'suite' : task.id}-${stamp}`;
   checkName(run);
   return {
     run,
     task: task.id,
     strategy,
-    budget: req.budget ?? DEFAULTS.budget,
+    budget: req.budget ?? (suiteAsked ? SUITE_DEFAULTS.budget : DEFAULTS.budget),
     budgetUnit,
     seed: req.seed ?? DEFAULTS.seed,
     workers: req.workers ?? 0,
@@ -350,7 +412,15 @@ export function planRun(req: RunRequest, now = new Date()): RunConfig & { readon
     groups,
     warmStart,
     ...(space ? { space: space.config } : {}),
-    funnel: funnelConfig(req.funnel, task),
+    funnel: suiteAsked ? suiteFunnel(req.funnel) : funnelConfig(req.funnel, task),
+    ...(suiteAsked
+      ? {
+          suite: suiteConfig(
+            req.suite,
+            (req.funnel === false ? undefined : req.funnel?.baseline) ?? FUNNEL_DEFAULTS.baseline,
+          ),
+        }
+      : {}),
     createdAt: now.toISOString(),
     nosVersion: nosVersion(),
   };
@@ -396,7 +466,8 @@ export function resumeRun(run: string | undefined, req: RunRequest, options: Run
         field,
         `--${field}${given ? ` ${given}` : ''} conflicts with run '${run}', which was made with ${stored}: a resumed run keeps its stored config (drop --${field}, or start a new run with another --run)`,
       );
-    if (task !== undefined && task.id !== c.task) throw refuse('task', task.id, `--task ${c.task}`);
+    if (task !== undefined && (task.id !== c.task || c.suite))
+      throw refuse('task', task.id, c.suite ? 'the workload suite' : `--task ${c.task}`);
     if (req.strategy !== undefined && req.strategy !== c.strategy)
       throw refuse('strategy', req.strategy, `--strategy ${c.strategy}`);
     const storedUnit = runBudgetUnit(c);
@@ -425,8 +496,18 @@ export function resumeRun(run: string | undefined, req: RunRequest, options: Run
         c.space === undefined ? 'the full NOS space (no --space)' : `another space: ${JSON.stringify(c.space)}`,
       );
     }
+    const storedSuite = c.suite ?? null;
+    if (req.suite !== undefined) {
+      const askedSuite = suiteConfig(req.suite, storedSuite?.baseline ?? FUNNEL_DEFAULTS.baseline);
+      if (canonicalJson(askedSuite) !== canonicalJson(storedSuite))
+        throw refuse(
+          'suite',
+          req.suite === false ? 'off' : 'on',
+          storedSuite ? `the suite ${JSON.stringify(storedSuite)}` : `one task (--task ${c.task})`,
+        );
+    }
     if (req.funnel !== undefined) {
-      const asked = funnelConfig(req.funnel, resolveTask(c.task));
+      const asked = storedSuite ? suiteFunnel(req.funnel) : funnelConfig(req.funnel, resolveTask(c.task));
       if (canonicalJson(asked) !== canonicalJson(c.funnel ?? null)) {
         throw refuse('funnel', '', c.funnel ? `another funnel: ${JSON.stringify(c.funnel)}` : 'no funnel');
       }
@@ -543,9 +624,12 @@ export async function searchRun(
       evaluator = queue;
     } else if (evaluator === undefined) {
       const transfer = config.funnel?.transfer ? findTask(config.funnel.transfer) : undefined;
+      const workloads = config.suite ? [...config.suite.search, ...config.suite.heldOut].map((id) => findTask(id)) : [];
       const datasets = [
         ...new Set(
-          [task.dataset, transfer?.dataset].filter((d): d is NonNullable<typeof d> => d !== null && d !== undefined),
+          [task.dataset, transfer?.dataset, ...workloads.map((w) => w?.dataset)].filter(
+            (d): d is NonNullable<typeof d> => d !== null && d !== undefined,
+          ),
         ),
       ];
       if (options.device === 'webgpu') {

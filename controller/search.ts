@@ -15,11 +15,13 @@
 import { lookupRule } from '../dsl/index.js';
 import type { Evaluator } from '../evaluator/protocol.js';
 import { screenRule } from '../evaluator/screen.js';
+import { SCREEN_LR_TOP } from '../evaluator/tasks.js';
 import { sampleCounts, sampleKind } from '../search-results/samples.js';
 import type { Candidate, ResultsStore } from '../search-results/store.js';
 import type { RunConfig } from './config.js';
 import { leaderboard } from './funnel-plan.js';
 import type { Proposal, Strategy, UpdateStats } from './strategy.js';
+import { evaluateSuite, suiteBaselines } from './suite.js';
 
 /** The evaluation back end the loop talks to (the local pool implements it; a queue can). */
 export type { Evaluator } from '../evaluator/protocol.js';
@@ -148,6 +150,8 @@ export async function runSearch(
     batch = checkpoint.batch + 1;
     start = checkpoint.samples;
   }
+  // A suite run normalises each workload's score against the baseline's (evaluated once, stored).
+  const baselines = config.suite ? await suiteBaselines(store, evaluator, config) : {};
   let stopped = false;
   const progress = (): SearchProgress => {
     const c = counts(all);
@@ -257,10 +261,32 @@ export async function runSearch(
             status: 'cached',
             parent: same.index,
           };
+        if (config.suite) {
+          const out = await evaluateSuite(evaluator, rule.canonical, config, baselines);
+          return {
+            ...base,
+            rule: rule.canonical,
+            hash: rule.hash,
+            fingerprint: screen.fingerprint,
+            status: out.status,
+            reward: out.reward,
+            valAcc: out.reward,
+            detail: JSON.stringify({
+              reason: out.reason,
+              workloads: out.workloads,
+              grids: Object.fromEntries(out.results.map((r) => [r.task, r.grid])),
+              curve: out.results[0]?.curve ?? [],
+              curveEvery: out.results[0]?.curveEvery ?? 1,
+            }),
+            seconds: out.seconds,
+            parent: p.parent,
+          };
+        }
         const { result } = await evaluator.evaluate({
           rule: rule.canonical,
           task: config.task,
           seed: config.seed,
+          lrTop: SCREEN_LR_TOP,
           ...(config.steps ? { steps: config.steps } : {}),
         });
         return {

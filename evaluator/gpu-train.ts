@@ -151,7 +151,8 @@ class GpuClassifier {
       tf.tidy(() => tf.variable(tf.tensor(weights[i] as Float32Array, shape), true)),
     );
     for (const v of this.vars) bufferOf(backend, v);
-    this.order = new BatchOrder(data.train.n, seed);
+    // A fixed subset (convnet-fashion-2ep): batches from its first examples only, as on the CPU.
+    this.order = new BatchOrder(Math.min(spec.trainSubset ?? data.train.n, data.train.n), seed);
   }
 
   private static lossOf(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {

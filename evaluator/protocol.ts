@@ -13,6 +13,8 @@ export interface EvalRequest {
   /** Steps of each grid run, and how the grid picks its rate (defaults: the task's). */
   readonly gridSteps?: number;
   readonly lrSelect?: 'val-acc' | 'val-loss' | 'train-loss';
+  /** Full runs at the best this-many grid rates (default: the task's). */
+  readonly lrTop?: number;
   /** Validation examples for the grid and the reward (default: the task's). */
   readonly valSize?: number;
   readonly params?: Readonly<Record<string, number>>;
@@ -74,6 +76,7 @@ export function evalOptions(req: EvalRequest): EvalOptions {
     ...(req.lrGrid === undefined ? {} : { lrGrid: req.lrGrid }),
     ...(req.gridSteps === undefined ? {} : { gridSteps: req.gridSteps }),
     ...(req.lrSelect === undefined ? {} : { lrSelect: req.lrSelect }),
+    ...(req.lrTop === undefined ? {} : { lrTop: req.lrTop }),
     ...(req.valSize === undefined ? {} : { valSize: req.valSize }),
     ...(req.params === undefined ? {} : { params: req.params }),
     ...(req.test === undefined ? {} : { test: req.test }),

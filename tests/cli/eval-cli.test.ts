@@ -21,11 +21,35 @@ describe('nos tasks', () => {
     expect(tasks.map((t) => t.id)).toEqual([
       'mlp-mnist',
       'convnet-fashion',
+      'ae-mnist',
+      'char-brown',
+      'convnet-fashion-2ep',
       'softmax-mnist',
       'quadratic',
       'rosenbrock',
       'reddi-amsgrad',
     ]);
+    // Each says its kind, metric and target, its measured cost and its suite.
+    const all = JSON.parse(r.stdout) as {
+      id: string;
+      kind: string;
+      metric: string;
+      metricGoal: string;
+      target: number;
+      secondsPerEvaluation: number | null;
+      suite: string | null;
+    }[];
+    expect(all.find((t) => t.id === 'ae-mnist')).toMatchObject({
+      kind: 'autoencoder',
+      suite: 'search',
+      metricGoal: 'min',
+    });
+    expect(all.find((t) => t.id === 'char-brown')).toMatchObject({ kind: 'language-model', suite: 'held-out' });
+    expect(all.find((t) => t.id === 'char-brown')?.metric).toMatch(/bits per character/);
+    for (const t of all) {
+      expect(typeof t.target, t.id).toBe('number');
+      expect(t.secondsPerEvaluation, t.id).toBeGreaterThan(0);
+    }
     expect(tasks.find((t) => t.default)?.id).toBe('mlp-mnist');
     expect(tasks.find((t) => t.id === 'convnet-fashion')).toMatchObject({
       dataset: 'fashion',

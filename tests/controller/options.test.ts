@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EVALUATE_OPTIONS, FUNNEL_OPTIONS, SEARCH_OPTIONS } from '../../controller/api.js';
+import { EVALUATE_OPTIONS, FUNNEL_OPTIONS, SEARCH_OPTIONS, SUITE_OPTIONS } from '../../controller/api.js';
 import {
   checkOptionNames,
   EVAL_FLAG_OPTIONS,
@@ -26,7 +26,10 @@ describe('library options and the CLI flags they mirror', () => {
     const cliOnly = ['json', 'queue', 'out'];
     for (const flag of Object.keys(SEARCH_FLAGS).filter((f) => !cliOnly.includes(f))) {
       const option = optionOf(flag, SEARCH_FLAG_OPTIONS);
-      expect(known(option, SEARCH_OPTIONS, { funnel: FUNNEL_OPTIONS }), `--${flag} -> ${option}`).toBe(true);
+      expect(
+        known(option, SEARCH_OPTIONS, { funnel: FUNNEL_OPTIONS, suite: SUITE_OPTIONS }),
+        `--${flag} -> ${option}`,
+      ).toBe(true);
     }
     for (const flag of Object.keys(EVAL_FLAGS).filter((f) => !cliOnly.includes(f))) {
       const option = optionOf(flag, EVAL_FLAG_OPTIONS);

@@ -139,6 +139,11 @@ describe('training protocol', () => {
       quadratic: 20,
       rosenbrock: 2,
       'reddi-amsgrad': 1,
+      // 2 x (784*128 + 128*64 + 64*16) + biases 128 + 64 + 16 + 64 + 128 + 784
+      'ae-mnist': 220_320,
+      // embedding 96*64, positions 32*64; a block: 2 layer norms (2*2*64), Wq Wk Wv Wo (4*64*64), MLP 64*128 + 128 + 128*64 + 64; final norm 2*64, head 64*96 + 96
+      'char-brown': 96 * 64 + 32 * 64 + (4 * 64 + 4 * 64 * 64 + 64 * 128 + 128 + 128 * 64 + 64) + 2 * 64 + 64 * 96 + 96,
+      'convnet-fashion-2ep': 25_258,
     };
     expect(TASKS.map((t) => t.id).sort()).toEqual(Object.keys(expected).sort());
     for (const t of TASKS) {
