@@ -93,6 +93,8 @@ export interface RedisServerOptions {
   readonly password?: string;
   /** TLS only (no plain port), with a self-signed certificate: `cert` names it, for NODE_EXTRA_CA_CERTS. */
   readonly tls?: boolean;
+  /** Append-only persistence, fsynced on every write (default true); false: none (benchmarks of the loop). */
+  readonly persistence?: boolean;
 }
 
 export async function startRedisServer(
@@ -128,7 +130,7 @@ export async function startRedisServer(
       '--dir',
       dir,
       '--appendonly',
-      'yes',
+      options.persistence === false ? 'no' : 'yes',
       '--appendfsync',
       'always',
       '--save',

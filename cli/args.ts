@@ -5,6 +5,7 @@
  * from the same specs the command parses with (help text is generated, never written by hand).
  */
 import { parseArgs as nodeParseArgs } from 'node:util';
+import { BACKEND_NAMES } from '../dsl/compile/index.js';
 import { nearest } from '../dsl/diagnostics.js';
 import { parseNumberLiteral } from '../dsl/parser.js';
 
@@ -49,7 +50,7 @@ const COMMON: Readonly<Record<string, { description: string; value?: string }>> 
   input: { description: 'JSON file {"w0": [...], "grads": [[...], ...]}', value: 'F.json' },
   set: { description: 'override a hyperparameter (repeatable)', value: 'k=v' },
   seed: { description: 'random seed', value: 'S' },
-  backend: { description: 'back end that runs the rule: js, tf, wgsl, wasm or interp', value: 'NAME' },
+  backend: { description: `back end that runs the rule: ${BACKEND_NAMES.join(', ')}`, value: 'NAME' },
   dtype: { description: 'float type of the weights and state: float32 or float64', value: 'TYPE' },
   out: { description: 'write the output here', value: 'PATH' },
   steps: { description: 'training steps', value: 'N' },

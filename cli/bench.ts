@@ -7,6 +7,7 @@ import { cacheLocation } from '../evaluator/data.js';
 import { findTask } from '../evaluator/tasks.js';
 import { hasVulkanDriver } from '../dsl/compile/webgpu.js';
 import { benchKernels, type KernelFigures, type RuleFigures } from '../bench/kernels.js';
+import { benchLoop, LOOP_WORKERS, type LoopFigure, loopTable } from '../bench/loop.js';
 import { benchPool, type PoolFigures } from '../bench/pool.js';
 import { benchQueue, type QueueFigures } from '../bench/queue.js';
 import { benchScreen, type ScreenFigures } from '../bench/screen.js';
@@ -14,10 +15,10 @@ import { benchTraining, type TrainingFigures } from '../bench/training.js';
 import { type FlagSpecs, flag, has, parseArgs, UsageError } from './args.js';
 import type { Io } from './io.js';
 
-const PARTS = ['kernels', 'training', 'pool', 'screen', 'gpu', 'queue', 'fidelity'] as const;
+const PARTS = ['kernels', 'training', 'pool', 'screen', 'gpu', 'queue', 'fidelity', 'loop'] as const;
 
 /** Parts that are long studies rather than measurements: only run when asked for by name. */
-const ON_REQUEST: readonly string[] = ['fidelity'];
+const ON_REQUEST: readonly string[] = ['fidelity', 'loop'];
 
 /** The text table of `nos bench --only kernels` (exported so a --json run can be printed as text too). */
 export function kernelTable(k: KernelFigures): string {
@@ -74,6 +75,21 @@ export const BENCH_FLAGS: FlagSpecs = {
     value: 'N',
     description:
       'parameters per kernel measurement (default 1000000) and the one GPU size (default 1M, 10M and 100M on a hardware adapter)',
+  },
+  workers: {
+    type: 'string',
+    value: 'W,W,...',
+    description: `the worker counts of --only loop (default ${LOOP_WORKERS.join(',')})`,
+  },
+  ms: {
+    type: 'string',
+    value: 'MS',
+    description: 'each stand-in evaluation of --only loop sleeps MS ms (default 200)',
+  },
+  via: {
+    type: 'string',
+    value: 'pool|queue',
+    description: '--only loop through the stand-in evaluator or the queue only (default: both)',
   },
   task: {
     type: 'string',
@@ -177,7 +193,58 @@ export async function benchCommand(argv: readonly string[], io: Io): Promise<num
     };
     if (!has(args, 'json')) io.out(heldOutTable(held));
   } else if (flag(args, 'task') !== undefined) throw new UsageError('--task is for --only fidelity');
-  const doc = { kernels, training, pool, screen, gpu, queue, ...(fidelity ? { fidelity } : {}), notes };
+  let loop: LoopFigure[] | null = null;
+  const loopFlags = ['workers', 'ms', 'via'].filter((f) => flag(args, f) !== undefined);
+  if (want('loop')) {
+    const list = flag(args, 'workers');
+    const workers = list?.split(',').map((x) => (/^\s*\d+\s*$/.test(x) ? Number(x) : Number.NaN));
+    if (workers?.some((w) => !(Number.isInteger(w) && w >= 1 && w <= 4096)))
+      throw new UsageError(`--workers takes worker counts from 1 to 4096 separated by commas, got '${list}'`);
+    const msText = flag(args, 'ms');
+    const ms = msText === undefined ? 200 : Number(msText);
+    if (!(Number.isInteger(ms) && ms >= 1 && ms <= 60_000))
+      throw new UsageError(`--ms must be an integer from 1 to 60000, got '${msText}'`);
+    const viaText = flag(args, 'via');
+    if (viaText !== undefined && viaText !== 'pool' && viaText !== 'queue')
+      throw new UsageError(`--via must be pool or queue, got '${viaText}'`);
+    const via: ('pool' | 'queue')[] = viaText === undefined ? ['pool', 'queue'] : [viaText];
+    loop = [];
+    for (const v of via) {
+      try {
+        loop.push(...(await benchLoop({ ...(workers ? { workers } : {}), ms, via: [v], log })));
+      } catch (e) {
+        notes.push(`loop: ${v}: not measured: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+    if (!has(args, 'json')) io.out(loopTable(loop, ms));
+  } else if (loopFlags.length > 0) throw new UsageError(`--${loopFlags[0]} is for --only loop`);
+  const doc = {
+    kernels,
+    training,
+    pool,
+    screen,
+    gpu,
+    queue,
+    ...(fidelity ? { fidelity } : {}),
+    ...(loop
+      ? {
+          loop: loop.map((f) => ({
+            workers: f.workers,
+            via: f.via,
+            utilisation: f.utilisation,
+            controllerMsPerSample: f.controllerMsPerSample,
+            funnelUtilisation: f.funnelUtilisation,
+            trained: f.trained,
+            sampled: f.sampled,
+            seconds: f.seconds,
+            batch: f.batch,
+            staleness: f.staleness,
+            ...(f.processes === undefined ? {} : { processes: f.processes, jobsPerProcess: f.jobsPerProcess }),
+          })),
+        }
+      : {}),
+    notes,
+  };
   if (has(args, 'json')) io.out(JSON.stringify(doc));
   else for (const n of notes) io.out(`note: ${n}`);
   return 0;

@@ -5,7 +5,7 @@ import { BindError, bindParams, type CheckedRule, library, lookupRule } from '..
 import { emitPyTorch } from '../dsl/compile/pytorch.js';
 import { emitTypeScript, type Provenance } from '../dsl/compile/ts.js';
 import { rankedLeaderboard } from '../controller/funnel-plan.js';
-import { type FlagSpecs, flag, intFlag, numberFlag, parseArgs, setFlags, UsageError } from './args.js';
+import { type FlagSpecs, flag, intFlag, numberFlag, type ParsedArgs, parseArgs, setFlags, UsageError } from './args.js';
 import type { Io } from './io.js';
 import { checkOutputFile, describeWriteError } from './paths.js';
 import { ruleFromArgs } from './rules.js';
@@ -23,6 +23,12 @@ export const EXPORT_FLAGS: FlagSpecs = {
   set: { type: 'list', value: 'k=v', description: "override a hyperparameter's default (repeatable)" },
   lr: { type: 'string', value: 'X', description: 'learning rate in the tfjs config (default 0.001)' },
   seed: { type: 'string', value: 'S', description: 'seed in the tfjs config, for rules with noise (default 0)' },
+  'decay-steps': {
+    type: 'string',
+    value: 'N',
+    description:
+      'for a rule that decays over T steps (powersign-ld, lindecay(T), ...): T, the steps the decay spans (required for tfjs; ts and pytorch classes require T from their user without it)',
+  },
   name: {
     type: 'string',
     value: 'CLASS',
@@ -45,6 +51,29 @@ export function withDefaults(rule: CheckedRule, overrides: Readonly<Record<strin
       default: Object.hasOwn(overrides, p.name) ? (overrides[p.name] as number) : p.default,
     })),
   };
+}
+
+/**
+ * The decay steps T: `--decay-steps N` or `--set T=N` (one of them, or both agreeing), for a
+ * rule that reads T; refused for one that does not.
+ */
+function decayStepsFlag(
+  args: ParsedArgs,
+  rule: CheckedRule,
+  sets: Readonly<Record<string, number>>,
+): number | undefined {
+  const flagged = numberFlag(args, 'decay-steps');
+  const set = Object.hasOwn(sets, 'T') ? sets.T : undefined;
+  const readsT = rule.params.some((p) => p.name === 'T');
+  if (flagged !== undefined && !readsT)
+    throw new UsageError(
+      `--decay-steps: rule '${rule.name ?? rule.canonical}' does not decay (it reads no T); drop --decay-steps`,
+    );
+  if (flagged !== undefined && !(Number.isFinite(flagged) && flagged > 0))
+    throw new UsageError(`--decay-steps must be a positive number, got ${flagged}`);
+  if (flagged !== undefined && set !== undefined && set !== flagged)
+    throw new UsageError(`--decay-steps ${flagged} and --set T=${set} disagree; give one`);
+  return flagged ?? set;
 }
 
 export function exportCommand(argv: readonly string[], io: Io): number {
@@ -83,15 +112,26 @@ export function exportCommand(argv: readonly string[], io: Io): number {
       store.close();
     }
   } else base = ruleFromArgs(args);
-  const rule = withDefaults(base, setFlags(args));
+  const sets = setFlags(args);
+  const decaySteps = decayStepsFlag(args, base, sets);
+  const rule = withDefaults(base, decaySteps === undefined ? sets : { ...sets, T: decaySteps });
   let text: string;
   if (format === 'tfjs') {
     const lr = numberFlag(args, 'lr') ?? 0.001;
     const params = Object.fromEntries(rule.params.map((p) => [p.name, p.default]));
+    if (decaySteps === undefined && rule.params.some((p) => p.name === 'T'))
+      throw new UsageError(
+        `rule '${rule.name ?? rule.canonical}' decays over T steps: pass --decay-steps N (the number of training steps the decay spans, usually the whole run); the tfjs config has no default for it`,
+      );
     text = JSON.stringify(
       {
         className: 'RuleOptimizer',
-        config: { rule: rule.canonical, learningRate: lr, params, seed: numberFlag(args, 'seed') ?? 0 },
+        config: {
+          rule: rule.canonical,
+          learningRate: lr,
+          params,
+          seed: numberFlag(args, 'seed') ?? 0,
+        },
       },
       null,
       2,
@@ -100,7 +140,11 @@ export function exportCommand(argv: readonly string[], io: Io): number {
     const name = flag(args, 'name');
     if (name !== undefined && !/^[A-Za-z][A-Za-z0-9]*$/.test(name))
       throw new UsageError(`--name must be a class name (a letter, then letters and digits), got '${name}'`);
-    const options = { provenance, ...(name === undefined ? {} : { className: name }) };
+    const options = {
+      provenance,
+      ...(name === undefined ? {} : { className: name }),
+      ...(decaySteps === undefined ? {} : { decaySteps }),
+    };
     text = format === 'ts' ? emitTypeScript(rule, options) : emitPyTorch(rule, options);
   }
   const out = flag(args, 'out');

@@ -9,9 +9,19 @@ import {
   lookupRule,
   printNode,
 } from '../dsl/index.js';
-import { type BackendName, type CompiledRule, compileRule, traceCompiled } from '../dsl/compile/index.js';
+import {
+  BACKENDS,
+  backendByName,
+  type CompiledRule,
+  compileRule,
+  type DeviceKernel,
+  prepareBackend,
+  releaseBackend,
+  traceCompiledAsync,
+  type VectorKernel,
+} from '../dsl/compile/index.js';
+import '../dsl/compile/node-backends.js';
 import type { Dtype } from '../dsl/interp.js';
-import { lowerRule, paramValues } from '../dsl/lower.js';
 import { LIBRARY_DOCS } from '../dsl/library.js';
 import { flag, has, numberFlag, type ParsedArgs, parseArgs, UsageError } from './args.js';
 import { NOS_SPACE } from '../primitives/nos-space.js';
@@ -157,8 +167,6 @@ export function readTraceInput(path: string): TraceFile {
   return { w0, grads: grads as number[][] };
 }
 
-const BACKENDS = ['js', 'tf', 'wgsl', 'wasm', 'interp'] as const;
-
 export async function traceCommand(argv: readonly string[], io: Io): Promise<number> {
   const args = parseArgs(argv, {
     rule: { type: 'string' },
@@ -180,61 +188,46 @@ export async function traceCommand(argv: readonly string[], io: Io): Promise<num
     throw new UsageError('--input F.json is required ({"w0": [...], "grads": [[...], ...]})');
   const input = readTraceInput(inputPath);
   const seed = numberFlag(args, 'seed') ?? 0;
-  const backend = flag(args, 'backend') ?? 'js';
-  if (!(BACKENDS as readonly string[]).includes(backend)) {
-    throw new UsageError(`back end '${backend}' is not available in this build (available: ${BACKENDS.join(', ')})`);
-  }
+  const name = flag(args, 'backend') ?? 'js';
+  const backend = backendByName(name);
+  if (backend === undefined)
+    throw new UsageError(
+      `back end '${name}' is not available in this build; the back ends are:\n${BACKENDS.map((b) => `  ${b.name.padEnd(7)}${b.summary}`).join('\n')}`,
+    );
   const dtype = flag(args, 'dtype') ?? 'float32';
   if (dtype !== 'float32' && dtype !== 'float64')
     throw new UsageError(`--dtype must be float32 or float64, got '${dtype}'`);
-  if (backend === 'tf') {
-    if (dtype !== 'float32') throw new UsageError('the tf back end computes in float32 only');
-    const { initTf } = await import('../dsl/compile/tf-backend.js');
-    await import('../dsl/compile/tf-kernel.js');
-    const choice = await initTf();
-    io.err(`tfjs backend: ${choice.name}`);
-  }
-  if (backend === 'wgsl') {
-    if (dtype !== 'float32') throw new UsageError('the wgsl back end computes in float32 only');
-    const { closeWebGpu, traceWgsl } = await import('../dsl/compile/webgpu.js');
-    let values: Float64Array;
+  // A back end with a fallback runs the rule there (and says so); the others refuse.
+  if (!backend.dtypes.includes(dtype as Dtype) && backend.fallback === undefined)
+    throw new UsageError(`the ${name} back end computes in float32 only`);
+  try {
     try {
-      values = paramValues(rule, overrides);
+      const note = await prepareBackend(backend.name);
+      if (note !== '') io.err(note);
+    } catch (e) {
+      throw new UsageError(`the ${name} back end is not available here: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    let compiled: CompiledRule<VectorKernel> | CompiledRule<DeviceKernel>;
+    try {
+      compiled = compileRule(rule, { backend: backend.name, params: overrides, dtype: dtype as Dtype });
     } catch (e) {
       if (e instanceof BindError) throw new UsageError(e.message);
       throw e;
     }
-    let result: { weights: number[][]; adapter: string };
-    try {
-      result = await traceWgsl(lowerRule(rule), values, input, lr, seed);
-    } catch (e) {
-      throw new UsageError(`the wgsl back end is not available here: ${e instanceof Error ? e.message : String(e)}`);
-    } finally {
-      await closeWebGpu();
+    if (compiled.fallbackReason)
+      io.err(
+        `note: ${compiled.fallbackReason}; using ${compiled.backend === 'interp' ? 'the interpreter' : `the ${compiled.backend} back end`}`,
+      );
+    const weights = await traceCompiledAsync(compiled, input, lr, { seed, dtype: dtype as Dtype });
+    if (has(args, 'json')) io.out(JSON.stringify({ weights }));
+    else {
+      io.err(`rule: ${rule.canonical}\nback end: ${compiled.backend} (${dtype}), lr ${lr}`);
+      printWeights(io, weights);
     }
-    io.err(`WebGPU adapter: ${result.adapter}`);
-    if (has(args, 'json')) io.out(JSON.stringify({ weights: result.weights }));
-    else printWeights(io, result.weights);
     return 0;
+  } finally {
+    await releaseBackend(backend.name);
   }
-  let compiled: CompiledRule;
-  try {
-    compiled = compileRule(rule, { backend: backend as BackendName, params: overrides, dtype: dtype as Dtype });
-  } catch (e) {
-    if (e instanceof BindError) throw new UsageError(e.message);
-    throw e;
-  }
-  if (compiled.fallbackReason)
-    io.err(
-      `note: ${compiled.fallbackReason}; using ${compiled.backend === 'interp' ? 'the interpreter' : `the ${compiled.backend} back end`}`,
-    );
-  const weights = traceCompiled(compiled, input, lr, { seed, dtype: dtype as Dtype });
-  if (has(args, 'json')) io.out(JSON.stringify({ weights }));
-  else {
-    io.err(`rule: ${rule.canonical}\nback end: ${compiled.backend} (${dtype}), lr ${lr}`);
-    printWeights(io, weights);
-  }
-  return 0;
 }
 
 function printWeights(io: Io, weights: readonly number[][]): void {

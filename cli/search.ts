@@ -9,6 +9,7 @@ import {
   openRun,
   type RunRequest,
   resumeRun,
+  runStaleness,
   STRATEGIES,
   searchRun,
 } from '../controller/run.js';
@@ -68,6 +69,12 @@ export const SEARCH_FLAGS: FlagSpecs = {
     value: 'S',
     description: `seed of the strategy and of every evaluation (default ${DEFAULTS.seed})`,
   },
+  'stand-in': {
+    type: 'string',
+    value: 'MS',
+    description:
+      "benchmarks and tests only: train nothing; each evaluation sleeps MS ms and returns a made-up reward (from a hash of the rule); --workers K is then any number of sleeping workers, and --queue sends the jobs to 'nos worker --stand-in'; stored with the run",
+  },
   run: {
     type: 'string',
     value: 'NAME',
@@ -79,6 +86,11 @@ export const SEARCH_FLAGS: FlagSpecs = {
     type: 'string',
     value: 'N',
     description: `rules per strategy update (default ${DEFAULTS.batchSize}, at most ${LIMITS.batch[1]})`,
+  },
+  staleness: {
+    type: 'string',
+    value: 'S',
+    description: `batches proposed before the strategy has learned from the one S batches back: S+1 batches in flight keep the workers busy (default ${DEFAULTS.staleness}, at most ${LIMITS.staleness[1]}; stored with the run: results depend on it, never on --workers)`,
   },
   groups: {
     type: 'string',
@@ -180,7 +192,7 @@ function bar(p: SearchProgress): string {
   const filled = Math.min(width, Math.round((width * p.spent) / Math.max(1, p.budget)));
   const rate = p.spent / Math.max(1e-9, p.elapsedMs / 1000);
   const eta = rate > 0 ? ((p.budget - p.spent) / rate) * 1000 : 0;
-  return `[${'='.repeat(filled)}${' '.repeat(width - filled)}] ${p.spent}/${p.budget} rules ${p.unit}  ${rate.toFixed(2)}/s  ETA ${duration(eta)}  best ${p.best.toFixed(4)}  sampled ${p.sampled}  trained ${p.evaluated}  cached ${p.cached}  rejected ${p.rejected}`;
+  return `[${'='.repeat(filled)}${' '.repeat(width - filled)}] ${p.spent}/${p.budget} rules ${p.unit}  ${rate.toFixed(2)}/s  ETA ${duration(eta)}  best ${p.best.toFixed(4)}  sampled ${p.sampled}  trained ${p.evaluated}  cached ${p.cached}  rejected ${p.rejected}  in flight ${p.inFlight}`;
 }
 
 /** The settings given on the command line (left out: default, or the stored value on --resume). */
@@ -195,11 +207,13 @@ function request(args: ReturnType<typeof parseArgs>): RunRequest {
     ...opt('budgetUnit', flag(args, 'budget-unit')),
     ...opt('seed', intFlag(args, 'seed', 0)),
     ...opt('batchSize', intFlag(args, 'batch', 1)),
+    ...opt('staleness', intFlag(args, 'staleness', 0)),
     ...opt('steps', intFlag(args, 'steps', 1)),
     ...opt('groups', intFlag(args, 'groups', 1)),
     ...opt('warmStart', has(args, 'warm-start') ? true : undefined),
     ...opt('spaceFile', flag(args, 'space')),
     ...opt('workers', intFlag(args, 'workers', 1)),
+    ...opt('standIn', intFlag(args, 'stand-in', 0)),
     ...opt('funnel', funnelRequest(args)),
     ...opt('suite', suiteRequest(args)),
   };
@@ -248,6 +262,7 @@ export async function searchCommand(argv: readonly string[], io: Io): Promise<nu
   process.on('SIGINT', onSigint);
   const tty = process.stderr.isTTY === true && !has(args, 'json');
   let lastLine = 0;
+  let lastBar = Number.NEGATIVE_INFINITY;
   try {
     const summary = await searchRun(store, {
       ...(req.workers === undefined ? {} : { workers: req.workers }),
@@ -255,10 +270,10 @@ export async function searchCommand(argv: readonly string[], io: Io): Promise<nu
       ...(queueUrl === undefined
         ? {}
         : { queue: { url: queueUrl, log: (line: string) => io.err(`nos search: ${line}`) } }),
-      onStart: ({ workers, workersNote, backend, queue }) => {
+      onStart: ({ workers, workersNote, backend, queue, standIn }) => {
         if (workersNote !== undefined) io.err(`nos search: ${workersNote}`);
         io.err(
-          `nos search: run '${config.run}', ${config.strategy} on ${config.suite ? `the search suite (${config.suite.search.join(', ')}; held out: ${config.suite.heldOut.join(', ')})` : config.task}, budget ${config.budget} rules, seed ${config.seed}, ${config.groups} groups${config.warmStart ? ', warm start' : ''}${config.space ? ', own space' : ''}, ${queue !== undefined ? `evaluated through the queue at ${queue}` : device === 'webgpu' ? 'children on the GPU (one thread)' : `${workers} worker(s)`}, tfjs ${backend}`,
+          `nos search: run '${config.run}', ${config.strategy} on ${config.suite ? `the search suite (${config.suite.search.join(', ')}; held out: ${config.suite.heldOut.join(', ')})` : config.task}, budget ${config.budget} rules, seed ${config.seed}, ${config.groups} groups${config.warmStart ? ', warm start' : ''}${config.space ? ', own space' : ''}, batch ${config.batchSize}, staleness ${runStaleness(config)}, ${queue !== undefined ? `evaluated through the queue at ${queue}` : device === 'webgpu' ? 'children on the GPU (one thread)' : `${workers} worker(s)`}${standIn === undefined ? `, tfjs ${backend}` : `, stand-in evaluations (each sleeps ${standIn} ms; nothing is trained)`}`,
         );
       },
       shouldStop: () => stopRequested,
@@ -278,8 +293,14 @@ export async function searchCommand(argv: readonly string[], io: Io): Promise<nu
         },
       },
       onCandidate: (_c, p) => {
-        if (tty) process.stderr.write(`\r${bar(p)}\u001b[K`);
-        else if (p.spent - lastLine >= Math.max(1, Math.floor(p.budget / 20)) || p.spent === p.budget) {
+        // A terminal gets the bar at most every 100 ms (many workers finish hundreds of rules a second).
+        if (tty) {
+          const now = performance.now();
+          if (now - lastBar >= 100 || p.spent === p.budget) {
+            lastBar = now;
+            process.stderr.write(`\r${bar(p)}\u001b[K`);
+          }
+        } else if (p.spent - lastLine >= Math.max(1, Math.floor(p.budget / 20)) || p.spent === p.budget) {
           lastLine = p.spent;
           io.err(bar(p));
         }

@@ -2,8 +2,11 @@
 import { nosVersion } from '../controller/run.js';
 import { resolveWorkers } from '../evaluator/pool.js';
 import { startQueueWorker } from '../evaluator/queue-worker.js';
-import { type FlagSpecs, flag, intFlag, parseArgs, UsageError } from './args.js';
+import { type FlagSpecs, flag, has, intFlag, parseArgs, UsageError } from './args.js';
 import type { Io } from './io.js';
+
+/** The most stand-in jobs one worker holds at once. */
+const MAX_STAND_IN_JOBS = 1024;
 
 export const WORKER_FLAGS: FlagSpecs = {
   queue: {
@@ -16,22 +19,37 @@ export const WORKER_FLAGS: FlagSpecs = {
     value: 'K',
     description: 'evaluator threads, and jobs held at once (default and most: the number of cores)',
   },
+  'stand-in': {
+    type: 'bool',
+    description: `benchmarks only: take the stand-in jobs of 'nos search --stand-in' (and nos bench --only loop), each of which sleeps instead of training; --workers K is then the jobs held at once, up to ${MAX_STAND_IN_JOBS}, whatever the cores`,
+  },
 };
 
 export async function workerCommand(argv: readonly string[], io: Io): Promise<number> {
   const args = parseArgs(argv, WORKER_FLAGS);
   const url = flag(args, 'queue');
   if (url === undefined) throw new UsageError('--queue is required, e.g. nos worker --queue redis://127.0.0.1:6379');
-  const threads = resolveWorkers(intFlag(args, 'workers', 1));
+  const standIn = has(args, 'stand-in');
+  const asked = intFlag(args, 'workers', 1);
+  let threads = resolveWorkers(asked);
+  if (standIn) {
+    // Sleeping jobs need no core each.
+    if (asked !== undefined && asked > MAX_STAND_IN_JOBS)
+      throw new UsageError(`--workers with --stand-in holds at most ${MAX_STAND_IN_JOBS} jobs at once, got ${asked}`);
+    threads = { workers: asked ?? threads.workers, note: undefined };
+  }
   if (threads.note !== undefined) io.err(`nos worker: ${threads.note}`);
   const handle = await startQueueWorker({
     url,
     version: nosVersion(),
     threads: threads.workers,
     log: (line) => io.err(`nos worker: ${line}`),
+    ...(standIn ? { standIn } : {}),
   });
   io.err(
-    `nos worker: ready: ${handle.threads} thread(s), taking jobs from ${handle.url.redacted} (queue ${handle.queue}); Ctrl-C finishes the jobs in hand, then exits`,
+    standIn
+      ? `nos worker: ready: ${handle.threads} stand-in job(s) at once (they sleep, nothing is trained), taking jobs from ${handle.url.redacted} (queue ${handle.queue}); Ctrl-C finishes the jobs in hand, then exits`
+      : `nos worker: ready: ${handle.threads} thread(s), taking jobs from ${handle.url.redacted} (queue ${handle.queue}); Ctrl-C finishes the jobs in hand, then exits`,
   );
   let signals = 0;
   let finished!: () => void;

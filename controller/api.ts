@@ -130,6 +130,7 @@ export const SEARCH_OPTIONS = [
   'budgetUnit',
   'seed',
   'batchSize',
+  'staleness',
   'steps',
   'groups',
   'warmStart',
@@ -139,6 +140,7 @@ export const SEARCH_OPTIONS = [
   'device',
   'funnel',
   'suite',
+  'standIn',
   'signal',
   'onProgress',
   'onUpdate',
@@ -337,7 +339,7 @@ async function evaluateChecked(rule: string, options: EvaluateOptions): Promise<
         ...(baseline === undefined ? {} : { baseline: 1 }),
         options: { ...protocol, test: protocol.test ?? true },
       },
-      { evaluate: (req) => pool.evaluate(req, { interrupt: halt.signal }) },
+      { evaluate: (req) => pool.evaluate(req, { signal: halt.signal, interrupt: halt.signal }) },
       onProgress === undefined
         ? undefined
         : ({ rule: i, seed, result, done, total }) =>
@@ -448,7 +450,8 @@ async function searchChecked(options: SearchOptions): Promise<SearchResult> {
     const summary = await searchRun(store, {
       ...(request.workers === undefined ? {} : { workers: request.workers }),
       ...(device === undefined ? {} : { device }),
-      ...(signal === undefined ? {} : { signal }),
+      // The caller's abort stops the evaluations that run too (the pool stops their threads).
+      ...(signal === undefined ? {} : { signal, interrupt: true }),
       ...(onProgress ? { onCandidate: (c: Candidate, p: SearchProgress) => onProgress(p, c) } : {}),
       ...(onUpdate ? { onUpdate } : {}),
       ...(onFunnel

@@ -24,6 +24,17 @@ export interface RunConfig {
   readonly workers: number;
   /** Rules per strategy update. */
   readonly batchSize: number;
+  /**
+   * Batches proposed ahead of what the strategy has observed (the pipelined loop): batch k is
+   * proposed once batches up to k-1-S are observed. Absent in runs made before it was stored:
+   * they ran the synchronous loop, S = 0.
+   */
+  readonly staleness?: number;
+  /**
+   * A stand-in run (benchmarks and tests, `--stand-in MS`): evaluations sleep this many ms and
+   * return made-up results instead of training. Absent: a real run.
+   */
+  readonly standIn?: number;
   /** Training steps per evaluation, or null for the task's own. */
   readonly steps: number | null;
   /** Groups of choices per rule. */
@@ -87,6 +98,8 @@ const storedConfig = z
     seed: z.number().int(),
     workers: z.number().int().default(0),
     batchSize: z.number().int().min(1).default(10),
+    staleness: z.number().int().min(0).max(1000).optional(),
+    standIn: z.number().int().min(0).max(3_600_000).optional(),
     steps: z.number().int().min(1).nullable().default(null),
     groups: z.number().int().min(1).default(LEGACY_DEFAULTS.groups),
     warmStart: z.boolean().default(LEGACY_DEFAULTS.warmStart),

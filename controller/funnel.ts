@@ -15,6 +15,8 @@
  * them back would mix fidelities in REINFORCE's baseline. The funnel decides what is reported.
  */
 import type { EvalRequest, Evaluator } from '../evaluator/protocol.js';
+import type { EvalResult } from '../evaluator/train.js';
+import { AbortFanOut, abortError, isAbortError } from '../util/abort.js';
 import {
   baselineRule,
   indexEvaluations,
@@ -47,8 +49,16 @@ export {
 export interface FunnelHooks {
   onRung?(rung: Rung, rules: number, evaluations: number): void;
   onEvaluation?(e: Evaluation, left: number): void;
+  /**
+   * Checked before each rung and after each evaluation: true stops the funnel. Evaluations no
+   * worker has started are dropped (the pool, the queue), those running are awaited and stored.
+   */
   shouldStop?(): boolean;
-  /** Evaluations in flight at once (default 8). */
+  /** Aborts the funnel as `shouldStop` stops it, then rejects with an AbortError. */
+  readonly signal?: AbortSignal;
+  /** With `signal`: its abort also stops the evaluations that run, unstored (SearchHooks.interrupt). */
+  readonly interrupt?: boolean;
+  /** Evaluations handed to the evaluator at once (default: all of a rung's, so every worker has one). */
   readonly concurrency?: number;
 }
 
@@ -64,7 +74,7 @@ export interface FunnelSummary {
 /**
  * Climb the funnel: for each rung, evaluate its members and the baseline at its seeds (those
  * already stored are reused), then promote. Stops early, with what it has stored, when
- * `shouldStop` says so.
+ * `shouldStop` says so; rejects with an AbortError when `signal` aborts.
  */
 export async function runFunnel(
   store: ResultsStore<RunConfig> & FunnelStore,
@@ -72,8 +82,37 @@ export async function runFunnel(
   hooks: FunnelHooks = {},
 ): Promise<FunnelSummary> {
   const config = store.config;
+  const { signal } = hooks;
+  if (signal?.aborted) throw abortError(signal, 'the funnel');
   const f = config.funnel;
   if (!f) return { rungs: [], baseline: '', stopped: false, verdicts: [], evaluated: 0 };
+  // Stopping: nothing new is handed out; the evaluator drops what no worker has started.
+  const halt = new AbortController();
+  const stop = () => halt.abort(signal?.aborted ? signal.reason : undefined);
+  signal?.addEventListener('abort', stop, { once: true });
+  const stopRequested = () => halt.signal.aborted || signal?.aborted === true || hooks.shouldStop?.() === true;
+  let summary: FunnelSummary;
+  try {
+    summary = await climb(store, evaluator, hooks, halt, stopRequested);
+  } finally {
+    signal?.removeEventListener('abort', stop);
+  }
+  if (signal?.aborted) throw abortError(signal, 'the funnel');
+  return summary;
+}
+
+async function climb(
+  store: ResultsStore<RunConfig> & FunnelStore,
+  evaluator: Evaluator,
+  hooks: FunnelHooks,
+  halt: AbortController,
+  stopRequested: () => boolean,
+): Promise<FunnelSummary> {
+  const config = store.config;
+  const f = config.funnel as NonNullable<typeof config.funnel>;
+  // Each evaluation in flight listens to a signal of its own.
+  const fan = new AbortFanOut(halt.signal);
+  const cut = hooks.interrupt === true && hooks.signal !== undefined ? new AbortFanOut(hooks.signal) : undefined;
   const base = baselineRule(f.baseline);
   const cs = store.candidates();
   // Rung 0 rows, from the search's candidates (idempotent).
@@ -111,20 +150,21 @@ export async function runFunnel(
         }
     }
     hooks.onRung?.(rung, rules.length, jobs.length);
-    if (hooks.shouldStop?.()) {
+    if (stopRequested()) {
       stopped = true;
       break;
     }
     let left = jobs.length;
     let next = 0;
-    // A few evaluations in flight at a time (the evaluator queues them for its workers), so a
-    // stop request waits for those only, not for the whole rung.
+    // All of a rung's evaluations go to the evaluator at once (or `concurrency` at a time), in
+    // order, so every worker has one; a stop drops those no worker has started.
     const runOne = async (): Promise<void> => {
       for (;;) {
         const j = jobs[next++];
         if (j === undefined) return;
-        if (hooks.shouldStop?.()) {
+        if (stopRequested()) {
           stopped = true;
+          halt.abort();
           return;
         }
         const steps = rungSteps(rung, j.task);
@@ -135,8 +175,26 @@ export async function runFunnel(
           ...(steps === undefined ? {} : { steps }),
           ...(rung.lrTop === undefined ? {} : { lrTop: rung.lrTop }),
           test: true,
+          ...(config.standIn === undefined ? {} : { standInMs: config.standIn }),
         };
-        const { result } = await evaluator.evaluate(req);
+        let result: EvalResult;
+        const one = fan.child();
+        const hard = cut?.child();
+        try {
+          ({ result } = await evaluator.evaluate(req, {
+            signal: one.signal,
+            ...(hard ? { interrupt: hard.signal } : {}),
+          }));
+        } catch (e) {
+          if (halt.signal.aborted && isAbortError(e)) {
+            stopped = true;
+            return;
+          }
+          throw e;
+        } finally {
+          one.release();
+          hard?.release();
+        }
         const e: Evaluation = {
           hash: j.hash,
           rung: r,
@@ -153,14 +211,26 @@ export async function runFunnel(
         store.addEvaluation(e);
         evaluated++;
         hooks.onEvaluation?.(e, --left);
+        if (stopRequested()) halt.abort();
       }
     };
     const outcomes = await Promise.allSettled(
-      Array.from({ length: Math.min(hooks.concurrency ?? 8, jobs.length) }, runOne),
+      Array.from({ length: Math.min(hooks.concurrency ?? jobs.length, jobs.length) }, async () => {
+        try {
+          await runOne();
+        } catch (e) {
+          // One failure stops the rest; every evaluation in flight is still awaited and stored.
+          halt.abort();
+          throw e;
+        }
+      }),
     );
     const failure = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
     if (failure) throw failure.reason;
-    if (stopped) break;
+    if (stopped || halt.signal.aborted) {
+      stopped = true;
+      break;
+    }
   }
   const plan = planFunnel(config, cs, store.evaluations());
   return {

@@ -39,6 +39,7 @@ export const SEARCH_FLAG_OPTIONS: Readonly<Record<string, string>> = {
   resume: 'resume',
   batch: 'batchSize',
   staleness: 'staleness',
+  'stand-in': 'standIn',
   groups: 'groups',
   steps: 'steps',
   'warm-start': 'warmStart',

@@ -6,8 +6,14 @@
  * a moving-average baseline, an entropy bonus, global-norm gradient clipping, and Adam —
  * nos's own fused Adam kernel on the controller's flattened weights, so the whole state
  * (weights, Adam moments, step, baseline, RNG) checkpoints and restores exactly.
+ *
+ * The network is small (32 hidden units, 10 steps), so its forward pass and its gradients
+ * (backpropagation through time, written out below) run in plain JS in float64 over float32
+ * weights: ~0.1 ms a sample to propose and ~0.3 ms to learn from, where tfjs ops cost ~10x
+ * that in per-op overhead (the loop's controller time is what bounds how many workers one
+ * search keeps busy). tests/controller/rl-gradients.test.ts checks the pass and the gradients
+ * against the tfjs formulation with autodiff (tests/helpers/rl-tfjs.ts).
  */
-import * as tf from '@tensorflow/tfjs';
 import { compileRule, type VectorKernel } from '../dsl/compile/index.js';
 import type { JsKernel } from '../dsl/compile/js.js';
 import { library } from '../dsl/index.js';
@@ -39,17 +45,37 @@ type G = readonly [number, number, number, number, number];
 
 const KINDS = [0, 0, 1, 1, 2] as const; // operand, operand, unary, unary, binary
 
+/** The logit a masked choice gets (as the tfjs formulation adds it): its probability is 0. */
+const MASKED = -1e9;
+
+const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
+
+/** One pass of the policy over n samples: what was chosen, and its log-probabilities and entropy. */
+export interface PolicyPass {
+  readonly chosen: G[][];
+  /** Log-probability of each sample's choices. */
+  readonly logp: Float64Array;
+  /** The choices' entropy, averaged over samples and steps. */
+  readonly entropy: number;
+}
+
+/** The gradients of a REINFORCE loss: dL/dlogp per sample, and dL/d(each step's entropy), the same for all. */
+export interface LossWeights {
+  readonly dLogp: Float64Array;
+  readonly dEntropy: number;
+}
+
 export class RlController implements Strategy {
   readonly name = 'rl';
   private readonly space: SearchSpace;
   private readonly groups: number;
   private readonly H: number;
   private readonly E: number;
+  private readonly V: number;
   private readonly sizes: readonly [number, number, number]; // operand, unary, binary vocabularies
   private readonly offsets: readonly [number, number, number]; // token offsets per kind (0 = start token)
   private readonly shapes: readonly (readonly number[])[];
   private readonly weights: Float32Array[];
-  private readonly vars: tf.Variable[];
   private adam: VectorKernel[];
   private rng;
   private baseline: number | null = null;
@@ -72,8 +98,9 @@ export class RlController implements Strategy {
     const O = this.space.operands.length + this.groups - 1;
     this.sizes = [O, this.space.unary.length, this.space.binary.length];
     this.offsets = [1, 1 + O, 1 + O + this.sizes[1]];
-    const V = 1 + O + this.sizes[1] + this.sizes[2];
-    const { H, E } = this;
+    this.V = 1 + O + this.sizes[1] + this.sizes[2];
+    const { H, E, V } = this;
+    // Embedding; LSTM input, recurrent and bias weights (gates i, f, g, o); a head per kind.
     this.shapes = [
       [V, E],
       [E, 4 * H],
@@ -95,9 +122,6 @@ export class RlController implements Strategy {
       } else if (shape.length === 2) for (let k = 0; k < w.length; k++) w[k] = (init() * 2 - 1) * 0.1;
       return w;
     });
-    this.vars = this.weights.map((w, i) =>
-      tf.tidy(() => tf.variable(tf.tensor(w, [...(this.shapes[i] as number[])]), true)),
-    );
     this.adam = this.makeAdam();
     this.rng = makeRng(`controller:${options.seed}`);
   }
@@ -109,91 +133,233 @@ export class RlController implements Strategy {
     return this.weights.map((w) => adam.create(w.length));
   }
 
-  private v(i: number): tf.Tensor {
-    return this.vars[i] as tf.Tensor;
-  }
-
-  /** One LSTM step for a batch: returns new [h, c]. */
-  private cell(x: tf.Tensor2D, h: tf.Tensor2D, c: tf.Tensor2D): [tf.Tensor2D, tf.Tensor2D] {
-    const H = this.H;
-    const z = tf.add(tf.add(tf.matMul(x, this.v(1) as tf.Tensor2D), tf.matMul(h, this.v(2) as tf.Tensor2D)), this.v(3));
-    const [i, f, g, o] = tf.split(z, [H, H, H, H], 1) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
-    const c2 = tf.add(tf.mul(tf.sigmoid(f), c), tf.mul(tf.sigmoid(i), tf.tanh(g))) as tf.Tensor2D;
-    const h2 = tf.mul(tf.sigmoid(o), tf.tanh(c2)) as tf.Tensor2D;
-    return [h2, c2];
-  }
-
-  /** Masked log-probabilities of decision `k` of group `g`. */
-  private logProbs(h: tf.Tensor2D, g: number, k: number): tf.Tensor2D {
-    const kind = KINDS[k as 0 | 1 | 2 | 3 | 4];
-    const logits = tf.add(tf.matMul(h, this.v(4 + 2 * kind) as tf.Tensor2D), this.v(5 + 2 * kind)) as tf.Tensor2D;
-    let masked = logits;
-    if (kind === 0) {
-      const valid = this.space.operands.length + g;
-      const size = this.sizes[0];
-      if (valid < size) {
-        const mask = tf.tensor1d(Array.from({ length: size }, (_, j) => (j < valid ? 0 : -1e9)));
-        masked = tf.add(logits, mask) as tf.Tensor2D;
-      }
-    }
-    return tf.logSoftmax(masked) as tf.Tensor2D;
-  }
-
-  private token(kind: 0 | 1 | 2, choice: number): number {
-    return (this.offsets[kind] as number) + choice;
-  }
-
-  /** Run the policy over a batch. With `actions`, scores them; without, samples them. */
-  private unroll(n: number, actions?: readonly G[][]): { chosen: G[][]; logp: tf.Tensor1D; entropy: tf.Scalar } {
-    let h = tf.zeros([n, this.H]) as tf.Tensor2D;
-    let c = tf.zeros([n, this.H]) as tf.Tensor2D;
-    let input = new Int32Array(n); // start token 0
-    const chosen: number[][][] = Array.from({ length: n }, () => []);
-    let logp = tf.zeros([n]) as tf.Tensor1D;
-    let entropy = tf.scalar(0);
+  /**
+   * Run the policy over n samples, step by step (all samples' choices at a step before the next
+   * step, so the RNG is drawn in that order). With `actions`, scores them; without, samples
+   * them. With `loss`, also returns the gradient of the loss for every weight array.
+   */
+  private pass(
+    n: number,
+    actions?: readonly (readonly G[])[],
+    loss?: LossWeights,
+  ): PolicyPass & { grads?: Float64Array[] } {
+    const { H, E } = this;
+    const H4 = 4 * H;
     const steps = this.groups * 5;
-    for (let g = 0; g < this.groups; g++) {
-      for (let k = 0; k < 5; k++) {
-        // Embedding lookup as a one-hot matMul: gather's gradient needs UnsortedSegmentSum, which wasm lacks.
-        const x = tf.matMul(
-          tf.oneHot(tf.tensor1d(input, 'int32'), this.shapes[0]?.[0] as number),
-          this.v(0) as tf.Tensor2D,
-        ) as tf.Tensor2D;
-        [h, c] = this.cell(x, h, c);
-        const lp = this.logProbs(h, g, k);
-        const kind = KINDS[k as 0 | 1 | 2 | 3 | 4];
-        let picks: Int32Array;
-        if (actions) picks = Int32Array.from(actions.map((a) => (a[g] as G)[k] as number));
-        else {
-          const probs = tf.exp(lp).arraySync() as number[][];
-          picks = Int32Array.from(probs.map((row) => sample(row, this.rng)));
+    const [emb, wx, wh, bias] = this.weights as [Float32Array, Float32Array, Float32Array, Float32Array];
+    const heads = [0, 1, 2].map((kind) => ({
+      w: this.weights[4 + 2 * kind] as Float32Array,
+      b: this.weights[5 + 2 * kind] as Float32Array,
+      size: this.sizes[kind as 0 | 1 | 2],
+    }));
+    const maxK = Math.max(...this.sizes);
+    // Per step and sample, what the backward pass needs.
+    const keep = loss !== undefined;
+    const tokens = new Int32Array((steps + 1) * n); // the input token of each step (step 0: the start token)
+    const gates = keep ? new Float64Array(steps * n * H4) : new Float64Array(0); // i, f, g, o after their nonlinearities
+    const cells = new Float64Array((steps + 1) * n * H); // c before each step (and after the last)
+    const hiddens = new Float64Array((steps + 1) * n * H);
+    const probs = keep ? new Float64Array(steps * n * maxK) : new Float64Array(0);
+    const logps = keep ? new Float64Array(steps * n * maxK) : new Float64Array(0);
+    const stepEntropy = keep ? new Float64Array(steps * n) : new Float64Array(0);
+    const picked = new Int32Array(steps * n);
+    const logp = new Float64Array(n);
+    let entropySum = 0;
+    const z = new Float64Array(H4);
+    const inputs = new Float64Array(this.V * H4);
+    const projected = new Uint8Array(this.V);
+    const logits = new Float64Array(maxK);
+    const p = new Float64Array(maxK);
+    for (let s = 0; s < steps; s++) {
+      const g = Math.floor(s / 5);
+      const k = s % 5;
+      const kind = KINDS[k as 0 | 1 | 2 | 3 | 4];
+      const head = heads[kind] as { w: Float32Array; b: Float32Array; size: number };
+      const K = head.size;
+      const valid = kind === 0 ? Math.min(K, this.space.operands.length + g) : K;
+      let stepEntropyMean = 0;
+      for (let b = 0; b < n; b++) {
+        const tok = tokens[s * n + b] as number;
+        const hPrev = (s * n + b) * H;
+        const hNext = ((s + 1) * n + b) * H;
+        // z = bias + x Wx + h Wh, x the token's embedding row (bias + x Wx once per token and pass).
+        const proj = tok * H4;
+        if (projected[tok] === 0) {
+          projected[tok] = 1;
+          for (let j = 0; j < H4; j++) inputs[proj + j] = bias[j] as number;
+          for (let e = 0; e < E; e++) {
+            const x = emb[tok * E + e] as number;
+            if (x === 0) continue;
+            const row = e * H4;
+            for (let j = 0; j < H4; j++) inputs[proj + j] = (inputs[proj + j] as number) + x * (wx[row + j] as number);
+          }
         }
-        picks.forEach((p, b) => {
-          const row = chosen[b] as number[][];
-          if (k === 0) row.push([]);
-          (row[g] as number[]).push(p);
-        });
-        const onehot = oneHot(picks, lp.shape[1]);
-        logp = tf.add(logp, tf.sum(tf.mul(onehot, lp), 1)) as tf.Tensor1D;
-        const p = tf.exp(lp);
-        // Masked choices have lp = -1e9 (finite) and p = 0: they add nothing.
-        entropy = tf.add(entropy, tf.neg(tf.mean(tf.sum(tf.mul(p, lp), 1)))) as tf.Scalar;
-        input = Int32Array.from(picks, (p) => this.token(kind, p));
+        for (let j = 0; j < H4; j++) z[j] = inputs[proj + j] as number;
+        for (let h = 0; h < H; h++) {
+          const x = hiddens[hPrev + h] as number;
+          if (x === 0) continue;
+          const row = h * H4;
+          for (let j = 0; j < H4; j++) z[j] = (z[j] as number) + x * (wh[row + j] as number);
+        }
+        const gBase = (s * n + b) * H4;
+        for (let h = 0; h < H; h++) {
+          const i = sigmoid(z[h] as number);
+          const f = sigmoid(z[H + h] as number);
+          const gg = Math.tanh(z[2 * H + h] as number);
+          const o = sigmoid(z[3 * H + h] as number);
+          const c = f * (cells[hPrev + h] as number) + i * gg;
+          cells[hNext + h] = c;
+          hiddens[hNext + h] = o * Math.tanh(c);
+          if (keep) {
+            gates[gBase + h] = i;
+            gates[gBase + H + h] = f;
+            gates[gBase + 2 * H + h] = gg;
+            gates[gBase + 3 * H + h] = o;
+          }
+        }
+        // The head's logits, masked, and their log-softmax.
+        for (let c = 0; c < K; c++) logits[c] = head.b[c] as number;
+        for (let h = 0; h < H; h++) {
+          const x = hiddens[hNext + h] as number;
+          const row = h * K;
+          for (let c = 0; c < K; c++) logits[c] = (logits[c] as number) + x * (head.w[row + c] as number);
+        }
+        let max = Number.NEGATIVE_INFINITY;
+        for (let c = 0; c < K; c++) {
+          if (c >= valid) logits[c] = (logits[c] as number) + MASKED;
+          if ((logits[c] as number) > max) max = logits[c] as number;
+        }
+        let sum = 0;
+        for (let c = 0; c < K; c++) {
+          const e = Math.exp((logits[c] as number) - max);
+          p[c] = e;
+          sum += e;
+        }
+        const lse = max + Math.log(sum);
+        let ent = 0;
+        for (let c = 0; c < K; c++) {
+          p[c] = (p[c] as number) / sum;
+          const lp = (logits[c] as number) - lse;
+          // Masked choices have p = 0 and a finite lp: they add nothing.
+          ent -= (p[c] as number) * lp;
+          if (keep) {
+            probs[(s * n + b) * maxK + c] = p[c] as number;
+            logps[(s * n + b) * maxK + c] = lp;
+          }
+        }
+        if (keep) stepEntropy[s * n + b] = ent;
+        stepEntropyMean += ent;
+        const pick = actions ? (((actions[b] as readonly G[])[g] as G)[k] as number) : sample(p, K, this.rng);
+        if (!Number.isInteger(pick) || pick < 0 || pick >= K)
+          throw new RangeError(`choice ${pick} of step ${s} is outside its vocabulary of ${K}`);
+        picked[s * n + b] = pick;
+        logp[b] = (logp[b] as number) + (logits[pick] as number) - lse;
+        tokens[(s + 1) * n + b] = (this.offsets[kind] as number) + pick;
+      }
+      entropySum += stepEntropyMean / n;
+    }
+    const chosen: G[][] = Array.from({ length: n }, (_, b) =>
+      Array.from(
+        { length: this.groups },
+        (_g, g) => [0, 1, 2, 3, 4].map((k) => picked[(g * 5 + k) * n + b] as number) as unknown as G,
+      ),
+    );
+    const entropy = entropySum / steps;
+    if (!loss) return { chosen, logp, entropy };
+
+    // Backpropagation through time, sample by sample, step by step from the last.
+    const grads = this.shapes.map((shape) => new Float64Array(shape.reduce((a, b) => a * b, 1)));
+    const [dEmb, dWx, dWh, dBias] = grads as [Float64Array, Float64Array, Float64Array, Float64Array];
+    const dh = new Float64Array(H);
+    const dc = new Float64Array(H);
+    const dz = new Float64Array(H4);
+    const dl = new Float64Array(maxK);
+    const dInputs = new Float64Array(this.V * H4);
+    for (let b = 0; b < n; b++) {
+      dh.fill(0);
+      dc.fill(0);
+      const dLogp = loss.dLogp[b] as number;
+      for (let s = steps - 1; s >= 0; s--) {
+        const kind = KINDS[(s % 5) as 0 | 1 | 2 | 3 | 4];
+        const head = heads[kind] as { w: Float32Array; b: Float32Array; size: number };
+        const K = head.size;
+        const hNext = ((s + 1) * n + b) * H;
+        const hPrev = (s * n + b) * H;
+        const at = (s * n + b) * maxK;
+        const pick = picked[s * n + b] as number;
+        const ent = stepEntropy[s * n + b] as number;
+        // d logp / d logits = onehot - p; d entropy / d logits = -p (lp + entropy).
+        for (let c = 0; c < K; c++) {
+          const pc = probs[at + c] as number;
+          dl[c] = dLogp * ((c === pick ? 1 : 0) - pc) - loss.dEntropy * pc * ((logps[at + c] as number) + ent);
+        }
+        const dW = grads[4 + 2 * kind] as Float64Array;
+        const dB = grads[5 + 2 * kind] as Float64Array;
+        for (let c = 0; c < K; c++) dB[c] = (dB[c] as number) + (dl[c] as number);
+        for (let h = 0; h < H; h++) {
+          const x = hiddens[hNext + h] as number;
+          const row = h * K;
+          let acc = 0;
+          for (let c = 0; c < K; c++) {
+            const d = dl[c] as number;
+            dW[row + c] = (dW[row + c] as number) + x * d;
+            acc += (head.w[row + c] as number) * d;
+          }
+          dh[h] = (dh[h] as number) + acc;
+        }
+        // Through the cell.
+        const gBase = (s * n + b) * H4;
+        for (let h = 0; h < H; h++) {
+          const i = gates[gBase + h] as number;
+          const f = gates[gBase + H + h] as number;
+          const gg = gates[gBase + 2 * H + h] as number;
+          const o = gates[gBase + 3 * H + h] as number;
+          const tc = Math.tanh(cells[hNext + h] as number);
+          const dH = dh[h] as number;
+          const dC = (dc[h] as number) + dH * o * (1 - tc * tc);
+          dz[h] = dC * gg * i * (1 - i);
+          dz[H + h] = dC * (cells[hPrev + h] as number) * f * (1 - f);
+          dz[2 * H + h] = dC * i * (1 - gg * gg);
+          dz[3 * H + h] = dH * tc * o * (1 - o);
+          dc[h] = dC * f;
+        }
+        // The input projection's gradient, summed per token (spread over bias, Wx and the embedding below).
+        const proj = (tokens[s * n + b] as number) * H4;
+        for (let j = 0; j < H4; j++) dInputs[proj + j] = (dInputs[proj + j] as number) + (dz[j] as number);
+        for (let h = 0; h < H; h++) {
+          const x = hiddens[hPrev + h] as number;
+          const row = h * H4;
+          let acc = 0;
+          for (let j = 0; j < H4; j++) {
+            const d = dz[j] as number;
+            dWh[row + j] = (dWh[row + j] as number) + x * d;
+            acc += (wh[row + j] as number) * d;
+          }
+          dh[h] = acc;
+        }
       }
     }
-    return {
-      chosen: chosen.map((groups) => groups.map((gr) => gr as unknown as G)),
-      logp,
-      entropy: tf.div(entropy, steps) as tf.Scalar,
-    };
+    for (let tok = 0; tok < this.V; tok++) {
+      if (projected[tok] === 0) continue;
+      const proj = tok * H4;
+      for (let j = 0; j < H4; j++) dBias[j] = (dBias[j] as number) + (dInputs[proj + j] as number);
+      for (let e = 0; e < E; e++) {
+        const x = emb[tok * E + e] as number;
+        const row = e * H4;
+        let acc = 0;
+        for (let j = 0; j < H4; j++) {
+          const d = dInputs[proj + j] as number;
+          dWx[row + j] = (dWx[row + j] as number) + x * d;
+          acc += (wx[row + j] as number) * d;
+        }
+        dEmb[tok * E + e] = (dEmb[tok * E + e] as number) + acc;
+      }
+    }
+    return { chosen, logp, entropy, grads };
   }
 
   propose(n: number): Proposal[] {
-    let sampled: G[][] = [];
-    tf.tidy(() => {
-      sampled = this.unroll(n).chosen;
-    });
-    return sampled.map((groups) => {
+    return this.pass(n).chosen.map((groups) => {
       const choices: Choices = { groups };
       return { choices, text: ruleText(choices, this.space), parent: null };
     });
@@ -201,14 +367,33 @@ export class RlController implements Strategy {
 
   /** The policy's log-probability of each proposal (as the controller would write it). */
   logProb(proposals: readonly Proposal[]): number[] {
-    return tf.tidy(() =>
-      Array.from(
-        this.unroll(
-          proposals.length,
-          proposals.map((p) => p.choices.groups as G[]),
-        ).logp.dataSync(),
-      ),
+    return Array.from(
+      this.pass(
+        proposals.length,
+        proposals.map((p) => p.choices.groups as G[]),
+      ).logp,
     );
+  }
+
+  /**
+   * The REINFORCE loss's gradients for given proposals and advantages, without updating
+   * anything: L = -mean(advantage * logp) - entropyWeight * entropy.
+   */
+  lossGradients(
+    proposals: readonly Proposal[],
+    advantages: readonly number[],
+  ): { grads: Float64Array[]; entropy: number; logp: Float64Array } {
+    const n = proposals.length;
+    const steps = this.groups * 5;
+    const r = this.pass(
+      n,
+      proposals.map((p) => p.choices.groups as G[]),
+      {
+        dLogp: Float64Array.from(advantages, (a) => -a / Math.max(1, n)),
+        dEntropy: -this.beta / (steps * Math.max(1, n)),
+      },
+    );
+    return { grads: r.grads as Float64Array[], entropy: r.entropy, logp: r.logp };
   }
 
   observe(
@@ -223,27 +408,14 @@ export class RlController implements Strategy {
     const shapedMean = shaped.reduce((a, b) => a + b, 0) / Math.max(1, shaped.length);
     const baseline = this.baseline ?? shapedMean;
     const advantages = shaped.map((r) => r - baseline);
-    const actions = proposals.map((p) => p.choices.groups as G[]);
-    let entropy = 0;
-    const grads = tf.tidy(() => {
-      const { value, grads: g } = tf.variableGrads(() => {
-        const { logp, entropy: ent } = this.unroll(actions.length, actions);
-        entropy = ent.dataSync()[0] as number;
-        const pg = tf.neg(tf.mean(tf.mul(tf.tensor1d(advantages), logp)));
-        return tf.sub(pg, tf.mul(this.beta, ent)) as tf.Scalar;
-      }, this.vars);
-      void value;
-      return this.vars.map((v) => Float32Array.from((g[v.name] as tf.Tensor).dataSync()));
-    });
+    const { grads: g64, entropy } = this.lossGradients(proposals, advantages);
+    const grads = g64.map((g) => Float32Array.from(g));
     // Clip by global norm, then one Adam step per weight array.
     const norm = Math.sqrt(grads.reduce((s, g) => s + g.reduce((a, x) => a + x * x, 0), 0));
     const scale = norm > this.clip ? this.clip / norm : 1;
     grads.forEach((g, i) => {
       if (scale !== 1) for (let k = 0; k < g.length; k++) g[k] = (g[k] as number) * scale;
       this.adam[i]?.step(this.weights[i] as Float32Array, g, this.lr);
-    });
-    this.vars.forEach((v, i) => {
-      tf.tidy(() => v.assign(tf.tensor(this.weights[i] as Float32Array, v.shape)));
     });
     this.baseline = this.baseline === null ? shapedMean : this.decay * this.baseline + (1 - this.decay) * shapedMean;
     return { meanReward, baseline, entropy };
@@ -273,9 +445,6 @@ export class RlController implements Strategy {
     s.weights.forEach((w, i) => {
       (this.weights[i] as Float32Array).set(f32(w));
     });
-    this.vars.forEach((v, i) => {
-      tf.tidy(() => v.assign(tf.tensor(this.weights[i] as Float32Array, v.shape)));
-    });
     this.adam = this.makeAdam();
     s.adam.forEach((a, i) => {
       const js = this.adam[i] as unknown as JsKernel;
@@ -288,23 +457,17 @@ export class RlController implements Strategy {
     this.rng = makeRng('', s.rng);
   }
 
-  dispose(): void {
-    tf.dispose(this.vars);
-  }
+  /** Nothing to free (the controller holds plain arrays); kept for callers that dispose strategies. */
+  dispose(): void {}
 }
 
-/** tf.oneHot, also for a vocabulary of one (tf refuses depth 1: a one-entry --space list). */
-function oneHot(indices: Int32Array, depth: number): tf.Tensor2D {
-  return depth === 1 ? tf.ones([indices.length, 1]) : (tf.oneHot(tf.tensor1d(indices, 'int32'), depth) as tf.Tensor2D);
-}
-
-function sample(probs: readonly number[], rng: () => number): number {
+function sample(probs: Float64Array, size: number, rng: () => number): number {
   let u = rng();
-  for (let i = 0; i < probs.length; i++) {
+  for (let i = 0; i < size; i++) {
     u -= probs[i] as number;
     if (u < 0) return i;
   }
   // Rounding left a sliver: the last choice with any mass.
-  for (let i = probs.length - 1; i >= 0; i--) if ((probs[i] as number) > 0) return i;
+  for (let i = size - 1; i >= 0; i--) if ((probs[i] as number) > 0) return i;
   return 0;
 }

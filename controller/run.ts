@@ -5,7 +5,7 @@
  * may be raised), opened for reading, and searched. The CLI parses flags into a RunRequest and
  * prints; benchmarks call the same functions.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initTf } from '../dsl/compile/tf-backend.js';
@@ -13,9 +13,10 @@ import { nearest } from '../dsl/diagnostics.js';
 import { loadDataset } from '../evaluator/data.js';
 import { GpuEvaluator } from '../evaluator/gpu-pool.js';
 import { type Device, gpuProblem } from '../evaluator/gpu-train.js';
-import { EvaluatorPool, resolveWorkers } from '../evaluator/pool.js';
+import { EvaluatorPool, resolveWorkers, workerLimit } from '../evaluator/pool.js';
 import type { Evaluator } from '../evaluator/protocol.js';
 import { QueueEvaluator } from '../evaluator/queue.js';
+import { SleepingEvaluator } from '../evaluator/stand-in.js';
 import { DEFAULT_TASK, findTask, TASKS, type TaskSpec } from '../evaluator/tasks.js';
 import { evaluateRule } from '../evaluator/train.js';
 import { lookupRule } from '../dsl/index.js';
@@ -25,6 +26,7 @@ import { canonicalJson } from '../util/canonical-json.js';
 import { checkRunName, RunNameError, type RunsLocation, SqliteStore, sampleCounts } from '../search-results/store.js';
 import { AGGREGATES, suiteTasks } from '../evaluator/suite.js';
 import { type FunnelConfig, openStore, type RunConfig, type RunStore, type SuiteConfig } from './config.js';
+import { checkWorkerFile, ThreadChecker } from './thread-checker.js';
 import { type FunnelHooks, type FunnelSummary, runFunnel } from './funnel.js';
 import { defaultTransfer, FUNNEL_DEFAULTS } from './funnel-plan.js';
 import { RlController } from './rl.js';
@@ -32,9 +34,11 @@ import {
   BUDGET_UNITS,
   type BudgetUnit,
   budgetUnitOf,
+  MAX_STALENESS,
   runSearch,
   type SearchHooks,
   type SearchSummary,
+  stalenessOf,
 } from './search.js';
 import { parseSpaceConfig, readSpaceFile, SpaceError } from './space.js';
 import { Evolution, knownChoices, RandomSearch, type Strategy } from './strategy.js';
@@ -67,15 +71,20 @@ export const DEFAULTS = {
   budgetUnit: 'trained',
   seed: 0,
   batchSize: 10,
+  staleness: 4,
   groups: 2,
   warmStart: false,
 } as const;
 
 /** Inclusive ranges of the integer settings. */
-export const LIMITS: Readonly<Record<'budget' | 'seed' | 'batch' | 'groups' | 'steps', readonly [number, number]>> = {
+export const LIMITS: Readonly<
+  Record<'budget' | 'seed' | 'batch' | 'staleness' | 'groups' | 'steps' | 'stand-in', readonly [number, number]>
+> = {
+  'stand-in': [0, 3_600_000],
   budget: [1, 10_000_000],
   seed: [0, Number.MAX_SAFE_INTEGER],
   batch: [1, 10_000],
+  staleness: [0, MAX_STALENESS],
   groups: [1, 8],
   steps: [1, 10_000_000],
 };
@@ -90,6 +99,8 @@ export interface RunRequest {
   readonly budgetUnit?: string;
   readonly seed?: number;
   readonly batchSize?: number;
+  /** Batches proposed ahead of what the strategy has observed (the pipeline's depth less one). */
+  readonly staleness?: number;
   readonly steps?: number;
   readonly groups?: number;
   readonly warmStart?: boolean;
@@ -99,6 +110,8 @@ export interface RunRequest {
   readonly space?: SpaceConfig;
   /** Worker threads (does not change results; stored for the record). */
   readonly workers?: number;
+  /** Benchmarks and tests: a stand-in run, whose evaluations sleep this many ms instead of training. */
+  readonly standIn?: number;
   /** The funnel after the search: settings to change from the defaults, or false for none. */
   readonly funnel?: FunnelRequest | false;
   /**
@@ -291,6 +304,15 @@ function checkBudgetUnit(unit: string | undefined): BudgetUnit | undefined {
   return found;
 }
 
+/** A stored config's staleness (runs made before it was stored ran the synchronous loop: 0). */
+export function runStaleness(config: RunConfig): number {
+  try {
+    return stalenessOf(config);
+  } catch (e) {
+    throw new RunConfigError('staleness', `run '${config.run}': ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
 /** A stored config's budget unit (runs made before the unit existed count samples). */
 export function runBudgetUnit(config: RunConfig): BudgetUnit {
   try {
@@ -390,6 +412,8 @@ export function planRun(req: RunRequest, now = new Date()): RunConfig & { readon
   checkInt('budget', req.budget);
   checkInt('seed', req.seed);
   checkInt('batch', req.batchSize);
+  checkInt('staleness', req.staleness);
+  checkInt('stand-in', req.standIn);
   checkInt('groups', req.groups);
   checkInt('steps', req.steps);
   const groups = req.groups ?? DEFAULTS.groups;
@@ -408,6 +432,8 @@ export function planRun(req: RunRequest, now = new Date()): RunConfig & { readon
     seed: req.seed ?? DEFAULTS.seed,
     workers: req.workers ?? 0,
     batchSize: req.batchSize ?? DEFAULTS.batchSize,
+    staleness: req.staleness ?? DEFAULTS.staleness,
+    ...(req.standIn === undefined ? {} : { standIn: req.standIn }),
     steps: req.steps ?? null,
     groups,
     warmStart,
@@ -452,6 +478,8 @@ export function resumeRun(run: string | undefined, req: RunRequest, options: Run
     ['budget', req.budget],
     ['seed', req.seed],
     ['batch', req.batchSize],
+    ['staleness', req.staleness],
+    ['stand-in', req.standIn],
     ['groups', req.groups],
     ['steps', req.steps],
   ] as const)
@@ -480,6 +508,19 @@ export function resumeRun(run: string | undefined, req: RunRequest, options: Run
     if (req.seed !== undefined && req.seed !== c.seed) throw refuse('seed', String(req.seed), `--seed ${c.seed}`);
     if (req.batchSize !== undefined && req.batchSize !== c.batchSize)
       throw refuse('batch', String(req.batchSize), `--batch ${c.batchSize}`);
+    const storedStaleness = runStaleness(c);
+    if (req.staleness !== undefined && req.staleness !== storedStaleness)
+      throw refuse(
+        'staleness',
+        String(req.staleness),
+        `--staleness ${storedStaleness}${c.staleness === undefined ? ' (a run of the synchronous loop, made before the staleness was stored)' : ''}`,
+      );
+    if (req.standIn !== undefined && req.standIn !== c.standIn)
+      throw refuse(
+        'stand-in',
+        String(req.standIn),
+        c.standIn === undefined ? 'real evaluations (no --stand-in)' : `--stand-in ${c.standIn}`,
+      );
     if (req.steps !== undefined && req.steps !== c.steps)
       throw refuse(
         'steps',
@@ -564,7 +605,7 @@ export function makeStrategy(config: RunConfig): Strategy {
 
 export interface SearchRunOptions extends SearchHooks {
   /** Progress of the funnel after the search. */
-  readonly funnelHooks?: Omit<FunnelHooks, 'shouldStop'>;
+  readonly funnelHooks?: Omit<FunnelHooks, 'shouldStop' | 'signal' | 'interrupt'>;
   /** Worker threads of the local pool (default and cap: the number of cores). */
   readonly workers?: number;
   /**
@@ -579,17 +620,14 @@ export interface SearchRunOptions extends SearchHooks {
    * pool. Not stored with the run: a resume may use another queue (and a URL may hold a password).
    */
   readonly queue?: { readonly url: string; readonly log?: (line: string) => void };
-  /**
-   * Aborting it stops the search and the funnel at once: evaluations in flight are stopped
-   * (not stored), and the search rejects with an AbortError; the run can be resumed.
-   */
-  readonly signal?: AbortSignal;
   /** Called once the evaluator is ready, before the first rule. */
   onStart?(info: {
     readonly workers: number;
     readonly workersNote: string | undefined;
     readonly backend: string;
     readonly queue?: string;
+    /** A stand-in run: each evaluation sleeps this many ms (nothing is trained). */
+    readonly standIn?: number;
   }): void;
 }
 
@@ -605,6 +643,7 @@ export async function searchRun(
   let strategy: Strategy | undefined;
   let pool: EvaluatorPool | GpuEvaluator | undefined;
   let queue: QueueEvaluator | undefined;
+  let checker: ThreadChecker | undefined;
   const { signal } = options;
   try {
     if (signal?.aborted) throw abortError(signal, 'the search');
@@ -620,8 +659,13 @@ export async function searchRun(
         url: options.queue.url,
         version: nosVersion(),
         ...(options.queue.log ? { log: options.queue.log } : {}),
+        ...(config.standIn === undefined ? {} : { standIn: true }),
       });
       evaluator = queue;
+    } else if (evaluator === undefined && config.standIn !== undefined) {
+      // Sleeping workers need no core each: as many as asked for.
+      workers = options.workers ?? workerLimit();
+      evaluator = new SleepingEvaluator(workers, config.standIn);
     } else if (evaluator === undefined) {
       const transfer = config.funnel?.transfer ? findTask(config.funnel.transfer) : undefined;
       const workloads = config.suite ? [...config.suite.search, ...config.suite.heldOut].map((id) => findTask(id)) : [];
@@ -646,22 +690,27 @@ export async function searchRun(
       evaluator = pool;
       workers = pool.workers;
     }
-    options.onStart?.({ workers, workersNote, backend: backend.name, ...(queue ? { queue: queue.url.redacted } : {}) });
-    // The caller's signal stops the evaluations in flight too, and the loops at their next check.
-    const inner = evaluator;
-    const used: Evaluator =
-      signal === undefined ? inner : { evaluate: (req, o = {}) => inner.evaluate(req, { ...o, interrupt: signal }) };
-    const { shouldStop } = options;
-    const stopNow = signal === undefined ? shouldStop : () => signal.aborted || shouldStop?.() === true;
-    const hooks = { ...options, ...(stopNow ? { shouldStop: stopNow } : {}) };
-    const summary = await runSearch(store, strategy, used, hooks);
-    if (signal?.aborted) throw abortError(signal, 'the search');
-    if (summary.stopped || !config.funnel) return summary;
-    const funnel = await runFunnel(store, used, {
-      ...options.funnelHooks,
-      ...(stopNow ? { shouldStop: stopNow } : {}),
+    // With evaluations elsewhere (the queue, stand-ins), rules are parsed and screened in a thread
+    // of their own, on a core no training uses; beside the local pool's threads, in this one.
+    if (options.checker === undefined && pool === undefined && existsSync(checkWorkerFile())) {
+      checker = new ThreadChecker();
+      await checker.ready();
+    }
+    options.onStart?.({
+      workers,
+      workersNote,
+      backend: backend.name,
+      ...(queue ? { queue: queue.url.redacted } : {}),
+      ...(config.standIn === undefined ? {} : { standIn: config.standIn }),
     });
-    if (signal?.aborted) throw abortError(signal, 'the search');
+    const summary = await runSearch(store, strategy, evaluator, { ...options, ...(checker ? { checker } : {}) });
+    if (summary.stopped || !config.funnel) return summary;
+    const funnel = await runFunnel(store, evaluator, {
+      ...options.funnelHooks,
+      ...(options.shouldStop ? { shouldStop: options.shouldStop } : {}),
+      ...(signal ? { signal } : {}),
+      ...(options.interrupt ? { interrupt: true } : {}),
+    });
     return { ...summary, stopped: funnel.stopped, funnel };
   } catch (e) {
     store.discardIfUnused();
@@ -670,6 +719,7 @@ export async function searchRun(
   } finally {
     await pool?.close();
     await queue?.close();
+    await checker?.close();
     if (strategy !== undefined && 'dispose' in strategy && typeof strategy.dispose === 'function') strategy.dispose();
   }
 }

@@ -1,23 +1,39 @@
 /**
- * The search loop: propose -> canonicalise -> skip what the store or the fingerprint cache
- * already knows -> evaluate in the pool -> reward -> update the strategy -> persist, batch by
- * batch, until the budget is spent: rules actually trained (the budget unit `trained`, new
- * runs' default; cache hits, fingerprint twins and rejected rules are free, up to a hard cap of
- * SAMPLE_CAP_FACTOR x the budget in samples, so a strategy that keeps proposing known rules
- * still ends) or rules sampled (`sampled`, what runs made before the unit existed count).
+ * The search loop: propose -> canonicalise -> skip what the run already knows (same hash, or
+ * the same behaviour on the screen's probe) or what the screen rejects -> evaluate -> reward ->
+ * update the strategy -> persist, until the budget is spent: rules actually trained (the budget
+ * unit `trained`, new runs' default; cache hits, fingerprint twins and rejected rules are free,
+ * up to a hard cap of SAMPLE_CAP_FACTOR x the budget in samples, so a strategy that keeps
+ * proposing known rules still ends) or rules sampled (`sampled`, what runs made before the unit
+ * existed count).
  *
- * Deterministic for a seed (and independent of the worker count): proposals come from the
- * strategy's own RNG, rewards are fed back in proposal order, and evaluations are seeded.
- * Each evaluation is stored as it finishes and each batch ends with a checkpoint, so a
- * `kill -9` loses only evaluations in flight: on resume the strategy is restored from the
- * last checkpoint, regenerates the same batch, and reuses what the store already holds.
+ * Pipelined, so that every worker always has work: batch k is proposed once the strategy has
+ * observed batches 0..k-1-S, where S is the run's stored staleness. Up to S+1 batches are in
+ * flight; their evaluations go to the evaluator in sample order as soon as they are proposed,
+ * and each batch's cache hits and rejections are settled at once (a hit on a rule still being
+ * trained waits for it). The strategy's calls come in one fixed order, whatever finishes first:
+ *
+ *   propose(0) .. propose(S), observe(0), propose(S+1), observe(1), propose(S+2), ...
+ *
+ * and each observe takes its batch's rewards in sample order, so a seed gives the same run with
+ * 1 worker or 128, through the pool or the queue. S = 0 is the synchronous loop of runs made
+ * before the staleness was stored (they resume with it).
+ *
+ * Durable: each evaluation is stored as it finishes; each observed batch checkpoints the
+ * strategy together with the S batches it had already proposed beyond it, so a `kill -9` loses
+ * only the evaluations in flight: on resume the strategy is restored from the last checkpoint,
+ * the batches it had proposed come back from the checkpoint, later ones are proposed again in
+ * the same order, and what the store holds is reused.
  */
-import { lookupRule } from '../dsl/index.js';
+import { z } from 'zod';
 import type { Evaluator } from '../evaluator/protocol.js';
-import { screenRule } from '../evaluator/screen.js';
+import type { ScreenResult } from '../evaluator/screen.js';
 import { SCREEN_LR_TOP } from '../evaluator/tasks.js';
-import { sampleCounts, sampleKind } from '../search-results/samples.js';
+import type { EvalResult } from '../evaluator/train.js';
+import { sampleKind } from '../search-results/samples.js';
 import type { Candidate, ResultsStore } from '../search-results/store.js';
+import { AbortFanOut, abortError, isAbortError } from '../util/abort.js';
+import { type CheckedText, inlineChecker, type RuleChecker } from './checker.js';
 import type { RunConfig } from './config.js';
 import { leaderboard } from './funnel-plan.js';
 import type { Proposal, Strategy, UpdateStats } from './strategy.js';
@@ -35,12 +51,35 @@ export const BUDGET_UNITS: readonly BudgetUnit[] = ['trained', 'sampled'];
 /** With the `trained` unit, a run ends after this many times its budget in samples, trained or not. */
 export const SAMPLE_CAP_FACTOR = 20;
 
+/** The longest stretch of handing out samples before the loop lets finished evaluations through, ms. */
+const SLICE_MS = 3;
+
+/** Let other events run (Node: after I/O and timers; browsers have no setImmediate). */
+const yieldToEvents: () => Promise<void> =
+  typeof setImmediate === 'function'
+    ? () => new Promise((r) => setImmediate(r))
+    : () => new Promise((r) => setTimeout(r, 0));
+
+/** The most batches a run may propose ahead of what its strategy has observed. */
+export const MAX_STALENESS = 1000;
+
 /** The budget unit of a stored config: runs made before the unit existed count samples. */
 export function budgetUnitOf(config: object): BudgetUnit {
   const unit = (config as { readonly budgetUnit?: unknown }).budgetUnit;
   if (unit === undefined) return 'sampled';
   if (unit === 'trained' || unit === 'sampled') return unit;
   throw new Error(`the stored budget unit '${String(unit)}' is not one of ${BUDGET_UNITS.join(', ')}`);
+}
+
+/**
+ * The staleness of a stored config: batches proposed before the strategy has observed the one
+ * S batches back. Runs made before it was stored ran the synchronous loop: 0.
+ */
+export function stalenessOf(config: object): number {
+  const s = (config as { readonly staleness?: unknown }).staleness;
+  if (s === undefined) return 0;
+  if (typeof s === 'number' && Number.isSafeInteger(s) && s >= 0 && s <= MAX_STALENESS) return s;
+  throw new Error(`the stored staleness '${String(s)}' is not an integer from 0 to ${MAX_STALENESS}`);
 }
 
 /** The most rules a run may sample: its budget (`sampled`), or SAMPLE_CAP_FACTOR x it (`trained`). */
@@ -61,14 +100,34 @@ export interface SearchProgress {
   readonly cached: number;
   readonly rejected: number;
   readonly best: number;
+  /** Evaluations handed to the evaluator and not finished yet (running, or waiting for a worker). */
+  readonly inFlight: number;
   readonly elapsedMs: number;
 }
 
 export interface SearchHooks {
   onCandidate?(c: Candidate, progress: SearchProgress): void;
   onUpdate?(batch: number, stats: UpdateStats, progress: SearchProgress): void;
-  /** Checked between evaluations: true stops the search after what is in flight. */
+  /**
+   * Checked before each batch and after each evaluation: true stops the search. Nothing new is
+   * handed out, evaluations that no worker has started are dropped (by evaluators that take a
+   * signal: the pool, the queue), those running are awaited and stored; the run can be resumed.
+   */
   shouldStop?(): boolean;
+  /**
+   * Aborts the search as `shouldStop` stops it, then rejects with an AbortError (within one
+   * evaluation's time, with the pool; at once through the queue, whose jobs stay with their
+   * workers for a resumed run to collect).
+   */
+  readonly signal?: AbortSignal;
+  /**
+   * With `signal`: its abort also stops the evaluations that run (the pool stops their worker
+   * threads; protocol.ts `interrupt`), and they are not stored: the library's `search()` rejects
+   * within one evaluation without waiting for those running. `shouldStop` still lets them finish.
+   */
+  readonly interrupt?: boolean;
+  /** Where proposed rules are parsed and screened (default: this thread; results are the same). */
+  readonly checker?: RuleChecker;
 }
 
 export interface SearchSummary {
@@ -85,49 +144,97 @@ export interface SearchSummary {
   readonly best: readonly { rule: string; reward: number }[];
 }
 
-function counts(cs: readonly Candidate[]): { evaluated: number; cached: number; rejected: number; best: number } {
-  const { trained, ...rest } = sampleCounts(cs);
-  return { evaluated: trained, ...rest };
-}
+/** Running counts of a run's candidates. */
+class Counts {
+  evaluated = 0;
+  cached = 0;
+  rejected = 0;
+  best = 0;
 
-/**
- * Whether the loop will train a proposal (not a stored or in-batch duplicate, a fingerprint match
- * or a rejected rule), decided before anything of the batch runs, as the loop decides it.
- */
-function willTrain(
-  p: Proposal,
-  index: number,
-  existing: ReadonlyMap<number, Candidate>,
-  store: ResultsStore,
-  seen: Set<string>,
-): boolean {
-  const known = existing.get(index);
-  if (known) return sampleKind(known.status) === 'trained';
-  const found = lookupRule(p.text);
-  if (!found.ok) return false;
-  const { hash } = found.rule;
-  if (seen.has(hash) || store.byHash(hash)) return false;
-  seen.add(hash);
-  const screen = screenRule(found.rule);
-  return screen.ok && store.byFingerprint(screen.fingerprint) === undefined;
-}
-
-/** How many of a batch's proposals to take so that at most `left` of them are trained. */
-function trainingPrefix(
-  proposals: readonly Proposal[],
-  start: number,
-  left: number,
-  existing: ReadonlyMap<number, Candidate>,
-  store: ResultsStore,
-): number {
-  const seen = new Set<string>();
-  let trained = 0;
-  for (const [i, p] of proposals.entries()) {
-    if (willTrain(p, start + i, existing, store, seen)) trained++;
-    if (trained >= left) return i + 1;
+  add(c: Candidate): void {
+    const kind = sampleKind(c.status);
+    if (kind === 'cached') this.cached++;
+    else if (kind === 'rejected') this.rejected++;
+    else this.evaluated++;
+    if (c.status === 'ok' && c.reward > this.best) this.best = c.reward;
   }
-  return proposals.length;
 }
+
+/** A rule's first sample in the run (trained, or rejected by the screen): later duplicates copy it. */
+interface Slot {
+  readonly index: number;
+  readonly batch: number;
+  /** Its candidate, once known (undefined: it was dropped by a stop). */
+  readonly settled: Promise<Candidate | undefined>;
+}
+
+/** A proposed batch, from its proposal until it is observed (or the search ends). */
+interface Batch {
+  readonly k: number;
+  /** Run index of its first sample. */
+  readonly start: number;
+  /** The proposals as the strategy made them (a cut batch is stored whole with checkpoints). */
+  readonly whole: readonly Proposal[];
+  /** How many of them were taken (fewer when the budget or the sample cap cut the batch). */
+  n: number;
+  cut: boolean;
+  readonly cands: (Candidate | undefined)[];
+  /** Samples not settled yet. */
+  left: number;
+  /** Some sample was dropped (a stop): the batch is not whole, and is never observed. */
+  dropped: boolean;
+  readonly done: Promise<void>;
+  finish(): void;
+}
+
+const choicesSchema = z.object({
+  groups: z.array(z.tuple([z.number().int(), z.number().int(), z.number().int(), z.number().int(), z.number().int()])),
+});
+const pendingSchema = z.array(
+  z.array(
+    z.object({
+      choices: choicesSchema,
+      text: z.string(),
+      parent: z.number().int().nullable(),
+    }),
+  ),
+);
+
+/** The batches a checkpoint says its strategy had proposed beyond it (a run.db is untrusted input). */
+function pendingBatches(pending: string | null | undefined, batch: number, staleness: number): Proposal[][] {
+  const damaged = (why: string) =>
+    new Error(`the checkpoint after batch ${batch} is damaged: ${why} (the run's staleness is ${staleness})`);
+  if (pending === null || pending === undefined || pending === '') {
+    if (staleness === 0) return [];
+    throw damaged('it holds no proposed batches');
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(pending);
+  } catch {
+    throw damaged('its proposed batches are not JSON');
+  }
+  const r = pendingSchema.safeParse(parsed);
+  if (!r.success) throw damaged(`its proposed batches are malformed (${r.error.issues[0]?.message ?? 'invalid'})`);
+  if (r.data.length !== staleness) throw damaged(`it holds ${r.data.length} proposed batches`);
+  return r.data as Proposal[][];
+}
+
+function copyOf(
+  c: Candidate,
+): Pick<Candidate, 'fingerprint' | 'reward' | 'bestLr' | 'valAcc' | 'testAcc' | 'finalLoss' | 'detail'> {
+  return {
+    fingerprint: c.fingerprint,
+    reward: c.reward,
+    bestLr: c.bestLr,
+    valAcc: c.valAcc,
+    testAcc: c.testAcc,
+    finalLoss: c.finalLoss,
+    detail: c.detail,
+  };
+}
+
+const isTrained = (c: Candidate) => sampleKind(c.status) === 'trained';
 
 export async function runSearch(
   store: ResultsStore<RunConfig>,
@@ -136,138 +243,262 @@ export async function runSearch(
   hooks: SearchHooks = {},
 ): Promise<SearchSummary> {
   const { config } = store;
+  const { signal } = hooks;
+  if (signal?.aborted) throw abortError(signal, 'the search');
   const t0 = performance.now();
+  const unit = budgetUnitOf(config);
+  const staleness = stalenessOf(config);
+  // Runs made before the staleness was stored keep the synchronous loop's cache rules: a rule
+  // is known from earlier batches (a twin in its own batch mirrors it), and only an earlier
+  // batch's rule can match by fingerprint. Newer runs know every earlier sample.
+  const legacy = (config as { readonly staleness?: unknown }).staleness === undefined;
+  const cap = sampleCap(config.budget, unit);
   const existing = new Map(store.candidates().map((c) => [c.index, c]));
   const all: Candidate[] = [...existing.values()].sort((a, b) => a.index - b.index);
+  const counts = new Counts();
+  for (const c of all) counts.add(c);
+
   const checkpoint = store.lastCheckpoint();
-  const unit = budgetUnitOf(config);
-  const cap = sampleCap(config.budget, unit);
-  let batch = 0;
-  // Where the next batch starts: the samples of the last checkpoint (batches may be short).
-  let start = 0;
+  let nextK = 0;
+  let nextStart = 0;
+  let lastObserved = -1;
+  let preProposed: Proposal[][] = [];
   if (checkpoint) {
+    preProposed = pendingBatches(checkpoint.pending, checkpoint.batch, staleness);
     strategy.restore(checkpoint.state);
-    batch = checkpoint.batch + 1;
-    start = checkpoint.samples;
+    nextK = checkpoint.batch + 1;
+    nextStart = checkpoint.samples;
+    lastObserved = checkpoint.batch;
   }
-  // A suite run normalises each workload's score against the baseline's (evaluated once, stored).
-  const baselines = config.suite ? await suiteBaselines(store, evaluator, config) : {};
-  let stopped = false;
-  const progress = (): SearchProgress => {
-    const c = counts(all);
-    return {
-      sampled: all.length,
-      budget: config.budget,
-      unit,
-      spent: unit === 'trained' ? c.evaluated : all.length,
-      sampleCap: cap,
-      ...c,
-      elapsedMs: performance.now() - t0,
-    };
+
+  // First samples of each rule (by hash: trained or rejected by the screen) and of each
+  // behaviour (by fingerprint: trained), among the samples handed out so far.
+  const byHash = new Map<string, Slot>();
+  const byFingerprint = new Map<string, Slot>();
+  let trainedSoFar = 0;
+  const known = (c: Candidate): Slot => ({ index: c.index, batch: c.batch, settled: Promise.resolve(c) });
+  const register = (hash: string, fingerprint: string | null, trained: boolean, slot: Slot) => {
+    if (hash !== '' && !byHash.has(hash)) byHash.set(hash, slot);
+    if (trained && fingerprint !== null && !byFingerprint.has(fingerprint)) byFingerprint.set(fingerprint, slot);
   };
-  for (; ; batch++) {
-    // What is left depends only on the batches before this one, so a resume regenerates it exactly.
-    const left =
-      unit === 'trained' ? config.budget - counts(all.filter((c) => c.index < start)).evaluated : config.budget - start;
-    if (left <= 0 || start >= cap) break;
-    if (hooks.shouldStop?.()) {
-      stopped = true;
-      break;
+  for (const c of all) {
+    if (c.index >= nextStart) break;
+    if (c.status === 'cached') continue;
+    register(c.hash, c.fingerprint, isTrained(c), known(c));
+    if (isTrained(c)) trainedSoFar++;
+  }
+
+  // With `interrupt`, each evaluation also gets a child of the caller's signal that stops it while it runs.
+  const cut = hooks.interrupt === true && signal !== undefined ? new AbortFanOut(signal) : undefined;
+
+  // A suite run normalises each workload's score against the baseline's (evaluated once, stored).
+  const baselines = config.suite
+    ? await suiteBaselines(store, evaluator, config, signal ? { signal, ...(cut ? { interrupt: signal } : {}) } : {})
+    : {};
+
+  // Each text is checked once (parse, canonical form, hash), each rule screened once.
+  const checker = hooks.checker ?? inlineChecker;
+  const checks = new Map<string, CheckedText>();
+  const screens = new Map<string, ScreenResult>();
+  const screen = (c: CheckedText & { ok: true }): ScreenResult => {
+    let r = screens.get(c.hash);
+    if (r === undefined) {
+      r = c.screen();
+      screens.set(c.hash, r);
     }
-    // With the trained unit every batch is proposed whole; the last one is cut after the rule
-    // that spends the budget (or at the sample cap), and the strategy neither learns from nor
-    // checkpoints a cut batch: a resume with a raised budget regenerates it whole, as a run made
-    // with that budget from the start would have.
-    const whole = strategy.propose(unit === 'trained' ? config.batchSize : Math.min(config.batchSize, left));
-    const n =
-      unit === 'trained'
-        ? Math.min(whole.length, cap - start, trainingPrefix(whole, start, left, existing, store))
-        : whole.length;
-    const cut = n < whole.length;
-    const proposals = whole.slice(0, n);
-    const inBatch = new Map<string, Promise<Candidate>>();
-    const settle = async (p: Proposal, i: number): Promise<Candidate> => {
-      const index = start + i;
-      const known = existing.get(index);
-      if (known) return known;
-      const base = {
-        index,
-        batch,
-        strategy: strategy.name,
-        bestLr: null,
-        valAcc: null,
-        testAcc: null,
-        finalLoss: null,
-        seconds: 0,
-      };
-      const found = lookupRule(p.text);
-      if (!found.ok) {
-        return {
-          ...base,
-          rule: p.text,
-          hash: '',
-          fingerprint: null,
-          status: 'rejected',
-          reward: 0,
-          detail: JSON.stringify({ reason: found.message }),
-          parent: p.parent,
-        };
-      }
-      const rule = found.rule;
-      const earlier = store.byHash(rule.hash);
-      if (earlier)
-        return {
-          ...base,
-          ...copyOf(earlier),
-          rule: rule.canonical,
-          hash: rule.hash,
-          status: 'cached',
-          parent: earlier.index,
-        };
-      const twin = inBatch.get(rule.hash);
-      if (twin) {
-        const t = await twin;
-        return {
-          ...base,
-          ...copyOf(t),
-          rule: rule.canonical,
-          hash: rule.hash,
-          status: t.status === 'rejected' ? 'rejected' : 'cached',
-          parent: t.index,
-        };
-      }
-      const pending = (async (): Promise<Candidate> => {
-        const screen = screenRule(rule);
-        if (!screen.ok) {
-          return {
-            ...base,
-            rule: rule.canonical,
-            hash: rule.hash,
-            fingerprint: screen.fingerprint,
-            status: 'rejected',
-            reward: 0,
-            detail: JSON.stringify({ reason: screen.reason }),
-            parent: p.parent,
-          };
+    return r;
+  };
+
+  // Waiting for the pipeline to move (a batch proposed or handed out, the end, a stop).
+  let waiters: (() => void)[] = [];
+  const notify = () => {
+    const w = waiters;
+    waiters = [];
+    for (const f of w) f();
+  };
+  const changed = () => new Promise<void>((r) => waiters.push(r));
+
+  // Stopping: no new batch or evaluation; the evaluator drops what has not started.
+  const halt = new AbortController();
+  // Each evaluation in flight listens to a signal of its own.
+  const fan = new AbortFanOut(halt.signal);
+  let stopping = false;
+  let failure: { error: unknown } | undefined;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    halt.abort(signal?.aborted ? signal.reason : undefined);
+    notify();
+  };
+  const fail = (e: unknown) => {
+    failure ??= { error: e };
+    stop();
+  };
+  const poll = () => {
+    try {
+      if (!stopping && (signal?.aborted || hooks.shouldStop?.())) stop();
+    } catch (e) {
+      fail(e);
+    }
+  };
+  signal?.addEventListener('abort', stop, { once: true });
+
+  let inFlight = 0;
+  const progress = (): SearchProgress => ({
+    sampled: all.length,
+    budget: config.budget,
+    unit,
+    spent: unit === 'trained' ? counts.evaluated : all.length,
+    sampleCap: cap,
+    evaluated: counts.evaluated,
+    cached: counts.cached,
+    rejected: counts.rejected,
+    best: counts.best,
+    inFlight,
+    elapsedMs: performance.now() - t0,
+  });
+
+  const settle = (b: Batch, i: number, c: Candidate | undefined) => {
+    if (c === undefined) b.dropped = true;
+    else {
+      b.cands[i] = c;
+      if (!existing.has(c.index)) {
+        try {
+          store.add(c);
+          existing.set(c.index, c);
+          all.push(c);
+          counts.add(c);
+          hooks.onCandidate?.(c, progress());
+        } catch (e) {
+          fail(e);
         }
-        const same = store.byFingerprint(screen.fingerprint);
-        if (same)
-          return {
-            ...base,
-            ...copyOf(same),
-            rule: rule.canonical,
-            hash: rule.hash,
-            fingerprint: screen.fingerprint,
-            status: 'cached',
-            parent: same.index,
-          };
+      }
+    }
+    b.left--;
+    if (b.left === 0) b.finish();
+    poll();
+  };
+
+  /** Hand out sample `index` of batch `b`: settled at once, or when what it waits for is. */
+  const dispatch = (b: Batch, i: number, p: Proposal, twins: Map<string, Slot>): boolean => {
+    const index = b.start + i;
+    const old = existing.get(index);
+    if (old !== undefined) {
+      if (old.status !== 'cached') register(old.hash, old.fingerprint, isTrained(old), known(old));
+      if (legacy && old.hash !== '' && !twins.has(old.hash)) twins.set(old.hash, known(old));
+      settle(b, i, old);
+      return isTrained(old);
+    }
+    const base = {
+      index,
+      batch: b.k,
+      strategy: strategy.name,
+      bestLr: null,
+      valAcc: null,
+      testAcc: null,
+      finalLoss: null,
+      seconds: 0,
+    };
+    const found = checks.get(p.text) as CheckedText;
+    if (!found.ok) {
+      const reason = JSON.stringify({ reason: found.message });
+      settle(b, i, {
+        ...base,
+        rule: p.text,
+        hash: '',
+        fingerprint: null,
+        status: 'rejected',
+        reward: 0,
+        detail: reason,
+        parent: p.parent,
+      });
+      return false;
+    }
+    const rule = found;
+    const visible = (s: Slot | undefined) => (s !== undefined && (!legacy || s.batch < b.k) ? s : undefined);
+    const copy = (s: Slot, make: (orig: Candidate) => Candidate) => {
+      void s.settled.then((orig) => settle(b, i, orig === undefined ? undefined : make(orig)));
+    };
+    const earlier = visible(byHash.get(rule.hash));
+    if (earlier !== undefined) {
+      copy(earlier, (e) => ({
+        ...base,
+        ...copyOf(e),
+        rule: rule.canonical,
+        hash: rule.hash,
+        status: 'cached',
+        parent: e.index,
+      }));
+      return false;
+    }
+    const twin = legacy ? twins.get(rule.hash) : undefined;
+    if (twin !== undefined) {
+      copy(twin, (t) => ({
+        ...base,
+        ...copyOf(t),
+        rule: rule.canonical,
+        hash: rule.hash,
+        status: t.status === 'rejected' ? 'rejected' : 'cached',
+        parent: t.index,
+      }));
+      return false;
+    }
+    const s = screen(found);
+    if (!s.ok) {
+      const c: Candidate = {
+        ...base,
+        rule: rule.canonical,
+        hash: rule.hash,
+        fingerprint: s.fingerprint,
+        status: 'rejected',
+        reward: 0,
+        detail: JSON.stringify({ reason: s.reason }),
+        parent: p.parent,
+      };
+      const slot = known(c);
+      register(rule.hash, s.fingerprint, false, slot);
+      if (legacy) twins.set(rule.hash, slot);
+      settle(b, i, c);
+      return false;
+    }
+    const same = visible(byFingerprint.get(s.fingerprint));
+    if (same !== undefined) {
+      let resolve!: (c: Candidate | undefined) => void;
+      const slot: Slot = { index, batch: b.k, settled: new Promise((r) => (resolve = r)) };
+      if (legacy) twins.set(rule.hash, slot);
+      void same.settled.then((orig) => {
+        const c: Candidate | undefined =
+          orig === undefined
+            ? undefined
+            : {
+                ...base,
+                ...copyOf(orig),
+                rule: rule.canonical,
+                hash: rule.hash,
+                fingerprint: s.fingerprint,
+                status: 'cached',
+                parent: orig.index,
+              };
+        settle(b, i, c);
+        resolve(c);
+      });
+      return false;
+    }
+    // Trained: handed to the evaluator now, in sample order.
+    inFlight++;
+    const settled = (async (): Promise<Candidate | undefined> => {
+      let result: EvalResult;
+      const one = fan.child();
+      const hard = cut?.child();
+      const stops = { signal: one.signal, ...(hard ? { interrupt: hard.signal } : {}) };
+      try {
         if (config.suite) {
-          const out = await evaluateSuite(evaluator, rule.canonical, config, baselines);
+          const out = await evaluateSuite(evaluator, rule.canonical, config, baselines, stops);
           return {
             ...base,
             rule: rule.canonical,
             hash: rule.hash,
-            fingerprint: screen.fingerprint,
+            fingerprint: s.fingerprint,
             status: out.status,
             reward: out.reward,
             valAcc: out.reward,
@@ -282,97 +513,218 @@ export async function runSearch(
             parent: p.parent,
           };
         }
-        const { result } = await evaluator.evaluate({
-          rule: rule.canonical,
-          task: config.task,
-          seed: config.seed,
-          lrTop: SCREEN_LR_TOP,
-          ...(config.steps ? { steps: config.steps } : {}),
-        });
-        return {
-          ...base,
-          rule: rule.canonical,
-          hash: rule.hash,
-          fingerprint: screen.fingerprint,
-          status: result.status,
-          reward: result.reward,
-          bestLr: result.bestLr,
-          valAcc: result.valAcc,
-          testAcc: result.testAcc,
-          finalLoss: Number.isFinite(result.finalLoss) ? result.finalLoss : null,
-          detail: JSON.stringify({
-            reason: result.reason ?? null,
-            grid: result.grid,
-            curve: result.curve,
-            curveEvery: result.curveEvery,
-          }),
-          seconds: result.seconds,
-          parent: p.parent,
-        };
-      })();
-      inBatch.set(rule.hash, pending);
-      return pending;
-    };
-    // Every evaluation of the batch finishes before an error (a full disk) ends the search:
-    // nothing in flight is left to write into a store that is being closed.
-    const outcomes = await Promise.allSettled(
-      proposals.map(async (p, i) => {
-        if (hooks.shouldStop?.() && !existing.has(start + i)) return undefined;
-        const c = await settle(p, i);
-        if (!existing.has(c.index)) {
-          store.add(c);
-          existing.set(c.index, c);
-          all.push(c);
-          hooks.onCandidate?.(c, progress());
-        }
-        return c;
-      }),
-    );
-    const failure = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
-    if (failure) throw failure.reason;
-    const settled = outcomes.map((o) => (o as PromiseFulfilledResult<Candidate | undefined>).value);
-    if (settled.some((c) => c === undefined)) {
-      stopped = true;
-      break;
+        ({ result } = await evaluator.evaluate(
+          {
+            rule: rule.canonical,
+            task: config.task,
+            seed: config.seed,
+            lrTop: SCREEN_LR_TOP,
+            ...(config.steps ? { steps: config.steps } : {}),
+            ...(config.standIn === undefined ? {} : { standInMs: config.standIn }),
+          },
+          stops,
+        ));
+      } catch (e) {
+        if (!(halt.signal.aborted && isAbortError(e))) fail(e);
+        return undefined;
+      } finally {
+        one.release();
+        hard?.release();
+        inFlight--;
+      }
+      return {
+        ...base,
+        rule: rule.canonical,
+        hash: rule.hash,
+        fingerprint: s.fingerprint,
+        status: result.status,
+        reward: result.reward,
+        bestLr: result.bestLr,
+        valAcc: result.valAcc,
+        testAcc: result.testAcc,
+        finalLoss: Number.isFinite(result.finalLoss) ? result.finalLoss : null,
+        detail: JSON.stringify({
+          reason: result.reason ?? null,
+          grid: result.grid,
+          curve: result.curve,
+          curveEvery: result.curveEvery,
+        }),
+        seconds: result.seconds,
+        parent: p.parent,
+      };
+    })();
+    const slot: Slot = { index, batch: b.k, settled };
+    register(rule.hash, s.fingerprint, true, slot);
+    if (legacy) twins.set(rule.hash, slot);
+    void settled.then((c) => settle(b, i, c));
+    return true;
+  };
+
+  const inflight: Batch[] = [];
+  let lastProposed = nextK - 1;
+  let ended = false;
+
+  /**
+   * Propose the next batch, check its texts (in the checker's thread, while this one goes on
+   * observing), and hand its samples out in order. One batch at a time: the budget left for a
+   * batch depends on the ones before it.
+   */
+  let handing = false;
+  const handOut = async () => {
+    // What is left depends only on the samples before this batch, so a resume regenerates it exactly.
+    const left = unit === 'trained' ? config.budget - trainedSoFar : config.budget - nextStart;
+    if (left <= 0 || nextStart >= cap) {
+      ended = true;
+      return;
     }
-    if (cut) break;
-    const cands = settled as Candidate[];
-    const stats = strategy.observe(
-      proposals,
-      cands.map((c) => c.reward),
-      cands.map((c) => c.index),
-      cands.map((c) => sampleKind(c.status) !== 'cached'),
-    );
-    store.saveCheckpoint({ batch, samples: start + n, state: strategy.save(), stats: JSON.stringify(stats) });
-    hooks.onUpdate?.(batch, stats, progress());
-    start += n;
+    // With the trained unit every batch is proposed whole; the last one is cut after the rule
+    // that spends the budget (or at the sample cap), and the strategy neither learns from nor
+    // checkpoints a cut batch: a resume with a raised budget regenerates it whole, as a run
+    // made with that budget from the start would have.
+    let whole: Proposal[];
+    try {
+      whole =
+        preProposed.shift() ??
+        strategy.propose(unit === 'trained' ? config.batchSize : Math.min(config.batchSize, left));
+    } catch (e) {
+      fail(e);
+      return;
+    }
+    if (whole.length === 0) {
+      fail(new Error(`the strategy '${strategy.name}' proposed no rule for batch ${nextK}`));
+      return;
+    }
+    let finish!: () => void;
+    const done = new Promise<void>((r) => (finish = r));
+    const b: Batch = {
+      k: nextK,
+      start: nextStart,
+      whole,
+      n: 0,
+      cut: false,
+      cands: [],
+      // One for the hand-out below: the batch is not done before all its samples are out.
+      left: 1,
+      dropped: false,
+      done,
+      finish,
+    };
+    inflight.push(b);
+    lastProposed = b.k;
+    nextK++;
+    notify();
+    try {
+      const fresh = [...new Set(whole.map((p) => p.text))].filter((t) => !checks.has(t));
+      if (fresh.length > 0) {
+        const checked = await checker.check(fresh);
+        for (const [i, t] of fresh.entries()) checks.set(t, checked[i] as CheckedText);
+      }
+      if (stopping) {
+        b.dropped = true;
+        return;
+      }
+      const room = Math.min(whole.length, cap - nextStart);
+      const twins = new Map<string, Slot>();
+      let trained = 0;
+      let slice = performance.now();
+      for (let i = 0; i < room; i++) {
+        b.n = i + 1;
+        b.left++;
+        if (dispatch(b, i, whole[i] as Proposal, twins)) trained++;
+        // The trained unit's last batch ends with the rule that spends the budget.
+        if (unit === 'trained' && trained >= left) break;
+        // Let finished evaluations through now and then (each waits for this thread to hand its
+        // worker the next one); the order of decisions is unchanged.
+        if (performance.now() - slice > SLICE_MS) {
+          await yieldToEvents();
+          slice = performance.now();
+        }
+      }
+      trainedSoFar += trained;
+      nextStart += b.n;
+      b.cut = b.n < whole.length;
+      if (b.cut) ended = true;
+    } catch (e) {
+      b.dropped = true;
+      fail(e);
+    } finally {
+      b.left--;
+      if (b.left === 0) b.finish();
+    }
+  };
+  /** Start handing out the next batch if the pipeline allows it (batch k waits for observe(k-1-S)). */
+  const pump = () => {
+    if (handing || ended || stopping) return;
+    poll();
+    if (stopping || nextK - 1 - staleness > lastObserved) return;
+    handing = true;
+    void handOut().finally(() => {
+      handing = false;
+      notify();
+      pump();
+    });
+  };
+
+  // Observe batches in order, each once it is whole and the S batches beyond it were proposed
+  // (the strategy's calls keep their one order: propose(k+S) before observe(k) before propose(k+S+1)).
+  let observing = true;
+  try {
+    pump();
+    for (;;) {
+      const b = inflight[0];
+      if (b === undefined) {
+        if (!handing) break;
+        await changed();
+        continue;
+      }
+      await b.done;
+      while (!(lastProposed >= b.k + staleness || ended || stopping || failure !== undefined)) await changed();
+      inflight.shift();
+      if (!observing || failure !== undefined || b.dropped || b.cut || b.k + staleness > lastProposed) {
+        observing = false;
+        continue;
+      }
+      try {
+        const taken = b.whole.slice(0, b.n);
+        const cands = b.cands as Candidate[];
+        const stats = strategy.observe(
+          taken,
+          cands.map((c) => c.reward),
+          cands.map((c) => c.index),
+          cands.map((c) => sampleKind(c.status) !== 'cached'),
+        );
+        store.saveCheckpoint({
+          batch: b.k,
+          samples: b.start + b.n,
+          state: strategy.save(),
+          stats: JSON.stringify(stats),
+          pending: staleness === 0 ? null : JSON.stringify(inflight.slice(0, staleness).map((x) => x.whole)),
+        });
+        lastObserved = b.k;
+        hooks.onUpdate?.(b.k, stats, progress());
+      } catch (e) {
+        fail(e);
+        observing = false;
+        continue;
+      }
+      pump();
+    }
+  } finally {
+    signal?.removeEventListener('abort', stop);
   }
+  if (failure !== undefined) throw failure.error;
+  if (signal?.aborted) throw abortError(signal, 'the search');
   all.sort((a, b) => a.index - b.index);
-  const c = counts(all);
   return {
     run: config.run,
     budgetUnit: unit,
     budget: config.budget,
     sampled: all.length,
-    capped: !stopped && unit === 'trained' && c.evaluated < config.budget && all.length >= cap,
-    evaluated: c.evaluated,
-    cached: c.cached,
-    rejected: c.rejected,
-    stopped,
+    capped: !stopping && unit === 'trained' && counts.evaluated < config.budget && all.length >= cap,
+    evaluated: counts.evaluated,
+    cached: counts.cached,
+    rejected: counts.rejected,
+    stopped: stopping,
     best: leaderboard(all, 5).map((x) => ({ rule: x.rule, reward: x.reward })),
-  };
-}
-
-function copyOf(
-  c: Candidate,
-): Pick<Candidate, 'fingerprint' | 'reward' | 'bestLr' | 'valAcc' | 'testAcc' | 'finalLoss' | 'detail'> {
-  return {
-    fingerprint: c.fingerprint,
-    reward: c.reward,
-    bestLr: c.bestLr,
-    valAcc: c.valAcc,
-    testAcc: c.testAcc,
-    finalLoss: c.finalLoss,
-    detail: c.detail,
   };
 }

@@ -6,7 +6,7 @@
  * stored as rung-0 rows, so a resume never recomputes them. Held-out workloads are never
  * evaluated here.
  */
-import type { EvalRequest, Evaluator } from '../evaluator/protocol.js';
+import type { EvalRequest, EvaluateOptions, Evaluator } from '../evaluator/protocol.js';
 import { type Aggregate, HeldOutLeakError, suiteReward, type WorkloadResult } from '../evaluator/suite.js';
 import { findTask, SCREEN_LR_TOP } from '../evaluator/tasks.js';
 import type { EvalResult } from '../evaluator/train.js';
@@ -36,6 +36,7 @@ function request(rule: string, task: string, config: RunConfig): EvalRequest {
     seed: config.seed,
     lrTop: SCREEN_LR_TOP,
     ...(config.steps && !config.suite ? { steps: config.steps } : {}),
+    ...(config.standIn === undefined ? {} : { standInMs: config.standIn }),
   };
 }
 
@@ -63,6 +64,7 @@ export async function suiteBaselines(
   store: ResultsStore,
   evaluator: Evaluator,
   config: RunConfig,
+  options: EvaluateOptions = {},
 ): Promise<Record<string, number>> {
   const suite = config.suite;
   if (!suite) return {};
@@ -76,7 +78,7 @@ export async function suiteBaselines(
         out[task] = hit.reward;
         return;
       }
-      const { result } = await evaluator.evaluate(request(base.rule, task, config));
+      const { result } = await evaluator.evaluate(request(base.rule, task, config), options);
       if (result.status !== 'ok')
         throw new Error(
           `the suite's baseline ${suite.baseline} did not train on ${task} (${result.status}: ${result.reason ?? ''})`,
@@ -106,12 +108,13 @@ export async function evaluateSuite(
   rule: string,
   config: RunConfig,
   baselines: Readonly<Record<string, number>>,
+  options: EvaluateOptions = {},
 ): Promise<SuiteOutcome> {
   const suite = config.suite;
   if (!suite) throw new Error(`run '${config.run}' has no suite`);
   const tasks = searchWorkloads(config);
   const results = await Promise.all(
-    tasks.map(async (task) => (await evaluator.evaluate(request(rule, task, config))).result),
+    tasks.map(async (task) => (await evaluator.evaluate(request(rule, task, config), options)).result),
   );
   const perWorkload: WorkloadResult[] = results.map((r, i) => ({
     task: tasks[i] as string,

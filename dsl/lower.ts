@@ -15,6 +15,9 @@
  *   Scaled noise (`noise`, `anoise`) lowers to `draw * scale`, with `scale` a scalar step
  *   whose value is the registry's `stochastic.scale(t)`; `drop(x, p)` takes its uniform draw
  *   as a third argument.
+ * - A primitive with a `complementOf` argument (ema's beta, drop's p) gets `1 - x` as one more
+ *   argument, its own step (scalar when x is: computed on the host in float64), after its
+ *   own arguments and before a draw.
  * - Pure subexpressions that do not contain a draw are computed once (by canonical text).
  */
 import {
@@ -111,6 +114,18 @@ export function lowerRule(rule: Pick<CheckedRule, 'params' | 'expr'>): Program {
     return i;
   };
 
+  /** The step computing 1 - x for step k (scalar when k is), shared by every user. */
+  const complement = (k: number): number => {
+    const one = memoised(printNode({ k: 'const', v: 1 }), () => ({ op: 'const', kind: 'scalar', value: 1 }));
+    return memoised(`complement#${k}`, () =>
+      (steps[k] as Step).kind === 'scalar'
+        ? { op: 'scalar', kind: 'scalar', prim: 'sub', args: [one, k] }
+        : { op: 'tensor', kind: 'tensor', prim: 'sub', args: [one, k] },
+    );
+  };
+  const withComplement = (p: Primitive, args: number[]): number[] =>
+    p.complementOf === undefined ? args : [...args, complement(args[p.complementOf] as number)];
+
   const slotOf = (n: Node): number => {
     if (n.k !== 'op') throw new LoweringError('prev() of a stateless expression');
     const p = prim(n.prim);
@@ -147,13 +162,13 @@ export function lowerRule(rule: Pick<CheckedRule, 'params' | 'expr'>): Program {
           const slot = slotOf(n);
           const done = slotStep.get(slot);
           if (done !== undefined) return done;
-          const args = n.args.map(lower);
+          const args = withComplement(p, n.args.map(lower));
           const i = push({ op: 'state', kind: 'tensor', prim: p.name as StatePrim, slot, args });
           slotStep.set(slot, i);
           return i;
         }
         if (p.stochastic) {
-          const args = n.args.map(lower);
+          const args = withComplement(p, n.args.map(lower));
           const draw = draws.push(p.stochastic.draw) - 1;
           const d = push({ op: 'draw', kind: 'tensor', dist: p.stochastic.draw, draw });
           if (p.stochastic.scale) {

@@ -1,10 +1,9 @@
 /**
  * The GPU worker thread (evaluator/gpu-pool.ts starts it): evaluations on tfjs-webgpu and the
  * WGSL kernels, one at a time, on datasets shared by the main thread without copying. Messages:
- * `{id, req}` in, `{id, result}` or `{id, error}` out; `{cancel: id}` drops an evaluation that
- * has not started (one that runs finishes); `{close: true}` releases tfjs-webgpu and the device,
- * in that order, before the thread ends (webgpu.ts: Dawn must not be torn down under a live
- * device, which is also why a running evaluation is never stopped by ending the thread).
+ * `{id, req}` in, `{id, result}` or `{id, error}` out; `{close: true}` releases tfjs-webgpu and
+ * the device, in that order, before the thread ends (webgpu.ts: Dawn must not be torn down
+ * under a live device).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { type Dataset, viewDataset } from './data.js';
@@ -13,10 +12,7 @@ import { type EvalRequest, evalOptions, type WorkerInit } from './protocol.js';
 import { findTask } from './tasks.js';
 import type { EvalResult } from './train.js';
 
-export type GpuWorkerMessage =
-  | { readonly id: number; readonly req: EvalRequest }
-  | { readonly cancel: number }
-  | { readonly close: true };
+export type GpuWorkerMessage = { readonly id: number; readonly req: EvalRequest } | { readonly close: true };
 export type GpuWorkerReply =
   | { readonly id: number; readonly result: EvalResult }
   | { readonly id: number; readonly error: string };
@@ -26,8 +22,6 @@ if (port === null) throw new Error('evaluator/gpu-worker.js runs as a worker thr
 const init = workerData as WorkerInit;
 const datasets = new Map<string, Dataset>(init.datasets.map((d) => [d.name, viewDataset(d)]));
 let queue: Promise<unknown> = Promise.resolve();
-/** Evaluations called off before their turn. */
-const cancelled = new Set<number>();
 
 async function evaluate(id: number, req: EvalRequest): Promise<GpuWorkerReply> {
   try {
@@ -43,10 +37,6 @@ async function evaluate(id: number, req: EvalRequest): Promise<GpuWorkerReply> {
 }
 
 port.on('message', (m: GpuWorkerMessage) => {
-  if ('cancel' in m) {
-    cancelled.add(m.cancel);
-    return;
-  }
   if ('close' in m) {
     queue = queue.then(async () => {
       await closeGpuTraining();
@@ -54,8 +44,5 @@ port.on('message', (m: GpuWorkerMessage) => {
     });
     return;
   }
-  queue = queue.then(async () => {
-    if (cancelled.delete(m.id)) return;
-    port.postMessage(await evaluate(m.id, m.req));
-  });
+  queue = queue.then(async () => port.postMessage(await evaluate(m.id, m.req)));
 });

@@ -11,6 +11,7 @@ import type { Piscina } from 'piscina';
 import { requireOptional } from '../util/optional-deps.js';
 import { type DatasetName, sharedDataset } from './data.js';
 import { abortError } from '../util/abort.js';
+import { Turns } from '../util/turns.js';
 import type { EvalRequest, EvaluateOptions, Evaluator, WorkerInit, WorkerReply } from './protocol.js';
 import { findTask } from './tasks.js';
 import { defaultTimeLimitMs, type EvalResult, failedResult } from './train.js';
@@ -65,11 +66,11 @@ export class EvaluatorPool implements Evaluator {
   /** Workers that crashed or were stopped, and replaced. */
   replaced = 0;
   /** Evaluations running now, and those waiting for a free worker (the time limit starts when one runs). */
-  private running = 0;
-  private readonly waiting: (() => void)[] = [];
+  private readonly turns: Turns;
 
   constructor(options: PoolOptions = {}) {
     this.workers = resolveWorkers(options.workers).workers;
+    this.turns = new Turns(this.workers);
     this.graceMs = options.graceMs ?? 10_000;
     const init: WorkerInit = { datasets: (options.datasets ?? []).map((d) => sharedDataset(d)) };
     const { Piscina: PiscinaPool } = requireOptional<typeof import('piscina')>('piscina');
@@ -95,37 +96,15 @@ export class EvaluatorPool implements Evaluator {
    */
   async evaluate(req: EvalRequest, options: EvaluateOptions = {}): Promise<PoolReply> {
     const { interrupt } = options;
-    const signal =
-      interrupt === undefined
-        ? options.signal
-        : options.signal === undefined
-          ? interrupt
-          : AbortSignal.any([options.signal, interrupt]);
-    if (signal?.aborted) throw abortError(interrupt?.aborted ? interrupt : signal, 'the evaluation');
+    // `interrupt` aborts no earlier than `signal` (protocol.ts): alone, it drops a waiting one too.
+    const signal = options.signal ?? interrupt;
     // Wait for a free worker here rather than in Piscina's queue, so that the time limit counts
     // the evaluation's own time, not the time it waited behind others.
-    if (this.running >= this.workers) {
-      await new Promise<void>((resolve, reject) => {
-        const turn = () => {
-          signal?.removeEventListener('abort', dropped);
-          resolve();
-        };
-        const dropped = () => {
-          const at = this.waiting.indexOf(turn);
-          if (at >= 0) this.waiting.splice(at, 1);
-          reject(abortError(interrupt?.aborted ? interrupt : signal, 'the evaluation'));
-        };
-        this.waiting.push(turn);
-        signal?.addEventListener('abort', dropped, { once: true });
-      });
-    } else this.running++;
+    await this.turns.take(signal);
     try {
       return await this.run(req, interrupt);
     } finally {
-      // Hand the worker to the next in line (it keeps the count), or free it.
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.running--;
+      this.turns.release();
     }
   }
 

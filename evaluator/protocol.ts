@@ -28,6 +28,11 @@ export interface EvalRequest {
   readonly labelNoise?: number;
   /** A learned optimizer's weights (`rule` is then its `learned:FILE` label): plain data, validated by the worker. */
   readonly learned?: LearnedData;
+  /**
+   * Benchmarks only (`nos search --stand-in`): sleep this many ms and return a made-up result
+   * instead of training (evaluator/stand-in.ts). Part of the job id: never shares a real job.
+   */
+  readonly standInMs?: number;
 }
 
 /** How one evaluation may be called off. */
@@ -40,9 +45,11 @@ export interface EvaluateOptions {
   readonly signal?: AbortSignal;
   /**
    * Aborted: the evaluation is dropped even while it runs (the pool stops its worker thread,
-   * which is replaced, and rejects with an AbortError at once): what the library's `evaluate`
-   * and `search` do with their caller's signal. Evaluators that cannot stop a running
-   * evaluation treat it as `signal`.
+   * which is replaced; the GPU evaluator stops waiting for the device), and the promise rejects
+   * with an AbortError at once: what the library's `evaluate` and `search` do with their
+   * caller's signal. It aborts no earlier than `signal` (pass both, or the same signal; given
+   * alone it also drops a waiting evaluation); evaluators that cannot stop a running
+   * evaluation (the queue, the stand-ins) act on `signal` only.
    */
   readonly interrupt?: AbortSignal;
 }

@@ -13,7 +13,9 @@ import type { DatasetName } from './data.js';
 import { EvaluatorPool } from './pool.js';
 import { checkJobData, connectRedis, encodeNonFinite, parseQueueUrl, type QueueUrl, queueName } from './queue.js';
 import { parseScheduleSpec } from './schedules.js';
+import { sleep, standInResult } from './stand-in.js';
 import { findTask } from './tasks.js';
+import type { EvalResult } from './train.js';
 
 export interface QueueWorkerOptions {
   readonly url: string;
@@ -27,6 +29,11 @@ export interface QueueWorkerOptions {
    */
   readonly lockMs?: number;
   readonly connectTimeoutMs?: number;
+  /**
+   * Benchmarks: take the stand-in queue's jobs and sleep each one's `standInMs` instead of
+   * training (no evaluator threads; `threads` is then just the jobs held at once).
+   */
+  readonly standIn?: boolean;
 }
 
 export interface QueueWorkerHandle {
@@ -105,16 +112,25 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
         throw new UnrecoverableError(`malformed job: schedule: ${e instanceof Error ? e.message : String(e)}`);
       }
     }
-    // A dataset that cannot be loaded here is an error of this machine: the job is retried (elsewhere).
-    const pool = poolFor(task.dataset);
+    if (options.standIn === true && req.standInMs === undefined)
+      throw new UnrecoverableError('malformed job: standInMs: a stand-in worker takes only stand-in jobs');
+    if (options.standIn !== true && req.standInMs !== undefined)
+      throw new UnrecoverableError('malformed job: standInMs: a stand-in job, for nos worker --stand-in');
     log(`job ${job.id} taken: ${task.id} seed ${req.seed}: ${shortText(req.rule)}`);
-    const reply = await pool.evaluate(req);
+    let reply: { readonly result: EvalResult; readonly memoryMb: number | null };
+    if (req.standInMs !== undefined) {
+      await sleep(req.standInMs);
+      reply = { result: standInResult(req), memoryMb: null };
+    } else {
+      // A dataset that cannot be loaded here is an error of this machine: the job is retried (elsewhere).
+      reply = await poolFor(task.dataset).evaluate(req);
+    }
     const r = reply.result;
     log(`job ${job.id} done: ${r.status} reward ${r.reward.toFixed(4)} (${r.seconds.toFixed(1)} s)`);
     return encodeNonFinite({ result: r, memoryMb: reply.memoryMb });
   };
   const lockMs = lockDuration(options.lockMs);
-  const name = queueName(options.version);
+  const name = queueName(options.version, options.standIn === true);
   const worker = new Worker(name, processor, {
     connection: client,
     concurrency: options.threads,

@@ -20,7 +20,9 @@ import { z } from 'zod';
 import { learnedFileSchema } from '../learned/file.js';
 import { canonicalJson } from '../util/canonical-json.js';
 import { importOptional } from '../util/optional-deps.js';
-import type { EvalRequest, Evaluator } from './protocol.js';
+import { abortError } from '../util/abort.js';
+import type { EvalRequest, EvaluateOptions, Evaluator } from './protocol.js';
+import { isStandIn } from './stand-in.js';
 import { type EvalResult, failedResult } from './train.js';
 
 /** A queue URL that cannot be used, or a Redis that cannot be reached: a user error. */
@@ -34,9 +36,12 @@ export const KEEP_SECONDS = 7 * 24 * 3600;
 /** Attempts per job: a job whose worker fails it this many times (or stalls twice) ends failed. */
 export const ATTEMPTS = 3;
 
-/** The BullMQ queue of this nos version (workers of another version never see its jobs). */
-export function queueName(version: string): string {
-  return `nos-evals-${version.replace(/[^A-Za-z0-9.-]/g, '_')}`;
+/**
+ * The BullMQ queue of this nos version (workers of another version never see its jobs); stand-in
+ * jobs (benchmarks: `nos search --stand-in`, `nos worker --stand-in`) have a queue of their own.
+ */
+export function queueName(version: string, standIn = false): string {
+  return `nos-evals-${version.replace(/[^A-Za-z0-9.-]/g, '_')}${standIn ? '-stand-in' : ''}`;
 }
 
 /** A queue URL, checked: redis:// or rediss:// (TLS), a host, a port, an optional /DB. */
@@ -181,6 +186,7 @@ export const EvalRequestSchema = z
     valSize: z.number().int().min(1).max(10_000_000).optional(),
     labelNoise: finite.min(0).max(1).optional(),
     learned: learnedFileSchema.optional(),
+    standInMs: z.number().int().min(0).max(3_600_000).optional(),
   })
   .strict();
 
@@ -282,6 +288,11 @@ export interface QueueEvaluatorOptions {
   /** How often, while jobs wait, the workers connected are counted (ms). */
   readonly workerCheckMs?: number;
   readonly connectTimeoutMs?: number;
+  /**
+   * Benchmarks: send stand-in jobs (requests with `standInMs`) to the stand-in queue, where
+   * `nos worker --stand-in` takes them; only stand-in results are accepted then, and never otherwise.
+   */
+  readonly standIn?: boolean;
 }
 
 interface Pending {
@@ -345,7 +356,7 @@ export class QueueEvaluator implements Evaluator {
       for (const c of clients) c.disconnect();
       throw e;
     }
-    const name = queueName(options.version);
+    const name = queueName(options.version, options.standIn === true);
     const queue = new BullQueue(name, { connection: clients[0] as Redis });
     const events = new BullEvents(name, { connection: clients[1] as Redis });
     const q = new QueueEvaluator(url, name, queue, events, clients, BullJob, options);
@@ -365,20 +376,37 @@ export class QueueEvaluator implements Evaluator {
     );
   }
 
-  /** Evaluate one request through the queue. Never rejects: failures come back as statuses. */
-  evaluate(req: EvalRequest): Promise<QueueReply> {
+  /**
+   * Evaluate one request through the queue. Never rejects for the rule: failures come back as
+   * statuses. Aborted, it rejects with an AbortError at once; the job stays in the queue (a
+   * worker may be running it), and a resumed run collects its result.
+   */
+  evaluate(req: EvalRequest, options: EvaluateOptions = {}): Promise<QueueReply> {
+    const { signal } = options;
+    if (signal?.aborted) return Promise.reject(abortError(signal, 'the evaluation'));
     const id = jobId(req);
-    const known = this.pending.get(id);
-    if (known !== undefined) return known.promise;
-    let resolve!: (r: QueueReply) => void;
-    const promise = new Promise<QueueReply>((r) => {
-      resolve = r;
+    let p = this.pending.get(id);
+    if (p === undefined) {
+      let resolve!: (r: QueueReply) => void;
+      const promise = new Promise<QueueReply>((r) => {
+        resolve = r;
+      });
+      const created: Pending = { req, promise, resolve, t0: performance.now() };
+      p = created;
+      this.pending.set(id, created);
+      void this.send(id, created).then(() => this.check(id, true));
+      if (this.waiting === undefined) void this.checkWorkers();
+    }
+    if (signal === undefined) return p.promise;
+    const { promise } = p;
+    return new Promise<QueueReply>((resolve, reject) => {
+      const dropped = () => reject(abortError(signal, 'the evaluation'));
+      signal.addEventListener('abort', dropped, { once: true });
+      void promise.then((r) => {
+        signal.removeEventListener('abort', dropped);
+        resolve(r);
+      });
     });
-    const p: Pending = { req, promise, resolve, t0: performance.now() };
-    this.pending.set(id, p);
-    void this.send(id, p).then(() => this.check(id, true));
-    if (this.waiting === undefined) void this.checkWorkers();
-    return promise;
   }
 
   private async send(id: string, p: Pending): Promise<void> {
@@ -400,7 +428,15 @@ export class QueueEvaluator implements Evaluator {
     if (this.pending.get(id) !== p) return;
     this.pending.delete(id);
     this.workerSeen();
-    const decoded = decodeReply(value);
+    let decoded = decodeReply(value);
+    // A stand-in's made-up result never stands for a real evaluation, nor the other way round.
+    if (decoded.ok && isStandIn(decoded.reply.result) !== (this.options.standIn === true))
+      decoded = {
+        ok: false,
+        message: this.options.standIn
+          ? 'a worker trained this stand-in job for real (stand-in jobs are for nos worker --stand-in)'
+          : 'a worker returned a stand-in result (nos worker --stand-in, for benchmarks) for a real evaluation',
+      };
     const seconds = (performance.now() - p.t0) / 1000;
     p.resolve(
       decoded.ok

@@ -45,9 +45,9 @@ const PROBES: readonly Probe[] = [makeProbe('nos:probe:a', 1), makeProbe('nos:pr
 /** Probe A with only the gradients changed: a rule whose updates stay the same ignores g. */
 const PROBE_A_OTHER_G: Probe = { w0: (PROBES[0] as Probe).w0, grads: makeProbe('nos:probe:c', 1).grads };
 
-function directions(rule: CheckedRule, probe: Probe, params: Readonly<Record<string, number>>): Float64Array {
-  // float64 weights: the update is recovered from w_before - w_after without float32 rounding.
-  const compiled = compileRule(rule, { backend: 'js', params, exact: true, dtype: 'float64' });
+type Compiled = ReturnType<typeof compileRule>;
+
+function directions(compiled: Compiled, probe: Probe): Float64Array {
   const kernel = compiled.create(N, 7);
   const w = Float64Array.from(probe.w0);
   const out = new Float64Array(N * STEPS);
@@ -65,7 +65,10 @@ function round4(x: number): string {
 }
 
 export function screenRule(rule: CheckedRule, params: Readonly<Record<string, number>> = {}): ScreenResult {
-  const outs = PROBES.map((p) => directions(rule, p, params));
+  // Compiled once for the three runs (each kernel starts from fresh state). float64 weights: the
+  // update is recovered from w_before - w_after without float32 rounding.
+  const compiled = compileRule(rule, { backend: 'js', params, exact: true, dtype: 'float64' });
+  const outs = PROBES.map((p) => directions(compiled, p));
   // The probes' rounded outputs, concatenated (the same digest as hashing them one after another).
   const fingerprint = sha256Hex(outs.map((o) => Array.from(o, round4).join(',')).join('')).slice(0, 16);
   const all = outs.flatMap((o) => Array.from(o));
@@ -74,7 +77,7 @@ export function screenRule(rule: CheckedRule, params: Readonly<Record<string, nu
   const first = all[0] as number;
   if (all.every((x) => Math.abs(x - first) <= 1e-12 * (1 + Math.abs(first))))
     return { ok: false, reason: 'the update is constant', fingerprint };
-  const other = directions(rule, PROBE_A_OTHER_G, params);
+  const other = directions(compiled, PROBE_A_OTHER_G);
   if (other.every((x, i) => x === (outs[0] as Float64Array)[i]))
     return { ok: false, reason: 'the update does not depend on the gradient', fingerprint };
   return { ok: true, fingerprint };

@@ -76,17 +76,32 @@ export interface Primitive {
   readonly scalarResult?: boolean;
   /** Allowed values of scalar arguments, checked when the value is known at check time. */
   readonly ranges?: readonly ArgRange[];
+  /**
+   * An argument whose complement `1 - x` the primitive needs (ema's beta, drop's p). The lowering
+   * passes the complement as one more argument, after the primitive's own (before a draw), as
+   * its own step: where x is a scalar that step is computed once per step in float64 on the
+   * host, like every scalar, so no back end computes `1 - beta` in float32 (1 - 0.999f is
+   * 0.00099998713, torch's 0.001f). `ref` and `update` receive it too.
+   */
+  readonly complementOf?: number;
   readonly doc: string;
 }
 
 /**
  * x^y with a defined result for a negative base and a non-integer exponent: the odd
- * extension -(|x|^y), so the sign of the base is kept instead of producing NaN.
- * Integer exponents and non-negative bases follow Math.pow.
+ * extension -(|x|^y), so the sign of the base is kept instead of producing NaN. An exponent
+ * is an integer when floor(y) == y (the infinities are, NaN is not). Otherwise IEEE 754 pow,
+ * as C, torch, TensorFlow and WGSL compute it (JavaScript's ** differs at 1^NaN and (-1)^inf).
  */
 export function guardedPow(x: number, y: number): number {
   if (y === 2) return x * x; // the common case, exact, and what every back end computes for it
-  if (x < 0 && !Number.isInteger(y)) return -(Math.abs(x) ** y);
+  if (x < 0 && Math.floor(y) !== y) return -ieeePow(-x, y);
+  return ieeePow(x, y);
+}
+
+/** IEEE 754 pow: JavaScript's ** with 1^y = 1 (y NaN too) and (-1)^(+-inf) = 1. */
+function ieeePow(x: number, y: number): number {
+  if (x === 1 || (x === -1 && (y === Number.POSITIVE_INFINITY || y === Number.NEGATIVE_INFINITY))) return 1;
   return x ** y;
 }
 
@@ -187,7 +202,7 @@ export const PRIMITIVES = [
     args: [X, Y],
     operator: { symbol: '^' },
     ref: (a) => guardedPow(a0(a), a1(a)),
-    doc: 'x ^ y; a negative base with a non-integer exponent gives -(|x|^y) instead of NaN',
+    doc: 'x ^ y (IEEE pow); a negative base with a non-integer exponent gives -(|x|^y) instead of NaN',
   }),
   prim({
     name: 'neg',
@@ -296,7 +311,8 @@ export const PRIMITIVES = [
     arity: 2,
     args: [X, ['beta', 'scalar']],
     ranges: [{ arg: 1, min: 0, max: 1 }],
-    state: { init: 0, update: (s, a) => a1(a) * s + (1 - a1(a)) * a0(a) },
+    complementOf: 1,
+    state: { init: 0, update: (s, a) => a1(a) * s + a2(a) * a0(a) },
     ref: () => Number.NaN,
     doc: 'moving average s = beta*s + (1-beta)*x, from s = 0, no bias correction',
   }),
@@ -388,7 +404,8 @@ export const PRIMITIVES = [
     args: [X, ['p', 'scalar']],
     stochastic: { draw: 'uniform' },
     ranges: [{ arg: 1, min: 0, max: 1, maxOpen: true }],
-    ref: (a, _c, u) => (u < a1(a) ? 0 : a0(a) / (1 - a1(a))),
+    complementOf: 1,
+    ref: (a, _c, u) => (u < a1(a) ? 0 : a0(a) / a2(a)),
     doc: 'dropout: 0 with probability p, else x/(1-p)',
   }),
 ] as const;

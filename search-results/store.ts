@@ -138,6 +138,12 @@ export interface StrategyCheckpoint {
   readonly state: string;
   /** One log line per update: mean reward, baseline, entropy. */
   readonly stats: string;
+  /**
+   * The batches the strategy had proposed beyond this one when it was saved (JSON: a list of
+   * proposal lists; the pipelined loop's S batches in flight), or null: none (runs of the
+   * synchronous loop, and runs made before the column existed).
+   */
+  readonly pending?: string | null;
 }
 
 export interface ResultsStore<C extends StoredConfig = StoredConfig> {
@@ -515,8 +521,15 @@ const TABLES = `
   );
   CREATE INDEX IF NOT EXISTS candidates_hash ON candidates (hash);
   CREATE INDEX IF NOT EXISTS candidates_fingerprint ON candidates (fingerprint);
-  CREATE TABLE IF NOT EXISTS checkpoints (batch INTEGER PRIMARY KEY, samples INTEGER NOT NULL, state TEXT NOT NULL, stats TEXT NOT NULL);
+  CREATE TABLE IF NOT EXISTS checkpoints (batch INTEGER PRIMARY KEY, samples INTEGER NOT NULL, state TEXT NOT NULL, stats TEXT NOT NULL, pending TEXT);
 ${EVALUATIONS}`;
+
+/** Add the checkpoints' `pending` column to a run made before it existed (opened for writing). */
+function addPendingColumn(db: Database.Database): void {
+  const columns = db.prepare('PRAGMA table_info(checkpoints)').all() as { name: string }[];
+  if (columns.length > 0 && !columns.some((c) => c.name === 'pending'))
+    db.exec('ALTER TABLE checkpoints ADD COLUMN pending TEXT');
+}
 
 /**
  * Close a database this process wrote, back in rollback-journal mode: a closed run.db is then
@@ -758,6 +771,7 @@ export class SqliteStore<C extends StoredConfig = StoredConfig> implements Resul
       access(`cannot open run '${run}' for writing in ${dir}`, () => {
         d.exec(EVALUATIONS);
         migrateEvaluations(d);
+        addPendingColumn(d);
       });
       const store = new SqliteStore(d, config, dir, lock, false);
       // A copied run: record the name it goes by now.
@@ -877,9 +891,9 @@ export class SqliteStore<C extends StoredConfig = StoredConfig> implements Resul
     access(`cannot write run '${this.cfg.run}' in ${this.dir}`, () =>
       this.db
         .prepare(
-          'INSERT OR REPLACE INTO checkpoints (batch, samples, state, stats) VALUES (@batch, @samples, @state, @stats)',
+          'INSERT OR REPLACE INTO checkpoints (batch, samples, state, stats, pending) VALUES (@batch, @samples, @state, @stats, @pending)',
         )
-        .run(checkpoint),
+        .run({ ...checkpoint, pending: checkpoint.pending ?? null }),
     );
   }
 

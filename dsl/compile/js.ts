@@ -16,7 +16,7 @@
 import { guardedPow, type StatePrim, type TensorPrim } from '../../primitives/registry.js';
 import { DrawSource } from '../draws.js';
 import { type Program, scalarValues, type Step } from '../lower.js';
-import { arg, INFIX, INFIX_STATE, JS_MATH, type Tpl } from './templates.js';
+import { arg, INFIX, INFIX_STATE, JS_MATH, SAMPLE_ARGS, type StateTpl, type Tpl, templateWords } from './templates.js';
 
 /** A primitive the back end cannot compile; callers fall back to the interpreter. */
 export class UnsupportedError extends Error {
@@ -39,14 +39,18 @@ const EXPR = {
   pow: (a) => `H.pow(${arg(a, 0)}, ${arg(a, 1)})`,
   // sign(x): 0 for 0 (either sign), NaN for NaN.
   sign: (a) => `(${arg(a, 0)} > 0 ? 1 : ${arg(a, 0)} < 0 ? -1 : ${arg(a, 0)} === ${arg(a, 0)} ? 0 : ${arg(a, 0)})`,
-  drop: (a) => `(${arg(a, 2)} < ${arg(a, 1)} ? 0 : ${arg(a, 0)} / (1 - ${arg(a, 1)}))`,
+  // drop(x, p, 1 - p, u): the lowering passes 1 - p and the draw.
+  drop: (a) => `(${arg(a, 3)} < ${arg(a, 1)} ? 0 : ${arg(a, 0)} / ${arg(a, 2)})`,
 } as const satisfies Record<TensorPrim, Tpl>;
 
-/** New-state templates: `s` is the old state; `oneMinus` may hoist (1 - beta) out of the loop. */
+/** New-state templates. */
 const STATE = {
   ...INFIX_STATE,
   runmax: (s: string, a: readonly string[]) => `Math.max(${s}, ${arg(a, 0)})`,
-} as const satisfies Record<StatePrim, (s: string, a: readonly string[], oneMinus: (x: string) => string) => string>;
+} as const satisfies Record<StatePrim, StateTpl>;
+
+/** The back end's template tables (per-element and new-state). */
+export const JS_TEMPLATES = { expr: EXPR, state: STATE } as const;
 
 /** Names of every per-element and state primitive this back end compiles. */
 export const JS_PRIMITIVES: readonly string[] = [...Object.keys(EXPR), ...Object.keys(STATE)];
@@ -67,43 +71,88 @@ export interface GeneratedKernel {
   readonly fn: KernelFn;
 }
 
-/**
- * Every token of generated source must be a known word, a generated name, an operator or a
- * small integer literal (indices, and the fixed numbers of the templates).
- */
-const ALLOWED_WORDS = new Set([
-  'const',
-  'let',
-  'for',
-  'Math',
-  'exp',
-  'log',
-  'abs',
-  'sqrt',
-  'min',
-  'max',
-  'cos',
-  'floor',
-  'H',
-  'pow',
-  'fround',
-  'w',
-  'g',
-  'S',
-  'D',
-  'K',
-  'lr',
-  'n',
-  'i',
-  'gi',
-  'wi',
-]);
+/** Generated names: values, slots, old state, draws, hoisted scalars, the fround alias. */
+const GENERATED = /^[vsodnrh]\d+$/;
 
-export function checkSource(source: string): void {
+interface KernelParts {
+  /** Scalar steps the loop reads (from K). */
+  readonly scalars: readonly number[];
+  readonly slots: number;
+  readonly draws: number;
+  /** Round state to float32 (`h0 = H.fround`). */
+  readonly fround: boolean;
+  /** Per-step lines before the loop (hoisted reciprocals). */
+  readonly pre: readonly string[];
+  /** Slots whose old value the body reads. */
+  readonly olds: readonly number[];
+  readonly body: readonly string[];
+  readonly slotSteps: readonly number[];
+  /** The direction's name. */
+  readonly d: string;
+}
+
+/** The kernel around the templates: bindings of its inputs, the loop, the stores. */
+function kernelSource(p: KernelParts): string {
+  const range = (n: number) => Array.from({ length: n }, (_x, k) => k);
+  return [
+    ...p.scalars.map((k) => `const v${k} = K[${k}];`),
+    ...range(p.slots).map((k) => `const s${k} = S[${k}];`),
+    ...range(p.draws).map((j) => `const d${j} = D[${j}];`),
+    ...(p.fround ? ['const h0 = H.fround;'] : []),
+    ...p.pre,
+    'for (let i = 0; i < n; i++) {',
+    'const gi = g[i];',
+    'const wi = w[i];',
+    ...p.olds.map((k) => `const o${k} = s${k}[i];`),
+    ...p.body,
+    ...p.slotSteps.map((step, k) => `s${k}[i] = v${step};`),
+    `w[i] = wi - lr * ${p.d};`,
+    '}',
+  ].join('\n');
+}
+
+/** The words of the skeleton (`kernelSource` with sample parts): derived, never listed by hand. */
+const SKELETON_WORDS = templateWords(
+  [
+    kernelSource({
+      scalars: [1],
+      slots: 1,
+      draws: 1,
+      fround: true,
+      pre: [],
+      olds: [0],
+      body: ['const v2 = h0(v1 + d0[i]);'],
+      slotSteps: [2],
+      d: 'v2',
+    }),
+  ],
+  GENERATED,
+);
+
+/** Every word a kernel may contain: the skeleton's and those the given templates emit. */
+export function allowedWords(templates: {
+  readonly expr: Readonly<Record<string, Tpl>>;
+  readonly state: Readonly<Record<string, StateTpl>>;
+}): ReadonlySet<string> {
+  const outputs = [
+    ...Object.values(templates.expr).map((t) => t(SAMPLE_ARGS)),
+    ...Object.values(templates.state).map((t) => t('o0', SAMPLE_ARGS)),
+  ];
+  return new Set([...SKELETON_WORDS, ...templateWords(outputs, GENERATED)]);
+}
+
+const ALLOWED_WORDS = allowedWords(JS_TEMPLATES);
+
+/**
+ * Every token of generated source must be a known word (the skeleton's, or one a template
+ * emits), a generated name, an operator or a small integer literal (indices, and the fixed
+ * numbers of the templates).
+ */
+export function checkSource(source: string, words: ReadonlySet<string> = ALLOWED_WORDS): void {
   for (const m of source.matchAll(/[A-Za-z_$][A-Za-z0-9_$]*|\d+(?:\.\d+)?|\S/g)) {
     const tok = m[0];
     if (/^[A-Za-z_$]/.test(tok)) {
-      if (!ALLOWED_WORDS.has(tok) && !/^[vsodnrh]\d+$/.test(tok))
+      if (!words.has(tok) && !GENERATED.test(tok))
         throw new Error(`generated kernel contains unexpected name '${tok}'`);
     } else if (/^\d/.test(tok)) {
       if (!/^\d{1,6}$/.test(tok)) throw new Error(`generated kernel contains unexpected number '${tok}'`);
@@ -155,12 +204,9 @@ export function generateKernel(
       case 'state': {
         const args = s.args.map(name);
         usesOld.add(s.slot);
-        const scalarBeta = s.args[1] !== undefined && (program.steps[s.args[1]] as Step).kind === 'scalar';
-        const oneMinus = (x: string): string => (scalarBeta ? hoist(`(1 - ${x})`) : `(1 - ${x})`);
-        const tpl: ((s: string, a: readonly string[], oneMinus: (x: string) => string) => string) | undefined =
-          STATE[s.prim];
+        const tpl: StateTpl | undefined = STATE[s.prim];
         if (tpl === undefined) throw new UnsupportedError('js', `state primitive '${s.prim}'`);
-        body.push(`const v${k} = ${round(tpl(`o${s.slot}`, args, oneMinus))};`);
+        body.push(`const v${k} = ${round(tpl(`o${s.slot}`, args))};`);
         break;
       }
       case 'draw':
@@ -185,27 +231,17 @@ export function generateKernel(
         break; // scalars come in through K; leaves and prev are read in the loop
     }
   });
-  const d = name(program.result);
-  const lines: string[] = [];
-  for (const k of [...usedScalars].sort((a, b) => a - b)) lines.push(`const v${k} = K[${k}];`);
-  program.slots.forEach((_s, k) => {
-    lines.push(`const s${k} = S[${k}];`);
+  const source = kernelSource({
+    scalars: [...usedScalars].sort((a, b) => a - b),
+    slots: program.slots.length,
+    draws: program.draws.length,
+    fround: dtype === 'float32',
+    pre,
+    olds: [...usesOld],
+    body,
+    slotSteps: program.slotSteps,
+    d: name(program.result),
   });
-  program.draws.forEach((_kind, j) => {
-    lines.push(`const d${j} = D[${j}];`);
-  });
-  if (dtype === 'float32') lines.push('const h0 = H.fround;');
-  lines.push(...pre);
-  lines.push('for (let i = 0; i < n; i++) {');
-  lines.push('const gi = g[i];', 'const wi = w[i];');
-  for (const k of usesOld) lines.push(`const o${k} = s${k}[i];`);
-  lines.push(...body);
-  program.slotSteps.forEach((step, k) => {
-    lines.push(`s${k}[i] = v${step};`);
-  });
-  lines.push(`w[i] = wi - lr * ${d};`);
-  lines.push('}');
-  const source = lines.join('\n');
   checkSource(source);
   const fn = new Function('w', 'g', 'S', 'D', 'K', 'H', 'lr', 'n', source) as KernelFn;
   return { source, fn };

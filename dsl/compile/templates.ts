@@ -39,10 +39,30 @@ export const JS_MATH = {
   max: (a) => `Math.max(${arg(a, 0)}, ${arg(a, 1)})`,
 } as const satisfies Partial<Record<TensorPrim, Tpl>>;
 
-/** The moving-average family's new-state formulas, as infix source (s: the old state). */
+/** A new-state template: the old state's name and the arguments' names in, an expression out. */
+export type StateTpl = (s: string, a: readonly string[]) => string;
+
+/**
+ * The moving-average family's new-state formulas, as infix source (s: the old state). ema's
+ * third argument is 1 - beta, computed by the lowering (on the host in float64 for a scalar beta).
+ */
 export const INFIX_STATE = {
-  ema: (s: string, a: readonly string[], oneMinus: (x: string) => string) =>
-    `(${arg(a, 1)} * ${s} + ${oneMinus(arg(a, 1))} * ${arg(a, 0)})`,
+  ema: (s: string, a: readonly string[]) => `(${arg(a, 1)} * ${s} + ${arg(a, 2)} * ${arg(a, 0)})`,
   accum: (s: string, a: readonly string[]) => `(${arg(a, 1)} * ${s} + ${arg(a, 0)})`,
   sum: (s: string, a: readonly string[]) => `(${s} + ${arg(a, 0)})`,
 } as const;
+
+/** Generated names to call templates with when collecting the words they emit. */
+export const SAMPLE_ARGS: readonly string[] = ['v1', 'v2', 'v3', 'v4'];
+
+/**
+ * The words (identifiers) the given template outputs contain, other than generated names: what
+ * a back end's source check must allow besides its skeleton. Derived by calling the templates
+ * (they are pure functions of generated names), so a new template's words are allowed with it.
+ */
+export function templateWords(outputs: Iterable<string>, generated: RegExp): Set<string> {
+  const words = new Set<string>();
+  for (const text of outputs)
+    for (const w of text.match(/[A-Za-z_$][A-Za-z0-9_$]*/g) ?? []) if (!generated.test(w)) words.add(w);
+  return words;
+}

@@ -65,12 +65,13 @@ const OPS = {
   max: (a, like) => minMax('max', at(a, 0), at(a, 1), like),
   lerp: (a) => tf.add(at(a, 0), tf.mul(at(a, 2), tf.sub(at(a, 1), at(a, 0)))),
   keep: (a) => at(a, 0),
-  drop: (a, like) =>
-    tf.where(tf.less(at(a, 2), at(a, 1)), tf.zerosLike(like), full(tf.div(at(a, 0), tf.sub(1, at(a, 1))), like)),
+  // drop(x, p, 1 - p, u): the lowering passes 1 - p (computed on the host for a scalar p) and the draw.
+  drop: (a, like) => tf.where(tf.less(at(a, 3), at(a, 1)), tf.zerosLike(like), full(tf.div(at(a, 0), at(a, 2)), like)),
 } satisfies Record<TensorPrim, OpImpl>;
 
 const STATE = {
-  ema: (s, a) => tf.add(tf.mul(at(a, 1), s), tf.mul(tf.sub(1, at(a, 1)), at(a, 0))),
+  // ema(x, beta, 1 - beta): 1 - beta comes from the lowering (float64 on the host for a scalar beta).
+  ema: (s, a) => tf.add(tf.mul(at(a, 1), s), tf.mul(at(a, 2), at(a, 0))),
   accum: (s, a) => tf.add(tf.mul(at(a, 1), s), at(a, 0)),
   sum: (s, a) => tf.add(s, at(a, 0)),
   runmax: (s, a, like) => minMax('max', s, at(a, 0), like),

@@ -5,7 +5,13 @@
  * lowering; only the helpers the rule uses are emitted, so the module passes
  * `noUnusedLocals` / `noUnusedParameters`.
  */
-import type { NoisePrim, ScalarPrim, StatePrim, TensorPrim } from '../../primitives/registry.js';
+import {
+  CONTEXT_PARAMS,
+  type NoisePrim,
+  type ScalarPrim,
+  type StatePrim,
+  type TensorPrim,
+} from '../../primitives/registry.js';
 import type { CheckedRule } from '../check.js';
 import { printNode } from '../ir.js';
 import { lowerRule, type Program, type Step } from '../lower.js';
@@ -48,6 +54,11 @@ export interface EmitOptions {
   readonly provenance?: Provenance;
   /** The exported class name (default: from the rule's name, else its hash). */
   readonly className?: string;
+  /**
+   * The decay steps `T` of a rule that reads it (lindecay(T), powersign-ld, ...), fixed as the
+   * class's default. Without it such a class requires `T` from its user: no silent default.
+   */
+  readonly decaySteps?: number;
 }
 
 const SCALAR = {
@@ -81,11 +92,11 @@ const TENSOR = {
   lerp: (a) => `tf.add(${arg(a, 0)}, tf.mul(${arg(a, 2)}, tf.sub(${arg(a, 1)}, ${arg(a, 0)})))`,
   keep: (a) => arg(a, 0),
   drop: (a) =>
-    `tf.where(tf.less(${arg(a, 2)}, ${arg(a, 1)}), tf.zerosLike(w), full(tf.div(${arg(a, 0)}, 1 - ${arg(a, 1)}), w))`,
+    `tf.where(tf.less(${arg(a, 3)}, ${arg(a, 1)}), tf.zerosLike(w), full(tf.div(${arg(a, 0)}, ${arg(a, 2)}), w))`,
 } as const satisfies Record<TensorPrim, Tpl>;
 
 const STATE = {
-  ema: (s, a) => `tf.add(tf.mul(${arg(a, 1)}, ${s}), tf.mul(tf.sub(1, ${arg(a, 1)}), ${arg(a, 0)}))`,
+  ema: (s, a) => `tf.add(tf.mul(${arg(a, 1)}, ${s}), tf.mul(${arg(a, 2)}, ${arg(a, 0)}))`,
   accum: (s, a) => `tf.add(tf.mul(${arg(a, 1)}, ${s}), ${arg(a, 0)})`,
   sum: (s, a) => `tf.add(${s}, ${arg(a, 0)})`,
   runmax: (s, a) => `tMinMax('max', ${s}, ${arg(a, 0)}, w)`,
@@ -96,6 +107,14 @@ const SCALE = {
   noise: '0.1',
   anoise: 'Math.sqrt(1 / (1 + (t - 1)) ** 0.55)',
 } as const satisfies Record<NoisePrim, string>;
+
+/**
+ * The scalar templates and the helpers they call, for tests that run the emitted scalar code
+ * itself (every scalar primitive on special values).
+ */
+export function tsScalarCode(): { templates: Readonly<Record<ScalarPrim, Tpl>>; helpers: string } {
+  return { templates: SCALAR, helpers: HELPERS.map((h) => h.source).join('\n') };
+}
 
 /** Helper functions the emitted code may call; each is emitted only when used. */
 const HELPERS: readonly { readonly name: string; readonly uses: readonly string[]; readonly source: string }[] = [
@@ -108,7 +127,7 @@ const HELPERS: readonly { readonly name: string; readonly uses: readonly string[
     name: 'nosPow',
     uses: [],
     source:
-      'function nosPow(x: number, y: number): number {\n  return x < 0 && !Number.isInteger(y) ? -(Math.abs(x) ** y) : x ** y;\n}',
+      'function nosPow(x: number, y: number): number {\n  if (y === 2) return x * x;\n  if (x < 0 && Math.floor(y) !== y) return -nosPow(-x, y);\n  return x === 1 || (x === -1 && Math.abs(y) === Infinity) ? 1 : x ** y;\n}',
   },
   {
     name: 'linearDecay',
@@ -220,9 +239,25 @@ export function emitTypeScript(rule: CheckedRule, options: EmitOptions = {}): st
     (s, i) =>
       ` *   ${s.name}  (slot ${i}, starts at ${s.init === Number.NEGATIVE_INFINITY ? '-inf' : s.init}): ${ruleComment(s.key)}`,
   );
-  const paramDocs = rule.params.map((p, i) => ` *   ${names[i]} = ${numberLiteral(p.default)}`);
-  const optionFields = names.map((n) => `  ${n}?: number;`).join('\n');
-  const defaults = rule.params.map((p, i) => `  ${names[i]}: ${numberLiteral(p.default)},`).join('\n');
+  // A context hyperparameter (T) has no default unless the export fixed one: the user passes it.
+  const defaultOf = (p: { name: string; default: number }): number | undefined =>
+    CONTEXT_PARAMS.has(p.name) ? options.decaySteps : p.default;
+  const required = rule.params.flatMap((p, i) => (defaultOf(p) === undefined ? [names[i] as string] : []));
+  const paramDocs = rule.params.map((p, i) => {
+    const d = defaultOf(p);
+    return ` *   ${names[i]} = ${d === undefined ? `required (${CONTEXT_PARAMS.get(p.name)?.doc ?? 'no default'})` : numberLiteral(d)}`;
+  });
+  const optionFields = names.map((n) => `  ${n}${required.includes(n) ? '' : '?'}: number;`).join('\n');
+  const defaults = rule.params
+    .flatMap((p, i) => {
+      const d = defaultOf(p);
+      return d === undefined ? [] : [`  ${names[i]}: ${numberLiteral(d)},`];
+    })
+    .join('\n');
+  const requiredChecks = required.map(
+    (n) =>
+      `    if (typeof options.${n} !== 'number') throw new Error(${stringLiteral(`${cls}: this rule decays over ${n} steps; pass { ${n}: <the number of steps the decay spans, usually the whole run> }`)});\n`,
+  );
   const slotNames = `[${program.slots.map((s) => `'${s.name}'`).join(', ')}]`;
   const slotInits = `[${program.slots.map((s) => (s.init === Number.NEGATIVE_INFINITY ? '-Infinity' : numberLiteral(s.init))).join(', ')}]`;
   const provText = `${provenance.source}${provenance.detail ? ` (${provenance.detail})` : ''}`;
@@ -257,7 +292,7 @@ export interface ${opts} {
 ${optionFields}
 }
 
-const DEFAULTS: Hyper = {
+const DEFAULTS: ${required.length > 0 ? `Omit<Hyper, ${required.map((n) => `'${n}'`).join(' | ')}>` : 'Hyper'} = {
 ${defaults}
 };
 
@@ -277,8 +312,9 @@ export class ${cls} extends tf.Optimizer {
   readonly hp: Hyper;
   private slots: { originalName: string; variable: tf.Variable }[][] = [];
 
-  constructor(options: ${opts} = {}) {
+  constructor(options: ${opts}${required.length > 0 ? '' : ' = {}'}) {
     super();
+${requiredChecks.join('')}
     this.learningRate = options.learningRate ?? 0.001;
     this.seed = options.seed ?? 0;
     const { learningRate: _lr, seed: _seed, ...rest } = options;

@@ -9,8 +9,8 @@
  *  - scalar steps (constants, hyperparameters, t, bias corrections, schedules, noise scales)
  *    are computed on the host each step by `scalarValues`, written as float32 into the
  *    scalar block of linear memory, and splatted into v128 locals before the loop. A
- *    division by a scalar multiplies by its reciprocal, and `ema`'s and `drop`'s `1 - x` of
- *    a scalar come the same way (computed on the host from the validated value).
+ *    division by a scalar multiplies by its reciprocal (computed on the host in float64,
+ *    rounded once); `ema`'s and `drop`'s `1 - x` are scalar steps of the lowering themselves.
  * So the module's bytes hold the program's shape (which operations, how many slots) and the
  * fixed constants of the templates (1, 0.5, the exp/log polynomial coefficients), never a
  * number or a name from rule text. `encodeModule` emits the binary itself (./wasm-encode.ts).
@@ -68,12 +68,11 @@ function wasmApi(): WasmApi | undefined {
 // ---------------------------------------------------------------------------------------
 // Host scalars and lane-by-lane imports.
 
-/** How a host scalar is derived from a scalar step's value (rounded to float32 first). */
-export type Derive = 'value' | 'recip' | 'oneMinus';
+/** How a host scalar is derived from a scalar step's value (in float64, then rounded to float32). */
+export type Derive = 'value' | 'recip';
 const DERIVE = {
   value: (x: number) => x,
   recip: (x: number) => 1 / x,
-  oneMinus: (x: number) => 1 - x,
 } as const satisfies Record<Derive, (x: number) => number>;
 
 /** Functions a module may import for the lanes of a primitive with no SIMD form (float64 in and out). */
@@ -341,24 +340,17 @@ const EXPR = {
   keep: (e, a) => {
     e.b.get(at(a, 0));
   },
-  // drop(x, p, u): u < p ? 0 : x / (1 - p)
+  // drop(x, p, 1 - p, u): u < p ? 0 : x / (1 - p); the lowering passes 1 - p (host float64 for a scalar p).
   drop: (e, a) => {
-    const q = e.derived(argAt(a, 1), 'oneMinus');
-    e.b.get(at(a, 0));
-    if (q === undefined) e.b.get(e.f(1)).get(at(a, 1)).simd('f32x4.sub');
-    else e.b.get(q);
-    e.b.simd('f32x4.div').get(at(a, 2)).get(at(a, 1)).simd('f32x4.lt').simd('v128.andnot');
+    e.b.get(at(a, 0)).get(at(a, 2)).simd('f32x4.div').get(at(a, 3)).get(at(a, 1)).simd('f32x4.lt').simd('v128.andnot');
   },
 } as const satisfies Record<TensorPrim, Tpl>;
 
 /** New-state templates (`old`: the state before this step). */
 const STATE = {
+  // ema(x, beta, 1 - beta): the lowering passes 1 - beta (host float64 for a scalar beta).
   ema: (e, old, a) => {
-    const oneMinus = e.derived(argAt(a, 1), 'oneMinus');
-    e.b.get(at(a, 1)).get(old).simd('f32x4.mul');
-    if (oneMinus === undefined) e.b.get(e.f(1)).get(at(a, 1)).simd('f32x4.sub');
-    else e.b.get(oneMinus);
-    e.b.get(at(a, 0)).simd('f32x4.mul').simd('f32x4.add');
+    e.b.get(at(a, 1)).get(old).simd('f32x4.mul').get(at(a, 2)).get(at(a, 0)).simd('f32x4.mul').simd('f32x4.add');
   },
   accum: (e, old, a) => {
     e.b.get(at(a, 1)).get(old).simd('f32x4.mul').get(at(a, 0)).simd('f32x4.add');
@@ -677,7 +669,7 @@ export class WasmKernel {
     const vals = scalarValues(this.program, this.params, t, this.values);
     const block = this.scalarBlock;
     this.compiled.scalars.forEach((h, j) => {
-      block[j] = DERIVE[h.derive](Math.fround(vals[h.step] as number));
+      block[j] = DERIVE[h.derive](vals[h.step] as number); // rounded to float32 once, on the store
     });
     const p = this.ptr;
     this.fn(p.k, p.w, p.g, p.s, p.d, p.stride, p.end, lr);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { rankedLeaderboard } from '../../controller/funnel-plan.js';
 import { openRun } from '../../controller/run.js';
+import { sampleKind } from '../../search-results/samples.js';
 import * as nos from '../../index.js';
 import { nos as nosCli } from '../helpers/cli.js';
 
@@ -248,10 +249,14 @@ describe('search() from code', () => {
     expect(late).toBe(0);
     const stored = openRun('stopped', { runs: root });
     const kept = stored.candidates().length;
+    // The pipelined loop (staleness 4) hands out batches ahead, and stores the rules the screen
+    // rejects at once: count the trained ones against the budget of 3 (the synchronous loop
+    // stored fewer than 3 candidates of any kind here).
+    const trained = stored.candidates().filter((c) => sampleKind(c.status) === 'trained').length;
     stored.close();
     expect(calls).toBe(kept);
-    expect(kept).toBeGreaterThan(0);
-    expect(kept).toBeLessThan(3);
+    expect(trained).toBeGreaterThan(0);
+    expect(trained).toBeLessThan(3);
 
     const resumed = await nos.search({ root, run: 'stopped', resume: true, workers: 1 });
     expect(resumed.stopped).toBe(false);

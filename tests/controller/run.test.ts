@@ -17,6 +17,7 @@ import { openStore } from '../../controller/config.js';
 import { SqliteStore } from '../../search-results/store.js';
 import { repoRoot } from '../helpers/reference.js';
 import { FakeEvaluator } from '../helpers/fake-evaluator.js';
+import { synchronousSearch } from '../helpers/synchronous-loop.js';
 import { tfReady } from '../helpers/tf.js';
 
 const root = () => mkdtempSync(join(tmpdir(), 'nos-run-'));
@@ -68,6 +69,7 @@ describe('planning a run', () => {
       seed: 3,
       workers: 0,
       batchSize: 5,
+      staleness: 4,
       steps: 20,
       groups: 3,
       warmStart: true,
@@ -92,6 +94,7 @@ describe('planning a run', () => {
       budgetUnit: 'trained',
       seed: 0,
       batchSize: 10,
+      staleness: 4,
       groups: 2,
       warmStart: false,
       steps: null,
@@ -208,13 +211,14 @@ describe('resuming a run', () => {
       [{ seed: 6 }, 'seed', /--seed 6 conflicts .* made with --seed 5/],
       [{ groups: 2 }, 'groups', /--groups 2 conflicts .* made with --groups 3/],
       [{ batchSize: 10 }, 'batch', /--batch 10 conflicts .* made with --batch 5/],
+      [{ staleness: 2 }, 'staleness', /--staleness 2 conflicts .* made with --staleness 4/],
       [{ steps: 31 }, 'steps', /--steps 31 conflicts .* made with --steps 30/],
       [{ warmStart: true }, 'warm-start', /--warm-start conflicts .* made with no --warm-start/],
       [{ spaceFile: space }, 'space', /--space .*space\.json conflicts .* made with the full NOS space/],
       [
         { budget: 39 },
         'budget',
-        /--budget 39 is below the budget of run 'r' \(40 trained rules, with \d+ trained of 10 sampled\): a resume may only raise the budget/,
+        /--budget 39 is below the budget of run 'r' \(40 trained rules, with \d+ trained of \d+ sampled\): a resume may only raise the budget/,
       ],
       [{ task: 'nope' }, 'task', /unknown task 'nope'/],
     ];
@@ -259,6 +263,41 @@ describe('resuming a run', () => {
     store.close();
     // And refuses a --groups that differs from the default they ran with.
     expect(refusal(() => resumeRun('r', { groups: 3 }, { root: dir })).message).toMatch(/made with --groups 2/);
+  });
+
+  it('runs of the synchronous loop (no staleness stored) resume with staleness 0, as the old loop would have continued them', async () => {
+    const { staleness: _s, ...old } = planRun({
+      run: 'r',
+      task: 'quadratic',
+      budget: 40,
+      seed: 5,
+      strategy: 'rl',
+      batchSize: 6,
+    });
+    const whole = SqliteStore.create(old, root());
+    await synchronousSearch(whole, makeStrategy(old), new FakeEvaluator({ delays: true }));
+    const want = { candidates: whole.candidates(), checkpoints: whole.checkpoints() };
+    whole.close();
+    const dir = root();
+    const stopped = SqliteStore.create(old, dir);
+    let seen = 0;
+    await synchronousSearch(stopped, makeStrategy(old), new FakeEvaluator({ delays: true }), {
+      shouldStop: () => seen >= 20,
+      onCandidate: () => void seen++,
+    });
+    stopped.close();
+    // As an older nos left it: no column for the batches proposed ahead.
+    const db = new Database(join(dir, 'search-results', 'runs', 'r', 'run.db'));
+    db.exec('ALTER TABLE checkpoints DROP COLUMN pending');
+    db.close();
+    expect(refusal(() => resumeRun('r', { staleness: 4 }, { root: dir })).message).toMatch(
+      /--staleness 4 conflicts with run 'r', which was made with --staleness 0 \(a run of the synchronous loop, made before the staleness was stored\)/,
+    );
+    const { store } = resumeRun('r', { staleness: 0 }, { root: dir });
+    await searchRun(store, { evaluator: new FakeEvaluator({ delays: true }) });
+    expect(store.candidates()).toEqual(want.candidates);
+    expect(store.checkpoints()).toEqual(want.checkpoints);
+    store.close();
   });
 
   it('stores the budget unit: resume keeps it, refuses another, and old runs without it count samples', async () => {

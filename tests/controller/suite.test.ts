@@ -172,7 +172,8 @@ describe('the workload suite', () => {
       expect(new Set(heldOut.map((r) => r.rule)).size).toBe(3);
       store.close();
     }
-    expect(seen[0]!.length).toBeGreaterThan(10);
+    // At least one whole batch observed (the pipelined loop does not observe batches proposed past the budget).
+    expect(seen[0]!.length).toBeGreaterThanOrEqual(10);
     expect(seen[1]).toEqual(seen[0]);
   });
 

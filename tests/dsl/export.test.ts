@@ -32,7 +32,9 @@ function subjects(): { id: string; rule: CheckedRule; params: Record<string, num
     if (/noise|drop/.test(text)) continue;
     const c = compileRules(`rule random${k} = ${text}`);
     if (!c.ok) continue;
-    out.push({ id: `random${k}`, rule: c.rules[0]!, params: {} });
+    // A rule that decays over T steps needs T: the exports require it.
+    const rule = c.rules[0]!;
+    out.push({ id: `random${k}`, rule, params: rule.params.some((p) => p.name === 'T') ? { T: 10 } : {} });
     k++;
   }
   return out;
@@ -70,8 +72,20 @@ describe('export --format ts', () => {
       writeFileSync(file, emitTypeScript(s.rule, { provenance: { source: 'test' } }));
       return file;
     });
-    const diags = typeCheckStrict(files);
-    expect(diags).toEqual([]);
+    // In the same program (one tsc run): a decaying rule's T is a required option, unless the
+    // export fixed it; a client that leaves it out does not type-check.
+    writeFileSync(join(dir, 'ldfree.ts'), emitTypeScript(library().get('powersign-ld')!, { className: 'Free' }));
+    writeFileSync(
+      join(dir, 'ldfixed.ts'),
+      emitTypeScript(library().get('powersign-ld')!, { decaySteps: 250, className: 'Fixed' }),
+    );
+    writeFileSync(
+      join(dir, 'client.ts'),
+      "import { FreeOptimizer } from './ldfree.js';\nimport { FixedOptimizer } from './ldfixed.js';\nexport const a = new FreeOptimizer({ learningRate: 0.1 });\nexport const b = new FreeOptimizer({ T: 100 });\nexport const c = new FixedOptimizer();\n",
+    );
+    const diags = typeCheckStrict([...files, ...['ldfree', 'ldfixed', 'client'].map((f) => join(dir, `${f}.ts`))]);
+    expect(diags).toHaveLength(1);
+    expect(diags[0]).toMatch(/client\.ts:[\s\S]*'T' is missing/);
     let compared = 0;
     for (const [i, s] of items.entries()) {
       const js = ts.transpileModule(readFileSync(files[i]!, 'utf8'), {
@@ -193,7 +207,9 @@ print(json.dumps(out))
   it('renames hyperparameters that would clash with Python or the optimizer API', () => {
     const r = compileRules('rule clash(lambda = 0.5, lr = 2) = lambda * lr * g').rules[0]!;
     const py = emitPyTorch(r);
-    expect(py).toContain('def __init__(self, params, lr=1e-3, lambda_=0.5, lr_=2, *, seed=0)');
+    expect(py).toContain(
+      'def __init__(self, params, lr=1e-3, lambda_=0.5, lr_=2, weight_decay=0.0, *, foreach=None, seed=0)',
+    );
     expect(r.params.map((p) => pyArgName(p.name))).toEqual(['lambda_', 'lr_']);
   });
 });
@@ -240,6 +256,52 @@ describe('nos export', () => {
       const r = await nos(...argv);
       expect(r.code, argv.join(' ')).toBe(1);
       expect(r.stderr).toMatch(msg);
+    }
+  });
+});
+
+describe("a decaying rule's T in every export format (no silent default)", () => {
+  it('TypeScript: T is a required option (tsc: see the first test), checked at run time too', async () => {
+    await tfReady;
+    const dir = scratchDir('export-decay-ts');
+    const free = join(dir, 'ld.ts');
+    writeFileSync(free, emitTypeScript(library().get('powersign-ld')!));
+    const fixed = join(dir, 'ldfixed.ts');
+    writeFileSync(fixed, emitTypeScript(library().get('powersign-ld')!, { decaySteps: 250, className: 'Fixed' }));
+    const { importEmitted } = await import('../helpers/emitted.js');
+    const mod = (await importEmitted(free)) as Record<string, new (o: Record<string, number>) => tf.Optimizer>;
+    const Cls = mod.PowersignLdOptimizer!;
+    expect(() => new Cls({ learningRate: 0.1 })).toThrow(/decays over T steps; pass \{ T: /);
+    expect(new Cls({ T: 100 }).getConfig()).toMatchObject({ T: 100 });
+    const modFixed = (await importEmitted(fixed)) as Record<string, new (o?: Record<string, number>) => tf.Optimizer>;
+    expect(new modFixed.FixedOptimizer!().getConfig()).toMatchObject({ T: 250 });
+  });
+
+  it('nos export: tfjs needs --decay-steps (or --set T=); ts and pytorch take it as the default', async () => {
+    const refused = await nos('export', '--rule', 'powersign-ld', '--format', 'tfjs');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/decays over T steps: pass --decay-steps N/);
+    const r = await nos('export', '--rule', 'addsign-cd', '--format', 'tfjs', '--decay-steps', '300');
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout) as { config: { params: Record<string, number> } };
+    expect(doc.config.params).toEqual({ alpha: 1, beta: 0.9, periods: 0.5, T: 300 });
+    const { RuleOptimizer } = await import('../../optimizer/rule-optimizer.js');
+    const opt = RuleOptimizer.fromConfig(RuleOptimizer, doc.config as never) as InstanceType<typeof RuleOptimizer>;
+    expect(opt.params.T).toBe(300);
+    const viaSet = await nos('export', '--rule', 'powersign-ld', '--format', 'tfjs', '--set', 'T=40');
+    expect((JSON.parse(viaSet.stdout) as { config: { params: { T: number } } }).config.params.T).toBe(40);
+    const py = await nos('export', '--rule', 'powersign-ld', '--format', 'pytorch', '--decay-steps', '5000');
+    expect(py.stdout).toContain('beta=0.9, T=5000, weight_decay=0.0');
+    const tsFree = await nos('export', '--rule', 'powersign-ld', '--format', 'ts');
+    expect(tsFree.stdout).toContain('  T: number;');
+    for (const [argv, msg] of [
+      [['--rule', 'adam', '--decay-steps', '10'], /does not decay/],
+      [['--rule', 'powersign-ld', '--decay-steps', '-1'], /positive number/],
+      [['--rule', 'powersign-ld', '--decay-steps', '10', '--set', 'T=20'], /disagree/],
+    ] as [string[], RegExp][]) {
+      const bad = await nos('export', ...argv, '--format', 'ts');
+      expect(bad.code, argv.join(' ')).toBe(1);
+      expect(bad.stderr).toMatch(msg);
     }
   });
 });

@@ -85,8 +85,15 @@ describe('the published files (npm pack --dry-run)', () => {
     expect(bench.length).toBeGreaterThan(0);
     expect(bench.filter((f) => !used.has(f))).toEqual([]);
     expect(files.filter((f) => f.startsWith('dist/tests/') || f.endsWith('.map') || f.endsWith('.sh'))).toEqual([]);
-    for (const study of ['dist/bench/cache-hits.js', 'dist/bench/compare-strategies.js', 'dist/bench/learned-study.js'])
+    for (const study of [
+      'dist/bench/cache-hits.js',
+      'dist/bench/compare-strategies.js',
+      'dist/bench/learned-study.js',
+      'dist/bench/staleness-study.js',
+    ])
       expect(shipped.has(study), study).toBe(false);
+    // `nos bench --only loop` is the CLI's (it imports bench/loop.js).
+    expect(files).toContain('dist/bench/loop.js');
   });
 });
 

@@ -55,6 +55,23 @@ describe('primitives registry', () => {
     expect(Number.isNaN(guardedPow(-2, 0.5))).toBe(false);
   });
 
+  it('computes x^y as IEEE 754 pow (as C, torch and TensorFlow do), the infinities counting as integers', () => {
+    // JavaScript's ** gives NaN for these four.
+    expect(guardedPow(1, Number.NaN)).toBe(1);
+    expect(guardedPow(1, Number.POSITIVE_INFINITY)).toBe(1);
+    expect(guardedPow(-1, Number.POSITIVE_INFINITY)).toBe(1);
+    expect(guardedPow(-1, Number.NEGATIVE_INFINITY)).toBe(1);
+    // An infinite exponent is an integer one: no odd extension.
+    expect(guardedPow(-2, Number.POSITIVE_INFINITY)).toBe(Number.POSITIVE_INFINITY);
+    expect(guardedPow(-0.5, Number.POSITIVE_INFINITY)).toBe(0);
+    expect(guardedPow(Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY)).toBe(Number.POSITIVE_INFINITY);
+    // NaN is not an integer: a negative base keeps its sign, -(|x|^NaN).
+    expect(guardedPow(-1, Number.NaN)).toBe(-1);
+    expect(guardedPow(-2, Number.NaN)).toBeNaN();
+    expect(guardedPow(Number.NaN, 0)).toBe(1);
+    expect(Object.is(guardedPow(-0, -1), Number.NEGATIVE_INFINITY)).toBe(true);
+  });
+
   it('decay schedules follow TF sign_decay.py, evaluated at s = t - 1', () => {
     // linear: (T - min(s, T)) / T
     expect([1, 6, 11, 50].map((t) => linearDecay(t, 10))).toEqual([1, 0.5, 0, 0]);

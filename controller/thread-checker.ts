@@ -1,0 +1,66 @@
+/**
+ * The rule checker in a worker thread of its own (Node): the search loop's texts are parsed,
+ * canonicalised and screened there, ahead of the loop's need. Plain data crosses: text in;
+ * hash, canonical text and the screen's verdict out (controller/check-worker.ts).
+ */
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { CheckedText, CheckReply, RuleChecker } from './checker.js';
+
+/** The compiled worker: dist/controller/check-worker.js, also when this module runs from source. */
+export function checkWorkerFile(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  return here.split(/[\\/]/).includes('dist')
+    ? join(here, 'check-worker.js')
+    : join(here, '..', 'dist', 'controller', 'check-worker.js');
+}
+
+/**
+ * Checks in a worker thread (parse, canonical form, hash and screen for every text, ahead of
+ * the loop's need). A thread that fails is an error of the search (a bug, not a bad rule: bad
+ * rules come back as `ok: false`).
+ */
+export class ThreadChecker implements RuleChecker {
+  private readonly worker: Worker;
+  private next = 0;
+  private readonly waiting = new Map<number, { resolve: (r: CheckReply[]) => void; reject: (e: Error) => void }>();
+  private failed: Error | undefined;
+
+  constructor(file = checkWorkerFile()) {
+    this.worker = new Worker(file);
+    this.worker.unref();
+    this.worker.on('message', (m: { id: number; replies: CheckReply[] }) => {
+      const w = this.waiting.get(m.id);
+      this.waiting.delete(m.id);
+      w?.resolve(m.replies);
+    });
+    const fail = (e: Error) => {
+      this.failed ??= e;
+      for (const w of this.waiting.values()) w.reject(e);
+      this.waiting.clear();
+    };
+    this.worker.on('error', fail);
+    this.worker.on('exit', (code) => fail(new Error(`the rule-checking thread exited (code ${code})`)));
+  }
+
+  /** Resolves once the thread has started and answered (its modules loaded). */
+  async ready(): Promise<void> {
+    await this.check([]);
+  }
+
+  async check(texts: readonly string[]): Promise<CheckedText[]> {
+    if (this.failed) throw this.failed;
+    const id = this.next++;
+    const replies = await new Promise<CheckReply[]>((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      this.worker.postMessage({ id, texts });
+    });
+    return replies.map((r) => (r.ok ? { ...r, screen: () => r.screen } : r));
+  }
+
+  async close(): Promise<void> {
+    this.failed ??= new Error('the rule checker is closed');
+    await this.worker.terminate();
+  }
+}
