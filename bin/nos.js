@@ -7,6 +7,9 @@ if (!existsSync(entry)) {
   process.stderr.write('nos: error: dist/ is not built in this checkout: run `npm run build` first\n');
   process.exit(1);
 }
+// A password in --queue: out of `ps` before anything else loads (see cli/queue-url.ts).
+const { hideSecrets } = await import('../dist/util/redact.js');
+hideSecrets(process.argv.slice(2));
 const { main } = await import(entry.href);
 
 // `nos rules | head` closes the pipe early: that is not an error.

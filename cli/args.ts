@@ -8,6 +8,7 @@ import { parseArgs as nodeParseArgs } from 'node:util';
 import { BACKEND_NAMES } from '../dsl/compile/index.js';
 import { nearest } from '../dsl/diagnostics.js';
 import { parseNumberLiteral } from '../dsl/parser.js';
+import { shown } from '../util/terminal.js';
 
 export class UsageError extends Error {
   /** The class's own name (subclasses included), as `instanceof`-free callers and logs read it. */
@@ -141,7 +142,7 @@ export function parseArgs(
     }
     if (s === undefined) {
       const hint = nearest(t.name, Object.keys(spec));
-      throw new UsageError(`unknown flag --${t.name}${hint ? `; did you mean --${hint}?` : ''}`);
+      throw new UsageError(`unknown flag --${shown(t.name, 40)}${hint ? `; did you mean --${hint}?` : ''}`);
     }
     let value: string;
     if (s.type === 'bool') {
@@ -156,7 +157,8 @@ export function parseArgs(
     list.push(value);
     flags.set(t.name, list);
   }
-  if (!options.positionals && positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
+  if (!options.positionals && positionals.length > 0)
+    throw new UsageError(`unexpected argument '${shown(positionals[0] as string)}'`);
   return { positionals, flags, spec };
 }
 
@@ -186,7 +188,7 @@ export function numberFlag(args: ParsedArgs, name: string): number | undefined {
 export function intFlag(args: ParsedArgs, name: string, min = 0): number | undefined {
   const x = numberFlag(args, name);
   if (x !== undefined && (!Number.isSafeInteger(x) || x < min))
-    throw new UsageError(`--${name} must be an integer >= ${min}, got '${flag(args, name)}'`);
+    throw new UsageError(`--${name} must be an integer >= ${min}, got '${shown(flag(args, name) ?? '')}'`);
   return x;
 }
 
@@ -196,7 +198,7 @@ export function setFlags(args: ParsedArgs): Record<string, number> {
   const out: Record<string, number> = Object.create(null);
   for (const kv of args.flags.get('set') ?? []) {
     const m = /^([A-Za-z][A-Za-z0-9]*)=(.+)$/.exec(kv.trim());
-    if (!m) throw new UsageError(`--set expects name=value, got '${kv}'`);
+    if (!m) throw new UsageError(`--set expects name=value, got '${shown(kv, 60)}'`);
     const v = parseNumberLiteral(m[2] as string);
     if (!v.ok) throw new UsageError(`--set ${m[1]}: ${v.message}`);
     if (Object.hasOwn(out, m[1] as string)) throw new UsageError(`--set ${m[1]} is given more than once`);

@@ -12,8 +12,12 @@ import { benchPool, type PoolFigures } from '../bench/pool.js';
 import { benchQueue, type QueueFigures } from '../bench/queue.js';
 import { benchScreen, type ScreenFigures } from '../bench/screen.js';
 import { benchTraining, type TrainingFigures } from '../bench/training.js';
-import { type FlagSpecs, flag, has, parseArgs, UsageError } from './args.js';
+import { type FlagSpecs, flag, has, intFlag, parseArgs, UsageError } from './args.js';
 import type { Io } from './io.js';
+import { shown } from '../util/terminal.js';
+
+/** Largest --params: 100 million float32 parameters, 400 MB per array. */
+export const MAX_PARAMS = 100_000_000;
 
 const PARTS = ['kernels', 'training', 'pool', 'screen', 'gpu', 'queue', 'fidelity', 'loop'] as const;
 
@@ -106,12 +110,44 @@ export async function benchCommand(argv: readonly string[], io: Io): Promise<num
     throw new UsageError(`--only must be one of ${PARTS.join(', ')}`);
   const want = (p: (typeof PARTS)[number]) => only === p || (only === undefined && !ON_REQUEST.includes(p));
   const notes: string[] = [];
-  const params = flag(args, 'params') === undefined ? undefined : Number(flag(args, 'params'));
-  if (params !== undefined && !(Number.isInteger(params) && params > 0))
-    throw new UsageError('--params must be a positive integer');
+  // Every flag is checked before anything is measured.
+  const params = intFlag(args, 'params', 1);
+  if (params !== undefined && params > MAX_PARAMS)
+    throw new UsageError(
+      `--params ${params}: at most ${MAX_PARAMS} (each array of the kernel bench is 4 bytes a parameter, and it holds several)`,
+    );
+  if (params !== undefined && !want('kernels') && !want('gpu'))
+    throw new UsageError('--params is for --only kernels or gpu (or the whole bench)');
+  const taskId = flag(args, 'task');
+  if (taskId !== undefined && !want('fidelity')) throw new UsageError('--task is for --only fidelity');
+  if (taskId !== undefined && findTask(taskId) === undefined)
+    throw new UsageError(`--task: unknown task '${shown(taskId)}' (nos tasks lists them)`);
+  const loopFlags = ['workers', 'ms', 'via'].filter((f) => flag(args, f) !== undefined);
+  if (loopFlags.length > 0 && !want('loop')) throw new UsageError(`--${loopFlags[0]} is for --only loop`);
+  const list = flag(args, 'workers');
+  const workers = list?.split(',').map((x) => (/^\s*\d+\s*$/.test(x) ? Number(x) : Number.NaN));
+  if (workers?.some((w) => !(Number.isInteger(w) && w >= 1 && w <= 4096)))
+    throw new UsageError(
+      `--workers takes worker counts from 1 to 4096 separated by commas, got '${shown(list ?? '', 60)}'`,
+    );
+  const msText = flag(args, 'ms');
+  const ms = msText === undefined ? 200 : Number(msText);
+  if (!(Number.isInteger(ms) && ms >= 1 && ms <= 60_000))
+    throw new UsageError(`--ms must be an integer from 1 to 60000, got '${shown(msText ?? '', 60)}'`);
+  const viaText = flag(args, 'via');
+  if (viaText !== undefined && viaText !== 'pool' && viaText !== 'queue')
+    throw new UsageError(`--via must be pool or queue, got '${shown(viaText, 60)}'`);
+  const via: ('pool' | 'queue')[] = viaText === undefined ? ['pool', 'queue'] : [viaText];
   let kernels: KernelFigures | null = null;
   if (want('kernels')) {
-    kernels = await benchKernels({ ...(params === undefined ? {} : { params }), log: (s) => io.err(s), notes });
+    try {
+      kernels = await benchKernels({ ...(params === undefined ? {} : { params }), log: (s) => io.err(s), notes });
+    } catch (e) {
+      if (!(e instanceof RangeError)) throw e;
+      throw new UsageError(
+        `--params ${params}: this machine could not allocate the kernel bench's arrays (${e.message}); try fewer`,
+      );
+    }
     if (!has(args, 'json')) io.out(kernelTable(kernels));
   }
   const log = (s: string) => io.err(s);
@@ -172,9 +208,6 @@ export async function benchCommand(argv: readonly string[], io: Io): Promise<num
   }
   let fidelity: (FidelityFigures & { heldOut?: { spearman: number; rules: number; panelSeed: number } }) | null = null;
   if (want('fidelity')) {
-    const taskId = flag(args, 'task');
-    if (taskId !== undefined && findTask(taskId) === undefined)
-      throw new UsageError(`--task: unknown task '${taskId}' (nos tasks lists them)`);
     const cache = cacheLocation();
     fidelity = await benchFidelity({
       ...(flag(args, 'task') === undefined ? {} : { task: flag(args, 'task') as string }),
@@ -192,22 +225,9 @@ export async function benchCommand(argv: readonly string[], io: Io): Promise<num
       heldOut: { spearman: held.spearman, rules: held.rules, panelSeed: held.panelSeed },
     };
     if (!has(args, 'json')) io.out(heldOutTable(held));
-  } else if (flag(args, 'task') !== undefined) throw new UsageError('--task is for --only fidelity');
+  }
   let loop: LoopFigure[] | null = null;
-  const loopFlags = ['workers', 'ms', 'via'].filter((f) => flag(args, f) !== undefined);
   if (want('loop')) {
-    const list = flag(args, 'workers');
-    const workers = list?.split(',').map((x) => (/^\s*\d+\s*$/.test(x) ? Number(x) : Number.NaN));
-    if (workers?.some((w) => !(Number.isInteger(w) && w >= 1 && w <= 4096)))
-      throw new UsageError(`--workers takes worker counts from 1 to 4096 separated by commas, got '${list}'`);
-    const msText = flag(args, 'ms');
-    const ms = msText === undefined ? 200 : Number(msText);
-    if (!(Number.isInteger(ms) && ms >= 1 && ms <= 60_000))
-      throw new UsageError(`--ms must be an integer from 1 to 60000, got '${msText}'`);
-    const viaText = flag(args, 'via');
-    if (viaText !== undefined && viaText !== 'pool' && viaText !== 'queue')
-      throw new UsageError(`--via must be pool or queue, got '${viaText}'`);
-    const via: ('pool' | 'queue')[] = viaText === undefined ? ['pool', 'queue'] : [viaText];
     loop = [];
     for (const v of via) {
       try {
@@ -217,7 +237,7 @@ export async function benchCommand(argv: readonly string[], io: Io): Promise<num
       }
     }
     if (!has(args, 'json')) io.out(loopTable(loop, ms));
-  } else if (loopFlags.length > 0) throw new UsageError(`--${loopFlags[0]} is for --only loop`);
+  }
   const doc = {
     kernels,
     training,

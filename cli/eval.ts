@@ -1,6 +1,6 @@
 /** `nos tasks` and `nos eval`. */
 import { secondsPerEvaluation } from '../evaluator/task-costs.js';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { baselineComparison, evaluateRules, type RulesEvaluation } from '../controller/evaluate.js';
 import { nosVersion, resolveTask } from '../controller/run.js';
@@ -9,7 +9,7 @@ import { DEVICE_FLAG, deviceFlag } from './device.js';
 import { GpuEvaluator } from '../evaluator/gpu-pool.js';
 import { gpuProblem } from '../evaluator/gpu-train.js';
 import { EvaluatorPool, resolveWorkers } from '../evaluator/pool.js';
-import { QueueEvaluator, parseQueueUrl } from '../evaluator/queue.js';
+import { QueueEvaluator } from '../evaluator/queue.js';
 import { parseScheduleSpec, ScheduleError } from '../evaluator/schedules.js';
 import type { PairedComparison } from '../evaluator/paired.js';
 import { labelNoiseProblem } from '../evaluator/generalization.js';
@@ -18,9 +18,11 @@ import { DEFAULT_TASK, parameterCount, TASKS, type TaskSpec } from '../evaluator
 import { evalCurvesSvg } from '../search-results/report.js';
 import { type FlagSpecs, flag, has, intFlag, numberFlag, parseArgs, UsageError } from './args.js';
 import { type Io, parseSetValues, ruleOverrides } from './io.js';
-import { checkOutputDir, describeWriteError } from './paths.js';
+import { checkOutputDir, describeWriteError, writeOutputFile } from './paths.js';
 import { isLearnedRule, type LearnedRule } from '../learned/kernel.js';
 import { lookupEvalRule } from './learn.js';
+import { queueFlags, queueFromArgs } from './queue-url.js';
+import { shown } from '../util/terminal.js';
 
 export function tasksCommand(argv: readonly string[], io: Io): number {
   const args = parseArgs(argv, { json: { type: 'bool' } });
@@ -88,7 +90,7 @@ export function splitRules(list: string): string[] {
 function numberList(text: string, name: string): number[] {
   const xs = text.split(',').map((s) => Number(s.trim()));
   if (xs.length === 0 || xs.some((x) => !Number.isFinite(x) || x <= 0))
-    throw new UsageError(`--${name} expects positive numbers separated by commas, got '${text}'`);
+    throw new UsageError(`--${name} expects positive numbers separated by commas, got '${shown(text)}'`);
   return xs;
 }
 
@@ -105,12 +107,7 @@ export const EVAL_FLAGS: FlagSpecs = {
   lrs: { type: 'string', value: 'x,y,...', description: "the learning-rate grid (default: the task's)" },
   workers: { type: 'string', value: 'K', description: 'evaluator threads (default and most: the number of cores)' },
   ...DEVICE_FLAG,
-  queue: {
-    type: 'string',
-    value: 'URL',
-    description:
-      "evaluate through this Redis queue (redis://[:PASSWORD@]HOST:PORT[/DB] or rediss://) with 'nos worker's, not here",
-  },
+  ...queueFlags("evaluate through this Redis queue with 'nos worker's, not here"),
   set: {
     type: 'list',
     value: 'k=v',
@@ -158,7 +155,7 @@ function overridesPerRule(
   const nameOf = (kv: string) => /^\s*([A-Za-z][A-Za-z0-9]*)\s*=/.exec(kv)?.[1] ?? '';
   for (const name of given.keys()) {
     if (!rules.some((r) => r.params.some((p) => p.name === name))) {
-      throw new UsageError(`--set ${name}: no rule in --rules has a hyperparameter '${name}'`);
+      throw new UsageError(`--set ${name}: no rule in --rules has a hyperparameter '${shown(name)}'`);
     }
   }
   return rules.map((r) =>
@@ -210,7 +207,7 @@ export async function evalCommand(argv: readonly string[], io: Io): Promise<numb
   const rules: (CheckedRule | LearnedRule)[] = [];
   for (const label of labels) {
     const found = lookupEvalRule(label);
-    if (!found.ok) problems.push(`rule '${label}':\n${found.message}`);
+    if (!found.ok) problems.push(`rule '${shown(label)}':\n${found.message}`);
     else rules.push(found.rule);
   }
   if (problems.length > 0) throw new UsageError(problems.join('\n'));
@@ -219,7 +216,7 @@ export async function evalCommand(argv: readonly string[], io: Io): Promise<numb
   let baselineIndex = -1;
   if (baselineName !== undefined) {
     const found = lookupEvalRule(baselineName);
-    if (!found.ok) throw new UsageError(`--baseline '${baselineName}' is not a rule:\n${found.message}`);
+    if (!found.ok) throw new UsageError(`--baseline '${shown(baselineName)}' is not a rule:\n${found.message}`);
     baselineIndex = labels.indexOf(baselineName);
     if (baselineIndex < 0) baselineIndex = rules.findIndex((r) => r.hash === found.rule.hash);
     if (baselineIndex < 0) {
@@ -237,9 +234,8 @@ export async function evalCommand(argv: readonly string[], io: Io): Promise<numb
   const workers = resolveWorkers(intFlag(args, 'workers', 1));
   const params = overridesPerRule(rules, args.flags.get('set') ?? []);
   const out = flag(args, 'out');
-  if (out !== undefined) checkOutputDir(out);
-  const queueUrl = flag(args, 'queue');
-  if (queueUrl !== undefined) parseQueueUrl(queueUrl);
+  if (out !== undefined) checkOutputDir(out, '--out', ['results.json', 'curves.svg']);
+  const queueUrl = queueFromArgs(args, io, 'eval');
   const device = deviceFlag(args);
   if (device === 'webgpu') {
     if (queueUrl !== undefined) throw new UsageError('--device webgpu trains here: it does not go with --queue');
@@ -364,18 +360,34 @@ export async function evalCommand(argv: readonly string[], io: Io): Promise<numb
   }
   // Results are printed before any file is written: an output error never loses them.
   if (out !== undefined) {
-    const files = [join(out, 'results.json'), join(out, 'curves.svg')];
+    // Both texts are made before either file is written; each file is written whole or not at all.
+    const files: readonly (readonly [string, string, string])[] = [
+      [
+        join(out, 'results.json'),
+        `${JSON.stringify({ ...doc, perSeed: rows.map((r) => r.seeds) }, null, 1)}\n`,
+        'the results',
+      ],
+      [join(out, 'curves.svg'), evalCurvesSvg(task.id, rows), 'the curves'],
+    ];
+    const written: string[] = [];
     try {
-      mkdirSync(out, { recursive: true });
-      writeFileSync(files[0] as string, `${JSON.stringify({ ...doc, perSeed: rows.map((r) => r.seeds) }, null, 1)}\n`);
-      writeFileSync(files[1] as string, evalCurvesSvg(task.id, rows));
+      try {
+        mkdirSync(out, { recursive: true });
+      } catch (e) {
+        throw new UsageError(`cannot create the folder ${out}: ${describeWriteError(e)}`);
+      }
+      for (const [file, text, what] of files) {
+        writeOutputFile(file, text, what);
+        written.push(file);
+      }
     } catch (e) {
+      if (!(e instanceof UsageError)) throw e;
       io.err(
-        `nos eval: error: could not write the results into ${out}: ${describeWriteError(e)} (they are printed above)`,
+        `nos eval: error: ${e.message} (the results are printed above${written.length > 0 ? `; ${written.join(' and ')} was written` : ''})`,
       );
       return 1;
     }
-    io.err(`wrote ${files.join(' and ')}`);
+    io.err(`wrote ${written.join(' and ')}`);
   }
   return 0;
 }

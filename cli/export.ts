@@ -1,5 +1,4 @@
 /** `nos export`: a rule as a tfjs config, a standalone TypeScript module, or a PyTorch optimizer. */
-import { writeFileSync } from 'node:fs';
 import { openRun } from '../controller/run.js';
 import { BindError, bindParams, type CheckedRule, library, lookupRule } from '../dsl/index.js';
 import { emitPyTorch } from '../dsl/compile/pytorch.js';
@@ -7,8 +6,9 @@ import { emitTypeScript, type Provenance } from '../dsl/compile/ts.js';
 import { rankedLeaderboard } from '../controller/funnel-plan.js';
 import { type FlagSpecs, flag, intFlag, numberFlag, type ParsedArgs, parseArgs, setFlags, UsageError } from './args.js';
 import type { Io } from './io.js';
-import { checkOutputFile, describeWriteError } from './paths.js';
+import { checkOutputFile, writeOutputFile } from './paths.js';
 import { ruleFromArgs } from './rules.js';
+import { shown } from '../util/terminal.js';
 
 export const EXPORT_FLAGS: FlagSpecs = {
   rule: { type: 'string', value: 'R', description: 'a built-in rule name, rule text, or a .nos file' },
@@ -78,10 +78,12 @@ function decayStepsFlag(
 
 export function exportCommand(argv: readonly string[], io: Io): number {
   const args = parseArgs(argv, EXPORT_FLAGS);
+  const out = flag(args, 'out');
+  if (out !== undefined) checkOutputFile(out); // before any work: a folder or an empty path is refused
   const format = flag(args, 'format');
   if (format === undefined) throw new UsageError('--format is required: tfjs, ts or pytorch');
   if (!['tfjs', 'ts', 'pytorch'].includes(format))
-    throw new UsageError(`unknown --format '${format}': use tfjs, ts or pytorch`);
+    throw new UsageError(`unknown --format '${shown(format)}': use tfjs, ts or pytorch`);
   const spec = flag(args, 'rule')?.trim();
   let provenance: Provenance = {
     source: spec !== undefined && library().has(spec) ? 'built-in' : 'rule text given to nos export',
@@ -118,6 +120,7 @@ export function exportCommand(argv: readonly string[], io: Io): number {
   let text: string;
   if (format === 'tfjs') {
     const lr = numberFlag(args, 'lr') ?? 0.001;
+    if (lr < 0) throw new UsageError(`--lr must be >= 0 (a negative rate climbs the loss), got ${lr}`);
     const params = Object.fromEntries(rule.params.map((p) => [p.name, p.default]));
     if (decaySteps === undefined && rule.params.some((p) => p.name === 'T'))
       throw new UsageError(
@@ -130,7 +133,7 @@ export function exportCommand(argv: readonly string[], io: Io): number {
           rule: rule.canonical,
           learningRate: lr,
           params,
-          seed: numberFlag(args, 'seed') ?? 0,
+          seed: intFlag(args, 'seed', 0) ?? 0,
         },
       },
       null,
@@ -139,7 +142,7 @@ export function exportCommand(argv: readonly string[], io: Io): number {
   } else {
     const name = flag(args, 'name');
     if (name !== undefined && !/^[A-Za-z][A-Za-z0-9]*$/.test(name))
-      throw new UsageError(`--name must be a class name (a letter, then letters and digits), got '${name}'`);
+      throw new UsageError(`--name must be a class name (a letter, then letters and digits), got '${shown(name)}'`);
     const options = {
       provenance,
       ...(name === undefined ? {} : { className: name }),
@@ -147,15 +150,9 @@ export function exportCommand(argv: readonly string[], io: Io): number {
     };
     text = format === 'ts' ? emitTypeScript(rule, options) : emitPyTorch(rule, options);
   }
-  const out = flag(args, 'out');
   if (out === undefined) io.out(text);
   else {
-    checkOutputFile(out);
-    try {
-      writeFileSync(out, text.endsWith('\n') ? text : `${text}\n`);
-    } catch (e) {
-      throw new UsageError(`${out}: cannot write (${describeWriteError(e)})`);
-    }
+    writeOutputFile(out, text.endsWith('\n') ? text : `${text}\n`, `the ${format} export`);
     io.err(`wrote ${out}`);
   }
   return 0;

@@ -5,6 +5,7 @@
  */
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { BindError, bindParams, type CheckedRule, parseNumberLiteral } from '../dsl/index.js';
+import { cutLongLines, shown, terminalSafe } from '../util/terminal.js';
 import { UsageError } from './args.js';
 
 export interface Io {
@@ -16,6 +17,19 @@ export const processIo: Io = {
   out: (text) => process.stdout.write(`${text}\n`),
   err: (text) => process.stderr.write(`${text}\n`),
 };
+
+/**
+ * The same output with every control character escaped (ESC, BEL, NUL, CR... from rule text, run
+ * databases, jobs: util/terminal.ts) and, on stderr, over-long lines cut. `main` wraps the Io it
+ * is given in this, so nothing a command prints reaches the terminal raw. JSON on stdout keeps
+ * its meaning: the escapes are JSON's own.
+ */
+export function safeIo(io: Io): Io {
+  return {
+    out: (text) => io.out(terminalSafe(text)),
+    err: (text) => io.err(cutLongLines(terminalSafe(text))),
+  };
+}
 
 /** Collects output, for tests. */
 export function bufferIo(): Io & { stdout: string[]; stderr: string[] } {
@@ -121,15 +135,11 @@ export function parseSetValues(
   const out = new Map<string, { value: number; text: string }>();
   for (const kv of pairs) {
     const m = /^\s*([A-Za-z][A-Za-z0-9]*)\s*=(.*)$/s.exec(kv);
-    if (!m)
-      throw new UsageError(`--${flagName} expects name=value, got '${kv.length > 60 ? `${kv.slice(0, 60)}...` : kv}'`);
+    if (!m) throw new UsageError(`--${flagName} expects name=value, got '${shown(kv, 60)}'`);
     const name = m[1] as string;
     const text = (m[2] as string).trim();
     const parsed = parseNumberLiteral(text);
-    if (!parsed.ok)
-      throw new UsageError(
-        `--${flagName} ${name}=${text.length > 40 ? `${text.slice(0, 40)}...` : text}: ${parsed.message}`,
-      );
+    if (!parsed.ok) throw new UsageError(`--${flagName} ${shown(name, 40)}=${shown(text, 40)}: ${parsed.message}`);
     if (out.has(name)) throw new UsageError(`--${flagName} ${name} is given more than once`);
     out.set(name, { value: parsed.value, text });
   }

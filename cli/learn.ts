@@ -6,7 +6,8 @@
  * naming the difference), and gives the same file as an uninterrupted run. The checkpoint is
  * removed once FILE is written.
  */
-import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
+import { AtomicWriteError, writeFileAtomic } from '../util/atomic-write.js';
 import { nosVersion } from '../controller/run.js';
 import { batchPixels, loadDataset } from '../evaluator/data.js';
 import { initTf } from '../dsl/compile/tf-backend.js';
@@ -25,7 +26,7 @@ import { META_DEFAULTS, type MetaSettings, type MetaState, metaTrain } from '../
 import { type ImageSource, META_TASKS, type MetaTaskId } from '../learned/problems.js';
 import { type FlagSpecs, flag, has, intFlag, numberFlag, parseArgs, UsageError } from './args.js';
 import { type Io, readUserFile } from './io.js';
-import { checkOutputFile, describeWriteError } from './paths.js';
+import { checkOutputFile, describeWriteError, writeOutputFile } from './paths.js';
 import { duration } from './search.js';
 
 export const LEARN_FLAGS: FlagSpecs = {
@@ -163,10 +164,6 @@ export async function learnCommand(argv: readonly string[], io: Io): Promise<num
   const t0 = performance.now();
   const before = resume?.step ?? 0;
   let lastLine = before;
-  const writeAtomic = (path: string, text: string) => {
-    writeFileSync(`${path}.tmp`, text);
-    renameSync(`${path}.tmp`, path);
-  };
   let state: MetaState;
   try {
     state = metaTrain(settings, {
@@ -180,23 +177,23 @@ export async function learnCommand(argv: readonly string[], io: Io): Promise<num
           io.err(line);
         }
       },
-      onCheckpoint: (s) => writeAtomic(ckpt, JSON.stringify(checkpointDocument(settings, s, version))),
+      onCheckpoint: (s) => writeFileAtomic(ckpt, JSON.stringify(checkpointDocument(settings, s, version))),
     });
   } catch (e) {
     if (tty) process.stderr.write('\n');
-    const code = (e as NodeJS.ErrnoException | undefined)?.code;
-    if (typeof code === 'string')
-      throw new UsageError(`could not write the checkpoint ${ckpt}: ${describeWriteError(e)}`);
+    if (e instanceof AtomicWriteError)
+      throw new UsageError(
+        `could not write the checkpoint ${ckpt}: ${describeWriteError(e.cause)}${e.existed ? ' (the previous checkpoint is unchanged: run again to resume from it)' : ''}`,
+      );
     throw e;
   }
   if (tty) process.stderr.write('\n');
   const doc = learnedDocument(settings, state, version);
   try {
-    writeAtomic(out, `${JSON.stringify(doc)}\n`);
+    writeOutputFile(out, `${JSON.stringify(doc)}\n`, 'the learned optimizer');
   } catch (e) {
-    io.err(
-      `nos learn: error: could not write ${out}: ${describeWriteError(e)} (the checkpoint ${ckpt} is kept; run again to write it)`,
-    );
+    if (!(e instanceof UsageError)) throw e;
+    io.err(`nos learn: error: ${e.message} (the checkpoint ${ckpt} is kept; run again to write it)`);
     return 1;
   }
   rmSync(ckpt, { force: true });

@@ -4,6 +4,7 @@ import { nearest } from '../dsl/diagnostics.js';
 import { DatasetError } from '../evaluator/data.js';
 import { QueueError } from '../evaluator/queue.js';
 import { MissingDependencyError } from '../util/optional-deps.js';
+import { shown } from '../util/terminal.js';
 import { LearnedFileError } from '../learned/file.js';
 import { describeEnvironmentError, StoreError } from '../search-results/store.js';
 import { type FlagSpecs, formatHelp, HelpRequested, UsageError } from './args.js';
@@ -12,7 +13,7 @@ import { dashboardCommand } from './dashboard.js';
 import { evalCommand, tasksCommand } from './eval.js';
 import { exportCommand } from './export.js';
 import { learnCommand } from './learn.js';
-import { type Io, processIo } from './io.js';
+import { type Io, processIo, safeIo } from './io.js';
 import { reportCommand } from './report.js';
 import { checkCommand, primitivesCommand, rulesCommand, traceCommand } from './rules.js';
 import { scheduleCommand } from './schedule.js';
@@ -121,7 +122,9 @@ function userError(e: unknown): string | undefined {
   return describeEnvironmentError(e);
 }
 
-export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
+export async function main(argv: readonly string[], rawIo: Io = processIo): Promise<number> {
+  // Everything printed from here on is terminal-safe (control characters escaped, stderr lines cut).
+  const io = safeIo(rawIo);
   const [name, ...rest] = argv;
   if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
     io.out(USAGE);
@@ -136,7 +139,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     if (cmd === undefined) {
       const hint = nearest(name, Object.keys(COMMANDS));
       throw new UsageError(
-        `unknown command '${name}'${hint ? `; did you mean '${hint}'?` : ''} (nos --help lists them)`,
+        `unknown command '${shown(name)}'${hint ? `; did you mean '${hint}'?` : ''} (nos --help lists them)`,
       );
     }
     return await cmd.run(rest, io);

@@ -1,12 +1,11 @@
 /** `nos report --run NAME [--out F]`: a self-contained HTML page for a run. */
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { adamBaseline, openRun } from '../controller/run.js';
 import type { RunStore } from '../controller/config.js';
 import { renderReport } from '../controller/report.js';
 import { type FlagSpecs, flag, has, parseArgs, UsageError } from './args.js';
 import type { Io } from './io.js';
-import { checkOutputFile, describeWriteError } from './paths.js';
+import { checkOutputFile, writeOutputFile } from './paths.js';
 
 export const REPORT_FLAGS: FlagSpecs = {
   run: { type: 'string', value: 'NAME', description: 'the run (required)' },
@@ -34,11 +33,11 @@ export async function writeReport(store: RunStore, out: string | undefined, adam
   });
   const path = out ?? join(store.dir, 'report.html');
   try {
-    writeFileSync(path, html);
+    writeOutputFile(path, html, 'the report');
   } catch (e) {
-    throw new UsageError(
-      `cannot write the report to ${path}: ${describeWriteError(e)}${out === undefined ? ' (pass --out F.html to write it elsewhere)' : ''}`,
-    );
+    throw e instanceof UsageError && out === undefined
+      ? new UsageError(`${e.message} (pass --out F.html to write it elsewhere)`)
+      : e;
   }
   return path;
 }

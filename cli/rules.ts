@@ -27,6 +27,7 @@ import { flag, has, numberFlag, type ParsedArgs, parseArgs, UsageError } from '.
 import { NOS_SPACE } from '../primitives/nos-space.js';
 import { ALIASES, CONTEXT_PARAMS, LEAVES, PRIMITIVES } from '../primitives/registry.js';
 import { type Io, readUserFile, ruleOverrides } from './io.js';
+import { shown } from '../util/terminal.js';
 
 /** A rule file: at most the language's source limit, read without trusting the path. */
 function readRuleFile(path: string): string {
@@ -192,11 +193,11 @@ export async function traceCommand(argv: readonly string[], io: Io): Promise<num
   const backend = backendByName(name);
   if (backend === undefined)
     throw new UsageError(
-      `back end '${name}' is not available in this build; the back ends are:\n${BACKENDS.map((b) => `  ${b.name.padEnd(7)}${b.summary}`).join('\n')}`,
+      `back end '${shown(name)}' is not available in this build; the back ends are:\n${BACKENDS.map((b) => `  ${b.name.padEnd(7)}${b.summary}`).join('\n')}`,
     );
   const dtype = flag(args, 'dtype') ?? 'float32';
   if (dtype !== 'float32' && dtype !== 'float64')
-    throw new UsageError(`--dtype must be float32 or float64, got '${dtype}'`);
+    throw new UsageError(`--dtype must be float32 or float64, got '${shown(dtype)}'`);
   // A back end with a fallback runs the rule there (and says so); the others refuse.
   if (!backend.dtypes.includes(dtype as Dtype) && backend.fallback === undefined)
     throw new UsageError(`the ${name} back end computes in float32 only`);
@@ -219,6 +220,7 @@ export async function traceCommand(argv: readonly string[], io: Io): Promise<num
         `note: ${compiled.fallbackReason}; using ${compiled.backend === 'interp' ? 'the interpreter' : `the ${compiled.backend} back end`}`,
       );
     const weights = await traceCompiledAsync(compiled, input, lr, { seed, dtype: dtype as Dtype });
+    checkFinite(weights, lr);
     if (has(args, 'json')) io.out(JSON.stringify({ weights }));
     else {
       io.err(`rule: ${rule.canonical}\nback end: ${compiled.backend} (${dtype}), lr ${lr}`);
@@ -227,6 +229,20 @@ export async function traceCommand(argv: readonly string[], io: Io): Promise<num
     return 0;
   } finally {
     await releaseBackend(backend.name);
+  }
+}
+
+/**
+ * Weights that stopped being numbers are an error that says where and why (JSON has no NaN: they
+ * would print as null, and `adam` with beta1 = 1, an allowed value, divides by zero).
+ */
+function checkFinite(weights: readonly (readonly number[])[], lr: number): void {
+  for (const [step, row] of weights.entries()) {
+    const i = row.findIndex((x) => !Number.isFinite(x));
+    if (i < 0) continue;
+    throw new UsageError(
+      `the weights are not finite from step ${step + 1} on (w[${i}] = ${row[i]}): the rule's direction, times lr ${lr}, is not a finite number with these hyperparameters and gradients (a division by zero, such as a bias correction 1 - beta^t with beta = 1, or an overflow)`,
+    );
   }
 }
 

@@ -1,13 +1,20 @@
 /** `nos schedule NAME [--steps N] [--set k=v] [--out F.svg] [--json]`: a schedule's values and plot. */
-import { writeFileSync } from 'node:fs';
 import { parseScheduleSpec, ScheduleError, schedules } from '../evaluator/schedules.js';
 import { lineChart } from '../search-results/plot.js';
 import { type FlagSpecs, flag, has, intFlag, parseArgs, setFlags, UsageError } from './args.js';
 import type { Io } from './io.js';
-import { checkOutputFile, describeWriteError } from './paths.js';
+import { checkOutputFile, writeOutputFile } from './paths.js';
+
+/** Most steps a schedule is computed over (as many as nos trains for), and listed with --json or --out. */
+export const MAX_STEPS = 10_000_000;
+export const MAX_LISTED = 1_000_000;
 
 export const SCHEDULE_FLAGS: FlagSpecs = {
-  steps: { type: 'string', value: 'N', description: 'steps to compute the schedule over (default 1000)' },
+  steps: {
+    type: 'string',
+    value: 'N',
+    description: `steps to compute the schedule over (default 1000; at most ${MAX_STEPS}, ${MAX_LISTED} with --json or --out)`,
+  },
   set: { type: 'list', value: 'k=v', description: 'override a schedule parameter (repeatable)' },
   out: { type: 'string', value: 'F.svg', description: 'plot the schedule into this SVG file' },
   json: { type: 'bool', description: 'print {"schedule", "steps", "values", "cycleEnds"} as JSON' },
@@ -27,6 +34,12 @@ export function scheduleCommand(argv: readonly string[], io: Io): number {
     return 0;
   }
   const steps = intFlag(args, 'steps', 1) ?? 1000;
+  if (steps > MAX_STEPS) throw new UsageError(`--steps ${steps}: at most ${MAX_STEPS} (the most steps nos trains for)`);
+  const listed = has(args, 'json') ? '--json' : flag(args, 'out') !== undefined ? '--out' : undefined;
+  if (listed !== undefined && steps > MAX_LISTED)
+    throw new UsageError(
+      `--steps ${steps} with ${listed}: at most ${MAX_LISTED} (${listed} writes every value); without it, nos schedule prints a few`,
+    );
   let values: Float64Array;
   let name: string;
   let cycleEnds: number[] = [];
@@ -56,18 +69,15 @@ export function scheduleCommand(argv: readonly string[], io: Io): number {
   if (out !== undefined) {
     checkOutputFile(out);
     const x = Array.from({ length: steps }, (_, i) => i + 1);
-    try {
-      writeFileSync(
-        out,
-        lineChart([{ name, x, y: Array.from(values) }], {
-          title: `Schedule ${name} over ${steps} steps`,
-          xLabel: 'step t',
-          yLabel: 'learning-rate multiplier',
-        }),
-      );
-    } catch (e) {
-      throw new UsageError(`${out}: cannot write (${describeWriteError(e)})`);
-    }
+    writeOutputFile(
+      out,
+      lineChart([{ name, x, y: Array.from(values) }], {
+        title: `Schedule ${name} over ${steps} steps`,
+        xLabel: 'step t',
+        yLabel: 'learning-rate multiplier',
+      }),
+      'the plot',
+    );
     io.err(`wrote ${out}`);
   }
   if (has(args, 'json')) io.out(JSON.stringify({ schedule: name, steps, values: Array.from(values), cycleEnds }));

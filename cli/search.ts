@@ -16,12 +16,13 @@ import {
 import type { RunStore } from '../controller/config.js';
 import { type LeaderboardEntry, rankedLeaderboard, verdicts } from '../controller/funnel-plan.js';
 import type { SearchProgress } from '../controller/search.js';
-import { parseQueueUrl } from '../evaluator/queue.js';
 import { DEFAULT_TASK } from '../evaluator/tasks.js';
 import { type FlagSpecs, flag, has, intFlag, numberFlag, parseArgs, UsageError } from './args.js';
 import { DEVICE_FLAG, deviceFlag } from './device.js';
 import type { Io } from './io.js';
+import { queueFlags, queueFromArgs } from './queue-url.js';
 import { writeReport } from './report.js';
+import { shown } from '../util/terminal.js';
 
 export const SEARCH_FLAGS: FlagSpecs = {
   task: {
@@ -57,12 +58,7 @@ export const SEARCH_FLAGS: FlagSpecs = {
     value: 'K',
     description: 'evaluator threads (default and most: the number of cores); results do not depend on it',
   },
-  queue: {
-    type: 'string',
-    value: 'URL',
-    description:
-      "evaluate through this Redis queue (redis://[:PASSWORD@]HOST:PORT[/DB] or rediss://) with 'nos worker's, not here; same results",
-  },
+  ...queueFlags("evaluate through this Redis queue with 'nos worker's, not here (same results)"),
   ...DEVICE_FLAG,
   seed: {
     type: 'string',
@@ -154,7 +150,7 @@ export const SEARCH_FLAGS: FlagSpecs = {
 function funnelRequest(args: ReturnType<typeof parseArgs>): FunnelRequest | false | undefined {
   const mode = flag(args, 'funnel');
   if (mode !== undefined && mode !== 'on' && mode !== 'off')
-    throw new UsageError(`--funnel must be on or off, got '${mode}'`);
+    throw new UsageError(`--funnel must be on or off, got '${shown(mode)}'`);
   const seedsText = flag(args, 'rung-seeds');
   const seeds =
     seedsText === undefined
@@ -162,7 +158,7 @@ function funnelRequest(args: ReturnType<typeof parseArgs>): FunnelRequest | fals
       : seedsText.split(',').map((x) => (/^\s*\d+\s*$/.test(x) ? Number(x) : Number.NaN));
   if (seeds?.some((x) => Number.isNaN(x)))
     throw new UsageError(
-      `--rung-seeds takes three integers separated by commas (seeds at rungs 1, 2, 3), got '${seedsText}'`,
+      `--rung-seeds takes three integers separated by commas (seeds at rungs 1, 2, 3), got '${shown(seedsText ?? '')}'`,
     );
   const r: FunnelRequest = {
     ...(numberFlag(args, 'promote') === undefined ? {} : { promote: numberFlag(args, 'promote') as number }),
@@ -237,9 +233,8 @@ function suiteRequest(args: ReturnType<typeof parseArgs>): RunRequest['suite'] {
 export async function searchCommand(argv: readonly string[], io: Io): Promise<number> {
   const args = parseArgs(argv, SEARCH_FLAGS);
   const req = request(args);
-  const queueUrl = flag(args, 'queue');
   // Checked before a run is created or opened: a bad URL leaves nothing behind.
-  if (queueUrl !== undefined) parseQueueUrl(queueUrl);
+  const queueUrl = queueFromArgs(args, io, 'search');
   const device = deviceFlag(args);
   if (device === 'webgpu' && queueUrl !== undefined)
     throw new UsageError('--device webgpu trains here: it does not go with --queue');

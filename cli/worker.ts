@@ -2,18 +2,15 @@
 import { nosVersion } from '../controller/run.js';
 import { resolveWorkers } from '../evaluator/pool.js';
 import { startQueueWorker } from '../evaluator/queue-worker.js';
-import { type FlagSpecs, flag, has, intFlag, parseArgs, UsageError } from './args.js';
+import { type FlagSpecs, has, intFlag, parseArgs, UsageError } from './args.js';
 import type { Io } from './io.js';
+import { QUEUE_URL_ENV, queueFlags, queueFromArgs } from './queue-url.js';
 
 /** The most stand-in jobs one worker holds at once. */
 const MAX_STAND_IN_JOBS = 1024;
 
 export const WORKER_FLAGS: FlagSpecs = {
-  queue: {
-    type: 'string',
-    value: 'URL',
-    description: 'the queue: redis://[:PASSWORD@]HOST:PORT[/DB], or rediss://... for TLS (required)',
-  },
+  ...queueFlags('the queue to take jobs from (required, here or in the environment)'),
   workers: {
     type: 'string',
     value: 'K',
@@ -27,8 +24,11 @@ export const WORKER_FLAGS: FlagSpecs = {
 
 export async function workerCommand(argv: readonly string[], io: Io): Promise<number> {
   const args = parseArgs(argv, WORKER_FLAGS);
-  const url = flag(args, 'queue');
-  if (url === undefined) throw new UsageError('--queue is required, e.g. nos worker --queue redis://127.0.0.1:6379');
+  const url = queueFromArgs(args, io, 'worker');
+  if (url === undefined)
+    throw new UsageError(
+      `--queue is required (or --queue-file F, or $${QUEUE_URL_ENV}), e.g. nos worker --queue redis://127.0.0.1:6379`,
+    );
   const standIn = has(args, 'stand-in');
   const asked = intFlag(args, 'workers', 1);
   let threads = resolveWorkers(asked);

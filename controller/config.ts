@@ -6,6 +6,7 @@
  * they ran with, and a damaged one is refused with an error that names the run and the field.
  */
 import { z } from 'zod';
+import { lookupRule } from '../dsl/index.js';
 import type { SpaceConfig } from '../primitives/nos-space.js';
 import { type ConfigParser, type OpenOptions, SqliteStore, StoreError } from '../search-results/store.js';
 
@@ -92,16 +93,17 @@ export interface SuiteConfig {
 const storedConfig = z
   .object({
     run: z.string(),
-    task: z.string(),
-    strategy: z.string(),
-    budget: z.number().int().min(1),
-    seed: z.number().int(),
-    workers: z.number().int().default(0),
-    batchSize: z.number().int().min(1).default(10),
+    task: z.string().max(100),
+    strategy: z.string().max(100),
+    // The ranges of controller/run.ts's LIMITS (a stored seed of 1e300 broke resumes).
+    budget: z.number().int().min(1).max(10_000_000),
+    seed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+    workers: z.number().int().min(0).max(1_000_000).default(0),
+    batchSize: z.number().int().min(1).max(10_000).default(10),
     staleness: z.number().int().min(0).max(1000).optional(),
     standIn: z.number().int().min(0).max(3_600_000).optional(),
-    steps: z.number().int().min(1).nullable().default(null),
-    groups: z.number().int().min(1).default(LEGACY_DEFAULTS.groups),
+    steps: z.number().int().min(1).max(10_000_000).nullable().default(null),
+    groups: z.number().int().min(1).max(8).default(LEGACY_DEFAULTS.groups),
     warmStart: z.boolean().default(LEGACY_DEFAULTS.warmStart),
     space: z.record(z.unknown()).optional(),
     funnel: z
@@ -117,7 +119,10 @@ const storedConfig = z
         ]),
         longFactor: z.number().int().min(1).max(100),
         transfer: z.string().max(100).nullable(),
-        baseline: z.string().max(100),
+        baseline: z
+          .string()
+          .max(100)
+          .refine((b) => lookupRule(b).ok, 'not a built-in rule (nos rules lists them)'),
       })
       .nullable()
       .optional(),
@@ -130,8 +135,8 @@ const storedConfig = z
       })
       .nullable()
       .optional(),
-    createdAt: z.string().default(''),
-    nosVersion: z.string().default('unknown'),
+    createdAt: z.string().max(100).default(''),
+    nosVersion: z.string().max(100).default('unknown'),
   })
   .passthrough();
 

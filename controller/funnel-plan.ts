@@ -49,6 +49,17 @@ export interface Rung {
   readonly label: string;
 }
 
+/**
+ * The i-th seed of a rung: the run's seed, then the next ones, wrapping from 2^53 - 1 to 0, so
+ * every seed is a safe integer and a rung's seeds are distinct for any run seed from 0 to
+ * 2^53 - 1 (`seed + i` past 2^53 - 1 is not exact: seeds repeated, and the funnel broke).
+ * Below 2^53 - i this is plain `seed + i`: the seeds of every earlier run are unchanged.
+ */
+export function rungSeed(seed: number, i: number): number {
+  const room = Number.MAX_SAFE_INTEGER - seed;
+  return i <= room ? seed + i : i - room - 1;
+}
+
 /** The steps an evaluation at a rung asks for on one of its workloads (undefined: the task's own). */
 export function rungSteps(rung: Rung, task: string): number | undefined {
   if (rung.steps !== null) return rung.steps;
@@ -62,7 +73,7 @@ export const HELD_OUT_SUITE = 'held-out suite';
 
 /** The rungs of a run: rung 0 (the search's proxy) and the funnel's rungs above it. */
 export function rungsOf(config: FunnelSettings): Rung[] {
-  const seedsFrom = (n: number) => Array.from({ length: n }, (_, i) => config.seed + i);
+  const seedsFrom = (n: number) => Array.from({ length: n }, (_, i) => rungSeed(config.seed, i));
   const f = config.funnel;
   const suite = config.suite;
   if (suite) {

@@ -16,6 +16,7 @@ import { type Device, gpuProblem } from '../evaluator/gpu-train.js';
 import { EvaluatorPool, resolveWorkers, workerLimit } from '../evaluator/pool.js';
 import type { Evaluator } from '../evaluator/protocol.js';
 import { QueueEvaluator } from '../evaluator/queue.js';
+import type { QueueUrl } from '../evaluator/queue-url.js';
 import { SleepingEvaluator } from '../evaluator/stand-in.js';
 import { DEFAULT_TASK, findTask, TASKS, type TaskSpec } from '../evaluator/tasks.js';
 import { evaluateRule } from '../evaluator/train.js';
@@ -42,6 +43,7 @@ import {
 } from './search.js';
 import { parseSpaceConfig, readSpaceFile, SpaceError } from './space.js';
 import { Evolution, knownChoices, RandomSearch, type Strategy } from './strategy.js';
+import { shown } from '../util/terminal.js';
 
 /**
  * A run setting that is wrong, or conflicts with a stored run: a user error naming the flag.
@@ -197,7 +199,7 @@ export function funnelConfig(req: FunnelRequest | false | undefined, task: TaskS
         );
         throw new RunConfigError(
           'transfer',
-          `--transfer: unknown task '${r.transfer}'${hint ? `; did you mean '${hint}'?` : ''} (or 'none')`,
+          `--transfer: unknown task '${shown(r.transfer)}'${hint ? `; did you mean '${hint}'?` : ''} (or 'none')`,
         );
       }
       transfer = t.id;
@@ -205,7 +207,10 @@ export function funnelConfig(req: FunnelRequest | false | undefined, task: TaskS
   }
   const baseline = r.baseline ?? FUNNEL_DEFAULTS.baseline;
   if (!lookupRule(baseline).ok)
-    throw new RunConfigError('baseline', `--baseline: '${baseline}' is not a built-in rule (nos rules lists them)`);
+    throw new RunConfigError(
+      'baseline',
+      `--baseline: '${shown(baseline)}' is not a built-in rule (nos rules lists them)`,
+    );
   const longTop = r.longTop ?? FUNNEL_DEFAULTS.longTop;
   const finalists = r.finalists ?? FUNNEL_DEFAULTS.finalists;
   if (finalists > longTop)
@@ -279,7 +284,7 @@ export function resolveTask(id: string | undefined): TaskSpec {
     );
     throw new RunConfigError(
       'task',
-      `--task: unknown task '${name}'${hint ? `; did you mean '${hint}'?` : ''} (nos tasks lists them)`,
+      `--task: unknown task '${shown(name)}'${hint ? `; did you mean '${hint}'?` : ''} (nos tasks lists them)`,
     );
   }
   return task;
@@ -300,7 +305,10 @@ function checkBudgetUnit(unit: string | undefined): BudgetUnit | undefined {
   if (unit === undefined) return undefined;
   const found = BUDGET_UNITS.find((u) => u === unit);
   if (found === undefined)
-    throw new RunConfigError('budget-unit', `--budget-unit must be one of ${BUDGET_UNITS.join(', ')}, got '${unit}'`);
+    throw new RunConfigError(
+      'budget-unit',
+      `--budget-unit must be one of ${BUDGET_UNITS.join(', ')}, got '${shown(unit)}'`,
+    );
   return found;
 }
 
@@ -327,7 +335,7 @@ function checkStrategy(strategy: string): void {
     const hint = nearest(strategy, STRATEGIES);
     throw new RunConfigError(
       'strategy',
-      `--strategy must be one of ${STRATEGIES.join(', ')}, got '${strategy}'${hint ? `; did you mean '${hint}'?` : ''}`,
+      `--strategy must be one of ${STRATEGIES.join(', ')}, got '${shown(strategy)}'${hint ? `; did you mean '${hint}'?` : ''}`,
     );
   }
 }
@@ -553,8 +561,17 @@ export function resumeRun(run: string | undefined, req: RunRequest, options: Run
         throw refuse('funnel', '', c.funnel ? `another funnel: ${JSON.stringify(c.funnel)}` : 'no funnel');
       }
     }
-    // The stored config must still make a strategy (an old or edited run.db).
+    // The stored config must still make a strategy and name tasks this nos has (an old or edited run.db).
     checkStrategy(c.strategy);
+    for (const [field, id] of [
+      ['task', c.task],
+      ['transfer', c.funnel?.transfer ?? null],
+    ] as const)
+      if (id !== null && findTask(id) === undefined)
+        throw new RunConfigError(
+          field,
+          `run '${run}' has ${field === 'task' ? 'task' : 'transfer task'} '${shown(id)}', which this nos does not know (nos tasks lists them)`,
+        );
     checkWarmStart(c.strategy, c.warmStart, c.groups, spaceOf(c), c.space !== undefined);
     const notes: string[] = [];
     if (req.budget !== undefined && req.budget !== c.budget) {
@@ -598,7 +615,7 @@ export function makeStrategy(config: RunConfig): Strategy {
     default:
       throw new RunConfigError(
         'strategy',
-        `run '${config.run}' has strategy '${config.strategy}', which this nos does not know (${STRATEGIES.join(', ')})`,
+        `run '${config.run}' has strategy '${shown(config.strategy)}', which this nos does not know (${STRATEGIES.join(', ')})`,
       );
   }
 }
@@ -619,7 +636,7 @@ export interface SearchRunOptions extends SearchHooks {
    * Evaluate through the queue at this URL (`nos worker`s take the jobs) instead of the local
    * pool. Not stored with the run: a resume may use another queue (and a URL may hold a password).
    */
-  readonly queue?: { readonly url: string; readonly log?: (line: string) => void };
+  readonly queue?: { readonly url: string | QueueUrl; readonly log?: (line: string) => void };
   /** Called once the evaluator is ready, before the first rule. */
   onStart?(info: {
     readonly workers: number;

@@ -30,6 +30,7 @@ import type { Evaluator } from '../evaluator/protocol.js';
 import type { ScreenResult } from '../evaluator/screen.js';
 import { SCREEN_LR_TOP } from '../evaluator/tasks.js';
 import type { EvalResult } from '../evaluator/train.js';
+import { RunDamagedError } from '../search-results/errors.js';
 import { sampleKind } from '../search-results/samples.js';
 import type { Candidate, ResultsStore } from '../search-results/store.js';
 import { AbortFanOut, abortError, isAbortError } from '../util/abort.js';
@@ -187,23 +188,44 @@ interface Batch {
   finish(): void;
 }
 
+// Bounded as the run's settings are (controller/run.ts's LIMITS: groups 1-8, a batch at most
+// 10000, the staleness at most MAX_STALENESS); rule text as the queue bounds it.
+const choice = z.number().int().min(0).max(1_000_000);
 const choicesSchema = z.object({
-  groups: z.array(z.tuple([z.number().int(), z.number().int(), z.number().int(), z.number().int(), z.number().int()])),
+  groups: z
+    .array(z.tuple([choice, choice, choice, choice, choice]))
+    .min(1)
+    .max(8),
 });
-const pendingSchema = z.array(
-  z.array(
-    z.object({
-      choices: choicesSchema,
-      text: z.string(),
-      parent: z.number().int().nullable(),
-    }),
-  ),
-);
+const pendingSchema = z
+  .array(
+    z
+      .array(
+        z.object({
+          choices: choicesSchema,
+          text: z.string().max(100_000),
+          parent: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).nullable(),
+        }),
+      )
+      .max(10_000),
+  )
+  .max(MAX_STALENESS);
 
-/** The batches a checkpoint says its strategy had proposed beyond it (a run.db is untrusted input). */
-function pendingBatches(pending: string | null | undefined, batch: number, staleness: number): Proposal[][] {
+/**
+ * The batches a checkpoint says its strategy had proposed beyond it (a run.db is untrusted input:
+ * the store checked that they are JSON lists; here, each proposal). Damage is a RunDamagedError
+ * naming the run (a user error, exit 1).
+ */
+function pendingBatches(
+  run: string,
+  pending: string | null | undefined,
+  batch: number,
+  staleness: number,
+): Proposal[][] {
   const damaged = (why: string) =>
-    new Error(`the checkpoint after batch ${batch} is damaged: ${why} (the run's staleness is ${staleness})`);
+    new RunDamagedError(
+      `run '${run}': the checkpoint after batch ${batch} is damaged: ${why} (the run's staleness is ${staleness})`,
+    );
   if (pending === null || pending === undefined || pending === '') {
     if (staleness === 0) return [];
     throw damaged('it holds no proposed batches');
@@ -264,8 +286,15 @@ export async function runSearch(
   let lastObserved = -1;
   let preProposed: Proposal[][] = [];
   if (checkpoint) {
-    preProposed = pendingBatches(checkpoint.pending, checkpoint.batch, staleness);
-    strategy.restore(checkpoint.state);
+    preProposed = pendingBatches(config.run, checkpoint.pending, checkpoint.batch, staleness);
+    try {
+      strategy.restore(checkpoint.state);
+    } catch (e) {
+      // JSON (the store checked that) but not this strategy's state: an edited or damaged run.db.
+      throw new RunDamagedError(
+        `run '${config.run}' is damaged: checkpoint ${checkpoint.batch}: its state is not a ${config.strategy} strategy's (${e instanceof Error ? e.message : String(e)})`,
+      );
+    }
     nextK = checkpoint.batch + 1;
     nextStart = checkpoint.samples;
     lastObserved = checkpoint.batch;

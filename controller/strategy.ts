@@ -47,6 +47,14 @@ export interface StrategyOptions {
 
 /** A seeded RNG whose state can be saved and restored exactly. */
 export function makeRng(seed: string, state?: AleaState): StatefulRng {
+  if (state !== undefined) {
+    // A restored state comes from a run.db (untrusted): alea would take anything and draw NaN.
+    const ok =
+      typeof state === 'object' &&
+      state !== null &&
+      (['c', 's0', 's1', 's2'] as const).every((k) => typeof state[k] === 'number' && Number.isFinite(state[k]));
+    if (!ok) throw new Error('its random generator state is not {c, s0, s1, s2} numbers');
+  }
   return state ? seedrandom.alea('', { state }) : seedrandom.alea(seed, { state: true });
 }
 

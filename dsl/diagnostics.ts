@@ -137,6 +137,8 @@ export function editDistance(a: string, b: string): number {
 
 /** The nearest known name, if it is near enough to be a plausible typo. */
 export function nearest(name: string, known: Iterable<string>): string | undefined {
+  // No known name is this long: a typo of one is not (and the distance would cost name.length x k).
+  if (name.length > 200) return undefined;
   let best: string | undefined;
   let bestD = Number.POSITIVE_INFINITY;
   const lower = name.toLowerCase();

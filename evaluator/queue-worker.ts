@@ -6,19 +6,28 @@
  * status from the pool, as it would locally. A worker that dies holding jobs loses its locks:
  * BullMQ's stalled-job check (run by the other workers) hands the jobs on, at most twice each.
  */
-import type { Job } from 'bullmq';
+import type { Job as BullJob, JobJson } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { importOptional } from '../util/optional-deps.js';
 import type { DatasetName } from './data.js';
 import { EvaluatorPool } from './pool.js';
-import { checkJobData, connectRedis, encodeNonFinite, parseQueueUrl, type QueueUrl, queueName } from './queue.js';
+import {
+  checkJobData,
+  connectRedis,
+  encodeNonFinite,
+  isConnectionError,
+  parseQueueUrl,
+  type QueueUrl,
+  queueName,
+} from './queue.js';
 import { parseScheduleSpec } from './schedules.js';
 import { sleep, standInResult } from './stand-in.js';
 import { findTask } from './tasks.js';
 import type { EvalResult } from './train.js';
 
 export interface QueueWorkerOptions {
-  readonly url: string;
+  /** The queue's URL, or one parsed already (parseQueueUrl). */
+  readonly url: string | QueueUrl;
   readonly version: string;
   /** Evaluator threads (already resolved: see resolveWorkers); also the jobs held at once. */
   readonly threads: number;
@@ -62,8 +71,8 @@ function shortText(s: string): string {
 }
 
 export async function startQueueWorker(options: QueueWorkerOptions): Promise<QueueWorkerHandle> {
-  const url = parseQueueUrl(options.url);
-  const { Worker, UnrecoverableError } = await importOptional<typeof import('bullmq')>('bullmq');
+  const url = typeof options.url === 'string' ? parseQueueUrl(options.url) : options.url;
+  const { Worker, UnrecoverableError, Job } = await importOptional<typeof import('bullmq')>('bullmq');
   const client: Redis = await connectRedis(url, options.connectTimeoutMs ?? 10_000);
   const log = options.log;
   let lastError = 0;
@@ -71,7 +80,11 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
     const now = Date.now();
     if (now - lastError < 10_000) return;
     lastError = now;
-    log(`lost the connection to Redis at ${url.redacted} (${e.message}): reconnecting`);
+    log(
+      isConnectionError(e)
+        ? `lost the connection to Redis at ${url.redacted} (${e.message}): reconnecting`
+        : `Redis at ${url.redacted} or BullMQ reported an error (${e.message}); taking jobs goes on`,
+    );
   };
   client.on('error', onError);
   const pools = new Map<string, EvaluatorPool>();
@@ -87,7 +100,7 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
   };
   let active = 0;
   let idleSince = Date.now();
-  const processor = async (job: Job): Promise<unknown> => {
+  const processor = async (job: BullJob): Promise<unknown> => {
     active++;
     try {
       return await run(job);
@@ -96,7 +109,12 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
       if (active === 0) idleSince = Date.now();
     }
   };
-  const run = async (job: Job): Promise<unknown> => {
+  const run = async (job: BullJob): Promise<unknown> => {
+    const damaged = job.id === undefined ? undefined : unreadable.get(job.id);
+    if (damaged !== undefined) {
+      unreadable.delete(job.id as string);
+      throw new UnrecoverableError(damaged);
+    }
     const checked = checkJobData(job.data);
     if (!checked.ok) throw new UnrecoverableError(checked.message);
     const req = checked.req;
@@ -131,7 +149,65 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
   };
   const lockMs = lockDuration(options.lockMs);
   const name = queueName(options.version, options.standIn === true);
-  const worker = new Worker(name, processor, {
+  /**
+   * Jobs whose `data` or `opts` in Redis are not JSON (a damaged or forged job): BullMQ cannot
+   * read them (its JSON.parse throws inside the worker loop, which would pass for a connection
+   * error and leave the job active for ever, taken again after each lock). Such a job fails at
+   * once instead, without retries, saying what is damaged.
+   * - Data that is not JSON: the job is built with empty data, and the processor fails it.
+   * - Options that are not JSON: BullMQ throws before a job exists, after moving it to active
+   *   under this worker's lock token; the job holding that token is found, its unreadable fields
+   *   replaced by {} (so BullMQ can read it), and it is moved to failed.
+   */
+  const unreadable = new Map<string, string>();
+  const parses = (text: string | null | undefined): boolean => {
+    try {
+      JSON.parse(text || '{}');
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const damage = (fields: readonly string[]) =>
+    `malformed job: its ${fields.join(' and ')} in Redis ${fields.length === 1 && fields[0] === 'data' ? 'is' : 'are'} not JSON`;
+  const failDamaged = async (
+    worker: Parameters<typeof Job.fromId>[0] & { toKey(type: string): string },
+    token: string,
+  ): Promise<void> => {
+    for (const id of await client.lrange(worker.toKey('active'), 0, -1)) {
+      if ((await client.get(worker.toKey(`${id}:lock`))) !== token) continue;
+      const key = worker.toKey(id);
+      const [data, opts] = await client.hmget(key, 'data', 'opts');
+      const bad = [...(parses(data) ? [] : ['data']), ...(parses(opts) ? [] : ['options'])];
+      if (bad.length === 0) continue;
+      await client.hset(key, { ...(parses(data) ? {} : { data: '{}' }), ...(parses(opts) ? {} : { opts: '{}' }) });
+      const job = await Job.fromId(worker, id);
+      await job?.moveToFailed(new UnrecoverableError(damage(bad)), token, false);
+      log(`job ${id} failed (attempt 1): ${damage(bad)}`);
+    }
+  };
+  class CheckedWorker extends Worker {
+    protected override createJob(data: JobJson, id: string): BullJob {
+      try {
+        return super.createJob(data, id);
+      } catch (e) {
+        if (!(e instanceof SyntaxError)) throw e;
+        unreadable.set(data.id || id, damage(['data']));
+        return super.createJob({ ...data, data: '{}' }, id);
+      }
+    }
+
+    protected override async moveToActive(token: string, name?: string): Promise<BullJob> {
+      try {
+        return await super.moveToActive(token, name);
+      } catch (e) {
+        if (!(e instanceof SyntaxError)) throw e;
+        await failDamaged(this, token);
+        return undefined as unknown as BullJob; // no job to process now: the loop asks for the next
+      }
+    }
+  }
+  const worker = new CheckedWorker(name, processor, {
     connection: client,
     concurrency: options.threads,
     lockDuration: lockMs,

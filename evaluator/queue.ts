@@ -14,21 +14,22 @@
  */
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
-import type { Job, Queue, QueueEvents } from 'bullmq';
+import type { Queue, QueueEvents } from 'bullmq';
 import type { Redis, RedisOptions } from 'ioredis';
 import { z } from 'zod';
 import { learnedFileSchema } from '../learned/file.js';
 import { canonicalJson } from '../util/canonical-json.js';
+import { shown } from '../util/terminal.js';
 import { importOptional } from '../util/optional-deps.js';
 import { abortError } from '../util/abort.js';
 import type { EvalRequest, EvaluateOptions, Evaluator } from './protocol.js';
 import { isStandIn } from './stand-in.js';
 import { type EvalResult, failedResult } from './train.js';
 
-/** A queue URL that cannot be used, or a Redis that cannot be reached: a user error. */
-export class QueueError extends Error {
-  override readonly name = 'QueueError';
-}
+import { parseQueueUrl, QueueError, type QueueUrl } from './queue-url.js';
+
+// The URL's parts live in queue-url.ts (no ioredis types there: the library's types reach it).
+export { MAX_DB, parseQueueUrl, QueueError, type QueueUrl, redactUrl, withPassword } from './queue-url.js';
 
 /** How long finished jobs and their results stay in Redis (a week). */
 export const KEEP_SECONDS = 7 * 24 * 3600;
@@ -44,55 +45,21 @@ export function queueName(version: string, standIn = false): string {
   return `nos-evals-${version.replace(/[^A-Za-z0-9.-]/g, '_')}${standIn ? '-stand-in' : ''}`;
 }
 
-/** A queue URL, checked: redis:// or rediss:// (TLS), a host, a port, an optional /DB. */
-export interface QueueUrl {
-  readonly tls: boolean;
-  readonly host: string;
-  readonly port: number;
-  readonly db: number;
-  readonly username: string | undefined;
-  readonly password: string | undefined;
-  /** The URL with its password replaced by ***: the only form that is ever printed. */
-  readonly redacted: string;
-}
-
-/** The URL with any password replaced by `***` (also for text that does not parse as a URL). */
-export function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^@/]*)@/i, (_m, scheme: string, auth: string) => {
-    const colon = auth.indexOf(':');
-    return `${scheme}${colon < 0 ? '***' : `${auth.slice(0, colon)}:***`}@`;
-  });
-}
-
-/** Parse `redis://[[user]:password@]host[:port][/db]` (or `rediss://` for TLS). */
-export function parseQueueUrl(text: string): QueueUrl {
-  const shown = redactUrl(text);
-  let u: URL;
-  try {
-    u = new URL(text);
-  } catch {
-    throw new QueueError(`--queue '${shown}' is not a URL: expected redis://HOST:PORT[/DB] (or rediss:// for TLS)`);
-  }
-  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:')
-    throw new QueueError(`--queue '${shown}': the scheme must be redis:// or rediss:// (TLS), not ${u.protocol}//`);
-  if (u.hostname === '') throw new QueueError(`--queue '${shown}': no host (expected redis://HOST:PORT[/DB])`);
-  if (u.search !== '' || u.hash !== '')
-    throw new QueueError(`--queue '${shown}': options after ? or # are not supported`);
-  const port = u.port === '' ? 6379 : Number(u.port);
-  const path = u.pathname.replace(/^\//, '');
-  if (path !== '' && !/^\d{1,2}$/.test(path))
-    throw new QueueError(`--queue '${shown}': the path must be a database number (/0 to /15), got '/${path}'`);
-  const db = path === '' ? 0 : Number(path);
-  const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
-  return {
-    tls: u.protocol === 'rediss:',
-    host,
-    port,
-    db,
-    username: u.username === '' ? undefined : decodeURIComponent(u.username),
-    password: u.password === '' ? undefined : decodeURIComponent(u.password),
-    redacted: `${u.protocol}//${u.password !== '' ? `${u.username}:***@` : u.username !== '' ? `${u.username}@` : ''}${u.host}/${db}`,
-  };
+/**
+ * Whether an error from ioredis or BullMQ is about the connection (Redis away, a reset, a
+ * timeout), as opposed to something Redis or a job held (a script error, data BullMQ could not
+ * read): only the first is worth "lost the connection, reconnecting".
+ */
+export function isConnectionError(e: Error): boolean {
+  const code = String((e as { code?: unknown }).code ?? '');
+  return (
+    /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|ECONNABORTED)$/.test(
+      code,
+    ) ||
+    /connection is closed|connect ETIMEDOUT|socket|stream isn't writeable|Reached the max retries|LOADING/i.test(
+      e.message,
+    )
+  );
 }
 
 /** ioredis options for a URL; BullMQ needs `maxRetriesPerRequest: null` (commands wait out a reconnect). */
@@ -137,7 +104,6 @@ export async function connectRedis(url: QueueUrl, timeoutMs = 10_000, onError?: 
         }, timeoutMs);
       }),
     ]);
-    return client;
   } catch (e) {
     client.disconnect();
     const why = (last ?? (e instanceof Error ? e : new Error(String(e)))).message;
@@ -147,6 +113,17 @@ export async function connectRedis(url: QueueUrl, timeoutMs = 10_000, onError?: 
   } finally {
     clearTimeout(timer);
   }
+  // ioredis selects the database on connect but carries on in database 0 when Redis refuses:
+  // select it again, and say so if it does not exist.
+  try {
+    await client.select(url.db);
+  } catch (e) {
+    client.disconnect();
+    throw new QueueError(
+      `Redis at ${url.redacted} has no database ${url.db} (${e instanceof Error ? e.message : String(e)}): a Redis has /0 to /15 unless its 'databases' setting gives more`,
+    );
+  }
+  return client;
 }
 
 /** The job id of a request: a hash of what is evaluated (keys in a fixed order). */
@@ -230,34 +207,43 @@ export function decodeNonFinite(value: unknown): unknown {
   return value;
 }
 
-/** Any number, NaN included (a failed run's loss is NaN; zod's number() refuses it). */
+/** Any number, NaN and infinities included (a failed run's loss is NaN; zod's number() refuses it). */
 const num = z.union([z.number(), z.nan()]);
 const status = z.enum(['ok', 'diverged', 'invalid', 'timeout']);
 const runStatus = z.enum(['ok', 'diverged', 'invalid', 'timeout']);
+/** Longest curve a reply may carry (points; a curve point is every few steps). */
+export const MAX_REPLY_CURVE = 1_000_000;
 
-/** What a worker must return (checked on the coordinator before anything reaches the store). */
+/**
+ * What a worker must return, checked on the coordinator before anything reaches the store: a
+ * reply is untrusted input (a worker of another build, a bug, or whoever can write to Redis).
+ * What the store keeps must be a number there: reward and seconds finite, a best learning rate
+ * finite and positive or null.
+ */
 const ReplySchema = z.object({
   result: z
     .object({
-      rule: z.string(),
-      hash: z.string(),
-      task: z.string(),
-      seed: num,
+      rule: z.string().max(MAX_RULE_CHARS),
+      hash: z.string().max(200),
+      task: z.string().max(64),
+      seed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
       status,
-      reason: z.string().optional(),
-      reward: num,
-      bestLr: num.nullable(),
+      reason: z.string().max(100_000).optional(),
+      reward: z.number().finite(),
+      bestLr: z.number().finite().positive().nullable(),
       valAcc: num,
       testAcc: num.nullable(),
       finalLoss: num,
-      grid: z.array(z.object({ lr: num, status: runStatus, valAcc: num, valLoss: num }).passthrough()),
-      curve: z.array(num),
-      curveEvery: num,
-      seconds: num,
+      grid: z.array(z.object({ lr: num, status: runStatus, valAcc: num, valLoss: num }).passthrough()).max(64),
+      curve: z.array(num).max(MAX_REPLY_CURVE),
+      curveEvery: z.number().finite().positive(),
+      seconds: z.number().finite().min(0),
       analysis: z.record(z.string(), z.unknown()).optional(),
+      /** A stand-in's mark (evaluator/stand-in.ts): present, it is `true`; the coordinator checks it against the job. */
+      standIn: z.literal(true).optional(),
     })
     .passthrough(),
-  memoryMb: num.nullable(),
+  memoryMb: z.number().finite().nullable(),
 });
 
 export interface QueueReply {
@@ -265,20 +251,34 @@ export interface QueueReply {
   readonly memoryMb: number | null;
 }
 
-/** A worker's return value, decoded and checked; a message when it is not a reply. */
-export function decodeReply(value: unknown): { ok: true; reply: QueueReply } | { ok: false; message: string } {
+/**
+ * A worker's return value, decoded and checked; a message when it is not a reply (or, given the
+ * request, not a reply to it: another task or seed).
+ */
+export function decodeReply(
+  value: unknown,
+  req?: Pick<EvalRequest, 'task' | 'seed'>,
+): { ok: true; reply: QueueReply } | { ok: false; message: string } {
   const r = ReplySchema.safeParse(decodeNonFinite(value));
-  if (r.success) return { ok: true, reply: r.data as unknown as QueueReply };
-  const issue = r.error.issues[0];
-  return {
-    ok: false,
-    message: `a worker returned a malformed result (${issue?.path.join('.') || 'the value'}: ${issue?.message ?? 'invalid'})`,
-  };
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    return {
+      ok: false,
+      message: `a worker returned a malformed result (${issue?.path.join('.') || 'the value'}: ${issue?.message ?? 'invalid'})`,
+    };
+  }
+  const result = r.data.result;
+  if (req !== undefined && (result.task !== req.task || result.seed !== req.seed))
+    return {
+      ok: false,
+      message: `a worker returned the result of another evaluation (task ${shown(result.task, 40)} seed ${result.seed}, for task ${req.task} seed ${req.seed})`,
+    };
+  return { ok: true, reply: r.data as unknown as QueueReply };
 }
 
 export interface QueueEvaluatorOptions {
-  /** redis://[:password@]HOST:PORT[/DB] or rediss://... */
-  readonly url: string;
+  /** redis://[:password@]HOST:PORT[/DB] or rediss://..., or one parsed already (parseQueueUrl). */
+  readonly url: string | QueueUrl;
   /** nos's version (the queue's name carries it). */
   readonly version: string;
   /** Progress notes for the user: waiting for a worker, a lost connection. */
@@ -324,7 +324,6 @@ export class QueueEvaluator implements Evaluator {
     private readonly queue: Queue,
     private readonly events: QueueEvents,
     private readonly clients: readonly Redis[],
-    private readonly jobClass: typeof Job,
     private readonly options: QueueEvaluatorOptions,
   ) {
     events.on('completed', ({ jobId: id, returnvalue }) => {
@@ -341,12 +340,8 @@ export class QueueEvaluator implements Evaluator {
 
   /** Connect (or a QueueError that says why not) and start listening for results. */
   static async open(options: QueueEvaluatorOptions): Promise<QueueEvaluator> {
-    const url = parseQueueUrl(options.url);
-    const {
-      Queue: BullQueue,
-      QueueEvents: BullEvents,
-      Job: BullJob,
-    } = await importOptional<typeof import('bullmq')>('bullmq');
+    const url = typeof options.url === 'string' ? parseQueueUrl(options.url) : options.url;
+    const { Queue: BullQueue, QueueEvents: BullEvents } = await importOptional<typeof import('bullmq')>('bullmq');
     const timeout = options.connectTimeoutMs ?? 10_000;
     const clients: Redis[] = [];
     try {
@@ -359,7 +354,7 @@ export class QueueEvaluator implements Evaluator {
     const name = queueName(options.version, options.standIn === true);
     const queue = new BullQueue(name, { connection: clients[0] as Redis });
     const events = new BullEvents(name, { connection: clients[1] as Redis });
-    const q = new QueueEvaluator(url, name, queue, events, clients, BullJob, options);
+    const q = new QueueEvaluator(url, name, queue, events, clients, options);
     for (const c of clients) c.on('error', (e: Error) => q.connectionError(e));
     queue.on('error', (e: Error) => q.connectionError(e));
     events.on('error', (e: Error) => q.connectionError(e));
@@ -372,7 +367,9 @@ export class QueueEvaluator implements Evaluator {
     if (now - this.lastErrorAt < 10_000 || this.closed) return;
     this.lastErrorAt = now;
     this.options.log?.(
-      `lost the connection to Redis at ${this.url.redacted} (${e.message}): reconnecting; jobs in flight are kept`,
+      isConnectionError(e)
+        ? `lost the connection to Redis at ${this.url.redacted} (${e.message}): reconnecting; jobs in flight are kept`
+        : `Redis at ${this.url.redacted} reported an error (${e.message}); jobs in flight are kept`,
     );
   }
 
@@ -428,7 +425,7 @@ export class QueueEvaluator implements Evaluator {
     if (this.pending.get(id) !== p) return;
     this.pending.delete(id);
     this.workerSeen();
-    let decoded = decodeReply(value);
+    let decoded = decodeReply(value, p.req);
     // A stand-in's made-up result never stands for a real evaluation, nor the other way round.
     if (decoded.ok && isStandIn(decoded.reply.result) !== (this.options.standIn === true))
       decoded = {
@@ -448,37 +445,57 @@ export class QueueEvaluator implements Evaluator {
     );
   }
 
-  /** Look a job up in Redis: settle it when finished, send it again when Redis lost it. */
+  /** Settle a job as a failed evaluation (status invalid, reward 0) with the reason. */
+  private settleFailed(id: string, p: Pending, reason: string): void {
+    if (this.pending.get(id) !== p) return;
+    this.pending.delete(id);
+    const seconds = (performance.now() - p.t0) / 1000;
+    p.resolve({
+      result: failedResult(p.req.rule, p.req.task, p.req.seed, 'invalid', reason, seconds),
+      memoryMb: null,
+    });
+  }
+
+  /**
+   * Look a job up in Redis: settle it when finished, send it again when Redis lost it. Reads the
+   * job's fields as they are (never its data, which a damaged job may hold as text that is not
+   * JSON: BullMQ's own reader would throw on it, and the job would wait for ever).
+   */
   private async check(id: string, first = false): Promise<void> {
     const p = this.pending.get(id);
     if (p === undefined || this.closed) return;
     try {
-      const job = await this.jobClass.fromId(this.queue, id);
+      const client = this.clients[0] as Redis;
+      const [finishedOn, returnvalue, failedReason, atm, attemptsMade] = await client.hmget(
+        this.queue.toKey(id),
+        'finishedOn',
+        'returnvalue',
+        'failedReason',
+        'atm',
+        'attemptsMade',
+      );
       if (this.pending.get(id) !== p) return;
-      if (job === undefined) {
-        if (!first) await this.send(id, p);
+      if (finishedOn === null) {
+        if (!first && (await client.exists(this.queue.toKey(id))) === 0) await this.send(id, p);
         return;
       }
-      if (job.finishedOn === undefined || job.finishedOn === null) return;
-      const state = await job.getState();
+      const state = await this.queue.getJobState(id);
       if (state === 'completed') {
         if (first) this.reused++;
-        this.settleWith(id, p, job.returnvalue);
+        let value: unknown;
+        try {
+          value = JSON.parse(returnvalue ?? '');
+        } catch {
+          this.settleFailed(id, p, 'a worker returned a malformed result (not JSON)');
+          return;
+        }
+        this.settleWith(id, p, value);
       } else if (state === 'failed') {
-        if (this.pending.get(id) !== p) return;
-        this.pending.delete(id);
-        const seconds = (performance.now() - p.t0) / 1000;
-        p.resolve({
-          result: failedResult(
-            p.req.rule,
-            p.req.task,
-            p.req.seed,
-            'invalid',
-            `the queue job failed after ${job.attemptsMade} attempt(s): ${job.failedReason}`,
-            seconds,
-          ),
-          memoryMb: null,
-        });
+        this.settleFailed(
+          id,
+          p,
+          `the queue job failed after ${Number(atm ?? attemptsMade ?? 0) || 1} attempt(s): ${shown(failedReason ?? 'no reason given', 2000)}`,
+        );
       }
     } catch (e) {
       this.connectionError(e instanceof Error ? e : new Error(String(e)));
@@ -497,9 +514,13 @@ export class QueueEvaluator implements Evaluator {
     this.waiting = false;
   }
 
-  /** Workers connected to this queue now (Redis's CLIENT LIST). */
+  /**
+   * Workers connected to this queue now (Redis's CLIENT LIST), in this queue's database only:
+   * a worker of a queue with the same name in another database takes none of these jobs.
+   */
   async workersConnected(): Promise<number> {
-    return await this.queue.getWorkersCount();
+    const db = String(this.url.db);
+    return (await this.queue.getWorkers()).filter((w) => w.db === db).length;
   }
 
   private async checkWorkers(): Promise<void> {

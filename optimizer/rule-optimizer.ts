@@ -103,10 +103,12 @@ export class RuleOptimizer extends tf.Optimizer {
     const found = lookupRule(config.rule, '<optimizer rule>');
     if (!found.ok) throw new RuleConfigError(`invalid rule for RuleOptimizer:\n${found.message}`);
     const learningRate = config.learningRate ?? DEFAULT_LEARNING_RATE;
-    if (!Number.isFinite(learningRate))
-      throw new RuleConfigError(`learningRate must be a finite number, got ${learningRate}`);
+    // As torch.optim: a negative rate would climb the loss (a saved config is input like any other).
+    if (typeof learningRate !== 'number' || !Number.isFinite(learningRate) || learningRate < 0)
+      throw new RuleConfigError(`learningRate must be a finite number >= 0, got ${String(learningRate)}`);
     const seed = config.seed ?? 0;
-    if (!Number.isFinite(seed)) throw new RuleConfigError(`seed must be a finite number, got ${seed}`);
+    if (typeof seed !== 'number' || !Number.isSafeInteger(seed) || seed < 0)
+      throw new RuleConfigError(`seed must be an integer from 0 to 2^53-1, got ${String(seed)}`);
     this.rule = found.rule;
     this.learningRate = learningRate;
     this.params = resolveDecaySteps(found.rule, config.params ?? {}, config.decaySteps);

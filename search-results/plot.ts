@@ -1,4 +1,5 @@
 /** Small, dependency-free SVG charts (learning curves, schedules, search progress). */
+import { escapeHtml } from './html.js';
 
 export interface Series {
   readonly name: string;
@@ -31,11 +32,46 @@ const COLORS = [
   '#17becf',
 ];
 
-function escapeXml(s: string): string {
-  return s.replace(
-    /[<>&"']/g,
-    (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c] as string,
-  );
+/** Text in SVG content or a quoted attribute (the same escaping as HTML: html.ts). */
+const escapeXml = escapeHtml;
+
+/** Most points drawn per line: longer series keep each bucket's lowest and highest point. */
+export const MAX_POINTS = 2000;
+
+/**
+ * At most about MAX_POINTS points of a line, in order: a 150,000-point curve keeps its shape
+ * (each bucket's extremes) without a 150,000-point polyline.
+ */
+export function thinPoints(pts: readonly (readonly [number, number])[]): (readonly [number, number])[] {
+  if (pts.length <= MAX_POINTS) return [...pts];
+  const size = Math.ceil(pts.length / (MAX_POINTS / 2));
+  const out: (readonly [number, number])[] = [];
+  for (let i = 0; i < pts.length; i += size) {
+    let lo = i;
+    let hi = i;
+    const end = Math.min(pts.length, i + size);
+    for (let k = i + 1; k < end; k++) {
+      if ((pts[k] as readonly [number, number])[1] < (pts[lo] as readonly [number, number])[1]) lo = k;
+      if ((pts[k] as readonly [number, number])[1] > (pts[hi] as readonly [number, number])[1]) hi = k;
+    }
+    out.push(pts[Math.min(lo, hi)] as readonly [number, number]);
+    if (hi !== lo) out.push(pts[Math.max(lo, hi)] as readonly [number, number]);
+  }
+  const last = pts[pts.length - 1] as readonly [number, number];
+  if (out[out.length - 1] !== last) out.push(last);
+  return out;
+}
+
+/** Smallest and largest of many numbers (no spread: Math.min(...xs) overflows the stack on long arrays). */
+function extent(xs: readonly number[]): [number, number] | undefined {
+  if (xs.length === 0) return undefined;
+  let lo = Number.POSITIVE_INFINITY;
+  let hi = Number.NEGATIVE_INFINITY;
+  for (const x of xs) {
+    if (x < lo) lo = x;
+    if (x > hi) hi = x;
+  }
+  return [lo, hi];
 }
 
 function ticks(lo: number, hi: number, n = 5): number[] {
@@ -43,7 +79,9 @@ function ticks(lo: number, hi: number, n = 5): number[] {
   const step = 10 ** Math.floor(Math.log10((hi - lo) / n));
   const nice = [1, 2, 5, 10].map((m) => m * step).find((s) => (hi - lo) / s <= n) ?? step * 10;
   const out: number[] = [];
-  for (let v = Math.ceil(lo / nice) * nice; v <= hi + 1e-12; v += nice) out.push(Number(v.toPrecision(12)));
+  // At most a few dozen ticks, also where `v + nice` rounds back to v (values far beyond 2^53).
+  for (let v = Math.ceil(lo / nice) * nice; v <= hi + 1e-12 && out.length < 50; v += nice)
+    out.push(Number(v.toPrecision(12)));
   return out;
 }
 
@@ -71,14 +109,18 @@ export function lineChart(series: readonly Series[], options: ChartOptions): str
   const m = { l: 70, r: 170, t: 40, b: 50 };
   const tf = (y: number) => (options.logY ? Math.log10(Math.max(y, 1e-30)) : y);
   const finite = (v: number) => Number.isFinite(v);
-  const xs = series.flatMap((s) => s.x).filter(finite);
-  const ys = series
-    .flatMap((s) => [...s.y, ...(s.lo ?? []), ...(s.hi ?? [])])
-    .filter(finite)
-    .map(tf)
-    .filter(finite);
-  const [x0, x1] = xs.length > 0 ? [Math.min(...xs), Math.max(...xs)] : [0, 1];
-  let [y0, y1] = ys.length > 0 ? [Math.min(...ys), Math.max(...ys)] : [0, 1];
+  const xs: number[] = [];
+  const ys: number[] = [];
+  for (const s of series) {
+    for (const x of s.x) if (finite(x)) xs.push(x);
+    for (const part of [s.y, s.lo ?? [], s.hi ?? []])
+      for (const y of part) {
+        const v = finite(y) ? tf(y) : Number.NaN;
+        if (finite(v)) ys.push(v);
+      }
+  }
+  const [x0, x1] = extent(xs) ?? [0, 1];
+  let [y0, y1] = extent(ys) ?? [0, 1];
   if (y1 === y0) [y0, y1] = [y0 - 0.5, y1 + 0.5];
   const px = (x: number) => m.l + ((x - x0) / (x1 - x0 || 1)) * (W - m.l - m.r);
   const py = (y: number) => H - m.b - ((tf(y) - y0) / (y1 - y0)) * (H - m.t - m.b);
@@ -108,10 +150,16 @@ export function lineChart(series: readonly Series[], options: ChartOptions): str
   );
   series.forEach((s, i) => {
     const color = COLORS[i % COLORS.length] as string;
-    const pts = s.x.map((x, k) => [x, s.y[k] as number] as const).filter(([x, y]) => finite(x) && finite(tf(y)));
+    const pts = thinPoints(
+      s.x.map((x, k) => [x, s.y[k] as number] as const).filter(([x, y]) => finite(x) && finite(tf(y))),
+    );
     if (s.lo && s.hi) {
-      const lo = s.x.map((x, k) => [x, s.lo?.[k] as number] as const).filter(([x, y]) => finite(x) && finite(tf(y)));
-      const hi = s.x.map((x, k) => [x, s.hi?.[k] as number] as const).filter(([x, y]) => finite(x) && finite(tf(y)));
+      const lo = thinPoints(
+        s.x.map((x, k) => [x, s.lo?.[k] as number] as const).filter(([x, y]) => finite(x) && finite(tf(y))),
+      );
+      const hi = thinPoints(
+        s.x.map((x, k) => [x, s.hi?.[k] as number] as const).filter(([x, y]) => finite(x) && finite(tf(y))),
+      );
       if (lo.length > 1 && hi.length > 1) {
         const poly = [...hi, ...[...lo].reverse()].map(([x, y]) => `${px(x).toFixed(1)},${py(y).toFixed(1)}`).join(' ');
         parts.push(`<polygon points="${poly}" fill="${color}" fill-opacity="0.15" stroke="none"/>`);

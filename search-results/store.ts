@@ -36,6 +36,16 @@ import { systemRootOf } from '../util/paths.js';
 /** better-sqlite3, loaded when a store is first opened (an optional dependency: apps that only want an optimizer need not install it). */
 const sqlite = (): typeof Database => requireOptional<typeof Database>('better-sqlite3');
 import { z } from 'zod';
+import { shown } from '../util/terminal.js';
+import {
+  RunDamagedError,
+  RunExistsError,
+  RunLockedError,
+  RunMissingError,
+  RunNameError,
+  StoreAccessError,
+  StoreError,
+} from './errors.js';
 
 export const SCHEMA_VERSION = 1;
 
@@ -99,7 +109,7 @@ export interface FunnelStore {
 
 export type CandidateStatus = Status | 'rejected' | 'cached';
 
-import { isTrained, TRAINED_STATUSES } from './samples.js';
+import { TRAINED_STATUSES } from './samples.js';
 
 export {
   isTrained,
@@ -163,25 +173,14 @@ export interface ResultsStore<C extends StoredConfig = StoredConfig> {
   close(): void;
 }
 
-/** A user or environment error about runs: the CLI prints the message and exits 1. */
-export class StoreError extends Error {
-  /** The class's own name (subclasses included), as `instanceof`-free callers and logs read it. */
-  override get name(): string {
-    return this.constructor.name;
-  }
-}
-export class RunExistsError extends StoreError {}
-export class RunMissingError extends StoreError {}
-export class RunLockedError extends StoreError {}
-export class RunNameError extends StoreError {}
-/** The file system or the database refused (permissions, read-only or full disk, a system folder). */
-export class StoreAccessError extends StoreError {}
+export { RunDamagedError, RunExistsError, RunLockedError, RunMissingError, RunNameError, StoreAccessError, StoreError };
 
 const ERRNO_WORDS: Readonly<Record<string, string>> = {
   EACCES: 'permission denied',
   EPERM: 'operation not permitted',
   EROFS: 'read-only file system',
   ENOSPC: 'no space left on the device',
+  EFBIG: 'the file would exceed the largest file this process may write (ulimit -f)',
   EDQUOT: 'disk quota exceeded',
   ENOTDIR: 'a part of the path is a file, not a folder',
   EISDIR: 'it is a folder',
@@ -287,7 +286,7 @@ const RUN_NAME = /^[A-Za-z0-9][A-Za-z0-9.-]{0,63}$/;
 export function checkRunName(run: string): void {
   if (!RUN_NAME.test(run))
     throw new RunNameError(
-      `run name '${run}' must be 1-64 letters, digits, '.' or '-', starting with a letter or digit`,
+      `run name '${shown(run)}' must be 1-64 letters, digits, '.' or '-', starting with a letter or digit`,
     );
 }
 
@@ -438,24 +437,225 @@ export class RunLock {
 
 type Row = Record<string, unknown>;
 
-function toCandidate(r: Row): Candidate {
-  return {
-    index: r.idx as number,
-    batch: r.batch as number,
-    rule: r.rule as string,
-    hash: r.hash as string,
-    fingerprint: (r.fingerprint as string | null) ?? null,
-    status: r.status as CandidateStatus,
-    reward: r.reward as number,
-    bestLr: (r.best_lr as number | null) ?? null,
-    valAcc: (r.val_acc as number | null) ?? null,
-    testAcc: (r.test_acc as number | null) ?? null,
-    finalLoss: (r.final_loss as number | null) ?? null,
-    detail: r.detail as string,
-    seconds: r.seconds as number,
-    strategy: r.strategy as string,
-    parent: (r.parent as number | null) ?? null,
+/**
+ * The largest values a run.db may hold (characters; rule text as the language allows it). A
+ * value past these is damage, refused before it is loaded.
+ */
+export const STORE_LIMITS = {
+  rule: 200_000,
+  name: 256,
+  detail: 16 * 1024 * 1024,
+  state: 64 * 1024 * 1024,
+  stats: 1024 * 1024,
+  pending: 64 * 1024 * 1024,
+  meta: 1024 * 1024,
+  curvePoints: 1_000_000,
+} as const;
+
+/**
+ * The columns nos reads, by table (a run.db missing one is damaged). Not listed: the checkpoints'
+ * `pending`, which runs made before the pipelined loop lack (added when they are opened for
+ * writing; read as NULL until then), but checked as the others when it is there.
+ */
+const COLUMNS: Readonly<Record<'meta' | 'candidates' | 'checkpoints' | 'evaluations', readonly string[]>> = {
+  meta: ['key', 'value'],
+  candidates: [
+    'idx',
+    'batch',
+    'rule',
+    'hash',
+    'fingerprint',
+    'status',
+    'reward',
+    'best_lr',
+    'val_acc',
+    'test_acc',
+    'final_loss',
+    'detail',
+    'seconds',
+    'strategy',
+    'parent',
+  ],
+  checkpoints: ['batch', 'samples', 'state', 'stats'],
+  evaluations: [
+    'hash',
+    'rung',
+    'seed',
+    'rule',
+    'task',
+    'status',
+    'reward',
+    'best_lr',
+    'val_acc',
+    'test_acc',
+    'seconds',
+  ],
+};
+
+/** Text columns and their largest values, by table. */
+const SIZES: Readonly<Record<'meta' | 'candidates' | 'checkpoints' | 'evaluations', Readonly<Record<string, number>>>> =
+  {
+    meta: { key: STORE_LIMITS.name, value: STORE_LIMITS.meta },
+    candidates: {
+      rule: STORE_LIMITS.rule,
+      hash: STORE_LIMITS.name,
+      fingerprint: STORE_LIMITS.name,
+      status: STORE_LIMITS.name,
+      detail: STORE_LIMITS.detail,
+      strategy: STORE_LIMITS.name,
+    },
+    checkpoints: { state: STORE_LIMITS.state, stats: STORE_LIMITS.stats, pending: STORE_LIMITS.pending },
+    evaluations: {
+      hash: STORE_LIMITS.name,
+      rule: STORE_LIMITS.rule,
+      task: STORE_LIMITS.name,
+      status: STORE_LIMITS.name,
+    },
   };
+
+/** A stored value as a message shows it. */
+function describe(v: unknown): string {
+  if (v === null || v === undefined) return 'empty (NULL)';
+  if (typeof v === 'string') return `text ('${shown(v, 40)}')`;
+  if (typeof v === 'number') return `the number ${v}`;
+  if (typeof v === 'bigint') return `the integer ${v}`;
+  if (v instanceof Uint8Array) return `a blob of ${v.length} bytes`;
+  return typeof v;
+}
+
+const CANDIDATE_STATUSES: readonly CandidateStatus[] = [...TRAINED_STATUSES, 'rejected', 'cached'];
+
+/** Reads one row's columns, each checked; a value that is not what nos writes throws `fail`'s error. */
+class RowReader {
+  constructor(
+    private readonly row: Row,
+    private readonly where: string,
+    private readonly fail: (what: string) => Error,
+  ) {}
+
+  private bad(col: string, expected: string): never {
+    throw this.fail(`${this.where}: ${col} is ${describe(this.row[col])}, where ${expected} belongs`);
+  }
+
+  int(col: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+    const v = this.row[col];
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max)
+      this.bad(col, `an integer from ${min} to ${max === Number.MAX_SAFE_INTEGER ? '2^53-1' : max}`);
+    return v;
+  }
+
+  intOrNull(col: string, min = 0): number | null {
+    return this.row[col] === null ? null : this.int(col, min);
+  }
+
+  number(col: string, min = Number.NEGATIVE_INFINITY): number {
+    const v = this.row[col];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < min)
+      this.bad(col, min === Number.NEGATIVE_INFINITY ? 'a finite number' : `a finite number >= ${min}`);
+    return v;
+  }
+
+  numberOrNull(col: string): number | null {
+    return this.row[col] === null ? null : this.number(col);
+  }
+
+  text(col: string): string {
+    const v = this.row[col];
+    if (typeof v !== 'string') this.bad(col, 'text');
+    return v;
+  }
+
+  textOrNull(col: string): string | null {
+    return this.row[col] === null ? null : this.text(col);
+  }
+
+  oneOf<T extends string>(col: string, values: readonly T[]): T {
+    const v = this.row[col];
+    if (typeof v !== 'string' || !(values as readonly string[]).includes(v))
+      this.bad(col, `one of ${values.join(', ')}`);
+    return v as T;
+  }
+
+  /** JSON text; `check` says what is wrong with the parsed value, if anything. */
+  json(col: string, check: (v: unknown) => string | undefined = () => undefined): string {
+    const text = this.text(col);
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      this.bad(col, 'JSON');
+    }
+    const problem = check(value);
+    if (problem !== undefined) throw this.fail(`${this.where}: ${col} ${problem}`);
+    return text;
+  }
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** What is wrong with a candidate's detail JSON, if anything (the report and export read it). */
+function detailProblem(v: unknown): string | undefined {
+  if (!isObject(v)) return 'is JSON but not an object';
+  if (v.curve !== undefined) {
+    if (!Array.isArray(v.curve)) return 'holds a curve that is not a list';
+    if (v.curve.length > STORE_LIMITS.curvePoints)
+      return `holds a curve of ${v.curve.length} points; at most ${STORE_LIMITS.curvePoints}`;
+    if (!v.curve.every((x) => x === null || typeof x === 'number')) return 'holds a curve that is not numbers';
+  }
+  if (v.curveEvery !== undefined && !(typeof v.curveEvery === 'number' && v.curveEvery > 0))
+    return 'holds a curveEvery that is not a positive number';
+  if (v.grid !== undefined && !Array.isArray(v.grid)) return 'holds a grid that is not a list';
+  if (v.reason !== undefined && v.reason !== null && typeof v.reason !== 'string')
+    return 'holds a reason that is not text';
+  return undefined;
+}
+
+/** A stored candidate row, checked (a run.db is untrusted input). */
+function toCandidate(r: Row, fail: (what: string) => Error): Candidate {
+  const c = new RowReader(r, `candidates row ${describeKey(r.idx)}`, fail);
+  return {
+    index: c.int('idx'),
+    batch: c.int('batch'),
+    rule: c.text('rule'),
+    hash: c.text('hash'),
+    fingerprint: c.textOrNull('fingerprint'),
+    status: c.oneOf('status', CANDIDATE_STATUSES),
+    reward: c.number('reward'),
+    bestLr: c.numberOrNull('best_lr'),
+    valAcc: c.numberOrNull('val_acc'),
+    testAcc: c.numberOrNull('test_acc'),
+    finalLoss: c.numberOrNull('final_loss'),
+    detail: c.json('detail', detailProblem),
+    seconds: c.number('seconds', 0),
+    strategy: c.text('strategy'),
+    parent: c.intOrNull('parent'),
+  };
+}
+
+/**
+ * A stored strategy checkpoint, checked: its state and stats are JSON (the strategy reads the
+ * state), its proposed batches (`pending`: absent or NULL in runs of the synchronous loop) JSON
+ * lists (the search loop checks each proposal in them: controller/search.ts).
+ */
+function toCheckpoint(r: Row, fail: (what: string) => Error): StrategyCheckpoint {
+  const c = new RowReader(r, `checkpoints row ${describeKey(r.batch)}`, fail);
+  return {
+    batch: c.int('batch'),
+    samples: c.int('samples'),
+    state: c.json('state'),
+    stats: c.json('stats', (v) => (isObject(v) ? undefined : 'is JSON but not an object')),
+    pending:
+      r.pending === undefined || r.pending === null
+        ? null
+        : c.json('pending', (v) =>
+            Array.isArray(v) && v.every((b) => Array.isArray(b)) ? undefined : 'is JSON but not a list of batches',
+          ),
+  };
+}
+
+/** A row's key for messages: the number, or what stands there instead. */
+function describeKey(v: unknown): string {
+  return typeof v === 'number' && Number.isSafeInteger(v) ? String(v) : `(key ${describe(v)})`;
 }
 
 /** A stored config's JSON text, parsed by `parse` (a run.db is untrusted input). */
@@ -545,31 +745,26 @@ function closeDb(db: Database.Database): void {
   db.close();
 }
 
-/** A stored evaluation row, checked (a run.db is untrusted input): undefined if it is not one. */
-function toEvaluation(r: Row): Evaluation | undefined {
-  const num = (x: unknown) => (typeof x === 'number' && Number.isFinite(x) ? x : null);
-  const { hash, rung, seed, rule, task, status, reward, seconds } = r;
-  if (
-    typeof hash !== 'string' ||
-    typeof rule !== 'string' ||
-    typeof task !== 'string' ||
-    typeof status !== 'string' ||
-    !isTrained(status)
-  )
-    return undefined;
-  if (!Number.isSafeInteger(rung) || !Number.isSafeInteger(seed) || num(reward) === null) return undefined;
+/** A stored evaluation row (one rule x rung x seed of the funnel), checked. */
+function toEvaluation(r: Row, fail: (what: string) => Error): Evaluation {
+  const task = typeof r.task === 'string' ? shown(r.task, 40) : describe(r.task);
+  const e = new RowReader(
+    r,
+    `evaluations row (rung ${describeKey(r.rung)}, ${task}, seed ${describeKey(r.seed)})`,
+    fail,
+  );
   return {
-    hash,
-    rung: rung as number,
-    seed: seed as number,
-    rule,
-    task,
-    status,
-    reward: reward as number,
-    bestLr: num(r.best_lr),
-    valAcc: num(r.val_acc),
-    testAcc: num(r.test_acc),
-    seconds: num(seconds) ?? 0,
+    hash: e.text('hash'),
+    rung: e.int('rung', 0, 99),
+    seed: e.int('seed'),
+    rule: e.text('rule'),
+    task: e.text('task'),
+    status: e.oneOf('status', TRAINED_STATUSES),
+    reward: e.number('reward'),
+    bestLr: e.numberOrNull('best_lr'),
+    valAcc: e.numberOrNull('val_acc'),
+    testAcc: e.numberOrNull('test_acc'),
+    seconds: e.number('seconds', 0),
   };
 }
 
@@ -635,12 +830,22 @@ export class SqliteStore<C extends StoredConfig = StoredConfig> implements Resul
           throw new StoreAccessError(`cannot create run '${config.run}': ${dir} exists and is not a folder`);
       }
     });
-    // An existing run is refused before anything touches it (no lock, no write).
+    // An existing run, or a database that is not one, is refused before anything touches it
+    // (no lock, no write). Only an empty database (a create that died at once) is taken over.
     const file = join(dir, 'run.db');
-    if (!madeDir && existsSync(file) && SqliteStore.hasConfig(file)) {
-      throw new RunExistsError(
+    const exists = () =>
+      new RunExistsError(
         `run '${config.run}' already exists in ${dir}: pass --resume to continue it, or pick another --run`,
       );
+    const foreign = (what: string) =>
+      new RunExistsError(
+        `cannot create run '${config.run}': ${file} is already there and is not a nos run (${what}); nos will not add a run to it: move it away, or pick another --run`,
+      );
+    if (!madeDir && existsSync(file)) {
+      const peek = SqliteStore.peek(file);
+      if (peek.kind === 'run') throw exists();
+      if (peek.kind === 'foreign') throw foreign(`no stored config; it holds the tables ${peek.tables.join(', ')}`);
+      if (peek.kind === 'unreadable') throw foreign(peek.why);
     }
     let lock: RunLock | undefined;
     let db: Database.Database | undefined;
@@ -648,14 +853,10 @@ export class SqliteStore<C extends StoredConfig = StoredConfig> implements Resul
       lock = access(`cannot create run '${config.run}' in ${dir}`, () => RunLock.acquire(dir, config.run));
       const d = access(`cannot create run '${config.run}' in ${dir}`, () => SqliteStore.openWritable(file));
       db = d;
-      if (
-        d.prepare("SELECT name FROM sqlite_master WHERE type='table' AND name='meta'").get() &&
-        d.prepare("SELECT 1 FROM meta WHERE key = 'config'").get()
-      ) {
-        throw new RunExistsError(
-          `run '${config.run}' already exists in ${dir}: pass --resume to continue it, or pick another --run`,
-        );
-      }
+      // Again under the lock: another process may have made it meanwhile.
+      const tables = SqliteStore.tables(d);
+      if (tables.includes('meta') && d.prepare("SELECT 1 FROM meta WHERE key = 'config'").get()) throw exists();
+      if (tables.length > 0) throw foreign(`no stored config; it holds the tables ${tables.join(', ')}`);
       access(`cannot create run '${config.run}' in ${dir}`, () =>
         d.transaction(() => {
           d.exec(TABLES);
@@ -676,20 +877,34 @@ export class SqliteStore<C extends StoredConfig = StoredConfig> implements Resul
     }
   }
 
-  /** Whether a database file holds a run's config (read-only peek; false if it cannot be read). */
-  private static hasConfig(file: string): boolean {
+  /** The tables of a database, by name. */
+  private static tables(db: Database.Database): string[] {
+    return (
+      db.prepare("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name").all() as { name: string }[]
+    ).map((r) => r.name);
+  }
+
+  /**
+   * What a database file holds (a read-only peek): a run (its config is stored), nothing (an
+   * empty database, or an empty file), something else (tables but no config), or a file SQLite
+   * cannot read.
+   */
+  private static peek(
+    file: string,
+  ): { kind: 'run' } | { kind: 'empty' } | { kind: 'foreign'; tables: string[] } | { kind: 'unreadable'; why: string } {
     try {
+      if (statSync(file).size === 0) return { kind: 'empty' };
       const db = new (sqlite())(file, { readonly: true, fileMustExist: true });
       try {
-        return (
-          db.prepare("SELECT name FROM sqlite_master WHERE type='table' AND name='meta'").get() !== undefined &&
-          db.prepare("SELECT 1 FROM meta WHERE key = 'config'").get() !== undefined
-        );
+        const tables = SqliteStore.tables(db);
+        if (tables.includes('meta') && db.prepare("SELECT 1 FROM meta WHERE key = 'config'").get() !== undefined)
+          return { kind: 'run' };
+        return tables.length === 0 ? { kind: 'empty' } : { kind: 'foreign', tables };
       } finally {
         db.close();
       }
-    } catch {
-      return false;
+    } catch (e) {
+      return { kind: 'unreadable', why: describeEnvironmentError(e) ?? (e instanceof Error ? e.message : String(e)) };
     }
   }
 
@@ -741,6 +956,7 @@ export class SqliteStore<C extends StoredConfig = StoredConfig> implements Resul
       throw new RunMissingError(
         `run '${run}' in ${dir} is incomplete (no stored config): remove the folder and start it again`,
       );
+    SqliteStore.checkTables(db, run, dir, ['meta']);
     const meta = new Map(
       (db.prepare('SELECT key, value FROM meta').all() as { key: string; value: string }[]).map((r) => [
         r.key,
@@ -750,9 +966,52 @@ export class SqliteStore<C extends StoredConfig = StoredConfig> implements Resul
     const schema = Number(meta.get('schema'));
     if (schema !== SCHEMA_VERSION)
       throw new StoreError(
-        `run '${run}' has store schema ${meta.get('schema')}; this nos reads schema ${SCHEMA_VERSION}`,
+        `run '${run}' has store schema ${shown(String(meta.get('schema')), 40)}; this nos reads schema ${SCHEMA_VERSION}`,
       );
-    return { ...parseConfig(meta.get('config'), run, dir, parse), run };
+    const config = { ...parseConfig(meta.get('config'), run, dir, parse), run };
+    SqliteStore.checkTables(db, run, dir, ['candidates', 'checkpoints', 'evaluations']);
+    return config;
+  }
+
+  /** A RunDamagedError for this run: `what` says where and what. */
+  private static damaged(run: string, dir: string): (what: string) => Error {
+    return (what) => new RunDamagedError(`run '${run}' in ${dir} is damaged: ${what}`);
+  }
+
+  /**
+   * The tables and columns nos reads are there (the funnel's evaluations may be missing from
+   * runs made before it), and no text value is larger than nos writes (checked without loading
+   * it: a 1 GB value is refused, not read).
+   */
+  private static checkTables(
+    db: Database.Database,
+    run: string,
+    dir: string,
+    which: readonly (keyof typeof COLUMNS)[],
+  ): void {
+    const damaged = SqliteStore.damaged(run, dir);
+    const tables = SqliteStore.tables(db);
+    for (const table of which) {
+      const columns = COLUMNS[table];
+      if (!tables.includes(table)) {
+        if (table === 'evaluations') continue;
+        throw damaged(`its ${table} table is missing`);
+      }
+      const have = (db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).map((c) => c.name);
+      const missing = columns.filter((c) => !have.includes(c));
+      if (missing.length > 0)
+        throw damaged(`its ${table} table has no column ${missing.join(', ')} (it has ${have.join(', ')})`);
+      // Optional columns (checkpoints.pending) are sized when they are there.
+      const sizes = Object.entries(SIZES[table]).filter(([c]) => have.includes(c));
+      const longest = db
+        .prepare(`SELECT ${sizes.map(([c]) => `max(length(${c})) AS ${c}`).join(', ')} FROM ${table}`)
+        .get() as Record<string, number | null>;
+      for (const [column, max] of sizes) {
+        const n = longest[column];
+        if (typeof n === 'number' && n > max)
+          throw damaged(`${table}.${column} holds a value of ${n} characters; at most ${max}`);
+      }
+    }
   }
 
   private static openForWriting<C extends StoredConfig>(
@@ -843,24 +1102,39 @@ export class SqliteStore<C extends StoredConfig = StoredConfig> implements Resul
     this.cfg = config;
   }
 
+  /** Read from the database: a SQLite error (a corrupt page) is a StoreAccessError naming the run. */
+  private read<T>(f: () => T): T {
+    return access(`cannot read run '${this.cfg.run}' in ${this.dir}`, f);
+  }
+
+  private get damaged(): (what: string) => Error {
+    return SqliteStore.damaged(this.cfg.run, this.dir);
+  }
+
+  /** Every sample, each row checked (a RunDamagedError names the first that is not what nos writes). */
   candidates(): Candidate[] {
-    return (this.db.prepare('SELECT * FROM candidates ORDER BY idx').all() as Row[]).map(toCandidate);
+    const rows = this.read(() => this.db.prepare('SELECT * FROM candidates ORDER BY idx').all() as Row[]);
+    return rows.map((r) => toCandidate(r, this.damaged));
   }
 
   byHash(hash: string): Candidate | undefined {
-    const r = this.db
-      .prepare("SELECT * FROM candidates WHERE hash = ? AND status NOT IN ('cached') ORDER BY idx LIMIT 1")
-      .get(hash) as Row | undefined;
-    return r ? toCandidate(r) : undefined;
+    const r = this.read(() =>
+      this.db
+        .prepare("SELECT * FROM candidates WHERE hash = ? AND status NOT IN ('cached') ORDER BY idx LIMIT 1")
+        .get(hash),
+    ) as Row | undefined;
+    return r ? toCandidate(r, this.damaged) : undefined;
   }
 
   byFingerprint(fingerprint: string): Candidate | undefined {
-    const r = this.db
-      .prepare(
-        `SELECT * FROM candidates WHERE fingerprint = ? AND status IN (${TRAINED_STATUSES.map((s) => `'${s}'`).join(', ')}) ORDER BY idx LIMIT 1`,
-      )
-      .get(fingerprint) as Row | undefined;
-    return r ? toCandidate(r) : undefined;
+    const r = this.read(() =>
+      this.db
+        .prepare(
+          `SELECT * FROM candidates WHERE fingerprint = ? AND status IN (${TRAINED_STATUSES.map((s) => `'${s}'`).join(', ')}) ORDER BY idx LIMIT 1`,
+        )
+        .get(fingerprint),
+    ) as Row | undefined;
+    return r ? toCandidate(r, this.damaged) : undefined;
   }
 
   add(c: Candidate): void {
@@ -870,8 +1144,10 @@ export class SqliteStore<C extends StoredConfig = StoredConfig> implements Resul
 
   evaluations(): Evaluation[] {
     if (!this.db.prepare("SELECT name FROM sqlite_master WHERE type='table' AND name='evaluations'").get()) return [];
-    const rows = this.db.prepare('SELECT * FROM evaluations ORDER BY rung, hash, task, seed').all() as Row[];
-    return rows.map(toEvaluation).filter((e): e is Evaluation => e !== undefined);
+    const rows = this.read(
+      () => this.db.prepare('SELECT * FROM evaluations ORDER BY rung, hash, task, seed').all() as Row[],
+    );
+    return rows.map((r) => toEvaluation(r, this.damaged));
   }
 
   addEvaluation(e: Evaluation): void {
@@ -898,13 +1174,15 @@ export class SqliteStore<C extends StoredConfig = StoredConfig> implements Resul
   }
 
   lastCheckpoint(): StrategyCheckpoint | undefined {
-    return this.db.prepare('SELECT * FROM checkpoints ORDER BY batch DESC LIMIT 1').get() as
-      | StrategyCheckpoint
+    const r = this.read(() => this.db.prepare('SELECT * FROM checkpoints ORDER BY batch DESC LIMIT 1').get()) as
+      | Row
       | undefined;
+    return r === undefined ? undefined : toCheckpoint(r, this.damaged);
   }
 
   checkpoints(): StrategyCheckpoint[] {
-    return this.db.prepare('SELECT * FROM checkpoints ORDER BY batch').all() as StrategyCheckpoint[];
+    const rows = this.read(() => this.db.prepare('SELECT * FROM checkpoints ORDER BY batch').all() as Row[]);
+    return rows.map((r) => toCheckpoint(r, this.damaged));
   }
 
   /**

@@ -20,7 +20,10 @@ import { NosProcess, redis, stopAll } from '../helpers/redis.js';
 const runsDir = mkdtempSync(join(tmpdir(), 'nos-queue-runs-'));
 /** Short locks, so a dead worker's job goes back to the queue in about 3 s. */
 const ENV = { NOS_RUNS: runsDir, NOS_QUEUE_LOCK_MS: '2000' };
-/** A tiny search whose evaluations take about half a second each (long enough to kill one mid-job). */
+/**
+ * A tiny search whose evaluations take a second or two each (long enough to kill one mid-job),
+ * without the funnel (its 28 evaluations, most at 4x steps, took ~50 s and test nothing here).
+ */
 const SEARCH = [
   'search',
   '--task',
@@ -34,7 +37,9 @@ const SEARCH = [
   '--batch',
   '3',
   '--steps',
-  '60000',
+  '300000',
+  '--funnel',
+  'off',
   '--json',
 ];
 
@@ -182,7 +187,7 @@ describe('nos search --queue with nos worker processes', () => {
     );
     expect(await wrong.finished()).toBe(1);
     expect(wrong.stderr).toMatch(
-      /^nos search: error: cannot reach Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+\/0: WRONGPASS/,
+      /^nos search: error: cannot reach Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+\/0: WRONGPASS/m,
     );
     expect(wrong.stderr).not.toContain('wrong-pw');
 
@@ -243,7 +248,8 @@ describe('nos search --queue with nos worker processes', () => {
   it("nos eval --queue gives the local pool's results; bad URLs are refused before anything is made", async () => {
     expect(await nos('worker')).toMatchObject({
       code: 1,
-      stderr: 'nos worker: error: --queue is required, e.g. nos worker --queue redis://127.0.0.1:6379',
+      stderr:
+        'nos worker: error: --queue is required (or --queue-file F, or $NOS_QUEUE_URL), e.g. nos worker --queue redis://127.0.0.1:6379',
     });
     const scheme = await nos('worker', '--queue', 'http://:pw@h:1');
     expect(scheme.code).toBe(1);

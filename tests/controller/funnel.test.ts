@@ -11,7 +11,7 @@ import type { EvalRequest, Evaluator } from '../../evaluator/protocol.js';
 import { findTask } from '../../evaluator/tasks.js';
 import type { EvalResult } from '../../evaluator/train.js';
 import { type FunnelConfig, openStore, type RunConfig } from '../../controller/config.js';
-import { planFunnel, rankedLeaderboard, rungsOf, verdicts } from '../../controller/funnel-plan.js';
+import { planFunnel, rankedLeaderboard, rungSeed, rungsOf, verdicts } from '../../controller/funnel-plan.js';
 import { renderReport } from '../../controller/report.js';
 import { SqliteStore } from '../../search-results/store.js';
 import { tfReady } from '../helpers/tf.js';
@@ -217,6 +217,27 @@ describe('funnel', () => {
       expect(again.evaluations()).toEqual(want);
       again.close();
     }
+  });
+
+  it("seeds near 2^53: each rung's seeds wrap to 0 (safe, distinct integers) and the funnel completes (it crashed)", async () => {
+    const max = Number.MAX_SAFE_INTEGER;
+    expect(rungSeed(5, 3)).toBe(8);
+    expect([0, 1, 2, 3].map((i) => rungSeed(max - 1, i))).toEqual([max - 1, max, 0, 1]);
+    for (const seed of [0, 7, max - 99, max - 3, max])
+      for (const n of [1, 5, 100]) {
+        const seeds = Array.from({ length: n }, (_, i) => rungSeed(seed, i));
+        expect(seeds.every(Number.isSafeInteger)).toBe(true);
+        expect(new Set(seeds).size).toBe(n);
+      }
+    const ev = new RungEvaluator();
+    const store = SqliteStore.create({ ...config('big-seed', funnel, 12), seed: max }, root());
+    await runSearch(store, new RandomSearch({ seed: max, groups: 2 }), ev);
+    const summary = await runFunnel(store, ev);
+    expect(rungsOf(store.config).map((r) => r.seeds)).toEqual([[max], [max, 0, 1], [max, 0, 1, 2], [max, 0]]);
+    expect(summary.stopped).toBe(false);
+    expect(planFunnel(store.config, store.candidates(), store.evaluations()).complete).toBe(3);
+    expect(store.evaluations().every((e) => Number.isSafeInteger(e.seed))).toBe(true);
+    store.close();
   });
 
   it('without a funnel the leaderboard is the proxy ranking: rung 0, one seed, no interval', async () => {

@@ -23,7 +23,7 @@ function known(option: string, top: readonly string[], nested: Readonly<Record<s
 
 describe('library options and the CLI flags they mirror', () => {
   it('every flag of nos search and nos eval maps to an option search() or evaluate() takes (CLI-only flags aside)', () => {
-    const cliOnly = ['json', 'queue', 'out'];
+    const cliOnly = ['json', 'queue', 'queue-file', 'out'];
     for (const flag of Object.keys(SEARCH_FLAGS).filter((f) => !cliOnly.includes(f))) {
       const option = optionOf(flag, SEARCH_FLAG_OPTIONS);
       expect(

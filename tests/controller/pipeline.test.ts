@@ -21,7 +21,7 @@ import type { EvalResult } from '../../evaluator/train.js';
 import { openStore, type RunConfig } from '../../controller/config.js';
 import { abortError } from '../../util/abort.js';
 import { rankedLeaderboard } from '../../controller/funnel-plan.js';
-import { type Candidate, SqliteStore } from '../../search-results/store.js';
+import { type Candidate, RunDamagedError, SqliteStore } from '../../search-results/store.js';
 import { FakeEvaluator } from '../helpers/fake-evaluator.js';
 import { synchronousSearch } from '../helpers/synchronous-loop.js';
 import { tfReady } from '../helpers/tf.js';
@@ -469,16 +469,20 @@ describe('the pipelined search loop', () => {
     const store = openStore('p', dir);
     const last = store.lastCheckpoint()!;
     store.updateConfig({ ...store.config, budget: 50 });
+    // Text that is not JSON is refused by the store as it reads the row (a run.db is untrusted:
+    // search-results/store.ts checks every column), before the loop sees it; what parses but is
+    // not the proposed batches is the loop's to refuse. Both are RunDamagedErrors naming the run.
     for (const [pending, why] of [
-      [null, 'it holds no proposed batches'],
-      ['[[1]]', 'its proposed batches are malformed'],
-      ['{', 'its proposed batches are not JSON'],
-      ['[]', 'it holds 0 proposed batches'],
+      [null, `run 'p': the checkpoint after batch ${last.batch} is damaged: it holds no proposed batches`],
+      ['[[1]]', `run 'p': the checkpoint after batch ${last.batch} is damaged: its proposed batches are malformed`],
+      ['{', `is damaged: checkpoints row ${last.batch}: pending is text ('{'), where JSON belongs`],
+      ['{"a": 1}', `is damaged: checkpoints row ${last.batch}: pending is JSON but not a list of batches`],
+      ['[]', `run 'p': the checkpoint after batch ${last.batch} is damaged: it holds 0 proposed batches`],
     ] as const) {
       store.saveCheckpoint({ ...last, pending });
-      await expect(runSearch(store, strategyFor(s), new SleepingEvaluator(3, 0))).rejects.toThrow(
-        `the checkpoint after batch ${last.batch} is damaged: ${why}`,
-      );
+      const search = runSearch(store, strategyFor(s), new SleepingEvaluator(3, 0));
+      await expect(search).rejects.toThrow(why);
+      await expect(search).rejects.toBeInstanceOf(RunDamagedError);
     }
     store.close();
   });

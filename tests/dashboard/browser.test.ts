@@ -111,7 +111,9 @@ describe('nos dashboard in Chromium', () => {
 
   it("a running search's new results appear on its open page without a reload, within 2 s", async () => {
     const search = nosChild(
-      ['search', '--task', 'quadratic', '--budget', '200', '--strategy', 'random', '--seed', '5'].concat([
+      // Budget 5000: the pipelined loop trains ~50 quadratic rules a second on one worker, so a
+      // budget of 200 (as before it) ended within the seconds this test watches, before SIGINT.
+      ['search', '--task', 'quadratic', '--budget', '5000', '--strategy', 'random', '--seed', '5'].concat([
         '--run',
         'live',
         '--workers',
@@ -170,8 +172,10 @@ describe('nos dashboard in Chromium', () => {
       `dashboard live latency over ${latencies.length} new results: median ${sorted[Math.floor(sorted.length / 2)]} ms, max ${sorted.at(-1)} ms\n`,
     );
     await shot(page, 'dashboard-live.png');
+    expect(search.exitCode, `the search ended before it was stopped: ${searchErr.slice(-400)}`).toBeNull();
+    const exited = new Promise((r) => search.once('exit', r));
     search.kill('SIGINT');
-    await new Promise((r) => search.once('exit', r));
+    await exited;
     await page.close();
   }, 120_000);
 });

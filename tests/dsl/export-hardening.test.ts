@@ -35,6 +35,7 @@ const BREAKERS = [
   'rl */ require("child_process").execSync("touch PWNED"); /*',
   "x'; import os; os.system('touch PWNED'); '",
   '\\"); process.exit(3); ("',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: the hostile name is this literal text
   '`${process.exit(4)}`',
   '\u2028alert(1)\u2029',
   "\r\n# -*- coding: latin-1 -*-\n''' + __import__('os').system('touch PWNED') + '''",
@@ -231,6 +232,38 @@ print(json.dumps(res))
         });
       });
     });
+  });
+});
+
+describe('hyperparameters named like Python builtins (issue 24)', () => {
+  it("a hyperparameter named ValueError, Exception or TypeError keeps the file's own checks working", () => {
+    const dir = scratchDir('export-builtin-names');
+    const c = compileRules(
+      'rule weird(ValueError = 0.5, Exception = 0.25, TypeError = 2) = ValueError * Exception * TypeError * g',
+    );
+    expect(c.ok).toBe(true);
+    if (!c.ok) return;
+    writeFileSync(join(dir, 'weird.py'), emitPyTorch(c.rules[0]!));
+    const out = python(
+      `import importlib.util, torch
+s = importlib.util.spec_from_file_location("weird", "weird.py")
+m = importlib.util.module_from_spec(s)
+s.loader.exec_module(m)
+cls = [getattr(m, k) for k in dir(m) if k.endswith("Optimizer") and k != "Optimizer"][0]
+p = torch.nn.Parameter(torch.tensor([1.0]))
+try:
+    cls([p], lr=-1)
+    print("accepted")
+except ValueError as e:
+    print("ValueError:", e)
+opt = cls([p], lr=0.1, ValueError_=1.0, Exception_=1.0, TypeError_=1.0)
+p.grad = torch.tensor([2.0])
+opt.step()
+print(round(p.item(), 6))
+`,
+      dir,
+    );
+    expect(out.trim().split('\n')).toEqual(['ValueError: Invalid learning rate: -1', '0.8']);
   });
 });
 

@@ -65,7 +65,7 @@ describe('queue URLs', () => {
     const cases: [string, RegExp][] = [
       ['localhost:6379', /is not a URL|scheme must be redis/],
       ['http://:pw@h:1', /the scheme must be redis:\/\/ or rediss:\/\/ \(TLS\), not http:\/\//],
-      ['redis://:pw@h:1/x', /the path must be a database number \(\/0 to \/15\), got '\/x'/],
+      ['redis://:pw@h:1/x', /the path must be a database number \(\/0 to \/15 on a Redis .*\), got '\/x'/],
       ['redis://:pw@h:1/0?tls=1', /options after \? or # are not supported/],
       ['redis://:pw@h:99999', /is not a URL/],
     ];
