@@ -121,6 +121,12 @@ export interface SearchHooks {
    * workers for a resumed run to collect).
    */
   readonly signal?: AbortSignal;
+  /**
+   * With `signal`: its abort also stops the evaluations that run (the pool stops their worker
+   * threads; protocol.ts `interrupt`), and they are not stored: the library's `search()` rejects
+   * within one evaluation without waiting for those running. `shouldStop` still lets them finish.
+   */
+  readonly interrupt?: boolean;
   /** Where proposed rules are parsed and screened (default: this thread; results are the same). */
   readonly checker?: RuleChecker;
 }
@@ -314,8 +320,13 @@ export async function runSearch(
     if (isTrained(c)) trainedSoFar++;
   }
 
+  // With `interrupt`, each evaluation also gets a child of the caller's signal that stops it while it runs.
+  const cut = hooks.interrupt === true && signal !== undefined ? new AbortFanOut(signal) : undefined;
+
   // A suite run normalises each workload's score against the baseline's (evaluated once, stored).
-  const baselines = config.suite ? await suiteBaselines(store, evaluator, config, signal ? { signal } : {}) : {};
+  const baselines = config.suite
+    ? await suiteBaselines(store, evaluator, config, signal ? { signal, ...(cut ? { interrupt: signal } : {}) } : {})
+    : {};
 
   // Each text is checked once (parse, canonical form, hash), each rule screened once.
   const checker = hooks.checker ?? inlineChecker;
@@ -510,9 +521,11 @@ export async function runSearch(
     const settled = (async (): Promise<Candidate | undefined> => {
       let result: EvalResult;
       const one = fan.child();
+      const hard = cut?.child();
+      const stops = { signal: one.signal, ...(hard ? { interrupt: hard.signal } : {}) };
       try {
         if (config.suite) {
-          const out = await evaluateSuite(evaluator, rule.canonical, config, baselines, { signal: one.signal });
+          const out = await evaluateSuite(evaluator, rule.canonical, config, baselines, stops);
           return {
             ...base,
             rule: rule.canonical,
@@ -541,13 +554,14 @@ export async function runSearch(
             ...(config.steps ? { steps: config.steps } : {}),
             ...(config.standIn === undefined ? {} : { standInMs: config.standIn }),
           },
-          { signal: one.signal },
+          stops,
         ));
       } catch (e) {
         if (!(halt.signal.aborted && isAbortError(e))) fail(e);
         return undefined;
       } finally {
         one.release();
+        hard?.release();
         inFlight--;
       }
       return {
