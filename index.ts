@@ -9,6 +9,7 @@
  */
 export * from './browser.js';
 export { initTf } from './dsl/compile/tf-backend.js';
+export { fileSystem, ModelFileError } from './optimizer/file-system.js';
 export { MissingDependencyError, OPTIONAL_PACKAGES, type OptionalPackage } from './util/optional-deps.js';
 
 // Evaluation, search, tasks, schedules and the pre-screen from code (Node: they train children
@@ -16,13 +17,19 @@ export { MissingDependencyError, OPTIONAL_PACKAGES, type OptionalPackage } from 
 export {
   type Evaluation,
   type EvaluateOptions,
+  type EvaluateProgress,
   evaluate,
+  type FunnelProgress,
   search,
   type SearchOptions,
   type SearchResult,
 } from './controller/api.js';
+export type { BaselineComparison, ComparedAccuracy } from './controller/evaluate.js';
+export { UnknownOptionError } from './controller/options.js';
 export { RunConfigError, type RunRequest } from './controller/run.js';
 export { SpaceError } from './controller/space.js';
+export type { FunnelSummary } from './controller/funnel.js';
+export type { Rung, Verdicts } from './controller/funnel-plan.js';
 export { DatasetError } from './evaluator/data.js';
 export {
   type LabelNoise,

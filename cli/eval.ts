@@ -2,7 +2,7 @@
 import { secondsPerEvaluation } from '../evaluator/task-costs.js';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { type ComparedAccuracy, evaluateRules, type RulesEvaluation } from '../controller/evaluate.js';
+import { baselineComparison, evaluateRules, type RulesEvaluation } from '../controller/evaluate.js';
 import { nosVersion, resolveTask } from '../controller/run.js';
 import type { CheckedRule } from '../dsl/index.js';
 import { DEVICE_FLAG, deviceFlag } from './device.js';
@@ -144,19 +144,6 @@ export const EVAL_FLAGS: FlagSpecs = {
       'replace this fraction (0..1) of the training labels by uniformly random ones, seeded; validation and test stay clean (image tasks)',
   },
 };
-
-/** The `vsBaseline` JSON of one rule: rule minus baseline, paired by seed. */
-export function vsBaselineJson(baseline: string, c: PairedComparison, accuracy: ComparedAccuracy) {
-  return {
-    baseline,
-    seeds: c.n,
-    accuracy,
-    diff: { mean: jsonNumber(c.mean), ci95: c.ci95 === null ? null : [c.ci95[0], c.ci95[1]] },
-    p: c.p,
-    test: c.test,
-    verdict: c.verdict,
-  };
-}
 
 /** Hyperparameter overrides per rule: each --set name must belong to at least one rule. */
 function overridesPerRule(
@@ -327,7 +314,7 @@ export async function evalCommand(argv: readonly string[], io: Io): Promise<numb
       ...(base !== undefined && i === baselineIndex ? { baseline: true } : {}),
       ...(comparisons[i] === undefined || base === undefined
         ? {}
-        : { vsBaseline: vsBaselineJson(base.label, comparisons[i] as PairedComparison, accuracy) }),
+        : { vsBaseline: baselineComparison(base.label, comparisons[i] as PairedComparison, accuracy) }),
       ...(analyze ? { analysis: analysisSummary(r.seeds) } : {}),
     })),
     ...(scheduleSpec === undefined ? {} : { schedule: scheduleSpec }),

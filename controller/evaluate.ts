@@ -5,7 +5,7 @@
  */
 import { type PairedComparison, pairedTest } from '../evaluator/paired.js';
 import type { EvalRequest, Evaluator } from '../evaluator/protocol.js';
-import { type RuleSummary, summarize } from '../evaluator/stats.js';
+import { jsonNumber, type RuleSummary, summarize } from '../evaluator/stats.js';
 import type { EvalResult } from '../evaluator/train.js';
 
 /** Which accuracy a baseline comparison uses: test accuracy when every seed of every rule measured it, else validation. */
@@ -43,6 +43,41 @@ export interface RulesEvaluation {
     readonly index: number;
     readonly accuracy: ComparedAccuracy;
     readonly comparisons: readonly (PairedComparison | undefined)[];
+  };
+}
+
+/**
+ * A rule against the baseline, as `nos eval --json` writes it and `evaluate()` returns it (the
+ * contract's shape): accuracy differences, rule minus baseline, paired by seed.
+ */
+export interface BaselineComparison {
+  readonly baseline: string;
+  /** Seeds paired. */
+  readonly seeds: number;
+  /** The accuracy compared. */
+  readonly accuracy: ComparedAccuracy;
+  /** Mean difference (null when no pair had both accuracies) and its 95% interval (null with fewer than 2 pairs). */
+  readonly diff: { readonly mean: number | null; readonly ci95: readonly [number, number] | null };
+  /** Two-sided p-value; null with fewer than 2 pairs. */
+  readonly p: number | null;
+  readonly test: PairedComparison['test'];
+  readonly verdict: PairedComparison['verdict'];
+}
+
+/** A paired comparison in the contract's shape. */
+export function baselineComparison(
+  baseline: string,
+  c: PairedComparison,
+  accuracy: ComparedAccuracy,
+): BaselineComparison {
+  return {
+    baseline,
+    seeds: c.n,
+    accuracy,
+    diff: { mean: jsonNumber(c.mean), ci95: c.ci95 === null ? null : [c.ci95[0], c.ci95[1]] },
+    p: c.p,
+    test: c.test,
+    verdict: c.verdict,
   };
 }
 

@@ -56,6 +56,8 @@ export interface FunnelHooks {
   shouldStop?(): boolean;
   /** Aborts the funnel as `shouldStop` stops it, then rejects with an AbortError. */
   readonly signal?: AbortSignal;
+  /** With `signal`: its abort also stops the evaluations that run, unstored (SearchHooks.interrupt). */
+  readonly interrupt?: boolean;
   /** Evaluations handed to the evaluator at once (default: all of a rung's, so every worker has one). */
   readonly concurrency?: number;
 }
@@ -110,6 +112,7 @@ async function climb(
   const f = config.funnel as NonNullable<typeof config.funnel>;
   // Each evaluation in flight listens to a signal of its own.
   const fan = new AbortFanOut(halt.signal);
+  const cut = hooks.interrupt === true && hooks.signal !== undefined ? new AbortFanOut(hooks.signal) : undefined;
   const base = baselineRule(f.baseline);
   const cs = store.candidates();
   // Rung 0 rows, from the search's candidates (idempotent).
@@ -176,8 +179,12 @@ async function climb(
         };
         let result: EvalResult;
         const one = fan.child();
+        const hard = cut?.child();
         try {
-          ({ result } = await evaluator.evaluate(req, { signal: one.signal }));
+          ({ result } = await evaluator.evaluate(req, {
+            signal: one.signal,
+            ...(hard ? { interrupt: hard.signal } : {}),
+          }));
         } catch (e) {
           if (halt.signal.aborted && isAbortError(e)) {
             stopped = true;
@@ -186,6 +193,7 @@ async function climb(
           throw e;
         } finally {
           one.release();
+          hard?.release();
         }
         const e: Evaluation = {
           hash: j.hash,

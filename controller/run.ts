@@ -22,8 +22,9 @@ import { DEFAULT_TASK, findTask, TASKS, type TaskSpec } from '../evaluator/tasks
 import { evaluateRule } from '../evaluator/train.js';
 import { lookupRule } from '../dsl/index.js';
 import { NOS_SPACE, type SearchSpace, type SpaceConfig } from '../primitives/nos-space.js';
+import { abortError } from '../util/abort.js';
 import { canonicalJson } from '../util/canonical-json.js';
-import { checkRunName, RunNameError, SqliteStore, sampleCounts } from '../search-results/store.js';
+import { checkRunName, RunNameError, type RunsLocation, SqliteStore, sampleCounts } from '../search-results/store.js';
 import { AGGREGATES, suiteTasks } from '../evaluator/suite.js';
 import { type FunnelConfig, openStore, type RunConfig, type RunStore, type SuiteConfig } from './config.js';
 import { checkWorkerFile, ThreadChecker } from './thread-checker.js';
@@ -44,15 +45,23 @@ import { parseSpaceConfig, readSpaceFile, SpaceError } from './space.js';
 import { Evolution, knownChoices, RandomSearch, type Strategy } from './strategy.js';
 import { shown } from '../util/terminal.js';
 
-/** A run setting that is wrong, or conflicts with a stored run: a user error naming the flag. */
+/**
+ * A run setting that is wrong, or conflicts with a stored run: a user error naming the flag.
+ * The library's `evaluate()` and `search()` throw it worded with option names, `option` set.
+ */
 export class RunConfigError extends Error {
+  /** The library option it is about (`budgetUnit`, `funnel.longTop`), on errors the library functions throw. */
+  readonly option: string | undefined;
+
   constructor(
     /** The flag it is about, without dashes (`groups`, `warm-start`). */
     readonly field: string,
     message: string,
+    options: { readonly option?: string } = {},
   ) {
     super(message);
     this.name = 'RunConfigError';
+    this.option = options.option;
   }
 }
 
@@ -452,8 +461,8 @@ export function planRun(req: RunRequest, now = new Date()): RunConfig & { readon
 }
 
 /** Plan, then create a new run (its folder, database and lock). Nothing is created if a setting is wrong. */
-export function createRun(req: RunRequest, options: { root?: string } = {}): RunStore {
-  return SqliteStore.create(planRun(req), options.root);
+export function createRun(req: RunRequest, options: RunsLocation = {}): RunStore {
+  return SqliteStore.create(planRun(req), options);
 }
 
 export interface ResumedRun {
@@ -467,7 +476,7 @@ export interface ResumedRun {
  * the stored one (else a RunConfigError names the flag and the stored value); the budget may
  * be raised, and the raised budget is stored.
  */
-export function resumeRun(run: string | undefined, req: RunRequest, options: { root?: string } = {}): ResumedRun {
+export function resumeRun(run: string | undefined, req: RunRequest, options: RunsLocation = {}): ResumedRun {
   if (run === undefined) throw new RunConfigError('run', '--resume needs --run NAME');
   checkName(run);
   // Check what can be checked without the run first (a bad value is a bad value).
@@ -485,7 +494,7 @@ export function resumeRun(run: string | undefined, req: RunRequest, options: { r
     checkInt(f, v);
   const asked = requestedSpace(req);
   const task = req.task === undefined ? undefined : resolveTask(req.task);
-  const store = openStore(run, options.root === undefined ? {} : { root: options.root });
+  const store = openStore(run, options);
   try {
     const c = store.config;
     const refuse = (field: string, given: string, stored: string) =>
@@ -585,10 +594,10 @@ export function resumeRun(run: string | undefined, req: RunRequest, options: { r
 }
 
 /** Open a run to read it (leaderboard, report, export): no lock, no writes. */
-export function openRun(run: string | undefined, options: { root?: string } = {}): RunStore {
+export function openRun(run: string | undefined, options: RunsLocation = {}): RunStore {
   if (run === undefined) throw new RunConfigError('run', '--run NAME is required');
   checkName(run);
-  return openStore(run, { readonly: true, ...(options.root === undefined ? {} : { root: options.root }) });
+  return openStore(run, { ...options, readonly: true });
 }
 
 /** The strategy a config describes, fresh (the search restores its checkpoint). */
@@ -613,7 +622,7 @@ export function makeStrategy(config: RunConfig): Strategy {
 
 export interface SearchRunOptions extends SearchHooks {
   /** Progress of the funnel after the search. */
-  readonly funnelHooks?: Omit<FunnelHooks, 'shouldStop' | 'signal'>;
+  readonly funnelHooks?: Omit<FunnelHooks, 'shouldStop' | 'signal' | 'interrupt'>;
   /** Worker threads of the local pool (default and cap: the number of cores). */
   readonly workers?: number;
   /**
@@ -640,8 +649,9 @@ export interface SearchRunOptions extends SearchHooks {
 }
 
 /**
- * Search a created or resumed run until its budget is spent or `shouldStop` says so. A run this
- * process created that fails before its first rule is removed, so its name stays free.
+ * Search a created or resumed run until its budget is spent or `shouldStop` says so (or reject
+ * with an AbortError when `signal` aborts). A run this process created that fails or is aborted
+ * before its first rule is removed, so its name stays free.
  */
 export async function searchRun(
   store: RunStore,
@@ -651,7 +661,9 @@ export async function searchRun(
   let pool: EvaluatorPool | GpuEvaluator | undefined;
   let queue: QueueEvaluator | undefined;
   let checker: ThreadChecker | undefined;
+  const { signal } = options;
   try {
+    if (signal?.aborted) throw abortError(signal, 'the search');
     const config = store.config;
     const task = resolveTask(config.task);
     const backend = await initTf();
@@ -713,11 +725,13 @@ export async function searchRun(
     const funnel = await runFunnel(store, evaluator, {
       ...options.funnelHooks,
       ...(options.shouldStop ? { shouldStop: options.shouldStop } : {}),
-      ...(options.signal ? { signal: options.signal } : {}),
+      ...(signal ? { signal } : {}),
+      ...(options.interrupt ? { interrupt: true } : {}),
     });
     return { ...summary, stopped: funnel.stopped, funnel };
   } catch (e) {
     store.discardIfUnused();
+    if (signal?.aborted) throw abortError(signal, 'the search');
     throw e;
   } finally {
     await pool?.close();

@@ -121,6 +121,12 @@ export interface SearchHooks {
    * workers for a resumed run to collect).
    */
   readonly signal?: AbortSignal;
+  /**
+   * With `signal`: its abort also stops the evaluations that run (the pool stops their worker
+   * threads; protocol.ts `interrupt`), and they are not stored: the library's `search()` rejects
+   * within one evaluation without waiting for those running. `shouldStop` still lets them finish.
+   */
+  readonly interrupt?: boolean;
   /** Where proposed rules are parsed and screened (default: this thread; results are the same). */
   readonly checker?: RuleChecker;
 }
@@ -279,8 +285,11 @@ export async function runSearch(
   let nextStart = 0;
   let lastObserved = -1;
   let preProposed: Proposal[][] = [];
+  // The batches that come back from the checkpoint (untrusted: a run.db may be edited).
+  const restored = new Set<number>();
   if (checkpoint) {
     preProposed = pendingBatches(config.run, checkpoint.pending, checkpoint.batch, staleness);
+    for (let i = 0; i < preProposed.length; i++) restored.add(checkpoint.batch + 1 + i);
     try {
       strategy.restore(checkpoint.state);
     } catch (e) {
@@ -311,8 +320,13 @@ export async function runSearch(
     if (isTrained(c)) trainedSoFar++;
   }
 
+  // With `interrupt`, each evaluation also gets a child of the caller's signal that stops it while it runs.
+  const cut = hooks.interrupt === true && signal !== undefined ? new AbortFanOut(signal) : undefined;
+
   // A suite run normalises each workload's score against the baseline's (evaluated once, stored).
-  const baselines = config.suite ? await suiteBaselines(store, evaluator, config, signal ? { signal } : {}) : {};
+  const baselines = config.suite
+    ? await suiteBaselines(store, evaluator, config, signal ? { signal, ...(cut ? { interrupt: signal } : {}) } : {})
+    : {};
 
   // Each text is checked once (parse, canonical form, hash), each rule screened once.
   const checker = hooks.checker ?? inlineChecker;
@@ -507,9 +521,11 @@ export async function runSearch(
     const settled = (async (): Promise<Candidate | undefined> => {
       let result: EvalResult;
       const one = fan.child();
+      const hard = cut?.child();
+      const stops = { signal: one.signal, ...(hard ? { interrupt: hard.signal } : {}) };
       try {
         if (config.suite) {
-          const out = await evaluateSuite(evaluator, rule.canonical, config, baselines, { signal: one.signal });
+          const out = await evaluateSuite(evaluator, rule.canonical, config, baselines, stops);
           return {
             ...base,
             rule: rule.canonical,
@@ -538,13 +554,14 @@ export async function runSearch(
             ...(config.steps ? { steps: config.steps } : {}),
             ...(config.standIn === undefined ? {} : { standInMs: config.standIn }),
           },
-          { signal: one.signal },
+          stops,
         ));
       } catch (e) {
         if (!(halt.signal.aborted && isAbortError(e))) fail(e);
         return undefined;
       } finally {
         one.release();
+        hard?.release();
         inFlight--;
       }
       return {
@@ -702,12 +719,22 @@ export async function runSearch(
       try {
         const taken = b.whole.slice(0, b.n);
         const cands = b.cands as Candidate[];
-        const stats = strategy.observe(
-          taken,
-          cands.map((c) => c.reward),
-          cands.map((c) => c.index),
-          cands.map((c) => sampleKind(c.status) !== 'cached'),
-        );
+        let stats: UpdateStats;
+        try {
+          stats = strategy.observe(
+            taken,
+            cands.map((c) => c.reward),
+            cands.map((c) => c.index),
+            cands.map((c) => sampleKind(c.status) !== 'cached'),
+          );
+        } catch (e) {
+          // A batch restored from the checkpoint whose choices the strategy cannot score (a
+          // choice outside its vocabulary): the run.db was edited or damaged.
+          if (!restored.has(b.k) || !(e instanceof RangeError)) throw e;
+          throw new RunDamagedError(
+            `run '${config.run}': the checkpoint after batch ${checkpoint?.batch ?? -1} is damaged: batch ${b.k}'s proposals cannot be scored (${e.message})`,
+          );
+        }
         store.saveCheckpoint({
           batch: b.k,
           samples: b.start + b.n,

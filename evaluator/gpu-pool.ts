@@ -61,28 +61,38 @@ export class GpuEvaluator implements Evaluator {
 
   /**
    * Evaluate one rule. Never rejects for the rule: failures come back as statuses. The device
-   * takes one at a time: the rest wait here, in order, and an abort drops them (AbortError);
-   * the one on the device finishes.
+   * takes one at a time: the rest wait here, in order, and an abort of `signal` drops them
+   * (AbortError); the one on the device finishes. `interrupt` also lets go of the one on the
+   * device: it rejects at once, and the evaluation finishes there unread (`close` waits for it):
+   * the thread that holds the device is never stopped mid-evaluation.
    */
   evaluate(req: EvalRequest, options: EvaluateOptions = {}): Promise<{ result: EvalResult }> {
-    const { signal } = options;
+    const { interrupt } = options;
+    // `interrupt` aborts no earlier than `signal` (protocol.ts): alone, it drops a waiting one too.
+    const signal = options.signal ?? interrupt;
     if (signal?.aborted) return Promise.reject(abortError(signal, 'the evaluation'));
     const id = this.nextId++;
     if (this.ended !== undefined) return Promise.resolve({ result: this.failed(req, performance.now(), this.ended) });
     return new Promise((resolve, reject) => {
-      const dropped = () => {
-        const at = this.queued.findIndex((q) => q.id === id);
-        if (at < 0) return; // already on the device: it finishes
-        this.queued.splice(at, 1);
-        this.waiting.delete(id);
-        reject(abortError(signal, 'the evaluation'));
+      const listened = [...new Set([signal, interrupt])].filter((s): s is AbortSignal => s !== undefined);
+      const unlisten = () => {
+        for (const s of listened) s.removeEventListener('abort', dropped);
       };
-      signal?.addEventListener('abort', dropped, { once: true });
+      const dropped = () => {
+        if (!this.waiting.has(id)) return;
+        const at = this.queued.findIndex((q) => q.id === id);
+        if (at >= 0) this.queued.splice(at, 1);
+        else if (interrupt?.aborted !== true) return; // on the device: it finishes
+        this.waiting.delete(id);
+        unlisten();
+        reject(abortError(interrupt?.aborted ? interrupt : signal, 'the evaluation'));
+      };
+      for (const s of listened) s.addEventListener('abort', dropped, { once: true });
       this.waiting.set(id, {
         req,
         t0: performance.now(),
         resolve: (r) => {
-          signal?.removeEventListener('abort', dropped);
+          unlisten();
           resolve(r);
         },
       });

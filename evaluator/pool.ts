@@ -11,6 +11,7 @@ import type { Piscina } from 'piscina';
 import { requireOptional } from '../util/optional-deps.js';
 import { type DatasetName, sharedDataset } from './data.js';
 import { abortError } from '../util/abort.js';
+import { Turns } from '../util/turns.js';
 import type { EvalRequest, EvaluateOptions, Evaluator, WorkerInit, WorkerReply } from './protocol.js';
 import { findTask } from './tasks.js';
 import { defaultTimeLimitMs, type EvalResult, failedResult } from './train.js';
@@ -65,11 +66,11 @@ export class EvaluatorPool implements Evaluator {
   /** Workers that crashed or were stopped, and replaced. */
   replaced = 0;
   /** Evaluations running now, and those waiting for a free worker (the time limit starts when one runs). */
-  private running = 0;
-  private readonly waiting: (() => void)[] = [];
+  private readonly turns: Turns;
 
   constructor(options: PoolOptions = {}) {
     this.workers = resolveWorkers(options.workers).workers;
+    this.turns = new Turns(this.workers);
     this.graceMs = options.graceMs ?? 10_000;
     const init: WorkerInit = { datasets: (options.datasets ?? []).map((d) => sharedDataset(d)) };
     const { Piscina: PiscinaPool } = requireOptional<typeof import('piscina')>('piscina');
@@ -90,50 +91,43 @@ export class EvaluatorPool implements Evaluator {
 
   /**
    * Evaluate one rule. Never rejects for the rule: failures come back as statuses. Aborted
-   * while it waits for a worker, it rejects with an AbortError; once running, it finishes.
+   * while it waits for a worker, it rejects with an AbortError; once running, it finishes,
+   * unless `interrupt` aborts: then its worker thread is stopped (and replaced) at once.
    */
   async evaluate(req: EvalRequest, options: EvaluateOptions = {}): Promise<PoolReply> {
-    const { signal } = options;
-    if (signal?.aborted) throw abortError(signal, 'the evaluation');
+    const { interrupt } = options;
+    // `interrupt` aborts no earlier than `signal` (protocol.ts): alone, it drops a waiting one too.
+    const signal = options.signal ?? interrupt;
     // Wait for a free worker here rather than in Piscina's queue, so that the time limit counts
     // the evaluation's own time, not the time it waited behind others.
-    if (this.running >= this.workers) {
-      await new Promise<void>((resolve, reject) => {
-        const turn = () => {
-          signal?.removeEventListener('abort', dropped);
-          resolve();
-        };
-        const dropped = () => {
-          const at = this.waiting.indexOf(turn);
-          if (at >= 0) this.waiting.splice(at, 1);
-          reject(abortError(signal, 'the evaluation'));
-        };
-        this.waiting.push(turn);
-        signal?.addEventListener('abort', dropped, { once: true });
-      });
-    } else this.running++;
+    await this.turns.take(signal);
     try {
-      return await this.run(req);
+      return await this.run(req, interrupt);
     } finally {
-      // Hand the worker to the next in line (it keeps the count), or free it.
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.running--;
+      this.turns.release();
     }
   }
 
-  private async run(req: EvalRequest): Promise<PoolReply> {
+  private async run(req: EvalRequest, interrupt: AbortSignal | undefined): Promise<PoolReply> {
+    if (interrupt?.aborted) throw abortError(interrupt, 'the evaluation');
     const task = findTask(req.task);
     const limit =
       (req.timeLimitMs ?? (task ? defaultTimeLimitMs(task, req.learned !== undefined) : 60_000)) + this.graceMs;
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new Error('time limit')), limit);
+    // Piscina stops the worker of a task whose signal aborts (and starts another when needed).
+    const stop = () => controller.abort(interrupt?.reason);
+    interrupt?.addEventListener('abort', stop, { once: true });
     const t0 = performance.now();
     try {
       const reply = (await this.piscina.run(req, { signal: controller.signal })) as WorkerReply;
       return { result: reply.result, memoryMb: reply.memoryMb };
     } catch (e) {
       const seconds = (performance.now() - t0) / 1000;
+      if (interrupt?.aborted) {
+        this.replaced++;
+        throw abortError(interrupt, 'the evaluation');
+      }
       if (controller.signal.aborted) {
         this.replaced++;
         return {
@@ -155,6 +149,7 @@ export class EvaluatorPool implements Evaluator {
       };
     } finally {
       clearTimeout(timer);
+      interrupt?.removeEventListener('abort', stop);
     }
   }
 

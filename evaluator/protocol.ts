@@ -43,6 +43,15 @@ export interface EvaluateOptions {
    * it to its worker, and a resumed run collects its result).
    */
   readonly signal?: AbortSignal;
+  /**
+   * Aborted: the evaluation is dropped even while it runs (the pool stops its worker thread,
+   * which is replaced; the GPU evaluator stops waiting for the device), and the promise rejects
+   * with an AbortError at once: what the library's `evaluate` and `search` do with their
+   * caller's signal. It aborts no earlier than `signal` (pass both, or the same signal; given
+   * alone it also drops a waiting evaluation); evaluators that cannot stop a running
+   * evaluation (the queue, the stand-ins) act on `signal` only.
+   */
+  readonly interrupt?: AbortSignal;
 }
 
 /**

@@ -11,6 +11,7 @@
 import { sha256Hex } from '../dsl/sha256.js';
 import { abortError } from '../util/abort.js';
 import { canonicalJson } from '../util/canonical-json.js';
+import { Turns } from '../util/turns.js';
 import type { EvalRequest, EvaluateOptions, Evaluator } from './protocol.js';
 import type { EvalResult } from './train.js';
 
@@ -78,8 +79,7 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
  * wall time).
  */
 export class SleepingEvaluator implements Evaluator {
-  private running = 0;
-  private readonly waiting: (() => void)[] = [];
+  private readonly turns: Turns;
   /** Evaluations finished. */
   evaluations = 0;
   /** Workers' busy time: `ms` per evaluation started (a worker sleeps whether or not the reply is read in time). */
@@ -94,27 +94,12 @@ export class SleepingEvaluator implements Evaluator {
     if (!Number.isInteger(workers) || workers < 1)
       throw new RangeError(`workers must be a positive integer, got ${workers}`);
     if (!(Number.isFinite(ms) && ms >= 0)) throw new RangeError(`ms must be a non-negative number, got ${ms}`);
+    this.turns = new Turns(workers);
   }
 
   async evaluate(req: EvalRequest, options: EvaluateOptions = {}): Promise<{ result: StandInResult }> {
-    const { signal } = options;
-    if (signal?.aborted) throw abortError(signal, 'the evaluation');
-    if (this.running >= this.workers) {
-      await new Promise<void>((resolve, reject) => {
-        const turn = () => {
-          signal?.removeEventListener('abort', dropped);
-          resolve();
-        };
-        const dropped = () => {
-          const at = this.waiting.indexOf(turn);
-          if (at >= 0) this.waiting.splice(at, 1);
-          reject(abortError(signal, 'the evaluation'));
-        };
-        this.waiting.push(turn);
-        signal?.addEventListener('abort', dropped, { once: true });
-      });
-    } else this.running++;
-    this.peak = Math.max(this.peak, this.running);
+    await this.turns.take(options.signal);
+    this.peak = Math.max(this.peak, this.turns.held);
     try {
       const ms = req.standInMs ?? this.ms;
       this.busyMs += ms;
@@ -123,9 +108,7 @@ export class SleepingEvaluator implements Evaluator {
       this.evaluations++;
       return { result: standInResult(req, ms) };
     } finally {
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.running--;
+      this.turns.release();
     }
   }
 }

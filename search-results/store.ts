@@ -20,13 +20,14 @@ import {
   mkdtempSync,
   readFileSync,
   renameSync,
+  rmdirSync,
   rmSync,
   statSync,
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import type Database from 'better-sqlite3';
 import type { Status } from '../evaluator/train.js';
 import { requireOptional } from '../util/optional-deps.js';
@@ -108,7 +109,7 @@ export interface FunnelStore {
 
 export type CandidateStatus = Status | 'rejected' | 'cached';
 
-import { isTrained, TRAINED_STATUSES } from './samples.js';
+import { TRAINED_STATUSES } from './samples.js';
 
 export {
   isTrained,
@@ -247,12 +248,37 @@ export function assertCreatablePath(path: string, what: string): void {
     throw new StoreAccessError(`${what} '${path}' is under ${root}, a system folder: pick another place`);
 }
 
-export function runsDir(root = process.cwd()): string {
-  return process.env.NOS_RUNS || join(root, 'search-results', 'runs');
+/** Where runs are kept (a run named X is the folder `<runs folder>/X`). */
+export interface RunsLocation {
+  /** The folder the runs folder is under (default: the working directory), unless $NOS_RUNS. */
+  readonly root?: string;
+  /** The runs folder itself: wins over `root` and $NOS_RUNS (the library's `root` option). */
+  readonly runs?: string;
 }
 
-export function runPath(run: string, root?: string): string {
-  return join(runsDir(root), run);
+/** The runs folder: `runs` if given, else $NOS_RUNS, else `<root>/search-results/runs`. */
+export function runsDir(where: string | RunsLocation = {}): string {
+  const w = typeof where === 'string' ? { root: where } : where;
+  if (w.runs !== undefined) return w.runs;
+  return process.env.NOS_RUNS || join(w.root ?? process.cwd(), 'search-results', 'runs');
+}
+
+export function runPath(run: string, where?: string | RunsLocation): string {
+  return join(runsDir(where), run);
+}
+
+/** Remove `dir`, then its parents up to `top`, each only while it is empty (folders a failed create made). */
+function removeEmptyFolders(dir: string, top: string): void {
+  const last = resolve(top);
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    if (d !== last && !d.startsWith(`${last}/`)) return;
+    try {
+      rmdirSync(d);
+    } catch {
+      return;
+    }
+    if (d === last) return;
+  }
 }
 
 const RUN_NAME = /^[A-Za-z0-9][A-Za-z0-9.-]{0,63}$/;
@@ -650,9 +676,7 @@ function parseConfig<C extends StoredConfig>(
   return parse(raw, { run, dir });
 }
 
-export interface OpenOptions<C extends StoredConfig = StoredConfig> {
-  /** The folder the runs folder is under (default: the working directory), unless $NOS_RUNS. */
-  readonly root?: string;
+export interface OpenOptions<C extends StoredConfig = StoredConfig> extends RunsLocation {
   /** Read only: no lock, no writes (leaderboard, report, export). */
   readonly readonly?: boolean;
   /** Types and checks the stored config (controller/config.ts); default: the JSON object as it is. */
@@ -749,6 +773,8 @@ export class SqliteStore<C extends StoredConfig = StoredConfig> implements Resul
   private readonly db: Database.Database;
   private readonly insert: Database.Statement | undefined;
   private closed = false;
+  /** The outermost folder above the run's that creating it made (removed with an unused run, if empty). */
+  private madeAbove: string | undefined;
 
   private constructor(
     db: Database.Database,
@@ -787,12 +813,12 @@ export class SqliteStore<C extends StoredConfig = StoredConfig> implements Resul
   }
 
   /** Create a new run (and take its lock); refuses to overwrite one. Leaves nothing behind on failure. */
-  static create<C extends StoredConfig>(config: C, root?: string): SqliteStore<C> {
+  static create<C extends StoredConfig>(config: C, where?: string | RunsLocation): SqliteStore<C> {
     checkRunName(config.run);
-    const base = runsDir(root);
+    const base = runsDir(where);
     const dir = join(base, config.run);
     assertCreatablePath(dir, 'the runs folder');
-    access(`cannot create the runs folder ${base}`, () => mkdirSync(base, { recursive: true }));
+    const madeAbove = access(`cannot create the runs folder ${base}`, () => mkdirSync(base, { recursive: true }));
     let madeDir = false;
     access(`cannot create the run folder ${dir}`, () => {
       try {
@@ -839,11 +865,14 @@ export class SqliteStore<C extends StoredConfig = StoredConfig> implements Resul
           put.run('config', JSON.stringify(config));
         })(),
       );
-      return new SqliteStore(d, config, dir, lock, madeDir);
+      const store = new SqliteStore(d, config, dir, lock, madeDir);
+      store.madeAbove = madeAbove;
+      return store;
     } catch (e) {
       if (db !== undefined) closeDb(db);
       lock?.release();
       if (madeDir) rmSync(dir, { recursive: true, force: true });
+      if (madeAbove !== undefined) removeEmptyFolders(base, madeAbove);
       throw e;
     }
   }
@@ -894,9 +923,9 @@ export class SqliteStore<C extends StoredConfig = StoredConfig> implements Resul
     // Without a parser, C is StoredConfig (the overloads say so), which asStored gives.
     const parse = options.parse ?? (asStored as ConfigParser<StoredConfig> as ConfigParser<C>);
     checkRunName(run);
-    const dir = runPath(run, options.root);
+    const dir = runPath(run, options);
     const file = join(dir, 'run.db');
-    if (!existsSync(file)) throw new RunMissingError(`no run '${run}' in ${runsDir(options.root)}`);
+    if (!existsSync(file)) throw new RunMissingError(`no run '${run}' in ${runsDir(options)}`);
     return options.readonly
       ? SqliteStore.openReadonly(run, dir, parse, options.busyTimeoutMs)
       : SqliteStore.openForWriting(run, dir, parse);
@@ -1158,7 +1187,8 @@ export class SqliteStore<C extends StoredConfig = StoredConfig> implements Resul
 
   /**
    * Close a run this process created and never used (no candidate, no checkpoint), and remove
-   * its folder: a run that failed to start leaves nothing that blocks its name.
+   * its folder, and the folders above it that creating it made: a run that failed to start
+   * leaves nothing behind.
    */
   discardIfUnused(): boolean {
     if (this.closed || !this.madeDir || this.lock === undefined) return false;
@@ -1171,6 +1201,7 @@ export class SqliteStore<C extends StoredConfig = StoredConfig> implements Resul
     if (used) return false;
     this.close();
     rmSync(this.dir, { recursive: true, force: true });
+    if (this.madeAbove !== undefined) removeEmptyFolders(dirname(this.dir), this.madeAbove);
     return true;
   }
 

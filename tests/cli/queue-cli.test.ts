@@ -20,7 +20,10 @@ import { NosProcess, redis, stopAll } from '../helpers/redis.js';
 const runsDir = mkdtempSync(join(tmpdir(), 'nos-queue-runs-'));
 /** Short locks, so a dead worker's job goes back to the queue in about 3 s. */
 const ENV = { NOS_RUNS: runsDir, NOS_QUEUE_LOCK_MS: '2000' };
-/** A tiny search whose evaluations take about half a second each (long enough to kill one mid-job). */
+/**
+ * A tiny search whose evaluations take a second or two each (long enough to kill one mid-job),
+ * without the funnel (its 28 evaluations, most at 4x steps, took ~50 s and test nothing here).
+ */
 const SEARCH = [
   'search',
   '--task',
@@ -34,7 +37,9 @@ const SEARCH = [
   '--batch',
   '3',
   '--steps',
-  '60000',
+  '300000',
+  '--funnel',
+  'off',
   '--json',
 ];
 

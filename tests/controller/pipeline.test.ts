@@ -19,8 +19,9 @@ import type { EvalRequest, EvaluateOptions, Evaluator } from '../../evaluator/pr
 import { SleepingEvaluator, standInResult } from '../../evaluator/stand-in.js';
 import type { EvalResult } from '../../evaluator/train.js';
 import { openStore, type RunConfig } from '../../controller/config.js';
+import { abortError } from '../../util/abort.js';
 import { rankedLeaderboard } from '../../controller/funnel-plan.js';
-import { RunDamagedError, SqliteStore } from '../../search-results/store.js';
+import { type Candidate, RunDamagedError, SqliteStore } from '../../search-results/store.js';
 import { FakeEvaluator } from '../helpers/fake-evaluator.js';
 import { synchronousSearch } from '../helpers/synchronous-loop.js';
 import { tfReady } from '../helpers/tf.js';
@@ -382,6 +383,85 @@ describe('the pipelined search loop', () => {
     store.close();
   });
 
+  it('interrupt: an abort stops the evaluations that run too (search and funnel), stores none of them, and a resume gives the same run', async () => {
+    const s: Settings = { strategy: 'random', budget: 40, unit: 'trained', staleness: 2, funnel: true };
+    const want = await search(s, new SleepingEvaluator(64, 0));
+    const rows = (es: readonly { seconds: number }[]) => es.map(({ seconds: _s, ...e }) => e);
+    // Sleeping workers that honour `interrupt` as the pool does: a running evaluation rejects at once.
+    let finished = 0;
+    const interrupts = new Set<AbortSignal>();
+    const calls = { all: 0, withInterrupt: 0 };
+    const interruptible = (workers: number, ms: number): Evaluator => {
+      const sleeping = new SleepingEvaluator(workers, ms);
+      return {
+        evaluate: async (req, o = {}) => {
+          calls.all++;
+          const { interrupt } = o;
+          if (interrupt !== undefined) {
+            calls.withInterrupt++;
+            interrupts.add(interrupt);
+          }
+          const running = sleeping.evaluate(req, o.signal ? { signal: o.signal } : {}).then((r) => {
+            finished++;
+            return r;
+          });
+          if (interrupt === undefined) return running;
+          const stopped = new Promise<never>((_, reject) =>
+            interrupt.addEventListener('abort', () => reject(abortError(interrupt)), { once: true }),
+          );
+          running.catch(() => {});
+          return Promise.race([running, stopped]);
+        },
+      };
+    };
+    const dir = root();
+    const store = SqliteStore.create(config('p', s), dir);
+    // The search: 4 workers of 1 s each, aborted while the first 4 run.
+    const search1 = new AbortController();
+    setTimeout(() => search1.abort(), 150);
+    let t0 = performance.now();
+    await expect(
+      runSearch(store, strategyFor(s), interruptible(4, 1000), { signal: search1.signal, interrupt: true }),
+    ).rejects.toMatchObject({ name: 'AbortError' });
+    expect(performance.now() - t0).toBeLessThan(900); // not after the running ones' second
+    expect(calls.withInterrupt).toBe(calls.all);
+    expect(interrupts.size).toBe(calls.all); // a signal of its own each (the caller's has one listener)
+    expect(store.candidates().filter((c) => c.status !== 'rejected')).toEqual([]);
+    // shouldStop with `interrupt` still lets the running ones finish, and stores them.
+    let stop = false;
+    setTimeout(() => {
+      stop = true;
+    }, 150);
+    const summary = await runSearch(store, strategyFor(s), interruptible(4, 300), {
+      signal: new AbortController().signal,
+      interrupt: true,
+      shouldStop: () => stop,
+    });
+    expect(summary.stopped).toBe(true);
+    expect(finished).toBeGreaterThanOrEqual(4);
+    expect(store.candidates().filter((c) => c.status !== 'rejected').length).toBe(finished);
+    await runSearch(store, strategyFor(s), new SleepingEvaluator(64, 0));
+    // (The stand-in's time shows in `seconds` and `detail`.)
+    const same = (cs: readonly Candidate[]) => cs.map(({ seconds: _s, detail: _d, ...c }) => c);
+    expect(same(store.candidates())).toEqual(same(want.candidates));
+    // The funnel: the same, inside its first rung.
+    finished = 0;
+    const funnel = new AbortController();
+    setTimeout(() => funnel.abort(), 150);
+    t0 = performance.now();
+    await expect(
+      runFunnel(store, interruptible(8, 1000), { signal: funnel.signal, interrupt: true }),
+    ).rejects.toMatchObject({ name: 'AbortError' });
+    expect(performance.now() - t0).toBeLessThan(900);
+    expect(finished).toBe(0);
+    // Only the rows the funnel takes from the search's candidates (rung 0), none it evaluated.
+    const hashes = new Set(store.candidates().map((c) => c.hash));
+    expect(store.evaluations().every((e) => e.rung === 0 && hashes.has(e.hash))).toBe(true);
+    await runFunnel(store, new SleepingEvaluator(4, 0));
+    expect(rows(store.evaluations())).toEqual(rows(want.evaluations));
+    store.close();
+  });
+
   it('a damaged checkpoint (its proposed batches missing or malformed) is an error that names it', async () => {
     const s: Settings = { strategy: 'random', budget: 30, unit: 'trained', staleness: 2, batch: 5 };
     const dir = root();
@@ -404,6 +484,26 @@ describe('the pipelined search loop', () => {
       await expect(search).rejects.toThrow(why);
       await expect(search).rejects.toBeInstanceOf(RunDamagedError);
     }
+    store.close();
+  });
+
+  it("an RL checkpoint's proposed choice outside the controller's vocabulary is a damaged run, not a crash", async () => {
+    const s: Settings = { strategy: 'rl', budget: 30, unit: 'trained', staleness: 1, batch: 5 };
+    const dir = root();
+    await search(s, new SleepingEvaluator(3, 0), {}, dir);
+    const store = openStore('p', dir);
+    const last = store.lastCheckpoint()!;
+    store.updateConfig({ ...store.config, budget: 50 });
+    const batches = JSON.parse(last.pending as string) as { choices: { groups: number[][] } }[][];
+    (batches[0]![0]!.choices.groups[0] as number[])[0] = 999_999;
+    store.saveCheckpoint({ ...last, pending: JSON.stringify(batches) });
+    const search2 = runSearch(store, strategyFor(s), new SleepingEvaluator(3, 0));
+    await expect(search2).rejects.toBeInstanceOf(RunDamagedError);
+    await expect(search2).rejects.toThrow(
+      new RegExp(
+        `run 'p': the checkpoint after batch ${last.batch} is damaged: batch ${last.batch + 1}'s proposals cannot be scored \\(choice 999999`,
+      ),
+    );
     store.close();
   });
 });

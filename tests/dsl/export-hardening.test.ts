@@ -35,6 +35,7 @@ const BREAKERS = [
   'rl */ require("child_process").execSync("touch PWNED"); /*',
   "x'; import os; os.system('touch PWNED'); '",
   '\\"); process.exit(3); ("',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: the hostile name is this literal text
   '`${process.exit(4)}`',
   '\u2028alert(1)\u2029',
   "\r\n# -*- coding: latin-1 -*-\n''' + __import__('os').system('touch PWNED') + '''",

@@ -84,6 +84,37 @@ describe('evaluator pool', () => {
     expect(pool.replaced).toBeGreaterThanOrEqual(1);
   });
 
+  it('interrupt: a running evaluation is stopped at once (AbortError) and its worker replaced; signal lets it finish', async () => {
+    const pool = new EvaluatorPool({ workers: 1, workerFile: misbehavingWorker() });
+    pools.push(pool);
+    await pool.evaluate({ rule: 'sgd', task: 'quadratic', seed: 0 }); // the worker's start-up
+    const ac = new AbortController();
+    const hung = pool.evaluate({ rule: 'HANG', task: 'quadratic', seed: 0 }, { interrupt: ac.signal });
+    const queued = pool.evaluate({ rule: 'adam', task: 'quadratic', seed: 0 }, { interrupt: ac.signal });
+    setTimeout(() => ac.abort(), 100);
+    const t0 = performance.now();
+    const outcomes = await Promise.allSettled([hung, queued]);
+    expect(performance.now() - t0).toBeLessThan(2000); // the task's own limit is 60 s
+    for (const o of outcomes) {
+      expect(o.status).toBe('rejected');
+      expect((o as PromiseRejectedResult).reason).toMatchObject({ name: 'AbortError' });
+    }
+    expect(pool.replaced).toBe(1);
+    // `signal` alone drops only what waits: the running evaluation finishes and resolves.
+    const stop = new AbortController();
+    const running = pool.evaluate({ rule: 'SLOW', task: 'quadratic', seed: 0 }, { signal: stop.signal });
+    const waiting = pool.evaluate({ rule: 'adam', task: 'quadratic', seed: 0 }, { signal: stop.signal });
+    setTimeout(() => stop.abort(), 50);
+    const [ran, dropped] = await Promise.allSettled([running, waiting]);
+    expect(ran.status === 'fulfilled' && ran.value.result.status).toBe('ok');
+    expect(dropped).toMatchObject({ status: 'rejected', reason: { name: 'AbortError' } });
+    // Already aborted: nothing starts.
+    await expect(
+      pool.evaluate({ rule: 'adam', task: 'quadratic', seed: 0 }, { interrupt: AbortSignal.abort() }),
+    ).rejects.toMatchObject({ name: 'AbortError' });
+    expect((await pool.evaluate({ rule: 'adam', task: 'quadratic', seed: 0 })).result.status).toBe('ok');
+  });
+
   it('counts the time limit from when an evaluation starts, not while it waits for a worker', async () => {
     const pool = new EvaluatorPool({ workers: 1, workerFile: misbehavingWorker(), graceMs: 100 });
     pools.push(pool);

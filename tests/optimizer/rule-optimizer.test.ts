@@ -270,6 +270,7 @@ describe('RuleOptimizer', () => {
       'LearnedFileError',
       'LoweringError',
       'MissingDependencyError',
+      'ModelFileError',
       'RuleConfigError',
       'RunConfigError',
       'RunExistsError',
@@ -278,12 +279,17 @@ describe('RuleOptimizer', () => {
       'ScheduleError',
       'SpaceError',
       'StoreError',
+      'UnknownOptionError',
       'UnsupportedError',
     ]);
     for (const [exported, cls] of classes) {
       const e = Reflect.construct(
         cls,
-        exported === 'MissingDependencyError' ? ['better-sqlite3'] : ['x', 'y'],
+        exported === 'MissingDependencyError'
+          ? ['better-sqlite3']
+          : exported === 'UnknownOptionError'
+            ? ['f', 'x', undefined, 'y']
+            : ['x', 'y'],
       ) as Error;
       expect(e.name).toBe(exported);
       expect(String(e)).toMatch(new RegExp(`^${exported}: `));

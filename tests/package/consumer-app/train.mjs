@@ -1,5 +1,6 @@
-// Trains with a nos optimizer, saves the model with its optimizer to OUT (model.json +
-// weights.bin), then keeps training and writes the uninterrupted run's weights.
+// Trains with a nos optimizer, saves the model with its optimizer to OUT/model (model.json +
+// weights.bin, through nos.fileSystem: plain tfjs has no file:// handler in Node), then keeps
+// training and writes the uninterrupted run's weights.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -10,15 +11,7 @@ const out = process.argv[2];
 const { xs, ys } = data();
 const m = model(nos.optimizer(RULE, OPTIONS));
 const first = await m.fit(xs, ys, FIT);
-await m.save(
-  tf.io.withSaveHandler(async (a) => {
-    const { weightData, ...json } = a;
-    writeFileSync(join(out, 'model.json'), JSON.stringify(json));
-    writeFileSync(join(out, 'weights.bin'), Buffer.from(weightData));
-    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-  }),
-  { includeOptimizer: true },
-);
+await m.save(nos.fileSystem(join(out, 'model')), { includeOptimizer: true });
 await m.fit(xs, ys, FIT);
 writeFileSync(
   join(out, 'uninterrupted.json'),
