@@ -5,6 +5,7 @@ import {
   createRun,
   DEFAULTS,
   type FunnelRequest,
+  SUITE_DEFAULTS,
   LIMITS,
   openRun,
   type RunRequest,
@@ -45,7 +46,7 @@ export const SEARCH_FLAGS: FlagSpecs = {
   budget: {
     type: 'string',
     value: 'N',
-    description: `rules to train (or sample, with --budget-unit sampled; default ${DEFAULTS.budget}); with --resume, raises the run's budget`,
+    description: `rules to train (or sample, with --budget-unit sampled; default ${SUITE_DEFAULTS.budget} for the suite, ${DEFAULTS.budget} with --task); with --resume, raises the run's budget`,
   },
   'budget-unit': {
     type: 'string',
@@ -112,27 +113,27 @@ export const SEARCH_FLAGS: FlagSpecs = {
   promote: {
     type: 'string',
     value: 'F',
-    description: `fraction of trained rules promoted to rung 1 (default ${FUNNEL_DEFAULTS.promote}, at least ${FUNNEL_DEFAULTS.minPromoted} rules)`,
+    description: `fraction of trained rules promoted to rung 1 (default ${FUNNEL_DEFAULTS.promote}, at least max(${FUNNEL_DEFAULTS.minPromoted}, --long-top) rules)`,
   },
   'rung-seeds': {
     type: 'string',
     value: 'A,B,C',
-    description: `seeds at rungs 1, 2 and 3 (default ${FUNNEL_DEFAULTS.seeds.join(',')})`,
+    description: `seeds at rungs 1, 2 and 3 (default ${FUNNEL_DEFAULTS.seeds.join(',')} with --task, ${SUITE_DEFAULTS.seeds.join(',')} for the suite)`,
   },
   'long-top': {
     type: 'string',
     value: 'K',
-    description: `rules promoted to rung 2, ${FUNNEL_DEFAULTS.longFactor}x the steps (default ${FUNNEL_DEFAULTS.longTop})`,
+    description: `rules promoted to rung 2 (default ${FUNNEL_DEFAULTS.longTop} with --task, ${SUITE_DEFAULTS.longTop} for the suite)`,
   },
   'long-factor': {
     type: 'string',
     value: 'N',
-    description: `rung 2's steps as a multiple of the proxy's (default ${FUNNEL_DEFAULTS.longFactor})`,
+    description: `rung 2's steps as a multiple of the proxy's (default ${FUNNEL_DEFAULTS.longFactor} with --task, ${SUITE_DEFAULTS.longFactor} for the suite)`,
   },
   finalists: {
     type: 'string',
     value: 'K',
-    description: `rules promoted to rung 3, the transfer task (default ${FUNNEL_DEFAULTS.finalists})`,
+    description: `rules promoted to rung 3, the transfer task or the held-out suite (default ${FUNNEL_DEFAULTS.finalists})`,
   },
   transfer: {
     type: 'string',
