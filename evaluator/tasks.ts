@@ -10,7 +10,10 @@ import seedrandom from 'seedrandom';
 import { batchPixels, type Dataset, type DatasetName, IMAGE, type Split } from './images.js';
 import { mlpGradientsHost } from './dense-host.js';
 import { conv3x3, conv3x3OnInput, matMul, maxPool2x2, registerWasmConvFilterGrad } from './wasm-kernels.js';
+import { BatchOrder } from './batch-order.js';
 import { autoencoderParameterCount, autoencoderRun, charLmParameterCount, charLmRun } from './workloads.js';
+
+export { BatchOrder } from './batch-order.js';
 
 export type ModelKind =
   | 'mlp'
@@ -512,39 +515,6 @@ export function forward(model: ModelKind, p: tf.Tensor[], x: tf.Tensor2D): tf.Te
     }
     default:
       throw new Error(`${model} is not a classifier`);
-  }
-}
-
-/** Seeded order of training examples: a fresh shuffle per epoch. */
-export class BatchOrder {
-  private order: Int32Array;
-  private pos = 0;
-  private readonly rng: seedrandom.PRNG;
-
-  constructor(
-    private readonly n: number,
-    seed: number,
-  ) {
-    this.rng = seedrandom.alea(`data:${seed}`);
-    this.order = Int32Array.from({ length: n }, (_, i) => i);
-    this.shuffle();
-  }
-
-  private shuffle(): void {
-    for (let i = this.n - 1; i > 0; i--) {
-      const j = Math.floor(this.rng() * (i + 1));
-      const t = this.order[i] as number;
-      this.order[i] = this.order[j] as number;
-      this.order[j] = t;
-    }
-    this.pos = 0;
-  }
-
-  next(size: number): Int32Array {
-    if (this.pos + size > this.n) this.shuffle();
-    const out = this.order.subarray(this.pos, this.pos + size);
-    this.pos += size;
-    return out;
   }
 }
 

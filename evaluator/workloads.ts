@@ -15,6 +15,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import seedrandom from 'seedrandom';
+import { BatchOrder } from './batch-order.js';
 import { batchPixels, type Dataset, IMAGE, type Split, TEXT_VOCAB } from './images.js';
 import type { SplitName, TaskRun } from './task-run.js';
 
@@ -82,37 +83,6 @@ function mirror(params: readonly Param[], weights: readonly Float32Array[]) {
     return out as { loss: number; grads: Float32Array[] };
   };
   return { vars, sync, grads, dispose: () => tf.dispose(vars) };
-}
-
-/** Seeded order of training examples (indices into the first `n`), a fresh shuffle per epoch. */
-class Order {
-  private order: Int32Array;
-  private pos = 0;
-
-  constructor(
-    private readonly n: number,
-    private readonly rng: seedrandom.PRNG,
-  ) {
-    this.order = Int32Array.from({ length: n }, (_, i) => i);
-    this.shuffle();
-  }
-
-  private shuffle(): void {
-    for (let i = this.n - 1; i > 0; i--) {
-      const j = Math.floor(this.rng() * (i + 1));
-      const t = this.order[i] as number;
-      this.order[i] = this.order[j] as number;
-      this.order[j] = t;
-    }
-    this.pos = 0;
-  }
-
-  next(size: number): Int32Array {
-    if (this.pos + size > this.n) this.shuffle();
-    const out = this.order.subarray(this.pos, this.pos + size);
-    this.pos += size;
-    return out;
-  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -199,7 +169,7 @@ export function autoencoderRun(spec: TaskSpec, seed: number, data: Dataset): Tas
   const weights = initWeights(params, seedrandom.alea(`init:${spec.id}:${seed}`));
   const m = mirror(params, weights);
   const ntrain = Math.min(spec.trainSubset ?? data.train.n, data.train.n);
-  const order = new Order(ntrain, seedrandom.alea(`data:${seed}`));
+  const order = new BatchOrder(ntrain, seed);
   const bce = (x: tf.Tensor2D) => sigmoidXent(aeLogits(m.vars, x), x);
   const gradsOn = (split: Split, idx: ArrayLike<number>) =>
     m.grads(() => bce(tf.tensor2d(batchPixels(split, idx), [idx.length, IMAGE])));
