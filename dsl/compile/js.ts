@@ -15,8 +15,17 @@
  */
 import { guardedPow, type StatePrim, type TensorPrim } from '../../primitives/registry.js';
 import { DrawSource } from '../draws.js';
-import { type Program, scalarValues, type Step } from '../lower.js';
-import { arg, INFIX, INFIX_STATE, JS_MATH, SAMPLE_ARGS, type StateTpl, type Tpl, templateWords } from './templates.js';
+import { type Program, type Step, scalarValues } from '../lower.js';
+import {
+  allowedWordsOf,
+  arg,
+  INFIX,
+  INFIX_STATE,
+  JS_MATH,
+  type StateTpl,
+  type Tpl,
+  templateWords,
+} from './templates.js';
 
 /** A primitive the back end cannot compile; callers fall back to the interpreter. */
 export class UnsupportedError extends Error {
@@ -134,11 +143,7 @@ export function allowedWords(templates: {
   readonly expr: Readonly<Record<string, Tpl>>;
   readonly state: Readonly<Record<string, StateTpl>>;
 }): ReadonlySet<string> {
-  const outputs = [
-    ...Object.values(templates.expr).map((t) => t(SAMPLE_ARGS)),
-    ...Object.values(templates.state).map((t) => t('o0', SAMPLE_ARGS)),
-  ];
-  return new Set([...SKELETON_WORDS, ...templateWords(outputs, GENERATED)]);
+  return allowedWordsOf(templates, SKELETON_WORDS, GENERATED);
 }
 
 const ALLOWED_WORDS = allowedWords(JS_TEMPLATES);

@@ -66,3 +66,19 @@ export function templateWords(outputs: Iterable<string>, generated: RegExp): Set
     for (const w of text.match(/[A-Za-z_$][A-Za-z0-9_$]*/g) ?? []) if (!generated.test(w)) words.add(w);
   return words;
 }
+
+/**
+ * Every word a back end's generated source may contain: its skeleton's, and those its
+ * templates emit (called on sample names; see `templateWords`).
+ */
+export function allowedWordsOf(
+  templates: { readonly expr: Readonly<Record<string, Tpl>>; readonly state: Readonly<Record<string, StateTpl>> },
+  skeleton: Iterable<string>,
+  generated: RegExp,
+): ReadonlySet<string> {
+  const outputs = [
+    ...Object.values(templates.expr).map((t) => t(SAMPLE_ARGS)),
+    ...Object.values(templates.state).map((t) => t('o0', SAMPLE_ARGS)),
+  ];
+  return new Set([...skeleton, ...templateWords(outputs, generated)]);
+}

@@ -14,7 +14,7 @@
  */
 import type { StatePrim, TensorPrim } from '../../primitives/registry.js';
 import type { Program, Step } from '../lower.js';
-import { arg, INFIX, INFIX_STATE, SAMPLE_ARGS, type StateTpl, type Tpl, templateWords } from './templates.js';
+import { allowedWordsOf, arg, INFIX, INFIX_STATE, type StateTpl, type Tpl, templateWords } from './templates.js';
 
 const EXPR = {
   ...INFIX,
@@ -130,11 +130,7 @@ export function allowedWgslWords(templates: {
   readonly expr: Readonly<Record<string, Tpl>>;
   readonly state: Readonly<Record<string, StateTpl>>;
 }): ReadonlySet<string> {
-  const outputs = [
-    ...Object.values(templates.expr).map((t) => t(SAMPLE_ARGS)),
-    ...Object.values(templates.state).map((t) => t('o0', SAMPLE_ARGS)),
-  ];
-  return new Set([...SKELETON_WORDS, ...templateWords(outputs, GENERATED)]);
+  return allowedWordsOf(templates, SKELETON_WORDS, GENERATED);
 }
 
 const WORDS = allowedWgslWords(WGSL_TEMPLATES);
