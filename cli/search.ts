@@ -350,7 +350,8 @@ export async function searchCommand(argv: readonly string[], io: Io): Promise<nu
       );
       io.out(leaderboardTable(board));
       const v = verdicts(store.config, store.candidates(), store.evaluations());
-      if (v.length > 0) io.out(verdictLines(v, store.config.funnel?.baseline ?? 'adam'));
+      if (v.length > 0)
+        io.out(verdictLines(v, store.config.funnel?.baseline ?? 'adam', store.config.suite !== undefined));
       try {
         io.out(`report: ${await writeReport(store, undefined, true)}`);
       } catch (e) {
@@ -396,12 +397,13 @@ function comparisonText(c: Comparison): string {
 }
 
 /** The finalists' verdicts against the baseline, on the proxy task and the transfer task. */
-export function verdictLines(vs: ReturnType<typeof verdicts>, baseline: string): string {
+export function verdictLines(vs: ReturnType<typeof verdicts>, baseline: string, suite = false): string {
+  const [lower, upper] = suite ? ['search suite', 'held-out suite'] : ['proxy task', 'transfer'];
   return [
     `verdicts vs ${baseline} (paired t-test by seed, 95% CI of the accuracy difference):`,
     ...vs.map(
       (v) =>
-        `  ${readableRule(v.rule)}\n    ${v.workloads ? 'search suite' : 'proxy task'}, ${v.proxy ? `rung ${v.proxy.rung}: ${comparisonText(v.proxy)}` : 'not compared'}\n    ${v.workloads ? 'held-out suite' : 'transfer'}${v.transfer ? ` (${v.transfer.task}), rung ${v.transfer.rung}: ${comparisonText(v.transfer)}` : ': not reached'}${Object.entries(
+        `  ${readableRule(v.rule)}\n    ${lower}, ${v.proxy ? `rung ${v.proxy.rung}: ${comparisonText(v.proxy)}` : 'not compared'}\n    ${upper}${v.transfer ? `${v.transfer.task === upper ? '' : ` (${v.transfer.task})`}, rung ${v.transfer.rung}: ${comparisonText(v.transfer)}` : ': not reached'}${Object.entries(
           v.workloads ?? {},
         )
           .map(([task, w]) => `\n      ${task}: ${w.diff ? comparisonText(w.diff) : `mean ${w.mean.toFixed(4)}`}`)

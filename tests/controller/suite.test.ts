@@ -3,10 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
+import { verdictLines } from '../../cli/search.js';
+import type { RunConfig } from '../../controller/config.js';
 import { runFunnel } from '../../controller/funnel.js';
+import { indexEvaluations, rankedLeaderboard, rungsOf, score, verdicts } from '../../controller/funnel-plan.js';
+import { renderReport } from '../../controller/report.js';
 import { planRun, RunConfigError } from '../../controller/run.js';
 import { runSearch } from '../../controller/search.js';
-import { RandomSearch, type Proposal, type Strategy } from '../../controller/strategy.js';
+import { type Proposal, RandomSearch, type Strategy } from '../../controller/strategy.js';
 import { evaluateSuite, searchWorkloads } from '../../controller/suite.js';
 import { lookupRule } from '../../dsl/index.js';
 import type { EvalRequest, Evaluator } from '../../evaluator/protocol.js';
@@ -21,9 +25,6 @@ import {
 } from '../../evaluator/suite.js';
 import { findTask } from '../../evaluator/tasks.js';
 import type { EvalResult } from '../../evaluator/train.js';
-import type { RunConfig } from '../../controller/config.js';
-import { indexEvaluations, rankedLeaderboard, rungsOf, score, verdicts } from '../../controller/funnel-plan.js';
-import { renderReport } from '../../controller/report.js';
 import { SqliteStore } from '../../search-results/store.js';
 
 const root = () => mkdtempSync(join(tmpdir(), 'nos-suite-'));
@@ -238,6 +239,13 @@ describe('the workload suite', () => {
     expect(v[0]?.transfer?.task).toBe('held-out suite');
     expect(Object.keys(v[0]?.workloads ?? {})).toEqual(['char-brown', 'convnet-fashion-2ep']);
     expect(summary.verdicts).toEqual(v);
+    // As nos search prints them: a suite's rungs by their names, a rule that stopped at rung 2 too.
+    const text = verdictLines(v, 'adam', true);
+    expect(text).toContain('    held-out suite, rung 3: ');
+    expect(text).toContain('\n      char-brown: ');
+    expect(text.match(/ {4}search suite, /g)).toHaveLength(3);
+    expect(text).toContain('    held-out suite: not reached');
+    expect(text).not.toMatch(/proxy task|transfer|held-out suite \(held-out suite\)/);
     const html = renderReport({
       config: cfg,
       candidates: store.candidates(),
