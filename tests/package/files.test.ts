@@ -97,7 +97,7 @@ describe('the published files (npm pack --dry-run)', () => {
   });
 });
 
-describe('a checkout without dist/ (npm ci builds nothing; npm run build or npm pack does)', () => {
+describe('a checkout without dist/ (npm ci --ignore-scripts, or a failed build)', () => {
   it('bin/nos.js says to build instead of failing with a module error', () => {
     const dir = mkdtempSync(join(tmpdir(), 'nos-unbuilt-'));
     try {
@@ -110,9 +110,11 @@ describe('a checkout without dist/ (npm ci builds nothing; npm run build or npm 
       rmSync(dir, { recursive: true, force: true });
     }
     const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
-    // Built when packed (npm pack, npm publish), never on install: npm 11 warns about `prepare`
-    // scripts of folder and git dependencies (npm 12 blocks them).
-    expect(pkg.scripts.prepare).toBeUndefined();
-    expect(pkg.scripts.prepack).toBe('npm run build');
+    // The README's set-up is `npm ci && npx nos search`: npm ci builds a checkout (`prepare`,
+    // which npm also runs before pack and publish). A tarball or registry install ships dist/ and
+    // runs nothing. (npm 11 warns about `prepare` in folder and git dependencies; without it such
+    // an install would have no dist/ at all.)
+    expect(pkg.scripts.prepare).toBe('npm run build');
+    expect(pkg.scripts.prepack).toBeUndefined();
   });
 });
