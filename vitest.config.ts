@@ -9,6 +9,9 @@ export default defineConfig({
     include: ['tests/**/*.test.ts'],
     globalSetup: ['tests/global-setup.ts'],
     pool: 'threads',
+    // Two test files at a time even on 2 cores (the default is one fewer than the cores): most
+    // of the slow files wait on child processes, Redis or a browser rather than compute.
+    maxWorkers: 2,
     testTimeout: 60_000,
   },
 });
