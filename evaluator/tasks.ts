@@ -89,6 +89,15 @@ export interface TaskSpec {
 
 const ACCURACY = 'the score is the validation accuracy';
 
+/** The analytic tasks' metric: how many decades the loss fell. */
+const LOSS_REDUCTION = {
+  name: 'loss-reduction score',
+  goal: 'max',
+  score: 'the score is log10(loss0 / loss) / 8, clamped to [0, 1]',
+  target: 1,
+  targetNote: 'a 1e8-fold reduction of the loss',
+} as const;
+
 export const TASKS: readonly TaskSpec[] = [
   {
     id: 'mlp-mnist',
@@ -256,13 +265,7 @@ export const TASKS: readonly TaskSpec[] = [
     valSize: 1,
     timeLimitMs: 10_000,
     kind: 'analytic',
-    metric: {
-      name: 'loss-reduction score',
-      goal: 'max',
-      score: 'the score is log10(loss0 / loss) / 8, clamped to [0, 1]',
-      target: 1,
-      targetNote: 'a 1e8-fold reduction of the loss',
-    },
+    metric: LOSS_REDUCTION,
     suite: null,
   },
   {
@@ -277,13 +280,7 @@ export const TASKS: readonly TaskSpec[] = [
     valSize: 1,
     timeLimitMs: 10_000,
     kind: 'analytic',
-    metric: {
-      name: 'loss-reduction score',
-      goal: 'max',
-      score: 'the score is log10(loss0 / loss) / 8, clamped to [0, 1]',
-      target: 1,
-      targetNote: 'a 1e8-fold reduction of the loss',
-    },
+    metric: LOSS_REDUCTION,
     suite: null,
   },
   {
