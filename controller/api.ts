@@ -33,11 +33,11 @@ import {
 import {
   createRun,
   type FunnelRequest,
-  type SuiteRequest,
   RunConfigError,
   type RunRequest,
   resolveTask,
   resumeRun,
+  type SuiteRequest,
   searchRun,
 } from './run.js';
 import type { SearchProgress, SearchSummary } from './search.js';

@@ -1,12 +1,24 @@
 /** The rule-checking thread of a ThreadChecker (controller/checker.ts): texts in, checks out. */
 import { parentPort } from 'node:worker_threads';
+import type { ScreenResult } from '../evaluator/screen.js';
 import type { CheckReply } from './checker.js';
 import { checkText } from './checker.js';
+
+/** Screens by rule hash: texts written differently but the same rule are screened once. */
+const screens = new Map<string, ScreenResult>();
+const MAX_SCREENS = 200_000;
 
 parentPort?.on('message', (m: { id: number; texts: readonly string[] }) => {
   const replies: CheckReply[] = m.texts.map((text) => {
     const c = checkText(text);
-    return c.ok ? { ok: true, hash: c.hash, canonical: c.canonical, screen: c.screen() } : c;
+    if (!c.ok) return c;
+    let screen = screens.get(c.hash);
+    if (screen === undefined) {
+      screen = c.screen();
+      if (screens.size >= MAX_SCREENS) screens.clear();
+      screens.set(c.hash, screen);
+    }
+    return { ok: true, hash: c.hash, canonical: c.canonical, screen };
   });
   parentPort?.postMessage({ id: m.id, replies });
 });

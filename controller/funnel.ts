@@ -16,7 +16,9 @@
  */
 import type { EvalRequest, Evaluator } from '../evaluator/protocol.js';
 import type { EvalResult } from '../evaluator/train.js';
+import type { Evaluation, FunnelStore, ResultsStore } from '../search-results/store.js';
 import { AbortFanOut, abortError, isAbortError } from '../util/abort.js';
+import type { RunConfig } from './config.js';
 import {
   baselineRule,
   indexEvaluations,
@@ -29,8 +31,6 @@ import {
   type Verdicts,
   verdicts,
 } from './funnel-plan.js';
-import type { Evaluation, FunnelStore, ResultsStore } from '../search-results/store.js';
-import type { RunConfig } from './config.js';
 
 export {
   baselineScores,
@@ -116,7 +116,7 @@ async function climb(
   const base = baselineRule(f.baseline);
   const cs = store.candidates();
   // Rung 0 rows, from the search's candidates (idempotent).
-  for (const e of rungZero(config, cs)) store.addEvaluation(e);
+  store.addEvaluations(rungZero(config, cs));
   let evaluated = 0;
   let stopped = false;
   const rungs = rungsOf(config);

@@ -19,6 +19,7 @@ import type { JsKernel } from '../dsl/compile/js.js';
 import { library } from '../dsl/index.js';
 import { NOS_SPACE, type SearchSpace } from '../primitives/nos-space.js';
 import { base64ToBytes, bytesToBase64 } from '../util/base64.js';
+import { drain } from '../util/slices.js';
 import type { Choices } from './sample.js';
 import { ruleText } from './sample.js';
 import { makeRng, type Proposal, type Strategy, type StrategyOptions, type UpdateStats } from './strategy.js';
@@ -143,6 +144,15 @@ export class RlController implements Strategy {
     actions?: readonly (readonly G[])[],
     loss?: LossWeights,
   ): PolicyPass & { grads?: Float64Array[] } {
+    return drain(this.passing(n, actions, loss));
+  }
+
+  /** `pass`, in slices: it yields after each step of the forward pass and each sample of the backward. */
+  private *passing(
+    n: number,
+    actions?: readonly (readonly G[])[],
+    loss?: LossWeights,
+  ): Generator<void, PolicyPass & { grads?: Float64Array[] }, void> {
     const { H, E } = this;
     const H4 = 4 * H;
     const steps = this.groups * 5;
@@ -257,6 +267,7 @@ export class RlController implements Strategy {
         tokens[(s + 1) * n + b] = (this.offsets[kind] as number) + pick;
       }
       entropySum += stepEntropyMean / n;
+      yield;
     }
     const chosen: G[][] = Array.from({ length: n }, (_, b) =>
       Array.from(
@@ -338,6 +349,7 @@ export class RlController implements Strategy {
           dh[h] = acc;
         }
       }
+      yield;
     }
     for (let tok = 0; tok < this.V; tok++) {
       if (projected[tok] === 0) continue;
@@ -359,7 +371,12 @@ export class RlController implements Strategy {
   }
 
   propose(n: number): Proposal[] {
-    return this.pass(n).chosen.map((groups) => {
+    return drain(this.proposing(n));
+  }
+
+  *proposing(n: number): Generator<void, Proposal[], void> {
+    const { chosen } = yield* this.passing(n);
+    return chosen.map((groups) => {
       const choices: Choices = { groups };
       return { choices, text: ruleText(choices, this.space), parent: null };
     });
@@ -383,9 +400,16 @@ export class RlController implements Strategy {
     proposals: readonly Proposal[],
     advantages: readonly number[],
   ): { grads: Float64Array[]; entropy: number; logp: Float64Array } {
+    return drain(this.lossGradientsSteps(proposals, advantages));
+  }
+
+  private *lossGradientsSteps(
+    proposals: readonly Proposal[],
+    advantages: readonly number[],
+  ): Generator<void, { grads: Float64Array[]; entropy: number; logp: Float64Array }, void> {
     const n = proposals.length;
     const steps = this.groups * 5;
-    const r = this.pass(
+    const r = yield* this.passing(
       n,
       proposals.map((p) => p.choices.groups as G[]),
       {
@@ -399,16 +423,25 @@ export class RlController implements Strategy {
   observe(
     proposals: readonly Proposal[],
     rewards: readonly number[],
-    _indices?: readonly number[],
+    indices?: readonly number[],
     novel?: readonly boolean[],
   ): UpdateStats {
+    return drain(this.observing(proposals, rewards, indices, novel));
+  }
+
+  *observing(
+    proposals: readonly Proposal[],
+    rewards: readonly number[],
+    _indices?: readonly number[],
+    novel?: readonly boolean[],
+  ): Generator<void, UpdateStats, void> {
     const meanReward = rewards.reduce((a, b) => a + b, 0) / Math.max(1, rewards.length);
     // What the policy learns from: the reward, less the repeat penalty for rules already known.
     const shaped = rewards.map((r, i) => (novel !== undefined && novel[i] === false ? r - this.repeatPenalty : r));
     const shapedMean = shaped.reduce((a, b) => a + b, 0) / Math.max(1, shaped.length);
     const baseline = this.baseline ?? shapedMean;
     const advantages = shaped.map((r) => r - baseline);
-    const { grads: g64, entropy } = this.lossGradients(proposals, advantages);
+    const { grads: g64, entropy } = yield* this.lossGradientsSteps(proposals, advantages);
     const grads = g64.map((g) => Float32Array.from(g));
     // Clip by global norm, then one Adam step per weight array.
     const norm = Math.sqrt(grads.reduce((s, g) => s + g.reduce((a, x) => a + x * x, 0), 0));

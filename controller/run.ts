@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initTf } from '../dsl/compile/tf-backend.js';
 import { nearest } from '../dsl/diagnostics.js';
+import { lookupRule } from '../dsl/index.js';
 import { loadDataset } from '../evaluator/data.js';
 import { GpuEvaluator } from '../evaluator/gpu-pool.js';
 import { type Device, gpuProblem } from '../evaluator/gpu-train.js';
@@ -18,16 +19,15 @@ import type { Evaluator } from '../evaluator/protocol.js';
 import { QueueEvaluator } from '../evaluator/queue.js';
 import type { QueueUrl } from '../evaluator/queue-url.js';
 import { SleepingEvaluator } from '../evaluator/stand-in.js';
+import { AGGREGATES, suiteTasks } from '../evaluator/suite.js';
 import { DEFAULT_TASK, findTask, TASKS, type TaskSpec } from '../evaluator/tasks.js';
 import { evaluateRule } from '../evaluator/train.js';
-import { lookupRule } from '../dsl/index.js';
 import { NOS_SPACE, type SearchSpace, type SpaceConfig } from '../primitives/nos-space.js';
+import { checkRunName, RunNameError, type RunsLocation, SqliteStore, sampleCounts } from '../search-results/store.js';
 import { abortError } from '../util/abort.js';
 import { canonicalJson } from '../util/canonical-json.js';
-import { checkRunName, RunNameError, type RunsLocation, SqliteStore, sampleCounts } from '../search-results/store.js';
-import { AGGREGATES, suiteTasks } from '../evaluator/suite.js';
+import { shown } from '../util/terminal.js';
 import { type FunnelConfig, openStore, type RunConfig, type RunStore, type SuiteConfig } from './config.js';
-import { checkWorkerFile, ThreadChecker } from './thread-checker.js';
 import { type FunnelHooks, type FunnelSummary, runFunnel } from './funnel.js';
 import { defaultTransfer, FUNNEL_DEFAULTS } from './funnel-plan.js';
 import { RlController } from './rl.js';
@@ -43,7 +43,7 @@ import {
 } from './search.js';
 import { parseSpaceConfig, readSpaceFile, SpaceError } from './space.js';
 import { Evolution, knownChoices, RandomSearch, type Strategy } from './strategy.js';
-import { shown } from '../util/terminal.js';
+import { checkWorkerFile, ThreadChecker } from './thread-checker.js';
 
 /**
  * A run setting that is wrong, or conflicts with a stored run: a user error naming the flag.
@@ -646,6 +646,8 @@ export interface SearchRunOptions extends SearchHooks {
     /** A stand-in run: each evaluation sleeps this many ms (nothing is trained). */
     readonly standIn?: number;
   }): void;
+  /** Called when the search (rung 0) has ended, before the funnel starts. */
+  onSearched?(summary: SearchSummary): void;
 }
 
 /**
@@ -721,6 +723,7 @@ export async function searchRun(
       ...(config.standIn === undefined ? {} : { standIn: config.standIn }),
     });
     const summary = await runSearch(store, strategy, evaluator, { ...options, ...(checker ? { checker } : {}) });
+    options.onSearched?.(summary);
     if (summary.stopped || !config.funnel) return summary;
     const funnel = await runFunnel(store, evaluator, {
       ...options.funnelHooks,

@@ -34,6 +34,7 @@ import { RunDamagedError } from '../search-results/errors.js';
 import { sampleKind } from '../search-results/samples.js';
 import type { Candidate, ResultsStore } from '../search-results/store.js';
 import { AbortFanOut, abortError, isAbortError } from '../util/abort.js';
+import { drive, yieldToEvents } from '../util/slices.js';
 import { type CheckedText, inlineChecker, type RuleChecker } from './checker.js';
 import type { RunConfig } from './config.js';
 import { leaderboard } from './funnel-plan.js';
@@ -55,11 +56,8 @@ export const SAMPLE_CAP_FACTOR = 20;
 /** The longest stretch of handing out samples before the loop lets finished evaluations through, ms. */
 const SLICE_MS = 3;
 
-/** Let other events run (Node: after I/O and timers; browsers have no setImmediate). */
-const yieldToEvents: () => Promise<void> =
-  typeof setImmediate === 'function'
-    ? () => new Promise((r) => setImmediate(r))
-    : () => new Promise((r) => setTimeout(r, 0));
+/** Texts checked per message to the checker: the first samples of a batch go out after one chunk's check. */
+const CHECK_CHUNK = 16;
 
 /** The most batches a run may propose ahead of what its strategy has observed. */
 export const MAX_STALENESS = 1000;
@@ -615,9 +613,10 @@ export async function runSearch(
     // made with that budget from the start would have.
     let whole: Proposal[];
     try {
+      const size = unit === 'trained' ? config.batchSize : Math.min(config.batchSize, left);
       whole =
         preProposed.shift() ??
-        strategy.propose(unit === 'trained' ? config.batchSize : Math.min(config.batchSize, left));
+        (strategy.proposing ? await drive(strategy.proposing(size), SLICE_MS) : strategy.propose(size));
     } catch (e) {
       fail(e);
       return;
@@ -646,30 +645,52 @@ export async function runSearch(
     nextK++;
     notify();
     try {
-      const fresh = [...new Set(whole.map((p) => p.text))].filter((t) => !checks.has(t));
-      if (fresh.length > 0) {
+      const room = Math.min(whole.length, cap - nextStart);
+      // The texts are checked a chunk at a time, the next chunk's check under way while this
+      // one's samples are handed out: the first evaluations start after one chunk's check.
+      const claimed = new Set<string>();
+      const checkChunk = async (from: number): Promise<void> => {
+        const fresh: string[] = [];
+        for (const p of whole.slice(from, Math.min(room, from + CHECK_CHUNK)))
+          if (!checks.has(p.text) && !claimed.has(p.text)) {
+            claimed.add(p.text);
+            fresh.push(p.text);
+          }
+        if (fresh.length === 0) return;
         const checked = await checker.check(fresh);
         for (const [i, t] of fresh.entries()) checks.set(t, checked[i] as CheckedText);
-      }
-      if (stopping) {
-        b.dropped = true;
-        return;
-      }
-      const room = Math.min(whole.length, cap - nextStart);
+      };
       const twins = new Map<string, Slot>();
       let trained = 0;
       let slice = performance.now();
-      for (let i = 0; i < room; i++) {
-        b.n = i + 1;
-        b.left++;
-        if (dispatch(b, i, whole[i] as Proposal, twins)) trained++;
-        // The trained unit's last batch ends with the rule that spends the budget.
-        if (unit === 'trained' && trained >= left) break;
-        // Let finished evaluations through now and then (each waits for this thread to hand its
-        // worker the next one); the order of decisions is unchanged.
-        if (performance.now() - slice > SLICE_MS) {
-          await yieldToEvents();
-          slice = performance.now();
+      let chunk = checkChunk(0);
+      let full = false;
+      for (let from = 0; from < room && !full; from += CHECK_CHUNK) {
+        await chunk;
+        // A stop before the batch's first sample drops it; once samples are out, the rest go out
+        // too (the evaluator drops what no worker has started), as one batch's hand-out always has.
+        if (from === 0 && stopping) {
+          b.dropped = true;
+          return;
+        }
+        chunk = from + CHECK_CHUNK < room ? checkChunk(from + CHECK_CHUNK) : Promise.resolve();
+        // A check no one waits for (the budget ran out first) must not be an unhandled rejection.
+        chunk.catch(() => {});
+        for (let i = from; i < Math.min(room, from + CHECK_CHUNK); i++) {
+          b.n = i + 1;
+          b.left++;
+          if (dispatch(b, i, whole[i] as Proposal, twins)) trained++;
+          // The trained unit's last batch ends with the rule that spends the budget.
+          if (unit === 'trained' && trained >= left) {
+            full = true;
+            break;
+          }
+          // Let finished evaluations through now and then (each waits for this thread to hand its
+          // worker the next one); the order of decisions is unchanged.
+          if (performance.now() - slice > SLICE_MS) {
+            await yieldToEvents();
+            slice = performance.now();
+          }
         }
       }
       trainedSoFar += trained;
@@ -721,12 +742,13 @@ export async function runSearch(
         const cands = b.cands as Candidate[];
         let stats: UpdateStats;
         try {
-          stats = strategy.observe(
+          const args = [
             taken,
             cands.map((c) => c.reward),
             cands.map((c) => c.index),
             cands.map((c) => sampleKind(c.status) !== 'cached'),
-          );
+          ] as const;
+          stats = strategy.observing ? await drive(strategy.observing(...args), SLICE_MS) : strategy.observe(...args);
         } catch (e) {
           // A batch restored from the checkpoint whose choices the strategy cannot score (a
           // choice outside its vocabulary): the run.db was edited or damaged.

@@ -35,6 +35,18 @@ export interface Strategy {
     indices: readonly number[],
     novel?: readonly boolean[],
   ): UpdateStats;
+  /**
+   * `propose` and `observe` in slices (optional; same results): generators that yield where the
+   * work may pause, so that the search loop runs a long update a few ms at a time and finished
+   * evaluations are not kept waiting for their next job.
+   */
+  proposing?(n: number): Generator<void, Proposal[], void>;
+  observing?(
+    proposals: readonly Proposal[],
+    rewards: readonly number[],
+    indices: readonly number[],
+    novel?: readonly boolean[],
+  ): Generator<void, UpdateStats, void>;
   save(): string;
   restore(state: string): void;
 }

@@ -105,6 +105,8 @@ export interface FunnelStore {
   evaluations(): Evaluation[];
   /** Record one evaluation durably; a row that exists is kept (evaluations are never recomputed). */
   addEvaluation(e: Evaluation): void;
+  /** addEvaluation for many rows, all or none (one transaction). */
+  addEvaluations(es: readonly Evaluation[]): void;
 }
 
 export type CandidateStatus = Status | 'rejected' | 'cached';
@@ -1151,15 +1153,21 @@ export class SqliteStore<C extends StoredConfig = StoredConfig> implements Resul
   }
 
   addEvaluation(e: Evaluation): void {
+    this.addEvaluations([e]);
+  }
+
+  addEvaluations(es: readonly Evaluation[]): void {
     this.writable();
-    access(`cannot write run '${this.cfg.run}' in ${this.dir}`, () =>
-      this.db
-        .prepare(
-          `INSERT OR IGNORE INTO evaluations (hash, rung, seed, rule, task, status, reward, best_lr, val_acc, test_acc, seconds)
+    if (es.length === 0) return;
+    access(`cannot write run '${this.cfg.run}' in ${this.dir}`, () => {
+      const insert = this.db.prepare(
+        `INSERT OR IGNORE INTO evaluations (hash, rung, seed, rule, task, status, reward, best_lr, val_acc, test_acc, seconds)
            VALUES (@hash, @rung, @seed, @rule, @task, @status, @reward, @bestLr, @valAcc, @testAcc, @seconds)`,
-        )
-        .run(e),
-    );
+      );
+      this.db.transaction(() => {
+        for (const e of es) insert.run(e);
+      })();
+    });
   }
 
   saveCheckpoint(checkpoint: StrategyCheckpoint): void {

@@ -4,6 +4,7 @@ import { randomChoices, ruleText } from '../../controller/sample.js';
 import { Evolution, knownChoices, RandomSearch, type Strategy } from '../../controller/strategy.js';
 import { compileRules } from '../../dsl/index.js';
 import { NOS_SPACE } from '../../primitives/nos-space.js';
+import { drive } from '../../util/slices.js';
 import { rng } from '../helpers/gen.js';
 import { tfReady } from '../helpers/tf.js';
 
@@ -18,7 +19,7 @@ function similarity(groups: readonly (readonly number[])[], target: readonly (re
   return same / 10;
 }
 
-function drive(s: Strategy, batches: number, n = 8): number[] {
+function run(s: Strategy, batches: number, n = 8): number[] {
   const target = knownChoices()[0]!.groups;
   const means: number[] = [];
   let index = 0;
@@ -84,8 +85,8 @@ describe('strategies', () => {
     it(`${name}: same seed, same proposals; save/restore continues exactly`, () => {
       const a = make(11);
       const b = make(11);
-      drive(a, 3);
-      drive(b, 3);
+      run(a, 3);
+      run(b, 3);
       const state = a.save();
       const next = a.propose(6).map((p) => p.text);
       expect(b.propose(6).map((p) => p.text)).toEqual(next);
@@ -104,8 +105,31 @@ describe('strategies', () => {
     });
   }
 
+  it('the RL controller in slices (proposing/observing, driven a few ms at a time) is the same controller', async () => {
+    const whole = rl(21);
+    const sliced = rl(21);
+    const target = knownChoices()[0]!.groups;
+    let yields = 0;
+    for (let b = 0; b < 4; b++) {
+      const ps = whole.propose(32);
+      const steps = sliced.proposing(32);
+      let r = steps.next();
+      for (; !r.done; r = steps.next()) yields++;
+      expect(r.value).toEqual(ps);
+      const rewards = ps.map((p) => similarity(p.choices.groups, target));
+      const indices = ps.map((_, i) => 32 * b + i);
+      const novel = ps.map((_, i) => i % 3 !== 0);
+      const stats = whole.observe(ps, rewards, indices, novel);
+      // Driven with a 0 ms slice: it lets other events run at every pause.
+      expect(await drive(sliced.observing(ps, rewards, indices, novel), 0)).toEqual(stats);
+    }
+    // It pauses at each step of the forward pass (2 groups x 5 choices).
+    expect(yields).toBe(4 * 10);
+    expect(sliced.save()).toBe(whole.save());
+  });
+
   it('the RL controller learns: its mean reward rises on a learnable signal', () => {
-    const means = drive(rl(3), 40, 16);
+    const means = run(rl(3), 40, 16);
     const first = means.slice(0, 5).reduce((a, b) => a + b, 0) / 5;
     const last = means.slice(-5).reduce((a, b) => a + b, 0) / 5;
     expect(last).toBeGreaterThan(first + 0.15);

@@ -178,6 +178,36 @@ describe('results store', () => {
     expect(() => SqliteStore.open('junk', { root: dir, readonly: true })).toThrow(StoreError);
   });
 
+  it('funnel rows in one transaction: all written, existing ones kept, none when one cannot be', () => {
+    const store = SqliteStore.create(config('rows'), dir);
+    const row = (hash: string, seed: number, reward: number) => ({
+      hash,
+      rung: 0,
+      seed,
+      rule: `g * ${seed}`,
+      task: 'quadratic',
+      status: 'ok' as const,
+      reward,
+      bestLr: 0.1,
+      valAcc: reward,
+      testAcc: null,
+      seconds: 1,
+    });
+    store.addEvaluation(row('a', 0, 0.5));
+    store.addEvaluations([row('a', 0, 0.9), row('a', 1, 0.6), row('b', 0, 0.7)]);
+    expect(store.evaluations().map((e) => [e.hash, e.seed, e.reward])).toEqual([
+      ['a', 0, 0.5],
+      ['a', 1, 0.6],
+      ['b', 0, 0.7],
+    ]);
+    // A row that cannot be written (a value SQLite cannot store) takes the rows before it in its batch with it.
+    const bad = { ...row('c', 1, 0.1), reward: { not: 'a number' } } as unknown as ReturnType<typeof row>;
+    expect(() => store.addEvaluations([row('c', 0, 0.2), bad])).toThrow();
+    expect(store.evaluations().map((e) => e.hash)).toEqual(['a', 'a', 'b']);
+    store.addEvaluations([]);
+    store.close();
+  });
+
   it('counts samples by kind in one place: trained (whatever came out), cached, rejected', () => {
     const cs = [
       candidate(0, 0.5),
