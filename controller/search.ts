@@ -19,6 +19,11 @@
  * 1 worker or 128, through the pool or the queue. S = 0 is the synchronous loop of runs made
  * before the staleness was stored (they resume with it).
  *
+ * This thread hands every worker its next job, so it never holds on for long: a strategy that
+ * can (the RL controller) proposes and learns in slices of a few ms (`proposing`/`observing`,
+ * same results), texts are checked a chunk at a time in the checker's thread, and the hand-out
+ * lets finished evaluations through every few ms.
+ *
  * Durable: each evaluation is stored as it finishes; each observed batch checkpoints the
  * strategy together with the S batches it had already proposed beyond it, so a `kill -9` loses
  * only the evaluations in flight: on resume the strategy is restored from the last checkpoint,
