@@ -112,7 +112,8 @@ export class EvaluatorPool implements Evaluator {
     if (interrupt?.aborted) throw abortError(interrupt, 'the evaluation');
     const task = findTask(req.task);
     const limit =
-      (req.timeLimitMs ?? (task ? defaultTimeLimitMs(task, req.learned !== undefined) : 60_000)) + this.graceMs;
+      (req.timeLimitMs ??
+        (task ? defaultTimeLimitMs(task, req.learned !== undefined, req.steps ?? task.steps) : 60_000)) + this.graceMs;
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new Error('time limit')), limit);
     // Piscina stops the worker of a task whose signal aborts (and starts another when needed).

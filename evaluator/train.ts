@@ -462,9 +462,16 @@ function noisyData(task: TaskSpec, data: Dataset | undefined, p: number, seed: n
  */
 export const LEARNED_TIME_FACTOR = 10;
 
-/** The time limit of an evaluation that does not set one: the task's (longer for a learned optimizer). */
-export function defaultTimeLimitMs(task: Pick<TaskSpec, 'timeLimitMs'>, learned: boolean): number {
-  return task.timeLimitMs * (learned ? LEARNED_TIME_FACTOR : 1);
+/**
+ * The time limit of an evaluation that does not set one: the task's, for its own number of steps
+ * (more steps asked for, a proportionally longer limit), longer for a learned optimizer.
+ */
+export function defaultTimeLimitMs(
+  task: Pick<TaskSpec, 'timeLimitMs' | 'steps'>,
+  learned: boolean,
+  steps: number = task.steps,
+): number {
+  return task.timeLimitMs * (learned ? LEARNED_TIME_FACTOR : 1) * Math.max(1, steps / task.steps);
 }
 
 /** A learned optimizer's weights as they arrive (plain data from a request): checked before use. */
@@ -525,7 +532,8 @@ function* evaluationPlan(
   const steps = options.steps ?? task.steps;
   const gridSteps = options.gridSteps ?? Math.max(1, Math.round((steps * task.gridSteps) / task.steps));
   const select = options.lrSelect ?? task.lrSelect ?? 'val-acc';
-  const deadline = performance.now() + (options.timeLimitMs ?? defaultTimeLimitMs(task, options.learned !== undefined));
+  const deadline =
+    performance.now() + (options.timeLimitMs ?? defaultTimeLimitMs(task, options.learned !== undefined, steps));
   const grid: RunResult[] = [];
   let best: RunResult | undefined;
   // The same layers around the rule in the grid and the full run.

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { library } from '../../dsl/index.js';
 import { loadDataset } from '../../evaluator/data.js';
 import { analyticScore, createRun, findTask, parameterCount, TASKS } from '../../evaluator/tasks.js';
-import { evaluateRule, trainOnce } from '../../evaluator/train.js';
+import { defaultTimeLimitMs, evaluateRule, LEARNED_TIME_FACTOR, trainOnce } from '../../evaluator/train.js';
 import { tfReady } from '../helpers/tf.js';
 
 const quadratic = findTask('quadratic')!;
@@ -89,6 +89,14 @@ describe('training protocol', () => {
     const slow = evaluateRule('adam', mlp, loadDataset('mnist'), { timeLimitMs: 1, lrGrid: [0.01] });
     expect(slow.status).toBe('timeout');
     expect(slow.reward).toBe(0);
+  });
+
+  it("the default time limit is the task's for its own steps, longer for more steps or a learned optimizer", () => {
+    const task = findTask('quadratic')!;
+    expect(defaultTimeLimitMs(task, false)).toBe(task.timeLimitMs);
+    expect(defaultTimeLimitMs(task, false, task.steps / 4)).toBe(task.timeLimitMs);
+    expect(defaultTimeLimitMs(task, false, task.steps * 1500)).toBe(task.timeLimitMs * 1500);
+    expect(defaultTimeLimitMs(task, true, task.steps * 2)).toBe(task.timeLimitMs * LEARNED_TIME_FACTOR * 2);
   });
 
   it("sets a decay rule's T to the run length", () => {
