@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { drain, drive } from '../../util/slices.js';
+import { drain, drive, messageYield } from '../../util/slices.js';
 
 /** A computation of `pieces` pieces of about `ms` ms of busy work each, pausing after each. */
 function* busy(pieces: number, ms: number, log: string[]): Generator<void, number, void> {
@@ -39,5 +39,17 @@ describe('computations in slices', () => {
     }
     await expect(drive(failing(), 0)).rejects.toThrow('bad choice');
     expect(() => drain(failing())).toThrow('bad choice');
+  });
+
+  it("a browser's yield (a MessageChannel) lets a pending timer run first, and comes back in order", async () => {
+    const yieldOnce = messageYield();
+    const log: string[] = [];
+    setTimeout(() => log.push('timer'), 0);
+    await new Promise((r) => setTimeout(r, 2));
+    for (let i = 0; i < 3; i++) {
+      await yieldOnce();
+      log.push(`yield ${i}`);
+    }
+    expect(log).toEqual(['timer', 'yield 0', 'yield 1', 'yield 2']);
   });
 });
