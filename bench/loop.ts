@@ -151,10 +151,14 @@ function startWorkers(url: string, processes: number, jobs: number): Workers {
     let out = '';
     readies.push(
       new Promise<void>((resolve, reject) => {
+        let ready = false;
         const onData = (d: Buffer) => {
+          // Once ready, keep reading (a full pipe would stall the worker) but look at nothing: the
+          // workers log every job, and this process is the coordinator being measured.
+          if (ready) return;
           out += d.toString();
           if (/ready:/.test(out)) {
-            // Keep reading (a full pipe would stall the worker), but keep nothing.
+            ready = true;
             out = '';
             resolve();
           } else if (out.length > 100_000) out = out.slice(-10_000);
