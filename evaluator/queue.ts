@@ -333,6 +333,12 @@ export class QueueEvaluator implements Evaluator {
     events.on('failed', ({ jobId: id }) => {
       if (this.pending.has(id)) void this.check(id);
     });
+    // A job sent before (by a coordinator that stopped, or killed): it may have finished already,
+    // and then no 'completed' event will come for it. Only these are looked up at once; the
+    // periodic check below catches any whose event was missed.
+    events.on('duplicated', ({ jobId: id }) => {
+      if (this.pending.has(id)) void this.check(id, true);
+    });
     const poll = setInterval(() => void this.checkAll(), options.pollMs ?? 1000);
     poll.unref();
     this.timers.push(poll);
@@ -391,7 +397,7 @@ export class QueueEvaluator implements Evaluator {
       const created: Pending = { req, promise, resolve, t0: performance.now() };
       p = created;
       this.pending.set(id, created);
-      void this.send(id, created).then(() => this.check(id, true));
+      void this.send(id, created);
       if (this.waiting === undefined) void this.checkWorkers();
     }
     if (signal === undefined) return p.promise;
