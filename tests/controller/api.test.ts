@@ -4,9 +4,10 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { rankedLeaderboard } from '../../controller/funnel-plan.js';
 import { openRun } from '../../controller/run.js';
-import { sampleKind } from '../../search-results/samples.js';
 import * as nos from '../../index.js';
+import { sampleKind } from '../../search-results/samples.js';
 import { nos as nosCli } from '../helpers/cli.js';
+import { rejection } from '../helpers/rejection.js';
 
 const temp = mkdtempSync(join(tmpdir(), 'nos-api-'));
 afterAll(() => rmSync(temp, { recursive: true, force: true }));
@@ -16,17 +17,6 @@ const runsFolder = () => join(temp, `runs-${++dirs}`);
 
 /** Quadratic-task evaluations of about half a second each on these machines (5 grid rates x 20k steps). */
 const SLOW = { task: 'quadratic', steps: 20_000 } as const;
-
-/** The rejection of a promise (fails when it resolves). */
-async function rejection(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof Error) return e;
-    throw e;
-  }
-  throw new Error('resolved; expected a rejection');
-}
 
 describe('evaluate() from code', () => {
   it('one result per seed, a summary, and the paired comparison in the shape nos eval --json gives', async () => {

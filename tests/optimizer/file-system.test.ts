@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileSystem, ModelFileError } from '../../optimizer/file-system.js';
 import { optimizer, RuleOptimizer } from '../../optimizer/rule-optimizer.js';
+import { rejection } from '../helpers/rejection.js';
 import { tfReady } from '../helpers/tf.js';
 
 const temp = mkdtempSync(join(tmpdir(), 'nos-files-'));
@@ -50,16 +51,6 @@ function data(): { xs: tf.Tensor2D; ys: tf.Tensor } {
 
 const FIT = { epochs: 2, batchSize: 8, shuffle: false, verbose: 0 } as const;
 const weights = (m: tf.LayersModel) => m.getWeights().map((w) => Array.from(w.dataSync()));
-
-async function rejection(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof Error) return e;
-    throw e;
-  }
-  throw new Error('resolved; expected a rejection');
-}
 
 describe('fileSystem(path): saving and loading models as files in Node, without tfjs-node', () => {
   it('saves a model with its optimizer as model.json + weights.bin, and the loaded model continues training identically', async () => {
