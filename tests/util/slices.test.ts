@@ -3,11 +3,11 @@ import { drain, drive, messageYield } from '../../util/slices.js';
 
 /** A computation of `pieces` pieces of about `ms` ms of busy work each, pausing after each. */
 function* busy(pieces: number, ms: number, log: string[]): Generator<void, number, void> {
-  let sum = 0;
   for (let i = 0; i < pieces; i++) {
     const end = performance.now() + ms;
-    while (performance.now() < end) sum += 1;
-    log.push(`piece ${i}`);
+    let spins = 0;
+    while (performance.now() < end) spins++;
+    log.push(`piece ${i}: ${spins > 0 ? 'busy' : 'idle'}`);
     yield;
   }
   log.push('done');
