@@ -15,8 +15,8 @@
  */
 import { type CheckedRule, ruleHash } from '../check.js';
 import { type Dtype, Interpreter, type Vec } from '../interp.js';
-import { lowerRule, paramValues, type Program } from '../lower.js';
-import { generateKernel, type GeneratedKernel, JsKernel, UnsupportedError } from './js.js';
+import { lowerRule, type Program, paramValues } from '../lower.js';
+import { type GeneratedKernel, generateKernel, JsKernel, UnsupportedError } from './js.js';
 import { generateWasm, WasmKernel, type WasmProgram } from './wasm.js';
 
 export { UnsupportedError } from './js.js';
@@ -268,8 +268,20 @@ export interface CompileOptions {
   readonly exact?: boolean;
 }
 
+/**
+ * Compiled rules by hash, back end, dtype and mode, the most recently used last. Bounded: a
+ * search compiles a new rule for almost every sample (its checking thread, its evaluator
+ * threads), for hours; kept without a bound, they would all stay in memory.
+ */
 const cache = new Map<string, CompiledRule<VectorKernel> | CompiledRule<DeviceKernel>>();
-export const cacheStats = { hits: 0, misses: 0 };
+/** The most compiled rules kept; the least recently used goes first. */
+export const COMPILE_CACHE_SIZE = 512;
+export const cacheStats = { hits: 0, misses: 0, evictions: 0 };
+
+/** Compiled rules held now (at most COMPILE_CACHE_SIZE). */
+export function compileCacheSize(): number {
+  return cache.size;
+}
 
 /** A host kernel as a device kernel (a device back end's fallback). */
 function onDevice(k: VectorKernel): DeviceKernel {
@@ -312,6 +324,8 @@ export function compileRule(
   const hit = cache.get(key);
   if (hit) {
     cacheStats.hits++;
+    cache.delete(key);
+    cache.set(key, hit);
     return hit;
   }
   cacheStats.misses++;
@@ -354,6 +368,10 @@ export function compileRule(
   }
   if (result === undefined) throw new Error(`no back end compiled the rule: ${reasons.join('; ')}`);
   cache.set(key, result);
+  while (cache.size > COMPILE_CACHE_SIZE) {
+    cache.delete(cache.keys().next().value as string);
+    cacheStats.evictions++;
+  }
   return result;
 }
 

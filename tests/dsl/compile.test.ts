@@ -1,15 +1,22 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { cacheStats, compileRule, traceCompiled, UnsupportedError } from '../../dsl/compile/index.js';
+import {
+  COMPILE_CACHE_SIZE,
+  cacheStats,
+  compileCacheSize,
+  compileRule,
+  traceCompiled,
+  UnsupportedError,
+} from '../../dsl/compile/index.js';
 import { checkSource, generateKernel, JS_PRIMITIVES } from '../../dsl/compile/js.js';
 import { TF_PRIMITIVES } from '../../dsl/compile/tf.js';
 import { compileRules, library } from '../../dsl/index.js';
 import { traceInterp } from '../../dsl/interp.js';
 import { lowerRule, paramValues, scalarValues } from '../../dsl/lower.js';
 import { PRIMITIVES } from '../../primitives/registry.js';
-import { close, rule, stream } from '../helpers/traces.js';
 import { genNosRule, rng } from '../helpers/gen.js';
 import { torchGolden } from '../helpers/reference.js';
 import { tfReady } from '../helpers/tf.js';
+import { close, rule, stream } from '../helpers/traces.js';
 
 describe('compiled back ends == reference interpreter', () => {
   beforeAll(async () => {
@@ -188,5 +195,24 @@ describe('fused kernel generation', () => {
     expect(b).toBe(a);
     expect(cacheStats.hits).toBe(before.hits + 1);
     expect(compileRule(rule('sign(g) * sign(m) * g * 0.25'), { backend: 'js', params: {} })).toBe(a);
+  });
+
+  it('keeps at most COMPILE_CACHE_SIZE compiled rules, the least recently used going first', () => {
+    const kept = compileRule(rule('g * 0.123'), { backend: 'js' });
+    const evicted = compileRule(rule('g * 0.456'), { backend: 'js' });
+    const before = { ...cacheStats };
+    for (let k = 0; k < COMPILE_CACHE_SIZE + 10; k++) {
+      compileRule(rule(`g * ${k + 1}e-3 + w * 1e-4`), { backend: 'js' });
+      // Used again now and then: the most recently used stays.
+      if (k % 100 === 0) expect(compileRule(rule('g * 0.123'), { backend: 'js' })).toBe(kept);
+    }
+    expect(compileCacheSize()).toBe(COMPILE_CACHE_SIZE);
+    expect(cacheStats.evictions).toBeGreaterThanOrEqual(before.evictions + 10);
+    expect(compileRule(rule('g * 0.123'), { backend: 'js' })).toBe(kept);
+    const again = compileRule(rule('g * 0.456'), { backend: 'js' });
+    expect(again).not.toBe(evicted);
+    // Compiled again, it computes the same.
+    const input = { w0: [1, -2], grads: [[0.5, -3]] };
+    expect(traceCompiled(again, input, 0.1)).toEqual(traceCompiled(evicted, input, 0.1));
   });
 });
