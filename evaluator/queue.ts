@@ -18,15 +18,14 @@ import type { Queue, QueueEvents } from 'bullmq';
 import type { Redis, RedisOptions } from 'ioredis';
 import { z } from 'zod';
 import { learnedFileSchema } from '../learned/file.js';
-import { canonicalJson } from '../util/canonical-json.js';
-import { shown } from '../util/terminal.js';
-import { importOptional } from '../util/optional-deps.js';
 import { abortError } from '../util/abort.js';
+import { canonicalJson } from '../util/canonical-json.js';
+import { importOptional } from '../util/optional-deps.js';
+import { shown } from '../util/terminal.js';
 import type { EvalRequest, EvaluateOptions, Evaluator } from './protocol.js';
+import { parseQueueUrl, QueueError, type QueueUrl } from './queue-url.js';
 import { isStandIn } from './stand-in.js';
 import { type EvalResult, failedResult } from './train.js';
-
-import { parseQueueUrl, QueueError, type QueueUrl } from './queue-url.js';
 
 // The URL's parts live in queue-url.ts (no ioredis types there: the library's types reach it).
 export { MAX_DB, parseQueueUrl, QueueError, type QueueUrl, redactUrl, withPassword } from './queue-url.js';
@@ -310,6 +309,8 @@ interface Pending {
  */
 export class QueueEvaluator implements Evaluator {
   private readonly pending = new Map<string, Pending>();
+  /** New jobs waiting for this turn's MULTI (see post). */
+  private readonly outbox: { readonly id: string; readonly p: Pending }[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
   private waiting: boolean | undefined;
   private lastWorkerCheck = 0;
@@ -397,7 +398,7 @@ export class QueueEvaluator implements Evaluator {
       const created: Pending = { req, promise, resolve, t0: performance.now() };
       p = created;
       this.pending.set(id, created);
-      void this.send(id, created);
+      this.post(id, created);
       if (this.waiting === undefined) void this.checkWorkers();
     }
     if (signal === undefined) return p.promise;
@@ -412,17 +413,36 @@ export class QueueEvaluator implements Evaluator {
     });
   }
 
-  private async send(id: string, p: Pending): Promise<void> {
+  /**
+   * Send a new job with the others asked for in this turn of the event loop: one MULTI for all
+   * of them (a search hands out a chunk of samples at once), not a round trip each.
+   */
+  private post(id: string, p: Pending): void {
+    this.outbox.push({ id, p });
+    if (this.outbox.length > 1) return;
+    setImmediate(() => {
+      const jobs = this.outbox.splice(0);
+      if (!this.closed) void this.send(jobs);
+    });
+  }
+
+  private async send(jobs: readonly { readonly id: string; readonly p: Pending }[]): Promise<void> {
     try {
-      await this.queue.add('eval', p.req, {
-        jobId: id,
-        attempts: ATTEMPTS,
-        backoff: { type: 'exponential', delay: 1000 },
-        removeOnComplete: { age: KEEP_SECONDS },
-        removeOnFail: { age: KEEP_SECONDS },
-      });
+      await this.queue.addBulk(
+        jobs.map(({ id, p }) => ({
+          name: 'eval',
+          data: p.req,
+          opts: {
+            jobId: id,
+            attempts: ATTEMPTS,
+            backoff: { type: 'exponential', delay: 1000 },
+            removeOnComplete: { age: KEEP_SECONDS },
+            removeOnFail: { age: KEEP_SECONDS },
+          },
+        })),
+      );
     } catch (e) {
-      // Redis is away: the periodic check sends it again once it is back.
+      // Redis is away: the periodic check sends them again once it is back.
       this.connectionError(e instanceof Error ? e : new Error(String(e)));
     }
   }
@@ -482,7 +502,7 @@ export class QueueEvaluator implements Evaluator {
       );
       if (this.pending.get(id) !== p) return;
       if (finishedOn === null) {
-        if (!first && (await client.exists(this.queue.toKey(id))) === 0) await this.send(id, p);
+        if (!first && (await client.exists(this.queue.toKey(id))) === 0) await this.send([{ id, p }]);
         return;
       }
       const state = await this.queue.getJobState(id);
