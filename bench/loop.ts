@@ -12,7 +12,7 @@
  * (about 10 s of work at 200 ms, some 70 strategy updates, as many as the default run makes).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -139,34 +139,41 @@ interface Workers {
   readonly ready: Promise<void>;
 }
 
-/** `nos worker --stand-in` processes holding `jobs` jobs each, ready when each has said so. */
-function startWorkers(url: string, processes: number, jobs: number): Workers {
+/**
+ * `nos worker --stand-in` processes holding `jobs` jobs each, ready when each has said so. Their
+ * logs go to files in `dir`, not to pipes into this process: the workers log every job, and this
+ * process is the coordinator being measured (reading some thousand lines a second costs it CPU).
+ */
+function startWorkers(url: string, processes: number, jobs: number, dir: string): Workers {
   const procs: ChildProcess[] = [];
   const readies: Promise<void>[] = [];
   for (let i = 0; i < processes; i++) {
+    const logFile = join(dir, `worker-${i}.log`);
+    const fd = openSync(logFile, 'w');
     const p = spawn(process.execPath, [nosBin(), 'worker', '--queue', url, '--stand-in', '--workers', String(jobs)], {
-      stdio: ['ignore', 'ignore', 'pipe'],
+      stdio: ['ignore', 'ignore', fd],
     });
+    closeSync(fd);
     procs.push(p);
-    let out = '';
+    const log = () => {
+      try {
+        return readFileSync(logFile, 'utf8');
+      } catch {
+        return '';
+      }
+    };
     readies.push(
       new Promise<void>((resolve, reject) => {
-        let ready = false;
-        const onData = (d: Buffer) => {
-          // Once ready, keep reading (a full pipe would stall the worker) but look at nothing: the
-          // workers log every job, and this process is the coordinator being measured.
-          if (ready) return;
-          out += d.toString();
-          if (/ready:/.test(out)) {
-            ready = true;
-            out = '';
+        const poll = setInterval(() => {
+          if (/ready:/.test(log())) {
+            clearInterval(poll);
             resolve();
-          } else if (out.length > 100_000) out = out.slice(-10_000);
-        };
-        p.stderr?.on('data', onData);
-        p.once('exit', (code) =>
-          reject(new Error(`a nos worker exited (${code}) before it was ready: ${out.slice(-2000)}`)),
-        );
+          }
+        }, 50);
+        p.once('exit', (code, signal) => {
+          clearInterval(poll);
+          reject(new Error(`a nos worker exited (${code ?? signal}) before it was ready: ${log().slice(-2000)}`));
+        });
       }),
     );
   }
@@ -206,7 +213,7 @@ export async function benchLoop(options: LoopOptions = {}): Promise<LoopFigure[]
         const server = await startRedisServer({ persistence: false });
         const processes = Math.min(workers, options.maxProcesses ?? 8);
         const jobs = Math.ceil(workers / processes);
-        const w = startWorkers(server.url, processes, jobs);
+        const w = startWorkers(server.url, processes, jobs, root);
         try {
           await w.ready;
           const f = {
