@@ -7,7 +7,8 @@
 #   RUN=NAME [NOS_RUNS=DIR] [SEEDS=10] [FINALISTS=2] [KNOWN=powersign,addsign,lion,momentum] \
 #     [OUT=bench/results/heldout-verdicts] bash bench/heldout-verdicts.sh
 #
-# Writes OUT/leaderboard.{json,txt} (the run's), OUT/verdicts-TASK.{json,log}, OUT/verdicts.tsv
+# Writes OUT/leaderboard.{json,txt} (the run's), OUT/known-in-pool.{json,txt} (where the known
+# rules and Adam would stand in the run's rung-0 pool: bench/known-in-pool.ts), OUT/verdicts-TASK.{json,log}, OUT/verdicts.tsv
 # (task, rule, verdict, difference in points with its 95% CI, p) and OUT/timing.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,8 @@ OUT=${OUT:-bench/results/heldout-verdicts}
 mkdir -p "$OUT"
 node bin/nos.js leaderboard --run "$RUN" --top 20 --json > "$OUT/leaderboard.json"
 node bin/nos.js leaderboard --run "$RUN" --top 20 > "$OUT/leaderboard.txt"
+# Would the funnel have ranked the known rules sensibly? Each placed in the run's rung-0 pool.
+node dist/bench/known-in-pool.js --run "$RUN" --rules "powersign,addsign,lion,adam,momentum" --out "$OUT" > /dev/null
 # The finalists: the rules at the held-out rung (3), best first.
 finalists=$(node -e '
   const board = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));

@@ -394,6 +394,55 @@ export interface FunnelPlan {
   readonly members: readonly (readonly string[])[];
 }
 
+/** Where a rule would stand in a run's rung-0 pool: its rank there, and whether rung 1 would take it. */
+export interface PoolPlace {
+  readonly label: string;
+  readonly reward: number;
+  /** 1 = best; among the pool's trained rules that trained ('ok'), this rule added. */
+  readonly rank: number;
+  /** The pool's size with this rule in it. */
+  readonly of: number;
+  /** Rung 1's size for that pool (the funnel's promote fraction, at least its minimum). */
+  readonly promotedCount: number;
+  readonly promoted: boolean;
+}
+
+/**
+ * Where rules evaluated outside a run (known rules, at the run's rung-0 protocol and seed) would
+ * stand in its rung-0 pool, one at a time, as the funnel promotes: by reward among the rules
+ * that trained, ties going to the rules already there; rung 1 takes the top
+ * max(minPromoted, ceil(promote x trained)). A rule that is already in the pool (same hash) is
+ * placed where it is.
+ */
+export function poolPlacement(
+  config: FunnelSettings,
+  cs: readonly Candidate[],
+  rules: readonly { readonly label: string; readonly hash?: string; readonly reward: number; readonly ok: boolean }[],
+): PoolPlace[] {
+  const firstTrained = new Map<string, Candidate>();
+  for (const c of cs)
+    if (isTrained(c.status) && c.hash !== '' && !firstTrained.has(c.hash)) firstTrained.set(c.hash, c);
+  const f = config.funnel;
+  return rules.map((r) => {
+    const inPool = r.hash !== undefined && firstTrained.has(r.hash);
+    const others = [...firstTrained.values()].filter((c) => c.status === 'ok' && c.hash !== r.hash);
+    const trained = firstTrained.size + (inPool ? 0 : 1);
+    const promotedCount = f ? Math.max(f.minPromoted, Math.ceil(f.promote * trained)) : 0;
+    // Ties go to the earlier sample (the funnel's sort is stable); an outside rule comes last.
+    const at = inPool ? (firstTrained.get(r.hash as string) as Candidate).index : Number.POSITIVE_INFINITY;
+    const ahead = (c: Candidate) => c.reward > r.reward || (c.reward === r.reward && c.index < at);
+    const rank = r.ok ? 1 + others.filter(ahead).length : others.length + 1;
+    return {
+      label: r.label,
+      reward: r.reward,
+      rank,
+      of: others.length + 1,
+      promotedCount,
+      promoted: r.ok && rank <= promotedCount,
+    };
+  });
+}
+
 /**
  * Which rules each rung holds, given the rows so far. Rung r+1's members are known once rung r
  * is complete; `complete` says up to which rung that holds.

@@ -2,7 +2,17 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { type FunnelConfig, openStore, type RunConfig } from '../../controller/config.js';
 import { FUNNEL_DEFAULTS, runFunnel } from '../../controller/funnel.js';
+import {
+  planFunnel,
+  poolPlacement,
+  rankedLeaderboard,
+  rungSeed,
+  rungsOf,
+  verdicts,
+} from '../../controller/funnel-plan.js';
+import { renderReport } from '../../controller/report.js';
 import { funnelConfig, planRun, RunConfigError } from '../../controller/run.js';
 import { runSearch } from '../../controller/search.js';
 import { RandomSearch } from '../../controller/strategy.js';
@@ -10,9 +20,6 @@ import { lookupRule } from '../../dsl/index.js';
 import type { EvalRequest, Evaluator } from '../../evaluator/protocol.js';
 import { findTask } from '../../evaluator/tasks.js';
 import type { EvalResult } from '../../evaluator/train.js';
-import { type FunnelConfig, openStore, type RunConfig } from '../../controller/config.js';
-import { planFunnel, rankedLeaderboard, rungSeed, rungsOf, verdicts } from '../../controller/funnel-plan.js';
-import { renderReport } from '../../controller/report.js';
 import { SqliteStore } from '../../search-results/store.js';
 import { tfReady } from '../helpers/tf.js';
 
@@ -333,5 +340,72 @@ describe('funnel', () => {
       [adam.rule.canonical, 0],
     ]);
     expect(verdicts(cfg, cs, evals).map((v) => v.hash)).toEqual([other.rule.hash]);
+  });
+
+  it("places outside rules in a run's rung-0 pool as the funnel would: the rank and rung 1's cut of planFunnel", () => {
+    const cfg = config('pool');
+    const statuses = [
+      'ok',
+      'ok',
+      'diverged',
+      'ok',
+      'ok',
+      'rejected',
+      'ok',
+      'ok',
+      'ok',
+      'cached',
+      'ok',
+      'ok',
+      'ok',
+      'ok',
+      'ok',
+    ];
+    const cs = statuses.map((status, i) => ({
+      index: i,
+      batch: 0,
+      rule: `g * ${i + 1}e-3`,
+      hash: status === 'rejected' ? '' : status === 'cached' ? 'h0' : `h${i}`,
+      fingerprint: null,
+      status: status as 'ok',
+      // Two rules share a reward (ties go to the earlier sample).
+      reward: status === 'ok' ? ([0.5, 0.9, 0, 0.7, 0.3, 0, 0.8, 0.7, 0.1, 0, 0.95, 0.2, 0.6, 0.4, 0.05][i] ?? 0) : 0,
+      bestLr: null,
+      valAcc: null,
+      testAcc: null,
+      finalLoss: null,
+      detail: '{}',
+      seconds: 1,
+      strategy: 'random',
+      parent: null,
+    }));
+    const plan = planFunnel(cfg, cs, []);
+    const ranked = plan.members[0] as string[];
+    const cut = plan.members[1] as string[];
+    // 13 trained (one diverged), 12 that trained ok: rung 1 takes max(4, ceil(0.2 * 13)) = 4.
+    expect(cut).toHaveLength(4);
+    // A rule in the pool stands where the funnel put it.
+    const inside = poolPlacement(
+      cfg,
+      cs,
+      ranked.map((h) => ({ label: h, hash: h, reward: cs.find((c) => c.hash === h)?.reward ?? -1, ok: true })),
+    );
+    inside.forEach((p, i) => {
+      expect(p.rank).toBe(i + 1);
+      expect(p.of).toBe(ranked.length);
+      expect(p.promoted).toBe(cut.includes(p.label));
+    });
+    // An outside rule: ties go to the rules already there; the pool grows by one (rung 1 by
+    // ceil(0.2 * 14) = 3, still 4); a rule that did not train is never promoted.
+    const [tie, best, worst, failed] = poolPlacement(cfg, cs, [
+      { label: 'tie', reward: 0.7, ok: true },
+      { label: 'best', reward: 2, ok: true },
+      { label: 'worst', reward: -1, ok: true },
+      { label: 'failed', reward: 2, ok: false },
+    ]);
+    expect(tie).toMatchObject({ rank: 6, of: 13, promotedCount: 4, promoted: false });
+    expect(best).toMatchObject({ rank: 1, promoted: true });
+    expect(worst).toMatchObject({ rank: 13, promoted: false });
+    expect(failed).toMatchObject({ rank: 13, promoted: false });
   });
 });
