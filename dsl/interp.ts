@@ -15,6 +15,7 @@
 import type { CheckedRule } from './check.js';
 import { DrawSource } from './draws.js';
 import { lowerRule, paramValues, primOfStep, type Program, scalarValues, type Step } from './lower.js';
+import type { Primitive } from '../primitives/registry.js';
 
 export type Dtype = 'float32' | 'float64';
 export type Vec = Float32Array | Float64Array;
@@ -151,4 +152,131 @@ export function traceInterp(
     out.push(Array.from(w));
   }
   return out;
+}
+
+/**
+ * The reference interpreter's semantics, a column at a time: each step of the program over all
+ * elements, then the next, calling the same registry functions with the same arguments, so its
+ * results are the reference's bit for bit (tests/dsl/interp.test.ts checks it on random rules).
+ * Elements are independent within a step (state is read before and written after), so the order
+ * changes nothing but speed: no code is generated, and the loops are the same for every rule,
+ * hot after a few rules. For many short runs of new rules (the screen: a few steps over a dozen
+ * elements), where compiling each rule costs more than running it.
+ */
+export class ColumnInterpreter {
+  readonly program: Program;
+  readonly dtype: Dtype;
+  readonly state: Vec[];
+  /** Number of updates applied so far. */
+  t = 0;
+  private readonly params: Float64Array;
+  private readonly drawSource: DrawSource;
+  private readonly drawBuffers: Float64Array[];
+  /** Each tensor step's column (a leaf's or prev's points at its source). */
+  private readonly columns: (Float64Array | Vec | undefined)[];
+  private readonly prims: (Primitive | undefined)[];
+
+  /** `program`: the rule lowered already (lowerRule(rule)), to run it several times without lowering it again. */
+  constructor(
+    rule: Pick<CheckedRule, 'params' | 'expr'>,
+    readonly options: InterpreterOptions,
+    program: Program = lowerRule(rule),
+  ) {
+    this.program = program;
+    this.params = paramValues(rule, options.params ?? {});
+    this.dtype = options.dtype ?? 'float32';
+    const n = options.size;
+    const make = (k: number): Vec => (this.dtype === 'float32' ? new Float32Array(k) : new Float64Array(k));
+    this.state = this.program.slots.map((s) => make(n).fill(s.init));
+    this.drawSource = new DrawSource(options.seed ?? 0);
+    this.drawBuffers = this.program.draws.map(() => new Float64Array(n));
+    this.columns = this.program.steps.map((s) =>
+      s.kind === 'tensor' && s.op !== 'leaf' && s.op !== 'prev' ? new Float64Array(n) : undefined,
+    );
+    this.prims = this.program.steps.map((s) => (s.op === 'state' || s.op === 'tensor' ? primOfStep(s) : undefined));
+  }
+
+  /** Advance one step and return d_t (does not touch w). */
+  direction(w: Vec, g: Vec, out: Float64Array = new Float64Array(this.options.size)): Float64Array {
+    const n = this.options.size;
+    if (w.length !== n || g.length !== n)
+      throw new Error(`expected vectors of length ${n}, got w ${w.length} and g ${g.length}`);
+    const t = ++this.t;
+    this.program.draws.forEach((kind, j) => {
+      this.drawSource.fill(kind, this.drawBuffers[j] as Float64Array);
+    });
+    const f32 = this.dtype === 'float32';
+    const mid = this.options.float32Intermediates === true;
+    const { steps, slots, slotSteps, result } = this.program;
+    const vals = scalarValues(this.program, this.params, t);
+    if (mid)
+      for (let k = 0; k < steps.length; k++)
+        if ((steps[k] as Step).kind === 'scalar') vals[k] = Math.fround(vals[k] as number);
+    const columns = this.columns;
+    const ctx = { t };
+    // An argument: its column, or its scalar value for every element.
+    const argAt = (a: number, i: number): number => {
+      const c = columns[a];
+      return c === undefined ? (vals[a] as number) : (c[i] as number);
+    };
+    for (let k = 0; k < steps.length; k++) {
+      const s = steps[k] as Step;
+      if (s.kind !== 'tensor') continue;
+      switch (s.op) {
+        case 'leaf':
+          columns[k] = s.leaf === 'g' ? g : w;
+          break;
+        case 'prev':
+          columns[k] = this.state[s.slot] as Vec;
+          break;
+        case 'state': {
+          const update = (this.prims[k] as Primitive).state?.update;
+          if (update === undefined) throw new Error(`'${s.prim}' has no state`);
+          const col = columns[k] as Float64Array;
+          const old = this.state[s.slot] as Vec;
+          const args: number[] = new Array(s.args.length);
+          for (let i = 0; i < n; i++) {
+            for (let a = 0; a < s.args.length; a++) args[a] = argAt(s.args[a] as number, i);
+            const v = update(old[i] as number, args);
+            col[i] = f32 ? Math.fround(v) : v;
+          }
+          break;
+        }
+        case 'draw': {
+          const col = columns[k] as Float64Array;
+          const d = this.drawBuffers[s.draw] as Float64Array;
+          for (let i = 0; i < n; i++) col[i] = mid ? Math.fround(d[i] as number) : (d[i] as number);
+          break;
+        }
+        case 'tensor': {
+          const p = this.prims[k] as Primitive;
+          const col = columns[k] as Float64Array;
+          // A stochastic primitive's draw is its last argument.
+          const count = p.stochastic ? s.args.length - 1 : s.args.length;
+          const args: number[] = new Array(count);
+          for (let i = 0; i < n; i++) {
+            for (let a = 0; a < count; a++) args[a] = argAt(s.args[a] as number, i);
+            const v = p.ref(args, ctx, p.stochastic ? argAt(s.args[count] as number, i) : 0);
+            col[i] = mid ? Math.fround(v) : v;
+          }
+          break;
+        }
+        default:
+          break;
+      }
+    }
+    for (let i = 0; i < n; i++) out[i] = argAt(result, i);
+    // State after every element's direction: each slot takes its state step's column.
+    for (let k = 0; k < slots.length; k++) {
+      const col = columns[slotSteps[k] as number] as Float64Array;
+      (this.state[k] as Vec).set(col);
+    }
+    return out;
+  }
+
+  /** One update in place: w <- w - lr * d_t. */
+  step(w: Vec, g: Vec, lr: number): void {
+    const d = this.direction(w, g);
+    for (let i = 0; i < w.length; i++) w[i] = (w[i] as number) - lr * (d[i] as number);
+  }
 }

@@ -1,15 +1,16 @@
 /**
  * Pre-screen and behavioural fingerprint, before any training.
  *
- * A rule runs (compiled) on fixed probe streams: a handful of steps over a few elements with
+ * A rule runs (interpreted, a column at a time) on fixed probe streams: a handful of steps over a few elements with
  * gradients of mixed sign and magnitude. It is rejected when its update is NaN/Inf, the same
  * for every element and step (constant), or does not change when only the gradient changes
  * (ignores g). The fingerprint hashes the probe updates rounded to 4 significant digits, so
  * rules written differently but acting the same share one evaluation.
  */
 import seedrandom from 'seedrandom';
-import { compileRule } from '../dsl/compile/index.js';
 import type { CheckedRule } from '../dsl/index.js';
+import { ColumnInterpreter } from '../dsl/interp.js';
+import { lowerRule, type Program } from '../dsl/lower.js';
 import { sha256Hex } from '../dsl/sha256.js';
 
 export interface ScreenResult {
@@ -45,16 +46,37 @@ const PROBES: readonly Probe[] = [makeProbe('nos:probe:a', 1), makeProbe('nos:pr
 /** Probe A with only the gradients changed: a rule whose updates stay the same ignores g. */
 const PROBE_A_OTHER_G: Probe = { w0: (PROBES[0] as Probe).w0, grads: makeProbe('nos:probe:c', 1).grads };
 
-type Compiled = ReturnType<typeof compileRule>;
+/** A probe's gradients as float64 (the same values), made once. */
+const GRADS64 = new Map<Probe, Float64Array[]>(
+  [...PROBES, PROBE_A_OTHER_G].map((p) => [p, p.grads.map((g) => Float64Array.from(g))]),
+);
 
-function directions(compiled: Compiled, probe: Probe): Float64Array {
-  const kernel = compiled.create(N, 7);
+/**
+ * The rule's updates on a probe, from fresh state: the reference interpreter's semantics in
+ * float64 with draws of seed 7, a column at a time (ColumnInterpreter: the same numbers bit for
+ * bit as the compiled exact kernel this screen used before, without compiling each new rule;
+ * tests/evaluator/screen.test.ts checks both on random rules, so stored fingerprints stay
+ * valid). Each update is w_before - w_after, w_after = w_before - 1 * d, as a kernel's step
+ * computes it (float64 weights: without float32 rounding).
+ */
+function directions(
+  rule: Pick<CheckedRule, 'params' | 'expr'>,
+  program: Program,
+  params: Readonly<Record<string, number>>,
+  probe: Probe,
+): Float64Array {
+  const kernel = new ColumnInterpreter(rule, { size: N, seed: 7, dtype: 'float64', params }, program);
   const w = Float64Array.from(probe.w0);
+  const d = new Float64Array(N);
   const out = new Float64Array(N * STEPS);
-  probe.grads.forEach((g, s) => {
-    const before = Float64Array.from(w);
-    kernel.step(w, Float64Array.from(g), 1);
-    for (let i = 0; i < N; i++) out[s * N + i] = (before[i] as number) - (w[i] as number);
+  (GRADS64.get(probe) as Float64Array[]).forEach((g, s) => {
+    kernel.direction(w, g, d);
+    for (let i = 0; i < N; i++) {
+      const before = w[i] as number;
+      const after = before - 1 * (d[i] as number);
+      w[i] = after;
+      out[s * N + i] = before - after;
+    }
   });
   return out;
 }
@@ -65,19 +87,23 @@ function round4(x: number): string {
 }
 
 export function screenRule(rule: CheckedRule, params: Readonly<Record<string, number>> = {}): ScreenResult {
-  // Compiled once for the three runs (each kernel starts from fresh state). float64 weights: the
-  // update is recovered from w_before - w_after without float32 rounding.
-  const compiled = compileRule(rule, { backend: 'js', params, exact: true, dtype: 'float64' });
-  const outs = PROBES.map((p) => directions(compiled, p));
+  // Lowered once for the three runs (each starts from fresh state).
+  const program = lowerRule(rule);
+  const outs = PROBES.map((p) => directions(rule, program, params, p));
   // The probes' rounded outputs, concatenated (the same digest as hashing them one after another).
   const fingerprint = sha256Hex(outs.map((o) => Array.from(o, round4).join(',')).join('')).slice(0, 16);
-  const all = outs.flatMap((o) => Array.from(o));
-  if (all.some((x) => !Number.isFinite(x)))
-    return { ok: false, reason: 'the update is NaN or infinite on the probe', fingerprint };
-  const first = all[0] as number;
-  if (all.every((x) => Math.abs(x - first) <= 1e-12 * (1 + Math.abs(first))))
-    return { ok: false, reason: 'the update is constant', fingerprint };
-  const other = directions(compiled, PROBE_A_OTHER_G);
+  let finite = true;
+  let constant = true;
+  const first = (outs[0] as Float64Array)[0] as number;
+  for (const o of outs)
+    for (let i = 0; i < o.length; i++) {
+      const x = o[i] as number;
+      if (!Number.isFinite(x)) finite = false;
+      if (!(Math.abs(x - first) <= 1e-12 * (1 + Math.abs(first)))) constant = false;
+    }
+  if (!finite) return { ok: false, reason: 'the update is NaN or infinite on the probe', fingerprint };
+  if (constant) return { ok: false, reason: 'the update is constant', fingerprint };
+  const other = directions(rule, program, params, PROBE_A_OTHER_G);
   if (other.every((x, i) => x === (outs[0] as Float64Array)[i]))
     return { ok: false, reason: 'the update does not depend on the gradient', fingerprint };
   return { ok: true, fingerprint };
