@@ -43,7 +43,7 @@ import {
 } from './search.js';
 import { parseSpaceConfig, readSpaceFile, SpaceError } from './space.js';
 import { Evolution, knownChoices, RandomSearch, type Strategy } from './strategy.js';
-import { checkWorkerFile, ThreadChecker } from './thread-checker.js';
+import { checkWorkerFile, sharedChecker, type ThreadChecker } from './thread-checker.js';
 
 /**
  * A run setting that is wrong, or conflicts with a stored run: a user error naming the flag.
@@ -712,7 +712,7 @@ export async function searchRun(
     // With evaluations elsewhere (the queue, stand-ins), rules are parsed and screened in a thread
     // of their own, on a core no training uses; beside the local pool's threads, in this one.
     if (options.checker === undefined && pool === undefined && existsSync(checkWorkerFile())) {
-      checker = new ThreadChecker();
+      checker = sharedChecker();
       await checker.ready();
     }
     options.onStart?.({
@@ -739,7 +739,6 @@ export async function searchRun(
   } finally {
     await pool?.close();
     await queue?.close();
-    await checker?.close();
     if (strategy !== undefined && 'dispose' in strategy && typeof strategy.dispose === 'function') strategy.dispose();
   }
 }

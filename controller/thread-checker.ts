@@ -59,8 +59,26 @@ export class ThreadChecker implements RuleChecker {
     return replies.map((r) => (r.ok ? { ...r, screen: () => r.screen } : r));
   }
 
+  /** The thread failed or was closed: it checks nothing more. */
+  get broken(): boolean {
+    return this.failed !== undefined;
+  }
+
   async close(): Promise<void> {
     this.failed ??= new Error('the rule checker is closed');
     await this.worker.terminate();
   }
+}
+
+let shared: ThreadChecker | undefined;
+
+/**
+ * The process's checking thread, shared by the searches it runs one after another or side by
+ * side (started by the first; a new one if it failed). It stays, unreferenced (the process may
+ * exit), with its compiled code warm and its screens by rule hash: a second search in the same
+ * process (an API user's, a benchmark's after its warm-up) does not start a cold thread.
+ */
+export function sharedChecker(file = checkWorkerFile()): ThreadChecker {
+  if (shared === undefined || shared.broken) shared = new ThreadChecker(file);
+  return shared;
 }
