@@ -29,10 +29,11 @@ export class ThreadChecker implements RuleChecker {
 
   constructor(file = checkWorkerFile()) {
     this.worker = new Worker(file);
-    this.worker.unref();
     this.worker.on('message', (m: { id: number; replies: CheckReply[] }) => {
       const w = this.waiting.get(m.id);
       this.waiting.delete(m.id);
+      // Idle, the thread keeps the process alive no longer (a shared checker outlives its search).
+      if (this.waiting.size === 0) this.worker.unref();
       w?.resolve(m.replies);
     });
     const fail = (e: Error) => {
@@ -42,6 +43,7 @@ export class ThreadChecker implements RuleChecker {
     };
     this.worker.on('error', fail);
     this.worker.on('exit', (code) => fail(new Error(`the rule-checking thread exited (code ${code})`)));
+    this.worker.unref();
   }
 
   /** Resolves once the thread has started and answered (its modules loaded). */
@@ -54,6 +56,7 @@ export class ThreadChecker implements RuleChecker {
     const id = this.next++;
     const replies = await new Promise<CheckReply[]>((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
+      this.worker.ref();
       this.worker.postMessage({ id, texts });
     });
     return replies.map((r) => (r.ok ? { ...r, screen: () => r.screen } : r));

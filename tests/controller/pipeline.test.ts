@@ -5,23 +5,24 @@
  * replaced); a stop and a resume give the same run as an uninterrupted one; an abort rejects
  * with an AbortError and leaves a resumable run.
  */
-import { mkdtempSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { openStore, type RunConfig } from '../../controller/config.js';
 import { runFunnel } from '../../controller/funnel.js';
-import { ThreadChecker } from '../../controller/thread-checker.js';
+import { rankedLeaderboard } from '../../controller/funnel-plan.js';
 import { RlController } from '../../controller/rl.js';
 import { runSearch, type SearchHooks } from '../../controller/search.js';
 import { parseSpaceConfig } from '../../controller/space.js';
 import { Evolution, RandomSearch, type Strategy } from '../../controller/strategy.js';
+import { ThreadChecker } from '../../controller/thread-checker.js';
 import type { EvalRequest, EvaluateOptions, Evaluator } from '../../evaluator/protocol.js';
 import { SleepingEvaluator, standInResult } from '../../evaluator/stand-in.js';
 import type { EvalResult } from '../../evaluator/train.js';
-import { openStore, type RunConfig } from '../../controller/config.js';
-import { abortError } from '../../util/abort.js';
-import { rankedLeaderboard } from '../../controller/funnel-plan.js';
 import { type Candidate, RunDamagedError, SqliteStore } from '../../search-results/store.js';
+import { abortError } from '../../util/abort.js';
 import { FakeEvaluator } from '../helpers/fake-evaluator.js';
 import { synchronousSearch } from '../helpers/synchronous-loop.js';
 import { tfReady } from '../helpers/tf.js';
@@ -227,6 +228,29 @@ describe('the pipelined search loop', () => {
       expect(one.board.length).toBeGreaterThan(0);
     }, 120_000);
   }
+
+  it('the shared checking thread outlives a search, and a process that ran searches exits by itself', () => {
+    // searchRun with stand-ins checks in the process's shared thread (sharedChecker), which stays,
+    // warm, for the next search: idle, it must not keep the process alive (it did, for ever).
+    const dist = join(process.cwd(), 'dist', 'controller', 'run.js');
+    const script = `
+      import { createRun, searchRun } from ${JSON.stringify(dist)};
+      const root = ${JSON.stringify(mkdtempSync(join(tmpdir(), 'nos-exit-')))};
+      for (const run of ['a', 'b']) {
+        const store = createRun({ run, task: 'quadratic', strategy: 'random', budget: 12, standIn: 1, funnel: false }, { root });
+        const s = await searchRun(store);
+        store.close();
+        console.log(run, s.evaluated);
+      }`;
+    const file = join(mkdtempSync(join(tmpdir(), 'nos-exit-script-')), 'two-searches.mjs');
+    writeFileSync(file, script);
+    const t0 = Date.now();
+    const r = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.stderr).not.toMatch(/Error/);
+    expect(r.stdout.trim().split('\n')).toEqual(['a 12', 'b 12']);
+    expect(r.status).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(60_000);
+  }, 90_000);
 
   it('with staleness S, up to S+1 batches are in flight at once', async () => {
     let peak = 0;
