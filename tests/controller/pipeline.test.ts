@@ -412,11 +412,15 @@ describe('the pipelined search loop', () => {
     const want = await search(s, new SleepingEvaluator(64, 0));
     const rows = (es: readonly { seconds: number }[]) => es.map(({ seconds: _s, ...e }) => e);
     // Sleeping workers that honour `interrupt` as the pool does: a running evaluation rejects at once.
+    // `finished` counts the current phase's evaluator only: an interrupted one's sleep still ends
+    // later, and must not count in the next phase (it did, when the phases ran fast enough).
     let finished = 0;
+    let phase = 0;
     const interrupts = new Set<AbortSignal>();
     const calls = { all: 0, withInterrupt: 0 };
     const interruptible = (workers: number, ms: number): Evaluator => {
       const sleeping = new SleepingEvaluator(workers, ms);
+      const mine = ++phase;
       return {
         evaluate: async (req, o = {}) => {
           calls.all++;
@@ -426,7 +430,7 @@ describe('the pipelined search loop', () => {
             interrupts.add(interrupt);
           }
           const running = sleeping.evaluate(req, o.signal ? { signal: o.signal } : {}).then((r) => {
-            finished++;
+            if (phase === mine) finished++;
             return r;
           });
           if (interrupt === undefined) return running;
