@@ -8,7 +8,10 @@ import { checkText } from './checker.js';
 const screens = new Map<string, ScreenResult>();
 const MAX_SCREENS = 200_000;
 
-parentPort?.on('message', (m: { id: number; texts: readonly string[] }) => {
+parentPort?.on('message', (m: { id: number; texts: readonly string[]; reset?: boolean }) => {
+  // A new search: the screens of the last are forgotten (each search pays for its own, as a
+  // search in a process of its own would; the thread's compiled code stays warm).
+  if (m.reset === true) screens.clear();
   const replies: CheckReply[] = m.texts.map((text) => {
     const c = checkText(text);
     if (!c.ok) return c;

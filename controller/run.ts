@@ -713,7 +713,7 @@ export async function searchRun(
     // of their own, on a core no training uses; beside the local pool's threads, in this one.
     if (options.checker === undefined && pool === undefined && existsSync(checkWorkerFile())) {
       checker = sharedChecker();
-      await checker.ready();
+      await checker.ready(true);
     }
     options.onStart?.({
       workers,

@@ -46,18 +46,25 @@ export class ThreadChecker implements RuleChecker {
     this.worker.unref();
   }
 
-  /** Resolves once the thread has started and answered (its modules loaded). */
-  async ready(): Promise<void> {
-    await this.check([]);
+  /**
+   * Resolves once the thread has started and answered (its modules loaded). `reset`: it also
+   * forgets the screens it kept (a new search starts: see sharedChecker).
+   */
+  async ready(reset = false): Promise<void> {
+    await this.send([], reset);
   }
 
   async check(texts: readonly string[]): Promise<CheckedText[]> {
+    return this.send(texts, false);
+  }
+
+  private async send(texts: readonly string[], reset: boolean): Promise<CheckedText[]> {
     if (this.failed) throw this.failed;
     const id = this.next++;
     const replies = await new Promise<CheckReply[]>((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
       this.worker.ref();
-      this.worker.postMessage({ id, texts });
+      this.worker.postMessage(reset ? { id, texts, reset } : { id, texts });
     });
     return replies.map((r) => (r.ok ? { ...r, screen: () => r.screen } : r));
   }
@@ -78,8 +85,10 @@ let shared: ThreadChecker | undefined;
 /**
  * The process's checking thread, shared by the searches it runs one after another or side by
  * side (started by the first; a new one if it failed). It stays, unreferenced (the process may
- * exit), with its compiled code warm and its screens by rule hash: a second search in the same
- * process (an API user's, a benchmark's after its warm-up) does not start a cold thread.
+ * exit), with its compiled code warm: a second search in the same process (an API user's, a
+ * benchmark's after its warm-up) does not start a cold thread. Each search resets its screens
+ * (`ready(true)`), so that none is served from another's (the loop bench's runs repeat the same
+ * rules: served from the last run, the queue's figure was the cache's, not the loop's).
  */
 export function sharedChecker(file = checkWorkerFile()): ThreadChecker {
   if (shared === undefined || shared.broken) shared = new ThreadChecker(file);
