@@ -196,8 +196,12 @@ export async function benchLoop(options: LoopOptions = {}): Promise<LoopFigure[]
   const root = mkdtempSync(join(tmpdir(), 'nos-bench-loop-'));
   const out: LoopFigure[] = [];
   try {
-    // Warm up (module loading, the JIT, the checking thread) outside the figures.
-    await measure(4, 'pool', { ms: 5, perWorker: 10, root, log });
+    // Warm up outside the figures: module loading, and the JIT of the loop and of the process's
+    // checking thread (shared by the searches, its screens reset for each), on a search large
+    // enough to make them hot (~1,300 samples), so that a figure does not depend on what ran
+    // before it in the process (with a 40-rule warm-up, a W=128 queue run measured alone lost
+    // its first 2-3 s to the cold JIT: 85-90% where it measures 96% after other runs).
+    await measure(32, 'pool', { ms: 2, perWorker: 30, root: join(root, 'warm-up'), log });
     const via = options.via ?? ['pool', 'queue'];
     for (const v of via) {
       if (v === 'queue' && !existsSync(redisServerPath()))
