@@ -1,29 +1,30 @@
 /** `nos search`, `nos leaderboard`: flags in, the run library (controller/run.ts) does the rest. */
-import { readableRule } from '../dsl/readable.js';
+
+import type { RunStore } from '../controller/config.js';
 import { FUNNEL_DEFAULTS } from '../controller/funnel.js';
+import { type LeaderboardEntry, rankedLeaderboard, verdicts } from '../controller/funnel-plan.js';
 import {
   createRun,
   DEFAULTS,
   type FunnelRequest,
-  SUITE_DEFAULTS,
   LIMITS,
   openRun,
   type RunRequest,
   resumeRun,
   runStaleness,
   STRATEGIES,
+  SUITE_DEFAULTS,
   searchRun,
 } from '../controller/run.js';
-import type { RunStore } from '../controller/config.js';
-import { type LeaderboardEntry, rankedLeaderboard, verdicts } from '../controller/funnel-plan.js';
-import type { SearchProgress } from '../controller/search.js';
+import { cappedNote, type SearchProgress } from '../controller/search.js';
+import { readableRule } from '../dsl/readable.js';
 import { DEFAULT_TASK } from '../evaluator/tasks.js';
+import { shown } from '../util/terminal.js';
 import { type FlagSpecs, flag, has, intFlag, numberFlag, parseArgs, UsageError } from './args.js';
 import { DEVICE_FLAG, deviceFlag } from './device.js';
 import type { Io } from './io.js';
 import { queueFlags, queueFromArgs } from './queue-url.js';
 import { writeReport } from './report.js';
-import { shown } from '../util/terminal.js';
 
 export const SEARCH_FLAGS: FlagSpecs = {
   task: {
@@ -299,6 +300,13 @@ export async function searchCommand(argv: readonly string[], io: Io): Promise<nu
         } else if (p.spent - lastLine >= Math.max(1, Math.floor(p.budget / 20)) || p.spent === p.budget) {
           lastLine = p.spent;
           io.err(bar(p));
+        }
+      },
+      onSearched: (summary) => {
+        const note = cappedNote(summary, store.candidates());
+        if (note !== undefined) {
+          if (tty) process.stderr.write('\n');
+          io.err(`nos search: ${note}`);
         }
       },
       onUpdate: (batch, stats, p) => {

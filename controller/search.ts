@@ -40,6 +40,7 @@ import { sampleKind } from '../search-results/samples.js';
 import type { Candidate, ResultsStore } from '../search-results/store.js';
 import { AbortFanOut, abortError, isAbortError } from '../util/abort.js';
 import { drive, yieldToEvents } from '../util/slices.js';
+import { shown } from '../util/terminal.js';
 import { type CheckedText, inlineChecker, type RuleChecker } from './checker.js';
 import type { RunConfig } from './config.js';
 import { leaderboard } from './funnel-plan.js';
@@ -87,6 +88,37 @@ export function stalenessOf(config: object): number {
 }
 
 /** The most rules a run may sample: its budget (`sampled`), or SAMPLE_CAP_FACTOR x it (`trained`). */
+/**
+ * Why a search ended short of its trained-rule budget, for the user: it hit its sample cap, and
+ * what the strategy was proposing at the end (a strategy that converged re-proposes what it
+ * knows; one that collapsed proposes one rejected text over and over). Undefined when it did not.
+ * Rule text is shown as untrusted text (cut, control characters escaped).
+ */
+export function cappedNote(
+  summary: Pick<SearchSummary, 'capped' | 'sampled' | 'evaluated' | 'budget'>,
+  candidates: readonly Pick<Candidate, 'rule' | 'status'>[],
+  window = 1000,
+): string | undefined {
+  if (!summary.capped) return undefined;
+  const last = candidates.slice(-window);
+  const counts = new Map<string, number>();
+  for (const c of last) counts.set(c.rule, (counts.get(c.rule) ?? 0) + 1);
+  let top = '';
+  let most = 0;
+  for (const [rule, n] of counts)
+    if (n > most) {
+      top = rule;
+      most = n;
+    }
+  const rejected = last.filter((c) => c.status === 'rejected').length;
+  const cached = last.filter((c) => c.status === 'cached').length;
+  return (
+    `the search ended at its sample cap (${summary.sampled} samples) with ${summary.evaluated} of ${summary.budget} rules trained: ` +
+    `of the last ${last.length} samples, ${cached} re-proposed known rules and ${rejected} were rejected, ${counts.size} distinct text(s), ` +
+    `the most frequent ${most} time(s): ${shown(top)}. The strategy stopped exploring: another --seed or --strategy may get further`
+  );
+}
+
 export function sampleCap(budget: number, unit: BudgetUnit): number {
   return unit === 'sampled' ? budget : SAMPLE_CAP_FACTOR * budget;
 }
