@@ -12,10 +12,11 @@
  *  - w[i] <- w[i] - lr * d_t.
  * State is stored in the run's dtype (float32 by default); intermediates are JS numbers.
  */
+
+import type { Primitive } from '../primitives/registry.js';
 import type { CheckedRule } from './check.js';
 import { DrawSource } from './draws.js';
-import { lowerRule, paramValues, primOfStep, type Program, scalarValues, type Step } from './lower.js';
-import type { Primitive } from '../primitives/registry.js';
+import { lowerRule, type Program, paramValues, primOfStep, type Step, scalarValues } from './lower.js';
 
 export type Dtype = 'float32' | 'float64';
 export type Vec = Float32Array | Float64Array;
@@ -40,13 +41,15 @@ export class Interpreter {
   t = 0;
   private readonly params: Float64Array;
   private readonly drawSource: DrawSource;
-  private readonly drawBuffers: Float64Array[];
+  protected readonly drawBuffers: Float64Array[];
 
+  /** `program`: the rule lowered already (lowerRule(rule)), to run it several times without lowering it again. */
   constructor(
     rule: Pick<CheckedRule, 'params' | 'expr'>,
     readonly options: InterpreterOptions,
+    program: Program = lowerRule(rule),
   ) {
-    this.program = lowerRule(rule);
+    this.program = program;
     this.params = paramValues(rule, options.params ?? {});
     this.dtype = options.dtype ?? 'float32';
     const make = (n: number): Vec => (this.dtype === 'float32' ? new Float32Array(n) : new Float64Array(n));
@@ -55,8 +58,12 @@ export class Interpreter {
     this.drawBuffers = this.program.draws.map(() => new Float64Array(options.size));
   }
 
-  /** Advance one step and return d_t (does not touch w). */
-  direction(w: Vec, g: Vec, out: Float64Array = new Float64Array(this.options.size)): Float64Array {
+  /**
+   * A step's start, for every way of running it: the vectors' size checked, t advanced, this
+   * step's draws made, and the scalar steps' values (once per step, as every back end computes
+   * them, in float64; rounded to float32 with float32Intermediates).
+   */
+  protected begin(w: Vec, g: Vec): { readonly t: number; readonly vals: Float64Array } {
     const n = this.options.size;
     if (w.length !== n || g.length !== n)
       throw new Error(`expected vectors of length ${n}, got w ${w.length} and g ${g.length}`);
@@ -64,12 +71,21 @@ export class Interpreter {
     this.program.draws.forEach((kind, j) => {
       this.drawSource.fill(kind, this.drawBuffers[j] as Float64Array);
     });
+    const { steps } = this.program;
+    const vals = scalarValues(this.program, this.params, t);
+    if (this.options.float32Intermediates)
+      for (let k = 0; k < steps.length; k++)
+        if ((steps[k] as Step).kind === 'scalar') vals[k] = Math.fround(vals[k] as number);
+    return { t, vals };
+  }
+
+  /** Advance one step and return d_t (does not touch w). */
+  direction(w: Vec, g: Vec, out: Float64Array = new Float64Array(this.options.size)): Float64Array {
+    const n = this.options.size;
+    const { t, vals } = this.begin(w, g);
     const round = this.dtype === 'float32' ? Math.fround : (x: number) => x;
     const mid = this.options.float32Intermediates ? Math.fround : (x: number) => x;
     const { steps, slots, slotSteps, result } = this.program;
-    // Scalar steps once per step, as every back end computes them (float64).
-    const vals = scalarValues(this.program, this.params, t);
-    for (let k = 0; k < steps.length; k++) if ((steps[k] as Step).kind === 'scalar') vals[k] = mid(vals[k] as number);
     const state = this.state;
     const drawBuffers = this.drawBuffers;
     const ctx = { t };
@@ -163,33 +179,18 @@ export function traceInterp(
  * hot after a few rules. For many short runs of new rules (the screen: a few steps over a dozen
  * elements), where compiling each rule costs more than running it.
  */
-export class ColumnInterpreter {
-  readonly program: Program;
-  readonly dtype: Dtype;
-  readonly state: Vec[];
-  /** Number of updates applied so far. */
-  t = 0;
-  private readonly params: Float64Array;
-  private readonly drawSource: DrawSource;
-  private readonly drawBuffers: Float64Array[];
+export class ColumnInterpreter extends Interpreter {
   /** Each tensor step's column (a leaf's or prev's points at its source). */
   private readonly columns: (Float64Array | Vec | undefined)[];
   private readonly prims: (Primitive | undefined)[];
 
-  /** `program`: the rule lowered already (lowerRule(rule)), to run it several times without lowering it again. */
   constructor(
     rule: Pick<CheckedRule, 'params' | 'expr'>,
-    readonly options: InterpreterOptions,
+    options: InterpreterOptions,
     program: Program = lowerRule(rule),
   ) {
-    this.program = program;
-    this.params = paramValues(rule, options.params ?? {});
-    this.dtype = options.dtype ?? 'float32';
+    super(rule, options, program);
     const n = options.size;
-    const make = (k: number): Vec => (this.dtype === 'float32' ? new Float32Array(k) : new Float64Array(k));
-    this.state = this.program.slots.map((s) => make(n).fill(s.init));
-    this.drawSource = new DrawSource(options.seed ?? 0);
-    this.drawBuffers = this.program.draws.map(() => new Float64Array(n));
     this.columns = this.program.steps.map((s) =>
       s.kind === 'tensor' && s.op !== 'leaf' && s.op !== 'prev' ? new Float64Array(n) : undefined,
     );
@@ -197,21 +198,12 @@ export class ColumnInterpreter {
   }
 
   /** Advance one step and return d_t (does not touch w). */
-  direction(w: Vec, g: Vec, out: Float64Array = new Float64Array(this.options.size)): Float64Array {
+  override direction(w: Vec, g: Vec, out: Float64Array = new Float64Array(this.options.size)): Float64Array {
     const n = this.options.size;
-    if (w.length !== n || g.length !== n)
-      throw new Error(`expected vectors of length ${n}, got w ${w.length} and g ${g.length}`);
-    const t = ++this.t;
-    this.program.draws.forEach((kind, j) => {
-      this.drawSource.fill(kind, this.drawBuffers[j] as Float64Array);
-    });
+    const { t, vals } = this.begin(w, g);
     const f32 = this.dtype === 'float32';
     const mid = this.options.float32Intermediates === true;
     const { steps, slots, slotSteps, result } = this.program;
-    const vals = scalarValues(this.program, this.params, t);
-    if (mid)
-      for (let k = 0; k < steps.length; k++)
-        if ((steps[k] as Step).kind === 'scalar') vals[k] = Math.fround(vals[k] as number);
     const columns = this.columns;
     const ctx = { t };
     // An argument: its column, or its scalar value for every element.
@@ -272,11 +264,5 @@ export class ColumnInterpreter {
       (this.state[k] as Vec).set(col);
     }
     return out;
-  }
-
-  /** One update in place: w <- w - lr * d_t. */
-  step(w: Vec, g: Vec, lr: number): void {
-    const d = this.direction(w, g);
-    for (let i = 0; i < w.length; i++) w[i] = (w[i] as number) - lr * (d[i] as number);
   }
 }
