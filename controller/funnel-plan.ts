@@ -394,6 +394,18 @@ export interface FunnelPlan {
   readonly members: readonly (readonly string[])[];
 }
 
+/** Each rule's first trained sample (the one rung 0 ranks), by hash, in sample order. */
+function firstTrainedByHash(cs: readonly Candidate[]): Map<string, Candidate> {
+  const first = new Map<string, Candidate>();
+  for (const c of cs) if (isTrained(c.status) && c.hash !== '' && !first.has(c.hash)) first.set(c.hash, c);
+  return first;
+}
+
+/** How many rules rung 1 takes from a pool of `trained` rules. */
+function rungOneSize(f: FunnelConfig, trained: number): number {
+  return Math.max(f.minPromoted, Math.ceil(f.promote * trained));
+}
+
 /** Where a rule would stand in a run's rung-0 pool: its rank there, and whether rung 1 would take it. */
 export interface PoolPlace {
   readonly label: string;
@@ -419,15 +431,13 @@ export function poolPlacement(
   cs: readonly Candidate[],
   rules: readonly { readonly label: string; readonly hash?: string; readonly reward: number; readonly ok: boolean }[],
 ): PoolPlace[] {
-  const firstTrained = new Map<string, Candidate>();
-  for (const c of cs)
-    if (isTrained(c.status) && c.hash !== '' && !firstTrained.has(c.hash)) firstTrained.set(c.hash, c);
+  const firstTrained = firstTrainedByHash(cs);
   const f = config.funnel;
   return rules.map((r) => {
     const inPool = r.hash !== undefined && firstTrained.has(r.hash);
     const others = [...firstTrained.values()].filter((c) => c.status === 'ok' && c.hash !== r.hash);
     const trained = firstTrained.size + (inPool ? 0 : 1);
-    const promotedCount = f ? Math.max(f.minPromoted, Math.ceil(f.promote * trained)) : 0;
+    const promotedCount = f ? rungOneSize(f, trained) : 0;
     // Ties go to the earlier sample (the funnel's sort is stable); an outside rule comes last.
     const at = inPool ? (firstTrained.get(r.hash as string) as Candidate).index : Number.POSITIVE_INFINITY;
     const ahead = (c: Candidate) => c.reward > r.reward || (c.reward === r.reward && c.index < at);
@@ -455,9 +465,7 @@ export function planFunnel(
   const rungs = rungsOf(config);
   const rows = indexEvaluations([...rungZero(config, cs), ...evals]);
   // Rung 0 ranks by the search's reward (a suite run's: the aggregate over its workloads).
-  const firstTrained = new Map<string, Candidate>();
-  for (const c of cs)
-    if (isTrained(c.status) && c.hash !== '' && !firstTrained.has(c.hash)) firstTrained.set(c.hash, c);
+  const firstTrained = firstTrainedByHash(cs);
   const zero = [...firstTrained.values()].filter((c) => c.status === 'ok');
   const rung0 = [...zero].sort((a, b) => b.reward - a.reward).map((c) => c.hash);
   const order = new Map(rung0.map((h, i) => [h, i]));
@@ -467,7 +475,7 @@ export function planFunnel(
   if (!f) return { rungs, members, complete };
   const suite = suiteScoring(config);
   const trainedCount = firstTrained.size;
-  const sizes = [Math.max(f.minPromoted, Math.ceil(f.promote * trainedCount)), f.longTop, f.finalists];
+  const sizes = [rungOneSize(f, trainedCount), f.longTop, f.finalists];
   for (let r = 1; r < rungs.length; r++) {
     const below = members[r - 1] as string[];
     const prev = rungs[r - 1] as Rung;
