@@ -159,12 +159,14 @@ describe('nos search --queue with nos worker processes', () => {
     expect(a.running && b.running).toBe(true);
     expectExactlyOnce('restart');
     expect(rows('restart')).toEqual(local);
-    // With Redis gone, SIGTERM still stops a worker (after a lock's duration), without a hang.
+    // With Redis gone, SIGTERM still stops a worker, without a hang: BullMQ's close either ends
+    // by itself or the worker gives up on it after a lock's duration (which one is a race: the
+    // first happened in one CI run of many), saying so.
     await r.stop();
     a.kill('SIGTERM');
     expect(await a.finished(20_000)).toBe(0);
     expect(a.stderr).toMatch(
-      /could not reach Redis at redis:\/\/127\.0\.0\.1:\d+\/0 to close cleanly; stopping anyway/,
+      /could not reach Redis at redis:\/\/127\.0\.0\.1:\d+\/0 to close cleanly; stopping anyway|nos worker: stopped/,
     );
   }, 90_000);
 
