@@ -16,6 +16,7 @@ import {
   SUITE_DEFAULTS,
   searchRun,
 } from '../controller/run.js';
+import { PLATEAU_BATCHES } from '../controller/rl.js';
 import { cappedNote, type SearchProgress } from '../controller/search.js';
 import { readableRule } from '../dsl/readable.js';
 import { DEFAULT_TASK } from '../evaluator/tasks.js';
@@ -310,7 +311,7 @@ export async function searchCommand(argv: readonly string[], io: Io): Promise<nu
         }
       },
       onUpdate: (batch, stats, p) => {
-        const line = `update ${batch}: mean reward ${stats.meanReward.toFixed(4)}${stats.baseline === null ? '' : `, baseline ${stats.baseline.toFixed(4)}`}${stats.entropy === null ? '' : `, entropy ${stats.entropy.toFixed(3)}`}`;
+        const line = `update ${batch}: mean reward ${stats.meanReward.toFixed(4)}${stats.baseline === null ? '' : `, baseline ${stats.baseline.toFixed(4)}`}${stats.entropy === null ? '' : `, entropy ${stats.entropy.toFixed(3)}`}${stats.flattened === undefined ? '' : `; ${PLATEAU_BATCHES} batches with no reward spread: policy flattened (logits x ${stats.flattened})`}`;
         if (tty) process.stderr.write(`\r${line}\u001b[K\n${bar(p)}`);
         else io.err(line);
       },

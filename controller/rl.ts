@@ -38,10 +38,33 @@ export interface ControllerOptions extends StrategyOptions {
    * spends most of a run re-sampling them (measured: bench/results/cache-hits.txt).
    */
   readonly repeatPenalty?: number;
+  /**
+   * The plateau guard: after this many consecutive batches whose rewards (as the policy learns
+   * from them) were all equal, the policy's logits are scaled by `plateauShrink` (towards
+   * uniform). A batch of equal rewards carries no signal (REINFORCE's gradient is zero in
+   * expectation whatever the baseline), so a policy that puts all its mass where every sample
+   * scores the same (every sample rejected, or every sample the same known rule) never leaves
+   * on its own: the long search's controller spent 29,000 samples on rejected constant rules
+   * (docs/STUDIES.md#the-long-search). 0 turns the guard off.
+   */
+  readonly plateauBatches?: number;
+  /** The factor the guard scales the policy's logits by, in (0, 1). */
+  readonly plateauShrink?: number;
 }
 
 /** The default repeat penalty: in accuracy units, larger than the gaps between good rules. */
 export const REPEAT_PENALTY = 0.05;
+
+/**
+ * The plateau guard's defaults: 5 batches in a row with no reward spread. In the long search's
+ * first 1,041 batches such runs were at most 9 long, mostly 1 (51 runs) or 2 (15); the default
+ * search (its first ~20 batches) has none longer than 1, so the guard leaves it as it was.
+ */
+export const PLATEAU_BATCHES = 5;
+export const PLATEAU_SHRINK = 0.5;
+
+/** The first weight array of the heads (weights and biases of the three kinds' heads follow). */
+const HEADS_FROM = 4;
 
 type G = readonly [number, number, number, number, number];
 
@@ -86,6 +109,10 @@ export class RlController implements Strategy {
   private readonly decay: number;
   private readonly clip: number;
   private readonly repeatPenalty: number;
+  private readonly plateauBatches: number;
+  private readonly plateauShrink: number;
+  /** Consecutive batches with no reward spread so far (the plateau guard's count). */
+  private flat = 0;
 
   constructor(options: ControllerOptions) {
     this.space = options.space ?? NOS_SPACE;
@@ -97,6 +124,12 @@ export class RlController implements Strategy {
     this.decay = options.baselineDecay ?? 0.9;
     this.clip = options.clipNorm ?? 1;
     this.repeatPenalty = options.repeatPenalty ?? REPEAT_PENALTY;
+    this.plateauBatches = options.plateauBatches ?? PLATEAU_BATCHES;
+    this.plateauShrink = options.plateauShrink ?? PLATEAU_SHRINK;
+    if (!Number.isInteger(this.plateauBatches) || this.plateauBatches < 0)
+      throw new RangeError(`plateauBatches must be a whole number >= 0, got ${this.plateauBatches}`);
+    if (!(this.plateauShrink > 0 && this.plateauShrink < 1))
+      throw new RangeError(`plateauShrink must be in (0, 1), got ${this.plateauShrink}`);
     const O = this.space.operands.length + this.groups - 1;
     this.sizes = [O, this.space.unary.length, this.space.binary.length];
     this.offsets = [1, 1 + O, 1 + O + this.sizes[1]];
@@ -513,6 +546,23 @@ export class RlController implements Strategy {
       this.adam[i]?.step(this.weights[i] as Float32Array, g, this.lr);
     });
     this.baseline = this.baseline === null ? shapedMean : this.decay * this.baseline + (1 - this.decay) * shapedMean;
+    // The plateau guard: no spread in this batch's shaped rewards -> one more flat batch.
+    let lo = Number.POSITIVE_INFINITY;
+    let hi = Number.NEGATIVE_INFINITY;
+    for (const r of shaped) {
+      if (r < lo) lo = r;
+      if (r > hi) hi = r;
+    }
+    this.flat = this.plateauBatches > 0 && shaped.length > 0 && hi - lo <= 1e-12 ? this.flat + 1 : 0;
+    if (this.plateauBatches > 0 && this.flat >= this.plateauBatches) {
+      this.flat = 0;
+      // Every head's logits are h W + b: scaling W and b scales them, the LSTM is untouched.
+      for (let i = HEADS_FROM; i < this.weights.length; i++) {
+        const w = this.weights[i] as Float32Array;
+        for (let k = 0; k < w.length; k++) w[k] = (w[k] as number) * this.plateauShrink;
+      }
+      return { meanReward, baseline, entropy, flattened: this.plateauShrink };
+    }
     return { meanReward, baseline, entropy };
   }
 
@@ -526,6 +576,7 @@ export class RlController implements Strategy {
       }),
       baseline: this.baseline,
       rng: this.rng.state(),
+      flat: this.flat,
     });
   }
 
@@ -535,6 +586,8 @@ export class RlController implements Strategy {
       adam: { t: number; state: string[] }[];
       baseline: number | null;
       rng: Parameters<typeof makeRng>[1];
+      /** Absent in checkpoints written before the plateau guard: none counted. */
+      flat?: number;
     };
     const f32 = (b: string) => new Float32Array(base64ToBytes(b).buffer);
     s.weights.forEach((w, i) => {
@@ -549,6 +602,7 @@ export class RlController implements Strategy {
       });
     });
     this.baseline = s.baseline;
+    this.flat = typeof s.flat === 'number' && Number.isInteger(s.flat) && s.flat >= 0 ? s.flat : 0;
     this.rng = makeRng('', s.rng);
   }
 

@@ -20,6 +20,11 @@ export interface UpdateStats {
   readonly meanReward: number;
   readonly baseline: number | null;
   readonly entropy: number | null;
+  /**
+   * Set when this update found the strategy stuck on a plateau (its last batches' rewards all
+   * equal: no signal to learn from) and flattened its policy by this factor to explore again.
+   */
+  readonly flattened?: number;
 }
 
 export interface Strategy {
