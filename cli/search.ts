@@ -45,6 +45,12 @@ export const SEARCH_FLAGS: FlagSpecs = {
     description:
       "how a suite run's workloads make one reward: mean (of scores normalised against the baseline; default) or profile (AlgoPerf's performance profile)",
   },
+  'search-workloads': {
+    type: 'string',
+    value: 'A,B',
+    description:
+      "a suite run's search workloads: the tasks the reward aggregates (default: the search suite, nos tasks; a held-out workload is refused)",
+  },
   budget: {
     type: 'string',
     value: 'N',
@@ -218,17 +224,21 @@ function request(args: ReturnType<typeof parseArgs>): RunRequest {
   };
 }
 
-/** --suite and --aggregate: the suite by default when no --task is given (a resume keeps the stored choice). */
+/** --suite, --aggregate, --search-workloads: the suite by default when no --task is given (a resume keeps the stored choice). */
 function suiteRequest(args: ReturnType<typeof parseArgs>): RunRequest['suite'] {
   const mode = flag(args, 'suite');
   if (mode !== undefined && mode !== 'on' && mode !== 'off')
     throw new UsageError(`--suite must be on or off, got '${mode}'`);
   const aggregate = flag(args, 'aggregate');
+  const workloads = flag(args, 'search-workloads');
   if (mode === 'off') {
     if (aggregate !== undefined) throw new UsageError('--aggregate applies to a suite run (drop --suite off)');
+    if (workloads !== undefined) throw new UsageError('--search-workloads applies to a suite run (drop --suite off)');
     return false;
   }
-  if (mode === 'on' || aggregate !== undefined) return aggregate === undefined ? {} : { aggregate };
+  const search = workloads?.split(',').map((w) => w.trim());
+  if (mode === 'on' || aggregate !== undefined || search !== undefined)
+    return { ...(aggregate === undefined ? {} : { aggregate }), ...(search === undefined ? {} : { search }) };
   if (has(args, 'resume') || flag(args, 'task') !== undefined) return undefined;
   return {};
 }

@@ -158,7 +158,7 @@ export const FUNNEL_OPTIONS = [
   'baseline',
 ] as const satisfies readonly (keyof FunnelRequest)[];
 
-export const SUITE_OPTIONS = ['aggregate'] as const satisfies readonly (keyof SuiteRequest)[];
+export const SUITE_OPTIONS = ['aggregate', 'search'] as const satisfies readonly (keyof SuiteRequest)[];
 
 /** Compile-time: each list names every option (a new option must be added to its list). */
 type Unlisted<T, L extends readonly PropertyKey[]> = Exclude<keyof T, L[number]>;

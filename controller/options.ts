@@ -54,6 +54,7 @@ export const SEARCH_FLAG_OPTIONS: Readonly<Record<string, string>> = {
   baseline: 'funnel.baseline',
   suite: 'suite',
   aggregate: 'suite.aggregate',
+  'search-workloads': 'suite.search',
 };
 
 /** CLI flags (without dashes) and the library options they set: `nos eval` and `evaluate()`. */

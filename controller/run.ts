@@ -127,6 +127,37 @@ export interface RunRequest {
 export interface SuiteRequest {
   /** 'mean' (default) or 'profile'. */
   readonly aggregate?: string;
+  /**
+   * The search workloads: the tasks the reward (and rungs 0-2) aggregate, by id (default: the
+   * search suite, `nos tasks`). A held-out workload is refused: its verdicts must come from
+   * workloads the reward never saw.
+   */
+  readonly search?: readonly string[];
+}
+
+/** The search workloads a suite request asks for, checked (default: the search suite). */
+export function suiteSearch(req: SuiteRequest | false | undefined): string[] {
+  if (req === undefined || req === false || req.search === undefined) return suiteTasks('search');
+  const ids = req.search;
+  if (!Array.isArray(ids) || ids.length === 0 || ids.length > 64)
+    throw new RunConfigError('search-workloads', '--search-workloads needs 1 to 64 task ids, comma-separated');
+  const heldOut = suiteTasks('held-out');
+  const seen = new Set<string>();
+  for (const id of ids) {
+    if (typeof id !== 'string' || findTask(id) === undefined)
+      throw new RunConfigError(
+        'search-workloads',
+        `--search-workloads: unknown task '${shown(String(id))}' (nos tasks lists them)`,
+      );
+    if (heldOut.includes(id))
+      throw new RunConfigError(
+        'search-workloads',
+        `--search-workloads: '${id}' is a held-out workload (${heldOut.join(', ')}): the finalists' verdicts come from it, so the reward must never see it`,
+      );
+    if (seen.has(id)) throw new RunConfigError('search-workloads', `--search-workloads: '${id}' is given twice`);
+    seen.add(id);
+  }
+  return [...ids];
 }
 
 /**
@@ -144,7 +175,7 @@ export function suiteConfig(req: SuiteRequest | false | undefined, baseline: str
   const aggregate = req.aggregate ?? 'mean';
   if (aggregate !== 'mean' && aggregate !== 'profile')
     throw new RunConfigError('aggregate', `--aggregate must be one of ${AGGREGATES.join(', ')}, got '${aggregate}'`);
-  return { search: suiteTasks('search'), heldOut: suiteTasks('held-out'), aggregate, baseline };
+  return { search: suiteSearch(req), heldOut: suiteTasks('held-out'), aggregate, baseline };
 }
 
 /** Funnel settings as asked for (left out: the default). */
@@ -231,9 +262,12 @@ export function funnelConfig(req: FunnelRequest | false | undefined, task: TaskS
 }
 
 /** A suite run's funnel: no transfer task (the held-out suite is its last rung), rung 2 at SUITE_LONG_FACTOR x steps. */
-export function suiteFunnel(req: FunnelRequest | false | undefined): FunnelConfig | null {
+export function suiteFunnel(
+  req: FunnelRequest | false | undefined,
+  firstWorkload: string = suiteTasks('search')[0] ?? '',
+): FunnelConfig | null {
   if (req === false) return null;
-  const search = findTask(suiteTasks('search')[0] ?? '');
+  const search = findTask(firstWorkload);
   if (search === undefined) throw new Error('the search suite is empty');
   const f = funnelConfig(
     {
@@ -413,7 +447,8 @@ export function planRun(req: RunRequest, now = new Date()): RunConfig & { readon
     );
   if (suiteAsked && req.funnel && req.funnel.transfer !== undefined)
     throw new RunConfigError('transfer', "--transfer picks one task; a suite run's last rung is the held-out suite");
-  const task = resolveTask(suiteAsked ? suiteTasks('search')[0] : req.task);
+  const searchWorkloads = suiteAsked ? suiteSearch(req.suite) : [];
+  const task = resolveTask(suiteAsked ? searchWorkloads[0] : req.task);
   const strategy = req.strategy ?? DEFAULTS.strategy;
   checkStrategy(strategy);
   const budgetUnit = checkBudgetUnit(req.budgetUnit) ?? DEFAULTS.budgetUnit;
@@ -446,7 +481,7 @@ export function planRun(req: RunRequest, now = new Date()): RunConfig & { readon
     groups,
     warmStart,
     ...(space ? { space: space.config } : {}),
-    funnel: suiteAsked ? suiteFunnel(req.funnel) : funnelConfig(req.funnel, task),
+    funnel: suiteAsked ? suiteFunnel(req.funnel, task.id) : funnelConfig(req.funnel, task),
     ...(suiteAsked
       ? {
           suite: suiteConfig(
@@ -556,7 +591,7 @@ export function resumeRun(run: string | undefined, req: RunRequest, options: Run
         );
     }
     if (req.funnel !== undefined) {
-      const asked = storedSuite ? suiteFunnel(req.funnel) : funnelConfig(req.funnel, resolveTask(c.task));
+      const asked = storedSuite ? suiteFunnel(req.funnel, c.task) : funnelConfig(req.funnel, resolveTask(c.task));
       if (canonicalJson(asked) !== canonicalJson(c.funnel ?? null)) {
         throw refuse('funnel', '', c.funnel ? `another funnel: ${JSON.stringify(c.funnel)}` : 'no funnel');
       }
@@ -571,6 +606,12 @@ export function resumeRun(run: string | undefined, req: RunRequest, options: Run
         throw new RunConfigError(
           field,
           `run '${run}' has ${field === 'task' ? 'task' : 'transfer task'} '${shown(id)}', which this nos does not know (nos tasks lists them)`,
+        );
+    for (const id of [...(c.suite?.search ?? []), ...(c.suite?.heldOut ?? [])])
+      if (findTask(id) === undefined)
+        throw new RunConfigError(
+          'suite',
+          `run '${run}' has workload '${shown(id)}' in its suite, which this nos does not know (nos tasks lists them)`,
         );
     checkWarmStart(c.strategy, c.warmStart, c.groups, spaceOf(c), c.space !== undefined);
     const notes: string[] = [];

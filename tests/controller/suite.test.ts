@@ -292,6 +292,57 @@ describe('the workload suite', () => {
     expect(planRun({}).suite).toBeUndefined();
   });
 
+  it('the search workloads can be chosen (--search-workloads): the reward and rungs 0-2 use only them; held-out, unknown or repeated ones are refused', async () => {
+    const plan = (search: readonly string[], run = 'w') =>
+      planRun({
+        run,
+        strategy: 'random',
+        budget: 12,
+        seed: 3,
+        suite: { search },
+        funnel: { promote: 0.2, longTop: 2, finalists: 1, seeds: [2, 2, 2], longFactor: 1 },
+      });
+    const c = plan(['softmax-mnist', 'mlp-mnist']);
+    expect(c.suite?.search).toEqual(['softmax-mnist', 'mlp-mnist']);
+    expect(c.suite?.heldOut).toEqual(suiteTasks('held-out'));
+    expect(c.task).toBe('softmax-mnist');
+    expect(rungsOf(c)[0]?.label).toBe('search suite, 1 seed');
+    expect(() => plan(['mlp-mnist', 'char-brown'])).toThrow(/'char-brown' is a held-out workload/);
+    expect(() => plan(['mlp-mnist', 'nope'])).toThrow(/unknown task 'nope'/);
+    expect(() => plan(['mlp-mnist', 'mlp-mnist'])).toThrow(/given twice/);
+    expect(() => plan([])).toThrow(/1 to 64 task ids/);
+    // A search on mlp-mnist alone: nothing else is trained before the held-out rung, and each
+    // reward is mlp-mnist's score normalised against the baseline's.
+    const store = SqliteStore.create(plan(['mlp-mnist'], 'one'), root());
+    const ev = new SuiteEvaluator();
+    await runSearch(store, new RandomSearch({ seed: 3, groups: 2 }), ev);
+    expect(new Set(ev.requests.map((r) => r.task))).toEqual(new Set(['mlp-mnist']));
+    const adam = lookupRule('adam');
+    if (!adam.ok) throw new Error(adam.message);
+    const base = store.evaluations().find((e) => e.hash === adam.rule.hash && e.rung === 0 && e.task === 'mlp-mnist');
+    expect(base).toBeDefined();
+    const ok = store.candidates().filter((x) => x.status === 'ok');
+    expect(ok.length).toBeGreaterThan(3);
+    for (const cand of ok) {
+      const w = (JSON.parse(cand.detail) as { workloads: Record<string, { reward: number; status: string }> })
+        .workloads;
+      expect(Object.keys(w)).toEqual(['mlp-mnist']);
+      expect(cand.reward).toBeCloseTo(
+        suiteReward(
+          [{ task: 'mlp-mnist', reward: w['mlp-mnist']!.reward, status: 'ok' }],
+          { 'mlp-mnist': base!.reward },
+          'mean',
+          ['mlp-mnist'],
+        ),
+        12,
+      );
+    }
+    await runFunnel(store, ev);
+    const rung3 = new Set(ev.requests.filter((r) => r.task !== 'mlp-mnist').map((r) => r.task));
+    expect(rung3).toEqual(new Set(suiteTasks('held-out')));
+    store.close();
+  });
+
   it('a run made before the suite: its evaluations table gains the workload in its key, rows kept', () => {
     const dir = root();
     const store = SqliteStore.create(planRun({ run: 'old', task: 'quadratic' }), dir);
