@@ -9,6 +9,10 @@
  * resumed run trains only what is missing).
  *
  *   node dist/bench/fidelity-heldout.js [--seeds 3] [--truth-seeds 5] [--rules 24] [--workers K] [--out DIR]
+ *     [--search A,B --name NAME]
+ *
+ * --search scores another set of search workloads against the same truth (default: the search
+ * suite; held-out workloads are refused), written to DIR/fidelity-heldout-NAME.{json,txt}.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -85,6 +89,8 @@ export async function benchHeldOutFidelity(
     rules?: number;
     workers?: number;
     cacheFile?: string;
+    /** The search workloads to score (default: the search suite). */
+    search?: readonly string[];
     log?: (s: string) => void;
   } = {},
 ): Promise<HeldOutFidelity> {
@@ -92,8 +98,11 @@ export async function benchHeldOutFidelity(
   const truthSeeds = options.truthSeeds ?? 5;
   const log = options.log ?? (() => {});
   const panel = heldOutPanel(options.rules ?? 24);
-  const search = suiteTasks('search');
+  const search = options.search ?? suiteTasks('search');
   const heldOut = suiteTasks('held-out');
+  for (const t of search)
+    if (findTask(t) === undefined || heldOut.includes(t))
+      throw new Error(`search workload '${t}': ${findTask(t) === undefined ? 'unknown task' : 'held out'}`);
   const datasets = [...new Set([...search, ...heldOut].map((id) => findTask(id)?.dataset))].filter(
     (d): d is NonNullable<typeof d> => d !== null && d !== undefined,
   );
@@ -206,6 +215,11 @@ function arg(name: string): string | undefined {
 
 if (process.argv[1]?.endsWith('fidelity-heldout.js')) {
   const out = arg('out') ?? join('bench', 'results');
+  const name = arg('name');
+  if (arg('search') !== undefined && (name === undefined || !/^[a-z0-9-]{1,40}$/.test(name))) {
+    process.stderr.write('--search needs --name NAME (a-z, 0-9, -) for its output files\n');
+    process.exit(1);
+  }
   mkdirSync(out, { recursive: true });
   const f = await benchHeldOutFidelity({
     ...(arg('seeds') ? { seeds: Number(arg('seeds')) } : {}),
@@ -213,8 +227,16 @@ if (process.argv[1]?.endsWith('fidelity-heldout.js')) {
     ...(arg('rules') ? { rules: Number(arg('rules')) } : {}),
     ...(arg('workers') ? { workers: Number(arg('workers')) } : {}),
     cacheFile: arg('cache') ?? join(out, 'fidelity-heldout-cache.json'),
+    ...(arg('search') ? { search: (arg('search') as string).split(',') } : {}),
     log: (s) => process.stderr.write(`${s}\n`),
   });
+  if (arg('search') !== undefined) {
+    // Another set of search workloads: its own files; the committed figures stay the suite's.
+    writeFileSync(join(out, `fidelity-heldout-${name}.json`), `${JSON.stringify(f, null, 1)}\n`);
+    writeFileSync(join(out, `fidelity-heldout-${name}.txt`), `${heldOutTable(f)}\n`);
+    process.stdout.write(`${heldOutTable(f)}\n`);
+    process.exit(0);
+  }
   writeFileSync(join(out, 'fidelity-heldout.json'), `${JSON.stringify(f, null, 1)}\n`);
   // The committed fidelity figures gain the held-out part (contract: fidelity.heldOut).
   const main = join(out, 'fidelity.json');
