@@ -8,7 +8,7 @@ import type { RunConfig } from '../../controller/config.js';
 import { runFunnel } from '../../controller/funnel.js';
 import { indexEvaluations, rankedLeaderboard, rungsOf, score, verdicts } from '../../controller/funnel-plan.js';
 import { renderReport } from '../../controller/report.js';
-import { planRun, RunConfigError } from '../../controller/run.js';
+import { createRun, planRun, RunConfigError, resumeRun } from '../../controller/run.js';
 import { runSearch } from '../../controller/search.js';
 import { type Proposal, RandomSearch, type Strategy } from '../../controller/strategy.js';
 import { evaluateSuite, searchWorkloads } from '../../controller/suite.js';
@@ -25,7 +25,7 @@ import {
 } from '../../evaluator/suite.js';
 import { findTask } from '../../evaluator/tasks.js';
 import type { EvalResult } from '../../evaluator/train.js';
-import { SqliteStore } from '../../search-results/store.js';
+import { runPath, SqliteStore } from '../../search-results/store.js';
 
 const root = () => mkdtempSync(join(tmpdir(), 'nos-suite-'));
 
@@ -293,15 +293,15 @@ describe('the workload suite', () => {
   });
 
   it('the search workloads can be chosen (--search-workloads): the reward and rungs 0-2 use only them; held-out, unknown or repeated ones are refused', async () => {
-    const plan = (search: readonly string[], run = 'w') =>
-      planRun({
-        run,
-        strategy: 'random',
-        budget: 12,
-        seed: 3,
-        suite: { search },
-        funnel: { promote: 0.2, longTop: 2, finalists: 1, seeds: [2, 2, 2], longFactor: 1 },
-      });
+    const request = (search: readonly string[], run = 'w') => ({
+      run,
+      strategy: 'random',
+      budget: 12,
+      seed: 3,
+      suite: { search },
+      funnel: { promote: 0.2, longTop: 2, finalists: 1, seeds: [2, 2, 2], longFactor: 1 },
+    });
+    const plan = (search: readonly string[], run = 'w') => planRun(request(search, run));
     const c = plan(['softmax-mnist', 'mlp-mnist']);
     expect(c.suite?.search).toEqual(['softmax-mnist', 'mlp-mnist']);
     expect(c.suite?.heldOut).toEqual(suiteTasks('held-out'));
@@ -341,6 +341,26 @@ describe('the workload suite', () => {
     const rung3 = new Set(ev.requests.filter((r) => r.task !== 'mlp-mnist').map((r) => r.task));
     expect(rung3).toEqual(new Set(suiteTasks('held-out')));
     store.close();
+    // A resume keeps the stored workloads: other ones are refused, the same ones or none accepted.
+    const dir = root();
+    createRun(request(['mlp-mnist'], 'r'), { root: dir }).close();
+    expect(() => resumeRun('r', { suite: { search: ['mlp-mnist', 'softmax-mnist'] } }, { root: dir })).toThrow(
+      RunConfigError,
+    );
+    for (const req of [{}, { suite: { search: ['mlp-mnist'] } }]) {
+      const resumed = resumeRun('r', req, { root: dir });
+      expect(resumed.store.config.suite?.search).toEqual(['mlp-mnist']);
+      resumed.store.close();
+    }
+    // A stored suite naming a task this nos does not know (an edited run.db) is refused on resume.
+    const db = new Database(join(runPath('r', { root: dir }), 'run.db'));
+    const row = db.prepare("select value from meta where key = 'config'").get() as { value: string };
+    const edited = JSON.parse(row.value) as RunConfig;
+    db.prepare("update meta set value = ? where key = 'config'").run(
+      JSON.stringify({ ...edited, suite: { ...edited.suite, search: ['mlp-mnist', 'no-such-task'] } }),
+    );
+    db.close();
+    expect(() => resumeRun('r', {}, { root: dir })).toThrow(/workload 'no-such-task' in its suite/);
   });
 
   it('a run made before the suite: its evaluations table gains the workload in its key, rows kept', () => {
