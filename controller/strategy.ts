@@ -137,7 +137,12 @@ export interface EvolutionOptions extends StrategyOptions {
 
 /**
  * Regularized evolution: a fixed-size population in age order; each child is a mutation of
- * the best of a random tournament; the oldest member dies when a child joins.
+ * the best of a random tournament; the oldest member dies when a child joins. A child the run
+ * already knew (a cache hit: the same rule, or one that acts the same on the screen's probes)
+ * does not join: it is not a new individual, and letting copies in fills the population with
+ * the best rule's clones, whose mutations are then mostly cache hits again (a long run measured
+ * 89% cache hits after 5,700 samples, with only 305 rules trained; Lion's search likewise skips
+ * functional duplicates).
  */
 export class Evolution implements Strategy {
   readonly name = 'evolution';
@@ -194,8 +199,14 @@ export class Evolution implements Strategy {
     return out;
   }
 
-  observe(proposals: readonly Proposal[], rewards: readonly number[], indices: readonly number[]): UpdateStats {
+  observe(
+    proposals: readonly Proposal[],
+    rewards: readonly number[],
+    indices: readonly number[],
+    novel?: readonly boolean[],
+  ): UpdateStats {
     proposals.forEach((p, i) => {
+      if (novel !== undefined && novel[i] === false) return;
       this.population.push({ choices: p.choices, reward: rewards[i] as number, index: indices[i] as number });
       if (this.population.length > this.size) this.population.shift();
     });
