@@ -447,8 +447,10 @@ export function planRun(req: RunRequest, now = new Date()): RunConfig & { readon
     );
   if (suiteAsked && req.funnel && req.funnel.transfer !== undefined)
     throw new RunConfigError('transfer', "--transfer picks one task; a suite run's last rung is the held-out suite");
-  const searchWorkloads = suiteAsked ? suiteSearch(req.suite) : [];
-  const task = resolveTask(suiteAsked ? searchWorkloads[0] : req.task);
+  const suite = suiteAsked
+    ? suiteConfig(req.suite, (req.funnel === false ? undefined : req.funnel?.baseline) ?? FUNNEL_DEFAULTS.baseline)
+    : null;
+  const task = resolveTask(suite ? suite.search[0] : req.task);
   const strategy = req.strategy ?? DEFAULTS.strategy;
   checkStrategy(strategy);
   const budgetUnit = checkBudgetUnit(req.budgetUnit) ?? DEFAULTS.budgetUnit;
@@ -482,14 +484,7 @@ export function planRun(req: RunRequest, now = new Date()): RunConfig & { readon
     warmStart,
     ...(space ? { space: space.config } : {}),
     funnel: suiteAsked ? suiteFunnel(req.funnel, task.id) : funnelConfig(req.funnel, task),
-    ...(suiteAsked
-      ? {
-          suite: suiteConfig(
-            req.suite,
-            (req.funnel === false ? undefined : req.funnel?.baseline) ?? FUNNEL_DEFAULTS.baseline,
-          ),
-        }
-      : {}),
+    ...(suiteAsked ? { suite } : {}),
     createdAt: now.toISOString(),
     nosVersion: nosVersion(),
   };

@@ -87,7 +87,6 @@ export function stalenessOf(config: object): number {
   throw new Error(`the stored staleness '${String(s)}' is not an integer from 0 to ${MAX_STALENESS}`);
 }
 
-/** The most rules a run may sample: its budget (`sampled`), or SAMPLE_CAP_FACTOR x it (`trained`). */
 /**
  * Why a search ended short of its trained-rule budget, for the user: it hit its sample cap, and
  * what the strategy was proposing at the end (a strategy that converged re-proposes what it
@@ -119,6 +118,7 @@ export function cappedNote(
   );
 }
 
+/** The most rules a run may sample: its budget (`sampled`), or SAMPLE_CAP_FACTOR x it (`trained`). */
 export function sampleCap(budget: number, unit: BudgetUnit): number {
   return unit === 'sampled' ? budget : SAMPLE_CAP_FACTOR * budget;
 }
